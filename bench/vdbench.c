@@ -1,0 +1,511 @@
+/* vdbench: runs workloads through encoder -> bytes -> decoder, checks bit-exactness and reports
+ * sizes and times.  Times are medians and p95 of per-frame samples; speed claims are ratios to
+ * a baseline measured in the same run on the same bytes, since the machines are shared.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lz4.h>
+
+#include <vd/vd.h>
+
+#include "lib/clock.h"
+#include "lib/damage.h"
+#include "workload.h"
+
+#define KERNEL_RUNS 31
+
+typedef struct samples {
+    double *v;
+    size_t n, cap;
+} samples;
+
+static int samples_add(samples *s, double x)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 256;
+        double *v = realloc(s->v, cap * sizeof(*v));
+        if (!v)
+            return VD_ERR(ENOMEM);
+        s->v = v;
+        s->cap = cap;
+    }
+    s->v[s->n++] = x;
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The q-quantile (nearest rank) of the samples; sorts them. */
+static double quantile(samples *s, double q)
+{
+    if (!s->n)
+        return 0;
+    qsort(s->v, s->n, sizeof(double), cmp_double);
+    size_t i = (size_t)(q * (double)(s->n - 1) + 0.5);
+    return s->v[i];
+}
+
+typedef struct options {
+    const char *workload; /* NULL = all built-in */
+    const char **inputs;
+    int n_inputs;
+    int frames, width, height;
+    int json, verify, quiet;
+    unsigned cpu_flags;
+} options;
+
+typedef struct result {
+    char name[64];
+    int width, height, frames;
+    uint64_t damaged_tiles, damaged_pixels, bytes, tiles_total;
+    samples encode_ms, decode_ms, scan_ratio;
+    double lz4_ratio;     /* tile coding throughput / LZ4_compress_default throughput */
+    uint64_t mismatches;
+} result;
+
+typedef struct kernel_result {
+    const char *name;
+    double scan_ms, memcpy_ms;
+} kernel_result;
+
+static void result_free(result *r)
+{
+    free(r->encode_ms.v);
+    free(r->decode_ms.v);
+    free(r->scan_ratio.v);
+}
+
+/* Collects the damaged tiles of the source frame into one buffer, as the LZ4 baseline's input. */
+static size_t gather_damage(const bench_frame *f, const vd_image *img, uint8_t *dst)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < img->n_damage; i++) {
+        const vd_rect *r = &img->damage[i];
+        for (int y = r->y; y < r->y + r->height; y++) {
+            memcpy(dst + n, f->data + (size_t)y * f->stride + (size_t)r->x * 4, (size_t)r->width * 4);
+            n += (size_t)r->width * 4;
+        }
+    }
+    return n;
+}
+
+static int images_equal(const bench_frame *f, const vd_image *img)
+{
+    if (img->width != f->width || img->height != f->height)
+        return 0;
+    for (int y = 0; y < f->height; y++) {
+        const uint8_t *a = f->data + (size_t)y * f->stride;
+        const uint8_t *b = img->data + (size_t)y * (size_t)img->stride;
+        if (memcmp(a, b, (size_t)f->width * 4) == 0)
+            continue;
+        for (int x = 0; x < f->width * 4; x++) /* X bytes do not count */
+            if ((x & 3) != 3 && a[x] != b[x])
+                return 0;
+    }
+    return 1;
+}
+
+static void progress(const options *opt, const char *name, int index, int total, uint64_t start_ns,
+                     uint64_t *last_ns)
+{
+    uint64_t now = vd_now_ns();
+    if (opt->quiet || now - start_ns < 2000000000u || now - *last_ns < 1000000000u)
+        return;
+    *last_ns = now;
+    if (total > 0)
+        fprintf(stderr, "\r%-12s frame %d/%d", name, index, total);
+    else
+        fprintf(stderr, "\r%-12s frame %d", name, index);
+    if (!isatty(STDERR_FILENO))
+        fputc('\n', stderr);
+    fflush(stderr);
+}
+
+static int run_workload(const options *opt, bench_workload *wl, result *r)
+{
+    vd_encoder_config ecfg;
+    vd_encoder_config_default(&ecfg);
+    ecfg.cpu_flags = opt->cpu_flags;
+    vd_encoder *enc = NULL;
+    vd_decoder *dec = NULL;
+    uint8_t *scratch = NULL, *lz4_out = NULL;
+    size_t scratch_size = 0;
+    uint64_t lz4_ns = 0, coding_ns = 0, start = vd_now_ns(), last_progress = start;
+    int ret = vd_encoder_new(&ecfg, &enc);
+    if (ret < 0 || (ret = vd_decoder_new(NULL, &dec)) < 0)
+        goto out;
+    snprintf(r->name, sizeof(r->name), "%s", bench_workload_name(wl));
+
+    bench_frame f;
+    while ((ret = bench_workload_next(wl, &f)) > 0) {
+        if (opt->frames > 0 && r->frames >= opt->frames)
+            break;
+        size_t frame_bytes = (size_t)f.width * (size_t)f.height * 4;
+        if (scratch_size < frame_bytes) {
+            free(scratch);
+            free(lz4_out);
+            scratch = malloc(frame_bytes);
+            lz4_out = malloc((size_t)LZ4_compressBound((int)frame_bytes));
+            scratch_size = frame_bytes;
+            if (!scratch || !lz4_out) {
+                ret = VD_ERR(ENOMEM);
+                goto out;
+            }
+        }
+        vd_frame vf = {
+            .surface_id = 1,
+            .format = VD_FORMAT_BGRX8888,
+            .width = f.width,
+            .height = f.height,
+            .stride = (int32_t)f.stride,
+            .data = f.data,
+            .pts_us = f.pts_us,
+        };
+        uint64_t t0 = vd_now_ns();
+        if ((ret = vd_encoder_send_frame(enc, &vf)) < 0)
+            goto out;
+        uint64_t enc_ns = vd_now_ns() - t0, dec_ns = 0;
+        vd_encoder_stats st;
+        vd_encoder_get_stats(enc, &st);
+
+        vd_packet pkt;
+        vd_image img = {0};
+        int have_image = 0;
+        for (;;) {
+            t0 = vd_now_ns();
+            ret = vd_encoder_receive_packet(enc, &pkt);
+            enc_ns += vd_now_ns() - t0;
+            if (ret == VD_ERR(EAGAIN))
+                break;
+            if (ret < 0)
+                goto out;
+            t0 = vd_now_ns();
+            ret = vd_decoder_send_packet(dec, pkt.data, pkt.size);
+            if (ret == 0 && vd_decoder_receive_image(dec, &img) == 0)
+                have_image = 1;
+            dec_ns += vd_now_ns() - t0;
+            if (ret < 0) {
+                fprintf(stderr, "vdbench: decoder refused packet: %s\n", vd_strerror(ret));
+                goto out;
+            }
+        }
+        if (!have_image) {
+            fprintf(stderr, "vdbench: frame %d produced no image\n", f.index);
+            ret = VD_ERR(EIO);
+            goto out;
+        }
+        if (opt->verify && !images_equal(&f, &img))
+            r->mismatches++;
+
+        /* Baselines on the same bytes, outside the timed sections above. */
+        if (st.tiles_scanned == st.tiles_total) {
+            t0 = vd_now_ns();
+            memcpy(scratch, f.data, frame_bytes);
+            double memcpy_ns = (double)(vd_now_ns() - t0);
+            samples_add(&r->scan_ratio, (double)st.scan_ns / memcpy_ns);
+        }
+        if (st.tiles_damaged) {
+            size_t n = gather_damage(&f, &img, scratch);
+            t0 = vd_now_ns();
+            int c = LZ4_compress_default((const char *)scratch, (char *)lz4_out, (int)n,
+                                         LZ4_compressBound((int)n));
+            lz4_ns += vd_now_ns() - t0;
+            coding_ns += st.encode_ns;
+            if (c <= 0) {
+                ret = VD_ERR(EIO);
+                goto out;
+            }
+        }
+
+        r->width = f.width;
+        r->height = f.height;
+        r->frames++;
+        r->tiles_total = st.tiles_total;
+        r->damaged_tiles += st.tiles_damaged;
+        r->damaged_pixels += st.damaged_pixels;
+        r->bytes += st.bytes;
+        samples_add(&r->encode_ms, (double)enc_ns / 1e6);
+        samples_add(&r->decode_ms, (double)dec_ns / 1e6);
+        progress(opt, r->name, r->frames, opt->frames > 0 ? opt->frames : bench_workload_length(wl),
+                 start, &last_progress);
+    }
+    if (ret > 0)
+        ret = 0;
+    /* Tile coding (copy to reference + pack + LZ4) against one LZ4 call over the same bytes. */
+    r->lz4_ratio = coding_ns ? (double)lz4_ns / (double)coding_ns : 0;
+out:
+    if (!opt->quiet && vd_now_ns() - start >= 2000000000u && isatty(STDERR_FILENO))
+        fprintf(stderr, "\r%40s\r", "");
+    free(scratch);
+    free(lz4_out);
+    vd_encoder_free(&enc);
+    vd_decoder_free(&dec);
+    return ret;
+}
+
+/* Full-frame scan of two identical frames (every byte read: the worst case) per kernel. */
+static int bench_kernels(int width, int height, kernel_result *out, int *n_out)
+{
+    static const struct {
+        const char *name;
+        unsigned flags;
+    } kernels[] = {{"c", 0}, {"sse2", VD_CPU_SSE2}, {"avx2", VD_CPU_SSE2 | VD_CPU_AVX2}};
+    vd_tile_grid grid;
+    vd_tile_grid_init(&grid, width, height, VD_FORMAT_BGRX8888);
+    size_t bytes = (size_t)width * (size_t)height * 4, n_tiles = (size_t)grid.cols * (size_t)grid.rows;
+    uint8_t *a = malloc(bytes), *b = malloc(bytes), *c = malloc(bytes), *state = malloc(n_tiles);
+    int ret = 0;
+    *n_out = 0;
+    if (!a || !b || !c || !state) {
+        ret = VD_ERR(ENOMEM);
+        goto out;
+    }
+    for (size_t i = 0; i < bytes; i++)
+        a[i] = (uint8_t)(i * 2654435761u >> 13);
+    memcpy(b, a, bytes);
+    memset(c, 0, bytes);
+    for (size_t k = 0; k < VD_ARRAY_SIZE(kernels); k++) {
+        if ((vd_cpu_flags() & kernels[k].flags) != kernels[k].flags)
+            continue;
+        vd_damage_dsp dsp;
+        vd_damage_dsp_init(&dsp, kernels[k].flags);
+        samples scan = {0}, copy = {0};
+        for (int run = 0; run < KERNEL_RUNS; run++) {
+            memset(state, VD_TILE_CANDIDATE, n_tiles);
+            uint64_t t0 = vd_now_ns();
+            vd_damage_scan(&dsp, &grid, a, (size_t)width * 4, b, (size_t)width * 4, state);
+            uint64_t t1 = vd_now_ns();
+            memcpy(c, a, bytes);
+            uint64_t t2 = vd_now_ns();
+            samples_add(&scan, (double)(t1 - t0) / 1e6);
+            samples_add(&copy, (double)(t2 - t1) / 1e6);
+            if (memchr(state, VD_TILE_DIRTY, n_tiles)) {
+                fprintf(stderr, "vdbench: %s kernel found damage in identical frames\n",
+                        kernels[k].name);
+                ret = VD_ERR(EIO);
+            }
+        }
+        out[(*n_out)++] = (kernel_result){kernels[k].name, quantile(&scan, 0.5), quantile(&copy, 0.5)};
+        free(scan.v);
+        free(copy.v);
+    }
+out:
+    free(a);
+    free(b);
+    free(c);
+    free(state);
+    return ret;
+}
+
+static double bits_per_damaged_pixel(const result *r)
+{
+    return r->damaged_pixels ? 8.0 * (double)r->bytes / (double)r->damaged_pixels : 0;
+}
+
+static void print_text(const result *res, int n, const kernel_result *kr, int n_kr, int width,
+                       int height)
+{
+    printf("libvd %s vdbench\n\n", vd_version_string());
+    printf("%-12s %6s %9s %11s %9s %8s %8s %8s %8s %7s %7s %s\n", "workload", "frames",
+           "dmg tiles", "bytes/frame", "bits/dpx", "enc p50", "enc p95", "dec p50", "dec p95",
+           "scan/mc", "lz4/ref", "exact");
+    for (int i = 0; i < n; i++) {
+        result *r = (result *)&res[i];
+        double frames = r->frames ? (double)r->frames : 1;
+        printf("%-12s %6d %9.1f %11.0f %9.3f %8.3f %8.3f %8.3f %8.3f %7.2f %7.2f %s\n", r->name,
+               r->frames, (double)r->damaged_tiles / frames, (double)r->bytes / frames,
+               bits_per_damaged_pixel(r), quantile(&r->encode_ms, 0.5), quantile(&r->encode_ms, 0.95),
+               quantile(&r->decode_ms, 0.5), quantile(&r->decode_ms, 0.95),
+               quantile(&r->scan_ratio, 0.5), r->lz4_ratio, r->mismatches ? "NO" : "yes");
+    }
+    printf("\ncolumns: damaged tiles per frame; bits per damaged pixel; encode and decode ms per\n"
+           "frame; scan/mc = median full-frame damage scan time / memcpy of the same frame;\n"
+           "lz4/ref = tile coding throughput / LZ4_compress_default on the same bytes as one buffer\n");
+    printf("\nkernels: full-frame %dx%d damage scan of identical frames (worst case), median of %d\n",
+           width, height, KERNEL_RUNS);
+    for (int i = 0; i < n_kr; i++)
+        printf("  %-5s scan %7.3f ms  memcpy %7.3f ms  ratio %5.2f\n", kr[i].name, kr[i].scan_ms,
+               kr[i].memcpy_ms, kr[i].scan_ms / kr[i].memcpy_ms);
+}
+
+static void print_json(const result *res, int n, const kernel_result *kr, int n_kr, int width,
+                       int height)
+{
+    printf("{\"version\":\"%s\",\"workloads\":[", vd_version_string());
+    for (int i = 0; i < n; i++) {
+        result *r = (result *)&res[i];
+        printf("%s{\"name\":\"%s\",\"width\":%d,\"height\":%d,\"frames\":%d,"
+               "\"damaged_tiles\":%" PRIu64 ",\"damaged_pixels\":%" PRIu64 ",\"bytes\":%" PRIu64
+               ",\"bits_per_damaged_pixel\":%.4f,"
+               "\"encode_ms\":{\"median\":%.4f,\"p95\":%.4f},\"decode_ms\":{\"median\":%.4f,\"p95\":%.4f},"
+               "\"scan_to_memcpy\":%.4f,\"tile_coding_to_lz4\":%.4f,\"bit_exact\":%s}",
+               i ? "," : "", r->name, r->width, r->height, r->frames, r->damaged_tiles,
+               r->damaged_pixels, r->bytes, bits_per_damaged_pixel(r), quantile(&r->encode_ms, 0.5),
+               quantile(&r->encode_ms, 0.95), quantile(&r->decode_ms, 0.5),
+               quantile(&r->decode_ms, 0.95), quantile(&r->scan_ratio, 0.5), r->lz4_ratio,
+               r->mismatches ? "false" : "true");
+    }
+    printf("],\"kernels\":{\"width\":%d,\"height\":%d,\"runs\":%d,\"scan\":[", width, height,
+           KERNEL_RUNS);
+    for (int i = 0; i < n_kr; i++)
+        printf("%s{\"name\":\"%s\",\"scan_ms\":%.4f,\"memcpy_ms\":%.4f,\"ratio\":%.4f}", i ? "," : "",
+               kr[i].name, kr[i].scan_ms, kr[i].memcpy_ms, kr[i].scan_ms / kr[i].memcpy_ms);
+    printf("]}}\n");
+}
+
+static void usage(FILE *out)
+{
+    const char *const *names = bench_synthetic_names();
+    fprintf(out,
+            "usage: vdbench [options]\n"
+            "  -w, --workload NAME   built-in workload (default: all of them); one of:");
+    for (; *names; names++)
+        fprintf(out, " %s", *names);
+    fprintf(out, "\n"
+                 "  -i, --input FILE      a video file as workload (repeatable; labels from FILE's .json)\n"
+                 "  -n, --frames N        at most N frames per workload\n"
+                 "  -s, --size WxH        size of the built-in workloads (default 1920x1080)\n"
+                 "      --cpu c|sse2|avx2 limit the damage kernels (default: best available)\n"
+                 "      --no-verify       skip the bit-exactness check\n"
+                 "  -j, --json            machine-readable output\n"
+                 "  -q, --quiet           no progress line\n"
+                 "  -h, --help\n"
+                 "Exit status: 0 when every frame decoded bit-exact, 1 on a mismatch, 2 on error.\n");
+}
+
+static int parse_args(int argc, char **argv, options *opt)
+{
+    static const struct option longopts[] = {
+        {"workload", required_argument, NULL, 'w'}, {"input", required_argument, NULL, 'i'},
+        {"frames", required_argument, NULL, 'n'},   {"size", required_argument, NULL, 's'},
+        {"cpu", required_argument, NULL, 'c'},      {"no-verify", no_argument, NULL, 'V'},
+        {"json", no_argument, NULL, 'j'},           {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},           {0},
+    };
+    *opt = (options){.width = 1920, .height = 1080, .verify = 1, .cpu_flags = ~0u};
+    opt->inputs = calloc((size_t)argc, sizeof(*opt->inputs));
+    if (!opt->inputs)
+        return -1;
+    int c;
+    while ((c = getopt_long(argc, argv, "w:i:n:s:jqh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'w':
+            opt->workload = optarg;
+            break;
+        case 'i':
+            opt->inputs[opt->n_inputs++] = optarg;
+            break;
+        case 'n':
+            opt->frames = atoi(optarg);
+            if (opt->frames < 1)
+                return -1;
+            break;
+        case 's':
+            if (sscanf(optarg, "%dx%d", &opt->width, &opt->height) != 2)
+                return -1;
+            break;
+        case 'c':
+            if (!strcmp(optarg, "c"))
+                opt->cpu_flags = 0;
+            else if (!strcmp(optarg, "sse2"))
+                opt->cpu_flags = VD_CPU_SSE2;
+            else if (!strcmp(optarg, "avx2"))
+                opt->cpu_flags = VD_CPU_SSE2 | VD_CPU_AVX2;
+            else
+                return -1;
+            break;
+        case 'V':
+            opt->verify = 0;
+            break;
+        case 'j':
+            opt->json = 1;
+            break;
+        case 'q':
+            opt->quiet = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            return -1;
+        }
+    }
+    return optind == argc ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+    options opt;
+    if (parse_args(argc, argv, &opt) < 0) {
+        usage(stderr);
+        return 2;
+    }
+    const char *const *names = bench_synthetic_names();
+    int n_names = 0;
+    while (names[n_names])
+        n_names++;
+    int n_runs = opt.n_inputs ? opt.n_inputs : opt.workload ? 1 : n_names;
+    if (opt.n_inputs && opt.workload)
+        n_runs++;
+    result *res = calloc((size_t)n_runs, sizeof(*res));
+    if (!res)
+        return 2;
+    int n = 0, status = 0;
+    for (int i = 0; i < n_runs; i++) {
+        bench_workload *wl = NULL;
+        int ret;
+        if (i < opt.n_inputs)
+            ret = bench_workload_open_file(opt.inputs[i], opt.frames, &wl);
+        else
+            ret = bench_workload_open_synthetic(opt.workload ? opt.workload : names[i], opt.width,
+                                                opt.height, opt.frames, &wl);
+        if (ret < 0) {
+            fprintf(stderr, "vdbench: cannot open workload %s: %s\n",
+                    i < opt.n_inputs ? opt.inputs[i] : opt.workload ? opt.workload : names[i],
+                    vd_strerror(ret));
+            status = 2;
+            continue;
+        }
+        ret = run_workload(&opt, wl, &res[n]);
+        bench_workload_free(&wl);
+        if (ret < 0) {
+            fprintf(stderr, "vdbench: workload %s failed: %s\n", res[n].name, vd_strerror(ret));
+            status = 2;
+            result_free(&res[n]);
+            continue;
+        }
+        if (res[n].mismatches) {
+            fprintf(stderr, "vdbench: %s: %" PRIu64 " frames were not bit-exact\n", res[n].name,
+                    res[n].mismatches);
+            if (!status)
+                status = 1;
+        }
+        n++;
+    }
+    kernel_result kr[3];
+    int n_kr = 0;
+    if (bench_kernels(1920, 1080, kr, &n_kr) < 0)
+        status = 2;
+    if (opt.json)
+        print_json(res, n, kr, n_kr, 1920, 1080);
+    else
+        print_text(res, n, kr, n_kr, 1920, 1080);
+    for (int i = 0; i < n; i++)
+        result_free(&res[i]);
+    free(res);
+    free(opt.inputs);
+    return status;
+}

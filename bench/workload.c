@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "workload_impl.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+static bench_workload *workload_alloc(void)
+{
+    bench_workload *wl = calloc(1, sizeof(*wl));
+    if (wl)
+        wl->length = -1;
+    return wl;
+}
+
+/* Keeps *out NULL unless the source opened. */
+static int workload_finish(bench_workload *wl, int ret, bench_workload **out)
+{
+    if (ret < 0) {
+        free(wl);
+        return ret;
+    }
+    *out = wl;
+    return 0;
+}
+
+int bench_workload_open_synthetic(const char *name, int width, int height, int nframes,
+                                  bench_workload **out)
+{
+    *out = NULL;
+    bench_workload *wl = workload_alloc();
+    if (!wl)
+        return -ENOMEM;
+    return workload_finish(wl, bench_synth_open(wl, name, width, height, nframes), out);
+}
+
+int bench_workload_open_file(const char *path, int max_frames, bench_workload **out)
+{
+    *out = NULL;
+    bench_workload *wl = workload_alloc();
+    if (!wl)
+        return -ENOMEM;
+    return workload_finish(wl, bench_file_open(wl, path, max_frames), out);
+}
+
+int bench_workload_next(bench_workload *wl, bench_frame *frame)
+{
+    return wl->ops->next(wl, frame);
+}
+
+const char *bench_workload_name(const bench_workload *wl) { return wl->name; }
+double bench_workload_fps(const bench_workload *wl) { return wl->fps; }
+int bench_workload_length(const bench_workload *wl) { return wl->length; }
+
+void bench_workload_free(bench_workload **pwl)
+{
+    if (!pwl || !*pwl)
+        return;
+    bench_workload *wl = *pwl;
+    if (wl->ops && wl->ops->close)
+        wl->ops->close(wl);
+    free(wl);
+    *pwl = NULL;
+}
+
+const char *bench_class_name(enum bench_class cls)
+{
+    static const char *const names[BENCH_CLASS_COUNT] = {"none", "static", "text", "video", "3d"};
+    return (unsigned)cls < BENCH_CLASS_COUNT ? names[cls] : "?";
+}

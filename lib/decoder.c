@@ -1,0 +1,431 @@
+/* The decoder: parses wire messages, stages each frame's tiles and applies them at frame end.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdlib.h>
+
+#include <vd/decoder.h>
+
+#include "../codec/tile_codec.h"
+#include "damage.h"
+#include "log.h"
+#include "wire.h"
+
+#define MAX_SURFACES 64
+
+/* Decoded tiles wait here until their frame ends, so that a broken frame never reaches the
+ * image: one slot per tile of the surface at most (a resent tile reuses its slot). */
+typedef struct staging {
+    uint8_t *pixels;   /* slots of VD_TILE_MAX_BYTES */
+    int32_t *slot_of;  /* per tile: slot index or -1 */
+    uint32_t *tiles;   /* tile index per used slot, in arrival order */
+    uint32_t used, capacity;
+} staging;
+
+typedef struct dec_surface {
+    uint32_t id;
+    int committed;              /* has had a frame end; else it exists only in staging */
+    enum vd_pixel_format format;
+    vd_tile_grid grid;          /* committed geometry */
+    uint8_t *pixels;            /* committed image, stride width * bpp */
+
+    int geometry_pending;       /* a create or resize waits for the frame end */
+    vd_tile_grid next_grid;
+    enum vd_pixel_format next_format;
+    staging stage;
+
+    /* Delivery: damage accumulated since the last received image. */
+    uint8_t *damage;            /* per tile of the committed grid: VD_TILE_DIRTY or 0 */
+    vd_rect *rects;
+    int image_ready;
+    uint32_t image_flags;
+    uint64_t frame_seq;
+    int64_t pts_us;
+} dec_surface;
+
+struct vd_decoder {
+    vd_decoder_config cfg;
+    dec_surface *surfaces[MAX_SURFACES];
+    unsigned n_surfaces;
+    int hello_seen, draining;
+    /* After bad input, messages are dropped up to the next frame end: that frame is incomplete. */
+    int resync;
+    /* Surfaces destroyed but not yet reported to the viewer. */
+    uint32_t destroyed[MAX_SURFACES];
+    unsigned n_destroyed;
+};
+
+void vd_decoder_config_default(vd_decoder_config *cfg)
+{
+    *cfg = (vd_decoder_config){
+        .max_surfaces = MAX_SURFACES,
+        .max_surface_pixels = (uint64_t)VD_MAX_DIMENSION * VD_MAX_DIMENSION,
+    };
+}
+
+int vd_decoder_new(const vd_decoder_config *cfg, vd_decoder **out)
+{
+    *out = NULL;
+    vd_decoder_config defaults;
+    vd_decoder_config_default(&defaults);
+    if (!cfg)
+        cfg = &defaults;
+    if (cfg->max_surfaces < 1 || cfg->max_surfaces > MAX_SURFACES || cfg->max_surface_pixels < 1 ||
+        cfg->max_surface_pixels > defaults.max_surface_pixels)
+        return VD_ERR(EINVAL);
+    vd_decoder *dec = calloc(1, sizeof(*dec));
+    if (!dec)
+        return VD_ERR(ENOMEM);
+    dec->cfg = *cfg;
+    *out = dec;
+    return 0;
+}
+
+static void staging_free(staging *st)
+{
+    free(st->pixels);
+    free(st->slot_of);
+    free(st->tiles);
+    *st = (staging){0};
+}
+
+static void surface_free(dec_surface *s)
+{
+    if (!s)
+        return;
+    staging_free(&s->stage);
+    free(s->pixels);
+    free(s->damage);
+    free(s->rects);
+    free(s);
+}
+
+void vd_decoder_free(vd_decoder **pdec)
+{
+    if (!pdec || !*pdec)
+        return;
+    vd_decoder *dec = *pdec;
+    for (unsigned i = 0; i < dec->n_surfaces; i++)
+        surface_free(dec->surfaces[i]);
+    free(dec);
+    *pdec = NULL;
+}
+
+static dec_surface *find_surface(const vd_decoder *dec, uint32_t id, unsigned *index)
+{
+    for (unsigned i = 0; i < dec->n_surfaces; i++) {
+        if (dec->surfaces[i]->id == id) {
+            if (index)
+                *index = i;
+            return dec->surfaces[i];
+        }
+    }
+    return NULL;
+}
+
+static void remove_surface(vd_decoder *dec, unsigned index)
+{
+    surface_free(dec->surfaces[index]);
+    dec->surfaces[index] = dec->surfaces[--dec->n_surfaces];
+}
+
+/* The geometry that tiles of the frame being staged refer to. */
+static const vd_tile_grid *staged_grid(const dec_surface *s)
+{
+    return s->geometry_pending ? &s->next_grid : &s->grid;
+}
+
+static void staging_reset(dec_surface *s)
+{
+    for (uint32_t i = 0; i < s->stage.used; i++)
+        s->stage.slot_of[s->stage.tiles[i]] = -1;
+    s->stage.used = 0;
+}
+
+/* Sizes the slot map for the staged grid; slots themselves grow on demand. */
+static int staging_prepare(staging *st, const vd_tile_grid *g)
+{
+    size_t n = (size_t)g->cols * (size_t)g->rows;
+    int32_t *slot_of = malloc(n * sizeof(*slot_of));
+    uint32_t *tiles = malloc(n * sizeof(*tiles));
+    if (!slot_of || !tiles) {
+        free(slot_of);
+        free(tiles);
+        return VD_ERR(ENOMEM);
+    }
+    for (size_t i = 0; i < n; i++)
+        slot_of[i] = -1;
+    free(st->slot_of);
+    free(st->tiles);
+    st->slot_of = slot_of;
+    st->tiles = tiles;
+    st->used = 0;
+    return 0;
+}
+
+/* Drops the frame being staged on every surface, and surfaces never committed. */
+static void drop_staged(vd_decoder *dec)
+{
+    for (unsigned i = dec->n_surfaces; i-- > 0;) {
+        dec_surface *s = dec->surfaces[i];
+        if (!s->committed) {
+            remove_surface(dec, i);
+            continue;
+        }
+        staging_reset(s);
+        if (s->geometry_pending) {
+            s->geometry_pending = 0;
+            if (staging_prepare(&s->stage, &s->grid) < 0) {
+                /* Cannot track tiles any more: forget the surface rather than misapply. */
+                remove_surface(dec, i);
+            }
+        }
+    }
+}
+
+static int handle_surface(vd_decoder *dec, const vd_msg *msg)
+{
+    vd_msg_surface m;
+    int ret = vd_wire_read_surface(msg, &m);
+    if (ret < 0)
+        return ret;
+    if ((uint64_t)m.width * m.height > dec->cfg.max_surface_pixels) {
+        vd_log(VD_LOG_ERROR, "surface %u of %ux%u exceeds the decoder's limit", m.id, m.width,
+               m.height);
+        return VD_ERR(EBADMSG);
+    }
+    dec_surface *s = find_surface(dec, m.id, NULL);
+    if (msg->type == VD_MSG_SURFACE_CREATE) {
+        if (s || dec->n_surfaces >= dec->cfg.max_surfaces)
+            return VD_ERR(EBADMSG);
+        s = calloc(1, sizeof(*s));
+        if (!s)
+            return VD_ERR(ENOMEM);
+        s->id = m.id;
+        dec->surfaces[dec->n_surfaces++] = s;
+    } else if (!s) {
+        return VD_ERR(EBADMSG);
+    }
+    staging_reset(s);
+    vd_tile_grid_init(&s->next_grid, (int)m.width, (int)m.height, m.format);
+    s->next_format = m.format;
+    s->geometry_pending = 1;
+    return staging_prepare(&s->stage, &s->next_grid);
+}
+
+static int handle_tile(vd_decoder *dec, const vd_msg *msg)
+{
+    vd_msg_tile t;
+    int ret = vd_wire_read_tile(msg, &t);
+    if (ret < 0)
+        return ret;
+    dec_surface *s = find_surface(dec, t.surface_id, NULL);
+    if (!s)
+        return VD_ERR(EBADMSG);
+    const vd_tile_grid *g = staged_grid(s);
+    if (t.tx >= g->cols || t.ty >= g->rows)
+        return VD_ERR(EBADMSG);
+    uint32_t tile = (uint32_t)t.ty * (uint32_t)g->cols + t.tx;
+    staging *st = &s->stage;
+    int32_t slot = st->slot_of[tile];
+    if (slot < 0) {
+        if (st->used == st->capacity) {
+            uint32_t cap = st->capacity ? st->capacity * 2 : 16;
+            uint8_t *px = realloc(st->pixels, (size_t)cap * VD_TILE_MAX_BYTES);
+            if (!px)
+                return VD_ERR(ENOMEM);
+            st->pixels = px;
+            st->capacity = cap;
+        }
+        slot = (int32_t)st->used;
+    }
+    int w = VD_MIN(64, g->width - t.tx * 64), h = VD_MIN(64, g->height - t.ty * 64);
+    ret = vd_tile_decode(t.encoding, t.data, t.size, st->pixels + (size_t)slot * VD_TILE_MAX_BYTES,
+                         (size_t)w * (size_t)h * (size_t)g->bpp);
+    if (ret < 0)
+        return ret;
+    if (st->slot_of[tile] < 0) {
+        st->slot_of[tile] = slot;
+        st->tiles[st->used++] = tile;
+    }
+    return 0;
+}
+
+/* Makes the staged geometry current: a cleared image whose every tile counts as damaged. */
+static int commit_geometry(dec_surface *s)
+{
+    const vd_tile_grid *g = &s->next_grid;
+    size_t n_tiles = (size_t)g->cols * (size_t)g->rows;
+    uint8_t *pixels = calloc((size_t)g->width * (size_t)g->height, (size_t)g->bpp);
+    uint8_t *damage = malloc(n_tiles);
+    vd_rect *rects = malloc(n_tiles * sizeof(*rects));
+    if (!pixels || !damage || !rects) {
+        free(pixels);
+        free(damage);
+        free(rects);
+        return VD_ERR(ENOMEM);
+    }
+    free(s->pixels);
+    free(s->damage);
+    free(s->rects);
+    s->pixels = pixels;
+    s->damage = damage;
+    s->rects = rects;
+    memset(s->damage, VD_TILE_DIRTY, n_tiles);
+    s->image_flags |= s->committed ? VD_IMAGE_RESIZED : VD_IMAGE_NEW_SURFACE;
+    s->grid = *g;
+    s->format = s->next_format;
+    s->geometry_pending = 0;
+    s->committed = 1;
+    return 0;
+}
+
+static int handle_frame_end(vd_decoder *dec, const vd_msg *msg)
+{
+    vd_msg_frame_end fe;
+    int ret = vd_wire_read_frame_end(msg, &fe);
+    if (ret < 0)
+        return ret;
+    dec_surface *s = find_surface(dec, fe.surface_id, NULL);
+    if (!s)
+        return VD_ERR(EBADMSG);
+    if (s->geometry_pending && (ret = commit_geometry(s)) < 0)
+        return ret;
+    const vd_tile_grid *g = &s->grid;
+    size_t stride = (size_t)g->width * (size_t)g->bpp;
+    staging *st = &s->stage;
+    for (uint32_t i = 0; i < st->used; i++) {
+        uint32_t tile = st->tiles[i];
+        int tx = (int)(tile % (uint32_t)g->cols), ty = (int)(tile / (uint32_t)g->cols);
+        int w = VD_MIN(64, g->width - tx * 64), h = VD_MIN(64, g->height - ty * 64);
+        size_t row_bytes = (size_t)w * (size_t)g->bpp;
+        const uint8_t *src = st->pixels + (size_t)st->slot_of[tile] * VD_TILE_MAX_BYTES;
+        uint8_t *dst = s->pixels + (size_t)ty * 64 * stride + (size_t)tx * 64 * (size_t)g->bpp;
+        for (int r = 0; r < h; r++)
+            memcpy(dst + (size_t)r * stride, src + (size_t)r * row_bytes, row_bytes);
+        s->damage[tile] = VD_TILE_DIRTY;
+        st->slot_of[tile] = -1;
+    }
+    st->used = 0;
+    s->image_ready = 1;
+    s->frame_seq = fe.frame_seq;
+    s->pts_us = fe.pts_us;
+    return 0;
+}
+
+static int handle_destroy(vd_decoder *dec, const vd_msg *msg)
+{
+    uint32_t id;
+    unsigned index;
+    int ret = vd_wire_read_surface_destroy(msg, &id);
+    if (ret < 0)
+        return ret;
+    /* The report list is bounded: a packet may not destroy more surfaces than can exist. */
+    if (!find_surface(dec, id, &index) || dec->n_destroyed == MAX_SURFACES)
+        return VD_ERR(EBADMSG);
+    int was_committed = dec->surfaces[index]->committed;
+    remove_surface(dec, index);
+    if (was_committed)
+        dec->destroyed[dec->n_destroyed++] = id;
+    return 0;
+}
+
+static int handle_message(vd_decoder *dec, const vd_msg *msg)
+{
+    if (msg->type == VD_MSG_HELLO) {
+        int ret = vd_wire_read_hello(msg);
+        if (ret == 0)
+            dec->hello_seen = 1;
+        return ret;
+    }
+    if (!dec->hello_seen)
+        return VD_ERR(EBADMSG);
+    if (dec->resync) {
+        if (msg->type == VD_MSG_FRAME_END)
+            dec->resync = 0;
+        return 0;
+    }
+    switch (msg->type) {
+    case VD_MSG_SURFACE_CREATE:
+    case VD_MSG_SURFACE_RESIZE:
+        return handle_surface(dec, msg);
+    case VD_MSG_SURFACE_DESTROY:
+        return handle_destroy(dec, msg);
+    case VD_MSG_TILE:
+        return handle_tile(dec, msg);
+    case VD_MSG_FRAME_END:
+        return handle_frame_end(dec, msg);
+    default:
+        return (msg->flags & VD_MSG_FLAG_OPTIONAL) ? 0 : VD_ERR(EBADMSG);
+    }
+}
+
+static int images_waiting(const vd_decoder *dec)
+{
+    if (dec->n_destroyed)
+        return 1;
+    for (unsigned i = 0; i < dec->n_surfaces; i++)
+        if (dec->surfaces[i]->image_ready)
+            return 1;
+    return 0;
+}
+
+int vd_decoder_send_packet(vd_decoder *dec, const uint8_t *data, size_t size)
+{
+    if (dec->draining)
+        return VD_EOF;
+    if (images_waiting(dec))
+        return VD_ERR(EAGAIN);
+    if (!data) {
+        dec->draining = 1;
+        return 0;
+    }
+    const uint8_t *pos = data, *end = data + size;
+    vd_msg msg;
+    int ret;
+    while ((ret = vd_wire_next(&pos, end, &msg)) > 0) {
+        if ((ret = handle_message(dec, &msg)) < 0)
+            break;
+    }
+    if (ret < 0) {
+        vd_log(VD_LOG_ERROR, "bad packet at byte %zu of %zu (%s); dropping the frame",
+               (size_t)(pos - data), size, vd_strerror(ret));
+        drop_staged(dec);
+        /* A destroy already applied in this packet stays reported; pending images stay. */
+        dec->resync = 1;
+        return ret == VD_ERR(ENOMEM) || ret == VD_ERR(ENOTSUP) ? ret : VD_ERR(EBADMSG);
+    }
+    return 0;
+}
+
+int vd_decoder_receive_image(vd_decoder *dec, vd_image *img)
+{
+    if (dec->n_destroyed) {
+        *img = (vd_image){.surface_id = dec->destroyed[--dec->n_destroyed],
+                          .flags = VD_IMAGE_DESTROYED};
+        return 0;
+    }
+    for (unsigned i = 0; i < dec->n_surfaces; i++) {
+        dec_surface *s = dec->surfaces[i];
+        if (!s->image_ready)
+            continue;
+        size_t n = vd_damage_rects(&s->grid, s->damage, s->rects);
+        memset(s->damage, 0, (size_t)s->grid.cols * (size_t)s->grid.rows);
+        *img = (vd_image){
+            .surface_id = s->id,
+            .flags = s->image_flags,
+            .format = s->format,
+            .width = s->grid.width,
+            .height = s->grid.height,
+            .stride = s->grid.width * s->grid.bpp,
+            .data = s->pixels,
+            .damage = s->rects,
+            .n_damage = n,
+            .frame_seq = s->frame_seq,
+            .pts_us = s->pts_us,
+        };
+        s->image_ready = 0;
+        s->image_flags = 0;
+        return 0;
+    }
+    return dec->draining ? VD_EOF : VD_ERR(EAGAIN);
+}

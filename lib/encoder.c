@@ -1,0 +1,422 @@
+/* The encoder: surfaces, damage, tile coding and packetisation.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdlib.h>
+
+#include <vd/encoder.h>
+
+#include "../codec/tile_codec.h"
+#include "buf.h"
+#include "clock.h"
+#include "damage.h"
+#include "log.h"
+#include "wire.h"
+
+#define MAX_SURFACES 64
+#define MAX_DAMAGE_RECTS 65536
+#define MIN_PACKET_SIZE 4096
+
+typedef struct enc_surface {
+    uint32_t id;
+    enum vd_pixel_format format;
+    vd_tile_grid grid;
+    uint8_t *prev;      /* what the client shows: packed rows of width * bpp bytes */
+    uint8_t *state;     /* per-tile scan state */
+    int refresh;        /* send every tile with the next frame */
+} enc_surface;
+
+typedef struct pending_packet {
+    size_t offset, size;
+    uint32_t flags, surface_id;
+    uint64_t frame_seq;
+    int64_t pts_us;
+} pending_packet;
+
+struct vd_encoder {
+    vd_encoder_config cfg;
+    vd_damage_dsp dsp;
+    vd_tile_encoder *tiles;
+    enc_surface *surfaces[MAX_SURFACES];
+    unsigned n_surfaces;
+
+    vd_buf out;             /* wire bytes of the packets not yet received */
+    pending_packet *packets;
+    size_t n_packets, packets_cap, next_packet;
+    size_t packet_start;    /* offset where the packet being built starts */
+
+    uint64_t frame_seq;
+    int hello_sent, draining;
+    vd_encoder_stats stats;
+};
+
+void vd_encoder_config_default(vd_encoder_config *cfg)
+{
+    *cfg = (vd_encoder_config){
+        .max_packet_size = 256 * 1024,
+        .max_surfaces = MAX_SURFACES,
+        .cpu_flags = ~0u,
+    };
+}
+
+#if VD_ENABLE_ENCODER
+
+int vd_encoder_new(const vd_encoder_config *cfg, vd_encoder **out)
+{
+    *out = NULL;
+    vd_encoder_config defaults;
+    vd_encoder_config_default(&defaults);
+    if (!cfg)
+        cfg = &defaults;
+    if (cfg->max_packet_size < MIN_PACKET_SIZE || cfg->max_surfaces < 1 ||
+        cfg->max_surfaces > MAX_SURFACES)
+        return VD_ERR(EINVAL);
+    vd_encoder *enc = calloc(1, sizeof(*enc));
+    if (!enc)
+        return VD_ERR(ENOMEM);
+    enc->cfg = *cfg;
+    enc->tiles = vd_tile_encoder_new();
+    if (!enc->tiles) {
+        free(enc);
+        return VD_ERR(ENOMEM);
+    }
+    vd_damage_dsp_init(&enc->dsp, cfg->cpu_flags);
+    *out = enc;
+    return 0;
+}
+
+static void surface_free(enc_surface *s)
+{
+    if (!s)
+        return;
+    free(s->prev);
+    free(s->state);
+    free(s);
+}
+
+void vd_encoder_free(vd_encoder **penc)
+{
+    if (!penc || !*penc)
+        return;
+    vd_encoder *enc = *penc;
+    for (unsigned i = 0; i < enc->n_surfaces; i++)
+        surface_free(enc->surfaces[i]);
+    vd_tile_encoder_free(&enc->tiles);
+    vd_buf_free(&enc->out);
+    free(enc->packets);
+    free(enc);
+    *penc = NULL;
+}
+
+static int frame_is_valid(const vd_frame *f)
+{
+    int bpp = vd_format_bytes_per_pixel(f->format);
+    return bpp && f->data && f->width >= 1 && f->width <= VD_MAX_DIMENSION && f->height >= 1 &&
+           f->height <= VD_MAX_DIMENSION && f->stride >= f->width * bpp &&
+           f->n_damage <= MAX_DAMAGE_RECTS && (f->damage || !f->n_damage);
+}
+
+static enc_surface *find_surface(const vd_encoder *enc, uint32_t id, unsigned *index)
+{
+    for (unsigned i = 0; i < enc->n_surfaces; i++) {
+        if (enc->surfaces[i]->id == id) {
+            if (index)
+                *index = i;
+            return enc->surfaces[i];
+        }
+    }
+    return NULL;
+}
+
+/* (Re)allocates a surface's buffers for a geometry; on failure the surface is unchanged. */
+static int surface_configure(enc_surface *s, const vd_frame *f)
+{
+    vd_tile_grid grid;
+    vd_tile_grid_init(&grid, f->width, f->height, f->format);
+    uint8_t *prev = malloc((size_t)f->width * (size_t)grid.bpp * (size_t)f->height);
+    uint8_t *state = malloc((size_t)grid.cols * (size_t)grid.rows);
+    if (!prev || !state) {
+        free(prev);
+        free(state);
+        return VD_ERR(ENOMEM);
+    }
+    free(s->prev);
+    free(s->state);
+    s->prev = prev;
+    s->state = state;
+    s->grid = grid;
+    s->format = f->format;
+    s->refresh = 1;
+    return 0;
+}
+
+static int push_packet(vd_encoder *enc, uint32_t flags, uint32_t surface_id, int64_t pts_us)
+{
+    if (enc->n_packets == enc->packets_cap) {
+        size_t cap = enc->packets_cap ? enc->packets_cap * 2 : 16;
+        pending_packet *p = realloc(enc->packets, cap * sizeof(*p));
+        if (!p)
+            return VD_ERR(ENOMEM);
+        enc->packets = p;
+        enc->packets_cap = cap;
+    }
+    enc->packets[enc->n_packets++] = (pending_packet){
+        .offset = enc->packet_start,
+        .size = enc->out.size - enc->packet_start,
+        .flags = flags,
+        .surface_id = surface_id,
+        .frame_seq = enc->frame_seq,
+        .pts_us = pts_us,
+    };
+    enc->packet_start = enc->out.size;
+    return 0;
+}
+
+/* Cuts a packet at this message boundary once it is full. */
+static int maybe_cut_packet(vd_encoder *enc, uint32_t surface_id, int64_t pts_us)
+{
+    if (enc->out.size - enc->packet_start < enc->cfg.max_packet_size)
+        return 0;
+    return push_packet(enc, 0, surface_id, pts_us);
+}
+
+/* Drops everything queued for the frame being built, so a failed send_frame leaves no trace. */
+static void discard_unsent(vd_encoder *enc, size_t packets_before)
+{
+    enc->n_packets = packets_before;
+    enc->out.size = packets_before ? enc->packets[packets_before - 1].offset +
+                                         enc->packets[packets_before - 1].size
+                                   : 0;
+    enc->packet_start = enc->out.size;
+}
+
+static int encode_tiles(vd_encoder *enc, enc_surface *s, const vd_frame *f)
+{
+    const vd_tile_grid *g = &s->grid;
+    size_t prev_stride = (size_t)g->width * (size_t)g->bpp;
+    uint32_t fill = ~g->mask & (g->bpp == 4 ? 0xffffffffu : 0);
+    for (int ty = 0; ty < g->rows; ty++) {
+        for (int tx = 0; tx < g->cols; tx++) {
+            if (s->state[(size_t)ty * (size_t)g->cols + (size_t)tx] != VD_TILE_DIRTY)
+                continue;
+            int x = tx * 64, y = ty * 64;
+            int w = VD_MIN(64, g->width - x), h = VD_MIN(64, g->height - y);
+            size_t row_bytes = (size_t)w * (size_t)g->bpp;
+            const uint8_t *src = f->data + (size_t)y * (size_t)f->stride + (size_t)x * (size_t)g->bpp;
+            uint8_t *ref = s->prev + (size_t)y * prev_stride + (size_t)x * (size_t)g->bpp;
+            for (int r = 0; r < h; r++)
+                memcpy(ref + (size_t)r * prev_stride, src + (size_t)r * (size_t)f->stride, row_bytes);
+
+            uint8_t *payload = vd_wire_begin_tile(&enc->out, s->id, (uint16_t)tx, (uint16_t)ty,
+                                                  vd_tile_max_payload(row_bytes * (size_t)h));
+            if (!payload)
+                return VD_ERR(ENOMEM);
+            uint8_t encoding;
+            size_t n = vd_tile_encode(enc->tiles, src, (size_t)f->stride, w, h, g->bpp, fill,
+                                      payload, &encoding);
+            vd_wire_end_tile(&enc->out, encoding, n);
+            enc->stats.tiles_damaged++;
+            enc->stats.damaged_pixels += (uint64_t)w * (uint64_t)h;
+            int ret = maybe_cut_packet(enc, s->id, f->pts_us);
+            if (ret < 0)
+                return ret;
+        }
+    }
+    return 0;
+}
+
+static int encode_frame(vd_encoder *enc, const vd_frame *f)
+{
+    size_t bytes_before = enc->out.size;
+    unsigned index;
+    enc_surface *s = find_surface(enc, f->surface_id, &index);
+    int is_new = !s, ret;
+    if (is_new) {
+        if (enc->n_surfaces >= enc->cfg.max_surfaces)
+            return VD_ERR(ENOSPC);
+        s = calloc(1, sizeof(*s));
+        if (!s)
+            return VD_ERR(ENOMEM);
+        s->id = f->surface_id;
+        if ((ret = surface_configure(s, f)) < 0) {
+            free(s);
+            return ret;
+        }
+    } else if (s->grid.width != f->width || s->grid.height != f->height || s->format != f->format) {
+        if ((ret = surface_configure(s, f)) < 0)
+            return ret;
+        /* The reference is now the client's cleared surface, so no message may be lost
+         * from here on without the surface being resent; failures below keep refresh set. */
+    }
+    int resized = !is_new && s->refresh && s->grid.width == f->width && s->grid.height == f->height;
+    (void)resized;
+
+    enc->stats = (vd_encoder_stats){.tiles_total = (uint32_t)(s->grid.cols * s->grid.rows)};
+    size_t n_tiles = (size_t)s->grid.cols * (size_t)s->grid.rows;
+
+    if (!enc->hello_sent && (ret = vd_wire_put_hello(&enc->out)) < 0)
+        goto fail;
+    if (is_new || s->refresh) {
+        vd_msg_surface msg = {s->id, (uint32_t)f->width, (uint32_t)f->height, (uint8_t)f->format};
+        /* A refresh of an existing surface goes out as a resize to the same geometry: the
+         * client clears it and every tile follows, so no earlier state is assumed. */
+        ret = vd_wire_put_surface(&enc->out, is_new ? VD_MSG_SURFACE_CREATE : VD_MSG_SURFACE_RESIZE,
+                                  &msg);
+        if (ret < 0)
+            goto fail;
+        memset(s->state, VD_TILE_DIRTY, n_tiles);
+        enc->stats.tiles_scanned = 0;
+    } else {
+        uint64_t t0 = vd_now_ns();
+        if (f->damage)
+            vd_damage_mark_rects(&s->grid, s->state, f->damage, f->n_damage);
+        else
+            memset(s->state, VD_TILE_CANDIDATE, n_tiles);
+        for (size_t i = 0; i < n_tiles; i++)
+            enc->stats.tiles_scanned += s->state[i] == VD_TILE_CANDIDATE;
+        vd_damage_scan(&enc->dsp, &s->grid, f->data, (size_t)f->stride, s->prev,
+                       (size_t)s->grid.width * (size_t)s->grid.bpp, s->state);
+        enc->stats.scan_ns = vd_now_ns() - t0;
+    }
+
+    enc->frame_seq++;
+    uint64_t t1 = vd_now_ns();
+    if ((ret = encode_tiles(enc, s, f)) < 0)
+        goto fail;
+    enc->stats.encode_ns = vd_now_ns() - t1;
+    vd_msg_frame_end fe = {s->id, enc->frame_seq, f->pts_us};
+    if ((ret = vd_wire_put_frame_end(&enc->out, &fe)) < 0 ||
+        (ret = push_packet(enc, VD_PACKET_FRAME_END, s->id, f->pts_us)) < 0)
+        goto fail;
+
+    enc->hello_sent = 1;
+    s->refresh = 0;
+    if (is_new)
+        enc->surfaces[enc->n_surfaces++] = s;
+    enc->stats.bytes = enc->out.size - bytes_before;
+    return 0;
+
+fail:
+    /* Nothing of this frame goes out; the reference may hold some of its tiles, so the
+     * surface is resent in full next time. */
+    discard_unsent(enc, 0);
+    if (is_new)
+        surface_free(s);
+    else
+        s->refresh = 1;
+    return ret;
+}
+
+int vd_encoder_send_frame(vd_encoder *enc, const vd_frame *frame)
+{
+    if (enc->draining)
+        return VD_EOF;
+    if (enc->next_packet < enc->n_packets)
+        return VD_ERR(EAGAIN);
+    enc->out.size = 0;
+    enc->n_packets = enc->next_packet = 0;
+    enc->packet_start = 0;
+    if (!frame) {
+        enc->draining = 1;
+        return 0;
+    }
+    if (!frame_is_valid(frame)) {
+        vd_log(VD_LOG_WARNING, "refused frame for surface %u: bad format, size or stride",
+               frame->surface_id);
+        return VD_ERR(EINVAL);
+    }
+    return encode_frame(enc, frame);
+}
+
+int vd_encoder_receive_packet(vd_encoder *enc, vd_packet *pkt)
+{
+    if (enc->next_packet == enc->n_packets)
+        return enc->draining ? VD_EOF : VD_ERR(EAGAIN);
+    const pending_packet *p = &enc->packets[enc->next_packet++];
+    *pkt = (vd_packet){
+        .data = enc->out.data + p->offset,
+        .size = p->size,
+        .flags = p->flags,
+        .surface_id = p->surface_id,
+        .frame_seq = p->frame_seq,
+        .pts_us = p->pts_us,
+    };
+    return 0;
+}
+
+int vd_encoder_destroy_surface(vd_encoder *enc, uint32_t surface_id)
+{
+    unsigned index;
+    enc_surface *s = find_surface(enc, surface_id, &index);
+    if (!s)
+        return VD_ERR(ENOENT);
+    if (enc->next_packet < enc->n_packets)
+        return VD_ERR(EAGAIN);
+    enc->out.size = 0;
+    enc->n_packets = enc->next_packet = 0;
+    enc->packet_start = 0;
+    int ret = vd_wire_put_surface_destroy(&enc->out, surface_id);
+    if (ret < 0 || (ret = push_packet(enc, 0, surface_id, 0)) < 0) {
+        discard_unsent(enc, 0);
+        return ret;
+    }
+    surface_free(s);
+    enc->surfaces[index] = enc->surfaces[--enc->n_surfaces];
+    return 0;
+}
+
+int vd_encoder_request_refresh(vd_encoder *enc, uint32_t surface_id)
+{
+    if (surface_id == VD_ALL_SURFACES) {
+        for (unsigned i = 0; i < enc->n_surfaces; i++)
+            enc->surfaces[i]->refresh = 1;
+        return 0;
+    }
+    enc_surface *s = find_surface(enc, surface_id, NULL);
+    if (!s)
+        return VD_ERR(ENOENT);
+    s->refresh = 1;
+    return 0;
+}
+
+void vd_encoder_get_stats(const vd_encoder *enc, vd_encoder_stats *stats) { *stats = enc->stats; }
+
+#else /* !VD_ENABLE_ENCODER */
+
+int vd_encoder_new(const vd_encoder_config *cfg, vd_encoder **out)
+{
+    (void)cfg;
+    *out = NULL;
+    return VD_ERR(ENOTSUP);
+}
+void vd_encoder_free(vd_encoder **enc)
+{
+    if (enc)
+        *enc = NULL;
+}
+int vd_encoder_send_frame(vd_encoder *enc, const vd_frame *frame)
+{
+    (void)enc, (void)frame;
+    return VD_ERR(ENOTSUP);
+}
+int vd_encoder_receive_packet(vd_encoder *enc, vd_packet *pkt)
+{
+    (void)enc, (void)pkt;
+    return VD_ERR(ENOTSUP);
+}
+int vd_encoder_destroy_surface(vd_encoder *enc, uint32_t surface_id)
+{
+    (void)enc, (void)surface_id;
+    return VD_ERR(ENOTSUP);
+}
+int vd_encoder_request_refresh(vd_encoder *enc, uint32_t surface_id)
+{
+    (void)enc, (void)surface_id;
+    return VD_ERR(ENOTSUP);
+}
+void vd_encoder_get_stats(const vd_encoder *enc, vd_encoder_stats *stats)
+{
+    (void)enc;
+    *stats = (vd_encoder_stats){0};
+}
+
+#endif

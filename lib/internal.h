@@ -1,0 +1,39 @@
+/* Internal helpers shared by every part of the library.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef VD_INTERNAL_H
+#define VD_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Everything is hidden by -fvisibility=hidden; this marks internal declarations clearly and
+ * keeps them hidden when a file is built without that flag. */
+#define VD_HIDDEN __attribute__((visibility("hidden")))
+
+#define VD_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define VD_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define VD_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static inline uint16_t vd_rl16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static inline uint32_t vd_rl32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+static inline uint64_t vd_rl64(const uint8_t *p)
+{
+    return (uint64_t)vd_rl32(p) | ((uint64_t)vd_rl32(p + 4) << 32);
+}
+static inline void vd_wl16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static inline void vd_wl32(uint8_t *p, uint32_t v)
+{
+    vd_wl16(p, (uint16_t)v);
+    vd_wl16(p + 2, (uint16_t)(v >> 16));
+}
+static inline void vd_wl64(uint8_t *p, uint64_t v)
+{
+    vd_wl32(p, (uint32_t)v);
+    vd_wl32(p + 4, (uint32_t)(v >> 32));
+}
+
+#endif

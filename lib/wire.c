@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+
+#include <vd/common.h>
+
+#include "wire.h"
+
+int vd_wire_next(const uint8_t **pos, const uint8_t *end, vd_msg *msg)
+{
+    const uint8_t *p = *pos;
+    size_t left = (size_t)(end - p);
+    if (left == 0)
+        return 0;
+    if (left < VD_WIRE_HEADER_SIZE)
+        return VD_ERR(EBADMSG);
+    uint32_t size = vd_rl32(p + 4);
+    if (p[1] & ~VD_MSG_FLAGS_KNOWN || vd_rl16(p + 2) != 0 || size > VD_WIRE_MAX_BODY ||
+        size > left - VD_WIRE_HEADER_SIZE)
+        return VD_ERR(EBADMSG);
+    msg->type = p[0];
+    msg->flags = p[1];
+    msg->body = p + VD_WIRE_HEADER_SIZE;
+    msg->size = size;
+    *pos = p + VD_WIRE_HEADER_SIZE + size;
+    return 1;
+}
+
+int vd_wire_read_hello(const vd_msg *msg)
+{
+    if (msg->size != VD_HELLO_BODY || vd_rl32(msg->body) != VD_WIRE_MAGIC)
+        return VD_ERR(EBADMSG);
+    if (vd_rl16(msg->body + 4) != VD_WIRE_VERSION)
+        return VD_ERR(ENOTSUP);
+    return vd_rl16(msg->body + 6) == 0 ? 0 : VD_ERR(EBADMSG);
+}
+
+int vd_wire_read_surface(const vd_msg *msg, vd_msg_surface *out)
+{
+    const uint8_t *b = msg->body;
+    if (msg->size != VD_SURFACE_BODY || b[13] != VD_TILE_LOG2 || vd_rl16(b + 14) != 0)
+        return VD_ERR(EBADMSG);
+    out->id = vd_rl32(b);
+    out->width = vd_rl32(b + 4);
+    out->height = vd_rl32(b + 8);
+    out->format = b[12];
+    if (out->width < 1 || out->width > VD_MAX_DIMENSION || out->height < 1 ||
+        out->height > VD_MAX_DIMENSION || !vd_format_bytes_per_pixel(out->format))
+        return VD_ERR(EBADMSG);
+    return 0;
+}
+
+int vd_wire_read_surface_destroy(const vd_msg *msg, uint32_t *id)
+{
+    if (msg->size != VD_SURFACE_DESTROY_BODY)
+        return VD_ERR(EBADMSG);
+    *id = vd_rl32(msg->body);
+    return 0;
+}
+
+int vd_wire_read_tile(const vd_msg *msg, vd_msg_tile *out)
+{
+    const uint8_t *b = msg->body;
+    if (msg->size < VD_TILE_HEADER || b[9] || vd_rl16(b + 10))
+        return VD_ERR(EBADMSG);
+    out->surface_id = vd_rl32(b);
+    out->tx = vd_rl16(b + 4);
+    out->ty = vd_rl16(b + 6);
+    out->encoding = b[8];
+    out->data = b + VD_TILE_HEADER;
+    out->size = msg->size - VD_TILE_HEADER;
+    return 0;
+}
+
+int vd_wire_read_frame_end(const vd_msg *msg, vd_msg_frame_end *out)
+{
+    const uint8_t *b = msg->body;
+    if (msg->size != VD_FRAME_END_BODY || vd_rl32(b + 4))
+        return VD_ERR(EBADMSG);
+    out->surface_id = vd_rl32(b);
+    out->frame_seq = vd_rl64(b + 8);
+    out->pts_us = (int64_t)vd_rl64(b + 16);
+    return 0;
+}
+
+/* Appends a header and returns the body to fill, or NULL on ENOMEM. */
+static uint8_t *put_msg(vd_buf *buf, uint8_t type, uint32_t body_size)
+{
+    uint8_t *p = vd_buf_reserve(buf, VD_WIRE_HEADER_SIZE + (size_t)body_size);
+    if (!p)
+        return NULL;
+    p[0] = type;
+    p[1] = 0;
+    vd_wl16(p + 2, 0);
+    vd_wl32(p + 4, body_size);
+    buf->size += VD_WIRE_HEADER_SIZE + (size_t)body_size;
+    return p + VD_WIRE_HEADER_SIZE;
+}
+
+int vd_wire_put_hello(vd_buf *buf)
+{
+    uint8_t *b = put_msg(buf, VD_MSG_HELLO, VD_HELLO_BODY);
+    if (!b)
+        return VD_ERR(ENOMEM);
+    vd_wl32(b, VD_WIRE_MAGIC);
+    vd_wl16(b + 4, VD_WIRE_VERSION);
+    vd_wl16(b + 6, 0);
+    return 0;
+}
+
+int vd_wire_put_surface(vd_buf *buf, uint8_t type, const vd_msg_surface *s)
+{
+    uint8_t *b = put_msg(buf, type, VD_SURFACE_BODY);
+    if (!b)
+        return VD_ERR(ENOMEM);
+    vd_wl32(b, s->id);
+    vd_wl32(b + 4, s->width);
+    vd_wl32(b + 8, s->height);
+    b[12] = s->format;
+    b[13] = VD_TILE_LOG2;
+    vd_wl16(b + 14, 0);
+    return 0;
+}
+
+int vd_wire_put_surface_destroy(vd_buf *buf, uint32_t id)
+{
+    uint8_t *b = put_msg(buf, VD_MSG_SURFACE_DESTROY, VD_SURFACE_DESTROY_BODY);
+    if (!b)
+        return VD_ERR(ENOMEM);
+    vd_wl32(b, id);
+    return 0;
+}
+
+int vd_wire_put_frame_end(vd_buf *buf, const vd_msg_frame_end *fe)
+{
+    uint8_t *b = put_msg(buf, VD_MSG_FRAME_END, VD_FRAME_END_BODY);
+    if (!b)
+        return VD_ERR(ENOMEM);
+    vd_wl32(b, fe->surface_id);
+    vd_wl32(b + 4, 0);
+    vd_wl64(b + 8, fe->frame_seq);
+    vd_wl64(b + 16, (uint64_t)fe->pts_us);
+    return 0;
+}
+
+uint8_t *vd_wire_begin_tile(vd_buf *buf, uint32_t surface_id, uint16_t tx, uint16_t ty,
+                            size_t max_payload)
+{
+    uint8_t *p = vd_buf_reserve(buf, VD_WIRE_HEADER_SIZE + VD_TILE_HEADER + max_payload);
+    if (!p)
+        return NULL;
+    p[0] = VD_MSG_TILE;
+    p[1] = 0;
+    vd_wl16(p + 2, 0);
+    uint8_t *b = p + VD_WIRE_HEADER_SIZE;
+    vd_wl32(b, surface_id);
+    vd_wl16(b + 4, tx);
+    vd_wl16(b + 6, ty);
+    b[8] = 0;
+    b[9] = 0;
+    vd_wl16(b + 10, 0);
+    return b + VD_TILE_HEADER;
+}
+
+void vd_wire_end_tile(vd_buf *buf, uint8_t encoding, size_t payload_size)
+{
+    uint8_t *p = buf->data + buf->size;
+    vd_wl32(p + 4, (uint32_t)(VD_TILE_HEADER + payload_size));
+    p[VD_WIRE_HEADER_SIZE + 8] = encoding;
+    buf->size += VD_WIRE_HEADER_SIZE + VD_TILE_HEADER + payload_size;
+}

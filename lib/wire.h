@@ -1,0 +1,100 @@
+/* Wire format version 1 (docs/protocol.md): message framing, writers and checked readers.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef VD_WIRE_H
+#define VD_WIRE_H
+
+#include "buf.h"
+#include "internal.h"
+
+#define VD_WIRE_VERSION 1
+#define VD_WIRE_MAGIC 0x31445756u /* "VWD1" little-endian */
+#define VD_WIRE_HEADER_SIZE 8
+/* No message body is larger; the decoder refuses bigger lengths before reading them. */
+#define VD_WIRE_MAX_BODY (16u << 20)
+#define VD_TILE_LOG2 6
+#define VD_TILE_SIZE (1 << VD_TILE_LOG2)
+
+enum vd_msg_type {
+    VD_MSG_HELLO = 0x01,
+    VD_MSG_SURFACE_CREATE = 0x10,
+    VD_MSG_SURFACE_RESIZE = 0x11,
+    VD_MSG_SURFACE_DESTROY = 0x12,
+    VD_MSG_TILE = 0x20,
+    VD_MSG_FRAME_END = 0x21,
+    /* Reserved for later issues; a v1 decoder refuses them unless flagged optional. */
+    VD_MSG_CURSOR_SHAPE = 0x30,
+    VD_MSG_CURSOR_POS = 0x31,
+    VD_MSG_STREAM_CREATE = 0x40,
+    VD_MSG_STREAM_DESTROY = 0x41,
+    VD_MSG_STREAM_FRAME = 0x42,
+    VD_MSG_KEY_REQUEST = 0x43,
+};
+
+enum {
+    /* A decoder that does not know the type skips the message instead of failing. */
+    VD_MSG_FLAG_OPTIONAL = 1u << 0,
+    VD_MSG_FLAGS_KNOWN = VD_MSG_FLAG_OPTIONAL,
+};
+
+enum vd_tile_encoding {
+    VD_TILE_RAW = 0,
+    VD_TILE_LZ4 = 1,
+};
+
+#define VD_HELLO_BODY 8
+#define VD_SURFACE_BODY 16
+#define VD_SURFACE_DESTROY_BODY 4
+#define VD_TILE_HEADER 12
+#define VD_FRAME_END_BODY 24
+
+typedef struct vd_msg {
+    uint8_t type, flags;
+    const uint8_t *body;
+    uint32_t size;
+} vd_msg;
+
+typedef struct vd_msg_surface {
+    uint32_t id, width, height;
+    uint8_t format;
+} vd_msg_surface;
+
+typedef struct vd_msg_tile {
+    uint32_t surface_id;
+    uint16_t tx, ty;
+    uint8_t encoding;
+    const uint8_t *data;
+    uint32_t size;
+} vd_msg_tile;
+
+typedef struct vd_msg_frame_end {
+    uint32_t surface_id;
+    uint64_t frame_seq;
+    int64_t pts_us;
+} vd_msg_frame_end;
+
+/* Reads the message at *pos; returns 1 and advances *pos, 0 at end, VD_ERR(EBADMSG) when the
+ * framing is broken (truncated header or body, oversized length, reserved bits set). */
+VD_HIDDEN int vd_wire_next(const uint8_t **pos, const uint8_t *end, vd_msg *msg);
+
+/* Typed body readers: 0 or VD_ERR(EBADMSG) (wrong size, reserved fields not zero) or,
+ * for hello, VD_ERR(ENOTSUP) for another version. */
+VD_HIDDEN int vd_wire_read_hello(const vd_msg *msg);
+VD_HIDDEN int vd_wire_read_surface(const vd_msg *msg, vd_msg_surface *out);
+VD_HIDDEN int vd_wire_read_surface_destroy(const vd_msg *msg, uint32_t *id);
+VD_HIDDEN int vd_wire_read_tile(const vd_msg *msg, vd_msg_tile *out);
+VD_HIDDEN int vd_wire_read_frame_end(const vd_msg *msg, vd_msg_frame_end *out);
+
+/* Writers append one whole message; they return 0 or VD_ERR(ENOMEM). */
+VD_HIDDEN int vd_wire_put_hello(vd_buf *buf);
+VD_HIDDEN int vd_wire_put_surface(vd_buf *buf, uint8_t type, const vd_msg_surface *s);
+VD_HIDDEN int vd_wire_put_surface_destroy(vd_buf *buf, uint32_t id);
+VD_HIDDEN int vd_wire_put_frame_end(vd_buf *buf, const vd_msg_frame_end *fe);
+
+/* A tile message is written in two steps because its payload size is known only after
+ * coding: begin reserves header room plus max_payload bytes and returns where the payload
+ * goes (NULL on ENOMEM); end commits payload_size bytes of it. */
+VD_HIDDEN uint8_t *vd_wire_begin_tile(vd_buf *buf, uint32_t surface_id, uint16_t tx, uint16_t ty,
+                                      size_t max_payload);
+VD_HIDDEN void vd_wire_end_tile(vd_buf *buf, uint8_t encoding, size_t payload_size);
+
+#endif
