@@ -44,28 +44,22 @@ size_t vd_tile_max_payload(size_t packed_bytes)
 }
 
 static void pack_tile(uint8_t *dst, const uint8_t *src, size_t stride, size_t row_bytes, int h,
-                      uint32_t fill)
+                      int set_x)
 {
     for (int y = 0; y < h; y++, src += stride, dst += row_bytes) {
-        if (!fill) {
-            memcpy(dst, src, row_bytes);
-            continue;
-        }
-        for (size_t i = 0; i < row_bytes; i += 4) {
-            uint32_t px;
-            memcpy(&px, src + i, 4);
-            px |= fill;
-            memcpy(dst + i, &px, 4);
-        }
+        memcpy(dst, src, row_bytes);
+        if (set_x)
+            for (size_t i = 3; i < row_bytes; i += 4)
+                dst[i] = 0xff;
     }
 }
 
 size_t vd_tile_encode(vd_tile_encoder *te, const uint8_t *src, size_t stride, int w, int h,
-                      int bpp, uint32_t fill, uint8_t *dst, uint8_t *encoding)
+                      int bpp, int set_x, uint8_t *dst, uint8_t *encoding)
 {
     size_t row_bytes = (size_t)w * (size_t)bpp;
     size_t packed_bytes = row_bytes * (size_t)h;
-    pack_tile(te->packed, src, stride, row_bytes, h, fill);
+    pack_tile(te->packed, src, stride, row_bytes, h, set_x);
     LZ4_resetStream_fast(te->lz4);
     int n = LZ4_compress_fast_continue(te->lz4, (const char *)te->packed, (char *)dst,
                                        (int)packed_bytes, (int)vd_tile_max_payload(packed_bytes), 1);

@@ -17,10 +17,10 @@ VD_HIDDEN void vd_tile_encoder_free(vd_tile_encoder **te);
 VD_HIDDEN size_t vd_tile_max_payload(size_t packed_bytes);
 
 /* Codes the w x h tile at src (stride bytes per row, bpp bytes per pixel) into dst, which has
- * room for vd_tile_max_payload(w * h * bpp).  fill is ORed into every 4-byte pixel (sets the
- * X byte of X formats; 0 for other formats).  Returns the payload size and sets *encoding. */
+ * room for vd_tile_max_payload(w * h * bpp).  set_x writes 0xff into byte 3 of every pixel
+ * (the X byte of X formats).  Returns the payload size and sets *encoding. */
 VD_HIDDEN size_t vd_tile_encode(vd_tile_encoder *te, const uint8_t *src, size_t stride, int w,
-                                int h, int bpp, uint32_t fill, uint8_t *dst, uint8_t *encoding);
+                                int h, int bpp, int set_x, uint8_t *dst, uint8_t *encoding);
 
 /* Decodes a payload into packed_bytes bytes at dst.  Returns 0, or VD_ERR(EBADMSG) when the
  * payload is malformed or does not produce exactly packed_bytes bytes. */

@@ -8,8 +8,7 @@ void vd_tile_grid_init(vd_tile_grid *grid, int width, int height, enum vd_pixel_
     grid->cols = (width + 63) / 64;
     grid->rows = (height + 63) / 64;
     grid->bpp = vd_format_bytes_per_pixel(format);
-    grid->mask = (format == VD_FORMAT_BGRX8888 || format == VD_FORMAT_RGBX8888) ? 0x00ffffffu
-                                                                                 : 0xffffffffu;
+    grid->mask = vd_format_has_x(format) ? 0x00ffffffu : 0xffffffffu;
 }
 
 void vd_damage_mark_rects(const vd_tile_grid *grid, uint8_t *state, const vd_rect *rects,

@@ -59,6 +59,7 @@ void vd_decoder_config_default(vd_decoder_config *cfg)
     *cfg = (vd_decoder_config){
         .max_surfaces = MAX_SURFACES,
         .max_surface_pixels = (uint64_t)VD_MAX_DIMENSION * VD_MAX_DIMENSION,
+        .max_total_pixels = 2 * (uint64_t)VD_MAX_DIMENSION * VD_MAX_DIMENSION,
     };
 }
 
@@ -70,7 +71,8 @@ int vd_decoder_new(const vd_decoder_config *cfg, vd_decoder **out)
     if (!cfg)
         cfg = &defaults;
     if (cfg->max_surfaces < 1 || cfg->max_surfaces > MAX_SURFACES || cfg->max_surface_pixels < 1 ||
-        cfg->max_surface_pixels > defaults.max_surface_pixels)
+        cfg->max_surface_pixels > defaults.max_surface_pixels ||
+        cfg->max_total_pixels < cfg->max_surface_pixels)
         return VD_ERR(EINVAL);
     vd_decoder *dec = calloc(1, sizeof(*dec));
     if (!dec)
@@ -154,6 +156,15 @@ static int staging_prepare(staging *st, const vd_tile_grid *g)
     }
     for (size_t i = 0; i < n; i++)
         slot_of[i] = -1;
+    /* Slots beyond one per tile of the new grid could never be used: give them back, so that
+     * staging memory follows the surface sizes the decoder's limits bound. */
+    if (st->capacity > n) {
+        uint8_t *px = realloc(st->pixels, n * VD_TILE_MAX_BYTES);
+        if (px) {
+            st->pixels = px;
+            st->capacity = (uint32_t)n;
+        }
+    }
     free(st->slot_of);
     free(st->tiles);
     st->slot_of = slot_of;
@@ -194,6 +205,18 @@ static int handle_surface(vd_decoder *dec, const vd_msg *msg)
         return VD_ERR(EBADMSG);
     }
     dec_surface *s = find_surface(dec, m.id, NULL);
+    uint64_t total = (uint64_t)m.width * m.height;
+    for (unsigned i = 0; i < dec->n_surfaces; i++) {
+        const dec_surface *o = dec->surfaces[i];
+        total += o->committed ? (uint64_t)o->grid.width * (uint64_t)o->grid.height : 0;
+        if (o != s && o->geometry_pending)
+            total += (uint64_t)o->next_grid.width * (uint64_t)o->next_grid.height;
+    }
+    if (total > dec->cfg.max_total_pixels) {
+        vd_log(VD_LOG_ERROR, "surface %u of %ux%u exceeds the decoder's total pixel limit", m.id,
+               m.width, m.height);
+        return VD_ERR(EBADMSG);
+    }
     if (msg->type == VD_MSG_SURFACE_CREATE) {
         if (s || dec->n_surfaces >= dec->cfg.max_surfaces)
             return VD_ERR(EBADMSG);
@@ -229,7 +252,8 @@ static int handle_tile(vd_decoder *dec, const vd_msg *msg)
     int32_t slot = st->slot_of[tile];
     if (slot < 0) {
         if (st->used == st->capacity) {
-            uint32_t cap = st->capacity ? st->capacity * 2 : 16;
+            /* At most one slot per tile: a resent tile reuses its slot. */
+            uint32_t cap = VD_MIN(st->capacity ? st->capacity * 2 : 16, (uint32_t)(g->cols * g->rows));
             uint8_t *px = realloc(st->pixels, (size_t)cap * VD_TILE_MAX_BYTES);
             if (!px)
                 return VD_ERR(ENOMEM);
@@ -271,7 +295,10 @@ static int commit_geometry(dec_surface *s)
     s->damage = damage;
     s->rects = rects;
     memset(s->damage, VD_TILE_DIRTY, n_tiles);
-    s->image_flags |= s->committed ? VD_IMAGE_RESIZED : VD_IMAGE_NEW_SURFACE;
+    if (!s->committed)
+        s->image_flags |= VD_IMAGE_NEW_SURFACE;
+    else if (g->width != s->grid.width || g->height != s->grid.height || s->next_format != s->format)
+        s->image_flags |= VD_IMAGE_RESIZED;
     s->grid = *g;
     s->format = s->next_format;
     s->geometry_pending = 0;
@@ -333,16 +360,21 @@ static int handle_message(vd_decoder *dec, const vd_msg *msg)
 {
     if (msg->type == VD_MSG_HELLO) {
         int ret = vd_wire_read_hello(msg);
-        if (ret == 0)
-            dec->hello_seen = 1;
+        /* A stream of another version stays refused until a valid HELLO restarts it. */
+        dec->hello_seen = ret == 0;
         return ret;
     }
     if (!dec->hello_seen)
         return VD_ERR(EBADMSG);
     if (dec->resync) {
-        if (msg->type == VD_MSG_FRAME_END)
+        /* The broken frame ends at its FRAME_END; a refresh starts with a create or resize. */
+        if (msg->type == VD_MSG_FRAME_END) {
             dec->resync = 0;
-        return 0;
+            return 0;
+        }
+        if (msg->type != VD_MSG_SURFACE_CREATE && msg->type != VD_MSG_SURFACE_RESIZE)
+            return 0;
+        dec->resync = 0;
     }
     switch (msg->type) {
     case VD_MSG_SURFACE_CREATE:
@@ -387,11 +419,16 @@ int vd_decoder_send_packet(vd_decoder *dec, const uint8_t *data, size_t size)
             break;
     }
     if (ret < 0) {
-        vd_log(VD_LOG_ERROR, "bad packet at byte %zu of %zu (%s); dropping the frame",
+        vd_log(VD_LOG_ERROR, "bad packet near byte %zu of %zu (%s); dropping the frame",
                (size_t)(pos - data), size, vd_strerror(ret));
         drop_staged(dec);
-        /* A destroy already applied in this packet stays reported; pending images stay. */
+        /* A destroy already applied in this packet stays reported; pending images stay.
+         * The rest of the broken frame is dropped, up to its FRAME_END, which may still be
+         * in this packet when only a message body was bad. */
         dec->resync = 1;
+        while (vd_wire_next(&pos, end, &msg) > 0)
+            if (msg.type == VD_MSG_FRAME_END)
+                dec->resync = 0;
         return ret == VD_ERR(ENOMEM) || ret == VD_ERR(ENOTSUP) ? ret : VD_ERR(EBADMSG);
     }
     return 0;

@@ -112,7 +112,8 @@ static int frame_is_valid(const vd_frame *f)
     int bpp = vd_format_bytes_per_pixel(f->format);
     return bpp && f->data && f->width >= 1 && f->width <= VD_MAX_DIMENSION && f->height >= 1 &&
            f->height <= VD_MAX_DIMENSION && f->stride >= f->width * bpp &&
-           f->n_damage <= MAX_DAMAGE_RECTS && (f->damage || !f->n_damage);
+           f->n_damage <= MAX_DAMAGE_RECTS && (f->damage || !f->n_damage) &&
+           f->surface_id != VD_ALL_SURFACES;
 }
 
 static enc_surface *find_surface(const vd_encoder *enc, uint32_t id, unsigned *index)
@@ -193,7 +194,7 @@ static int encode_tiles(vd_encoder *enc, enc_surface *s, const vd_frame *f)
 {
     const vd_tile_grid *g = &s->grid;
     size_t prev_stride = (size_t)g->width * (size_t)g->bpp;
-    uint32_t fill = ~g->mask & (g->bpp == 4 ? 0xffffffffu : 0);
+    int set_x = vd_format_has_x(s->format);
     for (int ty = 0; ty < g->rows; ty++) {
         for (int tx = 0; tx < g->cols; tx++) {
             if (s->state[(size_t)ty * (size_t)g->cols + (size_t)tx] != VD_TILE_DIRTY)
@@ -211,7 +212,7 @@ static int encode_tiles(vd_encoder *enc, enc_surface *s, const vd_frame *f)
             if (!payload)
                 return VD_ERR(ENOMEM);
             uint8_t encoding;
-            size_t n = vd_tile_encode(enc->tiles, src, (size_t)f->stride, w, h, g->bpp, fill,
+            size_t n = vd_tile_encode(enc->tiles, src, (size_t)f->stride, w, h, g->bpp, set_x,
                                       payload, &encoding);
             vd_wire_end_tile(&enc->out, encoding, n);
             enc->stats.tiles_damaged++;
@@ -244,11 +245,7 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f)
     } else if (s->grid.width != f->width || s->grid.height != f->height || s->format != f->format) {
         if ((ret = surface_configure(s, f)) < 0)
             return ret;
-        /* The reference is now the client's cleared surface, so no message may be lost
-         * from here on without the surface being resent; failures below keep refresh set. */
     }
-    int resized = !is_new && s->refresh && s->grid.width == f->width && s->grid.height == f->height;
-    (void)resized;
 
     enc->stats = (vd_encoder_stats){.tiles_total = (uint32_t)(s->grid.cols * s->grid.rows)};
     size_t n_tiles = (size_t)s->grid.cols * (size_t)s->grid.rows;

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <vd/common.h>
+
 /* Everything is hidden by -fvisibility=hidden; this marks internal declarations clearly and
  * keeps them hidden when a file is built without that flag. */
 #define VD_HIDDEN __attribute__((visibility("hidden")))
@@ -14,6 +16,12 @@
 #define VD_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define VD_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define VD_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Formats whose fourth byte carries nothing. */
+static inline int vd_format_has_x(enum vd_pixel_format format)
+{
+    return format == VD_FORMAT_BGRX8888 || format == VD_FORMAT_RGBX8888;
+}
 
 static inline uint16_t vd_rl16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 static inline uint32_t vd_rl32(const uint8_t *p)

@@ -62,7 +62,7 @@ VD_API void vd_log_set_callback(vd_log_fn fn, void *opaque);
 VD_API void vd_log_set_level(enum vd_log_level level);
 
 /* Pixel formats, named by their byte order in memory (not by a packed integer).
- * X bytes are ignored: changes to them are not damage and the decoder writes 0xff there. */
+ * X bytes are ignored: changes to them are not damage, and the encoder sends them as 0xff. */
 enum vd_pixel_format {
     VD_FORMAT_BGRX8888 = 1, /* B, G, R, X: XRGB8888 in DRM terms, QEMU's default */
     VD_FORMAT_BGRA8888 = 2, /* B, G, R, A: alpha is kept bit-exact */

@@ -55,7 +55,7 @@ VD_API VD_NODISCARD int vd_encoder_new(const vd_encoder_config *cfg, vd_encoder 
 VD_API void vd_encoder_free(vd_encoder **enc);
 
 typedef struct vd_frame {
-    uint32_t surface_id;          /* any value; a new id creates a surface on the client */
+    uint32_t surface_id;          /* any value but VD_ALL_SURFACES; a new id creates a surface */
     enum vd_pixel_format format;
     int32_t width, height;        /* 1 .. VD_MAX_DIMENSION; a change resizes the surface */
     int32_t stride;               /* bytes between rows, >= width * bytes per pixel */
