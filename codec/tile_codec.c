@@ -6,14 +6,13 @@
 
 #include <vd/common.h>
 
-#include "../lib/wire.h"
 #include "tile_codec.h"
 
 struct vd_tile_encoder {
     /* A stream state reused for every tile: LZ4_resetStream_fast costs far less than the
      * full 16 KiB state initialisation that LZ4_compress_default does per call. */
     LZ4_stream_t *lz4;
-    uint8_t packed[VD_TILE_MAX_BYTES];
+    uint8_t packed[VD_TILE_RUN_MAX_BYTES];
 };
 
 vd_tile_encoder *vd_tile_encoder_new(void)
@@ -46,11 +45,23 @@ size_t vd_tile_max_payload(size_t packed_bytes)
 static void pack_tile(uint8_t *dst, const uint8_t *src, size_t stride, size_t row_bytes, int h,
                       int set_x)
 {
+    if (!set_x) {
+        for (int y = 0; y < h; y++, src += stride, dst += row_bytes)
+            memcpy(dst, src, row_bytes);
+        return;
+    }
+    /* One pass that copies and sets the X bytes; the fill word is built from bytes so it is
+     * right on either endianness, and the loop vectorises. */
+    static const uint8_t x_only[4] = {0, 0, 0, 0xff};
+    uint32_t fill;
+    memcpy(&fill, x_only, 4);
     for (int y = 0; y < h; y++, src += stride, dst += row_bytes) {
-        memcpy(dst, src, row_bytes);
-        if (set_x)
-            for (size_t i = 3; i < row_bytes; i += 4)
-                dst[i] = 0xff;
+        for (size_t i = 0; i < row_bytes; i += 4) {
+            uint32_t px;
+            memcpy(&px, src + i, 4);
+            px |= fill;
+            memcpy(dst + i, &px, 4);
+        }
     }
 }
 

