@@ -211,6 +211,7 @@ static int encode_tiles(vd_encoder *enc, enc_surface *s, const vd_frame *f)
             uint8_t *ref = s->prev + (size_t)y * prev_stride + (size_t)x * (size_t)g->bpp;
             for (int r = 0; r < h; r++)
                 memcpy(ref + (size_t)r * prev_stride, src + (size_t)r * (size_t)f->stride, row_bytes);
+            uint64_t t0 = vd_now_ns();
 
             uint8_t *payload = vd_wire_begin_tile(&enc->out, s->id, (uint16_t)tx, (uint16_t)ty,
                                                   (uint8_t)count,
@@ -221,6 +222,7 @@ static int encode_tiles(vd_encoder *enc, enc_surface *s, const vd_frame *f)
             size_t n = vd_tile_encode(enc->tiles, src, (size_t)f->stride, w, h, g->bpp, set_x,
                                       payload, &encoding);
             vd_wire_end_tile(&enc->out, encoding, n);
+            enc->stats.coding_ns += vd_now_ns() - t0;
             enc->stats.tiles_damaged += (uint32_t)count;
             enc->stats.damaged_pixels += (uint64_t)w * (uint64_t)h;
             tx += count - 1;

@@ -109,7 +109,8 @@ typedef struct vd_encoder_stats {
     uint64_t damaged_pixels;
     uint64_t bytes;         /* wire bytes produced for the frame */
     uint64_t scan_ns;       /* damage detection */
-    uint64_t encode_ns;     /* tile coding, including copying into the reference frame */
+    uint64_t encode_ns;     /* everything after the scan: reference update and tile coding */
+    uint64_t coding_ns;     /* the tile coding part of encode_ns (packing, LZ4, messages) */
     uint8_t reserved[64];
 } vd_encoder_stats;
 
