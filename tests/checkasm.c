@@ -1,5 +1,5 @@
-/* Checks every SIMD damage kernel this CPU can run against the C reference on random rows, and
- * with --bench times a full-frame scan against memcpy of the same frame.
+/* Checks every SIMD damage kernel this CPU can run against the C reference on random rows;
+ * vdbench times them (its "kernels" section).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #define _POSIX_C_SOURCE 200809L
 
@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "lib/damage_dsp.h"
 
@@ -261,113 +260,18 @@ static void exhaustive_short_rows(unsigned flags)
     printf("exhaustive: %" PRIu64 " cases\n", cases);
 }
 
-/* ---- benchmark ---- */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, size_t n)
-{
-    qsort(v, n, sizeof(*v), cmp_double);
-    return v[n / 2];
-}
-
-/* Through a volatile pointer so the copy into a never-read buffer cannot be elided. */
-static void *(*volatile memcpy_fn)(void *, const void *, size_t) = memcpy;
-
-#define BENCH_RUNS 31
-#define BENCH_W 1920
-#define BENCH_H 1080
-#define BENCH_TILE 64
-
-static int bench(unsigned flags)
-{
-    const size_t bpp = 4, stride = BENCH_W * bpp, frame = stride * BENCH_H;
-    const size_t tile_bytes = BENCH_TILE * bpp;
-    const size_t n_tiles = (stride + tile_bytes - 1) / tile_bytes;
-    const size_t tile_rows = (BENCH_H + BENCH_TILE - 1) / BENCH_TILE;
-    uint8_t *cur = xalloc(frame), *prev = xalloc(frame), *dst = xalloc(frame);
-    uint8_t *state = xalloc(n_tiles * tile_rows);
-    double t_memcpy[BENCH_RUNS], t_kernel[VD_ARRAY_SIZE(kernels)][BENCH_RUNS];
-    int bad = 0;
-
-    for (size_t i = 0; i < frame; i++)
-        cur[i] = (uint8_t)rnd();
-    memcpy(prev, cur, frame); /* identical frames: the scan must read every byte */
-    memset(dst, 0, frame);
-
-    /* Interleave the measurements so drift in clock or cache state hits all of them alike; run
-     * 0 is a warm-up and is discarded. */
-    for (int run = -1; run < BENCH_RUNS; run++) {
-        double t0 = now_s();
-        memcpy_fn(dst, cur, frame);
-        double t1 = now_s();
-        if (run >= 0)
-            t_memcpy[run] = t1 - t0;
-        for (size_t k = 0; k < VD_ARRAY_SIZE(kernels); k++) {
-            if (kernels[k].flag && !(flags & kernels[k].flag))
-                continue;
-            memset(state, 0, n_tiles * tile_rows);
-            t0 = now_s();
-            for (size_t y = 0; y < BENCH_H; y++)
-                kernels[k].fn(cur + y * stride, prev + y * stride, stride, tile_bytes,
-                              0x00ffffffu, state + (y / BENCH_TILE) * n_tiles, n_tiles);
-            t1 = now_s();
-            if (run >= 0)
-                t_kernel[k][run] = t1 - t0;
-            for (size_t i = 0; i < n_tiles * tile_rows; i++)
-                if (state[i]) {
-                    printf("FAIL bench: %s marked tile %zu of identical frames\n",
-                           kernels[k].name, i);
-                    bad = 1;
-                    break;
-                }
-        }
-    }
-
-    double mc = median(t_memcpy, BENCH_RUNS);
-    printf("bench: %dx%d BGRX, %zu-byte tiles, identical frames, median of %d runs\n", BENCH_W,
-           BENCH_H, tile_bytes, BENCH_RUNS);
-    printf("  %-7s %8.3f ms  %6.2f GB/s copied\n", "memcpy", mc * 1e3, frame / mc * 1e-9);
-    for (size_t k = 0; k < VD_ARRAY_SIZE(kernels); k++) {
-        if (kernels[k].flag && !(flags & kernels[k].flag))
-            continue;
-        double kt = median(t_kernel[k], BENCH_RUNS);
-        printf("  %-7s %8.3f ms  %6.2f GB/s per frame  %5.2fx memcpy\n", kernels[k].name,
-               kt * 1e3, frame / kt * 1e-9, kt / mc);
-    }
-    free(cur);
-    free(prev);
-    free(dst);
-    free(state);
-    return bad;
-}
-
 int main(int argc, char **argv)
 {
     /* Fixed default so a run is reproducible; vary it with --seed. */
     uint64_t seed = 20240611;
     uint64_t iters = 20000;
-    int do_bench = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--bench")) {
-            do_bench = 1;
-        } else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
+        if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
             seed = strtoull(argv[++i], NULL, 0);
         } else if (!strcmp(argv[i], "--iters") && i + 1 < argc) {
             iters = strtoull(argv[++i], NULL, 0);
         } else {
-            fprintf(stderr, "usage: %s [--seed N] [--iters N] [--bench]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--seed N] [--iters N]\n", argv[0]);
             return 2;
         }
     }
@@ -401,8 +305,5 @@ int main(int argc, char **argv)
     else
         printf("all kernels match\n");
 
-    int bad = n_failures != 0;
-    if (do_bench)
-        bad |= bench(flags);
-    return bad;
+    return n_failures != 0;
 }
