@@ -222,16 +222,17 @@ static int handle_surface(vd_decoder *dec, const vd_msg *msg)
                m.width, m.height);
         return VD_ERR(EBADMSG);
     }
-    if (msg->type == VD_MSG_SURFACE_CREATE) {
-        if (s || dec->n_surfaces >= dec->cfg.max_surfaces)
+    /* CREATE and RESIZE both define the surface: after an error the decoder may have
+     * dropped a surface the encoder still has (its first frame broke) or kept one the encoder
+     * destroyed (the destroy broke), and the encoder's refresh or re-create must still work. */
+    if (!s) {
+        if (dec->n_surfaces >= dec->cfg.max_surfaces)
             return VD_ERR(EBADMSG);
         s = calloc(1, sizeof(*s));
         if (!s)
             return VD_ERR(ENOMEM);
         s->id = m.id;
         dec->surfaces[dec->n_surfaces++] = s;
-    } else if (!s) {
-        return VD_ERR(EBADMSG);
     }
     staging_reset(s);
     vd_tile_grid_init(&s->next_grid, (int)m.width, (int)m.height, m.format);
@@ -354,8 +355,12 @@ static int handle_message(vd_decoder *dec, const vd_msg *msg)
 {
     if (msg->type == VD_MSG_HELLO) {
         int ret = vd_wire_read_hello(msg);
-        /* A stream of another version stays refused until a valid HELLO restarts it. */
-        dec->hello_seen = ret == 0;
+        /* A stream of another version stays refused until a valid HELLO restarts it; a
+         * malformed HELLO is just a bad message (corruption must not end the stream). */
+        if (ret == 0)
+            dec->hello_seen = 1;
+        else if (ret == VD_ERR(ENOTSUP))
+            dec->hello_seen = 0;
         return ret;
     }
     if (!dec->hello_seen)

@@ -375,12 +375,14 @@ int vd_encoder_request_refresh(vd_encoder *enc, uint32_t surface_id)
     if (surface_id == VD_ALL_SURFACES) {
         for (unsigned i = 0; i < enc->n_surfaces; i++)
             enc->surfaces[i]->refresh = 1;
-        return 0;
+    } else {
+        enc_surface *s = find_surface(enc, surface_id, NULL);
+        if (!s)
+            return VD_ERR(ENOENT);
+        s->refresh = 1;
     }
-    enc_surface *s = find_surface(enc, surface_id, NULL);
-    if (!s)
-        return VD_ERR(ENOENT);
-    s->refresh = 1;
+    /* The client may have lost the HELLO too (a broken first packet): resend it. */
+    enc->hello_sent = 0;
     return 0;
 }
 

@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Seed inputs for the decoder fuzzer: real encoder streams of small synthetic desktops, so
+ * mutations start from valid framing, LZ4 data and message sequences. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <vd/vd.h>
+
+#include "../testutil.h"
+#include "seeds.h"
+
+int fuzz_append_packet(uint8_t **buf, size_t *size, size_t *cap, const uint8_t *pkt,
+                       size_t pkt_size)
+{
+    size_t need = *size + FUZZ_LEN_BYTES + pkt_size;
+    if (need > *cap) {
+        size_t c = *cap ? *cap : 1024;
+        while (c < need)
+            c *= 2;
+        uint8_t *p = realloc(*buf, c);
+        if (!p)
+            return -1;
+        *buf = p;
+        *cap = c;
+    }
+    uint8_t *p = *buf + *size;
+    for (int i = 0; i < FUZZ_LEN_BYTES; i++)
+        p[i] = (uint8_t)(pkt_size >> (8 * i));
+    if (pkt_size)
+        memcpy(p + FUZZ_LEN_BYTES, pkt, pkt_size);
+    *size = need;
+    return 0;
+}
+
+/* One step of a scripted session. */
+enum op { OP_FRAME, OP_DESTROY, OP_REFRESH, OP_END };
+enum damage_mode {
+    DMG_RECTS,   /* scribble and report exact rectangles */
+    DMG_UNKNOWN, /* scribble, damage = NULL (full scan) */
+    DMG_NONE,    /* no change, damage = {} with n_damage = 0 */
+};
+
+typedef struct step {
+    enum op op;
+    unsigned slot;              /* which of the script's surfaces (0..3) */
+    enum vd_pixel_format format; /* OP_FRAME: a format/size different from the slot's resizes */
+    int width, height;
+    enum damage_mode damage;
+} step;
+
+typedef struct script {
+    const char *name;
+    size_t max_packet_size;  /* 0 = default */
+    uint32_t ids[4];         /* surface id per slot */
+    step steps[16];
+} script;
+
+#define F(slot, fmt, w, h, dmg) {OP_FRAME, slot, VD_FORMAT_##fmt, w, h, DMG_##dmg}
+#define DESTROY(slot) {OP_DESTROY, slot, 0, 0, 0, 0}
+#define REFRESH(slot) {OP_REFRESH, slot, 0, 0, 0, 0}
+
+static const script scripts[] = {
+    {"bgrx-67x33-updates", 0, {1}, {
+        F(0, BGRX8888, 67, 33, RECTS), F(0, BGRX8888, 67, 33, RECTS),
+        F(0, BGRX8888, 67, 33, UNKNOWN), F(0, BGRX8888, 67, 33, NONE),
+        F(0, BGRX8888, 67, 33, RECTS), {OP_END, 0, 0, 0, 0, 0}}},
+    {"two-surfaces-resize-destroy", 0, {1, 42}, {
+        F(0, RGB565, 67, 33, RECTS), F(1, RGBA8888, 96, 66, RECTS),
+        F(0, RGB565, 67, 33, RECTS), F(1, RGBA8888, 96, 66, UNKNOWN),
+        F(0, BGRA8888, 80, 40, RECTS), /* resize and format change */
+        F(1, RGBA8888, 96, 66, RECTS), DESTROY(1),
+        F(0, BGRA8888, 80, 40, RECTS), REFRESH(0), F(0, BGRA8888, 80, 40, NONE),
+        {OP_END, 0, 0, 0, 0, 0}}},
+    {"multi-packet-rgbx", 4096, {0x80000005u}, {
+        F(0, RGBX8888, 150, 70, RECTS), F(0, RGBX8888, 150, 70, UNKNOWN),
+        F(0, RGBX8888, 150, 70, RECTS), {OP_END, 0, 0, 0, 0, 0}}},
+    {"tiny-and-edges", 0, {0, 7, 0xfffffffeu}, {
+        F(0, BGRX8888, 1, 1, RECTS), F(1, RGB565, 65, 1, RECTS), F(2, RGBA8888, 64, 64, RECTS),
+        F(0, BGRX8888, 1, 1, UNKNOWN), F(1, RGB565, 1, 65, RECTS), DESTROY(0),
+        F(0, RGBX8888, 3, 2, RECTS), F(2, RGBA8888, 64, 64, NONE), {OP_END, 0, 0, 0, 0, 0}}},
+};
+
+/* Runs one script through a real encoder; the input gets every packet in order. */
+static int run_script(const script *sc, uint64_t seed, fuzz_input *in)
+{
+    vd_encoder_config cfg;
+    vd_encoder_config_default(&cfg);
+    if (sc->max_packet_size)
+        cfg.max_packet_size = sc->max_packet_size;
+    vd_encoder *enc;
+    int ret = vd_encoder_new(&cfg, &enc);
+    if (ret < 0)
+        return ret;
+    tu_rng rng = tu_rng_init(seed);
+    tu_canvas canvas[4] = {{0}};
+    tu_packets pl = {0};
+    vd_rect damage[8];
+    size_t cap = 0;
+    for (const step *st = sc->steps; st->op != OP_END && ret >= 0; st++) {
+        tu_canvas *c = &canvas[st->slot];
+        uint32_t id = sc->ids[st->slot];
+        switch (st->op) {
+        case OP_FRAME: {
+            int fresh = !c->data || c->format != st->format || c->width != st->width ||
+                        c->height != st->height;
+            size_t n = 0;
+            if (fresh) {
+                tu_canvas_free(c);
+                /* Odd row padding on some surfaces: the stride must never leak into output. */
+                *c = tu_canvas_new(st->format, st->width, st->height, (int)(id & 1) * 12);
+                tu_fill_desktop(&rng, c);
+            } else if (st->damage != DMG_NONE) {
+                n = tu_scribble(&rng, c, damage, TU_ARRAY_SIZE(damage));
+            }
+            vd_frame f = tu_frame(c, id, st->damage == DMG_UNKNOWN ? NULL : damage,
+                                  st->damage == DMG_RECTS ? n : 0);
+            f.pts_us = (int64_t)(st - sc->steps) * 16667;
+            ret = tu_encode_frame(enc, &f, &pl);
+            break;
+        }
+        case OP_DESTROY:
+            ret = vd_encoder_destroy_surface(enc, id);
+            tu_receive_packets(enc, &pl);
+            tu_canvas_free(c);
+            break;
+        case OP_REFRESH:
+            ret = vd_encoder_request_refresh(enc, id);
+            break;
+        default:
+            break;
+        }
+    }
+    for (size_t i = 0; i < pl.count && ret >= 0; i++)
+        if (fuzz_append_packet(&in->data, &in->size, &cap, tu_packet_data(&pl, i),
+                               pl.info[i].size) < 0)
+            ret = VD_ERR(ENOMEM);
+    for (size_t i = 0; i < 4; i++)
+        tu_canvas_free(&canvas[i]);
+    tu_packets_free(&pl);
+    vd_encoder_free(&enc);
+    if (ret < 0) {
+        free(in->data);
+        in->data = NULL;
+        in->size = 0;
+        return ret;
+    }
+    snprintf(in->name, sizeof(in->name), "%s", sc->name);
+    return 0;
+}
+
+/* Hand-written stream: what the encoder never sends (an optional unknown message, packets
+ * that join frames), and the only seed a decoder-only build has. */
+static int handwritten(fuzz_input *in)
+{
+    static const uint8_t hello[] = {0x01, 0, 0, 0, 8, 0, 0, 0, 'V', 'W', 'D', '1', 1, 0, 0, 0};
+    /* SURFACE_CREATE id 3, 2x2 RGB565, tile log2 6. */
+    static const uint8_t create[] = {0x10, 0, 0, 0, 16, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0,
+                                     2, 0, 0, 0, 5, 6, 0, 0};
+    /* TILE (0,0), run of 1, raw, 2x2 x 2 bytes. */
+    static const uint8_t tile[] = {0x20, 0, 0, 0, 20, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0,
+                                   0x1f, 0x00, 0xe0, 0x07, 0x00, 0xf8, 0xff, 0xff};
+    /* Unknown type 0x30 flagged optional: skipped. */
+    static const uint8_t optional[] = {0x30, 1, 0, 0, 2, 0, 0, 0, 0xaa, 0xbb};
+    /* FRAME_END surface 3, seq 1, pts 0. */
+    static const uint8_t frame_end[] = {0x21, 0, 0, 0, 24, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0,
+                                        1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    static const uint8_t destroy[] = {0x12, 0, 0, 0, 4, 0, 0, 0, 3, 0, 0, 0};
+    uint8_t pkt[256];
+    size_t n = 0, cap = 0;
+#define PUT(m) (memcpy(pkt + n, m, sizeof(m)), n += sizeof(m))
+    PUT(hello), PUT(create), PUT(optional), PUT(tile), PUT(frame_end);
+    int ret = fuzz_append_packet(&in->data, &in->size, &cap, pkt, n);
+    n = 0;
+    /* Two frames in one packet: only the latest image comes out. */
+    PUT(tile), PUT(frame_end), PUT(optional), PUT(tile), PUT(frame_end);
+    ret |= fuzz_append_packet(&in->data, &in->size, &cap, pkt, n);
+    ret |= fuzz_append_packet(&in->data, &in->size, &cap, destroy, sizeof(destroy));
+#undef PUT
+    snprintf(in->name, sizeof(in->name), "handwritten");
+    return ret < 0 ? VD_ERR(ENOMEM) : 0;
+}
+
+void fuzz_seeds_free(fuzz_seeds *seeds)
+{
+    for (size_t i = 0; i < seeds->count; i++)
+        free(seeds->inputs[i].data);
+    free(seeds->inputs);
+    *seeds = (fuzz_seeds){0};
+}
+
+int fuzz_seeds_make(fuzz_seeds *seeds)
+{
+    size_t max = TU_ARRAY_SIZE(scripts) + 1;
+    *seeds = (fuzz_seeds){0};
+    seeds->inputs = calloc(max, sizeof(*seeds->inputs));
+    if (!seeds->inputs)
+        return VD_ERR(ENOMEM);
+    int ret = handwritten(&seeds->inputs[seeds->count++]);
+    for (size_t i = 0; i < TU_ARRAY_SIZE(scripts) && ret >= 0; i++) {
+        ret = run_script(&scripts[i], 0x5eed0000u + i, &seeds->inputs[seeds->count]);
+        if (ret == VD_ERR(ENOTSUP)) { /* decoder-only build */
+            ret = 0;
+            break;
+        }
+        seeds->count++;
+    }
+    if (ret < 0)
+        fuzz_seeds_free(seeds);
+    return ret;
+}
