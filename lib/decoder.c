@@ -165,9 +165,10 @@ static int staging_prepare(staging *st, const vd_tile_grid *g)
         free(covered);
         return VD_ERR(ENOMEM);
     }
-    /* An arena larger than the new surface could never fill again: give it back, so that
-     * staging memory follows the surface sizes the decoder's limits bound. */
-    if (st->arena.capacity > (size_t)g->width * (size_t)g->height * (size_t)g->bpp)
+    /* An arena much larger than the new surface could never fill again (it holds each tile
+     * at most once, and grows by doubling): give it back, so that staging memory follows the
+     * surface sizes the decoder's limits bound. */
+    if (st->arena.capacity > 2 * (size_t)g->width * (size_t)g->height * (size_t)g->bpp)
         vd_buf_free(&st->arena);
     free(st->runs);
     free(st->covered);

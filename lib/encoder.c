@@ -360,11 +360,13 @@ int vd_encoder_destroy_surface(vd_encoder *enc, uint32_t surface_id)
     enc->out.size = 0;
     enc->n_packets = enc->next_packet = 0;
     enc->packet_start = 0;
-    int ret = vd_wire_put_surface_destroy(&enc->out, surface_id);
-    if (ret < 0 || (ret = push_packet(enc, 0, surface_id, 0)) < 0) {
+    int ret = enc->hello_sent ? 0 : vd_wire_put_hello(&enc->out);
+    if (ret < 0 || (ret = vd_wire_put_surface_destroy(&enc->out, surface_id)) < 0 ||
+        (ret = push_packet(enc, 0, surface_id, 0)) < 0) {
         discard_unsent(enc, 0);
         return ret;
     }
+    enc->hello_sent = 1;
     surface_free(s);
     enc->surfaces[index] = enc->surfaces[--enc->n_surfaces];
     return 0;

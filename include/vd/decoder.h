@@ -35,7 +35,7 @@ typedef struct vd_decoder_config {
     uint64_t max_surface_pixels;
     /* Largest sum of width * height over all surfaces, counting a surface being resized at
      * both sizes; default 2 * VD_MAX_DIMENSION squared.  With the tiles staged for a frame,
-     * the decoder's memory stays below about 8 bytes per pixel of this. */
+     * the decoder's memory stays below about 12 bytes per pixel of this. */
     uint64_t max_total_pixels;
     uint8_t reserved[64];
 } vd_decoder_config;

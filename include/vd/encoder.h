@@ -33,8 +33,9 @@ extern "C" {
 typedef struct vd_encoder vd_encoder;
 
 typedef struct vd_encoder_config {
-    /* Packets are cut at message boundaries once they reach this size (bytes); a packet holds
-     * at least one message.  Default 256 KiB, at least 4 KiB. */
+    /* Packets are cut at message boundaries once they reach this size (bytes), so a packet
+     * can exceed it by one message: a run of up to 32 tiles, at most 512 KiB and a few bytes.
+     * Default 256 KiB, at least 4 KiB. */
     size_t max_packet_size;
     /* Surfaces (monitors) that may exist at once; default and maximum 64. */
     uint32_t max_surfaces;
@@ -98,7 +99,8 @@ VD_API int vd_encoder_destroy_surface(vd_encoder *enc, uint32_t surface_id);
 #define VD_ALL_SURFACES UINT32_MAX
 
 /* Makes the next frame of a surface (or of all) send every tile, for example after the
- * client lost data or under-reported damage.  Returns 0 or VD_ERR(ENOENT). */
+ * client lost data or under-reported damage; the stream header (HELLO) is sent again too, in
+ * case the client lost the first packet.  Returns 0 or VD_ERR(ENOENT). */
 VD_API int vd_encoder_request_refresh(vd_encoder *enc, uint32_t surface_id);
 
 /* What the last send_frame did; times are CPU-side wall-clock nanoseconds. */
