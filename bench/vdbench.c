@@ -17,6 +17,7 @@
 
 #include <vd/vd.h>
 
+#include "lib/buf.h"
 #include "lib/clock.h"
 #include "lib/damage.h"
 #include "workload.h"
@@ -33,14 +34,10 @@ typedef struct samples {
 
 static int samples_add(samples *s, double x)
 {
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 256;
-        double *v = realloc(s->v, cap * sizeof(*v));
-        if (!v)
-            return VD_ERR(ENOMEM);
-        s->v = v;
-        s->cap = cap;
-    }
+    double *v = vd_array_grow(s->v, &s->cap, s->n, sizeof(*v));
+    if (!v)
+        return VD_ERR(ENOMEM);
+    s->v = v;
     s->v[s->n++] = x;
     return 0;
 }

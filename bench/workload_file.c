@@ -232,23 +232,38 @@ static int js_enter(json_parser *jp)
     return 0;
 }
 
-/* Object walk: call js_obj_key until it returns 0 ('}' consumed) or -1.  On 1 the key is
- * in key/klen and the ':' has been consumed; the caller must then consume the value. */
-static int js_obj_key(json_parser *jp, bool *first, char *key, size_t cap, size_t *klen)
+/* Steps to the next member of an object or array: 0 after the closing bracket (consumed),
+ * 1 when a member follows (positioned at it, past any ','), -1 on a syntax error. */
+static int js_next_member(json_parser *jp, bool *first, char close)
 {
     js_ws(jp);
-    if (jp->p < jp->end && *jp->p == '}') {
+    if (jp->p < jp->end && *jp->p == close) {
         jp->p++;
         jp->depth--;
         return 0;
     }
     if (!*first) {
         if (jp->p >= jp->end || *jp->p != ',')
-            return js_fail(jp, "expected ',' or '}' in object");
+            return js_fail(jp, close == '}' ? "expected ',' or '}' in object"
+                                            : "expected ',' or ']' in array");
         jp->p++;
         js_ws(jp);
     }
     *first = false;
+    if (jp->p >= jp->end)
+        return js_fail(jp, close == '}' ? "truncated object" : "truncated array");
+    if (*jp->p == close)
+        return js_fail(jp, close == '}' ? "trailing ',' in object" : "trailing ',' in array");
+    return 1;
+}
+
+/* Object walk: call js_obj_key until it returns 0 ('}' consumed) or -1.  On 1 the key is
+ * in key/klen and the ':' has been consumed; the caller must then consume the value. */
+static int js_obj_key(json_parser *jp, bool *first, char *key, size_t cap, size_t *klen)
+{
+    int ret = js_next_member(jp, first, '}');
+    if (ret <= 0)
+        return ret;
     if (js_string(jp, key, cap, klen) < 0)
         return -1;
     js_ws(jp);
@@ -262,24 +277,7 @@ static int js_obj_key(json_parser *jp, bool *first, char *key, size_t cap, size_
 /* Array walk: returns 1 when a value follows (positioned at it), 0 after ']', -1. */
 static int js_arr_next(json_parser *jp, bool *first)
 {
-    js_ws(jp);
-    if (jp->p < jp->end && *jp->p == ']') {
-        jp->p++;
-        jp->depth--;
-        return 0;
-    }
-    if (!*first) {
-        if (jp->p >= jp->end || *jp->p != ',')
-            return js_fail(jp, "expected ',' or ']' in array");
-        jp->p++;
-        js_ws(jp);
-    }
-    *first = false;
-    if (jp->p >= jp->end)
-        return js_fail(jp, "truncated array");
-    if (*jp->p == ']')
-        return js_fail(jp, "trailing ',' in array");
-    return 1;
+    return js_next_member(jp, first, ']');
 }
 
 static int js_skip(json_parser *jp)

@@ -1,6 +1,19 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "buf.h"
 
+void *vd_array_grow(void *array, size_t *capacity, size_t count, size_t elem_size)
+{
+    if (count < *capacity)
+        return array;
+    size_t cap = *capacity ? *capacity * 2 : 16;
+    if (cap > SIZE_MAX / elem_size)
+        return NULL;
+    void *p = realloc(array, cap * elem_size);
+    if (p)
+        *capacity = cap;
+    return p;
+}
+
 uint8_t *vd_buf_reserve(vd_buf *buf, size_t n)
 {
     if (n > SIZE_MAX / 2 - buf->size)

@@ -152,14 +152,11 @@ static int surface_configure(enc_surface *s, const vd_frame *f)
 
 static int push_packet(vd_encoder *enc, uint32_t flags, uint32_t surface_id, int64_t pts_us)
 {
-    if (enc->n_packets == enc->packets_cap) {
-        size_t cap = enc->packets_cap ? enc->packets_cap * 2 : 16;
-        pending_packet *p = realloc(enc->packets, cap * sizeof(*p));
-        if (!p)
-            return VD_ERR(ENOMEM);
-        enc->packets = p;
-        enc->packets_cap = cap;
-    }
+    pending_packet *packets = vd_array_grow(enc->packets, &enc->packets_cap, enc->n_packets,
+                                            sizeof(*packets));
+    if (!packets)
+        return VD_ERR(ENOMEM);
+    enc->packets = packets;
     enc->packets[enc->n_packets++] = (pending_packet){
         .offset = enc->packet_start,
         .size = enc->out.size - enc->packet_start,
