@@ -20,6 +20,7 @@
 #include "lib/buf.h"
 #include "lib/clock.h"
 #include "lib/damage.h"
+#include "score.h"
 #include "workload.h"
 
 #define KERNEL_RUNS 31
@@ -74,12 +75,22 @@ typedef struct result {
     samples encode_ms, decode_ms, scan_ratio;
     double lz4_ratio;     /* tile coding throughput / LZ4_compress_default throughput */
     uint64_t mismatches;
+    bench_score_summary classification; /* .labelled = 0 when the workload has no labels */
 } result;
 
 typedef struct kernel_result {
     const char *name;
     double scan_ms, memcpy_ms;
 } kernel_result;
+
+/* The classifier at 10 % damage, see bench_classifier(). */
+#define CLASSIFY_FRAMES 60
+#define CLASSIFY_MEASURED 40
+
+typedef struct classify_result {
+    int tiles, changed, damaged; /* tiles, tiles changed per frame, tiles the encoder sent */
+    double classify_ms, scan_ms;
+} classify_result;
 
 static void result_free(result *r)
 {
@@ -134,6 +145,24 @@ static void progress(const options *opt, const char *name, int index, int total,
     fflush(stderr);
 }
 
+/* Feeds the encoder's tile classes for the frame just sent to the scorer; outside the timed
+ * sections.  Returns 0 or a negative errno. */
+static int score_frame(bench_score *score, const vd_encoder *enc, const bench_frame *f,
+                       const vd_encoder_stats *st, uint8_t **classes, size_t *classes_size)
+{
+    if (*classes_size < st->tiles_total) {
+        free(*classes);
+        *classes_size = 0;
+        if (!(*classes = malloc(st->tiles_total)))
+            return VD_ERR(ENOMEM);
+        *classes_size = st->tiles_total;
+    }
+    int n_classes = vd_encoder_get_tile_classes(enc, 1, *classes, *classes_size);
+    /* without tile classes the frame is not scored (its cost still counts) */
+    return bench_score_frame(score, f, n_classes > 0 ? *classes : NULL,
+                             n_classes > 0 ? (size_t)n_classes : 0, st);
+}
+
 static int run_workload(const options *opt, bench_workload *wl, result *r)
 {
     vd_encoder_config ecfg;
@@ -144,10 +173,16 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
     uint8_t *scratch = NULL, *lz4_out = NULL;
     size_t scratch_size = 0;
     uint64_t lz4_ns = 0, coding_ns = 0, start = vd_now_ns(), last_progress = start;
+    /* Classification scoring; a failure there drops the scores, never the run. */
+    bench_score *score = NULL;
+    uint8_t *tile_classes = NULL;
+    size_t tile_classes_size = 0;
     int ret = vd_encoder_new(&ecfg, &enc);
     if (ret < 0 || (ret = vd_decoder_new(NULL, &dec)) < 0)
         goto out;
     snprintf(r->name, sizeof(r->name), "%s", bench_workload_name(wl));
+    if (bench_score_new(bench_workload_fps(wl), &score) < 0)
+        fprintf(stderr, "vdbench: %s: no classification scores (frame rate unknown)\n", r->name);
 
     bench_frame f;
     while ((ret = bench_workload_next(wl, &f)) > 0) {
@@ -230,6 +265,11 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
             }
         }
 
+        if (score && score_frame(score, enc, &f, &st, &tile_classes, &tile_classes_size) < 0) {
+            fprintf(stderr, "vdbench: %s: classification scoring failed, dropped\n", r->name);
+            bench_score_free(&score);
+        }
+
         r->width = f.width;
         r->height = f.height;
         r->frames++;
@@ -247,11 +287,15 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
     /* Tile coding (pack + LZ4 + messages, not the reference update) against one LZ4 call over
      * the same bytes. */
     r->lz4_ratio = coding_ns ? (double)lz4_ns / (double)coding_ns : 0;
+    if (score)
+        bench_score_summarize(score, &r->classification);
 out:
     if (!opt->quiet && vd_now_ns() - start >= 2000000000u && isatty(STDERR_FILENO))
         fprintf(stderr, "\r%40s\r", "");
     free(scratch);
     free(lz4_out);
+    free(tile_classes);
+    bench_score_free(&score);
     vd_encoder_free(&enc);
     vd_decoder_free(&dec);
     return ret;
@@ -311,13 +355,110 @@ out:
     return ret;
 }
 
+/* Fills tile (tx, ty) with natural-looking content: smooth diagonal ramps (a triangle wave, so
+ * no hard edges) drifting with the frame, plus per-pixel noise as in camera footage. */
+static void natural_tile(uint8_t *img, size_t stride, int tx, int ty, int width, int height,
+                         int frame, uint32_t *rng)
+{
+    int x0 = tx * 64, y0 = ty * 64, x1 = x0 + 64 < width ? x0 + 64 : width;
+    int y1 = y0 + 64 < height ? y0 + 64 : height;
+    for (int y = y0; y < y1; y++) {
+        uint8_t *p = img + (size_t)y * stride + (size_t)x0 * 4;
+        for (int x = x0; x < x1; x++, p += 4) {
+            *rng ^= *rng << 13;
+            *rng ^= *rng >> 17;
+            *rng ^= *rng << 5;
+            int noise = (int)(*rng & 15) - 8;
+            int v[3] = {x * 3 + y + frame * 7, x + y * 2 + frame * 5 + 85,
+                        x * 2 - y + frame * 3 + 170};
+            for (int c = 0; c < 3; c++) {
+                int t = v[c] & 511;
+                t = (t < 256 ? t : 511 - t) * 3 / 4 + 32 + noise;
+                p[c] = (uint8_t)(t < 0 ? 0 : t > 255 ? 255 : t);
+            }
+            p[3] = 0xff;
+        }
+    }
+}
+
+/* The classifier's cost at 10 % damage: a 1920x1080 screen on which the same 10 % of the tiles,
+ * spread over it, change every frame with natural content (so they become video), through a
+ * fresh encoder with a full scan (damage = NULL) at 30 fps.  Medians of the last
+ * CLASSIFY_MEASURED frames, once classification has settled. */
+static int bench_classifier(unsigned cpu_flags, classify_result *out)
+{
+    const int width = 1920, height = 1080, cols = (width + 63) / 64, rows = (height + 63) / 64;
+    size_t stride = (size_t)width * 4;
+    uint8_t *img = malloc(stride * (size_t)height);
+    vd_encoder *enc = NULL;
+    samples cls = {0}, scan = {0};
+    vd_encoder_config cfg;
+    vd_encoder_config_default(&cfg);
+    cfg.cpu_flags = cpu_flags;
+    int ret = img ? vd_encoder_new(&cfg, &enc) : VD_ERR(ENOMEM);
+    memset(out, 0, sizeof(*out));
+    out->tiles = cols * rows;
+    out->changed = out->tiles / 10;
+    if (ret < 0)
+        goto out;
+    /* a static light UI-grey screen with faint structure, so unchanged tiles are not flat */
+    for (int y = 0; y < height; y++)
+        for (int x = 0; x < width; x++) {
+            uint8_t *p = img + (size_t)y * stride + (size_t)x * 4;
+            uint8_t g = (uint8_t)(y % 24 < 18 && x % 9 < 6 && (x / 9 + y / 24) % 5 ? 60 : 236);
+            p[0] = p[1] = p[2] = g;
+            p[3] = 0xff;
+        }
+    uint32_t rng = 0x9e3779b9u;
+    for (int i = 0; i < CLASSIFY_FRAMES; i++) {
+        /* tile k of the changed set sits in the k-th tenth of the raster, at an offset that
+         * varies, which spreads the set over every row and many columns */
+        for (int k = 0; k < out->changed; k++) {
+            int t = k * out->tiles / out->changed + (k * 7) % 10;
+            natural_tile(img, stride, t % cols, t / cols, width, height, i, &rng);
+        }
+        vd_frame vf = {
+            .surface_id = 1,
+            .format = VD_FORMAT_BGRX8888,
+            .width = width,
+            .height = height,
+            .stride = (int32_t)stride,
+            .data = img,
+            .pts_us = (int64_t)i * 1000000 / 30,
+        };
+        if ((ret = vd_encoder_send_frame(enc, &vf)) < 0)
+            goto out;
+        vd_packet pkt;
+        while ((ret = vd_encoder_receive_packet(enc, &pkt)) == 0)
+            ;
+        if (ret != VD_ERR(EAGAIN))
+            goto out;
+        ret = 0;
+        vd_encoder_stats st;
+        vd_encoder_get_stats(enc, &st);
+        if (i >= CLASSIFY_FRAMES - CLASSIFY_MEASURED &&
+            ((ret = samples_add(&cls, (double)st.classify_ns / 1e6)) < 0 ||
+             (ret = samples_add(&scan, (double)st.scan_ns / 1e6)) < 0))
+            goto out;
+        out->damaged = (int)st.tiles_damaged;
+    }
+    out->classify_ms = quantile(&cls, 0.5);
+    out->scan_ms = quantile(&scan, 0.5);
+out:
+    free(img);
+    free(cls.v);
+    free(scan.v);
+    vd_encoder_free(&enc);
+    return ret;
+}
+
 static double bits_per_damaged_pixel(const result *r)
 {
     return r->damaged_pixels ? 8.0 * (double)r->bytes / (double)r->damaged_pixels : 0;
 }
 
 static void print_text(const result *res, int n, const kernel_result *kr, int n_kr, int width,
-                       int height)
+                       int height, const classify_result *cr)
 {
     printf("libvd %s vdbench\n\n", vd_version_string());
     printf("%-12s %6s %9s %11s %9s %8s %8s %8s %8s %7s %7s %s\n", "workload", "frames",
@@ -335,15 +476,31 @@ static void print_text(const result *res, int n, const kernel_result *kr, int n_
     printf("\ncolumns: damaged tiles per frame; bits per damaged pixel; encode and decode ms per\n"
            "frame; scan/mc = median full-frame damage scan time / memcpy of the same frame;\n"
            "lz4/ref = tile coding throughput / LZ4_compress_default on the same bytes as one buffer\n");
+    int labelled = 0;
+    for (int i = 0; i < n; i++)
+        if (res[i].classification.labelled) {
+            bench_score_print_text(stdout, res[i].name, &res[i].classification);
+            labelled = 1;
+        }
+    if (labelled)
+        printf("\nclassification: area-weighted over damaged tiles; latency in ms from a region's\n"
+               "first damage to half of it classified right; flaps = changes of its majority class\n"
+               "per 5 s.  Targets: precision and recall >= 95 %%, video/3d latency <= 500 ms,\n"
+               "<= 1 flap per 5 s, classifier at 10 %% damage <= 0.5 ms (kernels below)\n");
     printf("\nkernels: full-frame %dx%d damage scan of identical frames (worst case), median of %d\n",
            width, height, KERNEL_RUNS);
     for (int i = 0; i < n_kr; i++)
         printf("  %-5s scan %7.3f ms  memcpy %7.3f ms  ratio %5.2f\n", kr[i].name, kr[i].scan_ms,
                kr[i].memcpy_ms, kr[i].scan_ms / kr[i].memcpy_ms);
+    printf("\nclassifier at 10%% damage: %dx%d, %d of %d tiles change every frame (%d sent), full\n"
+           "scan, median of the last %d of %d frames\n", width, height, cr->changed, cr->tiles,
+           cr->damaged, CLASSIFY_MEASURED, CLASSIFY_FRAMES);
+    printf("  classify %7.3f ms  scan %7.3f ms  ratio %5.2f\n", cr->classify_ms, cr->scan_ms,
+           cr->scan_ms > 0 ? cr->classify_ms / cr->scan_ms : 0);
 }
 
 static void print_json(const result *res, int n, const kernel_result *kr, int n_kr, int width,
-                       int height)
+                       int height, const classify_result *cr)
 {
     printf("{\"version\":\"%s\",\"workloads\":[", vd_version_string());
     for (int i = 0; i < n; i++) {
@@ -352,19 +509,28 @@ static void print_json(const result *res, int n, const kernel_result *kr, int n_
                "\"damaged_tiles\":%" PRIu64 ",\"damaged_pixels\":%" PRIu64 ",\"bytes\":%" PRIu64
                ",\"bits_per_damaged_pixel\":%.4f,"
                "\"encode_ms\":{\"median\":%.4f,\"p95\":%.4f},\"decode_ms\":{\"median\":%.4f,\"p95\":%.4f},"
-               "\"scan_to_memcpy\":%.4f,\"tile_coding_to_lz4\":%.4f,\"bit_exact\":%s}",
+               "\"scan_to_memcpy\":%.4f,\"tile_coding_to_lz4\":%.4f,\"bit_exact\":%s",
                i ? "," : "", r->name, r->width, r->height, r->frames, r->damaged_tiles,
                r->damaged_pixels, r->bytes, bits_per_damaged_pixel(r), quantile(&r->encode_ms, 0.5),
                quantile(&r->encode_ms, 0.95), quantile(&r->decode_ms, 0.5),
                quantile(&r->decode_ms, 0.95), quantile(&r->scan_ratio, 0.5), r->lz4_ratio,
                r->mismatches ? "false" : "true");
+        if (r->classification.labelled) {
+            printf(",\"classification\":");
+            bench_score_print_json(stdout, &r->classification);
+        }
+        printf("}");
     }
     printf("],\"kernels\":{\"width\":%d,\"height\":%d,\"runs\":%d,\"scan\":[", width, height,
            KERNEL_RUNS);
     for (int i = 0; i < n_kr; i++)
         printf("%s{\"name\":\"%s\",\"scan_ms\":%.4f,\"memcpy_ms\":%.4f,\"ratio\":%.4f}", i ? "," : "",
                kr[i].name, kr[i].scan_ms, kr[i].memcpy_ms, kr[i].scan_ms / kr[i].memcpy_ms);
-    printf("]}}\n");
+    printf("],\"classifier_10pct\":{\"width\":%d,\"height\":%d,\"tiles\":%d,\"changed_tiles\":%d,"
+           "\"sent_tiles\":%d,\"frames\":%d,\"measured\":%d,\"classify_ms\":%.4f,"
+           "\"scan_ms\":%.4f,\"ratio\":%.4f}}}\n",
+           width, height, cr->tiles, cr->changed, cr->damaged, CLASSIFY_FRAMES, CLASSIFY_MEASURED,
+           cr->classify_ms, cr->scan_ms, cr->scan_ms > 0 ? cr->classify_ms / cr->scan_ms : 0);
 }
 
 static void usage(FILE *out)
@@ -500,10 +666,13 @@ int main(int argc, char **argv)
     int n_kr = 0;
     if (bench_kernels(1920, 1080, kr, &n_kr) < 0)
         status = 2;
+    classify_result cr;
+    if (bench_classifier(opt.cpu_flags, &cr) < 0)
+        status = 2;
     if (opt.json)
-        print_json(res, n, kr, n_kr, 1920, 1080);
+        print_json(res, n, kr, n_kr, 1920, 1080, &cr);
     else
-        print_text(res, n, kr, n_kr, 1920, 1080);
+        print_text(res, n, kr, n_kr, 1920, 1080, &cr);
     for (int i = 0; i < n; i++)
         result_free(&res[i]);
     free(res);

@@ -20,6 +20,7 @@ typedef struct bench_region {
     int x, y, w, h;
     enum bench_class cls;
     int z;
+    int id; /* stable identity of the labelled region across frames (>= 0) */
 } bench_region;
 
 typedef struct bench_frame {

@@ -37,6 +37,7 @@ typedef struct sidecar {
     bool has_regions;
     file_region *regions;
     size_t n_regions, cap_regions;
+    size_t n_parsed; /* regions[] entries read, known class or not: the next label id */
 } sidecar;
 
 typedef struct json_parser {
@@ -407,6 +408,9 @@ static int parse_region(json_parser *jp, sidecar *sc)
         return -1;
     if (have != HAVE_ALL)
         return js_fail(jp, "region: missing one of x, y, w, h, class");
+    /* the id is the index in the sidecar's regions array, dropped entries included */
+    fr.r.id = sc->n_parsed < INT_MAX ? (int)sc->n_parsed : INT_MAX;
+    sc->n_parsed++;
     if (!known_class) /* a class this version does not know: unscored, so drop it */
         return 0;
     if (sc->n_regions == sc->cap_regions) {
@@ -452,6 +456,7 @@ static int parse_sidecar(json_parser *jp, sidecar *sc)
                 return js_fail(jp, "regions must be an array");
             sc->has_regions = true;
             sc->n_regions = 0; /* a repeated key replaces the earlier one */
+            sc->n_parsed = 0;
             bool afirst = true;
             if (js_enter(jp) < 0)
                 return -1;

@@ -1887,7 +1887,10 @@ static void add_region(synth *s, rect r, enum bench_class cls, int z)
     int x1 = imin(s->w, r.x + r.w), y1 = imin(s->h, r.y + r.h);
     if (x1 <= x0 || y1 <= y0 || s->n_reg >= sizeof(s->reg) / sizeof(s->reg[0]))
         return;
-    s->reg[s->n_reg++] = (bench_region){x0, y0, x1 - x0, y1 - y0, cls, z};
+    /* the id is the slot: setup adds the same labels in the same order, and the dragged
+     * window is re-added at its own slot every frame, so ids stay stable while it moves */
+    s->reg[s->n_reg] = (bench_region){x0, y0, x1 - x0, y1 - y0, cls, z, (int)s->n_reg};
+    s->n_reg++;
 }
 
 static void synth_free(synth *s)

@@ -7,6 +7,7 @@
 
 #include "../codec/tile_codec.h"
 #include "buf.h"
+#include "classify.h"
 #include "clock.h"
 #include "damage.h"
 #include "log.h"
@@ -23,6 +24,12 @@ typedef struct enc_surface {
     uint8_t *prev;      /* what the client shows: packed rows of width * bpp bytes */
     uint8_t *state;     /* per-tile scan state */
     int refresh;        /* send every tile with the next frame */
+    int prev_valid;     /* prev holds the last frame (not a fresh allocation) */
+    vd_classifier *classifier;
+    vd_tile_stats *tile_stats;
+    int64_t last_pts, last_t; /* frame times, see frame_time() */
+    uint64_t last_clock_ns;
+    vd_rect last_cursor;
 } enc_surface;
 
 typedef struct pending_packet {
@@ -35,6 +42,7 @@ typedef struct pending_packet {
 struct vd_encoder {
     vd_encoder_config cfg;
     vd_damage_dsp dsp;
+    vd_tile_stats_fn tile_stats;
     vd_tile_encoder *tiles;
     enc_surface *surfaces[MAX_SURFACES];
     unsigned n_surfaces;
@@ -45,6 +53,7 @@ struct vd_encoder {
     size_t packet_start;    /* offset where the packet being built starts */
 
     uint64_t frame_seq;
+    uint32_t next_region_id;
     int hello_sent, draining;
     vd_encoder_stats stats;
 };
@@ -56,6 +65,7 @@ void vd_encoder_config_default(vd_encoder_config *cfg)
         .max_surfaces = MAX_SURFACES,
         .cpu_flags = ~0u,
     };
+    vd_classifier_config_default(&cfg->classifier);
 }
 
 #if VD_ENABLE_ENCODER
@@ -68,18 +78,20 @@ int vd_encoder_new(const vd_encoder_config *cfg, vd_encoder **out)
     if (!cfg)
         cfg = &defaults;
     if (cfg->max_packet_size < MIN_PACKET_SIZE || cfg->max_surfaces < 1 ||
-        cfg->max_surfaces > MAX_SURFACES)
+        cfg->max_surfaces > MAX_SURFACES || vd_classifier_config_check(&cfg->classifier) < 0)
         return VD_ERR(EINVAL);
     vd_encoder *enc = calloc(1, sizeof(*enc));
     if (!enc)
         return VD_ERR(ENOMEM);
     enc->cfg = *cfg;
+    enc->next_region_id = 1;
     enc->tiles = vd_tile_encoder_new();
     if (!enc->tiles) {
         free(enc);
         return VD_ERR(ENOMEM);
     }
     vd_damage_dsp_init(&enc->dsp, cfg->cpu_flags);
+    enc->tile_stats = vd_tile_stats_pick(cfg->cpu_flags);
     *out = enc;
     return 0;
 }
@@ -90,6 +102,8 @@ static void surface_free(enc_surface *s)
         return;
     free(s->prev);
     free(s->state);
+    free(s->tile_stats);
+    vd_classifier_free(&s->classifier);
     free(s);
 }
 
@@ -107,13 +121,25 @@ void vd_encoder_free(vd_encoder **penc)
     *penc = NULL;
 }
 
+static int content_is_valid(enum vd_content c)
+{
+    return c == VD_CONTENT_NONE || c == VD_CONTENT_TEXT || c == VD_CONTENT_VIDEO ||
+           c == VD_CONTENT_3D;
+}
+
 static int frame_is_valid(const vd_frame *f)
 {
     int bpp = vd_format_bytes_per_pixel(f->format);
-    return bpp && f->data && f->width >= 1 && f->width <= VD_MAX_DIMENSION && f->height >= 1 &&
-           f->height <= VD_MAX_DIMENSION && f->stride >= f->width * bpp &&
-           f->n_damage <= MAX_DAMAGE_RECTS && (f->damage || !f->n_damage) &&
-           f->surface_id != VD_ALL_SURFACES;
+    if (!bpp || !f->data || f->width < 1 || f->width > VD_MAX_DIMENSION || f->height < 1 ||
+        f->height > VD_MAX_DIMENSION || f->stride < f->width * bpp ||
+        f->n_damage > MAX_DAMAGE_RECTS || (!f->damage && f->n_damage) ||
+        f->surface_id == VD_ALL_SURFACES || f->n_hints > VD_MAX_HINTS ||
+        (!f->hints && f->n_hints) || !content_is_valid(f->surface_content))
+        return 0;
+    for (size_t i = 0; i < f->n_hints; i++)
+        if (!content_is_valid(f->hints[i].content))
+            return 0;
+    return 1;
 }
 
 static enc_surface *find_surface(const vd_encoder *enc, uint32_t id, unsigned *index)
@@ -129,24 +155,99 @@ static enc_surface *find_surface(const vd_encoder *enc, uint32_t id, unsigned *i
 }
 
 /* (Re)allocates a surface's buffers for a geometry; on failure the surface is unchanged. */
-static int surface_configure(enc_surface *s, const vd_frame *f)
+static int surface_configure(vd_encoder *enc, enc_surface *s, const vd_frame *f)
 {
     vd_tile_grid grid;
     vd_tile_grid_init(&grid, f->width, f->height, f->format);
+    size_t n_tiles = (size_t)grid.cols * (size_t)grid.rows;
     uint8_t *prev = malloc((size_t)f->width * (size_t)grid.bpp * (size_t)f->height);
-    uint8_t *state = malloc((size_t)grid.cols * (size_t)grid.rows);
-    if (!prev || !state) {
+    uint8_t *state = malloc(n_tiles);
+    vd_tile_stats *stats = malloc(n_tiles * sizeof(*stats));
+    vd_classifier *classifier = vd_classifier_new(&grid, &enc->cfg.classifier, &enc->next_region_id);
+    if (!prev || !state || !stats || !classifier) {
         free(prev);
         free(state);
+        free(stats);
+        vd_classifier_free(&classifier);
         return VD_ERR(ENOMEM);
     }
     free(s->prev);
     free(s->state);
+    free(s->tile_stats);
+    vd_classifier_free(&s->classifier);
     s->prev = prev;
     s->state = state;
+    s->tile_stats = stats;
+    s->classifier = classifier;
     s->grid = grid;
     s->format = f->format;
     s->refresh = 1;
+    s->prev_valid = 0;
+    return 0;
+}
+
+/* The classifier's clock: the host's timestamps while they increase, else elapsed time. */
+static int64_t frame_time(enc_surface *s, const vd_frame *f)
+{
+    uint64_t now = vd_now_ns();
+    int64_t t;
+    if (f->pts_us > s->last_pts || !s->last_clock_ns)
+        t = f->pts_us;
+    else
+        t = s->last_t + (int64_t)((now - s->last_clock_ns) / 1000);
+    if (s->last_clock_ns && t <= s->last_t)
+        t = s->last_t + 1;
+    s->last_pts = f->pts_us;
+    s->last_t = t;
+    s->last_clock_ns = now;
+    return t;
+}
+
+/* Per-tile statistics of the damaged tiles against the reference, then classification. */
+static int classify_frame(const vd_encoder *enc, enc_surface *s, const vd_frame *f,
+                          vd_encoder_stats *st)
+{
+    const vd_tile_grid *g = &s->grid;
+    size_t prev_stride = (size_t)g->width * (size_t)g->bpp;
+    /* The cursor's old and new places: its motion is not content change. */
+    vd_rect cursor = f->cursor;
+    if (s->last_cursor.width > 0 && s->last_cursor.height > 0) {
+        if (cursor.width > 0 && cursor.height > 0) {
+            int x0 = VD_MIN(cursor.x, s->last_cursor.x), y0 = VD_MIN(cursor.y, s->last_cursor.y);
+            int x1 = VD_MAX(cursor.x + cursor.width, s->last_cursor.x + s->last_cursor.width);
+            int y1 = VD_MAX(cursor.y + cursor.height, s->last_cursor.y + s->last_cursor.height);
+            cursor = (vd_rect){x0, y0, x1 - x0, y1 - y0};
+        } else {
+            cursor = s->last_cursor;
+        }
+    }
+    s->last_cursor = f->cursor;
+    int64_t t = frame_time(s, f);
+    for (int ty = 0; ty < g->rows; ty++) {
+        for (int tx = 0; tx < g->cols; tx++) {
+            size_t i = (size_t)ty * (size_t)g->cols + (size_t)tx;
+            if (s->state[i] != VD_TILE_DIRTY)
+                continue;
+            int x = tx * 64, y = ty * 64;
+            int w = VD_MIN(64, g->width - x), h = VD_MIN(64, g->height - y);
+            if (!s->prev_valid) { /* nothing to compare with: no change to learn from */
+                s->tile_stats[i] = (vd_tile_stats){.pixels = (uint32_t)(w * h)};
+                continue;
+            }
+            vd_rect skip = {cursor.x - x, cursor.y - y, cursor.width, cursor.height};
+            enc->tile_stats(f->data + (size_t)y * (size_t)f->stride + (size_t)x * (size_t)g->bpp,
+                            (size_t)f->stride, s->prev + (size_t)y * prev_stride + (size_t)x * (size_t)g->bpp,
+                            prev_stride, w, h, g->bpp, &skip, &s->tile_stats[i]);
+        }
+    }
+    int ret = vd_classifier_update(s->classifier, t, s->state, s->tile_stats, f);
+    if (ret < 0)
+        return ret;
+    const uint8_t *classes = vd_classifier_tile_classes(s->classifier);
+    for (size_t i = 0; i < (size_t)g->cols * (size_t)g->rows; i++) {
+        st->tiles_video += classes[i] == VD_CONTENT_VIDEO;
+        st->tiles_3d += classes[i] == VD_CONTENT_3D;
+    }
     return 0;
 }
 
@@ -244,12 +345,12 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f)
         if (!s)
             return VD_ERR(ENOMEM);
         s->id = f->surface_id;
-        if ((ret = surface_configure(s, f)) < 0) {
+        if ((ret = surface_configure(enc, s, f)) < 0) {
             free(s);
             return ret;
         }
     } else if (s->grid.width != f->width || s->grid.height != f->height || s->format != f->format) {
-        if ((ret = surface_configure(s, f)) < 0)
+        if ((ret = surface_configure(enc, s, f)) < 0)
             return ret;
     }
 
@@ -281,6 +382,11 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f)
         enc->stats.scan_ns = vd_now_ns() - t0;
     }
 
+    uint64_t t_cls = vd_now_ns();
+    if ((ret = classify_frame(enc, s, f, &enc->stats)) < 0)
+        goto fail;
+    enc->stats.classify_ns = vd_now_ns() - t_cls;
+
     enc->frame_seq++;
     uint64_t t1 = vd_now_ns();
     if ((ret = encode_tiles(enc, s, f)) < 0)
@@ -293,6 +399,7 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f)
 
     enc->hello_sent = 1;
     s->refresh = 0;
+    s->prev_valid = 1;
     if (is_new)
         enc->surfaces[enc->n_surfaces++] = s;
     enc->stats.bytes = enc->out.size - bytes_before;
@@ -387,6 +494,28 @@ int vd_encoder_request_refresh(vd_encoder *enc, uint32_t surface_id)
 
 void vd_encoder_get_stats(const vd_encoder *enc, vd_encoder_stats *stats) { *stats = enc->stats; }
 
+int vd_encoder_get_regions(const vd_encoder *enc, uint32_t surface_id, vd_region *regions,
+                           size_t max)
+{
+    const enc_surface *s = find_surface(enc, surface_id, NULL);
+    if (!s)
+        return VD_ERR(ENOENT);
+    return (int)vd_classifier_regions(s->classifier, regions, max);
+}
+
+int vd_encoder_get_tile_classes(const vd_encoder *enc, uint32_t surface_id, uint8_t *classes,
+                                size_t size)
+{
+    const enc_surface *s = find_surface(enc, surface_id, NULL);
+    if (!s)
+        return VD_ERR(ENOENT);
+    size_t n = (size_t)s->grid.cols * (size_t)s->grid.rows;
+    if (size < n)
+        return VD_ERR(ENOSPC);
+    memcpy(classes, vd_classifier_tile_classes(s->classifier), n);
+    return (int)n;
+}
+
 #else /* !VD_ENABLE_ENCODER */
 
 int vd_encoder_new(const vd_encoder_config *cfg, vd_encoder **out)
@@ -424,6 +553,18 @@ void vd_encoder_get_stats(const vd_encoder *enc, vd_encoder_stats *stats)
 {
     (void)enc;
     *stats = (vd_encoder_stats){0};
+}
+int vd_encoder_get_regions(const vd_encoder *enc, uint32_t surface_id, vd_region *regions,
+                           size_t max)
+{
+    (void)enc, (void)surface_id, (void)regions, (void)max;
+    return VD_ERR(ENOTSUP);
+}
+int vd_encoder_get_tile_classes(const vd_encoder *enc, uint32_t surface_id, uint8_t *classes,
+                                size_t size)
+{
+    (void)enc, (void)surface_id, (void)classes, (void)size;
+    return VD_ERR(ENOTSUP);
 }
 
 #endif

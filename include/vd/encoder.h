@@ -32,6 +32,38 @@ extern "C" {
 
 typedef struct vd_encoder vd_encoder;
 
+/* What a region of the screen shows, which decides how it is coded: text and UI losslessly,
+ * video for efficiency, 3D for latency. */
+enum vd_content {
+    VD_CONTENT_NONE = 0,  /* no hint / not damaged */
+    VD_CONTENT_TEXT = 1,  /* text, UI, anything that must stay exact */
+    VD_CONTENT_VIDEO = 2, /* natural video playback */
+    VD_CONTENT_3D = 3,    /* rendered 3D (a game, a CAD viewport, a virgl/venus scanout) */
+};
+
+/* Classifier tuning; vd_encoder_config_default() fills in the defaults documented with each
+ * field (lib/classify_params.h holds them).  Times in milliseconds, rates in changes per
+ * second, fractions in 1/256. */
+typedef struct vd_classifier_config {
+    /* A tile becomes video or 3D when it changed at least this often over the last second,
+     * and stays so until its rate falls below exit_rate (hysteresis).  Default 8 and 3. */
+    uint32_t enter_rate, exit_rate;
+    /* ... its changes must cover at least this fraction of its pixels (median of recent
+     * changes).  Default 96 (37.5 %). */
+    uint32_t min_changed_fraction;
+    /* ... and look natural: at least this many distinct colours (of at most 64 counted)
+     * and this fraction of smooth gradients among neighbouring pixels.  Default 24, 64. */
+    uint32_t min_colours, min_smooth_fraction;
+    /* Video against 3D, per region: the mean over its tiles of (share of changed pixels whose
+     * change is noise-sized + share of smooth neighbour pairs) / 2.  Decoded video jitters
+     * everywhere and is smooth everywhere; rendered frames change exactly and have flat
+     * areas and hard edges.  At or above this it is video.  Default 170. */
+    uint32_t video_score;
+    /* A region ends after this long without damage.  Default 1000 ms. */
+    uint32_t region_idle_ms;
+    uint8_t reserved[32];
+} vd_classifier_config;
+
 typedef struct vd_encoder_config {
     /* Packets are cut at message boundaries once they reach this size (bytes), so a packet
      * can exceed it by one message: a run of up to 32 tiles, at most 512 KiB and a few bytes.
@@ -42,6 +74,7 @@ typedef struct vd_encoder_config {
     /* Mask of CPU features the kernels may use; ~0u (the default) = whatever the CPU has,
      * 0 = portable C only.  For tests and benchmarks. */
     uint32_t cpu_flags;
+    vd_classifier_config classifier;
     uint8_t reserved[64];
 } vd_encoder_config;
 
@@ -55,6 +88,24 @@ VD_API VD_NODISCARD int vd_encoder_new(const vd_encoder_config *cfg, vd_encoder 
 /* Frees the encoder and sets *enc to NULL; NULL and *enc == NULL are fine. */
 VD_API void vd_encoder_free(vd_encoder **enc);
 
+/* A host hint: what a rectangle shows.  Hints override detection for the tiles they cover. */
+typedef struct vd_hint {
+    vd_rect rect;         /* clipped to the surface */
+    enum vd_content content;
+} vd_hint;
+
+/* How a QEMU or virtio-gpu style backend fills hints:
+ *  - A scanout backed by a virgl or venus 3D context (virtio-gpu SET_SCANOUT of a resource
+ *    created by a 3D context, QEMU's dpy_gl_scanout_*): surface_content = VD_CONTENT_3D.
+ *  - A video overlay plane, or a window the guest agent reports as a player: a VD_CONTENT_VIDEO
+ *    hint with its rectangle, every frame while it plays.
+ *  - Areas known to be text (a console, a locked screen): VD_CONTENT_TEXT hints.
+ *  - The cursor: with a separate cursor plane (virtio-gpu UPDATE_CURSOR / MOVE_CURSOR, QEMU's
+ *    dpy_cursor_define / dpy_mouse_set) the host leaves it out of the frame.  A host that
+ *    draws the cursor into the frame sets frame.cursor to where it drew it, so that cursor
+ *    motion over video or 3D does not count as content change. */
+#define VD_MAX_HINTS 256
+
 typedef struct vd_frame {
     uint32_t surface_id;          /* any value but VD_ALL_SURFACES; a new id creates a surface */
     enum vd_pixel_format format;
@@ -63,13 +114,20 @@ typedef struct vd_frame {
     const uint8_t *data;          /* read during send_frame only; libvd keeps its own copy */
     const vd_rect *damage;        /* see the damage contract above; NULL = unknown */
     size_t n_damage;              /* at most 65536 */
-    int64_t pts_us;               /* the host's timestamp, carried to the decoder */
+    /* The host's capture time, carried to the decoder.  The classifier measures update rates
+     * with it while it increases from frame to frame, and with its own clock otherwise. */
+    int64_t pts_us;
+    const vd_hint *hints;         /* at most VD_MAX_HINTS; later hints win where they overlap */
+    size_t n_hints;
+    enum vd_content surface_content; /* hint for the whole surface; VD_CONTENT_NONE = detect */
+    vd_rect cursor;               /* a cursor drawn into this frame, or all zero */
     uint8_t reserved[32];
 } vd_frame;
 
 /* Encodes one frame of one surface.  Returns 0; VD_ERR(EAGAIN) while packets are waiting to
- * be received; VD_ERR(EINVAL) for a bad format, size, stride, NULL data or too many damage
- * rectangles (the encoder is unchanged and keeps working); VD_ERR(ENOSPC) when a new surface
+ * be received; VD_ERR(EINVAL) for a bad format, size, stride, NULL data, too many damage
+ * rectangles or hints, or an unknown content value (the encoder is unchanged and keeps
+ * working); VD_ERR(ENOSPC) when a new surface
  * would exceed max_surfaces; VD_EOF after draining.  frame NULL drains. */
 VD_API VD_NODISCARD int vd_encoder_send_frame(vd_encoder *enc, const vd_frame *frame);
 
@@ -113,11 +171,36 @@ typedef struct vd_encoder_stats {
     uint64_t scan_ns;       /* damage detection */
     uint64_t encode_ns;     /* everything after the scan: reference update and tile coding */
     uint64_t coding_ns;     /* the tile coding part of encode_ns (packing, LZ4, messages) */
+    uint64_t classify_ns;   /* tile statistics, classification and region tracking */
+    uint32_t tiles_video;   /* damaged tiles classified video */
+    uint32_t tiles_3d;      /* damaged tiles classified 3D (the rest are text/UI) */
     uint8_t reserved[64];
 } vd_encoder_stats;
 
 /* Copies the statistics of the most recent frame into *stats. */
 VD_API void vd_encoder_get_stats(const vd_encoder *enc, vd_encoder_stats *stats);
+
+/* A video or 3D region: connected tiles of that content, as a rectangle aligned to 16 pixels
+ * (clipped to the surface) around what actually changes.  Its id stays the same while the
+ * region lives, grows, shrinks or moves; it ends after region_idle_ms without damage. */
+typedef struct vd_region {
+    uint32_t id;            /* unique per encoder, never 0 */
+    enum vd_content content;
+    vd_rect rect;
+    int64_t start_us;       /* frame time at which it was first seen */
+    uint8_t reserved[16];
+} vd_region;
+
+/* Writes up to max regions of a surface as of its last frame into regions and returns how
+ * many there are (which may exceed max), or VD_ERR(ENOENT) for an unknown surface. */
+VD_API int vd_encoder_get_regions(const vd_encoder *enc, uint32_t surface_id, vd_region *regions,
+                                  size_t max);
+
+/* Writes the content class of every tile of a surface as of its last frame, raster order, one
+ * byte per tile (enum vd_content; VD_CONTENT_NONE for tiles that were not damaged), and
+ * returns the tile count, or VD_ERR(ENOENT), or VD_ERR(ENOSPC) when size is too small. */
+VD_API int vd_encoder_get_tile_classes(const vd_encoder *enc, uint32_t surface_id,
+                                       uint8_t *classes, size_t size);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,668 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "buf.h"
+#include "classify.h"
+#include "classify_params.h"
+
+/* ---- per-tile statistics ---- */
+
+static inline void rgb_of(const uint8_t *p, int bpp, int *r, int *g, int *b)
+{
+    if (bpp == 4) {
+        *r = p[0];
+        *g = p[1];
+        *b = p[2];
+    } else {
+        unsigned v = vd_rl16(p);
+        *r = (int)((v >> 11) << 3);
+        *g = (int)(((v >> 5) & 63) << 2);
+        *b = (int)((v & 31) << 3);
+    }
+}
+
+static inline int max_channel_diff(const uint8_t *a, const uint8_t *b, int bpp)
+{
+    int ar, ag, ab, br, bg, bb;
+    rgb_of(a, bpp, &ar, &ag, &ab);
+    rgb_of(b, bpp, &br, &bg, &bb);
+    int d = abs(ar - br), e = abs(ag - bg), f = abs(ab - bb);
+    return VD_MAX(d, VD_MAX(e, f));
+}
+
+static inline uint32_t colour_key(const uint8_t *p, int bpp)
+{
+    return bpp == 4 ? vd_rl32(p) & 0x00ffffffu : vd_rl16(p);
+}
+
+/* Inserts into a small open-addressing set; returns 1 when the colour was new. */
+static int colour_set_add(uint32_t *set, uint32_t key)
+{
+    /* Slot value 0 marks empty, so keys are stored + 1 (no 24-bit colour reaches 2^32 - 1). */
+    uint32_t k = key + 1, h = (key * 2654435761u) >> 25; /* 128 slots */
+    for (;; h = (h + 1) & 127) {
+        if (set[h] == k)
+            return 0;
+        if (!set[h]) {
+            set[h] = k;
+            return 1;
+        }
+    }
+}
+
+/* Largest channel difference of two packed 24-bit colours (bytes 0-2). */
+static inline int max_diff24(uint32_t a, uint32_t b)
+{
+    int d0 = abs((int)(a & 0xff) - (int)(b & 0xff));
+    int d1 = abs((int)((a >> 8) & 0xff) - (int)((b >> 8) & 0xff));
+    int d2 = abs((int)((a >> 16) & 0xff) - (int)((b >> 16) & 0xff));
+    return VD_MAX(d0, VD_MAX(d1, d2));
+}
+
+/* Colours of one sampled row, left to right, skipping repeats of the previous pixel; shared
+ * by every version of the kernel so that they count alike. */
+static void count_colours_row(const uint8_t *c, int w, uint32_t *set, vd_tile_stats *out)
+{
+    uint32_t last = vd_rl32(c) & 0x00ffffffu;
+    out->colours += (uint32_t)colour_set_add(set, last);
+    for (int x = 1; x < w && out->colours < VD_CLS_COLOUR_CAP; x++) {
+        uint32_t v = vd_rl32(c + 4 * (size_t)x) & 0x00ffffffu;
+        if (v != last)
+            out->colours += (uint32_t)colour_set_add(set, v);
+        last = v;
+    }
+}
+
+/* Columns [*x0, *x1) of row y that the skip rectangle covers (empty when none). */
+static void skip_span(const vd_rect *skip, int y, int w, int *x0, int *x1)
+{
+    *x0 = *x1 = w;
+    if (y >= skip->y && y < skip->y + skip->height && skip->width > 0) {
+        *x0 = VD_MAX(skip->x, 0);
+        *x1 = VD_MAX(VD_MIN(skip->x + skip->width, w), *x0);
+    }
+}
+
+/* The 4-byte formats, which is nearly every frame: whole-pixel compares, channels only where
+ * pixels differ.  Spatial statistics on every fourth row: plenty for a decision. */
+static void tile_stats_4(const uint8_t *cur, size_t cur_stride, const uint8_t *prev,
+                         size_t prev_stride, int w, int h, const vd_rect *skip, vd_tile_stats *out)
+{
+    uint32_t set[128] = {0};
+    for (int y = 0; y < h; y++) {
+        const uint8_t *c = cur + (size_t)y * cur_stride, *p = prev + (size_t)y * prev_stride;
+        int sx0, sx1;
+        skip_span(skip, y, w, &sx0, &sx1);
+        uint32_t row_blocks = 0;
+        for (int x = 0; x < w; x++) {
+            uint32_t a = vd_rl32(c + 4 * (size_t)x) & 0x00ffffffu;
+            uint32_t b = vd_rl32(p + 4 * (size_t)x) & 0x00ffffffu;
+            if (a == b || (x >= sx0 && x < sx1))
+                continue;
+            out->changed++;
+            out->noise += max_diff24(a, b) <= VD_CLS_NOISE_MAX;
+            row_blocks |= 1u << (x >> 4);
+        }
+        out->blocks |= (uint16_t)(row_blocks << ((y >> 4) * 4));
+        if (y & 3)
+            continue;
+        for (int x = 1; x < w; x++) {
+            uint32_t v = vd_rl32(c + 4 * (size_t)x) & 0x00ffffffu;
+            uint32_t u = vd_rl32(c + 4 * (size_t)x - 4) & 0x00ffffffu;
+            out->pairs++;
+            out->smooth += v != u && max_diff24(v, u) <= VD_CLS_SMOOTH_MAX;
+        }
+        if (out->colours < VD_CLS_COLOUR_CAP)
+            count_colours_row(c, w, set, out);
+    }
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+/* Lanes (bit per pixel of 4) whose three colour bytes all differ by at most limit. */
+__attribute__((target("sse2"))) static inline int lanes_within(__m128i a, __m128i b, __m128i limit)
+{
+    __m128i d = _mm_or_si128(_mm_subs_epu8(a, b), _mm_subs_epu8(b, a));
+    __m128i over = _mm_subs_epu8(d, limit);
+    return _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(over, _mm_setzero_si128())));
+}
+
+/* Counts of the changed pixels of [x, end) of a row; 4 pixels per step, the C loop's logic. */
+__attribute__((target("sse2"))) static void changes_sse2(const uint8_t *c, const uint8_t *p, int x,
+                                                         int end, vd_tile_stats *out,
+                                                         uint32_t *row_blocks)
+{
+    const __m128i rgb = _mm_set1_epi32(0x00ffffff), noise = _mm_set1_epi8(VD_CLS_NOISE_MAX);
+    for (; x + 4 <= end; x += 4) {
+        __m128i a = _mm_and_si128(_mm_loadu_si128((const __m128i *)(c + 4 * (size_t)x)), rgb);
+        __m128i b = _mm_and_si128(_mm_loadu_si128((const __m128i *)(p + 4 * (size_t)x)), rgb);
+        int ne = _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(a, b))) ^ 0xf;
+        if (!ne)
+            continue;
+        out->changed += (uint32_t)__builtin_popcount((unsigned)ne);
+        out->noise += (uint32_t)__builtin_popcount((unsigned)(ne & lanes_within(a, b, noise)));
+        /* The changed lanes span at most two 16-pixel blocks. */
+        *row_blocks |= (1u << ((x + __builtin_ctz((unsigned)ne)) >> 4)) |
+                       (1u << ((x + 31 - __builtin_clz((unsigned)ne)) >> 4));
+    }
+    for (; x < end; x++) {
+        uint32_t va = vd_rl32(c + 4 * (size_t)x) & 0x00ffffffu;
+        uint32_t vb = vd_rl32(p + 4 * (size_t)x) & 0x00ffffffu;
+        if (va == vb)
+            continue;
+        out->changed++;
+        out->noise += max_diff24(va, vb) <= VD_CLS_NOISE_MAX;
+        *row_blocks |= 1u << (x >> 4);
+    }
+}
+
+__attribute__((target("sse2"))) static void tile_stats_4_sse2(const uint8_t *cur, size_t cur_stride,
+                                                              const uint8_t *prev, size_t prev_stride,
+                                                              int w, int h, const vd_rect *skip,
+                                                              vd_tile_stats *out)
+{
+    const __m128i rgb = _mm_set1_epi32(0x00ffffff), smooth = _mm_set1_epi8(VD_CLS_SMOOTH_MAX);
+    uint32_t set[128] = {0};
+    for (int y = 0; y < h; y++) {
+        const uint8_t *c = cur + (size_t)y * cur_stride, *p = prev + (size_t)y * prev_stride;
+        int sx0, sx1;
+        skip_span(skip, y, w, &sx0, &sx1);
+        uint32_t row_blocks = 0;
+        changes_sse2(c, p, 0, sx0, out, &row_blocks);
+        changes_sse2(c, p, sx1, w, out, &row_blocks);
+        out->blocks |= (uint16_t)(row_blocks << ((y >> 4) * 4));
+        if (y & 3)
+            continue;
+        int x = 1;
+        for (; x + 4 <= w; x += 4) {
+            __m128i v = _mm_and_si128(_mm_loadu_si128((const __m128i *)(c + 4 * (size_t)x)), rgb);
+            __m128i u = _mm_and_si128(_mm_loadu_si128((const __m128i *)(c + 4 * (size_t)x - 4)), rgb);
+            int ne = _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(v, u))) ^ 0xf;
+            out->smooth += (uint32_t)__builtin_popcount((unsigned)(ne & lanes_within(v, u, smooth)));
+        }
+        for (; x < w; x++) {
+            uint32_t v = vd_rl32(c + 4 * (size_t)x) & 0x00ffffffu;
+            uint32_t u = vd_rl32(c + 4 * (size_t)x - 4) & 0x00ffffffu;
+            out->smooth += v != u && max_diff24(v, u) <= VD_CLS_SMOOTH_MAX;
+        }
+        out->pairs += (uint32_t)(w - 1);
+        if (out->colours < VD_CLS_COLOUR_CAP)
+            count_colours_row(c, w, set, out);
+    }
+}
+
+void vd_tile_stats_sse2(const uint8_t *cur, size_t cur_stride, const uint8_t *prev,
+                        size_t prev_stride, int w, int h, int bpp, const vd_rect *skip,
+                        vd_tile_stats *out)
+{
+    if (bpp != 4) {
+        vd_tile_stats_c(cur, cur_stride, prev, prev_stride, w, h, bpp, skip, out);
+        return;
+    }
+    *out = (vd_tile_stats){.pixels = (uint32_t)(w * h)};
+    tile_stats_4_sse2(cur, cur_stride, prev, prev_stride, w, h, skip, out);
+}
+#else
+void vd_tile_stats_sse2(const uint8_t *cur, size_t cur_stride, const uint8_t *prev,
+                        size_t prev_stride, int w, int h, int bpp, const vd_rect *skip,
+                        vd_tile_stats *out)
+{
+    vd_tile_stats_c(cur, cur_stride, prev, prev_stride, w, h, bpp, skip, out);
+}
+#endif
+
+vd_tile_stats_fn vd_tile_stats_pick(unsigned cpu_mask)
+{
+    return (cpu_mask & vd_cpu_flags() & VD_CPU_SSE2) ? vd_tile_stats_sse2 : vd_tile_stats_c;
+}
+
+void vd_tile_stats_c(const uint8_t *cur, size_t cur_stride, const uint8_t *prev, size_t prev_stride,
+                     int w, int h, int bpp, const vd_rect *skip, vd_tile_stats *out)
+{
+    if (bpp == 4) {
+        *out = (vd_tile_stats){.pixels = (uint32_t)(w * h)};
+        tile_stats_4(cur, cur_stride, prev, prev_stride, w, h, skip, out);
+        return;
+    }
+    *out = (vd_tile_stats){.pixels = (uint32_t)(w * h)};
+    uint32_t set[128] = {0};
+    size_t bpp_z = (size_t)bpp;
+    for (int y = 0; y < h; y++) {
+        const uint8_t *c = cur + (size_t)y * cur_stride, *p = prev + (size_t)y * prev_stride;
+        int sx0 = w, sx1 = w; /* skipped columns [sx0, sx1) of this row */
+        if (y >= skip->y && y < skip->y + skip->height) {
+            sx0 = VD_MAX(skip->x, 0);
+            sx1 = VD_MIN(skip->x + skip->width, w);
+        }
+        for (int x = 0; x < w; x++) {
+            const uint8_t *cp = c + (size_t)x * bpp_z, *pp = p + (size_t)x * bpp_z;
+            if (colour_key(cp, bpp) == colour_key(pp, bpp) || (x >= sx0 && x < sx1))
+                continue;
+            out->changed++;
+            out->noise += max_channel_diff(cp, pp, bpp) <= VD_CLS_NOISE_MAX;
+            out->blocks |= (uint16_t)(1u << ((y >> 4) * 4 + (x >> 4)));
+        }
+        if (y & 3)
+            continue;
+        for (int x = 1; x < w; x++) {
+            const uint8_t *a = c + (size_t)(x - 1) * bpp_z, *b = c + (size_t)x * bpp_z;
+            uint32_t ka = colour_key(a, bpp), kb = colour_key(b, bpp);
+            out->pairs++;
+            if (ka == kb)
+                continue;
+            out->smooth += max_channel_diff(a, b, bpp) <= VD_CLS_SMOOTH_MAX;
+            if (out->colours < VD_CLS_COLOUR_CAP)
+                out->colours += (uint32_t)colour_set_add(set, kb);
+        }
+        if (w && out->colours < VD_CLS_COLOUR_CAP)
+            out->colours += (uint32_t)colour_set_add(set, colour_key(c, bpp));
+    }
+    out->colours = VD_MIN(out->colours, VD_CLS_COLOUR_CAP);
+}
+
+/* ---- configuration ---- */
+
+void vd_classifier_config_default(vd_classifier_config *cfg)
+{
+    *cfg = (vd_classifier_config){
+        .enter_rate = VD_CLS_ENTER_RATE,
+        .exit_rate = VD_CLS_EXIT_RATE,
+        .min_changed_fraction = VD_CLS_MIN_CHANGED,
+        .min_colours = VD_CLS_MIN_COLOURS,
+        .min_smooth_fraction = VD_CLS_MIN_SMOOTH,
+        .video_score = VD_CLS_VIDEO_SCORE,
+        .region_idle_ms = VD_CLS_REGION_IDLE_MS,
+    };
+}
+
+int vd_classifier_config_check(const vd_classifier_config *c)
+{
+    /* The rate window must be able to hold enter_rate changes: VD_CLS_HISTORY bounds it. */
+    int ok = c->exit_rate <= c->enter_rate && c->enter_rate >= 1 &&
+             c->enter_rate * VD_CLS_RATE_WINDOW_MS / 1000 <= VD_CLS_HISTORY &&
+             c->min_changed_fraction <= 256 && c->min_colours <= VD_CLS_COLOUR_CAP &&
+             c->min_smooth_fraction <= 256 && c->video_score <= 256 &&
+             c->region_idle_ms >= 1 && c->region_idle_ms <= 600000;
+    return ok ? 0 : VD_ERR(EINVAL);
+}
+
+/* ---- classifier state ---- */
+
+typedef struct tile_state {
+    int64_t changes[VD_CLS_HISTORY]; /* ring of change times */
+    uint8_t head, count;
+    uint8_t dynamic;                 /* looks like video or 3D (with hysteresis) */
+    uint16_t changed_avg, noise_avg, smooth_avg, colours_avg; /* running averages, 1/256 */
+    uint16_t blocks_now, blocks_prev; /* changed 16 x 16 blocks, this and the last window */
+    int64_t blocks_since, last_change;
+} tile_state;
+
+typedef struct region_state {
+    vd_region pub;
+    uint8_t pending;        /* the other class, while it waits out VD_CLS_REGION_SWITCH_MS */
+    uint8_t hinted;         /* content comes from the host: no flap control */
+    int64_t pending_since;
+    int matched;
+} region_state;
+
+struct vd_classifier {
+    vd_tile_grid grid;
+    vd_classifier_config cfg;
+    uint32_t *next_id;
+    size_t n_tiles;
+    tile_state *tiles;
+    uint8_t *classes;   /* output per tile */
+    uint8_t *hint;      /* per tile, this frame: VD_CONTENT_* or NONE */
+    int32_t *component; /* per tile: component index or -1 (scratch) */
+    uint32_t *queue;    /* flood-fill scratch */
+    region_state *regions;
+    size_t n_regions, regions_cap;
+    region_state *next;  /* regions being built for this frame */
+    size_t n_next, next_cap;
+    size_t component_voters; /* active tiles of the component grow_component just filled */
+};
+
+void vd_classifier_free(vd_classifier **pc)
+{
+    if (!pc || !*pc)
+        return;
+    vd_classifier *c = *pc;
+    free(c->tiles);
+    free(c->classes);
+    free(c->hint);
+    free(c->component);
+    free(c->queue);
+    free(c->regions);
+    free(c->next);
+    free(c);
+    *pc = NULL;
+}
+
+vd_classifier *vd_classifier_new(const vd_tile_grid *grid, const vd_classifier_config *cfg,
+                                 uint32_t *next_region_id)
+{
+    vd_classifier *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->grid = *grid;
+    c->cfg = *cfg;
+    c->next_id = next_region_id;
+    c->n_tiles = (size_t)grid->cols * (size_t)grid->rows;
+    c->tiles = calloc(c->n_tiles, sizeof(*c->tiles));
+    c->classes = calloc(c->n_tiles, 1);
+    c->hint = calloc(c->n_tiles, 1);
+    c->component = malloc(c->n_tiles * sizeof(*c->component));
+    c->queue = malloc(c->n_tiles * sizeof(*c->queue));
+    if (!c->tiles || !c->classes || !c->hint || !c->component || !c->queue) {
+        vd_classifier_free(&c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Changes of a tile within the rate window ending at t. */
+static unsigned recent_changes(const tile_state *ts, int64_t t)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < ts->count; i++) {
+        int64_t when = ts->changes[(ts->head + VD_CLS_HISTORY - 1 - i) % VD_CLS_HISTORY];
+        if (t - when >= VD_CLS_RATE_WINDOW_MS * 1000)
+            break;
+        n++;
+    }
+    return n;
+}
+
+static uint16_t ewma(uint16_t avg, uint32_t x, int first)
+{
+    if (first)
+        return (uint16_t)x;
+    return (uint16_t)((int32_t)avg + (((int32_t)x - (int32_t)avg) >> VD_CLS_EWMA_SHIFT));
+}
+
+static void record_change(vd_classifier *c, tile_state *ts, const vd_tile_stats *st, int64_t t)
+{
+    /* A tile idle for longer than a region lives starts its averages afresh. */
+    int first = !ts->count || t - ts->last_change > (int64_t)c->cfg.region_idle_ms * 1000;
+    ts->changes[ts->head] = t;
+    ts->head = (uint8_t)((ts->head + 1) % VD_CLS_HISTORY);
+    ts->count = (uint8_t)VD_MIN(ts->count + 1, VD_CLS_HISTORY);
+    ts->changed_avg = ewma(ts->changed_avg, st->changed * 256 / st->pixels, first);
+    ts->noise_avg = ewma(ts->noise_avg, st->noise * 256 / st->changed, first);
+    if (st->pairs)
+        ts->smooth_avg = ewma(ts->smooth_avg, st->smooth * 256 / st->pairs, first);
+    ts->colours_avg = ewma(ts->colours_avg, st->colours, first);
+    if (first || t - ts->blocks_since >= VD_CLS_BLOCK_WINDOW_MS * 1000) {
+        ts->blocks_prev = first ? 0 : ts->blocks_now;
+        ts->blocks_now = 0;
+        ts->blocks_since = t;
+    }
+    ts->blocks_now |= st->blocks;
+    ts->last_change = t;
+}
+
+/* The hysteresis: whether a damaged tile's history says it shows video or 3D.  Which of the
+ * two is decided per region, where more tiles vote. */
+static void classify_tile(const vd_classifier *c, tile_state *ts, int64_t t)
+{
+    const vd_classifier_config *k = &c->cfg;
+    unsigned rate = recent_changes(ts, t) * 1000u / VD_CLS_RATE_WINDOW_MS;
+    int fast = ts->dynamic ? rate >= k->exit_rate : rate >= k->enter_rate;
+    /* Leaving needs the content to stop looking natural by a clear margin, not just dip. */
+    unsigned scale = ts->dynamic ? 3 : 4; /* in quarters of each threshold */
+    int natural = ts->colours_avg * 4 >= k->min_colours * scale &&
+                  ts->smooth_avg * 4 >= k->min_smooth_fraction * scale &&
+                  ts->changed_avg * 4 >= k->min_changed_fraction * scale;
+    ts->dynamic = (uint8_t)(fast && natural);
+}
+
+static void apply_hints(vd_classifier *c, const vd_frame *f)
+{
+    memset(c->hint, f->surface_content, c->n_tiles);
+    const vd_tile_grid *g = &c->grid;
+    for (size_t i = 0; i < f->n_hints; i++) {
+        const vd_rect *r = &f->hints[i].rect;
+        int64_t x0 = VD_MAX((int64_t)r->x, 0), y0 = VD_MAX((int64_t)r->y, 0);
+        int64_t x1 = VD_MIN((int64_t)r->x + r->width, (int64_t)g->width);
+        int64_t y1 = VD_MIN((int64_t)r->y + r->height, (int64_t)g->height);
+        if (x0 >= x1 || y0 >= y1)
+            continue;
+        for (int64_t ty = y0 / 64; ty <= (y1 - 1) / 64; ty++)
+            memset(c->hint + ty * g->cols + x0 / 64, f->hints[i].content,
+                   (size_t)((x1 - 1) / 64 - x0 / 64 + 1));
+    }
+}
+
+/* Pixel rectangle of a tile's recently changed 16 x 16 blocks (the whole tile if none). */
+static vd_rect tile_block_rect(const vd_classifier *c, size_t i)
+{
+    const tile_state *ts = &c->tiles[i];
+    unsigned blocks = ts->blocks_now | ts->blocks_prev;
+    int tx = (int)(i % (size_t)c->grid.cols), ty = (int)(i / (size_t)c->grid.cols);
+    int bx0 = 0, by0 = 0, bx1 = 4, by1 = 4;
+    if (blocks && !c->hint[i]) {
+        bx0 = by0 = 4;
+        bx1 = by1 = 0;
+        for (int b = 0; b < 16; b++)
+            if (blocks & (1u << b)) {
+                bx0 = VD_MIN(bx0, b & 3);
+                bx1 = VD_MAX(bx1, (b & 3) + 1);
+                by0 = VD_MIN(by0, b >> 2);
+                by1 = VD_MAX(by1, (b >> 2) + 1);
+            }
+    }
+    int x = tx * 64 + bx0 * 16, y = ty * 64 + by0 * 16;
+    return (vd_rect){x, y, VD_MIN(tx * 64 + bx1 * 16, c->grid.width) - x,
+                     VD_MIN(ty * 64 + by1 * 16, c->grid.height) - y};
+}
+
+static vd_rect rect_union(vd_rect a, vd_rect b)
+{
+    if (a.width <= 0)
+        return b;
+    int x0 = VD_MIN(a.x, b.x), y0 = VD_MIN(a.y, b.y);
+    int x1 = VD_MAX(a.x + a.width, b.x + b.width), y1 = VD_MAX(a.y + a.height, b.y + b.height);
+    return (vd_rect){x0, y0, x1 - x0, y1 - y0};
+}
+
+static int64_t overlap_area(vd_rect a, vd_rect b)
+{
+    int64_t w = (int64_t)VD_MIN(a.x + a.width, b.x + b.width) - VD_MAX(a.x, b.x);
+    int64_t h = (int64_t)VD_MIN(a.y + a.height, b.y + b.height) - VD_MAX(a.y, b.y);
+    return w > 0 && h > 0 ? w * h : 0;
+}
+
+/* Active: a video/3D tile, hinted or detected (and changed within the region lifetime). */
+static int is_active(const vd_classifier *c, size_t i, int64_t t)
+{
+    if (c->hint[i])
+        return c->hint[i] != VD_CONTENT_TEXT;
+    const tile_state *ts = &c->tiles[i];
+    return ts->dynamic && t - ts->last_change <= (int64_t)c->cfg.region_idle_ms * 1000;
+}
+
+/* Flood-fills the component of active tiles from seed (hinted and detected ones apart) and
+ * returns its region, not yet given an id: the hint's class, or video or 3D by the mean score
+ * of its tiles. */
+static region_state grow_component(vd_classifier *c, size_t seed, int32_t index, int64_t t)
+{
+    const vd_tile_grid *g = &c->grid;
+    size_t head = 0, tail = 0, voters = 0;
+    uint64_t score = 0;
+    vd_rect rect = {0, 0, 0, 0};
+    int hinted = c->hint[seed] != 0;
+    c->queue[tail++] = (uint32_t)seed;
+    c->component[seed] = index;
+    while (head < tail) {
+        size_t i = c->queue[head++];
+        if (!c->hint[i]) {
+            score += (uint64_t)c->tiles[i].noise_avg + c->tiles[i].smooth_avg;
+            voters++;
+        }
+        rect = rect_union(rect, tile_block_rect(c, i));
+        int tx = (int)(i % (size_t)g->cols), ty = (int)(i / (size_t)g->cols);
+        const int dx[4] = {-1, 1, 0, 0}, dy[4] = {0, 0, -1, 1};
+        for (int d = 0; d < 4; d++) {
+            int nx = tx + dx[d], ny = ty + dy[d];
+            if (nx < 0 || ny < 0 || nx >= g->cols || ny >= g->rows)
+                continue;
+            size_t n = (size_t)ny * (size_t)g->cols + (size_t)nx;
+            /* Hinted and detected areas stay separate regions. */
+            if (c->component[n] != -1 || (c->hint[n] != 0) != hinted || !is_active(c, n, t))
+                continue;
+            c->component[n] = index;
+            c->queue[tail++] = (uint32_t)n;
+        }
+    }
+    int video = score >= (uint64_t)c->cfg.video_score * 2 * voters;
+    c->component_voters = voters;
+    region_state r = {.pub = {.content = hinted  ? c->hint[seed]
+                                         : video ? VD_CONTENT_VIDEO
+                                                 : VD_CONTENT_3D,
+                              .rect = rect},
+                      .hinted = (uint8_t)hinted};
+    return r;
+}
+
+/* Hinted regions keep the host's rectangle, aligned outwards to VD_CLS_ALIGN. */
+static vd_rect hinted_rect(const vd_classifier *c, const vd_frame *f, vd_rect tiles_rect)
+{
+    vd_rect best = tiles_rect;
+    int64_t best_area = 0;
+    if (f->surface_content == VD_CONTENT_VIDEO || f->surface_content == VD_CONTENT_3D)
+        best = (vd_rect){0, 0, c->grid.width, c->grid.height};
+    for (size_t i = 0; i < f->n_hints; i++) {
+        if (f->hints[i].content != VD_CONTENT_VIDEO && f->hints[i].content != VD_CONTENT_3D)
+            continue;
+        int64_t a = overlap_area(f->hints[i].rect, tiles_rect);
+        if (a > best_area) {
+            best_area = a;
+            best = f->hints[i].rect;
+        }
+    }
+    int64_t x0 = VD_MAX((int64_t)best.x, 0) / VD_CLS_ALIGN * VD_CLS_ALIGN;
+    int64_t y0 = VD_MAX((int64_t)best.y, 0) / VD_CLS_ALIGN * VD_CLS_ALIGN;
+    int64_t x1 = VD_MIN((int64_t)best.x + best.width, (int64_t)c->grid.width);
+    int64_t y1 = VD_MIN((int64_t)best.y + best.height, (int64_t)c->grid.height);
+    x1 = VD_MIN((x1 + VD_CLS_ALIGN - 1) / VD_CLS_ALIGN * VD_CLS_ALIGN, (int64_t)c->grid.width);
+    y1 = VD_MIN((y1 + VD_CLS_ALIGN - 1) / VD_CLS_ALIGN * VD_CLS_ALIGN, (int64_t)c->grid.height);
+    return (vd_rect){(int32_t)x0, (int32_t)y0, (int32_t)(x1 - x0), (int32_t)(y1 - y0)};
+}
+
+/* Gives each new region the id of the old region it overlaps most, or a fresh one. */
+static void match_regions(vd_classifier *c, int64_t t)
+{
+    for (size_t i = 0; i < c->n_regions; i++)
+        c->regions[i].matched = 0;
+    for (size_t n = 0; n < c->n_next; n++) {
+        region_state *r = &c->next[n];
+        region_state *best = NULL;
+        int64_t best_area = 0;
+        for (size_t i = 0; i < c->n_regions; i++) {
+            int64_t a = overlap_area(c->regions[i].pub.rect, r->pub.rect);
+            if (!c->regions[i].matched && a > best_area) {
+                best_area = a;
+                best = &c->regions[i];
+            }
+        }
+        if (!best) {
+            r->pub.id = (*c->next_id)++;
+            if (!r->pub.id) /* 0 is never an id */
+                r->pub.id = (*c->next_id)++;
+            r->pub.start_us = t;
+            r->pending = (uint8_t)r->pub.content;
+            continue;
+        }
+        best->matched = 1;
+        uint8_t seen = (uint8_t)r->pub.content;
+        r->pub.id = best->pub.id;
+        r->pub.start_us = best->pub.start_us;
+        if (r->hinted) /* the host's word needs no flap control */
+            continue;
+        r->pub.content = best->pub.content;
+        r->pending = best->pending;
+        r->pending_since = best->pending_since;
+        /* Flap control: the other class must hold for a while before the region switches. */
+        if (seen == r->pub.content) {
+            r->pending = seen;
+        } else if (r->pending != seen) {
+            r->pending = seen;
+            r->pending_since = t;
+        } else if (t - r->pending_since >= VD_CLS_REGION_SWITCH_MS * 1000) {
+            r->pub.content = seen;
+        }
+    }
+}
+
+int vd_classifier_update(vd_classifier *c, int64_t t, const uint8_t *state,
+                         const vd_tile_stats *stats, const vd_frame *f)
+{
+    apply_hints(c, f);
+    for (size_t i = 0; i < c->n_tiles; i++) {
+        if (state[i] != VD_TILE_DIRTY)
+            continue;
+        tile_state *ts = &c->tiles[i];
+        if (stats[i].changed)
+            record_change(c, ts, &stats[i], t);
+        classify_tile(c, ts, t);
+    }
+
+    /* Regions: connected active tiles. */
+    c->n_next = 0;
+    for (size_t i = 0; i < c->n_tiles; i++)
+        c->component[i] = -1;
+    for (size_t i = 0; i < c->n_tiles; i++) {
+        if (c->component[i] != -1 || !is_active(c, i, t))
+            continue;
+        region_state *next = vd_array_grow(c->next, &c->next_cap, c->n_next, sizeof(*next));
+        if (!next)
+            return VD_ERR(ENOMEM);
+        c->next = next;
+        region_state r = grow_component(c, i, (int32_t)c->n_next, t);
+        if (c->hint[i]) {
+            r.pub.rect = hinted_rect(c, f, r.pub.rect);
+        } else if (c->component_voters < VD_CLS_MIN_REGION_TILES) {
+            /* Too small to be video or 3D: the edge of a window dragged over a photo. */
+            for (size_t k = 0; k < c->n_tiles; k++)
+                if (c->component[k] == (int32_t)c->n_next)
+                    c->component[k] = -2; /* visited, no region */
+            continue;
+        }
+        c->next[c->n_next++] = r;
+    }
+    match_regions(c, t);
+
+    /* A damaged tile takes the class of the region that covers most of it. */
+    for (size_t i = 0; i < c->n_tiles; i++) {
+        c->classes[i] = state[i] == VD_TILE_DIRTY ? VD_CONTENT_TEXT : VD_CONTENT_NONE;
+        if (state[i] != VD_TILE_DIRTY)
+            continue;
+        int tx = (int)(i % (size_t)c->grid.cols), ty = (int)(i / (size_t)c->grid.cols);
+        vd_rect tile = {tx * 64, ty * 64, VD_MIN(64, c->grid.width - tx * 64),
+                        VD_MIN(64, c->grid.height - ty * 64)};
+        for (size_t n = 0; n < c->n_next; n++)
+            if (overlap_area(tile, c->next[n].pub.rect) * 2 > (int64_t)tile.width * tile.height)
+                c->classes[i] = (uint8_t)c->next[n].pub.content;
+    }
+    /* Swap the region lists: this frame's become the current ones. */
+    region_state *old = c->regions;
+    size_t old_cap = c->regions_cap;
+    c->regions = c->next;
+    c->regions_cap = c->next_cap;
+    c->n_regions = c->n_next;
+    c->next = old;
+    c->next_cap = old_cap;
+    c->n_next = 0;
+    return 0;
+}
+
+const uint8_t *vd_classifier_tile_classes(const vd_classifier *c) { return c->classes; }
+
+size_t vd_classifier_regions(const vd_classifier *c, vd_region *out, size_t max)
+{
+    for (size_t i = 0; i < c->n_regions && i < max; i++)
+        out[i] = c->regions[i].pub;
+    return c->n_regions;
+}

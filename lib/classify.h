@@ -1,0 +1,62 @@
+/* Content classification: per-tile statistics, a per-tile classifier with hysteresis, and a
+ * region tracker that turns connected video/3D tiles into stable, 16-aligned rectangles.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef VD_CLASSIFY_H
+#define VD_CLASSIFY_H
+
+#include <vd/encoder.h>
+
+#include "damage.h"
+#include "internal.h"
+
+/* What one damaged tile's change looked like (the statistics kernel's output). */
+typedef struct vd_tile_stats {
+    uint32_t pixels;  /* in the tile */
+    uint32_t changed; /* pixels that differ from the previous frame (outside the cursor) */
+    uint32_t noise;   /* changed pixels whose largest channel change is noise-sized */
+    uint32_t pairs;   /* sampled horizontal neighbour pairs of the new content */
+    uint32_t smooth;  /* ... that differ by a little: gradients, texture, noise */
+    uint32_t colours; /* distinct colours of the new content, at most VD_CLS_COLOUR_CAP */
+    uint16_t blocks;  /* 4 x 4 bits: which 16 x 16 blocks changed, bit (by * 4 + bx) */
+} vd_tile_stats;
+
+/* Statistics of the w x h tile (w, h <= 64) at cur against prev; pixels inside the
+ * tile-relative rectangle skip (the cursor) do not count as changed.  bpp 4 reads channels
+ * from bytes 0-2; bpp 2 is RGB565.  The C reference; vd_tile_stats_fn picks a faster one. */
+typedef void (*vd_tile_stats_fn)(const uint8_t *cur, size_t cur_stride, const uint8_t *prev,
+                                 size_t prev_stride, int w, int h, int bpp, const vd_rect *skip,
+                                 vd_tile_stats *out);
+VD_HIDDEN void vd_tile_stats_c(const uint8_t *cur, size_t cur_stride, const uint8_t *prev,
+                               size_t prev_stride, int w, int h, int bpp, const vd_rect *skip,
+                               vd_tile_stats *out);
+VD_HIDDEN void vd_tile_stats_sse2(const uint8_t *cur, size_t cur_stride, const uint8_t *prev,
+                                  size_t prev_stride, int w, int h, int bpp, const vd_rect *skip,
+                                  vd_tile_stats *out);
+/* The fastest kernel that cpu_mask (VD_CPU_*) and this CPU allow. */
+VD_HIDDEN vd_tile_stats_fn vd_tile_stats_pick(unsigned cpu_mask);
+
+typedef struct vd_classifier vd_classifier;
+
+/* The defaults of lib/classify_params.h. */
+VD_HIDDEN void vd_classifier_config_default(vd_classifier_config *cfg);
+/* 0 when the config is usable, VD_ERR(EINVAL) otherwise. */
+VD_HIDDEN int vd_classifier_config_check(const vd_classifier_config *cfg);
+
+/* One per surface; NULL on allocation failure.  next_region_id is shared by the encoder's
+ * surfaces so that ids are unique per encoder. */
+VD_HIDDEN vd_classifier *vd_classifier_new(const vd_tile_grid *grid, const vd_classifier_config *cfg,
+                                           uint32_t *next_region_id);
+VD_HIDDEN void vd_classifier_free(vd_classifier **cls);
+
+/* Classifies a frame: stats[i] describes tile i where state[i] == VD_TILE_DIRTY (ignored
+ * elsewhere); hints override detection.  Afterwards tile classes and regions describe this
+ * frame.  Returns 0 or VD_ERR(ENOMEM) (the classifier then keeps its previous result). */
+VD_HIDDEN int vd_classifier_update(vd_classifier *cls, int64_t t_us, const uint8_t *state,
+                                   const vd_tile_stats *stats, const vd_frame *frame);
+
+/* Class of every tile for the last frame: VD_CONTENT_NONE where not damaged. */
+VD_HIDDEN const uint8_t *vd_classifier_tile_classes(const vd_classifier *cls);
+/* Regions alive after the last frame. */
+VD_HIDDEN size_t vd_classifier_regions(const vd_classifier *cls, vd_region *out, size_t max);
+
+#endif

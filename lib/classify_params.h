@@ -1,0 +1,48 @@
+/* Every threshold of the content classifier, with its unit, in one place.  The encoder config
+ * (vd_classifier_config) can override the ones it names; the rest are fixed here.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef VD_CLASSIFY_PARAMS_H
+#define VD_CLASSIFY_PARAMS_H
+
+/* ---- tunable through vd_classifier_config (defaults) ---- */
+
+/* Changes per second over the rate window for a tile to enter video/3D, and below which it
+ * leaves (hysteresis: between the two the tile keeps its class). */
+#define VD_CLS_ENTER_RATE 8     /* changes/s */
+#define VD_CLS_EXIT_RATE 3      /* changes/s */
+/* Median fraction of a tile's pixels that its recent changes touch. */
+#define VD_CLS_MIN_CHANGED 96   /* 1/256 of the tile's pixels */
+/* Natural content: distinct colours (counted up to VD_CLS_COLOUR_CAP) and the fraction of
+ * neighbouring pixel pairs that differ by a little (smooth gradients, texture, noise). */
+#define VD_CLS_MIN_COLOURS 24   /* colours */
+#define VD_CLS_MIN_SMOOTH 64    /* 1/256 of sampled neighbour pairs */
+/* Video against 3D: mean of the noise-sized share of changes and the smooth-pair share. */
+#define VD_CLS_VIDEO_SCORE 170  /* 1/256 */
+/* A region ends after this long without damage. */
+#define VD_CLS_REGION_IDLE_MS 1000 /* ms */
+
+/* ---- fixed ---- */
+
+/* Window over which change rates are counted. */
+#define VD_CLS_RATE_WINDOW_MS 500 /* ms */
+/* Recent changes remembered per tile (must cover the rate window at 60 changes/s). */
+#define VD_CLS_HISTORY 32       /* changes */
+/* Distinct colours counted per tile before giving up (natural content reaches it fast). */
+#define VD_CLS_COLOUR_CAP 64    /* colours */
+/* Largest per-channel difference of a "smooth" neighbour pair. */
+#define VD_CLS_SMOOTH_MAX 24    /* levels of 255 */
+/* Largest per-channel change of a pixel that counts as noise. */
+#define VD_CLS_NOISE_MAX 6      /* levels of 255 */
+/* Weight of the newest change in the tile's running averages. */
+#define VD_CLS_EWMA_SHIFT 2     /* new = old + (x - old) / 2^shift */
+/* Sub-blocks that changed within this window shape a region's rectangle. */
+#define VD_CLS_BLOCK_WINDOW_MS 500 /* ms */
+/* A region switches between video and 3D only after the other class held this long. */
+#define VD_CLS_REGION_SWITCH_MS 1000 /* ms */
+/* Fewer detected tiles than this make no region: small changing photo-like patches are the
+ * edges of windows dragged over a wallpaper far more often than video. */
+#define VD_CLS_MIN_REGION_TILES 4 /* tiles */
+/* Region rectangles are aligned to this many pixels (the video codecs' macroblock). */
+#define VD_CLS_ALIGN 16         /* pixels */
+
+#endif
