@@ -79,7 +79,7 @@ static void skip_span(const vd_rect *skip, int y, int w, int *x0, int *x1)
 {
     *x0 = *x1 = w;
     if (y >= skip->y && y < skip->y + skip->height && skip->width > 0) {
-        *x0 = VD_MAX(skip->x, 0);
+        *x0 = VD_MIN(VD_MAX(skip->x, 0), w);
         *x1 = VD_MAX(VD_MIN(skip->x + skip->width, w), *x0);
     }
 }
@@ -295,8 +295,10 @@ typedef struct tile_state {
     uint8_t head, count;
     uint8_t dynamic;                 /* looks like video or 3D (with hysteresis) */
     uint16_t changed_avg, noise_avg, smooth_avg, colours_avg; /* running averages, 1/256 */
-    uint16_t blocks_now, blocks_prev; /* changed 16 x 16 blocks, this and the last window */
-    int64_t blocks_since, last_change;
+    /* Per 16 x 16 block, how often it takes part in the tile's changes (running average,
+     * 1/256): the blocks that keep changing, not one big repaint, shape a region. */
+    uint8_t block_rate[16];
+    int64_t last_change;
 } tile_state;
 
 typedef struct region_state {
@@ -394,12 +396,10 @@ static void record_change(vd_classifier *c, tile_state *ts, const vd_tile_stats 
     if (st->pairs)
         ts->smooth_avg = ewma(ts->smooth_avg, st->smooth * 256 / st->pairs, first);
     ts->colours_avg = ewma(ts->colours_avg, st->colours, first);
-    if (first || t - ts->blocks_since >= VD_CLS_BLOCK_WINDOW_MS * 1000) {
-        ts->blocks_prev = first ? 0 : ts->blocks_now;
-        ts->blocks_now = 0;
-        ts->blocks_since = t;
+    for (int b = 0; b < 16; b++) {
+        unsigned hit = (st->blocks >> b) & 1u, r = first ? 0 : ts->block_rate[b];
+        ts->block_rate[b] = (uint8_t)(r - (r >> VD_CLS_EWMA_SHIFT) + (hit << (8 - VD_CLS_EWMA_SHIFT)) - hit);
     }
-    ts->blocks_now |= st->blocks;
     ts->last_change = t;
 }
 
@@ -435,11 +435,19 @@ static void apply_hints(vd_classifier *c, const vd_frame *f)
     }
 }
 
-/* Pixel rectangle of a tile's recently changed 16 x 16 blocks (the whole tile if none). */
+/* The blocks of a tile that change in most of its changes. */
+static unsigned live_blocks(const tile_state *ts)
+{
+    unsigned live = 0;
+    for (int b = 0; b < 16; b++)
+        live |= (unsigned)(ts->block_rate[b] >= VD_CLS_BLOCK_LIVE) << b;
+    return live;
+}
+
+/* Pixel rectangle of a tile's live 16 x 16 blocks (the whole tile if none, or if hinted). */
 static vd_rect tile_block_rect(const vd_classifier *c, size_t i)
 {
-    const tile_state *ts = &c->tiles[i];
-    unsigned blocks = ts->blocks_now | ts->blocks_prev;
+    unsigned blocks = live_blocks(&c->tiles[i]);
     int tx = (int)(i % (size_t)c->grid.cols), ty = (int)(i / (size_t)c->grid.cols);
     int bx0 = 0, by0 = 0, bx1 = 4, by1 = 4;
     if (blocks && !c->hint[i]) {
@@ -460,12 +468,17 @@ static vd_rect tile_block_rect(const vd_classifier *c, size_t i)
 
 static vd_rect rect_union(vd_rect a, vd_rect b)
 {
-    if (a.width <= 0)
+    if (b.width <= 0 || b.height <= 0)
+        return a;
+    if (a.width <= 0 || a.height <= 0)
         return b;
     int x0 = VD_MIN(a.x, b.x), y0 = VD_MIN(a.y, b.y);
     int x1 = VD_MAX(a.x + a.width, b.x + b.width), y1 = VD_MAX(a.y + a.height, b.y + b.height);
     return (vd_rect){x0, y0, x1 - x0, y1 - y0};
 }
+
+/* The four neighbours of a tile. */
+static const int step_x[4] = {-1, 1, 0, 0}, step_y[4] = {0, 0, -1, 1};
 
 static int64_t overlap_area(vd_rect a, vd_rect b)
 {
@@ -481,6 +494,44 @@ static int is_active(const vd_classifier *c, size_t i, int64_t t)
         return c->hint[i] != VD_CONTENT_TEXT;
     const tile_state *ts = &c->tiles[i];
     return ts->dynamic && t - ts->last_change <= (int64_t)c->cfg.region_idle_ms * 1000;
+}
+
+/* The changed 16 x 16 blocks of tile i that touch its side facing a region (dx, dy point from
+ * the region to the tile), as a pixel rectangle; empty when the tile is not busy.  A video
+ * window rarely ends on a tile edge: its partly covered border tiles change too little to be
+ * detected on their own, but their changed blocks beside the region belong to it when they
+ * change as often as a region's tiles must (a passing cursor does not). */
+static vd_rect edge_blocks(const vd_classifier *c, size_t i, int dx, int dy, int64_t t)
+{
+    const tile_state *ts = &c->tiles[i];
+    vd_rect none = {0, 0, 0, 0};
+    if (c->hint[i] || !ts->count || t - ts->last_change >= VD_CLS_RATE_WINDOW_MS * 1000 ||
+        recent_changes(ts, t) * 1000u / VD_CLS_RATE_WINDOW_MS < c->cfg.enter_rate)
+        return none;
+    unsigned blocks = live_blocks(ts), keep = 0;
+    /* Walk block rows (or columns) inwards from the side that faces the region while they
+     * changed. */
+    for (int k = 0; k < 4; k++) {
+        int line = dy > 0 ? k : dy < 0 ? 3 - k : dx > 0 ? k : 3 - k;
+        unsigned mask = dy ? 0xfu << (line * 4) : 0x1111u << line;
+        if (!(blocks & mask))
+            break;
+        keep |= blocks & mask;
+    }
+    if (!keep)
+        return none;
+    int tx = (int)(i % (size_t)c->grid.cols), ty = (int)(i / (size_t)c->grid.cols);
+    int bx0 = 4, by0 = 4, bx1 = 0, by1 = 0;
+    for (int b = 0; b < 16; b++)
+        if (keep & (1u << b)) {
+            bx0 = VD_MIN(bx0, b & 3);
+            bx1 = VD_MAX(bx1, (b & 3) + 1);
+            by0 = VD_MIN(by0, b >> 2);
+            by1 = VD_MAX(by1, (b >> 2) + 1);
+        }
+    int x = tx * 64 + bx0 * 16, y = ty * 64 + by0 * 16;
+    return (vd_rect){x, y, VD_MIN(tx * 64 + bx1 * 16, c->grid.width) - x,
+                     VD_MIN(ty * 64 + by1 * 16, c->grid.height) - y};
 }
 
 /* Flood-fills the component of active tiles from seed (hinted and detected ones apart) and
@@ -503,9 +554,8 @@ static region_state grow_component(vd_classifier *c, size_t seed, int32_t index,
         }
         rect = rect_union(rect, tile_block_rect(c, i));
         int tx = (int)(i % (size_t)g->cols), ty = (int)(i / (size_t)g->cols);
-        const int dx[4] = {-1, 1, 0, 0}, dy[4] = {0, 0, -1, 1};
         for (int d = 0; d < 4; d++) {
-            int nx = tx + dx[d], ny = ty + dy[d];
+            int nx = tx + step_x[d], ny = ty + step_y[d];
             if (nx < 0 || ny < 0 || nx >= g->cols || ny >= g->rows)
                 continue;
             size_t n = (size_t)ny * (size_t)g->cols + (size_t)nx;
@@ -514,6 +564,20 @@ static region_state grow_component(vd_classifier *c, size_t seed, int32_t index,
                 continue;
             c->component[n] = index;
             c->queue[tail++] = (uint32_t)n;
+        }
+    }
+    if (!hinted) {
+        for (size_t q = 0; q < tail; q++) {
+            size_t i = c->queue[q];
+            int tx = (int)(i % (size_t)g->cols), ty = (int)(i / (size_t)g->cols);
+            for (int d = 0; d < 4; d++) {
+                int nx = tx + step_x[d], ny = ty + step_y[d];
+                if (nx < 0 || ny < 0 || nx >= g->cols || ny >= g->rows)
+                    continue;
+                size_t n = (size_t)ny * (size_t)g->cols + (size_t)nx;
+                if (c->component[n] != index)
+                    rect = rect_union(rect, edge_blocks(c, n, step_x[d], step_y[d], t));
+            }
         }
     }
     int video = score >= (uint64_t)c->cfg.video_score * 2 * voters;

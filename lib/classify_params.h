@@ -35,8 +35,9 @@
 #define VD_CLS_NOISE_MAX 6      /* levels of 255 */
 /* Weight of the newest change in the tile's running averages. */
 #define VD_CLS_EWMA_SHIFT 2     /* new = old + (x - old) / 2^shift */
-/* Sub-blocks that changed within this window shape a region's rectangle. */
-#define VD_CLS_BLOCK_WINDOW_MS 500 /* ms */
+/* A 16 x 16 block shapes its region's rectangle once its running share of the tile's changes
+ * (weighted like the other averages) reaches this: about three of the last four changes. */
+#define VD_CLS_BLOCK_LIVE 128   /* 1/256 */
 /* A region switches between video and 3D only after the other class held this long. */
 #define VD_CLS_REGION_SWITCH_MS 1000 /* ms */
 /* Fewer detected tiles than this make no region: small changing photo-like patches are the

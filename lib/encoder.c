@@ -430,7 +430,7 @@ int vd_encoder_send_frame(vd_encoder *enc, const vd_frame *frame)
         return 0;
     }
     if (!frame_is_valid(frame)) {
-        vd_log(VD_LOG_WARNING, "refused frame for surface %u: bad format, size or stride",
+        vd_log(VD_LOG_WARNING, "refused frame for surface %u: bad format, size, stride, damage or hints",
                frame->surface_id);
         return VD_ERR(EINVAL);
     }

@@ -1,0 +1,296 @@
+/* Content classification: the SIMD statistics kernel against the C reference, then the
+ * classifier through the encoder's API (detection, region tracking and ending, hints,
+ * clipping, bad input).
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "lib/classify.h"
+#include "tests/testutil.h"
+
+/* ---- kernel against reference ---- */
+
+static void fill_tile(tu_rng *r, uint8_t *p, size_t stride, int w, int h, int kind)
+{
+    uint32_t base = tu_rng_u32(r);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            uint32_t v;
+            switch (kind) {
+            case 0: v = base; break;
+            case 1: v = base + (uint32_t)(x * 0x010203 + y * 0x020101); break;
+            case 2: v = tu_rng_below(r, 6) ? base : 0x202020u * tu_rng_below(r, 8); break;
+            default: v = tu_rng_u32(r); break;
+            }
+            memcpy(p + (size_t)y * stride + (size_t)x * 4, &v, 4);
+        }
+}
+
+static void test_kernel(void)
+{
+    tu_rng r = tu_rng_init(3);
+    enum { STRIDE = 64 * 4 + 12 };
+    uint8_t *cur = tu_xmalloc(STRIDE * 64), *prev = tu_xmalloc(STRIDE * 64);
+    for (int iter = 0; iter < 20000; iter++) {
+        int w = 1 + (int)tu_rng_below(&r, 64), h = 1 + (int)tu_rng_below(&r, 64);
+        int bpp = tu_rng_below(&r, 5) ? 4 : 2;
+        fill_tile(&r, cur, STRIDE, 64, 64, (int)tu_rng_below(&r, 4));
+        memcpy(prev, cur, STRIDE * 64);
+        int changes = (int)tu_rng_below(&r, 5);
+        for (int k = 0; k < changes; k++) {
+            /* A patch of the previous frame differs: a little (noise) or a lot. */
+            int x0 = (int)tu_rng_below(&r, 64), y0 = (int)tu_rng_below(&r, 64);
+            int x1 = x0 + (int)tu_rng_below(&r, 64 - (uint32_t)x0) + 1;
+            int y1 = y0 + (int)tu_rng_below(&r, 64 - (uint32_t)y0) + 1;
+            int small = (int)tu_rng_below(&r, 2);
+            for (int y = y0; y < y1; y++)
+                for (int x = x0; x < x1; x++)
+                    for (int b = 0; b < 4; b++)
+                        prev[(size_t)y * STRIDE + (size_t)x * 4 + (size_t)b] +=
+                            (uint8_t)(small ? tu_rng_below(&r, 13) : tu_rng_u32(&r));
+        }
+        vd_rect skip = {(int32_t)tu_rng_below(&r, 80) - 8, (int32_t)tu_rng_below(&r, 80) - 8,
+                        (int32_t)tu_rng_below(&r, 40), (int32_t)tu_rng_below(&r, 40)};
+        vd_tile_stats a, b;
+        vd_tile_stats_c(cur, STRIDE, prev, STRIDE, w, h, bpp, &skip, &a);
+        vd_tile_stats_sse2(cur, STRIDE, prev, STRIDE, w, h, bpp, &skip, &b);
+        CHECK(!memcmp(&a, &b, sizeof(a)),
+              "iteration %d (%dx%d, bpp %d): c changed %u noise %u pairs %u smooth %u colours %u "
+              "blocks %x; sse2 %u %u %u %u %u %x",
+              iter, w, h, bpp, a.changed, a.noise, a.pairs, a.smooth, a.colours, a.blocks,
+              b.changed, b.noise, b.pairs, b.smooth, b.colours, b.blocks);
+        CHECK(a.changed <= a.pixels && a.noise <= a.changed && a.smooth <= a.pairs &&
+                  a.colours <= 64,
+              "statistics out of range");
+    }
+    free(cur);
+    free(prev);
+    printf("classify: SSE2 statistics match the C reference\n");
+}
+
+/* ---- classifier through the encoder ---- */
+
+enum { W = 640, H = 480 };
+static const vd_rect area = {136, 120, 256, 192}; /* the moving content, not tile-aligned */
+
+/* "video": a drifting gradient with sensor noise; "3d": exact shading that jumps each frame. */
+static void paint(tu_canvas *c, tu_rng *r, int frame, enum vd_content what)
+{
+    for (int y = area.y; y < area.y + area.height; y++)
+        for (int x = area.x; x < area.x + area.width; x++) {
+            uint32_t v;
+            if (what == VD_CONTENT_VIDEO) {
+                int g = (x + y + frame * 3) & 0xff;
+                v = (uint32_t)((g + (int)tu_rng_below(r, 5)) & 0xff) |
+                    (uint32_t)(((g / 2 + (int)tu_rng_below(r, 5)) & 0xff) << 8) |
+                    (uint32_t)(((255 - g + (int)tu_rng_below(r, 5)) & 0xff) << 16);
+            } else {
+                int g = (x * 2 + y + frame * 40) & 0xff;
+                v = (uint32_t)g | (uint32_t)((g / 3) << 8) | (uint32_t)((255 - g) << 16);
+            }
+            memcpy(c->data + (size_t)y * (size_t)c->stride + (size_t)x * 4, &v, 4);
+        }
+}
+
+static vd_encoder *new_encoder(void)
+{
+    vd_encoder *enc;
+    CHECK(vd_encoder_new(NULL, &enc) == 0, "encoder_new");
+    return enc;
+}
+
+static void send(vd_encoder *enc, const vd_frame *f)
+{
+    tu_packets pl = {0};
+    int ret = tu_encode_frame(enc, f, &pl);
+    CHECK(ret == 0, "send_frame: %s", vd_strerror(ret));
+    tu_packets_free(&pl);
+}
+
+static int regions(vd_encoder *enc, vd_region *out)
+{
+    int n = vd_encoder_get_regions(enc, 1, out, 8);
+    CHECK(n >= 0 && n <= 8, "get_regions: %d", n);
+    return n;
+}
+
+/* Detection within 0.5 s, a tight 16-aligned rectangle, a stable id, the end after idling. */
+static void test_detect(enum vd_content what)
+{
+    tu_rng r = tu_rng_init(11);
+    vd_encoder *enc = new_encoder();
+    tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
+    tu_fill_desktop(&r, &c);
+    vd_region reg[8];
+    uint32_t id = 0;
+    int detected_at = -1;
+    for (int frame = 0; frame < 45; frame++) {
+        paint(&c, &r, frame, what);
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        send(enc, &f);
+        int n = regions(enc, reg);
+        if (detected_at < 0 && n == 1) {
+            detected_at = frame;
+            id = reg[0].id;
+        }
+        if (detected_at < 0)
+            continue;
+        CHECK(n == 1 && reg[0].id == id, "frame %d: %d regions, id %u (was %u)", frame, n,
+              n ? reg[0].id : 0, id);
+        CHECK(reg[0].content == what, "frame %d: content %d, want %d", frame, reg[0].content, what);
+        const vd_rect *q = &reg[0].rect;
+        CHECK(q->x % 16 == 0 && q->y % 16 == 0 && q->width % 16 == 0 && q->height % 16 == 0,
+              "rect %d,%d %dx%d not 16-aligned", q->x, q->y, q->width, q->height);
+        CHECK(q->x <= area.x && q->y <= area.y && q->x + q->width >= area.x + area.width &&
+                  q->y + q->height >= area.y + area.height && q->x > area.x - 16 &&
+                  q->y > area.y - 16 && q->x + q->width < area.x + area.width + 16 &&
+                  q->y + q->height < area.y + area.height + 16,
+              "rect %d,%d %dx%d is not the 16-aligned hull of the content", q->x, q->y,
+              q->width, q->height);
+    }
+    CHECK(detected_at >= 1 && detected_at * 33333 <= 500000, "detected at frame %d", detected_at);
+    uint8_t classes[100];
+    int nt = vd_encoder_get_tile_classes(enc, 1, classes, sizeof(classes));
+    CHECK(nt == 80, "%d tiles", nt);
+    CHECK(classes[(area.y / 64 + 1) * 10 + area.x / 64 + 1] == what, "inner tile class");
+    CHECK(vd_encoder_get_tile_classes(enc, 1, classes, 10) == VD_ERR(ENOSPC), "ENOSPC");
+    CHECK(vd_encoder_get_tile_classes(enc, 2, classes, 100) == VD_ERR(ENOENT), "ENOENT");
+    CHECK(vd_encoder_get_regions(enc, 2, reg, 8) == VD_ERR(ENOENT), "ENOENT");
+
+    /* The content stops: the region lives on for region_idle_ms, then ends. */
+    int ended_at = -1;
+    for (int frame = 45; frame < 120 && ended_at < 0; frame++) {
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        send(enc, &f);
+        if (regions(enc, reg) == 0)
+            ended_at = frame;
+    }
+    int64_t idle_ms = (int64_t)(ended_at - 45) * 33333 / 1000;
+    CHECK(ended_at > 0 && idle_ms >= 900 && idle_ms <= 1100, "ended after %lld ms idle",
+          (long long)idle_ms);
+    tu_canvas_free(&c);
+    vd_encoder_free(&enc);
+}
+
+/* Text that changes fast (typing, a scrolling log) never becomes a region. */
+static void test_text_stays_text(void)
+{
+    tu_rng r = tu_rng_init(5);
+    vd_encoder *enc = new_encoder();
+    tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
+    memset(c.data, 0xff, (size_t)c.stride * H);
+    vd_region reg[8];
+    for (int frame = 0; frame < 60; frame++) {
+        /* A "scroll": every row of a text block moves up, glyph-like dark strokes. */
+        for (int y = 100; y < 400; y++)
+            for (int x = 100; x < 500; x++) {
+                int on = ((x / 3 + (y + frame * 16) / 2) % 7 == 0) && ((y + frame * 16) % 16 < 12);
+                uint32_t v = on ? 0x101010u : 0xffffffu;
+                memcpy(c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, &v, 4);
+            }
+        (void)r;
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        send(enc, &f);
+        CHECK(regions(enc, reg) == 0, "frame %d: text became a %d region", frame,
+              regions(enc, reg) ? reg[0].content : 0);
+    }
+    tu_canvas_free(&c);
+    vd_encoder_free(&enc);
+}
+
+/* Hints override detection at once; rectangles are clipped and aligned outwards. */
+static void test_hints(void)
+{
+    tu_rng r = tu_rng_init(9);
+    vd_encoder *enc = new_encoder();
+    tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
+    tu_fill_desktop(&r, &c);
+    vd_region reg[8];
+
+    vd_frame f = tu_frame(&c, 1, NULL, 0);
+    f.surface_content = VD_CONTENT_3D; /* a virgl scanout */
+    send(enc, &f);
+    CHECK(regions(enc, reg) == 1 && reg[0].content == VD_CONTENT_3D && reg[0].rect.x == 0 &&
+              reg[0].rect.y == 0 && reg[0].rect.width == W && reg[0].rect.height == H,
+          "surface hint");
+
+    vd_hint hints[3] = {{{-20, 470, 70, 100}, VD_CONTENT_VIDEO}, /* clipped at the corner */
+                        {{1000, 10, 50, 50}, VD_CONTENT_VIDEO},  /* outside: ignored */
+                        {{301, 205, 90, 33}, VD_CONTENT_VIDEO}};
+    f = tu_frame(&c, 1, NULL, 0);
+    f.pts_us = 1000;
+    f.hints = hints;
+    f.n_hints = 3;
+    send(enc, &f);
+    int n = regions(enc, reg);
+    CHECK(n == 2, "%d regions from 3 hints", n);
+    for (int i = 0; i < n; i++) {
+        const vd_rect *q = &reg[i].rect;
+        CHECK(reg[i].content == VD_CONTENT_VIDEO, "hinted content");
+        int corner = q->x == 0 && q->y == 464 && q->width == 64 && q->height == 16;
+        int middle = q->x == 288 && q->y == 192 && q->width == 112 && q->height == 48;
+        CHECK(corner || middle, "hinted rect %d,%d %dx%d", q->x, q->y, q->width, q->height);
+    }
+
+    /* A text hint over moving natural content keeps it text. */
+    vd_hint text = {area, VD_CONTENT_TEXT};
+    for (int frame = 0; frame < 30; frame++) {
+        paint(&c, &r, frame, VD_CONTENT_VIDEO);
+        f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = 2000000 + frame * 33333;
+        f.hints = &text;
+        f.n_hints = 1;
+        send(enc, &f);
+        CHECK(regions(enc, reg) == 0, "frame %d: a text hint was overridden", frame);
+    }
+
+    /* Absurd or invalid hints are refused, and the encoder goes on. */
+    vd_hint many[VD_MAX_HINTS + 1];
+    for (size_t i = 0; i < TU_ARRAY_SIZE(many); i++)
+        many[i] = (vd_hint){{0, 0, 1, 1}, VD_CONTENT_VIDEO};
+    f = tu_frame(&c, 1, NULL, 0);
+    f.hints = many;
+    f.n_hints = VD_MAX_HINTS + 1;
+    CHECK(vd_encoder_send_frame(enc, &f) == VD_ERR(EINVAL), "too many hints");
+    f.n_hints = 1;
+    f.hints = NULL;
+    CHECK(vd_encoder_send_frame(enc, &f) == VD_ERR(EINVAL), "NULL hints");
+    f.hints = many;
+    many[0].content = (enum vd_content)9;
+    CHECK(vd_encoder_send_frame(enc, &f) == VD_ERR(EINVAL), "bad hint content");
+    f.n_hints = 0;
+    f.surface_content = (enum vd_content)-1;
+    CHECK(vd_encoder_send_frame(enc, &f) == VD_ERR(EINVAL), "bad surface content");
+    f.surface_content = VD_CONTENT_NONE;
+    f.hints = many;
+    f.n_hints = VD_MAX_HINTS;
+    many[0].content = VD_CONTENT_VIDEO;
+    send(enc, &f);
+
+    vd_encoder_config cfg;
+    vd_encoder_config_default(&cfg);
+    cfg.classifier.exit_rate = cfg.classifier.enter_rate + 1;
+    vd_encoder *bad = NULL;
+    CHECK(vd_encoder_new(&cfg, &bad) == VD_ERR(EINVAL) && !bad, "exit rate above enter rate");
+
+    tu_canvas_free(&c);
+    vd_encoder_free(&enc);
+    printf("classify: hints override, clip and align; bad hints are refused\n");
+}
+
+int main(void)
+{
+    test_kernel();
+    test_detect(VD_CONTENT_VIDEO);
+    printf("classify: video detected, tracked and ended\n");
+    test_detect(VD_CONTENT_3D);
+    printf("classify: 3D detected, tracked and ended\n");
+    test_text_stays_text();
+    printf("classify: fast-changing text stays text\n");
+    test_hints();
+    printf("classify: ok\n");
+    return 0;
+}
