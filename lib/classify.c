@@ -317,6 +317,7 @@ struct vd_classifier {
     tile_state *tiles;
     uint8_t *classes;   /* output per tile */
     uint8_t *hint;      /* per tile, this frame: VD_CONTENT_* or NONE */
+    uint8_t *sticky;    /* per tile, this frame: keeps a region it is mostly inside alive */
     int32_t *component; /* per tile: component index or -1 (scratch) */
     uint32_t *queue;    /* flood-fill scratch */
     region_state *regions;
@@ -334,6 +335,7 @@ void vd_classifier_free(vd_classifier **pc)
     free(c->tiles);
     free(c->classes);
     free(c->hint);
+    free(c->sticky);
     free(c->component);
     free(c->queue);
     free(c->regions);
@@ -355,9 +357,10 @@ vd_classifier *vd_classifier_new(const vd_tile_grid *grid, const vd_classifier_c
     c->tiles = calloc(c->n_tiles, sizeof(*c->tiles));
     c->classes = calloc(c->n_tiles, 1);
     c->hint = calloc(c->n_tiles, 1);
+    c->sticky = calloc(c->n_tiles, 1);
     c->component = malloc(c->n_tiles * sizeof(*c->component));
     c->queue = malloc(c->n_tiles * sizeof(*c->queue));
-    if (!c->tiles || !c->classes || !c->hint || !c->component || !c->queue) {
+    if (!c->tiles || !c->classes || !c->hint || !c->sticky || !c->component || !c->queue) {
         vd_classifier_free(&c);
         return NULL;
     }
@@ -487,13 +490,45 @@ static int64_t overlap_area(vd_rect a, vd_rect b)
     return w > 0 && h > 0 ? w * h : 0;
 }
 
-/* Active: a video/3D tile, hinted or detected (and changed within the region lifetime). */
+/* Active: a video/3D tile, hinted or detected (and changed within the region lifetime), or
+ * one that keeps an existing region alive. */
 static int is_active(const vd_classifier *c, size_t i, int64_t t)
 {
     if (c->hint[i])
         return c->hint[i] != VD_CONTENT_TEXT;
     const tile_state *ts = &c->tiles[i];
-    return ts->dynamic && t - ts->last_change <= (int64_t)c->cfg.region_idle_ms * 1000;
+    return c->sticky[i] ||
+           (ts->dynamic && t - ts->last_change <= (int64_t)c->cfg.region_idle_ms * 1000);
+}
+
+/* Region-level hysteresis: an established region lives while its content keeps changing,
+ * even through stretches (a slow camera, a dark scene) in which its tiles would not enter on
+ * their own.  A tile mostly inside a region at least VD_CLS_REGION_STICKY_MS old that still
+ * changes at the exit rate and looks natural keeps it alive; younger regions must hold on
+ * their own, which ends the short-lived ones of windows dragged over a photo. */
+static void mark_sticky(vd_classifier *c, int64_t t)
+{
+    const vd_tile_grid *g = &c->grid;
+    memset(c->sticky, 0, c->n_tiles);
+    for (size_t r = 0; r < c->n_regions; r++) {
+        if (c->regions[r].hinted || t - c->regions[r].pub.start_us < VD_CLS_REGION_STICKY_MS * 1000)
+            continue;
+        const vd_rect *q = &c->regions[r].pub.rect;
+        for (int ty = q->y / 64; ty <= (q->y + q->height - 1) / 64; ty++)
+            for (int tx = q->x / 64; tx <= (q->x + q->width - 1) / 64; tx++) {
+                size_t i = (size_t)ty * (size_t)g->cols + (size_t)tx;
+                const tile_state *ts = &c->tiles[i];
+                vd_rect tile = {tx * 64, ty * 64, VD_MIN(64, g->width - tx * 64),
+                                VD_MIN(64, g->height - ty * 64)};
+                if (!c->hint[i] && ts->count &&
+                    t - ts->last_change < VD_CLS_RATE_WINDOW_MS * 1000 &&
+                    ts->colours_avg * 4 >= c->cfg.min_colours * 3 &&
+                    ts->smooth_avg * 4 >= c->cfg.min_smooth_fraction * 3 &&
+                    recent_changes(ts, t) * 1000u / VD_CLS_RATE_WINDOW_MS >= c->cfg.exit_rate &&
+                    overlap_area(tile, *q) * 2 > (int64_t)tile.width * tile.height)
+                    c->sticky[i] = 1;
+            }
+    }
 }
 
 /* The changed 16 x 16 blocks of tile i that touch its side facing a region (dx, dy point from
@@ -674,6 +709,7 @@ int vd_classifier_update(vd_classifier *c, int64_t t, const uint8_t *state,
     }
 
     /* Regions: connected active tiles. */
+    mark_sticky(c, t);
     c->n_next = 0;
     for (size_t i = 0; i < c->n_tiles; i++)
         c->component[i] = -1;
