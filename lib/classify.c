@@ -306,6 +306,10 @@ typedef struct region_state {
     uint8_t pending;        /* the other class, while it waits out VD_CLS_REGION_SWITCH_MS */
     uint8_t hinted;         /* content comes from the host: no flap control */
     int64_t pending_since;
+    /* The rectangle grows at once and shrinks a hold window later: a moving object sweeps
+     * an area, and the tiles it just left still change now and then. */
+    vd_rect hold_now, hold_prev;
+    int64_t hold_since;
     int matched;
 } region_state;
 
@@ -672,9 +676,23 @@ static void match_regions(vd_classifier *c, int64_t t)
                 r->pub.id = (*c->next_id)++;
             r->pub.start_us = t;
             r->pending = (uint8_t)r->pub.content;
+            r->hold_now = r->pub.rect;
+            r->hold_since = t;
             continue;
         }
         best->matched = 1;
+        if (!r->hinted) {
+            if (t - best->hold_since >= VD_CLS_RECT_HOLD_MS * 1000) {
+                r->hold_prev = best->hold_now;
+                r->hold_now = r->pub.rect;
+                r->hold_since = t;
+            } else {
+                r->hold_prev = best->hold_prev;
+                r->hold_now = rect_union(best->hold_now, r->pub.rect);
+                r->hold_since = best->hold_since;
+            }
+            r->pub.rect = rect_union(r->hold_now, r->hold_prev);
+        }
         uint8_t seen = (uint8_t)r->pub.content;
         r->pub.id = best->pub.id;
         r->pub.start_us = best->pub.start_us;

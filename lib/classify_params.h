@@ -40,6 +40,8 @@
 #define VD_CLS_BLOCK_LIVE 128   /* 1/256 */
 /* A region switches between video and 3D only after the other class held this long. */
 #define VD_CLS_REGION_SWITCH_MS 1000 /* ms */
+/* A detected region's rectangle covers what changed over the last one or two such windows. */
+#define VD_CLS_RECT_HOLD_MS 500 /* ms */
 /* Age from which a region's changing tiles keep it alive on their own (region hysteresis). */
 #define VD_CLS_REGION_STICKY_MS 500 /* ms */
 /* Fewer detected tiles than this make no region: small changing photo-like patches are the
