@@ -8,11 +8,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/internal.h"
+
 #define MAX_TRACKED_ID (1 << 24) /* label ids above this are scored but not tracked */
+#define SCORE_START_RUN 3
 
 typedef struct tracked {
     int cls;                 /* SCORE_* */
-    int start, last, detect; /* frame indices; -1 = not yet */
+    int start, last;         /* frame indices; -1 = not yet */
+    /* Video/3D regions: every damaged frame, for the latency (worked out at the end, since
+     * when the content "starts to move" depends on how much of it moves at most). */
+    struct lat_sample {
+        int index;
+        uint8_t right;       /* at least half of its damaged pixels predicted its class */
+        uint64_t damaged;
+    } *lat;
+    size_t n_lat, cap_lat;
     int major, flaps;        /* last majority prediction (-1 = none), changes of it */
     int stamp;               /* frame counter of the last frame that touched cur */
     uint64_t cur[SCORE_N];   /* this frame's damaged pixels by predicted class */
@@ -67,6 +78,8 @@ void bench_score_free(bench_score **ps)
     bench_score *s = *ps;
     if (!s)
         return;
+    for (size_t i = 0; i < s->n_trk; i++)
+        free(s->trk[i].lat);
     free(s->trk);
     free(s->slot_of_id);
     free(s->cost);
@@ -116,7 +129,7 @@ static int slot_for(bench_score *s, int id, int cls)
         return s->slot_of_id[id] - 1;
     if (grow(&s->trk, &s->cap_trk, s->n_trk + 1, sizeof(tracked)) < 0)
         return -2;
-    s->trk[s->n_trk] = (tracked){.cls = cls, .start = -1, .last = -1, .detect = -1, .major = -1,
+    s->trk[s->n_trk] = (tracked){.cls = cls, .start = -1, .last = -1, .major = -1,
                                  .stamp = -1};
     s->slot_of_id[id] = (int)++s->n_trk;
     return (int)s->n_trk - 1;
@@ -216,15 +229,19 @@ static void score_tile(bench_score *s, const bench_frame *f, int n_order, int pr
 }
 
 /* Latency and flap bookkeeping of one region after a scored frame. */
-static void track_update(tracked *t, int index)
+static int track_update(tracked *t, int index)
 {
     uint64_t d = t->cur[0] + t->cur[1] + t->cur[2];
     if (!d)
-        return;
+        return 0;
     if (t->start < 0)
         t->start = index;
-    if (t->cls != SCORE_TEXT && t->detect < 0 && 2 * t->cur[t->cls] >= d)
-        t->detect = index;
+    if (t->cls != SCORE_TEXT) {
+        if (grow(&t->lat, &t->cap_lat, t->n_lat + 1, sizeof(*t->lat)) < 0)
+            return -ENOMEM;
+        t->lat[t->n_lat++] =
+            (struct lat_sample){index, (uint8_t)(2 * t->cur[t->cls] >= d), d};
+    }
     int major = 0;
     for (int k = 1; k < SCORE_N; k++)
         if (t->cur[k] > t->cur[major])
@@ -233,6 +250,31 @@ static void track_update(tracked *t, int index)
         t->flaps++;
     t->major = major;
     t->last = index;
+    return 0;
+}
+
+/* Frames from the start of a video/3D region's motion to its detection, or -1 when it never
+ * moved, INT32_MAX when never detected.  Its motion starts with the first SCORE_START_RUN
+ * frames in a row in which at least half as much of it is damaged as at most: a stray
+ * repaint or a small animation inside it is not the content starting to move. */
+static int latency_frames(const tracked *t)
+{
+    uint64_t most = 0;
+    for (size_t i = 0; i < t->n_lat; i++)
+        most = VD_MAX(most, t->lat[i].damaged);
+    size_t run = 0;
+    for (size_t i = 0; i < t->n_lat; i++) {
+        int moving = t->lat[i].damaged * 2 >= most;
+        run = moving && run && t->lat[i].index == t->lat[i - 1].index + 1 ? run + 1 : (size_t)moving;
+        if (run < SCORE_START_RUN)
+            continue;
+        size_t start = i + 1 - SCORE_START_RUN;
+        for (size_t k = start; k < t->n_lat; k++)
+            if (t->lat[k].right)
+                return t->lat[k].index - t->lat[start].index;
+        return INT32_MAX;
+    }
+    return -1;
 }
 
 int bench_score_frame(bench_score *s, const bench_frame *f, const uint8_t *classes,
@@ -304,7 +346,8 @@ int bench_score_frame(bench_score *s, const bench_frame *f, const uint8_t *class
         int sl = s->slot[i];
         if (sl < 0 || s->trk[sl].stamp != s->frames)
             continue;
-        track_update(&s->trk[sl], f->index);
+        if (track_update(&s->trk[sl], f->index) < 0)
+            return -ENOMEM;
         s->trk[sl].stamp = -1;
     }
     return 0;
@@ -354,14 +397,14 @@ void bench_score_summarize(const bench_score *s, bench_score_summary *sum)
             double rate = (double)t->flaps * 5.0 / secs;
             if (rate > c->flaps_max_per_5s)
                 c->flaps_max_per_5s = rate;
-            if (k == SCORE_TEXT)
+            int frames = k == SCORE_TEXT ? -1 : latency_frames(t);
+            if (frames < 0) /* text, or content that never moved for long */
                 continue;
             c->latency_regions++;
-            if (t->detect < 0)
+            if (frames == INT32_MAX)
                 c->undetected++;
             if (lat)
-                lat[nl++] = t->detect < 0 ? INFINITY
-                                          : (double)(t->detect - t->start) * 1000.0 / s->fps;
+                lat[nl++] = frames == INT32_MAX ? INFINITY : (double)frames * 1000.0 / s->fps;
         }
         c->latency_median_ms = median(lat, nl);
         c->latency_max_ms = nl ? lat[nl - 1] : -1; /* sorted by median() */

@@ -18,8 +18,12 @@
  *  - A region is a label id (bench_region.id); its pixels in a frame are those it wins, each
  *    predicted as its tile.  It starts at the first scored frame in which it has a pixel in a
  *    damaged tile.
- *  - Detection latency (video and 3D regions): from its start to the first frame at which at
- *    least half of its damaged pixels are predicted its class, (frames * 1000 / fps) ms;
+ *  - Detection latency (video and 3D regions): from the first of the first 3 frames in a row
+ *    in which at least half as much of it is in damaged tiles as at most during the run (its
+ *    content starts to move; a stray repaint or a small animation inside it is not that) to
+ *    the first frame from then at which at least half of its damaged pixels are predicted
+ *    its class,
+ *    (frames * 1000 / fps) ms;
  *    per class the median (nearest rank) and max over regions, never when not detected.
  *  - Flaps (every region): over the frames in which it has damaged pixels, the majority
  *    predicted class of those pixels (ties: text, video, 3D in that order); each change between
