@@ -21,6 +21,7 @@ typedef struct tracked {
     struct lat_sample {
         int index;
         uint8_t right;       /* at least half of its damaged pixels predicted its class */
+        uint8_t major;       /* the class predicted for most of them */
         uint64_t damaged;
     } *lat;
     size_t n_lat, cap_lat;
@@ -42,6 +43,8 @@ struct bench_score {
     /* per-frame scratch carved from one buffer: labels in priority order, tracking slot per
      * label, a tile's labels and predictions, a tile's band edges */
     int *scratch, *order, *slot, *cand, *ys;
+    uint64_t *won; /* per candidate label of a tile: pixels it wins */
+    size_t cap_won;
     size_t cap_scratch;
 };
 
@@ -84,6 +87,7 @@ void bench_score_free(bench_score **ps)
     free(s->slot_of_id);
     free(s->cost);
     free(s->scratch);
+    free(s->won);
     free(s);
     *ps = NULL;
 }
@@ -166,8 +170,9 @@ static int clampi(int64_t v, int lo, int hi)
 }
 
 /* Scores one damaged tile [x0, x1) x [y0, y1) predicted pred: its labelled pixels all count
- * for the class that covers most of them (the tile's truth), and each label's visible pixels
- * count towards that region's latency and flaps.  The tile is split into bands of rows in
+ * for the class that covers most of them (the tile's truth), and the tile belongs to the
+ * label with the most visible pixels in it, for that region's latency and flaps (a window
+ * frame is not judged by the video tiles its border shares).  The tile is split into bands of rows in
  * which every label covers a row entirely or not at all, and the columns of a band are
  * resolved once. */
 static void score_tile(bench_score *s, const bench_frame *f, int n_order, int pred, int x0, int y0,
@@ -193,6 +198,8 @@ static void score_tile(bench_score *s, const bench_frame *f, int n_order, int pr
 
     int owner[BENCH_SCORE_TILE], tw = x1 - x0;
     uint64_t truth[SCORE_N] = {0};
+    for (int j = 0; j < nc; j++)
+        s->won[j] = 0;
     for (int b = 0; b + 1 < ny; b++) {
         int ya = s->ys[b], yb = s->ys[b + 1];
         if (ya == yb)
@@ -216,11 +223,18 @@ static void score_tile(bench_score *s, const bench_frame *f, int n_order, int pr
             if (owner[x] < 0)
                 continue;
             truth[scored_class(lab[owner[x]].cls)] += bh;
-            int sl = s->slot[owner[x]];
-            if (sl >= 0)
-                s->trk[sl].cur[pred] += bh;
         }
+        for (int j = 0; j < nc; j++) /* pixels each candidate won in this band */
+            for (int x = 0; x < tw; x++)
+                s->won[j] += owner[x] == s->cand[j] ? bh : 0;
     }
+    int best = 0;
+    for (int j = 1; j < nc; j++)
+        if (s->won[j] > s->won[best])
+            best = j;
+    int sl = s->slot[s->cand[best]];
+    if (sl >= 0)
+        s->trk[sl].cur[pred] += s->won[best];
     int major = 0;
     for (int k = 1; k < SCORE_N; k++)
         if (truth[k] > truth[major])
@@ -236,16 +250,16 @@ static int track_update(tracked *t, int index)
         return 0;
     if (t->start < 0)
         t->start = index;
-    if (t->cls != SCORE_TEXT) {
-        if (grow(&t->lat, &t->cap_lat, t->n_lat + 1, sizeof(*t->lat)) < 0)
-            return -ENOMEM;
-        t->lat[t->n_lat++] =
-            (struct lat_sample){index, (uint8_t)(2 * t->cur[t->cls] >= d), d};
-    }
     int major = 0;
     for (int k = 1; k < SCORE_N; k++)
         if (t->cur[k] > t->cur[major])
             major = k;
+    if (t->cls != SCORE_TEXT) {
+        if (grow(&t->lat, &t->cap_lat, t->n_lat + 1, sizeof(*t->lat)) < 0)
+            return -ENOMEM;
+        t->lat[t->n_lat++] =
+            (struct lat_sample){index, (uint8_t)(2 * t->cur[t->cls] >= d), (uint8_t)major, d};
+    }
     if (t->major >= 0 && major != t->major)
         t->flaps++;
     t->major = major;
@@ -253,28 +267,39 @@ static int track_update(tracked *t, int index)
     return 0;
 }
 
-/* Frames from the start of a video/3D region's motion to its detection, or -1 when it never
- * moved, INT32_MAX when never detected.  Its motion starts with the first SCORE_START_RUN
- * frames in a row in which at least half as much of it is damaged as at most: a stray
- * repaint or a small animation inside it is not the content starting to move. */
-static int latency_frames(const tracked *t)
+/* A video/3D region's motion: it starts with the first SCORE_START_RUN frames in a row in
+ * which at least half as much of it is damaged as at most (a stray repaint or a small
+ * animation inside it is not the content starting to move) and covers the frames from then
+ * with that much damage.  Sets the frames from that start to the first right prediction
+ * (INT32_MAX when never), the flaps after it within the motion and the motion's length in
+ * frames; returns 0, or -1 when the region never moved. */
+static int motion(const tracked *t, int *latency, int *flaps, int *frames)
 {
     uint64_t most = 0;
     for (size_t i = 0; i < t->n_lat; i++)
         most = VD_MAX(most, t->lat[i].damaged);
-    size_t run = 0;
-    for (size_t i = 0; i < t->n_lat; i++) {
+    size_t run = 0, start = 0;
+    for (size_t i = 0; i < t->n_lat && run < SCORE_START_RUN; i++) {
         int moving = t->lat[i].damaged * 2 >= most;
         run = moving && run && t->lat[i].index == t->lat[i - 1].index + 1 ? run + 1 : (size_t)moving;
-        if (run < SCORE_START_RUN)
-            continue;
-        size_t start = i + 1 - SCORE_START_RUN;
-        for (size_t k = start; k < t->n_lat; k++)
-            if (t->lat[k].right)
-                return t->lat[k].index - t->lat[start].index;
-        return INT32_MAX;
+        start = i + 1 - run;
     }
-    return -1;
+    if (run < SCORE_START_RUN)
+        return -1;
+    *latency = INT32_MAX;
+    *flaps = 0;
+    int last = t->lat[start].index, major = -1;
+    for (size_t k = start; k < t->n_lat; k++) {
+        if (*latency == INT32_MAX && t->lat[k].right)
+            *latency = t->lat[k].index - t->lat[start].index;
+        if (*latency == INT32_MAX || t->lat[k].damaged * 2 < most)
+            continue;
+        *flaps += major >= 0 && t->lat[k].major != major;
+        major = t->lat[k].major;
+        last = t->lat[k].index;
+    }
+    *frames = last - t->lat[start].index + 1;
+    return 0;
 }
 
 int bench_score_frame(bench_score *s, const bench_frame *f, const uint8_t *classes,
@@ -307,6 +332,8 @@ int bench_score_frame(bench_score *s, const bench_frame *f, const uint8_t *class
     s->slot = s->order + n;
     s->cand = s->slot + n;
     s->ys = s->cand + n; /* 2 + 2 per label */
+    if (grow(&s->won, &s->cap_won, n + 1, sizeof(*s->won)) < 0)
+        return -ENOMEM;
 
     int n_order = 0;
     for (size_t i = 0; i < n; i++) {
@@ -393,18 +420,21 @@ void bench_score_summarize(const bench_score *s, bench_score_summary *sum)
             if (t->cls != k || t->start < 0)
                 continue;
             c->regions++;
-            double secs = (double)(t->last - t->start + 1) / s->fps;
-            double rate = (double)t->flaps * 5.0 / secs;
+            int flaps = t->flaps, frames = t->last - t->start + 1, latency = -1;
+            /* Video and 3D: while their content moves, after they were first detected (the
+             * detection and the end of the motion are not flaps). */
+            if (k != SCORE_TEXT && motion(t, &latency, &flaps, &frames) < 0)
+                continue; /* never moved for long: neither latency nor flaps */
+            double rate = (double)flaps * 5.0 * s->fps / (double)frames;
             if (rate > c->flaps_max_per_5s)
                 c->flaps_max_per_5s = rate;
-            int frames = k == SCORE_TEXT ? -1 : latency_frames(t);
-            if (frames < 0) /* text, or content that never moved for long */
+            if (k == SCORE_TEXT)
                 continue;
             c->latency_regions++;
-            if (frames == INT32_MAX)
+            if (latency == INT32_MAX)
                 c->undetected++;
             if (lat)
-                lat[nl++] = frames == INT32_MAX ? INFINITY : (double)frames * 1000.0 / s->fps;
+                lat[nl++] = latency == INT32_MAX ? INFINITY : (double)latency * 1000.0 / s->fps;
         }
         c->latency_median_ms = median(lat, nl);
         c->latency_max_ms = nl ? lat[nl - 1] : -1; /* sorted by median() */

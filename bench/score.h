@@ -15,9 +15,9 @@
  *    classification.)
  *  - conf[truth][pred] counts pixels over the run.  precision_k = conf[k][k] / sum_t conf[t][k],
  *    recall_k = conf[k][k] / sum_p conf[k][p]; n/a when the denominator is 0.
- *  - A region is a label id (bench_region.id); its pixels in a frame are those it wins, each
- *    predicted as its tile.  It starts at the first scored frame in which it has a pixel in a
- *    damaged tile.
+ *  - A region is a label id (bench_region.id).  A damaged tile belongs to the label that wins
+ *    most of its pixels; a region's pixels in a frame are those it wins in its tiles, each
+ *    predicted as its tile.  It starts at the first scored frame in which it has such a tile.
  *  - Detection latency (video and 3D regions): from the first of the first 3 frames in a row
  *    in which at least half as much of it is in damaged tiles as at most during the run (its
  *    content starts to move; a stray repaint or a small animation inside it is not that) to
@@ -25,10 +25,13 @@
  *    its class,
  *    (frames * 1000 / fps) ms;
  *    per class the median (nearest rank) and max over regions, never when not detected.
- *  - Flaps (every region): over the frames in which it has damaged pixels, the majority
- *    predicted class of those pixels (ties: text, video, 3D in that order); each change between
- *    consecutive such frames is a flap.  Rate = flaps * 5 / active seconds, active seconds =
- *    (last damaged frame - start frame + 1) / fps; per class the max over regions.
+ *  - Flaps: over the frames in which a region has damaged pixels, the majority predicted
+ *    class of those pixels (ties: text, video, 3D in that order); each change between
+ *    consecutive such frames is a flap.  Rate = flaps * 5 / active seconds; per class the max
+ *    over regions.  Text regions: every such frame, active from the first to the last.  Video
+ *    and 3D regions: the frames of their motion (as for latency: from its start, those with
+ *    at least half the most damage) after the first right prediction, so that neither the
+ *    detection nor the end of the motion counts as a flap; active over the motion.
  *  - Cost: per frame vd_encoder_stats.classify_ns and scan_ns over every frame; the median
  *    classify time and median(classify) / median(scan).
  * Everything here runs outside vdbench's timed sections.  The per-frame work is per damaged
