@@ -310,6 +310,7 @@ typedef struct region_state {
      * an area, and the tiles it just left still change now and then. */
     vd_rect hold_now, hold_prev;
     int64_t hold_since;
+    int64_t last_active;    /* last frame with tiles of its own; it ends region_idle_ms later */
     int matched;
 } region_state;
 
@@ -507,7 +508,7 @@ static int is_active(const vd_classifier *c, size_t i, int64_t t)
 
 /* Region-level hysteresis: an established region lives while its content keeps changing,
  * even through stretches (a slow camera, a dark scene) in which its tiles would not enter on
- * their own.  A tile mostly inside a region at least VD_CLS_REGION_STICKY_MS old that still
+ * their own.  A tile mostly inside an established region (VD_CLS_REGION_ESTABLISHED_MS) that still
  * changes at the exit rate and looks natural keeps it alive; younger regions must hold on
  * their own, which ends the short-lived ones of windows dragged over a photo. */
 static void mark_sticky(vd_classifier *c, int64_t t)
@@ -515,7 +516,7 @@ static void mark_sticky(vd_classifier *c, int64_t t)
     const vd_tile_grid *g = &c->grid;
     memset(c->sticky, 0, c->n_tiles);
     for (size_t r = 0; r < c->n_regions; r++) {
-        if (c->regions[r].hinted || t - c->regions[r].pub.start_us < VD_CLS_REGION_STICKY_MS * 1000)
+        if (c->regions[r].hinted || t - c->regions[r].pub.start_us < VD_CLS_REGION_ESTABLISHED_MS * 1000)
             continue;
         const vd_rect *q = &c->regions[r].pub.rect;
         for (int ty = q->y / 64; ty <= (q->y + q->height - 1) / 64; ty++)
@@ -654,8 +655,12 @@ static vd_rect hinted_rect(const vd_classifier *c, const vd_frame *f, vd_rect ti
     return (vd_rect){(int32_t)x0, (int32_t)y0, (int32_t)(x1 - x0), (int32_t)(y1 - y0)};
 }
 
-/* Gives each new region the id of the old region it overlaps most, or a fresh one. */
-static void match_regions(vd_classifier *c, int64_t t)
+/* Gives each new region the id of the old region it overlaps most, or a fresh one; old
+ * established regions without tiles this frame live on, unchanged, until region_idle_ms
+ * after their last active frame (a paused game or a buffering video is still one; the
+ * short-lived regions of windows dragged over a photo are not kept).  Returns 0 or
+ * VD_ERR(ENOMEM). */
+static int match_regions(vd_classifier *c, int64_t t)
 {
     for (size_t i = 0; i < c->n_regions; i++)
         c->regions[i].matched = 0;
@@ -678,9 +683,11 @@ static void match_regions(vd_classifier *c, int64_t t)
             r->pending = (uint8_t)r->pub.content;
             r->hold_now = r->pub.rect;
             r->hold_since = t;
+            r->last_active = t;
             continue;
         }
         best->matched = 1;
+        r->last_active = t;
         if (!r->hinted) {
             if (t - best->hold_since >= VD_CLS_RECT_HOLD_MS * 1000) {
                 r->hold_prev = best->hold_now;
@@ -711,6 +718,18 @@ static void match_regions(vd_classifier *c, int64_t t)
             r->pub.content = seen;
         }
     }
+    for (size_t i = 0; i < c->n_regions; i++) {
+        const region_state *old = &c->regions[i];
+        if (old->matched || t - old->last_active > (int64_t)c->cfg.region_idle_ms * 1000 ||
+            old->last_active - old->pub.start_us < VD_CLS_REGION_ESTABLISHED_MS * 1000)
+            continue;
+        region_state *next = vd_array_grow(c->next, &c->next_cap, c->n_next, sizeof(*next));
+        if (!next)
+            return VD_ERR(ENOMEM);
+        c->next = next;
+        c->next[c->n_next++] = *old;
+    }
+    return 0;
 }
 
 int vd_classifier_update(vd_classifier *c, int64_t t, const uint8_t *state,
@@ -750,7 +769,9 @@ int vd_classifier_update(vd_classifier *c, int64_t t, const uint8_t *state,
         }
         c->next[c->n_next++] = r;
     }
-    match_regions(c, t);
+    int ret = match_regions(c, t);
+    if (ret < 0)
+        return ret;
 
     /* A damaged tile takes the class of the region that covers most of it. */
     for (size_t i = 0; i < c->n_tiles; i++) {

@@ -42,8 +42,9 @@
 #define VD_CLS_REGION_SWITCH_MS 1000 /* ms */
 /* A detected region's rectangle covers what changed over the last one or two such windows. */
 #define VD_CLS_RECT_HOLD_MS 500 /* ms */
-/* Age from which a region's changing tiles keep it alive on their own (region hysteresis). */
-#define VD_CLS_REGION_STICKY_MS 500 /* ms */
+/* Age from which a region is established: its changing tiles keep it alive on their own, and
+ * it outlives a pause of up to region_idle_ms (region hysteresis). */
+#define VD_CLS_REGION_ESTABLISHED_MS 500 /* ms */
 /* Fewer detected tiles than this make no region: small changing photo-like patches are the
  * edges of windows dragged over a wallpaper far more often than video. */
 #define VD_CLS_MIN_REGION_TILES 4 /* tiles */
