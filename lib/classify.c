@@ -310,7 +310,7 @@ typedef struct region_state {
      * an area, and the tiles it just left still change now and then. */
     vd_rect hold_now, hold_prev;
     int64_t hold_since;
-    int64_t last_active;    /* last frame with tiles of its own; it ends region_idle_ms later */
+    int64_t last_active;    /* last change of its tiles; it ends region_idle_ms later */
     int matched;
 } region_state;
 
@@ -495,15 +495,14 @@ static int64_t overlap_area(vd_rect a, vd_rect b)
     return w > 0 && h > 0 ? w * h : 0;
 }
 
-/* Active: a video/3D tile, hinted or detected (and changed within the region lifetime), or
- * one that keeps an existing region alive. */
+/* Active: a video/3D tile, hinted or detected (and changing: a region outlives its tiles'
+ * pauses by itself, see match_regions), or one that keeps an existing region alive. */
 static int is_active(const vd_classifier *c, size_t i, int64_t t)
 {
     if (c->hint[i])
         return c->hint[i] != VD_CONTENT_TEXT;
     const tile_state *ts = &c->tiles[i];
-    return c->sticky[i] ||
-           (ts->dynamic && t - ts->last_change <= (int64_t)c->cfg.region_idle_ms * 1000);
+    return c->sticky[i] || (ts->dynamic && t - ts->last_change < VD_CLS_RATE_WINDOW_MS * 1000);
 }
 
 /* Region-level hysteresis: an established region lives while its content keeps changing,
@@ -584,6 +583,7 @@ static region_state grow_component(vd_classifier *c, size_t seed, int32_t index,
     uint64_t score = 0;
     vd_rect rect = {0, 0, 0, 0};
     int hinted = c->hint[seed] != 0;
+    int64_t last_change = hinted ? t : INT64_MIN;
     c->queue[tail++] = (uint32_t)seed;
     c->component[seed] = index;
     while (head < tail) {
@@ -591,6 +591,7 @@ static region_state grow_component(vd_classifier *c, size_t seed, int32_t index,
         if (!c->hint[i]) {
             score += (uint64_t)c->tiles[i].noise_avg + c->tiles[i].smooth_avg;
             voters++;
+            last_change = VD_MAX(last_change, c->tiles[i].last_change);
         }
         rect = rect_union(rect, tile_block_rect(c, i));
         int tx = (int)(i % (size_t)g->cols), ty = (int)(i / (size_t)g->cols);
@@ -626,7 +627,8 @@ static region_state grow_component(vd_classifier *c, size_t seed, int32_t index,
                                          : video ? VD_CONTENT_VIDEO
                                                  : VD_CONTENT_3D,
                               .rect = rect},
-                      .hinted = (uint8_t)hinted};
+                      .hinted = (uint8_t)hinted,
+                      .last_active = last_change};
     return r;
 }
 
@@ -683,11 +685,9 @@ static int match_regions(vd_classifier *c, int64_t t)
             r->pending = (uint8_t)r->pub.content;
             r->hold_now = r->pub.rect;
             r->hold_since = t;
-            r->last_active = t;
             continue;
         }
         best->matched = 1;
-        r->last_active = t;
         if (!r->hinted) {
             if (t - best->hold_since >= VD_CLS_RECT_HOLD_MS * 1000) {
                 r->hold_prev = best->hold_now;
