@@ -452,13 +452,13 @@ static unsigned live_blocks(const tile_state *ts)
     return live;
 }
 
-/* Pixel rectangle of a tile's live 16 x 16 blocks (the whole tile if none, or if hinted). */
-static vd_rect tile_block_rect(const vd_classifier *c, size_t i)
+/* Pixel rectangle, clipped to the surface, of the 16 x 16 blocks of tile i in blocks (bit
+ * by * 4 + bx); blocks 0 means the whole tile. */
+static vd_rect blocks_rect(const vd_classifier *c, size_t i, unsigned blocks)
 {
-    unsigned blocks = live_blocks(&c->tiles[i]);
     int tx = (int)(i % (size_t)c->grid.cols), ty = (int)(i / (size_t)c->grid.cols);
     int bx0 = 0, by0 = 0, bx1 = 4, by1 = 4;
-    if (blocks && !c->hint[i]) {
+    if (blocks) {
         bx0 = by0 = 4;
         bx1 = by1 = 0;
         for (int b = 0; b < 16; b++)
@@ -472,6 +472,12 @@ static vd_rect tile_block_rect(const vd_classifier *c, size_t i)
     int x = tx * 64 + bx0 * 16, y = ty * 64 + by0 * 16;
     return (vd_rect){x, y, VD_MIN(tx * 64 + bx1 * 16, c->grid.width) - x,
                      VD_MIN(ty * 64 + by1 * 16, c->grid.height) - y};
+}
+
+/* Pixel rectangle of a tile's live blocks (the whole tile if none, or if hinted). */
+static vd_rect tile_block_rect(const vd_classifier *c, size_t i)
+{
+    return blocks_rect(c, i, c->hint[i] ? 0 : live_blocks(&c->tiles[i]));
 }
 
 static vd_rect rect_union(vd_rect a, vd_rect b)
@@ -522,8 +528,7 @@ static void mark_sticky(vd_classifier *c, int64_t t)
             for (int tx = q->x / 64; tx <= (q->x + q->width - 1) / 64; tx++) {
                 size_t i = (size_t)ty * (size_t)g->cols + (size_t)tx;
                 const tile_state *ts = &c->tiles[i];
-                vd_rect tile = {tx * 64, ty * 64, VD_MIN(64, g->width - tx * 64),
-                                VD_MIN(64, g->height - ty * 64)};
+                vd_rect tile = blocks_rect(c, i, 0);
                 if (!c->hint[i] && ts->count &&
                     t - ts->last_change < VD_CLS_RATE_WINDOW_MS * 1000 &&
                     ts->colours_avg * 4 >= c->cfg.min_colours * 3 &&
@@ -557,20 +562,7 @@ static vd_rect edge_blocks(const vd_classifier *c, size_t i, int dx, int dy, int
             break;
         keep |= blocks & mask;
     }
-    if (!keep)
-        return none;
-    int tx = (int)(i % (size_t)c->grid.cols), ty = (int)(i / (size_t)c->grid.cols);
-    int bx0 = 4, by0 = 4, bx1 = 0, by1 = 0;
-    for (int b = 0; b < 16; b++)
-        if (keep & (1u << b)) {
-            bx0 = VD_MIN(bx0, b & 3);
-            bx1 = VD_MAX(bx1, (b & 3) + 1);
-            by0 = VD_MIN(by0, b >> 2);
-            by1 = VD_MAX(by1, (b >> 2) + 1);
-        }
-    int x = tx * 64 + bx0 * 16, y = ty * 64 + by0 * 16;
-    return (vd_rect){x, y, VD_MIN(tx * 64 + bx1 * 16, c->grid.width) - x,
-                     VD_MIN(ty * 64 + by1 * 16, c->grid.height) - y};
+    return keep ? blocks_rect(c, i, keep) : none;
 }
 
 /* Flood-fills the component of active tiles from seed (hinted and detected ones apart) and
@@ -778,9 +770,7 @@ int vd_classifier_update(vd_classifier *c, int64_t t, const uint8_t *state,
         c->classes[i] = state[i] == VD_TILE_DIRTY ? VD_CONTENT_TEXT : VD_CONTENT_NONE;
         if (state[i] != VD_TILE_DIRTY)
             continue;
-        int tx = (int)(i % (size_t)c->grid.cols), ty = (int)(i / (size_t)c->grid.cols);
-        vd_rect tile = {tx * 64, ty * 64, VD_MIN(64, c->grid.width - tx * 64),
-                        VD_MIN(64, c->grid.height - ty * 64)};
+        vd_rect tile = blocks_rect(c, i, 0);
         for (size_t n = 0; n < c->n_next; n++)
             if (overlap_area(tile, c->next[n].pub.rect) * 2 > (int64_t)tile.width * tile.height)
                 c->classes[i] = (uint8_t)c->next[n].pub.content;
