@@ -1,0 +1,407 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavutil/hwcontext.h>
+#include <libavutil/imgutils.h>
+#include <libavutil/opt.h>
+#include <libswscale/swscale.h>
+
+#include "../lib/log.h"
+#include "video.h"
+
+struct vd_video_encoder {
+    vd_video_params params;
+    enum vd_video_backend backend; /* the one in use */
+    AVCodecContext *ctx;
+    AVBufferRef *hw_device;
+    AVFrame *frame;    /* YUV input (system memory) */
+    AVFrame *hw_frame; /* VAAPI surface */
+    AVPacket *pkt;
+    struct SwsContext *sws;
+    enum AVPixelFormat sws_src;
+    int64_t pts;
+};
+
+static enum AVPixelFormat av_format(enum vd_pixel_format f)
+{
+    switch (f) {
+    case VD_FORMAT_BGRX8888: return AV_PIX_FMT_BGR0;
+    case VD_FORMAT_BGRA8888: return AV_PIX_FMT_BGRA;
+    case VD_FORMAT_RGBX8888: return AV_PIX_FMT_RGB0;
+    case VD_FORMAT_RGBA8888: return AV_PIX_FMT_RGBA;
+    case VD_FORMAT_RGB565: return AV_PIX_FMT_RGB565LE;
+    }
+    return AV_PIX_FMT_NONE;
+}
+
+static int av_err(int e)
+{
+    return e == AVERROR(ENOMEM) ? VD_ERR(ENOMEM) : e == AVERROR(EINVAL) ? VD_ERR(EINVAL) : VD_ERR(EIO);
+}
+
+static void encoder_close(vd_video_encoder *ve)
+{
+    avcodec_free_context(&ve->ctx);
+    av_buffer_unref(&ve->hw_device);
+    av_frame_free(&ve->frame);
+    av_frame_free(&ve->hw_frame);
+    av_packet_free(&ve->pkt);
+    sws_freeContext(ve->sws);
+    ve->sws = NULL;
+}
+
+static const char *software_encoder_name(enum vd_video_codec codec)
+{
+    if (codec == VD_VIDEO_H264)
+        return "libx264";
+    /* SVT-AV1 is the fast real-time AV1 encoder; libaom's realtime mode is the fallback. */
+    return avcodec_find_encoder_by_name("libsvtav1") ? "libsvtav1" : "libaom-av1";
+}
+
+/* Real-time settings: no B-frames, no lookahead, an endless GOP (key frames on request only),
+ * and a VBV of about two frames so that the bitrate holds over short windows. */
+static void set_realtime_options(AVCodecContext *ctx, const char *name, const vd_video_params *p)
+{
+    ctx->max_b_frames = 0;
+    ctx->gop_size = INT32_MAX / 2;
+    ctx->bit_rate = p->bitrate;
+    ctx->rc_max_rate = p->bitrate;
+    ctx->rc_buffer_size = (int)VD_MIN(p->bitrate * 2 / VD_MAX(p->fps, 1), INT32_MAX);
+    ctx->flags |= AV_CODEC_FLAG_LOW_DELAY;
+    if (!strcmp(name, "libx264")) {
+        av_opt_set(ctx->priv_data, "preset", "veryfast", 0);
+        av_opt_set(ctx->priv_data, "tune", "zerolatency", 0);
+        av_opt_set(ctx->priv_data, "forced-idr", "1", 0);
+        av_opt_set(ctx->priv_data, "x264-params", "keyint=infinite:scenecut=0:rc-lookahead=0", 0);
+        ctx->thread_count = 2;
+    } else if (!strcmp(name, "libsvtav1")) {
+        /* SVT-AV1 wants its peak above the target and its own CBR mode for low delay. */
+        ctx->rc_max_rate = 0;
+        av_opt_set_int(ctx->priv_data, "preset", 12, 0);
+        av_opt_set(ctx->priv_data, "svtav1-params", "pred-struct=1:rc=2:lookahead=0:keyint=-1", 0);
+    } else if (!strcmp(name, "libaom-av1")) {
+        av_opt_set(ctx->priv_data, "usage", "realtime", 0);
+        av_opt_set_int(ctx->priv_data, "cpu-used", 10, 0);
+        av_opt_set_int(ctx->priv_data, "lag-in-frames", 0, 0);
+        ctx->thread_count = 2;
+    } else { /* VAAPI */
+        av_opt_set_int(ctx->priv_data, "async_depth", 1, 0);
+    }
+}
+
+static int encoder_open(vd_video_encoder *ve, enum vd_video_backend backend)
+{
+    const vd_video_params *p = &ve->params;
+    const char *name = software_encoder_name(p->codec);
+    if (backend == VD_VIDEO_BACKEND_VAAPI)
+        name = p->codec == VD_VIDEO_H264 ? "h264_vaapi" : "av1_vaapi";
+    const AVCodec *codec = avcodec_find_encoder_by_name(name);
+    if (!codec)
+        return VD_ERR(ENOTSUP);
+    int ret = VD_ERR(ENOMEM);
+    ve->ctx = avcodec_alloc_context3(codec);
+    ve->frame = av_frame_alloc();
+    ve->pkt = av_packet_alloc();
+    if (!ve->ctx || !ve->frame || !ve->pkt)
+        goto fail;
+    AVCodecContext *ctx = ve->ctx;
+    ctx->width = p->width;
+    ctx->height = p->height;
+    ctx->time_base = (AVRational){1, VD_MAX(p->fps, 1)};
+    ctx->framerate = (AVRational){VD_MAX(p->fps, 1), 1};
+    ctx->pix_fmt = AV_PIX_FMT_YUV420P;
+    set_realtime_options(ctx, name, p);
+    enum AVPixelFormat sw_format = AV_PIX_FMT_YUV420P;
+    if (backend == VD_VIDEO_BACKEND_VAAPI) {
+        /* The device and a pool of surfaces that frames are uploaded into (hw_frames_ctx). */
+        sw_format = AV_PIX_FMT_NV12;
+        if ((ret = av_hwdevice_ctx_create(&ve->hw_device, AV_HWDEVICE_TYPE_VAAPI, NULL, NULL, 0)) < 0)
+            goto fail_av;
+        AVBufferRef *frames = av_hwframe_ctx_alloc(ve->hw_device);
+        if (!frames) {
+            ret = VD_ERR(ENOMEM);
+            goto fail;
+        }
+        AVHWFramesContext *fc = (AVHWFramesContext *)frames->data;
+        fc->format = AV_PIX_FMT_VAAPI;
+        fc->sw_format = sw_format;
+        fc->width = p->width;
+        fc->height = p->height;
+        fc->initial_pool_size = 4;
+        if ((ret = av_hwframe_ctx_init(frames)) < 0) {
+            av_buffer_unref(&frames);
+            goto fail_av;
+        }
+        ctx->pix_fmt = AV_PIX_FMT_VAAPI;
+        ctx->hw_frames_ctx = frames;
+        if (!(ve->hw_frame = av_frame_alloc())) {
+            ret = VD_ERR(ENOMEM);
+            goto fail;
+        }
+    }
+    if ((ret = avcodec_open2(ctx, codec, NULL)) < 0)
+        goto fail_av;
+    ve->frame->format = sw_format;
+    ve->frame->width = p->width;
+    ve->frame->height = p->height;
+    if ((ret = av_frame_get_buffer(ve->frame, 0)) < 0)
+        goto fail_av;
+    ve->backend = backend;
+    return 0;
+fail_av:
+    ret = av_err(ret);
+fail:
+    encoder_close(ve);
+    return ret;
+}
+
+/* Per process: 0 = untried, 1 = works, -1 = failed its probe (logged once). */
+static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
+static int probe_state[3][3]; /* [codec][backend] */
+
+static int encode_frame(vd_video_encoder *ve, const uint8_t *src, size_t stride,
+                        enum vd_pixel_format format, int force_key, vd_buf *out, int *key);
+
+/* A real one-frame encode at 64 x 64, since a device can be present and still fail (the
+ * frame is accepted; some encoders emit it only with the next). */
+static int backend_works(enum vd_video_codec codec, enum vd_video_backend backend)
+{
+    pthread_mutex_lock(&probe_lock);
+    int state = probe_state[codec][backend];
+    if (!state) {
+        vd_video_encoder probe = {.params = {codec, 64, 64, 30, 1000000, backend}};
+        uint8_t pixels[64 * 64 * 4] = {0};
+        vd_buf out = {0};
+        int key, ret = encoder_open(&probe, backend);
+        if (ret == 0)
+            ret = encode_frame(&probe, pixels, 64 * 4, VD_FORMAT_BGRX8888, 1, &out, &key);
+        encoder_close(&probe);
+        vd_buf_free(&out);
+        state = ret == 0 ? 1 : -1;
+        probe_state[codec][backend] = state;
+        if (state < 0)
+            vd_log(VD_LOG_WARNING, "%s %s encoder unavailable (%s); using the next backend",
+                   backend == VD_VIDEO_BACKEND_VAAPI ? "VAAPI" : "software",
+                   codec == VD_VIDEO_H264 ? "H.264" : "AV1", vd_strerror(ret));
+    }
+    pthread_mutex_unlock(&probe_lock);
+    return state > 0;
+}
+
+static enum vd_video_backend forced_backend(enum vd_video_backend configured)
+{
+    const char *env = getenv("VD_VIDEO_BACKEND");
+    if (env && !strcmp(env, "vaapi"))
+        return VD_VIDEO_BACKEND_VAAPI;
+    if (env && !strcmp(env, "software"))
+        return VD_VIDEO_BACKEND_SOFTWARE;
+    return configured;
+}
+
+int vd_video_encoder_new(const vd_video_params *params, vd_video_encoder **out)
+{
+    *out = NULL;
+    if ((params->codec != VD_VIDEO_H264 && params->codec != VD_VIDEO_AV1) || params->width < 2 ||
+        params->height < 2 || (params->width | params->height) & 1 || params->bitrate < 1000)
+        return VD_ERR(EINVAL);
+    vd_video_encoder *ve = calloc(1, sizeof(*ve));
+    if (!ve)
+        return VD_ERR(ENOMEM);
+    ve->params = *params;
+    enum vd_video_backend want = forced_backend(params->backend);
+    int ret = VD_ERR(ENOTSUP);
+#if VD_HAVE_VAAPI
+    /* A forced VAAPI that fails still falls back: the output must go on. */
+    if (want != VD_VIDEO_BACKEND_SOFTWARE && backend_works(params->codec, VD_VIDEO_BACKEND_VAAPI))
+        ret = encoder_open(ve, VD_VIDEO_BACKEND_VAAPI);
+#else
+    if (want == VD_VIDEO_BACKEND_VAAPI)
+        vd_log(VD_LOG_WARNING, "VAAPI requested but not built in; using software");
+#endif
+    if (ret < 0 && backend_works(params->codec, VD_VIDEO_BACKEND_SOFTWARE))
+        ret = encoder_open(ve, VD_VIDEO_BACKEND_SOFTWARE);
+    if (ret < 0) {
+        free(ve);
+        return ret;
+    }
+    *out = ve;
+    return 0;
+}
+
+void vd_video_encoder_free(vd_video_encoder **pve)
+{
+    if (!pve || !*pve)
+        return;
+    encoder_close(*pve);
+    free(*pve);
+    *pve = NULL;
+}
+
+const char *vd_video_encoder_backend(const vd_video_encoder *ve)
+{
+    return ve->backend == VD_VIDEO_BACKEND_VAAPI ? "vaapi" : "software";
+}
+
+static int encode_frame(vd_video_encoder *ve, const uint8_t *src, size_t stride,
+                        enum vd_pixel_format format, int force_key, vd_buf *out, int *key)
+{
+    enum AVPixelFormat src_fmt = av_format(format);
+    AVFrame *f = ve->frame;
+    if (!ve->sws || ve->sws_src != src_fmt) {
+        /* Colour conversion at the region's size only (BT.601 limited range, the decoders'
+         * default for untagged streams). */
+        sws_freeContext(ve->sws);
+        ve->sws = sws_getContext(ve->params.width, ve->params.height, src_fmt, f->width,
+                                 f->height, f->format, SWS_POINT, NULL, NULL, NULL);
+        ve->sws_src = src_fmt;
+        if (!ve->sws)
+            return VD_ERR(ENOMEM);
+    }
+    int ret = av_frame_make_writable(f);
+    if (ret < 0)
+        return av_err(ret);
+    const uint8_t *planes[1] = {src};
+    const int strides[1] = {(int)stride};
+    sws_scale(ve->sws, planes, strides, 0, ve->params.height, f->data, f->linesize);
+    f->pts = ve->pts++;
+    f->pict_type = force_key ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
+    f->key_frame = force_key;
+    AVFrame *send = f;
+    if (ve->hw_frame) {
+        av_frame_unref(ve->hw_frame);
+        if ((ret = av_hwframe_get_buffer(ve->ctx->hw_frames_ctx, ve->hw_frame, 0)) < 0 ||
+            (ret = av_hwframe_transfer_data(ve->hw_frame, f, 0)) < 0)
+            return av_err(ret);
+        ve->hw_frame->pts = f->pts;
+        ve->hw_frame->pict_type = f->pict_type;
+        send = ve->hw_frame;
+    }
+    if ((ret = avcodec_send_frame(ve->ctx, send)) < 0)
+        return av_err(ret);
+    *key = 0;
+    while ((ret = avcodec_receive_packet(ve->ctx, ve->pkt)) == 0) {
+        uint8_t *dst = vd_buf_reserve(out, (size_t)ve->pkt->size);
+        if (!dst) {
+            av_packet_unref(ve->pkt);
+            return VD_ERR(ENOMEM);
+        }
+        memcpy(dst, ve->pkt->data, (size_t)ve->pkt->size);
+        out->size += (size_t)ve->pkt->size;
+        *key |= !!(ve->pkt->flags & AV_PKT_FLAG_KEY);
+        av_packet_unref(ve->pkt);
+    }
+    return ret == AVERROR(EAGAIN) ? 0 : av_err(ret);
+}
+
+int vd_video_encode(vd_video_encoder *ve, const uint8_t *src, size_t stride,
+                    enum vd_pixel_format format, int force_key, vd_buf *out, int *key)
+{
+    if (av_format(format) == AV_PIX_FMT_NONE)
+        return VD_ERR(EINVAL);
+    size_t start = out->size;
+    int ret = encode_frame(ve, src, stride, format, force_key, out, key);
+    if (ret < 0 && ve->backend == VD_VIDEO_BACKEND_VAAPI) {
+        /* Hardware failed mid-stream: the same frame goes out from software, as a key frame. */
+        vd_log(VD_LOG_WARNING, "VAAPI encoder failed (%s); the stream continues in software",
+               vd_strerror(ret));
+        out->size = start;
+        encoder_close(ve);
+        if ((ret = encoder_open(ve, VD_VIDEO_BACKEND_SOFTWARE)) < 0)
+            return ret;
+        ret = encode_frame(ve, src, stride, format, 1, out, key);
+    }
+    return ret;
+}
+
+/* ---- decoder ---- */
+
+struct vd_video_decoder {
+    AVCodecContext *ctx;
+    AVFrame *frame;
+    AVPacket *pkt;
+    struct SwsContext *sws;
+    int width, height;
+};
+
+void vd_video_decoder_free(vd_video_decoder **pvd)
+{
+    if (!pvd || !*pvd)
+        return;
+    vd_video_decoder *vd = *pvd;
+    avcodec_free_context(&vd->ctx);
+    av_frame_free(&vd->frame);
+    av_packet_free(&vd->pkt);
+    sws_freeContext(vd->sws);
+    free(vd);
+    *pvd = NULL;
+}
+
+int vd_video_decoder_new(enum vd_video_codec codec, int width, int height, vd_video_decoder **out)
+{
+    *out = NULL;
+    const AVCodec *c = codec == VD_VIDEO_H264 ? avcodec_find_decoder(AV_CODEC_ID_H264)
+                     : codec == VD_VIDEO_AV1  ? avcodec_find_decoder_by_name("libdav1d")
+                                              : NULL;
+    if (codec == VD_VIDEO_AV1 && !c)
+        c = avcodec_find_decoder(AV_CODEC_ID_AV1);
+    if (!c)
+        return VD_ERR(ENOTSUP);
+    vd_video_decoder *vd = calloc(1, sizeof(*vd));
+    if (!vd)
+        return VD_ERR(ENOMEM);
+    vd->width = width;
+    vd->height = height;
+    vd->ctx = avcodec_alloc_context3(c);
+    vd->frame = av_frame_alloc();
+    vd->pkt = av_packet_alloc();
+    int ret = VD_ERR(ENOMEM);
+    if (vd->ctx && vd->frame && vd->pkt) {
+        /* One frame in, one frame out: frame threads would add a frame of delay each. */
+        vd->ctx->thread_count = 1;
+        vd->ctx->flags |= AV_CODEC_FLAG_LOW_DELAY;
+        ret = avcodec_open2(vd->ctx, c, NULL) < 0 ? VD_ERR(EIO) : 0;
+    }
+    if (ret < 0) {
+        vd_video_decoder_free(&vd);
+        return ret;
+    }
+    *out = vd;
+    return 0;
+}
+
+int vd_video_decode(vd_video_decoder *vd, const uint8_t *data, size_t size, uint8_t *dst,
+                    size_t stride, enum vd_pixel_format format)
+{
+    if (size > INT32_MAX / 2)
+        return VD_ERR(EBADMSG);
+    /* libavcodec reads past the end of the input: give it a padded copy. */
+    if (av_new_packet(vd->pkt, (int)size) < 0)
+        return VD_ERR(ENOMEM);
+    memcpy(vd->pkt->data, data, size);
+    int ret = avcodec_send_packet(vd->ctx, vd->pkt);
+    av_packet_unref(vd->pkt);
+    if (ret < 0)
+        return ret == AVERROR(ENOMEM) ? VD_ERR(ENOMEM) : VD_ERR(EBADMSG);
+    ret = avcodec_receive_frame(vd->ctx, vd->frame);
+    if (ret < 0)
+        return ret == AVERROR(ENOMEM) ? VD_ERR(ENOMEM) : VD_ERR(EBADMSG);
+    AVFrame *f = vd->frame;
+    if (f->width != vd->width || f->height != vd->height) {
+        av_frame_unref(f);
+        return VD_ERR(EBADMSG); /* a stream may not change its size */
+    }
+    vd->sws = sws_getCachedContext(vd->sws, f->width, f->height, f->format, vd->width, vd->height,
+                                   av_format(format), SWS_POINT, NULL, NULL, NULL);
+    if (!vd->sws) {
+        av_frame_unref(f);
+        return VD_ERR(ENOMEM);
+    }
+    uint8_t *planes[1] = {dst};
+    const int strides[1] = {(int)stride};
+    sws_scale(vd->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, planes, strides);
+    av_frame_unref(f);
+    return 0;
+}

@@ -1,0 +1,62 @@
+/* Video and 3D region streams through libavcodec: an encoder per region (hardware first,
+ * software always) and the matching decoder.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef VD_VIDEO_H
+#define VD_VIDEO_H
+
+#include <vd/common.h>
+
+#include "../lib/buf.h"
+#include "../lib/internal.h"
+
+enum vd_video_codec {
+    VD_VIDEO_H264 = 1,
+    VD_VIDEO_AV1 = 2,
+};
+
+enum vd_video_backend {
+    VD_VIDEO_BACKEND_AUTO = 0, /* VAAPI when it works, else software */
+    VD_VIDEO_BACKEND_VAAPI = 1,
+    VD_VIDEO_BACKEND_SOFTWARE = 2,
+};
+
+typedef struct vd_video_params {
+    enum vd_video_codec codec;
+    int width, height;       /* even; the region's size */
+    int fps;                 /* the stream's frame rate, for rate control */
+    int64_t bitrate;         /* bits per second */
+    enum vd_video_backend backend;
+} vd_video_params;
+
+typedef struct vd_video_encoder vd_video_encoder;
+
+/* Opens a stream with the best backend allowed by params->backend and the
+ * VD_VIDEO_BACKEND environment variable ("vaapi", "software"); a backend that fails its
+ * probe (a real one-frame encode, remembered per process) is skipped with one log line.
+ * Returns 0, VD_ERR(ENOTSUP) when no encoder for the codec exists, or another error. */
+VD_HIDDEN int vd_video_encoder_new(const vd_video_params *params, vd_video_encoder **out);
+VD_HIDDEN void vd_video_encoder_free(vd_video_encoder **ve);
+
+/* Encodes one frame from width x height pixels at src (stride bytes per row, format) and
+ * appends the coded bytes (Annex B for H.264, a temporal unit of OBUs for AV1) to out.
+ * force_key asks for an IDR / key frame.  A hardware failure switches the stream to software
+ * and codes the frame there as a key frame.  Sets *key.  Returns 0 or a negative errno. */
+VD_HIDDEN int vd_video_encode(vd_video_encoder *ve, const uint8_t *src, size_t stride,
+                              enum vd_pixel_format format, int force_key, vd_buf *out, int *key);
+
+/* "vaapi" or "software". */
+VD_HIDDEN const char *vd_video_encoder_backend(const vd_video_encoder *ve);
+
+typedef struct vd_video_decoder vd_video_decoder;
+
+VD_HIDDEN int vd_video_decoder_new(enum vd_video_codec codec, int width, int height,
+                                   vd_video_decoder **out);
+VD_HIDDEN void vd_video_decoder_free(vd_video_decoder **vd);
+
+/* Decodes one coded frame into width x height pixels of format at dst (stride bytes per
+ * row).  Returns 0, or VD_ERR(EBADMSG) for data the decoder rejects (the stream then needs a
+ * key frame), or VD_ERR(ENOMEM). */
+VD_HIDDEN int vd_video_decode(vd_video_decoder *vd, const uint8_t *data, size_t size, uint8_t *dst,
+                              size_t stride, enum vd_pixel_format format);
+
+#endif
