@@ -13,6 +13,7 @@ enum {
     VD_TILE_CANDIDATE = 0, /* to be compared */
     VD_TILE_DIRTY = 1,     /* differs (or must be sent) */
     VD_TILE_SKIP = 2,      /* outside the host's damage */
+    VD_TILE_VIDEO = 3,     /* differs, and goes out in a video stream's frame */
 };
 
 typedef struct vd_tile_grid {

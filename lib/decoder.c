@@ -6,12 +6,29 @@
 #include <vd/decoder.h>
 
 #include "../codec/tile_codec.h"
+#include "../codec/video.h"
 #include "buf.h"
 #include "damage.h"
 #include "log.h"
 #include "wire.h"
 
 #define MAX_SURFACES 64
+#define MAX_STREAMS 64
+
+/* A video or 3D region's stream: its decoder and the latest picture, which is shown (the
+ * masked 16 x 16 blocks of it) at its surface's frame end. */
+typedef struct dec_stream {
+    uint32_t id, surface_id;
+    vd_rect rect;
+    enum vd_pixel_format format;
+    int bpp;
+    vd_video_decoder *video;
+    uint8_t *pixels;  /* rect, in the surface's format, stride width * bpp */
+    uint8_t *mask;    /* blocks to show at frame end */
+    uint32_t mask_size;
+    int pending;      /* a decoded frame waits for its frame end */
+    int broken;       /* waits for a key frame */
+} dec_stream;
 
 typedef struct staged_run {
     uint16_t tx, ty;
@@ -59,7 +76,53 @@ struct vd_decoder {
     /* Surfaces destroyed but not yet reported to the viewer. */
     uint32_t destroyed[MAX_SURFACES];
     unsigned n_destroyed;
+    dec_stream streams[MAX_STREAMS];
+    unsigned n_streams;
+    uint32_t key_requests[MAX_STREAMS];
+    unsigned n_key_requests;
 };
+
+static void stream_free(dec_stream *st)
+{
+    vd_video_decoder_free(&st->video);
+    free(st->pixels);
+    free(st->mask);
+}
+
+static void remove_stream(vd_decoder *dec, unsigned k)
+{
+    stream_free(&dec->streams[k]);
+    dec->streams[k] = dec->streams[--dec->n_streams];
+}
+
+/* A surface's streams end with its geometry. */
+static void remove_streams_of(vd_decoder *dec, uint32_t surface_id)
+{
+    for (unsigned k = dec->n_streams; k-- > 0;)
+        if (dec->streams[k].surface_id == surface_id)
+            remove_stream(dec, k);
+}
+
+static dec_stream *find_stream(vd_decoder *dec, uint32_t id, unsigned *index)
+{
+    for (unsigned k = 0; k < dec->n_streams; k++)
+        if (dec->streams[k].id == id) {
+            if (index)
+                *index = k;
+            return &dec->streams[k];
+        }
+    return NULL;
+}
+
+static void request_key(vd_decoder *dec, dec_stream *st)
+{
+    st->broken = 1;
+    for (unsigned k = 0; k < dec->n_key_requests; k++)
+        if (dec->key_requests[k] == st->id)
+            return;
+    if (dec->n_key_requests < MAX_STREAMS)
+        dec->key_requests[dec->n_key_requests++] = st->id;
+}
 
 void vd_decoder_config_default(vd_decoder_config *cfg)
 {
@@ -115,6 +178,8 @@ void vd_decoder_free(vd_decoder **pdec)
     vd_decoder *dec = *pdec;
     for (unsigned i = 0; i < dec->n_surfaces; i++)
         surface_free(dec->surfaces[i]);
+    for (unsigned k = 0; k < dec->n_streams; k++)
+        stream_free(&dec->streams[k]);
     free(dec);
     *pdec = NULL;
 }
@@ -133,6 +198,7 @@ static dec_surface *find_surface(const vd_decoder *dec, uint32_t id, unsigned *i
 
 static void remove_surface(vd_decoder *dec, unsigned index)
 {
+    remove_streams_of(dec, dec->surfaces[index]->id);
     surface_free(dec->surfaces[index]);
     dec->surfaces[index] = dec->surfaces[--dec->n_surfaces];
 }
@@ -182,6 +248,8 @@ static int staging_prepare(staging *st, const vd_tile_grid *g)
 /* Drops the frame being staged on every surface, and surfaces never committed. */
 static void drop_staged(vd_decoder *dec)
 {
+    for (unsigned k = 0; k < dec->n_streams; k++)
+        dec->streams[k].pending = 0;
     for (unsigned i = dec->n_surfaces; i-- > 0;) {
         dec_surface *s = dec->surfaces[i];
         if (!s->committed) {
@@ -236,10 +304,124 @@ static int handle_surface(vd_decoder *dec, const vd_msg *msg)
         dec->surfaces[dec->n_surfaces++] = s;
     }
     staging_reset(s);
+    remove_streams_of(dec, s->id); /* a (re)defined surface starts without streams */
     vd_tile_grid_init(&s->next_grid, (int)m.width, (int)m.height, m.format);
     s->next_format = m.format;
     s->geometry_pending = 1;
     return staging_prepare(&s->stage, &s->next_grid);
+}
+
+static int handle_stream_create(vd_decoder *dec, const vd_msg *msg)
+{
+    vd_msg_stream m;
+    int ret = vd_wire_read_stream_create(msg, &m);
+    if (ret < 0)
+        return ret;
+    dec_surface *s = find_surface(dec, m.surface_id, NULL);
+    if (!s)
+        return VD_ERR(EBADMSG);
+    const vd_tile_grid *g = staged_grid(s);
+    enum vd_pixel_format format = s->geometry_pending ? s->next_format : s->format;
+    if ((m.codec != VD_VIDEO_H264 && m.codec != VD_VIDEO_AV1) ||
+        (m.content != VD_CONTENT_VIDEO && m.content != VD_CONTENT_3D) || m.width < 2 ||
+        m.height < 2 || (m.width | m.height) & 1 || m.x > (uint32_t)g->width ||
+        m.y > (uint32_t)g->height || m.width > (uint32_t)g->width - m.x ||
+        m.height > (uint32_t)g->height - m.y)
+        return VD_ERR(EBADMSG);
+    unsigned k;
+    if (find_stream(dec, m.id, &k))
+        remove_stream(dec, k);
+    if (dec->n_streams == MAX_STREAMS)
+        return VD_ERR(EBADMSG);
+    dec_stream st = {.id = m.id, .surface_id = m.surface_id,
+                     .rect = {(int32_t)m.x, (int32_t)m.y, (int32_t)m.width, (int32_t)m.height},
+                     .format = format, .bpp = g->bpp};
+    st.mask_size = ((m.width + 15) / 16 * ((m.height + 15) / 16) + 7) / 8;
+    st.pixels = calloc((size_t)m.width * m.height, (size_t)g->bpp);
+    st.mask = calloc(st.mask_size, 1);
+    if (!st.pixels || !st.mask) {
+        stream_free(&st);
+        return VD_ERR(ENOMEM);
+    }
+    if ((ret = vd_video_decoder_new(m.codec, (int)m.width, (int)m.height, &st.video)) < 0) {
+        stream_free(&st);
+        return ret == VD_ERR(ENOTSUP) ? VD_ERR(ENOTSUP) : ret;
+    }
+    st.broken = 1; /* until its first key frame */
+    dec->streams[dec->n_streams++] = st;
+    return 0;
+}
+
+static int handle_stream_frame(vd_decoder *dec, const vd_msg *msg)
+{
+    vd_msg_stream_frame m;
+    int ret = vd_wire_read_stream_frame(msg, &m);
+    if (ret < 0)
+        return ret;
+    dec_stream *st = find_stream(dec, m.stream_id, NULL);
+    if (!st || m.mask_size != st->mask_size)
+        return VD_ERR(EBADMSG);
+    if (st->broken && !(m.flags & VD_STREAM_FRAME_KEY))
+        return 0; /* what follows a loss would decode to garbage: wait for the key frame */
+    ret = vd_video_decode(st->video, m.data, m.size, st->pixels, (size_t)st->rect.width * (size_t)st->bpp,
+                          st->format);
+    if (ret == VD_ERR(ENOMEM))
+        return ret;
+    if (ret < 0) {
+        /* An error for this stream only: it waits for a key frame, the rest goes on. */
+        vd_log(VD_LOG_WARNING, "video stream %u: undecodable frame; asking for a key frame", st->id);
+        request_key(dec, st);
+        return 0;
+    }
+    st->broken = 0;
+    for (uint32_t i = 0; i < st->mask_size; i++)
+        st->mask[i] |= m.mask[i];
+    st->pending = 1;
+    return 0;
+}
+
+static int handle_stream_destroy(vd_decoder *dec, const vd_msg *msg)
+{
+    uint32_t id;
+    unsigned k;
+    int ret = vd_wire_read_stream_id(msg, &id);
+    if (ret < 0)
+        return ret;
+    if (!find_stream(dec, id, &k))
+        return VD_ERR(EBADMSG);
+    remove_stream(dec, k);
+    return 0;
+}
+
+/* Shows the masked blocks of a surface's streams' pending pictures (before its tiles). */
+static void apply_streams(vd_decoder *dec, dec_surface *s)
+{
+    const vd_tile_grid *g = &s->grid;
+    size_t stride = (size_t)g->width * (size_t)g->bpp;
+    for (unsigned k = 0; k < dec->n_streams; k++) {
+        dec_stream *st = &dec->streams[k];
+        if (st->surface_id != s->id || !st->pending || st->bpp != g->bpp)
+            continue;
+        int bw = (st->rect.width + 15) / 16, bh = (st->rect.height + 15) / 16;
+        size_t src_stride = (size_t)st->rect.width * (size_t)st->bpp;
+        for (int by = 0; by < bh; by++)
+            for (int bx = 0; bx < bw; bx++) {
+                int b = by * bw + bx;
+                if (!(st->mask[b / 8] & (1u << (b % 8))))
+                    continue;
+                int x = bx * 16, y = by * 16;
+                int w = VD_MIN(16, st->rect.width - x), h = VD_MIN(16, st->rect.height - y);
+                for (int r = 0; r < h; r++)
+                    memcpy(s->pixels + (size_t)(st->rect.y + y + r) * stride +
+                               (size_t)(st->rect.x + x) * (size_t)g->bpp,
+                           st->pixels + (size_t)(y + r) * src_stride + (size_t)x * (size_t)st->bpp,
+                           (size_t)w * (size_t)st->bpp);
+                s->damage[(size_t)((st->rect.y + y) / 64) * (size_t)g->cols +
+                          (size_t)((st->rect.x + x) / 64)] = VD_TILE_DIRTY;
+            }
+        memset(st->mask, 0, st->mask_size);
+        st->pending = 0;
+    }
 }
 
 static int handle_tile(vd_decoder *dec, const vd_msg *msg)
@@ -314,6 +496,7 @@ static int handle_frame_end(vd_decoder *dec, const vd_msg *msg)
         return VD_ERR(EBADMSG);
     if (s->geometry_pending && (ret = commit_geometry(s)) < 0)
         return ret;
+    apply_streams(dec, s);
     const vd_tile_grid *g = &s->grid;
     size_t stride = (size_t)g->width * (size_t)g->bpp;
     staging *st = &s->stage;
@@ -386,6 +569,12 @@ static int handle_message(vd_decoder *dec, const vd_msg *msg)
         return handle_tile(dec, msg);
     case VD_MSG_FRAME_END:
         return handle_frame_end(dec, msg);
+    case VD_MSG_STREAM_CREATE:
+        return handle_stream_create(dec, msg);
+    case VD_MSG_STREAM_FRAME:
+        return handle_stream_frame(dec, msg);
+    case VD_MSG_STREAM_DESTROY:
+        return handle_stream_destroy(dec, msg);
     default:
         return (msg->flags & VD_MSG_FLAG_OPTIONAL) ? 0 : VD_ERR(EBADMSG);
     }
@@ -465,4 +654,13 @@ int vd_decoder_receive_image(vd_decoder *dec, vd_image *img)
         return 0;
     }
     return dec->draining ? VD_EOF : VD_ERR(EAGAIN);
+}
+
+size_t vd_decoder_get_key_requests(vd_decoder *dec, uint32_t *ids, size_t max)
+{
+    size_t n = VD_MIN((size_t)dec->n_key_requests, max);
+    memcpy(ids, dec->key_requests, n * sizeof(*ids));
+    memmove(dec->key_requests, dec->key_requests + n, (dec->n_key_requests - n) * sizeof(*ids));
+    dec->n_key_requests -= (unsigned)n;
+    return n;
 }

@@ -6,6 +6,7 @@
 #include <vd/encoder.h>
 
 #include "../codec/tile_codec.h"
+#include "../codec/video.h"
 #include "buf.h"
 #include "classify.h"
 #include "clock.h"
@@ -16,6 +17,18 @@
 #define MAX_SURFACES 64
 #define MAX_DAMAGE_RECTS 65536
 #define MIN_PACKET_SIZE 4096
+#define MAX_STREAMS 16 /* per surface */
+/* Build-to-lossless tiles per frame: a spread-out burst, nearest the cursor first. */
+#define REFRESH_TILES_PER_FRAME 256
+
+/* A video or 3D region's stream (its id is the region's). */
+typedef struct enc_stream {
+    uint32_t id;
+    vd_rect rect;
+    uint8_t content;
+    vd_video_encoder *video;
+    int need_key;
+} enc_stream;
 
 typedef struct enc_surface {
     uint32_t id;
@@ -30,6 +43,11 @@ typedef struct enc_surface {
     int64_t last_pts, last_t; /* frame times, see frame_time() */
     uint64_t last_clock_ns;
     vd_rect last_cursor;
+    enc_stream streams[MAX_STREAMS];
+    unsigned n_streams;
+    uint8_t *lossy;         /* per tile: the client shows lossy pixels */
+    int64_t *last_damage;   /* per tile: frame time of its last change */
+    uint32_t *candidates;   /* build-to-lossless candidates (scratch) */
 } enc_surface;
 
 typedef struct pending_packet {
@@ -55,6 +73,8 @@ struct vd_encoder {
     uint64_t frame_seq;
     uint32_t next_region_id;
     int hello_sent, draining;
+    vd_buf video_out;        /* one coded video frame */
+    uint8_t mask[1024];      /* a stream frame's block mask: 8192 / 16 squared bits at most */
     vd_encoder_stats stats;
 };
 
@@ -64,6 +84,9 @@ void vd_encoder_config_default(vd_encoder_config *cfg)
         .max_packet_size = 256 * 1024,
         .max_surfaces = MAX_SURFACES,
         .cpu_flags = ~0u,
+        .video_codecs = VD_CODEC_H264,
+        .video_bitrate = 4000000,
+        .video_backend = VD_BACKEND_AUTO,
     };
     vd_classifier_config_default(&cfg->classifier);
 }
@@ -78,7 +101,9 @@ int vd_encoder_new(const vd_encoder_config *cfg, vd_encoder **out)
     if (!cfg)
         cfg = &defaults;
     if (cfg->max_packet_size < MIN_PACKET_SIZE || cfg->max_surfaces < 1 ||
-        cfg->max_surfaces > MAX_SURFACES || vd_classifier_config_check(&cfg->classifier) < 0)
+        cfg->max_surfaces > MAX_SURFACES || vd_classifier_config_check(&cfg->classifier) < 0 ||
+        cfg->video_codecs & ~(uint32_t)(VD_CODEC_H264 | VD_CODEC_AV1) ||
+        (cfg->video_codecs && cfg->video_bitrate < 10000) || cfg->video_backend > VD_BACKEND_SOFTWARE)
         return VD_ERR(EINVAL);
     vd_encoder *enc = calloc(1, sizeof(*enc));
     if (!enc)
@@ -96,10 +121,21 @@ int vd_encoder_new(const vd_encoder_config *cfg, vd_encoder **out)
     return 0;
 }
 
+static void streams_free(enc_surface *s)
+{
+    for (unsigned k = 0; k < s->n_streams; k++)
+        vd_video_encoder_free(&s->streams[k].video);
+    s->n_streams = 0;
+}
+
 static void surface_free(enc_surface *s)
 {
     if (!s)
         return;
+    streams_free(s);
+    free(s->lossy);
+    free(s->last_damage);
+    free(s->candidates);
     free(s->prev);
     free(s->state);
     free(s->tile_stats);
@@ -116,6 +152,7 @@ void vd_encoder_free(vd_encoder **penc)
         surface_free(enc->surfaces[i]);
     vd_tile_encoder_free(&enc->tiles);
     vd_buf_free(&enc->out);
+    vd_buf_free(&enc->video_out);
     free(enc->packets);
     free(enc);
     *penc = NULL;
@@ -164,13 +201,27 @@ static int surface_configure(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     uint8_t *state = malloc(n_tiles);
     vd_tile_stats *stats = malloc(n_tiles * sizeof(*stats));
     vd_classifier *classifier = vd_classifier_new(&grid, &enc->cfg.classifier, &enc->next_region_id);
-    if (!prev || !state || !stats || !classifier) {
+    uint8_t *lossy = calloc(n_tiles, 1);
+    int64_t *last_damage = calloc(n_tiles, sizeof(*last_damage));
+    uint32_t *candidates = malloc(n_tiles * sizeof(*candidates));
+    if (!prev || !state || !stats || !classifier || !lossy || !last_damage || !candidates) {
         free(prev);
         free(state);
         free(stats);
+        free(lossy);
+        free(last_damage);
+        free(candidates);
         vd_classifier_free(&classifier);
         return VD_ERR(ENOMEM);
     }
+    /* The client drops a surface's streams when it is resized. */
+    streams_free(s);
+    free(s->lossy);
+    free(s->last_damage);
+    free(s->candidates);
+    s->lossy = lossy;
+    s->last_damage = last_damage;
+    s->candidates = candidates;
     free(s->prev);
     free(s->state);
     free(s->tile_stats);
@@ -288,6 +339,193 @@ static void discard_unsent(vd_encoder *enc, size_t packets_before)
     enc->packet_start = enc->out.size;
 }
 
+static int rect_equal(vd_rect a, vd_rect b)
+{
+    return a.x == b.x && a.y == b.y && a.width == b.width && a.height == b.height;
+}
+
+static int stream_end(vd_encoder *enc, enc_surface *s, unsigned k)
+{
+    int ret = vd_wire_put_stream_id(&enc->out, VD_MSG_STREAM_DESTROY, s->streams[k].id);
+    vd_video_encoder_free(&s->streams[k].video);
+    s->streams[k] = s->streams[--s->n_streams];
+    return ret;
+}
+
+/* One stream per video/3D region: created with its region, recreated when the region's
+ * rectangle changes (a codec's picture size is fixed), ended with it. */
+static int sync_streams(vd_encoder *enc, enc_surface *s)
+{
+    vd_region regions[MAX_STREAMS];
+    size_t n = VD_MIN(vd_classifier_regions(s->classifier, regions, MAX_STREAMS), MAX_STREAMS);
+    int ret;
+    for (unsigned k = 0; k < s->n_streams;) {
+        size_t r = 0;
+        while (r < n && regions[r].id != s->streams[k].id)
+            r++;
+        if (r < n && rect_equal(regions[r].rect, s->streams[k].rect)) {
+            k++;
+            continue;
+        }
+        if ((ret = stream_end(enc, s, k)) < 0)
+            return ret;
+    }
+    uint32_t codecs = enc->cfg.video_codecs;
+    for (size_t r = 0; r < n && codecs; r++) {
+        unsigned k = 0;
+        while (k < s->n_streams && s->streams[k].id != regions[r].id)
+            k++;
+        if (k < s->n_streams || (regions[r].content != VD_CONTENT_VIDEO && regions[r].content != VD_CONTENT_3D))
+            continue;
+        const vd_rect *q = &regions[r].rect;
+        vd_video_params p = {
+            .codec = codecs & VD_CODEC_H264 ? VD_VIDEO_H264 : VD_VIDEO_AV1,
+            .width = q->width,
+            .height = q->height,
+            .fps = 30,
+            .bitrate = enc->cfg.video_bitrate,
+            .backend = (enum vd_video_backend)enc->cfg.video_backend,
+        };
+        enc_stream st = {.id = regions[r].id, .rect = *q, .content = (uint8_t)regions[r].content,
+                         .need_key = 1};
+        /* A region no encoder takes (an odd size at the surface's edge, no codec) stays
+         * lossless. */
+        if (vd_video_encoder_new(&p, &st.video) < 0)
+            continue;
+        vd_msg_stream m = {st.id, s->id, (uint8_t)p.codec, st.content, (uint32_t)q->x,
+                           (uint32_t)q->y, (uint32_t)q->width, (uint32_t)q->height};
+        if ((ret = vd_wire_put_stream_create(&enc->out, &m)) < 0) {
+            vd_video_encoder_free(&st.video);
+            return ret;
+        }
+        s->streams[s->n_streams++] = st;
+    }
+    return 0;
+}
+
+/* Whether any pixel of the tile (x, y, w, h) outside q differs from the reference. */
+static int changed_outside(const enc_surface *s, const vd_frame *f, int x, int y, int w, int h,
+                           const vd_rect *q)
+{
+    size_t bpp = (size_t)s->grid.bpp, ref_stride = (size_t)s->grid.width * bpp;
+    int ix0 = VD_MAX(x, q->x), ix1 = VD_MIN(x + w, q->x + q->width);
+    for (int r = y; r < y + h; r++) {
+        const uint8_t *a = f->data + (size_t)r * (size_t)f->stride, *b = s->prev + (size_t)r * ref_stride;
+        int inside = r >= q->y && r < q->y + q->height && ix0 < ix1;
+        int spans[2][2] = {{x, inside ? ix0 : x + w}, {inside ? ix1 : x + w, x + w}};
+        for (int k = 0; k < 2; k++)
+            if (spans[k][0] < spans[k][1] &&
+                memcmp(a + (size_t)spans[k][0] * bpp, b + (size_t)spans[k][0] * bpp,
+                       (size_t)(spans[k][1] - spans[k][0]) * bpp))
+                return 1;
+    }
+    return 0;
+}
+
+/* Codes each stream's frame over the damaged tiles of its rectangle; those become
+ * VD_TILE_VIDEO (lossy on the client).  A tile the rectangle only cuts goes through the stream
+ * only when nothing changed outside the rectangle (its outside stays exact on the client);
+ * otherwise it stays lossless, so text beside a video never goes through it. */
+static int encode_streams(vd_encoder *enc, enc_surface *s, const vd_frame *f)
+{
+    const vd_tile_grid *g = &s->grid;
+    int ret;
+    for (unsigned k = 0; k < s->n_streams; k++) {
+        enc_stream *st = &s->streams[k];
+        const vd_rect *q = &st->rect;
+        int bw = (q->width + 15) / 16, bh = (q->height + 15) / 16;
+        uint32_t mask_size = (uint32_t)(bw * bh + 7) / 8;
+        memset(enc->mask, 0, mask_size);
+        int any = 0;
+        for (int ty = q->y / 64; ty <= (q->y + q->height - 1) / 64; ty++) {
+            for (int tx = q->x / 64; tx <= (q->x + q->width - 1) / 64; tx++) {
+                int x = tx * 64, y = ty * 64;
+                int w = VD_MIN(64, g->width - x), h = VD_MIN(64, g->height - y);
+                size_t i = (size_t)ty * (size_t)g->cols + (size_t)tx;
+                if (s->state[i] != VD_TILE_DIRTY)
+                    continue;
+                int inside = x >= q->x && y >= q->y && x + w <= q->x + q->width &&
+                             y + h <= q->y + q->height;
+                if (!inside && changed_outside(s, f, x, y, w, h, q))
+                    continue;
+                s->state[i] = VD_TILE_VIDEO;
+                any = 1;
+                /* The blocks of the tile inside the rectangle (q is 16-aligned). */
+                int x0 = VD_MAX(x, q->x) - q->x, x1 = VD_MIN(x + w, q->x + q->width) - q->x;
+                int y0 = VD_MAX(y, q->y) - q->y, y1 = VD_MIN(y + h, q->y + q->height) - q->y;
+                for (int by = y0 / 16; by < (y1 + 15) / 16; by++)
+                    for (int bx = x0 / 16; bx < (x1 + 15) / 16; bx++)
+                        enc->mask[(by * bw + bx) / 8] |= (uint8_t)(1u << ((by * bw + bx) % 8));
+            }
+        }
+        if (!any)
+            continue;
+        uint64_t t0 = vd_now_ns();
+        enc->video_out.size = 0;
+        int key;
+        const uint8_t *src = f->data + (size_t)q->y * (size_t)f->stride + (size_t)q->x * (size_t)g->bpp;
+        if ((ret = vd_video_encode(st->video, src, (size_t)f->stride, s->format, st->need_key,
+                                   &enc->video_out, &key)) < 0)
+            return ret;
+        enc->stats.video_ns += vd_now_ns() - t0;
+        if (key)
+            st->need_key = 0;
+        if (!enc->video_out.size)
+            continue; /* the encoder holds the frame back; it comes with a later one */
+        vd_msg_stream_frame sf = {st->id, key ? VD_STREAM_FRAME_KEY : 0, enc->mask, mask_size,
+                                  enc->video_out.data, (uint32_t)enc->video_out.size};
+        size_t before = enc->out.size;
+        if ((ret = vd_wire_put_stream_frame(&enc->out, &sf)) < 0 ||
+            (ret = maybe_cut_packet(enc, s->id, f->pts_us)) < 0)
+            return ret;
+        enc->stats.video_bytes += enc->out.size - before;
+    }
+    return 0;
+}
+
+/* Build-to-lossless: lossy tiles that have not changed for VD_LOSSLESS_AFTER_MS, or that no
+ * stream covers any more, are sent again exactly, nearest the cursor first. */
+static uint32_t schedule_refresh(enc_surface *s, const vd_frame *f)
+{
+    const vd_tile_grid *g = &s->grid;
+    size_t n_tiles = (size_t)g->cols * (size_t)g->rows, n = 0;
+    int64_t t = s->last_t;
+    for (size_t i = 0; i < n_tiles; i++) {
+        if (s->state[i] == VD_TILE_DIRTY || s->state[i] == VD_TILE_VIDEO)
+            s->last_damage[i] = t;
+        if (s->state[i] == VD_TILE_DIRTY)
+            s->lossy[i] = 0; /* sent exactly now */
+        else if (s->lossy[i] && s->state[i] != VD_TILE_VIDEO &&
+                 t - s->last_damage[i] >= VD_LOSSLESS_AFTER_MS * 1000)
+            s->candidates[n++] = (uint32_t)i;
+    }
+    if (n > REFRESH_TILES_PER_FRAME) {
+        /* Nearest the cursor first: a partial selection by squared distance. */
+        int cx = f->cursor.x + f->cursor.width / 2, cy = f->cursor.y + f->cursor.height / 2;
+        for (size_t a = 0; a < REFRESH_TILES_PER_FRAME; a++) {
+            size_t best = a;
+            int64_t best_d = INT64_MAX;
+            for (size_t b = a; b < n; b++) {
+                int64_t dx = (int64_t)(s->candidates[b] % (size_t)g->cols) * 64 + 32 - cx;
+                int64_t dy = (int64_t)(s->candidates[b] / (size_t)g->cols) * 64 + 32 - cy;
+                if (dx * dx + dy * dy < best_d) {
+                    best_d = dx * dx + dy * dy;
+                    best = b;
+                }
+            }
+            uint32_t tmp = s->candidates[a];
+            s->candidates[a] = s->candidates[best];
+            s->candidates[best] = tmp;
+        }
+        n = REFRESH_TILES_PER_FRAME;
+    }
+    for (size_t k = 0; k < n; k++) {
+        s->state[s->candidates[k]] = VD_TILE_DIRTY;
+        s->lossy[s->candidates[k]] = 0;
+    }
+    return (uint32_t)n;
+}
+
 static int encode_tiles(vd_encoder *enc, enc_surface *s, const vd_frame *f)
 {
     const vd_tile_grid *g = &s->grid;
@@ -296,6 +534,18 @@ static int encode_tiles(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     for (int ty = 0; ty < g->rows; ty++) {
         const uint8_t *row_state = s->state + (size_t)ty * (size_t)g->cols;
         for (int tx = 0; tx < g->cols; tx++) {
+            if (row_state[tx] == VD_TILE_VIDEO) { /* sent by its stream; the reference follows */
+                int x = tx * 64, y = ty * 64;
+                int h = VD_MIN(64, g->height - y);
+                size_t row_bytes = (size_t)VD_MIN(64, g->width - x) * (size_t)g->bpp;
+                for (int r = 0; r < h; r++)
+                    memcpy(s->prev + (size_t)(y + r) * prev_stride + (size_t)x * (size_t)g->bpp,
+                           f->data + (size_t)(y + r) * (size_t)f->stride + (size_t)x * (size_t)g->bpp,
+                           row_bytes);
+                s->lossy[(size_t)ty * (size_t)g->cols + (size_t)tx] = 1;
+                enc->stats.tiles_streamed++;
+                continue;
+            }
             if (row_state[tx] != VD_TILE_DIRTY)
                 continue;
             int count = 1;
@@ -386,9 +636,16 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f)
     if ((ret = classify_frame(enc, s, f, &enc->stats)) < 0)
         goto fail;
     enc->stats.classify_ns = vd_now_ns() - t_cls;
+    /* A client that (re)creates the surface has no streams: start them afresh. */
+    if (is_new || s->refresh)
+        streams_free(s);
+
+    uint64_t t1 = vd_now_ns();
+    if ((ret = sync_streams(enc, s)) < 0 || (ret = encode_streams(enc, s, f)) < 0)
+        goto fail;
+    enc->stats.tiles_refreshed = schedule_refresh(s, f);
 
     enc->frame_seq++;
-    uint64_t t1 = vd_now_ns();
     if ((ret = encode_tiles(enc, s, f)) < 0)
         goto fail;
     enc->stats.encode_ns = vd_now_ns() - t1;
@@ -403,6 +660,11 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f)
     if (is_new)
         enc->surfaces[enc->n_surfaces++] = s;
     enc->stats.bytes = enc->out.size - bytes_before;
+    for (unsigned k = 0; k < enc->n_surfaces; k++) {
+        const enc_surface *o = enc->surfaces[k];
+        for (size_t i = 0; i < (size_t)o->grid.cols * (size_t)o->grid.rows; i++)
+            enc->stats.tiles_lossy += o->lossy[i];
+    }
     return 0;
 
 fail:
@@ -503,6 +765,30 @@ int vd_encoder_get_regions(const vd_encoder *enc, uint32_t surface_id, vd_region
     return (int)vd_classifier_regions(s->classifier, regions, max);
 }
 
+int vd_encoder_get_lossy_tiles(const vd_encoder *enc, uint32_t surface_id, uint8_t *map,
+                               size_t size)
+{
+    const enc_surface *s = find_surface(enc, surface_id, NULL);
+    if (!s)
+        return VD_ERR(ENOENT);
+    size_t n = (size_t)s->grid.cols * (size_t)s->grid.rows;
+    if (size < n)
+        return VD_ERR(ENOSPC);
+    memcpy(map, s->lossy, n);
+    return (int)n;
+}
+
+int vd_encoder_request_keyframe(vd_encoder *enc, uint32_t stream_id)
+{
+    for (unsigned i = 0; i < enc->n_surfaces; i++)
+        for (unsigned k = 0; k < enc->surfaces[i]->n_streams; k++)
+            if (enc->surfaces[i]->streams[k].id == stream_id) {
+                enc->surfaces[i]->streams[k].need_key = 1;
+                return 0;
+            }
+    return VD_ERR(ENOENT);
+}
+
 int vd_encoder_get_tile_classes(const vd_encoder *enc, uint32_t surface_id, uint8_t *classes,
                                 size_t size)
 {
@@ -564,6 +850,17 @@ int vd_encoder_get_tile_classes(const vd_encoder *enc, uint32_t surface_id, uint
                                 size_t size)
 {
     (void)enc, (void)surface_id, (void)classes, (void)size;
+    return VD_ERR(ENOTSUP);
+}
+int vd_encoder_get_lossy_tiles(const vd_encoder *enc, uint32_t surface_id, uint8_t *map,
+                               size_t size)
+{
+    (void)enc, (void)surface_id, (void)map, (void)size;
+    return VD_ERR(ENOTSUP);
+}
+int vd_encoder_request_keyframe(vd_encoder *enc, uint32_t stream_id)
+{
+    (void)enc, (void)stream_id;
     return VD_ERR(ENOTSUP);
 }
 

@@ -83,6 +83,43 @@ int vd_wire_read_frame_end(const vd_msg *msg, vd_msg_frame_end *out)
     return 0;
 }
 
+int vd_wire_read_stream_create(const vd_msg *msg, vd_msg_stream *out)
+{
+    const uint8_t *b = msg->body;
+    if (msg->size != VD_STREAM_CREATE_BODY || vd_rl16(b + 10))
+        return VD_ERR(EBADMSG);
+    *out = (vd_msg_stream){vd_rl32(b), vd_rl32(b + 4), b[8], b[9],
+                           vd_rl32(b + 12), vd_rl32(b + 16), vd_rl32(b + 20), vd_rl32(b + 24)};
+    return 0;
+}
+
+int vd_wire_read_stream_frame(const vd_msg *msg, vd_msg_stream_frame *out)
+{
+    const uint8_t *b = msg->body;
+    if (msg->size < VD_STREAM_FRAME_HEADER || b[4] & ~VD_STREAM_FRAME_KEY || b[5] || vd_rl16(b + 6))
+        return VD_ERR(EBADMSG);
+    uint32_t mask_size = vd_rl32(b + 8);
+    if (mask_size > msg->size - VD_STREAM_FRAME_HEADER)
+        return VD_ERR(EBADMSG);
+    *out = (vd_msg_stream_frame){
+        .stream_id = vd_rl32(b),
+        .flags = b[4],
+        .mask = b + VD_STREAM_FRAME_HEADER,
+        .mask_size = mask_size,
+        .data = b + VD_STREAM_FRAME_HEADER + mask_size,
+        .size = msg->size - VD_STREAM_FRAME_HEADER - mask_size,
+    };
+    return 0;
+}
+
+int vd_wire_read_stream_id(const vd_msg *msg, uint32_t *id)
+{
+    if (msg->size != VD_STREAM_DESTROY_BODY)
+        return VD_ERR(EBADMSG);
+    *id = vd_rl32(msg->body);
+    return 0;
+}
+
 /* Appends a header and returns the body to fill, or NULL on ENOMEM. */
 static uint8_t *put_msg(vd_buf *buf, uint8_t type, uint32_t body_size)
 {
@@ -168,4 +205,47 @@ void vd_wire_end_tile(vd_buf *buf, uint8_t encoding, size_t payload_size)
     vd_wl32(p + 4, (uint32_t)(VD_TILE_HEADER + payload_size));
     p[VD_WIRE_HEADER_SIZE + 8] = encoding;
     buf->size += VD_WIRE_HEADER_SIZE + VD_TILE_HEADER + payload_size;
+}
+
+int vd_wire_put_stream_create(vd_buf *buf, const vd_msg_stream *s)
+{
+    uint8_t *b = put_msg(buf, VD_MSG_STREAM_CREATE, VD_STREAM_CREATE_BODY);
+    if (!b)
+        return VD_ERR(ENOMEM);
+    vd_wl32(b, s->id);
+    vd_wl32(b + 4, s->surface_id);
+    b[8] = s->codec;
+    b[9] = s->content;
+    vd_wl16(b + 10, 0);
+    vd_wl32(b + 12, s->x);
+    vd_wl32(b + 16, s->y);
+    vd_wl32(b + 20, s->width);
+    vd_wl32(b + 24, s->height);
+    return 0;
+}
+
+int vd_wire_put_stream_id(vd_buf *buf, uint8_t type, uint32_t id)
+{
+    uint8_t *b = put_msg(buf, type, VD_STREAM_DESTROY_BODY);
+    if (!b)
+        return VD_ERR(ENOMEM);
+    vd_wl32(b, id);
+    return 0;
+}
+
+int vd_wire_put_stream_frame(vd_buf *buf, const vd_msg_stream_frame *sf)
+{
+    if ((size_t)sf->mask_size + sf->size > VD_WIRE_MAX_BODY - VD_STREAM_FRAME_HEADER)
+        return VD_ERR(ENOSPC);
+    uint8_t *b = put_msg(buf, VD_MSG_STREAM_FRAME, VD_STREAM_FRAME_HEADER + sf->mask_size + sf->size);
+    if (!b)
+        return VD_ERR(ENOMEM);
+    vd_wl32(b, sf->stream_id);
+    b[4] = sf->flags;
+    b[5] = 0;
+    vd_wl16(b + 6, 0);
+    vd_wl32(b + 8, sf->mask_size);
+    memcpy(b + VD_STREAM_FRAME_HEADER, sf->mask, sf->mask_size);
+    memcpy(b + VD_STREAM_FRAME_HEADER + sf->mask_size, sf->data, sf->size);
+    return 0;
 }

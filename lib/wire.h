@@ -52,6 +52,32 @@ enum vd_tile_encoding {
 #define VD_SURFACE_DESTROY_BODY 4
 #define VD_TILE_HEADER 12
 #define VD_FRAME_END_BODY 24
+#define VD_STREAM_CREATE_BODY 28
+#define VD_STREAM_DESTROY_BODY 4
+#define VD_STREAM_FRAME_HEADER 12
+#define VD_KEY_REQUEST_BODY 4
+
+enum {
+    VD_STREAM_FRAME_KEY = 1u << 0, /* an IDR / key frame: decoding can start here */
+};
+
+/* A video or 3D region's stream: its rectangle (16-aligned, inside the surface) is coded with
+ * a video codec; each frame says which 16 x 16 blocks of the rectangle to show. */
+typedef struct vd_msg_stream {
+    uint32_t id, surface_id;
+    uint8_t codec;   /* enum vd_video_codec */
+    uint8_t content; /* enum vd_content */
+    uint32_t x, y, width, height;
+} vd_msg_stream;
+
+typedef struct vd_msg_stream_frame {
+    uint32_t stream_id;
+    uint8_t flags;            /* VD_STREAM_FRAME_* */
+    const uint8_t *mask;      /* ceil(blocks / 8) bytes, bit b of byte b / 8, raster order */
+    uint32_t mask_size;
+    const uint8_t *data;      /* the coded frame */
+    uint32_t size;
+} vd_msg_stream_frame;
 
 typedef struct vd_msg {
     uint8_t type, flags;
@@ -90,12 +116,19 @@ VD_HIDDEN int vd_wire_read_surface(const vd_msg *msg, vd_msg_surface *out);
 VD_HIDDEN int vd_wire_read_surface_destroy(const vd_msg *msg, uint32_t *id);
 VD_HIDDEN int vd_wire_read_tile(const vd_msg *msg, vd_msg_tile *out);
 VD_HIDDEN int vd_wire_read_frame_end(const vd_msg *msg, vd_msg_frame_end *out);
+VD_HIDDEN int vd_wire_read_stream_create(const vd_msg *msg, vd_msg_stream *out);
+VD_HIDDEN int vd_wire_read_stream_frame(const vd_msg *msg, vd_msg_stream_frame *out);
+/* STREAM_DESTROY and KEY_REQUEST: a stream id alone. */
+VD_HIDDEN int vd_wire_read_stream_id(const vd_msg *msg, uint32_t *id);
 
 /* Writers append one whole message; they return 0 or VD_ERR(ENOMEM). */
 VD_HIDDEN int vd_wire_put_hello(vd_buf *buf);
 VD_HIDDEN int vd_wire_put_surface(vd_buf *buf, uint8_t type, const vd_msg_surface *s);
 VD_HIDDEN int vd_wire_put_surface_destroy(vd_buf *buf, uint32_t id);
 VD_HIDDEN int vd_wire_put_frame_end(vd_buf *buf, const vd_msg_frame_end *fe);
+VD_HIDDEN int vd_wire_put_stream_create(vd_buf *buf, const vd_msg_stream *s);
+VD_HIDDEN int vd_wire_put_stream_id(vd_buf *buf, uint8_t type, uint32_t id);
+VD_HIDDEN int vd_wire_put_stream_frame(vd_buf *buf, const vd_msg_stream_frame *sf);
 
 /* A tile message is written in two steps because its payload size is known only after
  * coding: begin reserves header room plus max_payload bytes and returns where the payload

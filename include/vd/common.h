@@ -74,6 +74,15 @@ enum vd_pixel_format {
 /* Bytes per pixel of a format, or 0 when the format is unknown. */
 VD_API int vd_format_bytes_per_pixel(enum vd_pixel_format format);
 
+/* What a region of the screen shows, which decides how it is coded: text and UI losslessly,
+ * video for efficiency, 3D for latency. */
+enum vd_content {
+    VD_CONTENT_NONE = 0,  /* no hint / not damaged */
+    VD_CONTENT_TEXT = 1,  /* text, UI, anything that must stay exact */
+    VD_CONTENT_VIDEO = 2, /* natural video playback */
+    VD_CONTENT_3D = 3,    /* rendered 3D (a game, a CAD viewport, a virgl/venus scanout) */
+};
+
 /* Largest surface width and height. */
 #define VD_MAX_DIMENSION 8192
 

@@ -73,6 +73,13 @@ typedef struct vd_image {
     uint8_t reserved[32];
 } vd_image;
 
+/* Video and 3D regions arrive as video streams (H.264 through libavcodec, AV1 through
+ * libdav1d).  A stream whose data the decoder rejects stops being shown until a key frame:
+ * the viewer should pass the ids this returns to the host, which calls
+ * vd_encoder_request_keyframe() for each.  Writes up to max stream ids that need a key frame
+ * into ids, forgets them, and returns how many it wrote. */
+VD_API size_t vd_decoder_get_key_requests(vd_decoder *dec, uint32_t *ids, size_t max);
+
 /* Takes the next completed image.  Returns 0, VD_ERR(EAGAIN) when none is ready, or
  * VD_EOF once a drained decoder is empty.  When one packet completes several frames of the
  * same surface, only the latest image comes out, with the union of their damage. */

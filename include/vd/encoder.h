@@ -32,15 +32,6 @@ extern "C" {
 
 typedef struct vd_encoder vd_encoder;
 
-/* What a region of the screen shows, which decides how it is coded: text and UI losslessly,
- * video for efficiency, 3D for latency. */
-enum vd_content {
-    VD_CONTENT_NONE = 0,  /* no hint / not damaged */
-    VD_CONTENT_TEXT = 1,  /* text, UI, anything that must stay exact */
-    VD_CONTENT_VIDEO = 2, /* natural video playback */
-    VD_CONTENT_3D = 3,    /* rendered 3D (a game, a CAD viewport, a virgl/venus scanout) */
-};
-
 /* Classifier tuning; vd_encoder_config_default() fills in the defaults documented with each
  * field (lib/classify_params.h holds them).  Times in milliseconds, rates in changes per
  * second, fractions in 1/256. */
@@ -64,6 +55,19 @@ typedef struct vd_classifier_config {
     uint8_t reserved[32];
 } vd_classifier_config;
 
+/* Video codecs a client decodes (the transport's handshake tells the host). */
+enum {
+    VD_CODEC_H264 = 1u << 0,
+    VD_CODEC_AV1 = 1u << 1,
+};
+
+/* Where video streams are encoded. */
+enum vd_video_backend_choice {
+    VD_BACKEND_AUTO = 0,     /* hardware (VAAPI) when it works, else software */
+    VD_BACKEND_VAAPI = 1,    /* VAAPI; still falls back to software when it fails */
+    VD_BACKEND_SOFTWARE = 2, /* libx264 / SVT-AV1 */
+};
+
 typedef struct vd_encoder_config {
     /* Packets are cut at message boundaries once they reach this size (bytes), so a packet
      * can exceed it by one message: a run of up to 32 tiles, at most 512 KiB and a few bytes.
@@ -75,6 +79,14 @@ typedef struct vd_encoder_config {
      * 0 = portable C only.  For tests and benchmarks. */
     uint32_t cpu_flags;
     vd_classifier_config classifier;
+    /* Codecs the client decodes (VD_CODEC_*); video and 3D regions go out as video streams in
+     * the first of them (H.264 first).  0 sends everything losslessly.  Default VD_CODEC_H264. */
+    uint32_t video_codecs;
+    /* Bits per second of each video stream.  Default 4000000. */
+    uint32_t video_bitrate;
+    /* Default VD_BACKEND_AUTO; the VD_VIDEO_BACKEND environment variable ("vaapi",
+     * "software") overrides it. */
+    enum vd_video_backend_choice video_backend;
     uint8_t reserved[64];
 } vd_encoder_config;
 
@@ -174,6 +186,11 @@ typedef struct vd_encoder_stats {
     uint64_t classify_ns;   /* tile statistics, classification and region tracking */
     uint32_t tiles_video;   /* damaged tiles classified video */
     uint32_t tiles_3d;      /* damaged tiles classified 3D (the rest are text/UI) */
+    uint32_t tiles_streamed; /* damaged tiles sent in video streams (lossy) */
+    uint32_t tiles_refreshed; /* tiles sent losslessly again over lossy ones (build-to-lossless) */
+    uint32_t tiles_lossy;   /* tiles the client now shows lossy, all surfaces */
+    uint64_t video_bytes;   /* of bytes: the video streams' frames */
+    uint64_t video_ns;      /* of encode_ns: colour conversion and video coding */
     uint8_t reserved[64];
 } vd_encoder_stats;
 
@@ -195,6 +212,22 @@ typedef struct vd_region {
  * many there are (which may exceed max), or VD_ERR(ENOENT) for an unknown surface. */
 VD_API int vd_encoder_get_regions(const vd_encoder *enc, uint32_t surface_id, vd_region *regions,
                                   size_t max);
+
+/* Build-to-lossless.  Tiles sent in a video stream are lossy on the client until they stop
+ * changing: then, within VD_LOSSLESS_AFTER_MS and nearest the cursor first, they are sent
+ * again losslessly (only tiles that were sent lossy).  This happens during send_frame, so a
+ * host whose screen went still should keep sending frames (damage = an empty list is cheap)
+ * every few tens of milliseconds while vd_encoder_stats.tiles_lossy is not 0. */
+#define VD_LOSSLESS_AFTER_MS 100
+
+/* Writes, for every tile of a surface, 1 where the client shows lossy pixels and 0 where it
+ * shows them bit-exact; returns the tile count, VD_ERR(ENOENT) or VD_ERR(ENOSPC). */
+VD_API int vd_encoder_get_lossy_tiles(const vd_encoder *enc, uint32_t surface_id, uint8_t *map,
+                                      size_t size);
+
+/* The client lost a video stream's state (its decoder reported an error): the next frame of
+ * that stream is a key frame.  stream_id is the region id.  Returns 0 or VD_ERR(ENOENT). */
+VD_API int vd_encoder_request_keyframe(vd_encoder *enc, uint32_t stream_id);
 
 /* Writes the content class of every tile of a surface as of its last frame, raster order, one
  * byte per tile (enum vd_content; VD_CONTENT_NONE for tiles that were not damaged), and
