@@ -359,9 +359,11 @@ int vd_video_decoder_new(enum vd_video_codec codec, int width, int height, vd_vi
     vd->pkt = av_packet_alloc();
     int ret = VD_ERR(ENOMEM);
     if (vd->ctx && vd->frame && vd->pkt) {
-        /* One frame in, one frame out: frame threads would add a frame of delay each. */
+        /* One frame in, one frame out: frame threads would add a frame of delay each.  Damage
+         * must surface as an error (and a key request), not as a concealed picture. */
         vd->ctx->thread_count = 1;
         vd->ctx->flags |= AV_CODEC_FLAG_LOW_DELAY;
+        vd->ctx->err_recognition |= AV_EF_EXPLODE;
         ret = avcodec_open2(vd->ctx, c, NULL) < 0 ? VD_ERR(EIO) : 0;
     }
     if (ret < 0) {
@@ -389,7 +391,8 @@ int vd_video_decode(vd_video_decoder *vd, const uint8_t *data, size_t size, uint
     if (ret < 0)
         return ret == AVERROR(ENOMEM) ? VD_ERR(ENOMEM) : VD_ERR(EBADMSG);
     AVFrame *f = vd->frame;
-    if (f->width != vd->width || f->height != vd->height) {
+    if (f->width != vd->width || f->height != vd->height || f->decode_error_flags ||
+        (f->flags & AV_FRAME_FLAG_CORRUPT)) {
         av_frame_unref(f);
         return VD_ERR(EBADMSG); /* a stream may not change its size */
     }

@@ -1,0 +1,198 @@
+/* Video and 3D regions through the public API: streams appear for moving natural content, the
+ * picture is close to the source while it moves and bit-exact soon after it stops, text
+ * beside it stays exact, a forced VAAPI backend falls back to software on a machine without
+ * a device, and a corrupt stream frame costs a key frame, not the session.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+enum { W = 640, H = 480 };
+static const vd_rect area = {128, 96, 320, 240}; /* the "player" */
+
+/* Natural-looking moving content: a drifting gradient with sensor noise. */
+static void paint(tu_canvas *c, tu_rng *r, int frame)
+{
+    for (int y = area.y; y < area.y + area.height; y++)
+        for (int x = area.x; x < area.x + area.width; x++) {
+            int g = (x + y + frame * 3) & 0xff;
+            uint32_t v = (uint32_t)((g + (int)tu_rng_below(r, 5)) & 0xff) |
+                         (uint32_t)(((g / 2 + (int)tu_rng_below(r, 5)) & 0xff) << 8) |
+                         (uint32_t)(((255 - g + (int)tu_rng_below(r, 5)) & 0xff) << 16);
+            memcpy(c->data + (size_t)y * (size_t)c->stride + (size_t)x * 4, &v, 4);
+        }
+}
+
+static double psnr_area(const vd_image *img, const tu_canvas *c)
+{
+    /* Y-PSNR (BT.601 luma), as video quality is usually judged. */
+    double se = 0;
+    for (int y = area.y; y < area.y + area.height; y++)
+        for (int x = area.x; x < area.x + area.width; x++) {
+            const uint8_t *a = img->data + (size_t)y * (size_t)img->stride + (size_t)x * 4;
+            const uint8_t *b = c->data + (size_t)y * (size_t)c->stride + (size_t)x * 4;
+            double d = 0.114 * (a[0] - b[0]) + 0.587 * (a[1] - b[1]) + 0.299 * (a[2] - b[2]);
+            se += d * d;
+        }
+    se /= (double)area.width * area.height;
+    return se > 0 ? 10 * log10(255.0 * 255.0 / se) : 99;
+}
+
+static int log_lines;
+static void count_log(void *opaque, enum vd_log_level level, const char *msg)
+{
+    (void)opaque, (void)level;
+    if (strstr(msg, "VAAPI"))
+        log_lines++;
+}
+
+/* Sends a frame and feeds every packet to the decoder (optionally corrupting stream frames). */
+static vd_image roundtrip(vd_encoder *enc, vd_decoder *dec, const vd_frame *f, int corrupt_video)
+{
+    CHECK(vd_encoder_send_frame(enc, f) == 0, "send_frame");
+    vd_packet pkt;
+    vd_image img = {0};
+    int images = 0, ret;
+    while ((ret = vd_encoder_receive_packet(enc, &pkt)) == 0) {
+        uint8_t *copy = tu_xmalloc(pkt.size);
+        memcpy(copy, pkt.data, pkt.size);
+        if (corrupt_video) {
+            /* Walk the messages; garble the coded data of every STREAM_FRAME (type 0x42). */
+            for (size_t o = 0; o + 8 <= pkt.size;) {
+                uint32_t len = (uint32_t)copy[o + 4] | (uint32_t)copy[o + 5] << 8 |
+                               (uint32_t)copy[o + 6] << 16 | (uint32_t)copy[o + 7] << 24;
+                if (copy[o] == 0x42)
+                    for (size_t k = o + 8 + 12 + 200; k < o + 8 + len; k += 7)
+                        copy[k] ^= 0x5a;
+                o += 8 + len;
+            }
+        }
+        CHECK(vd_decoder_send_packet(dec, copy, pkt.size) == 0, "send_packet");
+        free(copy);
+        while (vd_decoder_receive_image(dec, &img) == 0)
+            images++;
+    }
+    CHECK(ret == VD_ERR(EAGAIN) && images == 1, "one image per frame (%d)", images);
+    return img;
+}
+
+static void run(const char *backend)
+{
+    if (backend)
+        setenv("VD_VIDEO_BACKEND", backend, 1);
+    else
+        unsetenv("VD_VIDEO_BACKEND");
+    tu_rng r = tu_rng_init(21);
+    vd_encoder *enc;
+    vd_decoder *dec;
+    CHECK(vd_encoder_new(NULL, &enc) == 0 && vd_decoder_new(NULL, &dec) == 0, "new");
+    tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
+    tu_fill_desktop(&r, &c);
+    int frame = 0, streamed = 0;
+    double worst_psnr = 99;
+    vd_image img;
+    for (; frame < 40; frame++) {
+        paint(&c, &r, frame);
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        img = roundtrip(enc, dec, &f, 0);
+        vd_encoder_stats st;
+        vd_encoder_get_stats(enc, &st);
+        streamed += st.tiles_streamed > 0;
+        if (frame >= 20) /* well after detection */
+            worst_psnr = fmin(worst_psnr, psnr_area(&img, &c));
+        /* Outside the lossy tiles the image is exact on every frame. */
+        uint8_t lossy[100];
+        CHECK(vd_encoder_get_lossy_tiles(enc, 1, lossy, sizeof(lossy)) == 80, "lossy map");
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                if (!lossy[(y / 64) * 10 + x / 64])
+                    CHECK(!memcmp(img.data + (size_t)y * (size_t)img.stride + (size_t)x * 4,
+                                  c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, 3),
+                          "frame %d: pixel %d,%d of an exact tile differs", frame, x, y);
+    }
+    CHECK(streamed >= 25, "only %d of 40 frames used a video stream", streamed);
+    CHECK(worst_psnr >= 30, "video PSNR %.1f dB", worst_psnr);
+
+    /* The content stops: within 300 ms the client is bit-exact again. */
+    int exact_at = -1;
+    for (int k = 0; k < 20 && exact_at < 0; k++, frame++) {
+        vd_rect none;
+        vd_frame f = tu_frame(&c, 1, &none, 0);
+        f.pts_us = frame * 33333;
+        img = roundtrip(enc, dec, &f, 0);
+        vd_encoder_stats st;
+        vd_encoder_get_stats(enc, &st);
+        if (!st.tiles_lossy) {
+            CHECK(tu_image_diff_canvas(&img, &c) < 0, "not bit-exact after build-to-lossless");
+            exact_at = k + 1;
+        }
+    }
+    CHECK(exact_at > 0 && exact_at * 33 <= 300, "bit-exact after %d frames", exact_at);
+    printf("video (%s): %d frames streamed, worst PSNR %.1f dB, exact %d ms after it stopped\n",
+           backend ? backend : "auto", streamed, worst_psnr, exact_at * 33);
+    tu_canvas_free(&c);
+    vd_encoder_free(&enc);
+    vd_decoder_free(&dec);
+}
+
+/* A corrupt stream frame: an error for that stream, a key request, recovery after it. */
+static void corrupt(void)
+{
+    tu_rng r = tu_rng_init(5);
+    vd_encoder *enc;
+    vd_decoder *dec;
+    CHECK(vd_encoder_new(NULL, &enc) == 0 && vd_decoder_new(NULL, &dec) == 0, "new");
+    tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
+    tu_fill_desktop(&r, &c);
+    uint32_t ids[4];
+    size_t n = 0;
+    int frame = 0;
+    for (; frame < 30 && !n; frame++) {
+        paint(&c, &r, frame);
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        (void)roundtrip(enc, dec, &f, frame >= 15);
+        n = vd_decoder_get_key_requests(dec, ids, 4);
+    }
+    CHECK(n == 1, "no key request after corrupt stream data");
+    CHECK(vd_encoder_request_keyframe(enc, ids[0]) == 0, "request_keyframe");
+    CHECK(vd_encoder_request_keyframe(enc, 999999) == VD_ERR(ENOENT), "unknown stream");
+    double p = 0;
+    for (int k = 0; k < 5; k++, frame++) {
+        paint(&c, &r, frame);
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        vd_image img = roundtrip(enc, dec, &f, 0);
+        p = psnr_area(&img, &c);
+    }
+    CHECK(p >= 30, "stream did not recover after the key frame: PSNR %.1f", p);
+    printf("video: corrupt stream data -> key request -> recovered (PSNR %.1f dB)\n", p);
+    tu_canvas_free(&c);
+    vd_encoder_free(&enc);
+    vd_decoder_free(&dec);
+}
+
+int main(void)
+{
+    vd_log_set_callback(count_log, NULL);
+    vd_log_set_level(VD_LOG_WARNING);
+    /* Without a VAAPI device (CI has none), auto and a forced VAAPI must fall back to
+     * software, say so once (the probe is remembered), and work. */
+    run("vaapi");
+    run(NULL);
+    run("software");
+#if VD_HAVE_VAAPI
+    if (access("/dev/dri", F_OK) != 0)
+        CHECK(log_lines == 1, "%d log lines about VAAPI, want exactly 1", log_lines);
+#endif
+    printf("video: VAAPI unavailable -> software, logged %d time(s)\n", log_lines);
+    corrupt();
+    vd_log_set_callback(NULL, NULL);
+    printf("video: ok\n");
+    return 0;
+}
