@@ -163,7 +163,8 @@ static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
 static int probe_state[3][3]; /* [codec][backend] */
 
 static int encode_frame(vd_video_encoder *ve, const uint8_t *src, size_t stride,
-                        enum vd_pixel_format format, int force_key, vd_buf *out, int *key);
+                        enum vd_pixel_format format, int force_key, vd_buf *out,
+                        vd_video_packet *pkts, int *n_pkts);
 
 /* A real one-frame encode at 64 x 64, since a device can be present and still fail (the
  * frame is accepted; some encoders emit it only with the next). */
@@ -175,9 +176,10 @@ static int backend_works(enum vd_video_codec codec, enum vd_video_backend backen
         vd_video_encoder probe = {.params = {codec, 64, 64, 30, 1000000, backend}};
         uint8_t pixels[64 * 64 * 4] = {0};
         vd_buf out = {0};
-        int key, ret = encoder_open(&probe, backend);
+        vd_video_packet pkts[VD_VIDEO_MAX_PACKETS];
+        int n_pkts, ret = encoder_open(&probe, backend);
         if (ret == 0)
-            ret = encode_frame(&probe, pixels, 64 * 4, VD_FORMAT_BGRX8888, 1, &out, &key);
+            ret = encode_frame(&probe, pixels, 64 * 4, VD_FORMAT_BGRX8888, 1, &out, pkts, &n_pkts);
         encoder_close(&probe);
         vd_buf_free(&out);
         state = ret == 0 ? 1 : -1;
@@ -246,7 +248,8 @@ const char *vd_video_encoder_backend(const vd_video_encoder *ve)
 }
 
 static int encode_frame(vd_video_encoder *ve, const uint8_t *src, size_t stride,
-                        enum vd_pixel_format format, int force_key, vd_buf *out, int *key)
+                        enum vd_pixel_format format, int force_key, vd_buf *out,
+                        vd_video_packet *pkts, int *n_pkts)
 {
     enum AVPixelFormat src_fmt = av_format(format);
     AVFrame *f = ve->frame;
@@ -281,28 +284,30 @@ static int encode_frame(vd_video_encoder *ve, const uint8_t *src, size_t stride,
     }
     if ((ret = avcodec_send_frame(ve->ctx, send)) < 0)
         return av_err(ret);
-    *key = 0;
+    *n_pkts = 0;
     while ((ret = avcodec_receive_packet(ve->ctx, ve->pkt)) == 0) {
         uint8_t *dst = vd_buf_reserve(out, (size_t)ve->pkt->size);
-        if (!dst) {
+        if (!dst || *n_pkts == VD_VIDEO_MAX_PACKETS) {
             av_packet_unref(ve->pkt);
-            return VD_ERR(ENOMEM);
+            return dst ? VD_ERR(EIO) : VD_ERR(ENOMEM);
         }
         memcpy(dst, ve->pkt->data, (size_t)ve->pkt->size);
+        pkts[(*n_pkts)++] = (vd_video_packet){out->size, (size_t)ve->pkt->size,
+                                              !!(ve->pkt->flags & AV_PKT_FLAG_KEY)};
         out->size += (size_t)ve->pkt->size;
-        *key |= !!(ve->pkt->flags & AV_PKT_FLAG_KEY);
         av_packet_unref(ve->pkt);
     }
     return ret == AVERROR(EAGAIN) ? 0 : av_err(ret);
 }
 
 int vd_video_encode(vd_video_encoder *ve, const uint8_t *src, size_t stride,
-                    enum vd_pixel_format format, int force_key, vd_buf *out, int *key)
+                    enum vd_pixel_format format, int force_key, vd_buf *out,
+                    vd_video_packet *pkts, int *n_pkts)
 {
     if (av_format(format) == AV_PIX_FMT_NONE)
         return VD_ERR(EINVAL);
     size_t start = out->size;
-    int ret = encode_frame(ve, src, stride, format, force_key, out, key);
+    int ret = encode_frame(ve, src, stride, format, force_key, out, pkts, n_pkts);
     if (ret < 0 && ve->backend == VD_VIDEO_BACKEND_VAAPI) {
         /* Hardware failed mid-stream: the same frame goes out from software, as a key frame. */
         vd_log(VD_LOG_WARNING, "VAAPI encoder failed (%s); the stream continues in software",
@@ -311,7 +316,7 @@ int vd_video_encode(vd_video_encoder *ve, const uint8_t *src, size_t stride,
         encoder_close(ve);
         if ((ret = encoder_open(ve, VD_VIDEO_BACKEND_SOFTWARE)) < 0)
             return ret;
-        ret = encode_frame(ve, src, stride, format, 1, out, key);
+        ret = encode_frame(ve, src, stride, format, 1, out, pkts, n_pkts);
     }
     return ret;
 }
@@ -364,6 +369,8 @@ int vd_video_decoder_new(enum vd_video_codec codec, int width, int height, vd_vi
         vd->ctx->thread_count = 1;
         vd->ctx->flags |= AV_CODEC_FLAG_LOW_DELAY;
         vd->ctx->err_recognition |= AV_EF_EXPLODE;
+        /* Allocations follow the stream's announced size: hold it to the rectangle's. */
+        vd->ctx->max_pixels = (int64_t)width * height;
         ret = avcodec_open2(vd->ctx, c, NULL) < 0 ? VD_ERR(EIO) : 0;
     }
     if (ret < 0) {

@@ -37,12 +37,23 @@ typedef struct vd_video_encoder vd_video_encoder;
 VD_HIDDEN int vd_video_encoder_new(const vd_video_params *params, vd_video_encoder **out);
 VD_HIDDEN void vd_video_encoder_free(vd_video_encoder **ve);
 
+/* One coded picture in the output buffer. */
+typedef struct vd_video_packet {
+    size_t offset, size;
+    int key;
+} vd_video_packet;
+
+/* Most pictures one call returns (an encoder with a pipeline may release several at once). */
+#define VD_VIDEO_MAX_PACKETS 8
+
 /* Encodes one frame from width x height pixels at src (stride bytes per row, format) and
- * appends the coded bytes (Annex B for H.264, a temporal unit of OBUs for AV1) to out.
+ * appends the coded pictures (Annex B for H.264, a temporal unit of OBUs for AV1) to out,
+ * describing each in pkts (*n_pkts of them; 0 when the encoder holds the frame back).
  * force_key asks for an IDR / key frame.  A hardware failure switches the stream to software
- * and codes the frame there as a key frame.  Sets *key.  Returns 0 or a negative errno. */
+ * and codes the frame there as a key frame.  Returns 0 or a negative errno. */
 VD_HIDDEN int vd_video_encode(vd_video_encoder *ve, const uint8_t *src, size_t stride,
-                              enum vd_pixel_format format, int force_key, vd_buf *out, int *key);
+                              enum vd_pixel_format format, int force_key, vd_buf *out,
+                              vd_video_packet *pkts, int *n_pkts);
 
 /* "vaapi" or "software". */
 VD_HIDDEN const char *vd_video_encoder_backend(const vd_video_encoder *ve);

@@ -248,8 +248,10 @@ static int staging_prepare(staging *st, const vd_tile_grid *g)
 /* Drops the frame being staged on every surface, and surfaces never committed. */
 static void drop_staged(vd_decoder *dec)
 {
-    for (unsigned k = 0; k < dec->n_streams; k++)
+    for (unsigned k = 0; k < dec->n_streams; k++) {
         dec->streams[k].pending = 0;
+        memset(dec->streams[k].mask, 0, dec->streams[k].mask_size);
+    }
     for (unsigned i = dec->n_surfaces; i-- > 0;) {
         dec_surface *s = dec->surfaces[i];
         if (!s->committed) {
@@ -324,14 +326,18 @@ static int handle_stream_create(vd_decoder *dec, const vd_msg *msg)
     enum vd_pixel_format format = s->geometry_pending ? s->next_format : s->format;
     if ((m.codec != VD_VIDEO_H264 && m.codec != VD_VIDEO_AV1) ||
         (m.content != VD_CONTENT_VIDEO && m.content != VD_CONTENT_3D) || m.width < 2 ||
-        m.height < 2 || (m.width | m.height) & 1 || m.x > (uint32_t)g->width ||
+        m.height < 2 || (m.width | m.height) & 1 || m.x % 16 || m.y % 16 || m.x > (uint32_t)g->width ||
         m.y > (uint32_t)g->height || m.width > (uint32_t)g->width - m.x ||
         m.height > (uint32_t)g->height - m.y)
         return VD_ERR(EBADMSG);
     unsigned k;
     if (find_stream(dec, m.id, &k))
         remove_stream(dec, k);
-    if (dec->n_streams == MAX_STREAMS)
+    /* Stream pictures count against the same budget as surfaces, on their own. */
+    uint64_t pixels = (uint64_t)m.width * m.height;
+    for (k = 0; k < dec->n_streams; k++)
+        pixels += (uint64_t)dec->streams[k].rect.width * (uint64_t)dec->streams[k].rect.height;
+    if (dec->n_streams == MAX_STREAMS || pixels > dec->cfg.max_total_pixels)
         return VD_ERR(EBADMSG);
     dec_stream st = {.id = m.id, .surface_id = m.surface_id,
                      .rect = {(int32_t)m.x, (int32_t)m.y, (int32_t)m.width, (int32_t)m.height},
@@ -535,6 +541,17 @@ static int handle_destroy(vd_decoder *dec, const vd_msg *msg)
     return 0;
 }
 
+/* A stream frame that is not decoded leaves its decoder behind the encoder: what follows
+ * would decode to garbage, so the stream waits for a key frame. */
+static void skip_stream_frame(vd_decoder *dec, const vd_msg *msg)
+{
+    vd_msg_stream_frame m;
+    dec_stream *st;
+    if (msg->type == VD_MSG_STREAM_FRAME && vd_wire_read_stream_frame(msg, &m) == 0 &&
+        (st = find_stream(dec, m.stream_id, NULL)))
+        request_key(dec, st);
+}
+
 static int handle_message(vd_decoder *dec, const vd_msg *msg)
 {
     if (msg->type == VD_MSG_HELLO) {
@@ -550,6 +567,7 @@ static int handle_message(vd_decoder *dec, const vd_msg *msg)
     if (!dec->hello_seen)
         return VD_ERR(EBADMSG);
     if (dec->resync) {
+        skip_stream_frame(dec, msg);
         /* The broken frame ends at its FRAME_END; a refresh starts with a create or resize. */
         if (msg->type == VD_MSG_FRAME_END) {
             dec->resync = 0;
@@ -615,9 +633,11 @@ int vd_decoder_send_packet(vd_decoder *dec, const uint8_t *data, size_t size)
          * The rest of the broken frame is dropped, up to its FRAME_END, which may still be
          * in this packet when only a message body was bad. */
         dec->resync = 1;
-        while (vd_wire_next(&pos, end, &msg) > 0)
+        while (vd_wire_next(&pos, end, &msg) > 0) {
+            skip_stream_frame(dec, &msg);
             if (msg.type == VD_MSG_FRAME_END)
                 dec->resync = 0;
+        }
         return ret == VD_ERR(ENOMEM) || ret == VD_ERR(ENOTSUP) ? ret : VD_ERR(EBADMSG);
     }
     return 0;

@@ -17,7 +17,8 @@
 #define MAX_SURFACES 64
 #define MAX_DAMAGE_RECTS 65536
 #define MIN_PACKET_SIZE 4096
-#define MAX_STREAMS 16 /* per surface */
+#define MAX_STREAMS 16       /* per surface */
+#define MAX_ENCODER_STREAMS 64 /* in all: what a decoder accepts */
 /* Build-to-lossless tiles per frame: a spread-out burst, nearest the cursor first. */
 #define REFRESH_TILES_PER_FRAME 256
 
@@ -74,7 +75,8 @@ struct vd_encoder {
     uint32_t next_region_id;
     int hello_sent, draining;
     vd_buf video_out;        /* one coded video frame */
-    uint8_t mask[1024];      /* a stream frame's block mask: 8192 / 16 squared bits at most */
+    /* A stream frame's block mask: (8192 / 16) squared bits at most. */
+    uint8_t mask[(VD_MAX_DIMENSION / 16) * (VD_MAX_DIMENSION / 16) / 8];
     vd_encoder_stats stats;
 };
 
@@ -371,7 +373,10 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
             return ret;
     }
     uint32_t codecs = enc->cfg.video_codecs;
-    for (size_t r = 0; r < n && codecs; r++) {
+    unsigned total = 0;
+    for (unsigned i = 0; i < enc->n_surfaces; i++)
+        total += enc->surfaces[i]->n_streams;
+    for (size_t r = 0; r < n && codecs && total < MAX_ENCODER_STREAMS; r++) {
         unsigned k = 0;
         while (k < s->n_streams && s->streams[k].id != regions[r].id)
             k++;
@@ -399,6 +404,7 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
             return ret;
         }
         s->streams[s->n_streams++] = st;
+        total++;
     }
     return 0;
 }
@@ -426,7 +432,7 @@ static int changed_outside(const enc_surface *s, const vd_frame *f, int x, int y
  * VD_TILE_VIDEO (lossy on the client).  A tile the rectangle only cuts goes through the stream
  * only when nothing changed outside the rectangle (its outside stays exact on the client);
  * otherwise it stays lossless, so text beside a video never goes through it. */
-static int encode_streams(vd_encoder *enc, enc_surface *s, const vd_frame *f)
+static int encode_streams(vd_encoder *enc, enc_surface *s, const vd_frame *f, int allow_cut)
 {
     const vd_tile_grid *g = &s->grid;
     int ret;
@@ -446,7 +452,9 @@ static int encode_streams(vd_encoder *enc, enc_surface *s, const vd_frame *f)
                     continue;
                 int inside = x >= q->x && y >= q->y && x + w <= q->x + q->width &&
                              y + h <= q->y + q->height;
-                if (!inside && changed_outside(s, f, x, y, w, h, q))
+                /* On a frame that (re)creates the surface the reference is not what the client
+                 * has: cut tiles go exactly. */
+                if (!inside && (!allow_cut || changed_outside(s, f, x, y, w, h, q)))
                     continue;
                 s->state[i] = VD_TILE_VIDEO;
                 any = 1;
@@ -462,23 +470,35 @@ static int encode_streams(vd_encoder *enc, enc_surface *s, const vd_frame *f)
             continue;
         uint64_t t0 = vd_now_ns();
         enc->video_out.size = 0;
-        int key;
+        vd_video_packet pkts[VD_VIDEO_MAX_PACKETS];
+        int n_pkts;
         const uint8_t *src = f->data + (size_t)q->y * (size_t)f->stride + (size_t)q->x * (size_t)g->bpp;
         if ((ret = vd_video_encode(st->video, src, (size_t)f->stride, s->format, st->need_key,
-                                   &enc->video_out, &key)) < 0)
+                                   &enc->video_out, pkts, &n_pkts)) < 0)
             return ret;
         enc->stats.video_ns += vd_now_ns() - t0;
-        if (key)
-            st->need_key = 0;
-        if (!enc->video_out.size)
-            continue; /* the encoder holds the frame back; it comes with a later one */
-        vd_msg_stream_frame sf = {st->id, key ? VD_STREAM_FRAME_KEY : 0, enc->mask, mask_size,
-                                  enc->video_out.data, (uint32_t)enc->video_out.size};
-        size_t before = enc->out.size;
-        if ((ret = vd_wire_put_stream_frame(&enc->out, &sf)) < 0 ||
-            (ret = maybe_cut_packet(enc, s->id, f->pts_us)) < 0)
-            return ret;
-        enc->stats.video_bytes += enc->out.size - before;
+        if (!n_pkts) {
+            /* The encoder held the picture back (an AV1 pipeline): these tiles go exactly
+             * this time, as the client cannot be told to wait. */
+            for (size_t i = 0; i < (size_t)g->cols * (size_t)g->rows; i++)
+                if (s->state[i] == VD_TILE_VIDEO)
+                    s->state[i] = VD_TILE_DIRTY;
+            continue;
+        }
+        /* One message per coded picture: the decoder takes one at a time.  Every one shows the
+         * same blocks, the newest last. */
+        for (int p = 0; p < n_pkts; p++) {
+            if (pkts[p].key)
+                st->need_key = 0;
+            vd_msg_stream_frame sf = {st->id, pkts[p].key ? VD_STREAM_FRAME_KEY : 0, enc->mask,
+                                      mask_size, enc->video_out.data + pkts[p].offset,
+                                      (uint32_t)pkts[p].size};
+            size_t before = enc->out.size;
+            if ((ret = vd_wire_put_stream_frame(&enc->out, &sf)) < 0 ||
+                (ret = maybe_cut_packet(enc, s->id, f->pts_us)) < 0)
+                return ret;
+            enc->stats.video_bytes += enc->out.size - before;
+        }
     }
     return 0;
 }
@@ -641,7 +661,8 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f)
         streams_free(s);
 
     uint64_t t1 = vd_now_ns();
-    if ((ret = sync_streams(enc, s)) < 0 || (ret = encode_streams(enc, s, f)) < 0)
+    if ((ret = sync_streams(enc, s)) < 0 ||
+        (ret = encode_streams(enc, s, f, !is_new && !s->refresh && s->prev_valid)) < 0)
         goto fail;
     enc->stats.tiles_refreshed = schedule_refresh(s, f);
 

@@ -149,6 +149,47 @@ static int run_script(const script *sc, uint64_t seed, fuzz_input *in)
     return 0;
 }
 
+/* A video region: natural-looking moving content becomes an H.264 stream (STREAM_CREATE and
+ * STREAM_FRAMEs with block masks), then stops and is refreshed losslessly.  Small, so that
+ * the fuzzer spends its time in the stream parser and libavcodec's decoder. */
+static int video_seed(fuzz_input *in)
+{
+    vd_encoder *enc;
+    int ret = vd_encoder_new(NULL, &enc);
+    if (ret < 0)
+        return ret;
+    tu_rng rng = tu_rng_init(77);
+    tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, 192, 128, 0);
+    memset(c.data, 0x40, (size_t)c.stride * 128); /* flat: the lossless frames stay small */
+    tu_packets pl = {0};
+    size_t cap = 0;
+    for (int frame = 0; frame < 12 && ret >= 0; frame++) {
+        for (int y = 0; y < 128 && frame < 8; y++)
+            for (int x = 0; x < 128; x++) {
+                int g = (x + y + frame * 3) & 0xff;
+                tu_put_pixel(&c, x, y, (uint32_t)(g + (int)tu_rng_below(&rng, 5)) |
+                                           (uint32_t)(255 - g) << 16 | (uint32_t)(g / 2) << 8);
+            }
+        vd_frame f = tu_frame(&c, 3, NULL, 0);
+        f.pts_us = frame * 33333;
+        ret = tu_encode_frame(enc, &f, &pl);
+    }
+    for (size_t i = 0; i < pl.count && ret >= 0; i++)
+        if (fuzz_append_packet(&in->data, &in->size, &cap, tu_packet_data(&pl, i),
+                               pl.info[i].size) < 0)
+            ret = VD_ERR(ENOMEM);
+    tu_canvas_free(&c);
+    tu_packets_free(&pl);
+    vd_encoder_free(&enc);
+    if (ret < 0) {
+        free(in->data);
+        *in = (fuzz_input){0};
+        return ret;
+    }
+    snprintf(in->name, sizeof(in->name), "video-stream");
+    return 0;
+}
+
 /* Hand-written stream: what the encoder never sends (an optional unknown message, packets
  * that join frames), and the only seed a decoder-only build has. */
 static int handwritten(fuzz_input *in)
@@ -191,7 +232,7 @@ void fuzz_seeds_free(fuzz_seeds *seeds)
 
 int fuzz_seeds_make(fuzz_seeds *seeds)
 {
-    size_t max = TU_ARRAY_SIZE(scripts) + 1;
+    size_t max = TU_ARRAY_SIZE(scripts) + 2;
     *seeds = (fuzz_seeds){0};
     seeds->inputs = calloc(max, sizeof(*seeds->inputs));
     if (!seeds->inputs)
@@ -204,6 +245,10 @@ int fuzz_seeds_make(fuzz_seeds *seeds)
             break;
         }
         seeds->count++;
+    }
+    if (ret >= 0 && seeds->count == max - 1) {
+        ret = video_seed(&seeds->inputs[seeds->count]);
+        seeds->count += ret >= 0;
     }
     if (ret < 0)
         fuzz_seeds_free(seeds);

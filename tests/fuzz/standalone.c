@@ -6,7 +6,7 @@
  * the libFuzzer binary.
  *
  *   fuzz_decoder_standalone [-n N] [--write-seeds DIR] [FILE|DIR...]
- *     -n N, --iterations N   mutations to run (default VD_FUZZ_ITERATIONS, else 800000)
+ *     -n N, --iterations N   mutations to run (default VD_FUZZ_ITERATIONS, else 120000)
  *     --write-seeds DIR      write the seeds as files (a libFuzzer corpus) and exit
  */
 #define _POSIX_C_SOURCE 200809L
@@ -25,7 +25,7 @@
 #include "../testutil.h"
 #include "seeds.h"
 
-#define DEFAULT_ITERATIONS 800000
+#define DEFAULT_ITERATIONS 120000
 #define CRASH_FILE "fuzz-standalone-crash.bin"
 #define MAX_PACKETS 4096
 
