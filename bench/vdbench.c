@@ -22,6 +22,7 @@
 #include "lib/clock.h"
 #include "lib/damage.h"
 #include "score.h"
+#include "video_metrics.h"
 #include "workload.h"
 
 #define KERNEL_RUNS 31
@@ -67,6 +68,7 @@ typedef struct options {
     int frames, width, height;
     int json, verify, quiet;
     unsigned cpu_flags;
+    const char *dump_dir; /* --dump-streams */
 } options;
 
 typedef struct result {
@@ -77,6 +79,8 @@ typedef struct result {
     double lz4_ratio;     /* tile coding throughput / LZ4_compress_default throughput */
     uint64_t mismatches;
     uint64_t video_bytes, tiles_streamed;
+    bench_video_summary video;
+    double fps;
     int lossless_frames; /* frames after the last until the client was bit-exact again */
     bench_score_summary classification; /* .labelled = 0 when the workload has no labels */
 } result;
@@ -144,7 +148,8 @@ static int images_equal(const bench_frame *f, const vd_image *img, const uint8_t
 
 /* Sends the last frame again, unchanged, until build-to-lossless has replaced every lossy
  * tile (at most 2 s of frames); then the image must be bit-exact everywhere. */
-static int converge(vd_encoder *enc, vd_decoder *dec, const bench_frame *f, int *frames)
+static int converge(vd_encoder *enc, vd_decoder *dec, const bench_frame *f, int *frames,
+                    bench_video *video, uint8_t *lossy, uint8_t *classes, size_t n_tiles)
 {
     vd_rect none;
     vd_frame vf = {.surface_id = 1, .format = VD_FORMAT_BGRX8888, .width = f->width,
@@ -157,7 +162,8 @@ static int converge(vd_encoder *enc, vd_decoder *dec, const bench_frame *f, int 
         int ret = vd_encoder_send_frame(enc, &vf);
         vd_packet pkt;
         while (ret == 0 && (ret = vd_encoder_receive_packet(enc, &pkt)) == 0) {
-            if ((ret = vd_decoder_send_packet(dec, pkt.data, pkt.size)) < 0)
+            if ((ret = bench_video_packet(video, pkt.data, pkt.size)) < 0 ||
+                (ret = vd_decoder_send_packet(dec, pkt.data, pkt.size)) < 0)
                 return ret;
             if (vd_decoder_receive_image(dec, &img) < 0) /* EAGAIN until the frame's last packet */
                 continue;
@@ -165,6 +171,12 @@ static int converge(vd_encoder *enc, vd_decoder *dec, const bench_frame *f, int 
         if (ret != VD_ERR(EAGAIN))
             return ret < 0 ? ret : VD_ERR(EIO);
         vd_encoder_get_stats(enc, &st);
+        if (img.data && vd_encoder_get_lossy_tiles(enc, 1, lossy, n_tiles) > 0 &&
+            vd_encoder_get_tile_classes(enc, 1, classes, n_tiles) > 0) {
+            bench_frame g = *f;
+            g.pts_us = vf.pts_us;
+            bench_video_frame(video, &g, &img, lossy, classes, vf.pts_us);
+        }
         if (!st.tiles_lossy)
             break;
     }
@@ -220,10 +232,13 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
     bench_score *score = NULL;
     uint8_t *tile_classes = NULL, *lossy = NULL;
     size_t tile_classes_size = 0;
+    bench_video *video = NULL;
     int ret = vd_encoder_new(&ecfg, &enc);
     if (ret < 0 || (ret = vd_decoder_new(NULL, &dec)) < 0)
         goto out;
     snprintf(r->name, sizeof(r->name), "%s", bench_workload_name(wl));
+    if ((ret = bench_video_new(opt->dump_dir, r->name, bench_workload_fps(wl), &video)) < 0)
+        goto out;
     if (bench_score_new(bench_workload_fps(wl), &score) < 0)
         fprintf(stderr, "vdbench: %s: no classification scores (frame rate unknown)\n", r->name);
 
@@ -268,6 +283,8 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
             if (ret == VD_ERR(EAGAIN))
                 break;
             if (ret < 0)
+                goto out;
+            if ((ret = bench_video_packet(video, pkt.data, pkt.size)) < 0) /* not timed */
                 goto out;
             t0 = vd_now_ns();
             ret = vd_decoder_send_packet(dec, pkt.data, pkt.size);
@@ -317,6 +334,8 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
             fprintf(stderr, "vdbench: %s: classification scoring failed, dropped\n", r->name);
             bench_score_free(&score);
         }
+        if (tile_classes && vd_encoder_get_tile_classes(enc, 1, tile_classes, tile_classes_size) > 0)
+            bench_video_frame(video, &f, &img, lossy, tile_classes, f.pts_us);
 
         r->width = f.width;
         r->height = f.height;
@@ -336,7 +355,10 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
     if (ret > 0)
         ret = 0;
     if (ret == 0 && r->frames && opt->verify) {
-        int conv = converge(enc, dec, &f, &r->lossless_frames);
+        int conv = lossy && tile_classes
+                       ? converge(enc, dec, &f, &r->lossless_frames, video, lossy, tile_classes,
+                                  r->tiles_total)
+                       : 0;
         if (conv < 0) {
             ret = conv;
             goto out;
@@ -348,6 +370,8 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
     r->lz4_ratio = coding_ns ? (double)lz4_ns / (double)coding_ns : 0;
     if (score)
         bench_score_summarize(score, &r->classification);
+    bench_video_summarize(video, &r->video);
+    r->fps = bench_workload_fps(wl);
 out:
     if (!opt->quiet && vd_now_ns() - start >= 2000000000u && isatty(STDERR_FILENO))
         fprintf(stderr, "\r%40s\r", "");
@@ -355,6 +379,7 @@ out:
     free(lz4_out);
     free(tile_classes);
     free(lossy);
+    bench_video_free(&video);
     bench_score_free(&score);
     vd_encoder_free(&enc);
     vd_decoder_free(&dec);
@@ -542,6 +567,16 @@ static void print_text(const result *res, int n, const kernel_result *kr, int n_
            "frame; lz4/ref = tile coding throughput / LZ4_compress_default on the same bytes as\n"
            "one buffer; exact = every frame bit-exact outside lossy tiles, and everywhere after\n"
            "build-to-lossless\n");
+    for (int i = 0; i < n; i++) {
+        const result *r = &res[i];
+        if (!r->video.streams)
+            continue;
+        printf("%s video: %d stream(s), %.0f kbit/s at %.0f fps, Y-PSNR %.2f dB over lossy "
+               "tiles, time-to-lossless p50 %.0f ms p95 %.0f ms (%d tiles)\n",
+               r->name, r->video.streams,
+               r->frames ? (double)r->video_bytes * 8 * r->fps / r->frames / 1000 : 0, r->fps,
+               r->video.y_psnr, r->video.ttl_p50_ms, r->video.ttl_p95_ms, r->video.ttl_samples);
+    }
     int labelled = 0;
     for (int i = 0; i < n; i++)
         if (res[i].classification.labelled) {
@@ -579,13 +614,16 @@ static void print_json(const result *res, int n, const kernel_result *kr, int n_
                "\"encode_ms\":{\"median\":%.4f,\"p95\":%.4f},\"decode_ms\":{\"median\":%.4f,\"p95\":%.4f},"
                "\"scan_to_memcpy\":%.4f,\"tile_coding_to_lz4\":%.4f,\"bit_exact\":%s,"
                "\"video_bytes\":%" PRIu64 ",\"tiles_streamed\":%" PRIu64
-               ",\"frames_to_lossless\":%d",
+               ",\"frames_to_lossless\":%d,\"video\":{\"streams\":%d,\"kbit_per_s\":%.1f,"
+               "\"y_psnr\":%.3f,\"time_to_lossless_ms\":{\"p50\":%.1f,\"p95\":%.1f,\"tiles\":%d}}",
                i ? "," : "", r->name, r->width, r->height, r->frames, r->damaged_tiles,
                r->damaged_pixels, r->bytes, bits_per_damaged_pixel(r), quantile(&r->encode_ms, 0.5),
                quantile(&r->encode_ms, 0.95), quantile(&r->decode_ms, 0.5),
                quantile(&r->decode_ms, 0.95), quantile(&r->scan_ratio, 0.5), r->lz4_ratio,
                r->mismatches ? "false" : "true", r->video_bytes, r->tiles_streamed,
-               r->lossless_frames);
+               r->lossless_frames, r->video.streams,
+               r->frames ? (double)r->video_bytes * 8 * r->fps / r->frames / 1000 : 0,
+               r->video.y_psnr, r->video.ttl_p50_ms, r->video.ttl_p95_ms, r->video.ttl_samples);
         if (r->classification.labelled) {
             printf(",\"classification\":");
             bench_score_print_json(stdout, &r->classification);
@@ -618,6 +656,7 @@ static void usage(FILE *out)
                  "  -s, --size WxH        size of the built-in workloads (default 1920x1080)\n"
                  "      --cpu c|sse2|avx2 limit the damage kernels (default: best available)\n"
                  "      --no-verify       skip the bit-exactness check\n"
+                 "      --dump-streams DIR  write each video stream to DIR as .h264 or .ivf\n"
                  "  -j, --json            machine-readable output\n"
                  "  -q, --quiet           no progress line\n"
                  "  -h, --help\n"
@@ -631,7 +670,8 @@ static int parse_args(int argc, char **argv, options *opt)
         {"frames", required_argument, NULL, 'n'},   {"size", required_argument, NULL, 's'},
         {"cpu", required_argument, NULL, 'c'},      {"no-verify", no_argument, NULL, 'V'},
         {"json", no_argument, NULL, 'j'},           {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},           {0},
+        {"help", no_argument, NULL, 'h'},           {"dump-streams", required_argument, NULL, 'D'},
+        {0},
     };
     *opt = (options){.width = 1920, .height = 1080, .verify = 1, .cpu_flags = ~0u};
     opt->inputs = calloc((size_t)argc, sizeof(*opt->inputs));
@@ -667,6 +707,9 @@ static int parse_args(int argc, char **argv, options *opt)
             break;
         case 'V':
             opt->verify = 0;
+            break;
+        case 'D':
+            opt->dump_dir = optarg;
             break;
         case 'j':
             opt->json = 1;

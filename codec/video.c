@@ -369,8 +369,9 @@ int vd_video_decoder_new(enum vd_video_codec codec, int width, int height, vd_vi
         vd->ctx->thread_count = 1;
         vd->ctx->flags |= AV_CODEC_FLAG_LOW_DELAY;
         vd->ctx->err_recognition |= AV_EF_EXPLODE;
-        /* Allocations follow the stream's announced size: hold it to the rectangle's. */
-        vd->ctx->max_pixels = (int64_t)width * height;
+        /* Allocations follow the stream's announced size: hold it near the rectangle's (the
+         * decoders count their padded, aligned picture). */
+        vd->ctx->max_pixels = (int64_t)(width + 128) * (height + 128);
         ret = avcodec_open2(vd->ctx, c, NULL) < 0 ? VD_ERR(EIO) : 0;
     }
     if (ret < 0) {

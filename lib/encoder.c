@@ -25,7 +25,8 @@
 /* A video or 3D region's stream (its id is the region's). */
 typedef struct enc_stream {
     uint32_t id;
-    vd_rect rect;
+    vd_rect rect;   /* the coded picture: every rectangle the region had in this stream's life */
+    vd_rect region; /* the region's rectangle now (inside rect): which tiles go through it */
     uint8_t content;
     vd_video_encoder *video;
     int need_key;
@@ -341,9 +342,10 @@ static void discard_unsent(vd_encoder *enc, size_t packets_before)
     enc->packet_start = enc->out.size;
 }
 
-static int rect_equal(vd_rect a, vd_rect b)
+static int rect_inside(vd_rect a, vd_rect b)
 {
-    return a.x == b.x && a.y == b.y && a.width == b.width && a.height == b.height;
+    return a.x >= b.x && a.y >= b.y && a.x + a.width <= b.x + b.width &&
+           a.y + a.height <= b.y + b.height;
 }
 
 static int stream_end(vd_encoder *enc, enc_surface *s, unsigned k)
@@ -354,20 +356,30 @@ static int stream_end(vd_encoder *enc, enc_surface *s, unsigned k)
     return ret;
 }
 
-/* One stream per video/3D region: created with its region, recreated when the region's
- * rectangle changes (a codec's picture size is fixed), ended with it. */
+/* One stream per video/3D region, ended with it.  A codec's picture size is fixed, so the
+ * picture covers every rectangle the region has had: a region that grows past it (an object
+ * sweeping a scene) gets a new stream over the union, and shrinking costs nothing (the block
+ * masks say what to show), so a moving region settles on one stream instead of a key frame
+ * per change. */
 static int sync_streams(vd_encoder *enc, enc_surface *s)
 {
     vd_region regions[MAX_STREAMS];
     size_t n = VD_MIN(vd_classifier_regions(s->classifier, regions, MAX_STREAMS), MAX_STREAMS);
+    vd_rect grown[MAX_STREAMS] = {{0, 0, 0, 0}};
     int ret;
     for (unsigned k = 0; k < s->n_streams;) {
         size_t r = 0;
         while (r < n && regions[r].id != s->streams[k].id)
             r++;
-        if (r < n && rect_equal(regions[r].rect, s->streams[k].rect)) {
-            k++;
+        if (r < n && rect_inside(regions[r].rect, s->streams[k].rect)) {
+            s->streams[k++].region = regions[r].rect;
             continue;
+        }
+        if (r < n) { /* the replacement covers both */
+            const vd_rect *a = &regions[r].rect, *b = &s->streams[k].rect;
+            int x0 = VD_MIN(a->x, b->x), y0 = VD_MIN(a->y, b->y);
+            grown[r] = (vd_rect){x0, y0, VD_MAX(a->x + a->width, b->x + b->width) - x0,
+                                 VD_MAX(a->y + a->height, b->y + b->height) - y0};
         }
         if ((ret = stream_end(enc, s, k)) < 0)
             return ret;
@@ -382,7 +394,7 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
             k++;
         if (k < s->n_streams || (regions[r].content != VD_CONTENT_VIDEO && regions[r].content != VD_CONTENT_3D))
             continue;
-        const vd_rect *q = &regions[r].rect;
+        const vd_rect *q = grown[r].width ? &grown[r] : &regions[r].rect;
         vd_video_params p = {
             .codec = codecs & VD_CODEC_H264 ? VD_VIDEO_H264 : VD_VIDEO_AV1,
             .width = q->width,
@@ -391,8 +403,8 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
             .bitrate = enc->cfg.video_bitrate,
             .backend = (enum vd_video_backend)enc->cfg.video_backend,
         };
-        enc_stream st = {.id = regions[r].id, .rect = *q, .content = (uint8_t)regions[r].content,
-                         .need_key = 1};
+        enc_stream st = {.id = regions[r].id, .rect = *q, .region = regions[r].rect,
+                         .content = (uint8_t)regions[r].content, .need_key = 1};
         /* A region no encoder takes (an odd size at the surface's edge, no codec) stays
          * lossless. */
         if (vd_video_encoder_new(&p, &st.video) < 0)
@@ -438,8 +450,9 @@ static int encode_streams(vd_encoder *enc, enc_surface *s, const vd_frame *f, in
     int ret;
     for (unsigned k = 0; k < s->n_streams; k++) {
         enc_stream *st = &s->streams[k];
-        const vd_rect *q = &st->rect;
-        int bw = (q->width + 15) / 16, bh = (q->height + 15) / 16;
+        /* Tiles are chosen by the region; blocks are counted in the picture. */
+        const vd_rect *q = &st->region, *pic = &st->rect;
+        int bw = (pic->width + 15) / 16, bh = (pic->height + 15) / 16;
         uint32_t mask_size = (uint32_t)(bw * bh + 7) / 8;
         memset(enc->mask, 0, mask_size);
         int any = 0;
@@ -458,9 +471,9 @@ static int encode_streams(vd_encoder *enc, enc_surface *s, const vd_frame *f, in
                     continue;
                 s->state[i] = VD_TILE_VIDEO;
                 any = 1;
-                /* The blocks of the tile inside the rectangle (q is 16-aligned). */
-                int x0 = VD_MAX(x, q->x) - q->x, x1 = VD_MIN(x + w, q->x + q->width) - q->x;
-                int y0 = VD_MAX(y, q->y) - q->y, y1 = VD_MIN(y + h, q->y + q->height) - q->y;
+                /* The blocks of the tile inside the region (16-aligned, inside the picture). */
+                int x0 = VD_MAX(x, q->x) - pic->x, x1 = VD_MIN(x + w, q->x + q->width) - pic->x;
+                int y0 = VD_MAX(y, q->y) - pic->y, y1 = VD_MIN(y + h, q->y + q->height) - pic->y;
                 for (int by = y0 / 16; by < (y1 + 15) / 16; by++)
                     for (int bx = x0 / 16; bx < (x1 + 15) / 16; bx++)
                         enc->mask[(by * bw + bx) / 8] |= (uint8_t)(1u << ((by * bw + bx) % 8));
@@ -472,7 +485,7 @@ static int encode_streams(vd_encoder *enc, enc_surface *s, const vd_frame *f, in
         enc->video_out.size = 0;
         vd_video_packet pkts[VD_VIDEO_MAX_PACKETS];
         int n_pkts;
-        const uint8_t *src = f->data + (size_t)q->y * (size_t)f->stride + (size_t)q->x * (size_t)g->bpp;
+        const uint8_t *src = f->data + (size_t)pic->y * (size_t)f->stride + (size_t)pic->x * (size_t)g->bpp;
         if ((ret = vd_video_encode(st->video, src, (size_t)f->stride, s->format, st->need_key,
                                    &enc->video_out, pkts, &n_pkts)) < 0)
             return ret;

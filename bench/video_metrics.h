@@ -1,0 +1,38 @@
+/* vdbench: what the video streams did — their bitstreams written out for standard tools
+ * (--dump-streams), the Y-PSNR of the lossy tiles against the source, and time-to-lossless.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef VDBENCH_VIDEO_METRICS_H
+#define VDBENCH_VIDEO_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <vd/decoder.h>
+
+#include "workload.h"
+
+typedef struct bench_video bench_video;
+
+typedef struct bench_video_summary {
+    int streams;            /* streams created */
+    uint64_t lossy_pixels;  /* pixel-frames compared lossy */
+    double y_psnr;          /* over all of them (BT.601 luma); 0 when none */
+    int ttl_samples;        /* tiles that went from lossy back to exact */
+    double ttl_p50_ms, ttl_p95_ms; /* from a tile's last lossy update to exact again */
+} bench_video_summary;
+
+/* dump_dir NULL writes nothing; else DIR/NAME-stream-ID.h264 or .ivf.  Returns 0 or -errno. */
+int bench_video_new(const char *dump_dir, const char *name, double fps, bench_video **out);
+void bench_video_free(bench_video **bv);
+
+/* Every packet the encoder sent, in order (it parses the wire messages for streams). */
+int bench_video_packet(bench_video *bv, const uint8_t *data, size_t size);
+
+/* After each frame: the source, the decoded image, the encoder's lossy map and its tile
+ * classes (damaged = not VD_CONTENT_NONE), raster order.  pts in microseconds. */
+void bench_video_frame(bench_video *bv, const bench_frame *f, const vd_image *img,
+                       const uint8_t *lossy, const uint8_t *classes, int64_t pts_us);
+
+void bench_video_summarize(const bench_video *bv, bench_video_summary *sum);
+
+#endif
