@@ -24,7 +24,14 @@ const char *vd_version_string(void) { return VD_VERSION_STRING; }
     X(ENOSPC, "Limit reached")                                            \
     X(EIO, "Input/output error")                                          \
     X(ERANGE, "Value out of range")                                       \
-    X(ENOSYS, "Not implemented in this build")
+    X(ENOSYS, "Not implemented in this build")                           \
+    X(EPERM, "The server's key is not the one pinned")                    \
+    X(EACCES, "Client not authorised")                                    \
+    X(EPROTO, "Protocol violation by the peer")                           \
+    X(ECONNRESET, "Connection closed without a goodbye")                  \
+    X(ENOBUFS, "Send queue full")                                         \
+    X(EMSGSIZE, "Message too large")                                      \
+    X(EEXIST, "File exists")
 
 const char *vd_strerror(int err)
 {

@@ -6,5 +6,6 @@
 #include <vd/common.h>
 #include <vd/decoder.h>
 #include <vd/encoder.h>
+#include <vd/session.h>
 
 #endif
