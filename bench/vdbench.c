@@ -81,6 +81,7 @@ typedef struct result {
     uint64_t video_bytes, tiles_streamed;
     bench_video_summary video;
     double fps;
+    uint64_t video_ns, video_frames; /* frames that coded a stream picture, and their time */
     int lossless_frames; /* frames after the last until the client was bit-exact again */
     bench_score_summary classification; /* .labelled = 0 when the workload has no labels */
 } result;
@@ -345,6 +346,8 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
         r->damaged_pixels += st.damaged_pixels;
         r->bytes += st.bytes;
         r->video_bytes += st.video_bytes;
+        r->video_ns += st.video_ns;
+        r->video_frames += st.video_bytes > 0;
         r->tiles_streamed += st.tiles_streamed;
         samples_add(&r->encode_ms, (double)enc_ns / 1e6);
         samples_add(&r->decode_ms, (double)dec_ns / 1e6);
@@ -571,10 +574,11 @@ static void print_text(const result *res, int n, const kernel_result *kr, int n_
         const result *r = &res[i];
         if (!r->video.streams)
             continue;
-        printf("%s video: %d stream(s), %.0f kbit/s at %.0f fps, Y-PSNR %.2f dB over lossy "
-               "tiles, time-to-lossless p50 %.0f ms p95 %.0f ms (%d tiles)\n",
+        printf("%s video: %d stream(s), %.0f kbit/s at %.0f fps, coding %.0f frames/s, Y-PSNR "
+               "%.2f dB over lossy tiles, time-to-lossless p50 %.0f ms p95 %.0f ms (%d tiles)\n",
                r->name, r->video.streams,
                r->frames ? (double)r->video_bytes * 8 * r->fps / r->frames / 1000 : 0, r->fps,
+               r->video_ns ? (double)r->video_frames * 1e9 / (double)r->video_ns : 0,
                r->video.y_psnr, r->video.ttl_p50_ms, r->video.ttl_p95_ms, r->video.ttl_samples);
     }
     int labelled = 0;
