@@ -61,15 +61,17 @@ static const char *software_encoder_name(enum vd_video_codec codec)
     return avcodec_find_encoder_by_name("libsvtav1") ? "libsvtav1" : "libaom-av1";
 }
 
-/* Real-time settings: no B-frames, no lookahead, an endless GOP (key frames on request only),
- * and a VBV of about two frames so that the bitrate holds over short windows. */
+/* Real-time settings: no B-frames, no lookahead, an endless GOP (key frames on request only);
+ * the rate buffer as vd_video_params.latency_first says. */
 static void set_realtime_options(AVCodecContext *ctx, const char *name, const vd_video_params *p)
 {
     ctx->max_b_frames = 0;
     ctx->gop_size = INT32_MAX / 2;
     ctx->bit_rate = p->bitrate;
     ctx->rc_max_rate = p->bitrate;
-    ctx->rc_buffer_size = (int)VD_MIN(p->bitrate * 2 / VD_MAX(p->fps, 1), INT32_MAX);
+    ctx->rc_buffer_size = (int)VD_MIN(p->latency_first ? p->bitrate * 2 / VD_MAX(p->fps, 1)
+                                                       : p->bitrate / 2,
+                                      INT32_MAX);
     ctx->flags |= AV_CODEC_FLAG_LOW_DELAY;
     if (!strcmp(name, "libx264")) {
         av_opt_set(ctx->priv_data, "preset", "veryfast", 0);

@@ -26,6 +26,10 @@ typedef struct vd_video_params {
     int fps;                 /* the stream's frame rate, for rate control */
     int64_t bitrate;         /* bits per second */
     enum vd_video_backend backend;
+    /* 3D: every frame out at once, in a rate buffer of two frames.  Video: a half-second
+     * buffer, so that the rate holds its target over seconds (x264 undershoots a two-frame
+     * buffer by a fifth on natural video) at the cost of burstier frames. */
+    int latency_first;
 } vd_video_params;
 
 typedef struct vd_video_encoder vd_video_encoder;

@@ -402,6 +402,7 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
             .fps = 30,
             .bitrate = enc->cfg.video_bitrate,
             .backend = (enum vd_video_backend)enc->cfg.video_backend,
+            .latency_first = regions[r].content == VD_CONTENT_3D,
         };
         enc_stream st = {.id = regions[r].id, .rect = *q, .region = regions[r].rect,
                          .content = (uint8_t)regions[r].content, .need_key = 1};
