@@ -21,6 +21,7 @@
 #include "lib/buf.h"
 #include "lib/clock.h"
 #include "lib/damage.h"
+#include "baselines.h"
 #include "score.h"
 #include "video_metrics.h"
 #include "workload.h"
@@ -66,7 +67,7 @@ typedef struct options {
     const char **inputs;
     int n_inputs;
     int frames, width, height;
-    int json, verify, quiet;
+    int json, verify, quiet, baselines;
     unsigned cpu_flags;
     const char *dump_dir; /* --dump-streams */
 } options;
@@ -84,6 +85,9 @@ typedef struct result {
     uint64_t video_ns, video_frames; /* frames that coded a stream picture, and their time */
     int lossless_frames; /* frames after the last until the client was bit-exact again */
     bench_score_summary classification; /* .labelled = 0 when the workload has no labels */
+    bench_text_error text;  /* --baselines: libvd's decoded text against the source */
+    int have_baselines;
+    bench_baselines baselines;
 } result;
 
 typedef struct kernel_result {
@@ -234,8 +238,10 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
     uint8_t *tile_classes = NULL, *lossy = NULL;
     size_t tile_classes_size = 0;
     bench_video *video = NULL;
+    bench_text_mask *text_mask = NULL;
     int ret = vd_encoder_new(&ecfg, &enc);
-    if (ret < 0 || (ret = vd_decoder_new(NULL, &dec)) < 0)
+    if (ret < 0 || (ret = vd_decoder_new(NULL, &dec)) < 0 ||
+        (opt->baselines && (ret = bench_text_mask_new(&text_mask)) < 0))
         goto out;
     snprintf(r->name, sizeof(r->name), "%s", bench_workload_name(wl));
     if ((ret = bench_video_new(opt->dump_dir, r->name, bench_workload_fps(wl), &video)) < 0)
@@ -310,6 +316,12 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
             memset(lossy, 0, st.tiles_total);
         if (opt->verify && !images_equal(&f, &img, lossy))
             r->mismatches++;
+        if (text_mask) { /* not timed */
+            if ((ret = bench_text_mask_update(text_mask, &f)) < 0)
+                goto out;
+            bench_text_error_add(&r->text, text_mask, &f, img.data, (size_t)img.stride,
+                                 img.width, img.height);
+        }
 
         /* Baselines on the same bytes, outside the timed sections above. */
         if (st.tiles_scanned == st.tiles_total) {
@@ -383,6 +395,7 @@ out:
     free(tile_classes);
     free(lossy);
     bench_video_free(&video);
+    bench_text_mask_free(&text_mask);
     bench_score_free(&score);
     vd_encoder_free(&enc);
     vd_decoder_free(&dec);
@@ -581,6 +594,19 @@ static void print_text(const result *res, int n, const kernel_result *kr, int n_
                r->video_ns ? (double)r->video_frames * 1e9 / (double)r->video_ns : 0,
                r->video.y_psnr, r->video.ttl_p50_ms, r->video.ttl_p95_ms, r->video.ttl_samples);
     }
+    int baselines = 0;
+    for (int i = 0; i < n; i++)
+        if (res[i].have_baselines) {
+            printf("%s", baselines++ ? "" : "\n");
+            bench_baselines_print_text(stdout, res[i].name, res[i].bytes, &res[i].text,
+                                       &res[i].baselines);
+        }
+    if (baselines)
+        printf("\nbaselines (--baselines): the same frames as one full-frame x264 zerolatency stream\n"
+               "at libvd's average bitrate, and with every damaged tile lossless; ratio = bytes /\n"
+               "libvd's; Y-PSNR in dB of the decoded image over text/static-labelled pixels, all and\n"
+               "just changed from the previous frame; text wrong = those pixel-frames not bit-exact;\n"
+               "definitions in bench/baselines.h\n");
     int labelled = 0;
     for (int i = 0; i < n; i++)
         if (res[i].classification.labelled) {
@@ -632,6 +658,10 @@ static void print_json(const result *res, int n, const kernel_result *kr, int n_
             printf(",\"classification\":");
             bench_score_print_json(stdout, &r->classification);
         }
+        if (r->have_baselines) {
+            printf(",\"baselines\":");
+            bench_baselines_print_json(stdout, r->bytes, &r->text, &r->baselines);
+        }
         printf("}");
     }
     printf("],\"kernels\":{\"width\":%d,\"height\":%d,\"runs\":%d,\"scan\":[", width, height,
@@ -661,6 +691,8 @@ static void usage(FILE *out)
                  "      --cpu c|sse2|avx2 limit the damage kernels (default: best available)\n"
                  "      --no-verify       skip the bit-exactness check\n"
                  "      --dump-streams DIR  write each video stream to DIR as .h264 or .ivf\n"
+                 "      --baselines       also run the same frames as one full-frame H.264 stream\n"
+                 "                        and all-lossless, with text PSNR (slow)\n"
                  "  -j, --json            machine-readable output\n"
                  "  -q, --quiet           no progress line\n"
                  "  -h, --help\n"
@@ -675,6 +707,7 @@ static int parse_args(int argc, char **argv, options *opt)
         {"cpu", required_argument, NULL, 'c'},      {"no-verify", no_argument, NULL, 'V'},
         {"json", no_argument, NULL, 'j'},           {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},           {"dump-streams", required_argument, NULL, 'D'},
+        {"baselines", no_argument, NULL, 'B'},
         {0},
     };
     *opt = (options){.width = 1920, .height = 1080, .verify = 1, .cpu_flags = ~0u};
@@ -715,6 +748,9 @@ static int parse_args(int argc, char **argv, options *opt)
         case 'D':
             opt->dump_dir = optarg;
             break;
+        case 'B':
+            opt->baselines = 1;
+            break;
         case 'j':
             opt->json = 1;
             break;
@@ -729,6 +765,23 @@ static int parse_args(int argc, char **argv, options *opt)
         }
     }
     return optind == argc ? 0 : -1;
+}
+
+/* Run i of main(): the input files first, then the built-in workloads.  Opening it again
+ * replays the same frames (built-in workloads are deterministic), as --baselines needs. */
+static const char *workload_name(const options *opt, int i)
+{
+    return i < opt->n_inputs ? opt->inputs[i]
+           : opt->workload   ? opt->workload
+                             : bench_synthetic_names()[i];
+}
+
+static int open_workload(const options *opt, int i, int frames, bench_workload **wl)
+{
+    if (i < opt->n_inputs)
+        return bench_workload_open_file(opt->inputs[i], frames, wl);
+    return bench_workload_open_synthetic(workload_name(opt, i), opt->width, opt->height, frames,
+                                         wl);
 }
 
 int main(int argc, char **argv)
@@ -753,26 +806,35 @@ int main(int argc, char **argv)
     int n = 0, status = 0;
     for (int i = 0; i < n_runs; i++) {
         bench_workload *wl = NULL;
-        int ret;
-        if (i < opt.n_inputs)
-            ret = bench_workload_open_file(opt.inputs[i], opt.frames, &wl);
-        else
-            ret = bench_workload_open_synthetic(opt.workload ? opt.workload : names[i], opt.width,
-                                                opt.height, opt.frames, &wl);
+        int ret = open_workload(&opt, i, opt.frames, &wl);
         if (ret < 0) {
-            fprintf(stderr, "vdbench: cannot open workload %s: %s\n",
-                    i < opt.n_inputs ? opt.inputs[i] : opt.workload ? opt.workload : names[i],
+            fprintf(stderr, "vdbench: cannot open workload %s: %s\n", workload_name(&opt, i),
                     vd_strerror(ret));
             status = 2;
             continue;
         }
         ret = run_workload(&opt, wl, &res[n]);
         bench_workload_free(&wl);
+        if (ret == 0 && opt.baselines && res[n].frames &&
+            (ret = open_workload(&opt, i, res[n].frames, &wl)) == 0) {
+            ret = bench_baselines_run(wl, res[n].frames, res[n].bytes, opt.cpu_flags,
+                                      &res[n].baselines);
+            bench_workload_free(&wl);
+            res[n].have_baselines = ret == 0;
+        }
         if (ret < 0) {
             fprintf(stderr, "vdbench: workload %s failed: %s\n", res[n].name, vd_strerror(ret));
             status = 2;
             result_free(&res[n]);
+            memset(&res[n], 0, sizeof(res[n])); /* the next run fills this slot afresh */
             continue;
+        }
+        if (res[n].baselines.lossless.mismatches) {
+            fprintf(stderr, "vdbench: %s: lossless-only baseline: %" PRIu64
+                            " frames were not bit-exact\n", res[n].name,
+                    res[n].baselines.lossless.mismatches);
+            if (!status)
+                status = 1;
         }
         if (res[n].mismatches) {
             fprintf(stderr, "vdbench: %s: %" PRIu64 " frames were not bit-exact\n", res[n].name,

@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "baselines.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <vd/vd.h>
+
+#include "codec/video.h"
+#include "lib/buf.h"
+
+enum { MASK_NONE, MASK_TEXT, MASK_CHANGED };
+
+struct bench_text_mask {
+    uint8_t *map;  /* per pixel: MASK_* */
+    uint8_t *prev; /* the previous source frame, rows packed */
+    int width, height, have_prev;
+    const bench_region **order;
+    size_t order_cap;
+};
+
+int bench_text_mask_new(bench_text_mask **out)
+{
+    *out = calloc(1, sizeof(**out));
+    return *out ? 0 : -ENOMEM;
+}
+
+void bench_text_mask_free(bench_text_mask **pm)
+{
+    bench_text_mask *m = *pm;
+    if (!m)
+        return;
+    free(m->map);
+    free(m->prev);
+    free(m->order);
+    free(m);
+    *pm = NULL;
+}
+
+int bench_text_mask_update(bench_text_mask *m, const bench_frame *f)
+{
+    size_t w = (size_t)f->width, h = (size_t)f->height, row = w * 4;
+    if (m->width != f->width || m->height != f->height) {
+        free(m->map);
+        free(m->prev);
+        m->map = malloc(w * h);
+        m->prev = malloc(row * h);
+        m->width = m->height = m->have_prev = 0;
+        if (!m->map || !m->prev)
+            return -ENOMEM;
+        m->width = f->width;
+        m->height = f->height;
+    }
+    memset(m->map, MASK_NONE, w * h);
+    if (f->n_regions > m->order_cap) {
+        free(m->order);
+        m->order_cap = 0;
+        if (!(m->order = malloc(f->n_regions * sizeof(*m->order))))
+            return -ENOMEM;
+        m->order_cap = f->n_regions;
+    }
+    /* Painted in ascending z, stable (insertion sort), so that the winner is painted last. */
+    for (size_t i = 0; i < f->n_regions; i++) {
+        size_t j = i;
+        for (; j > 0 && m->order[j - 1]->z > f->regions[i].z; j--)
+            m->order[j] = m->order[j - 1];
+        m->order[j] = &f->regions[i];
+    }
+    for (size_t i = 0; i < f->n_regions; i++) {
+        const bench_region *r = m->order[i];
+        int x0 = VD_MAX(r->x, 0), y0 = VD_MAX(r->y, 0);
+        int x1 = VD_MIN(r->x + r->w, f->width), y1 = VD_MIN(r->y + r->h, f->height);
+        uint8_t v = r->cls == BENCH_CLASS_TEXT || r->cls == BENCH_CLASS_STATIC ? MASK_TEXT
+                                                                               : MASK_NONE;
+        for (int y = y0; y < y1 && x0 < x1; y++)
+            memset(m->map + (size_t)y * w + (size_t)x0, v, (size_t)(x1 - x0));
+    }
+    for (size_t y = 0; y < h; y++) {
+        const uint8_t *src = f->data + y * f->stride, *prev = m->prev + y * row;
+        if (m->have_prev && memcmp(src, prev, row))
+            for (size_t x = 0; x < w; x++)
+                if (m->map[y * w + x] && memcmp(src + x * 4, prev + x * 4, 3))
+                    m->map[y * w + x] = MASK_CHANGED;
+        memcpy(m->prev + y * row, src, row);
+    }
+    m->have_prev = 1;
+    return 0;
+}
+
+void bench_text_error_add(bench_text_error *e, const bench_text_mask *m, const bench_frame *f,
+                          const uint8_t *img, size_t stride, int width, int height)
+{
+    int w = VD_MIN(width, m->width), h = VD_MIN(height, m->height);
+    for (int y = 0; y < h; y++) {
+        const uint8_t *map = m->map + (size_t)y * (size_t)m->width;
+        const uint8_t *a = f->data + (size_t)y * f->stride, *b = img + (size_t)y * stride;
+        int same = !memcmp(a, b, (size_t)w * 4); /* the common case, X bytes included */
+        for (int x = 0; x < w; x++, a += 4, b += 4) {
+            if (!map[x])
+                continue;
+            e->n_all++;
+            e->n_changed += map[x] == MASK_CHANGED;
+            if (same || !memcmp(a, b, 3))
+                continue;
+            double d = 0.114 * (a[0] - b[0]) + 0.587 * (a[1] - b[1]) + 0.299 * (a[2] - b[2]);
+            e->se_all += d * d;
+            e->wrong++;
+            if (map[x] == MASK_CHANGED)
+                e->se_changed += d * d;
+        }
+    }
+}
+
+/* INFINITY when exact, NAN when there is nothing to measure. */
+static double psnr(double se, uint64_t n)
+{
+    if (!n)
+        return NAN;
+    return se > 0 ? 10 * log10(255.0 * 255.0 * (double)n / se) : INFINITY;
+}
+
+/* One stream over the whole frame and its decoder; the picture a viewer shows. */
+typedef struct full_frame {
+    vd_video_encoder *enc;
+    vd_video_decoder *dec;
+    vd_buf coded;
+    uint8_t *pic;
+} full_frame;
+
+static int full_frame_frame(full_frame *ff, bench_baselines *out, const bench_text_mask *mask,
+                            const bench_frame *f, double fps)
+{
+    int w = out->h264_width, h = out->h264_height;
+    if (!ff->enc) {
+        /* H.264 needs even sizes: the odd last column or row is left out. */
+        w = out->h264_width = f->width & ~1;
+        h = out->h264_height = f->height & ~1;
+        vd_video_params p = {.codec = VD_VIDEO_H264, .width = w, .height = h,
+                             .fps = (int)lround(fps), .bitrate = out->h264_bitrate,
+                             .backend = VD_VIDEO_BACKEND_SOFTWARE, .latency_first = 1};
+        int ret = vd_video_encoder_new(&p, &ff->enc);
+        if (ret < 0 || (ret = vd_video_decoder_new(VD_VIDEO_H264, w, h, &ff->dec)) < 0)
+            return ret;
+        if (!(ff->pic = calloc((size_t)w * (size_t)h, 4))) /* black until the first picture */
+            return -ENOMEM;
+    } else if ((f->width & ~1) != w || (f->height & ~1) != h) {
+        return -ENOTSUP; /* one stream, one size */
+    }
+    vd_video_packet pkts[VD_VIDEO_MAX_PACKETS];
+    int n = 0;
+    ff->coded.size = 0;
+    int ret = vd_video_encode(ff->enc, f->data, f->stride, VD_FORMAT_BGRX8888, f->index == 0,
+                              &ff->coded, pkts, &n);
+    for (int i = 0; ret == 0 && i < n; i++) {
+        out->h264.bytes += pkts[i].size;
+        ret = vd_video_decode(ff->dec, ff->coded.data + pkts[i].offset, pkts[i].size, ff->pic,
+                              (size_t)w * 4, VD_FORMAT_BGRX8888);
+    }
+    if (ret == 0)
+        bench_text_error_add(&out->h264.text, mask, f, ff->pic, (size_t)w * 4, w, h);
+    return ret;
+}
+
+static int equal_bgr(const bench_frame *f, const vd_image *img)
+{
+    if (img->width != f->width || img->height != f->height)
+        return 0;
+    for (int y = 0; y < f->height; y++) {
+        const uint8_t *a = f->data + (size_t)y * f->stride;
+        const uint8_t *b = img->data + (size_t)y * (size_t)img->stride;
+        if (memcmp(a, b, (size_t)f->width * 4))
+            for (int x = 0; x < f->width; x++)
+                if (memcmp(a + x * 4, b + x * 4, 3))
+                    return 0;
+    }
+    return 1;
+}
+
+static int lossless_frame(vd_encoder *enc, vd_decoder *dec, bench_baselines *out,
+                          const bench_text_mask *mask, const bench_frame *f)
+{
+    vd_frame vf = {.surface_id = 1, .format = VD_FORMAT_BGRX8888, .width = f->width,
+                   .height = f->height, .stride = (int32_t)f->stride, .data = f->data,
+                   .pts_us = f->pts_us};
+    int ret = vd_encoder_send_frame(enc, &vf);
+    if (ret < 0)
+        return ret;
+    vd_encoder_stats st;
+    vd_encoder_get_stats(enc, &st);
+    out->lossless.bytes += st.bytes;
+    vd_packet pkt;
+    vd_image img = {0};
+    while ((ret = vd_encoder_receive_packet(enc, &pkt)) == 0) {
+        if ((ret = vd_decoder_send_packet(dec, pkt.data, pkt.size)) < 0)
+            return ret;
+        if (vd_decoder_receive_image(dec, &img) < 0) /* EAGAIN until the frame's last packet */
+            img.data = NULL;
+    }
+    if (ret != VD_ERR(EAGAIN))
+        return ret;
+    if (!img.data || !equal_bgr(f, &img)) {
+        out->lossless.mismatches++;
+        return 0;
+    }
+    bench_text_error_add(&out->lossless.text, mask, f, img.data, (size_t)img.stride, img.width,
+                         img.height);
+    return 0;
+}
+
+int bench_baselines_run(bench_workload *wl, int frames, uint64_t libvd_bytes, unsigned cpu_flags,
+                        bench_baselines *out)
+{
+    double fps = bench_workload_fps(wl) > 0 ? bench_workload_fps(wl) : 30;
+    *out = (bench_baselines){0};
+    if (frames > 0)
+        out->h264_bitrate = (int64_t)llround((double)libvd_bytes * 8 * fps / frames);
+    out->h264_bitrate = VD_MAX(out->h264_bitrate, 1000); /* the encoder's floor */
+    full_frame ff = {0};
+    vd_encoder *enc = NULL;
+    vd_decoder *dec = NULL;
+    bench_text_mask *mask = NULL;
+    vd_encoder_config cfg;
+    vd_encoder_config_default(&cfg);
+    cfg.cpu_flags = cpu_flags;
+    cfg.video_codecs = 0;
+    int ret = vd_encoder_new(&cfg, &enc);
+    if (ret < 0 || (ret = vd_decoder_new(NULL, &dec)) < 0 || (ret = bench_text_mask_new(&mask)) < 0)
+        goto out;
+    bench_frame f;
+    while (out->frames < frames && (ret = bench_workload_next(wl, &f)) > 0) {
+        if ((ret = bench_text_mask_update(mask, &f)) < 0 ||
+            (ret = full_frame_frame(&ff, out, mask, &f, fps)) < 0 ||
+            (ret = lossless_frame(enc, dec, out, mask, &f)) < 0)
+            goto out;
+        out->frames++;
+    }
+    if (ret > 0)
+        ret = 0;
+out:
+    vd_video_encoder_free(&ff.enc);
+    vd_video_decoder_free(&ff.dec);
+    vd_buf_free(&ff.coded);
+    free(ff.pic);
+    vd_encoder_free(&enc);
+    vd_decoder_free(&dec);
+    bench_text_mask_free(&mask);
+    return ret;
+}
+
+/* "inf" for exact and "n/a" for no text pixels, in a fixed-width column. */
+static void print_psnr(FILE *out, double se, uint64_t n)
+{
+    double p = psnr(se, n);
+    if (isnan(p))
+        fprintf(out, " %9s", "n/a");
+    else if (isinf(p))
+        fprintf(out, " %9s", "inf");
+    else
+        fprintf(out, " %9.2f", p);
+}
+
+static void print_row(FILE *out, const char *label, uint64_t bytes, uint64_t libvd_bytes,
+                      const bench_text_error *t, const char *note)
+{
+    fprintf(out, "  %-18s %12" PRIu64 " %8.3f", label, bytes,
+            libvd_bytes ? (double)bytes / (double)libvd_bytes : 0);
+    print_psnr(out, t->se_all, t->n_all);
+    print_psnr(out, t->se_changed, t->n_changed);
+    fprintf(out, " %12" PRIu64 "  %s\n", t->wrong, note);
+}
+
+void bench_baselines_print_text(FILE *out, const char *name, uint64_t libvd_bytes,
+                                const bench_text_error *libvd_text, const bench_baselines *b)
+{
+    char note[96];
+    fprintf(out, "%s baselines: %d frames, %" PRIu64 " text pixel-frames (%" PRIu64 " changed)\n",
+            name, b->frames, libvd_text->n_all, libvd_text->n_changed);
+    fprintf(out, "  %-18s %12s %8s %9s %9s %12s\n", "baseline", "bytes", "ratio", "text all",
+            "changed", "text wrong");
+    /* issue #4's goal: libvd's bytes at most 1.0x what the full-frame stream really sent */
+    snprintf(note, sizeof(note), "%.3fx full-frame H.264's bytes",
+             b->h264.bytes ? (double)libvd_bytes / (double)b->h264.bytes : 0);
+    print_row(out, "libvd", libvd_bytes, libvd_bytes, libvd_text, note);
+    snprintf(note, sizeof(note), "%dx%d at %.0f kbit/s target", b->h264_width, b->h264_height,
+             (double)b->h264_bitrate / 1000);
+    print_row(out, "full-frame H.264", b->h264.bytes, libvd_bytes, &b->h264.text, note);
+    snprintf(note, sizeof(note), "%s", b->lossless.mismatches ? "NOT bit-exact" : "bit-exact");
+    print_row(out, "lossless only", b->lossless.bytes, libvd_bytes, &b->lossless.text, note);
+}
+
+/* JSON has no infinity: "psnr" is null when the error is 0 (see "mse") or nothing was
+ * measured (pixels 0). */
+static void print_text_json(FILE *out, const bench_text_error *t)
+{
+    double all = psnr(t->se_all, t->n_all), changed = psnr(t->se_changed, t->n_changed);
+    fprintf(out, "{\"pixels\":%" PRIu64 ",\"wrong\":%" PRIu64 ",\"mse\":%.6g,", t->n_all,
+            t->wrong, t->n_all ? t->se_all / (double)t->n_all : 0);
+    if (isfinite(all))
+        fprintf(out, "\"y_psnr\":%.3f,", all);
+    else
+        fprintf(out, "\"y_psnr\":null,");
+    fprintf(out, "\"changed\":{\"pixels\":%" PRIu64 ",\"mse\":%.6g,", t->n_changed,
+            t->n_changed ? t->se_changed / (double)t->n_changed : 0);
+    if (isfinite(changed))
+        fprintf(out, "\"y_psnr\":%.3f}}", changed);
+    else
+        fprintf(out, "\"y_psnr\":null}}");
+}
+
+void bench_baselines_print_json(FILE *out, uint64_t libvd_bytes,
+                                const bench_text_error *libvd_text, const bench_baselines *b)
+{
+    fprintf(out, "{\"frames\":%d,\"libvd\":{\"bytes\":%" PRIu64 ",\"text\":", b->frames,
+            libvd_bytes);
+    print_text_json(out, libvd_text);
+    fprintf(out, "},\"full_frame_h264\":{\"width\":%d,\"height\":%d,\"target_bitrate\":%" PRId64
+                 ",\"bytes\":%" PRIu64 ",\"ratio_to_libvd\":%.4f,\"text\":",
+            b->h264_width, b->h264_height, b->h264_bitrate, b->h264.bytes,
+            libvd_bytes ? (double)b->h264.bytes / (double)libvd_bytes : 0);
+    print_text_json(out, &b->h264.text);
+    fprintf(out, "},\"lossless_only\":{\"bytes\":%" PRIu64 ",\"ratio_to_libvd\":%.4f,"
+                 "\"bit_exact\":%s,\"text\":",
+            b->lossless.bytes, libvd_bytes ? (double)b->lossless.bytes / (double)libvd_bytes : 0,
+            b->lossless.mismatches ? "false" : "true");
+    print_text_json(out, &b->lossless.text);
+    fprintf(out, "}}");
+}

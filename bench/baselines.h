@@ -1,0 +1,74 @@
+/* vdbench --baselines: what the same frames cost and look like without libvd's split into
+ * lossless tiles and video regions (issue #4).
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Definitions:
+ *  - Text pixels: those whose winning label (highest z; among equal z the later one, as in
+ *    score.h) is text or static.  Unlabelled workloads have none (PSNR n/a).
+ *  - Changed text pixels: text pixels whose B, G or R differs from the previous source frame
+ *    of the same size; the first frame has none.
+ *  - Text error: over those pixels of the decoded image against the source, the BT.601 luma
+ *    difference (0.299 R + 0.587 G + 0.114 B, as video_metrics.c); Y-PSNR = 10 log10(255^2 /
+ *    mean squared difference), infinite when it is 0.  wrong counts the text pixels whose
+ *    B, G or R differ at all (bit-exactness, which luma alone could hide).
+ *  - full-frame H.264: the whole frame (cropped to even width and height) through one
+ *    software x264 stream with codec/video.c's real-time settings (veryfast, zerolatency, no
+ *    B-frames, endless GOP) and latency_first (a two-frame rate buffer, every frame coded at
+ *    once), its target bitrate = libvd's average total bitrate on the same frames
+ *    (libvd bytes * 8 * fps / frames).  Bytes are what x264 produced (Annex B, no framing);
+ *    the decoded picture is what a viewer shows (black before the first).
+ *  - lossless only: a vd_encoder with video_codecs = 0 and a vd_decoder; every decoded
+ *    frame must equal the source (B, G, R) everywhere.  Bytes as libvd's (stats.bytes). */
+#ifndef VDBENCH_BASELINES_H
+#define VDBENCH_BASELINES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "workload.h"
+
+typedef struct bench_text_mask bench_text_mask;
+
+int bench_text_mask_new(bench_text_mask **out);
+void bench_text_mask_free(bench_text_mask **m);
+/* Marks f's text and changed text pixels; call once per frame, in order.  0 or -ENOMEM. */
+int bench_text_mask_update(bench_text_mask *m, const bench_frame *f);
+
+typedef struct bench_text_error {
+    double se_all, se_changed; /* summed squared luma differences */
+    uint64_t n_all, n_changed; /* pixel-frames */
+    uint64_t wrong;            /* text pixel-frames not bit-exact */
+} bench_text_error;
+
+/* Adds the frame last given to the mask, decoded as img (BGRX, stride bytes per row); only
+ * its top-left width x height pixels are compared. */
+void bench_text_error_add(bench_text_error *e, const bench_text_mask *m, const bench_frame *f,
+                          const uint8_t *img, size_t stride, int width, int height);
+
+typedef struct bench_baseline {
+    uint64_t bytes;
+    bench_text_error text;
+    uint64_t mismatches; /* lossless only: frames not bit-exact */
+} bench_baseline;
+
+typedef struct bench_baselines {
+    int frames;
+    int64_t h264_bitrate; /* its target, bits per second */
+    int h264_width, h264_height;
+    bench_baseline h264, lossless;
+} bench_baselines;
+
+/* Runs both baselines over the first `frames` frames of wl (a fresh copy of the workload
+ * libvd ran, which sent libvd_bytes for them).  Returns 0 or a negative errno. */
+int bench_baselines_run(bench_workload *wl, int frames, uint64_t libvd_bytes, unsigned cpu_flags,
+                        bench_baselines *out);
+
+/* The table (after the video lines) and the JSON object (no leading key); libvd's row from
+ * its bytes and text error over the same frames. */
+void bench_baselines_print_text(FILE *out, const char *name, uint64_t libvd_bytes,
+                                const bench_text_error *libvd_text, const bench_baselines *b);
+void bench_baselines_print_json(FILE *out, uint64_t libvd_bytes,
+                                const bench_text_error *libvd_text, const bench_baselines *b);
+
+#endif

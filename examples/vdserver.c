@@ -1,0 +1,469 @@
+/* vdserver: a libvd host on the public API.  It streams one of vdbench's workloads to one
+ * authenticated viewer at a time over the secure session, paced at a frame rate, and acts on
+ * the viewer's feedback (refresh, key frame and loss reports) and on back-pressure.
+ * The workload sources (bench/workload*.c) are the benchmark's, not libvd API; everything
+ * else is <vd/vd.h> and <vd/session.h>.  README.md ("The API in one page") shows a run.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <vd/session.h>
+#include <vd/vd.h>
+
+#include "bench/workload.h"
+
+/* Above this many queued bytes the link is behind: frames are skipped, not queued (the next
+ * frame's full scan then carries everything that changed meanwhile). */
+#define BACKLOG_BYTES (4u << 20)
+/* The session has no timers: a peer that stalls the handshake or the goodbye is ours to drop. */
+#define HANDSHAKE_MS 10000
+#define GOODBYE_MS 3000
+
+typedef struct options {
+    const char *key, *clients, *token, *listen, *workload, *input;
+    int frames, width, height, fps, once;
+} options;
+
+/* Authorised client keys: the --clients file, plus clients paired with the token. */
+typedef struct keylist {
+    uint8_t (*keys)[VD_KEY_BYTES];
+    size_t n;
+} keylist;
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int usage(FILE *f)
+{
+    fputs("usage: vdserver --key FILE (--clients FILE | --token TOKEN)\n"
+          "                --listen HOST:PORT|unix:PATH [--workload NAME | --input FILE]\n"
+          "                [--frames N] [--size WxH] [--fps N] [--once]\n"
+          "  --key FILE       the server's key pair (transport/vdkey generate FILE)\n"
+          "  --clients FILE   authorised client public keys, one per line\n"
+          "  --token TOKEN    a one-time pairing token (vdkey token); the first client that\n"
+          "                   presents it is authorised for the rest of this run\n"
+          "  --listen ADDR    where to listen; port 0 picks a free one (printed on stdout)\n"
+          "  --workload NAME  built-in vdbench workload (default: the first listed below)\n"
+          "  --input FILE     stream a video file instead (anything FFmpeg decodes)\n"
+          "  --frames N       frames to send to each client, then say goodbye; 0 (default)\n"
+          "                   loops the workload until the client leaves\n"
+          "  --size WxH       workload size (default 1280x720)\n"
+          "  --fps N          frame rate (default 30)\n"
+          "  --once           exit after the first client instead of waiting for the next\n"
+          "Workloads:",
+          f);
+    for (const char *const *n = bench_synthetic_names(); *n; n++)
+        fprintf(f, " %s", *n);
+    fputc('\n', f);
+    return f == stdout ? 0 : 2;
+}
+
+static int parse_int(const char *s, int min, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > INT_MAX)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, options *o)
+{
+    *o = (options){.frames = 0, .width = 1280, .height = 720, .fps = 30};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+            exit(usage(stdout));
+        if (!strcmp(a, "--once")) {
+            o->once = 1;
+            continue;
+        }
+        if (!v) {
+            fprintf(stderr, "vdserver: %s needs a value\n", a);
+            return -1;
+        }
+        i++;
+        if (!strcmp(a, "--key"))
+            o->key = v;
+        else if (!strcmp(a, "--clients"))
+            o->clients = v;
+        else if (!strcmp(a, "--token"))
+            o->token = v;
+        else if (!strcmp(a, "--listen"))
+            o->listen = v;
+        else if (!strcmp(a, "--workload"))
+            o->workload = v;
+        else if (!strcmp(a, "--input"))
+            o->input = v;
+        else if (!strcmp(a, "--frames") ? parse_int(v, 0, &o->frames) < 0
+                 : !strcmp(a, "--fps")  ? parse_int(v, 1, &o->fps) < 0 || o->fps > 1000
+                 : !strcmp(a, "--size")
+                     ? sscanf(v, "%dx%d", &o->width, &o->height) != 2 || o->width < 1 ||
+                           o->height < 1 || o->width > VD_MAX_DIMENSION ||
+                           o->height > VD_MAX_DIMENSION
+                     : (fprintf(stderr, "vdserver: unknown option %s\n", a), 1)) {
+            fprintf(stderr, "vdserver: bad value for %s: %s\n", a, v);
+            return -1;
+        }
+    }
+    if (!o->key || !o->listen || (!o->clients && !o->token)) {
+        fputs("vdserver: --key, --listen and --clients or --token are required\n", stderr);
+        return -1;
+    }
+    return 0;
+}
+
+static int open_workload(const options *o, bench_workload **wl)
+{
+    int ret = o->input ? bench_workload_open_file(o->input, 0, wl)
+                       : bench_workload_open_synthetic(o->workload, o->width, o->height, 0, wl);
+    if (ret < 0)
+        fprintf(stderr, "vdserver: workload %s: %s\n", o->input ? o->input : o->workload,
+                vd_strerror(ret));
+    return ret;
+}
+
+/* The state of one client's stream. */
+typedef struct stream {
+    vd_session *s;
+    vd_encoder *enc;
+    bench_workload *wl;
+    int connected, eof, closing;
+    int64_t pts_offset, last_pts;  /* the workload restarts; time must not */
+    int64_t t0_ms, next_frame_ms; /* the schedule: t0 + ticks / fps */
+    int64_t ticks;
+    int sent, skipped, acked;
+    uint64_t decode_us_sum;
+} stream;
+
+static int on_connected(const options *o, stream *st, const vd_session_connected *c,
+                        keylist *kl, const char **token)
+{
+    char key[VD_KEY_STRING_SIZE];
+    if (vd_key_to_string(c->peer_key, key, sizeof(key)) < 0)
+        key[0] = 0;
+    printf("vdserver: client %s connected%s\n", key, c->paired ? " (paired with the token)" : "");
+    if (c->paired) {
+        /* The token is one-time: from now on this client is known by its key. */
+        void *p = realloc(kl->keys, (kl->n + 1) * sizeof(*kl->keys));
+        if (!p)
+            return VD_ERR(ENOMEM);
+        kl->keys = p;
+        memcpy(kl->keys[kl->n++], c->peer_key, VD_KEY_BYTES);
+        *token = NULL;
+        printf("vdserver: add this line to the clients file to keep it: %s\n", key);
+    }
+    int ret = open_workload(o, &st->wl);
+    if (ret < 0)
+        return ret;
+    const vd_session_caps *caps = &c->caps;
+    uint32_t max_w = caps->max_width ? caps->max_width : VD_MAX_DIMENSION;
+    uint32_t max_h = caps->max_height ? caps->max_height : VD_MAX_DIMENSION;
+    if (!o->input && ((uint32_t)o->width > max_w || (uint32_t)o->height > max_h)) {
+        fprintf(stderr, "vdserver: the client shows at most %" PRIu32 "x%" PRIu32 "\n", max_w,
+                max_h);
+        return VD_ERR(EMSGSIZE);
+    }
+    vd_encoder_config cfg;
+    vd_encoder_config_default(&cfg);
+    /* The capabilities name only the lossless tile stream (VD_SESSION_CODEC_TILES), not the
+     * video codecs the viewer decodes, so the encoder keeps its default (H.264). */
+    if (caps->max_packet_size && caps->max_packet_size < 4u << 20)
+        cfg.max_packet_size = caps->max_packet_size / 4 < 4096 ? 4096 : caps->max_packet_size / 4;
+    if ((ret = vd_encoder_new(&cfg, &st->enc)) < 0) {
+        fprintf(stderr, "vdserver: encoder: %s\n", vd_strerror(ret));
+        return ret;
+    }
+    st->connected = 1;
+    st->t0_ms = st->next_frame_ms = now_ms();
+    return 0;
+}
+
+/* Client feedback.  The viewer cannot name the video streams that lost their state (the
+ * session's REFRESH message carries a surface, not a stream id), so a key-frame request
+ * restarts every stream of the surface from a key frame; a plain refresh or a loss report
+ * resends the whole surface. */
+static void on_feedback(stream *st, const vd_session_event *ev)
+{
+    switch (ev->type) {
+    case VD_SESSION_EVENT_ACK:
+        st->acked++;
+        st->decode_us_sum += ev->u.ack.decode_us;
+        break;
+    case VD_SESSION_EVENT_REFRESH:
+        if (ev->u.refresh.flags & VD_REFRESH_KEYFRAME) {
+            vd_region r[64];
+            uint32_t sid = ev->u.refresh.surface_id == VD_ALL_SURFACES ? 0
+                                                                       : ev->u.refresh.surface_id;
+            int n = vd_encoder_get_regions(st->enc, sid, r, 64);
+            for (int i = 0; i < n && i < 64; i++)
+                (void)vd_encoder_request_keyframe(st->enc, r[i].id); /* ENOENT: lossless */
+            printf("vdserver: key frames requested (%d region(s))\n", n > 0 ? n : 0);
+        } else {
+            (void)vd_encoder_request_refresh(st->enc, ev->u.refresh.surface_id);
+            printf("vdserver: refresh requested\n");
+        }
+        break;
+    case VD_SESSION_EVENT_LOSS:
+        printf("vdserver: client lost frames %" PRIu64 "..%" PRIu64 ", refreshing\n",
+               ev->u.loss.first_seq, ev->u.loss.last_seq);
+        (void)vd_encoder_request_refresh(st->enc, ev->u.loss.surface_id);
+        break;
+    default: /* input and RTT: a real host would forward input to the guest */
+        break;
+    }
+}
+
+/* One frame interval: the next workload frame, encoded and queued unless the link is behind.
+ * Returns 0, 1 when the stream is done, or an error. */
+static int send_frame(const options *o, stream *st)
+{
+    bench_frame bf;
+    int ret = bench_workload_next(st->wl, &bf);
+    if (ret == 0) { /* loop the workload */
+        bench_workload_free(&st->wl);
+        st->pts_offset = st->last_pts + 1000000 / o->fps;
+        if ((ret = open_workload(o, &st->wl)) < 0)
+            return ret;
+        ret = bench_workload_next(st->wl, &bf);
+    }
+    if (ret <= 0) {
+        fprintf(stderr, "vdserver: workload: %s\n", ret ? vd_strerror(ret) : "empty");
+        return ret ? ret : VD_ERR(EIO);
+    }
+    st->last_pts = st->pts_offset + bf.pts_us;
+    if (vd_session_queued_bytes(st->s) > BACKLOG_BYTES) {
+        st->skipped++;
+        return 0;
+    }
+    vd_frame f = {
+        .surface_id = 0,
+        .format = VD_FORMAT_BGRX8888,
+        .width = bf.width,
+        .height = bf.height,
+        .stride = (int32_t)bf.stride,
+        .data = bf.data,
+        .damage = NULL, /* the workload does not say: libvd scans */
+        .pts_us = st->last_pts,
+    };
+    if ((ret = vd_encoder_send_frame(st->enc, &f)) < 0) {
+        fprintf(stderr, "vdserver: send_frame: %s\n", vd_strerror(ret));
+        return ret;
+    }
+    vd_packet pkt;
+    while ((ret = vd_encoder_receive_packet(st->enc, &pkt)) == 0)
+        if ((ret = vd_session_send_packet(st->s, &pkt)) < 0) {
+            fprintf(stderr, "vdserver: send_packet: %s\n", vd_strerror(ret));
+            return ret;
+        }
+    if (ret != VD_ERR(EAGAIN))
+        return ret;
+    st->sent++;
+    return o->frames && st->sent >= o->frames;
+}
+
+/* Serves one accepted client until it leaves, the stream ends or a signal arrives.
+ * Returns 0 for a clean end or the session's error. */
+static int serve(const options *o, vd_session *s, keylist *kl, const char **token)
+{
+    stream st = {.s = s};
+    int64_t deadline = now_ms() + HANDSHAKE_MS;
+    int ret = 0;
+    for (;;) {
+        int64_t t = now_ms();
+        if (stop && !st.closing) {
+            st.closing = 1;
+            if (vd_session_close(s) < 0)
+                break; /* nothing authenticated yet: the session just ends */
+            deadline = t + GOODBYE_MS;
+        }
+        short events = vd_session_events(s);
+        if (!events) /* goodbyes exchanged and everything written */
+            break;
+        if (t >= deadline) {
+            fprintf(stderr, "vdserver: the client %s\n",
+                    st.connected ? "did not answer the goodbye" : "did not finish the handshake");
+            ret = VD_ERR(ETIMEDOUT);
+            break;
+        }
+        int64_t wake = deadline;
+        if (st.connected && !st.closing && st.next_frame_ms < wake)
+            wake = st.next_frame_ms;
+        struct pollfd p = {vd_session_fd(s), events, 0};
+        if (poll(&p, 1, wake > t ? (int)(wake - t) : 0) < 0 && errno != EINTR) {
+            ret = VD_ERR(errno);
+            break;
+        }
+        if ((ret = vd_session_dispatch(s, p.revents)) < 0)
+            break;
+        vd_session_event ev;
+        while ((ret = vd_session_receive(s, &ev)) == 0) {
+            if (ev.type == VD_SESSION_EVENT_CONNECTED) {
+                if ((ret = on_connected(o, &st, &ev.u.connected, kl, token)) < 0)
+                    break;
+                deadline = INT64_MAX;
+            } else if (st.connected) {
+                on_feedback(&st, &ev);
+            }
+        }
+        if (ret == VD_EOF) { /* the client said goodbye: say it back */
+            st.eof = 1;
+            if (!st.closing) {
+                st.closing = 1;
+                deadline = now_ms() + GOODBYE_MS;
+                if ((ret = vd_session_close(s)) < 0)
+                    break;
+            }
+        } else if (ret != VD_ERR(EAGAIN)) {
+            break;
+        }
+        ret = 0;
+        if (st.connected && !st.closing && now_ms() >= st.next_frame_ms) {
+            /* Keep to the schedule; after a stall, restart it rather than burst. */
+            st.next_frame_ms = st.t0_ms + ++st.ticks * 1000 / o->fps;
+            if (st.next_frame_ms < now_ms() - 1000) {
+                st.t0_ms = st.next_frame_ms = now_ms();
+                st.ticks = 0;
+            }
+            if ((ret = send_frame(o, &st)) < 0)
+                break;
+            if (ret == 1) {
+                st.closing = 1;
+                deadline = now_ms() + GOODBYE_MS;
+                if ((ret = vd_session_close(s)) < 0)
+                    break;
+            }
+            ret = 0;
+        }
+    }
+    if (st.connected)
+        printf("vdserver: %d frame(s) sent, %d skipped under back-pressure, %d acknowledged "
+               "(mean decode %.0f us)\n",
+               st.sent, st.skipped, st.acked,
+               st.acked ? (double)st.decode_us_sum / st.acked : 0.0);
+    vd_encoder_free(&st.enc);
+    bench_workload_free(&st.wl);
+    return ret;
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    if (parse_args(argc, argv, &o) < 0)
+        return usage(stderr);
+    if (!o.workload)
+        o.workload = bench_synthetic_names()[0];
+    setvbuf(stdout, NULL, _IOLBF, 0); /* progress lines reach a log file as they happen */
+    bench_workload *probe; /* a bad name, size or file should fail now, not per client */
+    if (open_workload(&o, &probe) < 0)
+        return 1;
+    bench_workload_free(&probe);
+
+    vd_session_config cfg;
+    vd_session_config_default(&cfg, VD_SESSION_SERVER);
+    int ret = vd_keypair_load(&cfg.identity, o.key);
+    if (ret < 0) {
+        fprintf(stderr, "vdserver: %s: %s\n", o.key, vd_strerror(ret));
+        return 1;
+    }
+    keylist kl = {0};
+    if (o.clients) {
+        if ((ret = vd_keys_load(o.clients, NULL, 0)) >= 0 && ret > 0) {
+            kl.n = (size_t)ret;
+            if (!(kl.keys = calloc(kl.n, sizeof(*kl.keys))))
+                ret = VD_ERR(ENOMEM);
+            else
+                ret = vd_keys_load(o.clients, kl.keys, kl.n);
+        }
+        if (ret < 0) {
+            fprintf(stderr, "vdserver: %s: %s\n", o.clients, vd_strerror(ret));
+            return 1;
+        }
+    }
+    const char *token = o.token;
+
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal; /* no SA_RESTART: poll() returns and the loop says goodbye */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int lfd;
+    if ((ret = vd_session_listen(o.listen, &lfd)) < 0) {
+        fprintf(stderr, "vdserver: listen %s: %s\n", o.listen, vd_strerror(ret));
+        return 1;
+    }
+    /* Say where we are: with port 0 this is the only way to learn the port. */
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char where[300];
+    snprintf(where, sizeof(where), "%s", o.listen);
+    if (strncmp(o.listen, "unix:", 5) && getsockname(lfd, (struct sockaddr *)&ss, &sl) == 0) {
+        char host[256], port[16];
+        if (getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
+                        NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+            snprintf(where, sizeof(where), ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host,
+                     port);
+    }
+    printf("vdserver: listening on %s\n", where);
+
+    int status = 0;
+    while (!stop) {
+        struct pollfd p = {lfd, POLLIN, 0};
+        if (poll(&p, 1, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            perror("vdserver: poll");
+            status = 1;
+            break;
+        }
+        cfg.authorized_keys = (const uint8_t(*)[VD_KEY_BYTES])kl.keys;
+        cfg.n_authorized_keys = kl.n;
+        cfg.pairing_token = token;
+        vd_session *s = NULL;
+        if ((ret = vd_session_accept(&cfg, lfd, &s)) == VD_ERR(EAGAIN))
+            continue;
+        if (ret < 0) {
+            fprintf(stderr, "vdserver: accept: %s\n", vd_strerror(ret));
+            continue;
+        }
+        ret = serve(&o, s, &kl, &token);
+        vd_session_free(&s);
+        status = ret < 0; /* the exit status reports the last client */
+        if (ret < 0)
+            fprintf(stderr, "vdserver: client: %s\n", vd_strerror(ret));
+        else
+            printf("vdserver: client done\n");
+        if (o.once)
+            break;
+    }
+    close(lfd);
+    free(kl.keys);
+    return status;
+}
