@@ -422,6 +422,18 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
     return 0;
 }
 
+/* Whether the 16 x 16 block at (x, y), clipped to the surface, differs from the reference. */
+static int block_changed(const enc_surface *s, const vd_frame *f, int x, int y)
+{
+    size_t bpp = (size_t)s->grid.bpp, ref_stride = (size_t)s->grid.width * bpp;
+    size_t row = (size_t)VD_MIN(16, s->grid.width - x) * bpp;
+    for (int r = y; r < VD_MIN(y + 16, s->grid.height); r++)
+        if (memcmp(f->data + (size_t)r * (size_t)f->stride + (size_t)x * bpp,
+                   s->prev + (size_t)r * ref_stride + (size_t)x * bpp, row))
+            return 1;
+    return 0;
+}
+
 /* Whether any pixel of the tile (x, y, w, h) outside q differs from the reference. */
 static int changed_outside(const enc_surface *s, const vd_frame *f, int x, int y, int w, int h,
                            const vd_rect *q)
@@ -445,7 +457,7 @@ static int changed_outside(const enc_surface *s, const vd_frame *f, int x, int y
  * VD_TILE_VIDEO (lossy on the client).  A tile the rectangle only cuts goes through the stream
  * only when nothing changed outside the rectangle (its outside stays exact on the client);
  * otherwise it stays lossless, so text beside a video never goes through it. */
-static int encode_streams(vd_encoder *enc, enc_surface *s, const vd_frame *f, int allow_cut)
+static int encode_streams(vd_encoder *enc, enc_surface *s, const vd_frame *f, int trust_ref)
 {
     const vd_tile_grid *g = &s->grid;
     int ret;
@@ -467,17 +479,20 @@ static int encode_streams(vd_encoder *enc, enc_surface *s, const vd_frame *f, in
                 int inside = x >= q->x && y >= q->y && x + w <= q->x + q->width &&
                              y + h <= q->y + q->height;
                 /* On a frame that (re)creates the surface the reference is not what the client
-                 * has: cut tiles go exactly. */
-                if (!inside && (!allow_cut || changed_outside(s, f, x, y, w, h, q)))
+                 * has (trust_ref is 0): cut tiles go exactly, and every block is shown. */
+                if (!inside && (!trust_ref || changed_outside(s, f, x, y, w, h, q)))
                     continue;
                 s->state[i] = VD_TILE_VIDEO;
                 any = 1;
-                /* The blocks of the tile inside the region (16-aligned, inside the picture). */
+                /* The blocks of the tile inside the region (16-aligned, inside the picture) that
+                 * changed: an unchanged block (a caption, a HUD, a letterbox bar) keeps its
+                 * exact pixels on the client. */
                 int x0 = VD_MAX(x, q->x) - pic->x, x1 = VD_MIN(x + w, q->x + q->width) - pic->x;
                 int y0 = VD_MAX(y, q->y) - pic->y, y1 = VD_MIN(y + h, q->y + q->height) - pic->y;
                 for (int by = y0 / 16; by < (y1 + 15) / 16; by++)
                     for (int bx = x0 / 16; bx < (x1 + 15) / 16; bx++)
-                        enc->mask[(by * bw + bx) / 8] |= (uint8_t)(1u << ((by * bw + bx) % 8));
+                        if (!trust_ref || block_changed(s, f, pic->x + bx * 16, pic->y + by * 16))
+                            enc->mask[(by * bw + bx) / 8] |= (uint8_t)(1u << ((by * bw + bx) % 8));
             }
         }
         if (!any)
