@@ -26,6 +26,8 @@ typedef struct dec_stream {
     uint8_t *pixels;  /* rect, in the surface's format, stride width * bpp */
     uint8_t *mask;    /* blocks to show at frame end */
     uint32_t mask_size;
+    uint16_t *bounds; /* per block: the part to show (as on the wire), for set mask bits */
+    uint16_t *incoming; /* per block: a frame's bounds while it is checked */
     int pending;      /* a decoded frame waits for its frame end */
     int broken;       /* waits for a key frame */
 } dec_stream;
@@ -87,6 +89,8 @@ static void stream_free(dec_stream *st)
     vd_video_decoder_free(&st->video);
     free(st->pixels);
     free(st->mask);
+    free(st->bounds);
+    free(st->incoming);
 }
 
 static void remove_stream(vd_decoder *dec, unsigned k)
@@ -344,8 +348,11 @@ static int handle_stream_create(vd_decoder *dec, const vd_msg *msg)
                      .format = format, .bpp = g->bpp};
     st.mask_size = ((m.width + 15) / 16 * ((m.height + 15) / 16) + 7) / 8;
     st.pixels = calloc((size_t)m.width * m.height, (size_t)g->bpp);
+    size_t blocks = (size_t)((m.width + 15) / 16) * ((m.height + 15) / 16);
     st.mask = calloc(st.mask_size, 1);
-    if (!st.pixels || !st.mask) {
+    st.bounds = calloc(blocks, sizeof(*st.bounds));
+    st.incoming = calloc(blocks, sizeof(*st.incoming));
+    if (!st.pixels || !st.mask || !st.bounds || !st.incoming) {
         stream_free(&st);
         return VD_ERR(ENOMEM);
     }
@@ -367,9 +374,37 @@ static int handle_stream_frame(vd_decoder *dec, const vd_msg *msg)
     dec_stream *st = find_stream(dec, m.stream_id, NULL);
     if (!st || m.mask_size != st->mask_size)
         return VD_ERR(EBADMSG);
+    /* The changed part of each set block (whole unless marked partial); checked in full
+     * before anything is decoded. */
+    int bw = (st->rect.width + 15) / 16, bh = (st->rect.height + 15) / 16;
+    if (m.size < m.mask_size)
+        return VD_ERR(EBADMSG);
+    const uint8_t *partial = m.data, *p = m.data + m.mask_size;
+    for (int b = 0; b < bw * bh; b++) {
+        int set = m.mask[b / 8] >> (b % 8) & 1, part = partial[b / 8] >> (b % 8) & 1;
+        if (part && !set)
+            return VD_ERR(EBADMSG);
+        if (!set)
+            continue;
+        int bx = b % bw, by = b / bw;
+        int w = VD_MIN(16, st->rect.width - bx * 16), h = VD_MIN(16, st->rect.height - by * 16);
+        unsigned v = (unsigned)((w - 1) << 8 | (h - 1) << 12);
+        if (part) {
+            if ((size_t)(p - m.data) + 2 > m.size)
+                return VD_ERR(EBADMSG);
+            v = vd_rl16(p);
+            p += 2;
+            int x0 = (int)(v & 15), y0 = (int)(v >> 4 & 15);
+            int x1 = (int)(v >> 8 & 15) + 1, y1 = (int)(v >> 12) + 1;
+            if (x0 >= x1 || y0 >= y1 || x1 > w || y1 > h)
+                return VD_ERR(EBADMSG);
+        }
+        st->incoming[b] = (uint16_t)v;
+    }
+    uint32_t coded = m.size - (uint32_t)(p - m.data);
     if (st->broken && !(m.flags & VD_STREAM_FRAME_KEY))
         return 0; /* what follows a loss would decode to garbage: wait for the key frame */
-    ret = vd_video_decode(st->video, m.data, m.size, st->pixels, (size_t)st->rect.width * (size_t)st->bpp,
+    ret = vd_video_decode(st->video, p, coded, st->pixels, (size_t)st->rect.width * (size_t)st->bpp,
                           st->format);
     if (ret == VD_ERR(ENOMEM))
         return ret;
@@ -380,8 +415,16 @@ static int handle_stream_frame(vd_decoder *dec, const vd_msg *msg)
         return 0;
     }
     st->broken = 0;
-    for (uint32_t i = 0; i < st->mask_size; i++)
-        st->mask[i] |= m.mask[i];
+    for (int b = 0; b < bw * bh; b++) {
+        if (!(m.mask[b / 8] & (1u << (b % 8))))
+            continue;
+        unsigned v = st->incoming[b], old = st->bounds[b];
+        if (st->mask[b / 8] & (1u << (b % 8))) /* shown twice before a frame end: the union */
+            v = VD_MIN(v & 15, old & 15) | VD_MIN(v >> 4 & 15, old >> 4 & 15) << 4 |
+                VD_MAX(v >> 8 & 15, old >> 8 & 15) << 8 | VD_MAX(v >> 12, old >> 12) << 12;
+        st->bounds[b] = (uint16_t)v;
+        st->mask[b / 8] |= (uint8_t)(1u << (b % 8));
+    }
     st->pending = 1;
     return 0;
 }
@@ -415,8 +458,10 @@ static void apply_streams(vd_decoder *dec, dec_surface *s)
                 int b = by * bw + bx;
                 if (!(st->mask[b / 8] & (1u << (b % 8))))
                     continue;
-                int x = bx * 16, y = by * 16;
-                int w = VD_MIN(16, st->rect.width - x), h = VD_MIN(16, st->rect.height - y);
+                /* Only the part of the block that changed. */
+                unsigned v = st->bounds[b];
+                int x = bx * 16 + (int)(v & 15), y = by * 16 + (int)(v >> 4 & 15);
+                int w = (int)(v >> 8 & 15) + 1 - (int)(v & 15), h = (int)(v >> 12) + 1 - (int)(v >> 4 & 15);
                 for (int r = 0; r < h; r++)
                     memcpy(s->pixels + (size_t)(st->rect.y + y + r) * stride +
                                (size_t)(st->rect.x + x) * (size_t)g->bpp,

@@ -76,8 +76,11 @@ struct vd_encoder {
     uint32_t next_region_id;
     int hello_sent, draining;
     vd_buf video_out;        /* one coded video frame */
-    /* A stream frame's block mask: (8192 / 16) squared bits at most. */
+    /* A stream frame's block mask: (8192 / 16) squared bits at most, each set block's bounds
+     * by block, and the same packed in mask order for the wire. */
     uint8_t mask[(VD_MAX_DIMENSION / 16) * (VD_MAX_DIMENSION / 16) / 8];
+    uint16_t block_bounds[(VD_MAX_DIMENSION / 16) * (VD_MAX_DIMENSION / 16)];
+    uint8_t bounds[3 * (VD_MAX_DIMENSION / 16) * (VD_MAX_DIMENSION / 16)];
     vd_encoder_stats stats;
 };
 
@@ -422,16 +425,40 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
     return 0;
 }
 
-/* Whether the 16 x 16 block at (x, y), clipped to the surface, differs from the reference. */
-static int block_changed(const enc_surface *s, const vd_frame *f, int x, int y)
+/* The part of the 16 x 16 block at (x, y), clipped to the surface, that differs from the
+ * reference, packed as in a STREAM_FRAME's bounds (x0 | y0 << 4 | (x1 - 1) << 8 |
+ * (y1 - 1) << 12); 0xffff when nothing changed.  Early exits keep it cheap inside moving
+ * content, where the first row and pixel usually differ already. */
+static uint16_t block_bounds(const enc_surface *s, const vd_frame *f, int x, int y)
 {
     size_t bpp = (size_t)s->grid.bpp, ref_stride = (size_t)s->grid.width * bpp;
-    size_t row = (size_t)VD_MIN(16, s->grid.width - x) * bpp;
-    for (int r = y; r < VD_MIN(y + 16, s->grid.height); r++)
-        if (memcmp(f->data + (size_t)r * (size_t)f->stride + (size_t)x * bpp,
-                   s->prev + (size_t)r * ref_stride + (size_t)x * bpp, row))
-            return 1;
-    return 0;
+    int w = VD_MIN(16, s->grid.width - x), h = VD_MIN(16, s->grid.height - y);
+#define ROW_A(r) (f->data + (size_t)(y + (r)) * (size_t)f->stride + (size_t)x * bpp)
+#define ROW_B(r) (s->prev + (size_t)(y + (r)) * ref_stride + (size_t)x * bpp)
+    int y0 = 0, y1 = h;
+    while (y0 < h && !memcmp(ROW_A(y0), ROW_B(y0), (size_t)w * bpp))
+        y0++;
+    if (y0 == h)
+        return 0xffff;
+    while (!memcmp(ROW_A(y1 - 1), ROW_B(y1 - 1), (size_t)w * bpp))
+        y1--;
+    int x0 = w, x1 = 0;
+    for (int r = y0; r < y1 && (x0 > 0 || x1 < w); r++) {
+        const uint8_t *a = ROW_A(r), *b = ROW_B(r);
+        for (int c = 0; c < x0; c++)
+            if (memcmp(a + (size_t)c * bpp, b + (size_t)c * bpp, bpp)) {
+                x0 = c;
+                break;
+            }
+        for (int c = w - 1; c >= x1; c--)
+            if (memcmp(a + (size_t)c * bpp, b + (size_t)c * bpp, bpp)) {
+                x1 = c + 1;
+                break;
+            }
+    }
+#undef ROW_A
+#undef ROW_B
+    return (uint16_t)(x0 | y0 << 4 | (x1 - 1) << 8 | (y1 - 1) << 12);
 }
 
 /* Whether any pixel of the tile (x, y, w, h) outside q differs from the reference. */
@@ -490,13 +517,37 @@ static int encode_streams(vd_encoder *enc, enc_surface *s, const vd_frame *f, in
                 int x0 = VD_MAX(x, q->x) - pic->x, x1 = VD_MIN(x + w, q->x + q->width) - pic->x;
                 int y0 = VD_MAX(y, q->y) - pic->y, y1 = VD_MIN(y + h, q->y + q->height) - pic->y;
                 for (int by = y0 / 16; by < (y1 + 15) / 16; by++)
-                    for (int bx = x0 / 16; bx < (x1 + 15) / 16; bx++)
-                        if (!trust_ref || block_changed(s, f, pic->x + bx * 16, pic->y + by * 16))
-                            enc->mask[(by * bw + bx) / 8] |= (uint8_t)(1u << ((by * bw + bx) % 8));
+                    for (int bx = x0 / 16; bx < (x1 + 15) / 16; bx++) {
+                        int b = by * bw + bx, px = pic->x + bx * 16, py = pic->y + by * 16;
+                        uint16_t bb = trust_ref ? block_bounds(s, f, px, py)
+                                                : (uint16_t)((VD_MIN(16, pic->x + pic->width - px) - 1) << 8 |
+                                                             (VD_MIN(16, pic->y + pic->height - py) - 1) << 12);
+                        if (bb == 0xffff)
+                            continue;
+                        enc->mask[b / 8] |= (uint8_t)(1u << (b % 8));
+                        enc->block_bounds[b] = bb;
+                    }
             }
         }
         if (!any)
             continue;
+        /* The partial mask, then the bounds of the partial blocks, in raster order. */
+        uint8_t *partial = enc->bounds, *bounds = enc->bounds + mask_size;
+        uint32_t n_bounds = 0;
+        memset(partial, 0, mask_size);
+        for (int b = 0; b < bw * bh; b++) {
+            if (!(enc->mask[b / 8] & (1u << (b % 8))))
+                continue;
+            int bx = b % bw, by = b / bw;
+            unsigned whole = (unsigned)((VD_MIN(16, pic->width - bx * 16) - 1) << 8 |
+                                        (VD_MIN(16, pic->height - by * 16) - 1) << 12);
+            if (enc->block_bounds[b] == whole)
+                continue;
+            partial[b / 8] |= (uint8_t)(1u << (b % 8));
+            bounds[2 * n_bounds] = (uint8_t)enc->block_bounds[b];
+            bounds[2 * n_bounds + 1] = (uint8_t)(enc->block_bounds[b] >> 8);
+            n_bounds++;
+        }
         uint64_t t0 = vd_now_ns();
         enc->video_out.size = 0;
         vd_video_packet pkts[VD_VIDEO_MAX_PACKETS];
@@ -521,7 +572,7 @@ static int encode_streams(vd_encoder *enc, enc_surface *s, const vd_frame *f, in
                 st->need_key = 0;
             vd_msg_stream_frame sf = {st->id, pkts[p].key ? VD_STREAM_FRAME_KEY : 0, enc->mask,
                                       mask_size, enc->video_out.data + pkts[p].offset,
-                                      (uint32_t)pkts[p].size};
+                                      (uint32_t)pkts[p].size, enc->bounds, mask_size + 2 * n_bounds};
             size_t before = enc->out.size;
             if ((ret = vd_wire_put_stream_frame(&enc->out, &sf)) < 0 ||
                 (ret = maybe_cut_packet(enc, s->id, f->pts_us)) < 0)

@@ -235,9 +235,10 @@ int vd_wire_put_stream_id(vd_buf *buf, uint8_t type, uint32_t id)
 
 int vd_wire_put_stream_frame(vd_buf *buf, const vd_msg_stream_frame *sf)
 {
-    if ((size_t)sf->mask_size + sf->size > VD_WIRE_MAX_BODY - VD_STREAM_FRAME_HEADER)
+    if ((size_t)sf->mask_size + sf->bounds_size + sf->size > VD_WIRE_MAX_BODY - VD_STREAM_FRAME_HEADER)
         return VD_ERR(ENOSPC);
-    uint8_t *b = put_msg(buf, VD_MSG_STREAM_FRAME, VD_STREAM_FRAME_HEADER + sf->mask_size + sf->size);
+    uint8_t *b = put_msg(buf, VD_MSG_STREAM_FRAME,
+                         VD_STREAM_FRAME_HEADER + sf->mask_size + sf->bounds_size + sf->size);
     if (!b)
         return VD_ERR(ENOMEM);
     vd_wl32(b, sf->stream_id);
@@ -245,7 +246,9 @@ int vd_wire_put_stream_frame(vd_buf *buf, const vd_msg_stream_frame *sf)
     b[5] = 0;
     vd_wl16(b + 6, 0);
     vd_wl32(b + 8, sf->mask_size);
-    memcpy(b + VD_STREAM_FRAME_HEADER, sf->mask, sf->mask_size);
-    memcpy(b + VD_STREAM_FRAME_HEADER + sf->mask_size, sf->data, sf->size);
+    b += VD_STREAM_FRAME_HEADER;
+    memcpy(b, sf->mask, sf->mask_size);
+    memcpy(b + sf->mask_size, sf->bounds, sf->bounds_size);
+    memcpy(b + sf->mask_size + sf->bounds_size, sf->data, sf->size);
     return 0;
 }

@@ -70,13 +70,21 @@ typedef struct vd_msg_stream {
     uint32_t x, y, width, height;
 } vd_msg_stream;
 
+/* Body after the header: the block mask (ceil(blocks / 8) bytes, bit b of byte b / 8, raster
+ * order); a partial mask of the same size (set only where the mask is) marking blocks of which
+ * only a part changed; 2 bytes per partial block in the same order giving that part (byte 0:
+ * x0 | y0 << 4, byte 1: (x1 - 1) | (y1 - 1) << 4, pixels within the block); then the coded
+ * picture.  Only that part of a block is shown, so exact pixels beside moving content inside a
+ * block (a window frame next to a video's edge) stay exact; whole blocks cost no bytes. */
 typedef struct vd_msg_stream_frame {
     uint32_t stream_id;
     uint8_t flags;            /* VD_STREAM_FRAME_* */
-    const uint8_t *mask;      /* ceil(blocks / 8) bytes, bit b of byte b / 8, raster order */
+    const uint8_t *mask;
     uint32_t mask_size;
-    const uint8_t *data;      /* the coded frame */
+    const uint8_t *data;      /* reading: bounds then the coded picture; writing: the picture */
     uint32_t size;
+    const uint8_t *bounds;    /* writing: 2 bytes per set mask bit */
+    uint32_t bounds_size;
 } vd_msg_stream_frame;
 
 typedef struct vd_msg {
