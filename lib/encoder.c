@@ -866,8 +866,9 @@ int vd_encoder_get_regions(const vd_encoder *enc, uint32_t surface_id, vd_region
     return (int)vd_classifier_regions(s->classifier, regions, max);
 }
 
-int vd_encoder_get_lossy_tiles(const vd_encoder *enc, uint32_t surface_id, uint8_t *map,
-                               size_t size)
+/* Copies a per-tile map of a surface (lossy or classes) for the public getters. */
+static int copy_tile_map(const vd_encoder *enc, uint32_t surface_id, int classes, uint8_t *dst,
+                         size_t size)
 {
     const enc_surface *s = find_surface(enc, surface_id, NULL);
     if (!s)
@@ -875,8 +876,14 @@ int vd_encoder_get_lossy_tiles(const vd_encoder *enc, uint32_t surface_id, uint8
     size_t n = (size_t)s->grid.cols * (size_t)s->grid.rows;
     if (size < n)
         return VD_ERR(ENOSPC);
-    memcpy(map, s->lossy, n);
+    memcpy(dst, classes ? vd_classifier_tile_classes(s->classifier) : s->lossy, n);
     return (int)n;
+}
+
+int vd_encoder_get_lossy_tiles(const vd_encoder *enc, uint32_t surface_id, uint8_t *map,
+                               size_t size)
+{
+    return copy_tile_map(enc, surface_id, 0, map, size);
 }
 
 int vd_encoder_request_keyframe(vd_encoder *enc, uint32_t stream_id)
@@ -893,14 +900,7 @@ int vd_encoder_request_keyframe(vd_encoder *enc, uint32_t stream_id)
 int vd_encoder_get_tile_classes(const vd_encoder *enc, uint32_t surface_id, uint8_t *classes,
                                 size_t size)
 {
-    const enc_surface *s = find_surface(enc, surface_id, NULL);
-    if (!s)
-        return VD_ERR(ENOENT);
-    size_t n = (size_t)s->grid.cols * (size_t)s->grid.rows;
-    if (size < n)
-        return VD_ERR(ENOSPC);
-    memcpy(classes, vd_classifier_tile_classes(s->classifier), n);
-    return (int)n;
+    return copy_tile_map(enc, surface_id, 1, classes, size);
 }
 
 #else /* !VD_ENABLE_ENCODER */
