@@ -132,7 +132,11 @@ static void feed(vd_session *s, int peer, const uint8_t *data, size_t n,
 {
     size_t pos = 0;
     uint8_t junk[4096];
-    for (int spins = 0; spins < 100000; spins++) {
+    /* A session may stop reading (it waits for its own output to drain, or for nothing more):
+     * give up after a run of rounds without progress instead of spinning into the fuzzer's
+     * time limit. */
+    for (int stalled = 0; stalled < 64;) {
+        size_t before = pos;
         if (pos < n) {
             ssize_t w = send(peer, data + pos, n - pos, MSG_DONTWAIT | MSG_NOSIGNAL);
             if (w > 0)
@@ -141,10 +145,12 @@ static void feed(vd_session *s, int peer, const uint8_t *data, size_t n,
         int ret = vd_session_dispatch(s, POLLIN | POLLOUT);
         drain(s, role, st);
         /* The session's own output (msg2, pongs) is not interesting here. */
-        while (recv(peer, junk, sizeof(junk), MSG_DONTWAIT) > 0) {
-        }
+        int got = 0;
+        while (recv(peer, junk, sizeof(junk), MSG_DONTWAIT) > 0)
+            got = 1;
         if (ret < 0 || st->failed || pos == n)
             break;
+        stalled = pos != before || got ? 0 : stalled + 1;
     }
 }
 
