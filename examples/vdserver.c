@@ -192,8 +192,9 @@ static int on_connected(const options *o, stream *st, const vd_session_connected
     }
     vd_encoder_config cfg;
     vd_encoder_config_default(&cfg);
-    /* The capabilities name only the lossless tile stream (VD_SESSION_CODEC_TILES), not the
-     * video codecs the viewer decodes, so the encoder keeps its default (H.264). */
+    /* Video streams only in codecs the viewer said it decodes. */
+    cfg.video_codecs = (caps->codecs & VD_SESSION_CODEC_H264 ? VD_CODEC_H264 : 0u) |
+                       (caps->codecs & VD_SESSION_CODEC_AV1 ? VD_CODEC_AV1 : 0u);
     if (caps->max_packet_size && caps->max_packet_size < 4u << 20)
         cfg.max_packet_size = caps->max_packet_size / 4 < 4096 ? 4096 : caps->max_packet_size / 4;
     if ((ret = vd_encoder_new(&cfg, &st->enc)) < 0) {

@@ -326,7 +326,7 @@ int main(int argc, char **argv)
         cfg.opaque = &kh;
     }
     cfg.pairing_token = o.token;
-    cfg.caps.codecs = VD_SESSION_CODEC_TILES;
+    cfg.caps.codecs = VD_SESSION_CODEC_TILES | VD_SESSION_CODEC_H264;
 
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;

@@ -470,7 +470,8 @@ static void test_clean(int slow)
     CHECK(!memcmp(sc.c.info.peer_key, server_id.public_key, 32), "client sees the wrong key");
     CHECK(!memcmp(sc.srv.info.peer_key, client_id.public_key, 32), "server sees the wrong key");
     CHECK(sc.srv.info.caps.cache_bytes == 12345 && sc.srv.info.caps.max_width == 4096 &&
-              sc.srv.info.caps.codecs == VD_SESSION_CODEC_TILES && sc.srv.info.version == 1 &&
+              sc.srv.info.caps.codecs == (VD_SESSION_CODEC_TILES | VD_SESSION_CODEC_H264) &&
+              sc.srv.info.version == 1 &&
               !sc.srv.info.paired,
           "capabilities not negotiated");
     CHECK(sc.c.n_packets == 4 && sc.c.eof && !sc.c.err, "client: %zu packets, eof %d, %s",

@@ -316,7 +316,7 @@ static int server_read_msg1(vd_session *s, const uint8_t *body, size_t len)
     if (ret < 0)
         return ret;
     s->start_ns = vd_now_ns();
-    vd_hs_payload2 p2 = {.version = 0, .codecs = VD_SESSION_CODEC_TILES};
+    vd_hs_payload2 p2 = {.version = 0, .codecs = VD_SESSION_CODECS_KNOWN};
     uint16_t v = hi < VD_TRANSPORT_VERSION_MAX ? hi : VD_TRANSPORT_VERSION_MAX;
     if (v >= lo && v >= VD_TRANSPORT_VERSION_MIN)
         p2.version = v;
@@ -385,7 +385,7 @@ static int server_read_msg3(vd_session *s, const uint8_t *body, size_t len)
         return 0;
     }
     vd_wl32(body_out, s->info.version);
-    vd_wl32(body_out + 4, p3.caps.codecs & VD_SESSION_CODEC_TILES);
+    vd_wl32(body_out + 4, p3.caps.codecs & VD_SESSION_CODECS_KNOWN);
     if ((ret = queue_record(s, VD_REC_ACCEPT, body_out, sizeof(body_out), NULL, 0,
                             TAG_MESSAGE)) < 0)
         return ret;
@@ -637,7 +637,8 @@ void vd_session_config_default(vd_session_config *cfg, enum vd_session_role role
 {
     memset(cfg, 0, sizeof(*cfg));
     cfg->role = role;
-    cfg->caps.codecs = VD_SESSION_CODEC_TILES;
+    /* libvd's decoder takes tiles and H.264 everywhere (AV1 needs libdav1d: opt in). */
+    cfg->caps.codecs = VD_SESSION_CODEC_TILES | VD_SESSION_CODEC_H264;
     cfg->caps.max_width = VD_MAX_DIMENSION;
     cfg->caps.max_height = VD_MAX_DIMENSION;
     cfg->caps.max_packet_size = DEFAULT_MAX_PACKET;
@@ -652,7 +653,7 @@ static int session_alloc(enum vd_session_role role, int fd, vd_session **out)
     s->role = role;
     s->fd = fd;
     s->max_queued = DEFAULT_MAX_QUEUED;
-    s->caps.codecs = VD_SESSION_CODEC_TILES;
+    s->caps.codecs = VD_SESSION_CODEC_TILES | VD_SESSION_CODEC_H264;
     s->caps.max_width = s->caps.max_height = VD_MAX_DIMENSION;
     s->caps.max_packet_size = DEFAULT_MAX_PACKET;
     s->in = malloc(IN_CAPACITY);

@@ -107,9 +107,13 @@ enum vd_session_role {
     VD_SESSION_CLIENT = 2, /* the viewer */
 };
 
-/* Codecs a client can decode (vd_session_caps.codecs). */
+/* Codecs a client can decode (vd_session_caps.codecs).  A server sets
+ * vd_encoder_config.video_codecs from the video bits (VD_CODEC_H264, VD_CODEC_AV1). */
 enum {
     VD_SESSION_CODEC_TILES = 1u << 0, /* the lossless tile stream of wire format v1 */
+    VD_SESSION_CODEC_H264 = 1u << 1,  /* video streams in H.264 */
+    VD_SESSION_CODEC_AV1 = 1u << 2,   /* video streams in AV1 */
+    VD_SESSION_CODECS_KNOWN = VD_SESSION_CODEC_TILES | VD_SESSION_CODEC_H264 | VD_SESSION_CODEC_AV1,
 };
 
 /* What a client can take; sent encrypted in the handshake, after the server is verified. */
