@@ -10,6 +10,7 @@
 #include <vd/vd.h>
 
 #include "codec/video.h"
+#include "video_metrics.h"
 #include "lib/buf.h"
 
 enum { MASK_NONE, MASK_TEXT, MASK_CHANGED };
@@ -105,7 +106,7 @@ void bench_text_error_add(bench_text_error *e, const bench_text_mask *m, const b
             e->n_changed += map[x] == MASK_CHANGED;
             if (same || !memcmp(a, b, 3))
                 continue;
-            double d = 0.114 * (a[0] - b[0]) + 0.587 * (a[1] - b[1]) + 0.299 * (a[2] - b[2]);
+            double d = bench_luma_diff(a, b);
             e->se_all += d * d;
             e->wrong++;
             if (map[x] == MASK_CHANGED)

@@ -205,10 +205,10 @@ static void progress(const options *opt, const char *name, int index, int total,
     fflush(stderr);
 }
 
-/* Feeds the encoder's tile classes for the frame just sent to the scorer; outside the timed
- * sections.  Returns 0 or a negative errno. */
-static int score_frame(bench_score *score, const vd_encoder *enc, const bench_frame *f,
-                       const vd_encoder_stats *st, uint8_t **classes, size_t *classes_size)
+/* Fetches the encoder's tile classes for the frame just sent (for scoring and the video
+ * metrics; outside the timed sections).  Returns how many, or a negative errno. */
+static int fetch_classes(const vd_encoder *enc, const vd_encoder_stats *st, uint8_t **classes,
+                         size_t *classes_size)
 {
     if (*classes_size < st->tiles_total) {
         free(*classes);
@@ -217,10 +217,7 @@ static int score_frame(bench_score *score, const vd_encoder *enc, const bench_fr
             return VD_ERR(ENOMEM);
         *classes_size = st->tiles_total;
     }
-    int n_classes = vd_encoder_get_tile_classes(enc, 1, *classes, *classes_size);
-    /* without tile classes the frame is not scored (its cost still counts) */
-    return bench_score_frame(score, f, n_classes > 0 ? *classes : NULL,
-                             n_classes > 0 ? (size_t)n_classes : 0, st);
+    return vd_encoder_get_tile_classes(enc, 1, *classes, *classes_size);
 }
 
 static int run_workload(const options *opt, bench_workload *wl, result *r)
@@ -343,11 +340,14 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
             }
         }
 
-        if (score && score_frame(score, enc, &f, &st, &tile_classes, &tile_classes_size) < 0) {
+        int n_classes = fetch_classes(enc, &st, &tile_classes, &tile_classes_size);
+        /* without tile classes the frame is not scored (its cost still counts) */
+        if (score && bench_score_frame(score, &f, n_classes > 0 ? tile_classes : NULL,
+                                       n_classes > 0 ? (size_t)n_classes : 0, &st) < 0) {
             fprintf(stderr, "vdbench: %s: classification scoring failed, dropped\n", r->name);
             bench_score_free(&score);
         }
-        if (tile_classes && vd_encoder_get_tile_classes(enc, 1, tile_classes, tile_classes_size) > 0)
+        if (n_classes > 0)
             bench_video_frame(video, &f, &img, lossy, tile_classes, f.pts_us);
 
         r->width = f.width;

@@ -140,7 +140,7 @@ void bench_video_frame(bench_video *bv, const bench_frame *f, const vd_image *im
             for (int x = tx * 64; x < tx * 64 + 64 && x < f->width; x++) {
                 const uint8_t *a = f->data + (size_t)y * f->stride + (size_t)x * 4;
                 const uint8_t *b = img->data + (size_t)y * (size_t)img->stride + (size_t)x * 4;
-                double d = 0.114 * (a[0] - b[0]) + 0.587 * (a[1] - b[1]) + 0.299 * (a[2] - b[2]);
+                double d = bench_luma_diff(a, b);
                 bv->se += d * d;
                 bv->lossy_pixels++;
             }

@@ -11,6 +11,12 @@
 
 #include "workload.h"
 
+/* The BT.601 luma difference of two BGRX pixels, as video quality is usually judged. */
+static inline double bench_luma_diff(const uint8_t *a, const uint8_t *b)
+{
+    return 0.114 * (a[0] - b[0]) + 0.587 * (a[1] - b[1]) + 0.299 * (a[2] - b[2]);
+}
+
 typedef struct bench_video bench_video;
 
 typedef struct bench_video_summary {

@@ -626,22 +626,25 @@ static uint32_t schedule_refresh(enc_surface *s, const vd_frame *f)
     return (uint32_t)n;
 }
 
+/* Copies w x h pixels at (x, y) of the frame into the reference (what the client now has). */
+static void update_reference(enc_surface *s, const vd_frame *f, int x, int y, int w, int h)
+{
+    size_t bpp = (size_t)s->grid.bpp, ref_stride = (size_t)s->grid.width * bpp;
+    for (int r = y; r < y + h; r++)
+        memcpy(s->prev + (size_t)r * ref_stride + (size_t)x * bpp,
+               f->data + (size_t)r * (size_t)f->stride + (size_t)x * bpp, (size_t)w * bpp);
+}
+
 static int encode_tiles(vd_encoder *enc, enc_surface *s, const vd_frame *f)
 {
     const vd_tile_grid *g = &s->grid;
-    size_t prev_stride = (size_t)g->width * (size_t)g->bpp;
     int set_x = vd_format_has_x(s->format);
     for (int ty = 0; ty < g->rows; ty++) {
         const uint8_t *row_state = s->state + (size_t)ty * (size_t)g->cols;
         for (int tx = 0; tx < g->cols; tx++) {
             if (row_state[tx] == VD_TILE_VIDEO) { /* sent by its stream; the reference follows */
-                int x = tx * 64, y = ty * 64;
-                int h = VD_MIN(64, g->height - y);
-                size_t row_bytes = (size_t)VD_MIN(64, g->width - x) * (size_t)g->bpp;
-                for (int r = 0; r < h; r++)
-                    memcpy(s->prev + (size_t)(y + r) * prev_stride + (size_t)x * (size_t)g->bpp,
-                           f->data + (size_t)(y + r) * (size_t)f->stride + (size_t)x * (size_t)g->bpp,
-                           row_bytes);
+                update_reference(s, f, tx * 64, ty * 64, VD_MIN(64, g->width - tx * 64),
+                                 VD_MIN(64, g->height - ty * 64));
                 s->lossy[(size_t)ty * (size_t)g->cols + (size_t)tx] = 1;
                 enc->stats.tiles_streamed++;
                 continue;
@@ -656,9 +659,7 @@ static int encode_tiles(vd_encoder *enc, enc_surface *s, const vd_frame *f)
             int w = VD_MIN(64 * count, g->width - x), h = VD_MIN(64, g->height - y);
             size_t row_bytes = (size_t)w * (size_t)g->bpp;
             const uint8_t *src = f->data + (size_t)y * (size_t)f->stride + (size_t)x * (size_t)g->bpp;
-            uint8_t *ref = s->prev + (size_t)y * prev_stride + (size_t)x * (size_t)g->bpp;
-            for (int r = 0; r < h; r++)
-                memcpy(ref + (size_t)r * prev_stride, src + (size_t)r * (size_t)f->stride, row_bytes);
+            update_reference(s, f, x, y, w, h);
             uint64_t t0 = vd_now_ns();
 
             uint8_t *payload = vd_wire_begin_tile(&enc->out, s->id, (uint16_t)tx, (uint16_t)ty,
