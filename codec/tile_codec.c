@@ -3,17 +3,55 @@
 #include <stdlib.h>
 
 #include <lz4.h>
+#include <xxhash.h>
 
 #include <vd/common.h>
 
 #include "tile_codec.h"
 
+#define TILE_PIXELS (64 * 64)
+/* Bulk of one run at most: every tile raw at 4 bytes per pixel. */
+#define RUN_BULK_MAX (VD_TILE_RUN_MAX * TILE_PIXELS * 4)
+/* History, then room for one run's bulk; full, the last 64 KiB move to the front. */
+#define RING_BYTES (VD_TILE_HISTORY + 2 * RUN_BULK_MAX)
+/* A tile's header at most: mode, palette count, 256 colours of 4 bytes, store slot. */
+#define TILE_HEADER_MAX (1 + 1 + 256 * 4 + 2)
+#define PALETTE_TABLE 1024 /* open addressing for up to 256 colours: at most a quarter full */
+#define X_BITS 0xff000000u
+
 struct vd_tile_encoder {
-    /* A stream state reused for every tile: LZ4_resetStream_fast costs far less than the
-     * full 16 KiB state initialisation that LZ4_compress_default does per call. */
     LZ4_stream_t *lz4;
-    uint8_t packed[VD_TILE_RUN_MAX_BYTES];
+    uint8_t *ring;
+    size_t ring_pos;
+    uint32_t stamp; /* palette table entries of older tiles carry older stamps */
+    struct {
+        uint32_t colour, stamp, index;
+    } table[PALETTE_TABLE];
+    uint32_t px[TILE_PIXELS];
+    uint8_t idx[TILE_PIXELS];
+    uint32_t palette[256];
+    uint8_t plane[4][TILE_PIXELS];
 };
+
+struct vd_tile_decoder {
+    uint8_t *ring;
+    size_t ring_pos;
+    int ready; /* reset since the last bad input */
+    uint32_t max_slots, n_slots;
+    uint8_t **slot;     /* 64 x 64 pixels at the slot's bpp, allocated when first filled */
+    uint8_t *slot_bpp;  /* 0: empty */
+    uint32_t n_alloc;   /* slots with memory, the first n_alloc */
+};
+
+static uint32_t load_px(const uint8_t *p, int bpp) { return bpp == 4 ? vd_rl32(p) : vd_rl16(p); }
+
+static void store_px(uint8_t *p, uint32_t v, int bpp)
+{
+    if (bpp == 4)
+        vd_wl32(p, v);
+    else
+        vd_wl16(p, (uint16_t)v);
+}
 
 vd_tile_encoder *vd_tile_encoder_new(void)
 {
@@ -21,8 +59,9 @@ vd_tile_encoder *vd_tile_encoder_new(void)
     if (!te)
         return NULL;
     te->lz4 = LZ4_createStream();
-    if (!te->lz4) {
-        free(te);
+    te->ring = malloc(RING_BYTES);
+    if (!te->lz4 || !te->ring) {
+        vd_tile_encoder_free(&te);
         return NULL;
     }
     return te;
@@ -33,84 +72,525 @@ void vd_tile_encoder_free(vd_tile_encoder **pte)
     if (!pte || !*pte)
         return;
     LZ4_freeStream((*pte)->lz4);
+    free((*pte)->ring);
     free(*pte);
     *pte = NULL;
 }
 
-size_t vd_tile_max_payload(size_t packed_bytes)
+void vd_tile_encoder_reset(vd_tile_encoder *te)
 {
-    return (size_t)LZ4_compressBound((int)packed_bytes);
-}
-
-static void pack_tile(uint8_t *dst, const uint8_t *src, size_t stride, size_t row_bytes, int h,
-                      int set_x)
-{
-    if (!set_x) {
-        for (int y = 0; y < h; y++, src += stride, dst += row_bytes)
-            memcpy(dst, src, row_bytes);
-        return;
-    }
-    /* One pass that copies and sets the X bytes, two pixels per 64-bit word (four per pair,
-     * which compilers turn into one vector OR); the fill is built from bytes so it is right
-     * on either endianness.  row_bytes is a multiple of 4 here. */
-    static const uint8_t x_only[8] = {0, 0, 0, 0xff, 0, 0, 0, 0xff};
-    uint64_t fill;
-    memcpy(&fill, x_only, 8);
-    for (int y = 0; y < h; y++, src += stride, dst += row_bytes) {
-        size_t i = 0;
-        for (; i + 16 <= row_bytes; i += 16) {
-            uint64_t a, b;
-            memcpy(&a, src + i, 8);
-            memcpy(&b, src + i + 8, 8);
-            a |= fill;
-            b |= fill;
-            memcpy(dst + i, &a, 8);
-            memcpy(dst + i + 8, &b, 8);
-        }
-        for (; i < row_bytes; i += 4) {
-            uint32_t px;
-            memcpy(&px, src + i, 4);
-            px |= (uint32_t)fill;
-            memcpy(dst + i, &px, 4);
-        }
-    }
-}
-
-size_t vd_tile_encode(vd_tile_encoder *te, const uint8_t *src, size_t stride, int w, int h,
-                      int bpp, int set_x, uint8_t *dst, uint8_t *encoding)
-{
-    size_t row_bytes = (size_t)w * (size_t)bpp;
-    size_t packed_bytes = row_bytes * (size_t)h;
-    pack_tile(te->packed, src, stride, row_bytes, h, set_x);
     LZ4_resetStream_fast(te->lz4);
-    int n = LZ4_compress_fast_continue(te->lz4, (const char *)te->packed, (char *)dst,
-                                       (int)packed_bytes, (int)vd_tile_max_payload(packed_bytes), 1);
-    if (n > 0 && (size_t)n < packed_bytes) {
-        *encoding = VD_TILE_LZ4;
-        return (size_t)n;
-    }
-    memcpy(dst, te->packed, packed_bytes);
-    *encoding = VD_TILE_RAW;
-    return packed_bytes;
+    te->ring_pos = 0;
 }
 
-int vd_tile_decode(uint8_t encoding, const uint8_t *payload, size_t size, uint8_t *dst,
-                   size_t packed_bytes)
+size_t vd_tile_max_payload(int w, int h, int bpp)
 {
-    switch (encoding) {
-    case VD_TILE_RAW:
-        if (size != packed_bytes)
-            return VD_ERR(EBADMSG);
-        memcpy(dst, payload, size);
-        return 0;
-    case VD_TILE_LZ4: {
-        if (size == 0 || size > (size_t)LZ4_compressBound((int)packed_bytes))
-            return VD_ERR(EBADMSG);
-        int n = LZ4_decompress_safe((const char *)payload, (char *)dst, (int)size,
-                                    (int)packed_bytes);
-        return n == (int)packed_bytes ? 0 : VD_ERR(EBADMSG);
+    int count = (w + 63) / 64;
+    return (size_t)count * TILE_HEADER_MAX + (size_t)LZ4_compressBound(w * h * bpp);
+}
+
+/* The tile's pixels as little-endian values, X bytes set. */
+static void load_tile(vd_tile_encoder *te, const uint8_t *src, size_t stride, int tw, int th,
+                      int bpp, int has_x)
+{
+    uint32_t x_bits = has_x ? X_BITS : 0, *d = te->px;
+    for (int y = 0; y < th; y++, src += stride, d += tw) {
+        if (bpp == 4)
+            for (int x = 0; x < tw; x++)
+                d[x] = vd_rl32(src + 4 * x) | x_bits;
+        else
+            for (int x = 0; x < tw; x++)
+                d[x] = vd_rl16(src + 2 * x);
     }
-    default:
+}
+
+/* Colours in order of first appearance (so the same content gets the same indices, which
+ * keeps it matchable in the history), the index of every pixel; 257 when there are more. */
+static int build_palette(vd_tile_encoder *te, int n)
+{
+    uint32_t stamp = ++te->stamp;
+    if (stamp == 0) {
+        memset(te->table, 0, sizeof(te->table));
+        stamp = te->stamp = 1;
+    }
+    const uint32_t *px = te->px;
+    uint32_t prev = ~px[0], prev_index = 0;
+    int count = 0;
+    for (int i = 0; i < n; i++) {
+        uint32_t c = px[i];
+        if (c != prev) {
+            uint32_t h = (c * 0x9e3779b1u) >> 22;
+            for (;; h = (h + 1) & (PALETTE_TABLE - 1)) {
+                if (te->table[h].stamp != stamp) {
+                    if (count == 256)
+                        return 257;
+                    te->table[h].stamp = stamp;
+                    te->table[h].colour = c;
+                    te->table[h].index = (uint32_t)count;
+                    te->palette[count++] = c;
+                    break;
+                }
+                if (te->table[h].colour == c)
+                    break;
+            }
+            prev = c;
+            prev_index = te->table[h].index;
+        }
+        te->idx[i] = (uint8_t)prev_index;
+    }
+    return count;
+}
+
+static int index_bits(int colours) { return colours <= 2 ? 1 : colours <= 4 ? 2 : colours <= 16 ? 4 : 8; }
+
+static size_t packed_row_bytes(int tw, int bits) { return ((size_t)tw * (size_t)bits + 7) / 8; }
+
+/* Index rows, most significant bits first, each row padded to whole bytes. */
+static uint8_t *pack_indices(uint8_t *out, const uint8_t *idx, int tw, int th, int bits)
+{
+    if (bits == 8) {
+        memcpy(out, idx, (size_t)tw * (size_t)th);
+        return out + (size_t)tw * (size_t)th;
+    }
+    int per = 8 / bits;
+    for (int y = 0; y < th; y++, idx += tw) {
+        for (int x = 0; x < tw; x += per) {
+            unsigned v = 0;
+            for (int k = 0; k < per; k++)
+                v = v << bits | (x + k < tw ? idx[x + k] : 0u);
+            *out++ = (uint8_t)v;
+        }
+    }
+    return out;
+}
+
+/* LOCO-I's median edge detector: left, above, above-left. */
+static inline int med_predict(int a, int b, int c)
+{
+    int hi = a > b ? a : b, lo = a < b ? a : b;
+    return c >= hi ? lo : c <= lo ? hi : a + b - c;
+}
+
+static inline int predict_at(const uint8_t *p, int x, int y, int tw)
+{
+    if (y == 0)
+        return x ? p[-1] : 0;
+    if (x == 0)
+        return p[-tw];
+    return med_predict(p[-1], p[-tw], p[-tw - 1]);
+}
+
+/* Planes of the reversible transform: byte 0 - byte 1, byte 1, byte 2 - byte 1 (green is
+ * byte 1 in every 4-byte format, and it carries most of the luma), then alpha when it is
+ * real.  Writes the residuals to out and returns how many are zero. */
+static size_t predict_planes(vd_tile_encoder *te, int tw, int th, int planes, uint8_t *out)
+{
+    size_t n = (size_t)tw * (size_t)th, zeros = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t c = te->px[i];
+        uint8_t g = (uint8_t)(c >> 8);
+        te->plane[0][i] = (uint8_t)((uint8_t)c - g);
+        te->plane[1][i] = g;
+        te->plane[2][i] = (uint8_t)((uint8_t)(c >> 16) - g);
+        te->plane[3][i] = (uint8_t)(c >> 24);
+    }
+    for (int p = 0; p < planes; p++) {
+        const uint8_t *v = te->plane[p];
+        for (int y = 0; y < th; y++)
+            for (int x = 0; x < tw; x++) {
+                size_t i = (size_t)y * (size_t)tw + (size_t)x;
+                uint8_t r = (uint8_t)(v[i] - predict_at(v + i, x, y, tw));
+                zeros += r == 0;
+                *out++ = r;
+            }
+    }
+    return zeros;
+}
+
+/* What raw LZ4 finds cheaply: pixels that repeat their left or upper neighbour. */
+static size_t raw_repeats(const uint32_t *px, int tw, int th)
+{
+    size_t n = 0;
+    for (int y = 0; y < th; y++)
+        for (int x = 0; x < tw; x++) {
+            size_t i = (size_t)y * (size_t)tw + (size_t)x;
+            n += (x && px[i] == px[i - 1]) || (y && px[i] == px[i - (size_t)tw]);
+        }
+    return n;
+}
+
+static uint8_t *put_colour(uint8_t *p, uint32_t c, int bpp)
+{
+    store_px(p, c, bpp);
+    return p + bpp;
+}
+
+size_t vd_tile_encode(vd_tile_encoder *te, vd_tile_cache *cache, const uint8_t *src, size_t stride,
+                      int w, int h, int bpp, int has_x, uint8_t *dst, uint8_t *encoding,
+                      vd_tile_counts *counts)
+{
+    int count = (w + 63) / 64, planes = has_x ? 3 : 4;
+    if (te->ring_pos + (size_t)w * (size_t)h * (size_t)bpp > RING_BYTES)
+        te->ring_pos = (size_t)LZ4_saveDict(te->lz4, (char *)te->ring, VD_TILE_HISTORY);
+    uint8_t *hp = dst, *bulk = te->ring + te->ring_pos, *bp = bulk;
+    for (int i = 0; i < count; i++) {
+        int tw = VD_MIN(64, w - 64 * i), th = h, n = tw * th;
+        load_tile(te, src + (size_t)i * 64 * (size_t)bpp, stride, tw, th, bpp, has_x);
+        int cacheable = cache && tw == 64 && th == 64;
+        vd_tile_key key;
+        if (cacheable) {
+            XXH128_hash_t hash = XXH3_128bits_withSeed(te->px, (size_t)n * 4, (uint64_t)bpp);
+            key = (vd_tile_key){hash.low64, hash.high64};
+            int32_t slot = vd_tile_cache_find(cache, &key);
+            if (slot >= 0) {
+                *hp++ = VD_TILE_MODE_CACHED;
+                vd_wl16(hp, (uint16_t)slot);
+                hp += 2;
+                counts->cached++;
+                continue;
+            }
+        }
+        uint8_t *mode = hp++;
+        int colours = build_palette(te, n);
+        if (colours == 1) {
+            *mode = VD_TILE_MODE_SOLID;
+            hp = put_colour(hp, te->palette[0], bpp);
+            counts->solid++;
+            continue; /* cheaper than a slot reference */
+        }
+        if (colours <= 256) {
+            *mode = VD_TILE_MODE_PALETTE;
+            *hp++ = (uint8_t)(colours - 1);
+            for (int c = 0; c < colours; c++)
+                bp = put_colour(bp, te->palette[c], bpp);
+            bp = pack_indices(bp, te->idx, tw, th, index_bits(colours));
+            counts->palette++;
+        } else if (bpp == 4 && predict_planes(te, tw, th, planes, bp) >
+                                   raw_repeats(te->px, tw, th) * (size_t)planes) {
+            *mode = VD_TILE_MODE_PREDICT;
+            bp += (size_t)n * (size_t)planes;
+            counts->predict++;
+        } else {
+            *mode = VD_TILE_MODE_RAW;
+            for (int k = 0; k < n; k++)
+                bp = put_colour(bp, te->px[k], bpp);
+            counts->raw++;
+        }
+        if (cacheable) {
+            *mode |= VD_TILE_MODE_STORE;
+            vd_wl16(hp, (uint16_t)vd_tile_cache_insert(cache, &key));
+            hp += 2;
+            counts->stored++;
+        }
+    }
+    size_t bulk_size = (size_t)(bp - bulk);
+    te->ring_pos += bulk_size;
+    if (bulk_size) {
+        int c = LZ4_compress_fast_continue(te->lz4, (const char *)bulk, (char *)hp, (int)bulk_size,
+                                           LZ4_compressBound((int)bulk_size), 1);
+        if (c > 0 && (size_t)c < bulk_size) {
+            *encoding = VD_TILE_BULK_LZ4;
+            return (size_t)(hp - dst) + (size_t)c;
+        }
+        /* Stored as is; the history holds it all the same, on both sides. */
+        memcpy(hp, bulk, bulk_size);
+    }
+    *encoding = VD_TILE_BULK_RAW;
+    return (size_t)(hp - dst) + bulk_size;
+}
+
+vd_tile_decoder *vd_tile_decoder_new(uint32_t max_slots)
+{
+    if (max_slots > VD_TILE_CACHE_MAX_SLOTS)
+        return NULL;
+    vd_tile_decoder *td = calloc(1, sizeof(*td));
+    if (!td)
+        return NULL;
+    td->max_slots = max_slots;
+    td->ring = malloc(RING_BYTES);
+    td->slot = calloc(max_slots ? max_slots : 1, sizeof(*td->slot));
+    td->slot_bpp = calloc(max_slots ? max_slots : 1, 1);
+    if (!td->ring || !td->slot || !td->slot_bpp) {
+        vd_tile_decoder_free(&td);
+        return NULL;
+    }
+    return td;
+}
+
+void vd_tile_decoder_free(vd_tile_decoder **ptd)
+{
+    if (!ptd || !*ptd)
+        return;
+    vd_tile_decoder *td = *ptd;
+    for (uint32_t i = 0; i < td->n_alloc; i++)
+        free(td->slot[i]);
+    free(td->slot);
+    free(td->slot_bpp);
+    free(td->ring);
+    free(td);
+    *ptd = NULL;
+}
+
+int vd_tile_decoder_reset(vd_tile_decoder *td, uint32_t slots)
+{
+    if (slots > td->max_slots) {
+        td->ready = 0;
         return VD_ERR(EBADMSG);
     }
+    /* Memory beyond the new size goes back: the cache stays within what was negotiated. */
+    while (td->n_alloc > slots)
+        free(td->slot[--td->n_alloc]);
+    memset(td->slot_bpp, 0, td->max_slots ? td->max_slots : 1);
+    td->n_slots = slots;
+    td->ring_pos = 0;
+    td->ready = 1;
+    return 0;
+}
+
+void vd_tile_decoder_invalidate(vd_tile_decoder *td) { td->ready = 0; }
+
+typedef struct tile_plan {
+    uint8_t mode;
+    int colours;
+    const uint8_t *palette; /* SOLID: its colour on the wire */
+    uint32_t slot;          /* CACHED: source; STORE: destination */
+    size_t bulk;
+} tile_plan;
+
+static int slot_filled(const vd_tile_decoder *td, uint32_t slot, int bpp)
+{
+    return slot < td->n_slots && td->slot_bpp[slot] == bpp;
+}
+
+/* A tile earlier in the run fills the slot (it is decoded, and stored, first). */
+static int stored_before(const tile_plan *plan, int i, uint32_t slot)
+{
+    for (int k = 0; k < i; k++)
+        if ((plan[k].mode & VD_TILE_MODE_STORE) && plan[k].slot == slot)
+            return 1;
+    return 0;
+}
+
+/* One row of indices at a constant width, colours as stored bytes (so plain copies keep the
+ * byte order on any host); returns the indices or-ed, for the range check. */
+static inline unsigned unpack_row(uint8_t *o, const uint8_t *in, int tw, int bits, int bpp,
+                                  const uint32_t *pal)
+{
+    unsigned seen = 0;
+    int per = 8 / bits, x = 0;
+    unsigned mask = (1u << bits) - 1;
+    for (; x + per <= tw; in++)
+        for (int k = per - 1; k >= 0; k--, x++) {
+            unsigned i = (unsigned)*in >> (k * bits) & mask;
+            seen |= i;
+            memcpy(o + (size_t)x * (size_t)bpp, &pal[i], (size_t)bpp);
+        }
+    for (int k = per - 1; x < tw; k--, x++) {
+        unsigned i = (unsigned)*in >> (k * bits) & mask;
+        seen |= i;
+        memcpy(o + (size_t)x * (size_t)bpp, &pal[i], (size_t)bpp);
+    }
+    return seen;
+}
+
+/* bulk: the colours, then the packed index rows. */
+static int decode_palette(const tile_plan *t, const uint8_t *bulk, int tw, int th, int bpp,
+                          uint8_t *dst, size_t stride)
+{
+    uint32_t pal[256] = {0};
+    for (int c = 0; c < t->colours; c++)
+        memcpy(&pal[c], bulk + (size_t)c * (size_t)bpp, (size_t)bpp);
+    bulk += (size_t)t->colours * (size_t)bpp;
+    int bits = index_bits(t->colours);
+    size_t row_bytes = packed_row_bytes(tw, bits);
+    unsigned bad = 0, limit = (unsigned)t->colours;
+    for (int y = 0; y < th; y++, bulk += row_bytes, dst += stride) {
+        if (bits == 8) {
+            for (int x = 0; x < tw; x++)
+                bad |= bulk[x] >= limit;
+        } else if (limit < (1u << bits)) { /* 3, 5 .. 15 colours: some codes are unused */
+            for (size_t b = 0; b < row_bytes; b++)
+                for (int k = 0; k < 8; k += bits)
+                    bad |= ((unsigned)bulk[b] >> k & ((1u << bits) - 1)) >= limit;
+        }
+        /* Constant arguments let the compiler specialise each case. */
+        if (bpp == 4) {
+            switch (bits) {
+            case 1: unpack_row(dst, bulk, tw, 1, 4, pal); break;
+            case 2: unpack_row(dst, bulk, tw, 2, 4, pal); break;
+            case 4: unpack_row(dst, bulk, tw, 4, 4, pal); break;
+            default: unpack_row(dst, bulk, tw, 8, 4, pal); break;
+            }
+        } else {
+            unpack_row(dst, bulk, tw, bits, bpp, pal);
+        }
+    }
+    /* An out-of-range index read a pal[] entry left zero: refused, never shown. */
+    return bad ? VD_ERR(EBADMSG) : 0;
+}
+
+static void decode_predict(const uint8_t *bulk, int tw, int th, int planes, uint8_t *scratch,
+                           uint8_t *dst, size_t stride)
+{
+    size_t n = (size_t)tw * (size_t)th;
+    for (int p = 0; p < planes; p++) {
+        uint8_t *v = scratch + (size_t)p * n;
+        const uint8_t *r = bulk + (size_t)p * n;
+        for (int y = 0; y < th; y++)
+            for (int x = 0; x < tw; x++) {
+                size_t i = (size_t)y * (size_t)tw + (size_t)x;
+                v[i] = (uint8_t)(r[i] + predict_at(v + i, x, y, tw));
+            }
+    }
+    for (int y = 0; y < th; y++)
+        for (int x = 0; x < tw; x++) {
+            size_t i = (size_t)y * (size_t)tw + (size_t)x;
+            uint8_t g = scratch[n + i];
+            uint8_t *o = dst + (size_t)y * stride + 4 * (size_t)x;
+            o[0] = (uint8_t)(scratch[i] + g);
+            o[1] = g;
+            o[2] = (uint8_t)(scratch[2 * n + i] + g);
+            o[3] = planes == 4 ? scratch[3 * n + i] : 0xff;
+        }
+}
+
+int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload, size_t size,
+                   int w, int h, int bpp, int has_x, uint8_t *dst)
+{
+    if (!td->ready || w < 1 || h < 1 || h > 64 || w > 64 * VD_TILE_RUN_MAX)
+        return VD_ERR(EBADMSG);
+    int count = (w + 63) / 64, planes = has_x ? 3 : 4;
+    tile_plan plan[VD_TILE_RUN_MAX];
+    const uint8_t *p = payload, *end = payload + size;
+    size_t bulk_size = 0;
+    for (int i = 0; i < count; i++) {
+        tile_plan *t = &plan[i];
+        int tw = VD_MIN(64, w - 64 * i);
+        size_t n = (size_t)tw * (size_t)h;
+        if (p == end)
+            return VD_ERR(EBADMSG);
+        t->mode = *p++;
+        t->bulk = 0;
+        switch (t->mode & VD_TILE_MODE_MASK) {
+        case VD_TILE_MODE_SOLID:
+            t->colours = 1;
+            t->palette = p;
+            break;
+        case VD_TILE_MODE_PALETTE:
+            if (p == end)
+                return VD_ERR(EBADMSG);
+            t->colours = *p++ + 1;
+            if (t->colours < 2)
+                return VD_ERR(EBADMSG);
+            t->bulk = (size_t)t->colours * (size_t)bpp +
+                      packed_row_bytes(tw, index_bits(t->colours)) * (size_t)h;
+            break;
+        case VD_TILE_MODE_RAW:
+            t->colours = 0;
+            t->bulk = n * (size_t)bpp;
+            break;
+        case VD_TILE_MODE_PREDICT:
+            if (bpp != 4)
+                return VD_ERR(EBADMSG);
+            t->colours = 0;
+            t->bulk = n * (size_t)planes;
+            break;
+        case VD_TILE_MODE_CACHED:
+            if (t->mode != VD_TILE_MODE_CACHED || (size_t)(end - p) < 2)
+                return VD_ERR(EBADMSG);
+            t->slot = vd_rl16(p);
+            p += 2;
+            if (tw != 64 || h != 64 ||
+                (!slot_filled(td, t->slot, bpp) && !stored_before(plan, i, t->slot)))
+                return VD_ERR(EBADMSG);
+            continue;
+        default:
+            return VD_ERR(EBADMSG);
+        }
+        if (t->mode & ~(VD_TILE_MODE_MASK | VD_TILE_MODE_STORE))
+            return VD_ERR(EBADMSG);
+        if ((t->mode & VD_TILE_MODE_MASK) == VD_TILE_MODE_SOLID) {
+            if ((size_t)(end - p) < (size_t)bpp)
+                return VD_ERR(EBADMSG);
+            p += bpp;
+        }
+        if (t->mode & VD_TILE_MODE_STORE) {
+            if ((size_t)(end - p) < 2)
+                return VD_ERR(EBADMSG);
+            t->slot = vd_rl16(p);
+            p += 2;
+            if (tw != 64 || h != 64 || t->slot >= td->n_slots)
+                return VD_ERR(EBADMSG);
+        }
+        bulk_size += t->bulk;
+    }
+
+    if (td->ring_pos + bulk_size > RING_BYTES) {
+        size_t keep = VD_MIN(td->ring_pos, (size_t)VD_TILE_HISTORY);
+        memmove(td->ring, td->ring + td->ring_pos - keep, keep);
+        td->ring_pos = keep;
+    }
+    uint8_t *bulk = td->ring + td->ring_pos;
+    size_t coded = (size_t)(end - p);
+    if (encoding == VD_TILE_BULK_RAW) {
+        if (coded != bulk_size)
+            return VD_ERR(EBADMSG);
+        memcpy(bulk, p, bulk_size);
+    } else if (encoding == VD_TILE_BULK_LZ4) {
+        if (!bulk_size || !coded || coded > (size_t)LZ4_compressBound((int)bulk_size))
+            return VD_ERR(EBADMSG);
+        size_t dict = VD_MIN(td->ring_pos, (size_t)VD_TILE_HISTORY);
+        int got = LZ4_decompress_safe_usingDict((const char *)p, (char *)bulk, (int)coded,
+                                                (int)bulk_size, (const char *)bulk - dict, (int)dict);
+        if (got != (int)bulk_size)
+            return VD_ERR(EBADMSG);
+    } else {
+        return VD_ERR(EBADMSG);
+    }
+    td->ring_pos += bulk_size;
+
+    size_t stride = (size_t)w * (size_t)bpp;
+    uint8_t scratch[4 * TILE_PIXELS];
+    for (int i = 0; i < count; i++) {
+        const tile_plan *t = &plan[i];
+        int tw = VD_MIN(64, w - 64 * i);
+        uint8_t *out = dst + (size_t)i * 64 * (size_t)bpp;
+        size_t row = (size_t)tw * (size_t)bpp;
+        switch (t->mode & VD_TILE_MODE_MASK) {
+        case VD_TILE_MODE_SOLID: {
+            uint32_t c = load_px(t->palette, bpp);
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < tw; x++)
+                    store_px(out + (size_t)y * stride + (size_t)x * (size_t)bpp, c, bpp);
+            break;
+        }
+        case VD_TILE_MODE_PALETTE:
+            if (decode_palette(t, bulk, tw, h, bpp, out, stride) < 0)
+                return VD_ERR(EBADMSG);
+            break;
+        case VD_TILE_MODE_RAW:
+            for (int y = 0; y < h; y++)
+                memcpy(out + (size_t)y * stride, bulk + (size_t)y * row, row);
+            break;
+        case VD_TILE_MODE_PREDICT:
+            decode_predict(bulk, tw, h, planes, scratch, out, stride);
+            break;
+        case VD_TILE_MODE_CACHED:
+            for (int y = 0; y < h; y++)
+                memcpy(out + (size_t)y * stride, td->slot[t->slot] + (size_t)y * row, row);
+            break;
+        }
+        bulk += t->bulk;
+        if (t->mode & VD_TILE_MODE_STORE) {
+            while (td->n_alloc <= t->slot) {
+                if (!(td->slot[td->n_alloc] = malloc(VD_TILE_SLOT_BYTES)))
+                    return VD_ERR(ENOMEM);
+                td->n_alloc++;
+            }
+            for (int y = 0; y < h; y++)
+                memcpy(td->slot[t->slot] + (size_t)y * row, out + (size_t)y * stride, row);
+            td->slot_bpp[t->slot] = (uint8_t)bpp;
+        }
+    }
+    return 0;
 }

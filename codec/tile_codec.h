@@ -1,33 +1,75 @@
-/* Lossless tile codec: the pixels of a run of tiles (one rectangle) packed row after row, then
- * LZ4 (raw when LZ4 does not help).
+/* Lossless tile codec (docs/protocol.md, sections 6.4 and 6.11).  A TILE message carries a run
+ * of up to 32 tiles of one tile row.  Each tile gets the cheapest of: solid colour; palette
+ * (2 to 256 colours) with indices packed at 1, 2, 4 or 8 bits; predictive planes (a
+ * reversible colour transform and median edge prediction); raw pixels; or a reference to a
+ * tile in the client's cache.  The bulk data of all tiles of a run (indices, residuals,
+ * pixels) is one LZ4 block whose dictionary is the previous 64 KiB of bulk of the whole
+ * session since the last codec reset: text repeats what was sent before (the same glyphs,
+ * the same tile one keystroke ago), and that history is what gives zlib-based codecs such as
+ * ZRLE their ratio; LZ4 gets it at LZ4's speed.  It needs every run decoded in order, which
+ * the ordered transport gives; after bad input the client refuses tiles until the encoder's
+ * next codec reset, which a refresh starts.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #ifndef VD_TILE_CODEC_H
 #define VD_TILE_CODEC_H
 
 #include "../lib/internal.h"
 #include "../lib/wire.h"
+#include "tile_cache.h"
 
-/* Largest packed run: VD_TILE_RUN_MAX tiles of 64 x 64 pixels of 4 bytes. */
-#define VD_TILE_RUN_MAX_BYTES (VD_TILE_RUN_MAX * 64 * 64 * 4)
+/* The LZ4 dictionary carried between runs (LZ4's window). */
+#define VD_TILE_HISTORY (64 * 1024)
+
+enum vd_tile_mode {
+    VD_TILE_MODE_SOLID = 1,   /* colour (bpp bytes); no bulk */
+    VD_TILE_MODE_PALETTE = 2, /* count - 1 (1 byte); bulk: count colours, packed index rows */
+    VD_TILE_MODE_RAW = 3,     /* bulk: the pixels, rows packed */
+    VD_TILE_MODE_PREDICT = 4, /* bulk: residual planes (4-byte formats only) */
+    VD_TILE_MODE_CACHED = 5,  /* slot (2 bytes): the tile is the slot's content; no bulk */
+    VD_TILE_MODE_MASK = 0x0f,
+    VD_TILE_MODE_STORE = 0x80, /* then a slot (2 bytes): keep the decoded tile there */
+};
+
+/* Per-frame counters of the encoder (added to). */
+typedef struct vd_tile_counts {
+    uint32_t solid, palette, raw, predict, cached, stored;
+} vd_tile_counts;
 
 typedef struct vd_tile_encoder vd_tile_encoder;
 
 VD_HIDDEN vd_tile_encoder *vd_tile_encoder_new(void);
 VD_HIDDEN void vd_tile_encoder_free(vd_tile_encoder **te);
+/* Starts a new history, as the decoder does at a codec reset. */
+VD_HIDDEN void vd_tile_encoder_reset(vd_tile_encoder *te);
 
-/* Worst-case payload size for a run of packed_bytes bytes. */
-VD_HIDDEN size_t vd_tile_max_payload(size_t packed_bytes);
+/* Worst-case payload of a w x h run at bpp bytes per pixel. */
+VD_HIDDEN size_t vd_tile_max_payload(int w, int h, int bpp);
 
-/* Codes the w x h rectangle at src (stride bytes per row, bpp bytes per pixel; at most
- * VD_TILE_RUN_MAX_BYTES) into dst, which has room for vd_tile_max_payload(w * h * bpp).
- * set_x writes 0xff into byte 3 of every pixel (the X byte of X formats).  Returns the
- * payload size and sets *encoding. */
-VD_HIDDEN size_t vd_tile_encode(vd_tile_encoder *te, const uint8_t *src, size_t stride, int w,
-                                int h, int bpp, int set_x, uint8_t *dst, uint8_t *encoding);
+/* Codes the w x h run at src (stride bytes per row; w <= 64 * VD_TILE_RUN_MAX, h <= 64)
+ * into dst, which has room for vd_tile_max_payload(w, h, bpp).  has_x: byte 3 of each pixel
+ * is an X byte, sent as 0xff.  cache: the client's cache mirror, or NULL to use none.
+ * Returns the payload size and sets *encoding. */
+VD_HIDDEN size_t vd_tile_encode(vd_tile_encoder *te, vd_tile_cache *cache, const uint8_t *src,
+                                size_t stride, int w, int h, int bpp, int has_x, uint8_t *dst,
+                                uint8_t *encoding, vd_tile_counts *counts);
 
-/* Decodes a payload into packed_bytes bytes (rows of the rectangle, packed) at dst.  Returns 0, or VD_ERR(EBADMSG) when the
- * payload is malformed or does not produce exactly packed_bytes bytes. */
-VD_HIDDEN int vd_tile_decode(uint8_t encoding, const uint8_t *payload, size_t size, uint8_t *dst,
-                             size_t packed_bytes);
+typedef struct vd_tile_decoder vd_tile_decoder;
+
+/* max_slots: the most cache slots an encoder may ask for (0: no cache).  NULL on ENOMEM. */
+VD_HIDDEN vd_tile_decoder *vd_tile_decoder_new(uint32_t max_slots);
+VD_HIDDEN void vd_tile_decoder_free(vd_tile_decoder **td);
+/* A codec reset: empty history, slots cache slots, all empty.  VD_ERR(EBADMSG) when slots
+ * exceeds max_slots. */
+VD_HIDDEN int vd_tile_decoder_reset(vd_tile_decoder *td, uint32_t slots);
+/* After bad input: history and cache no longer match the encoder's; tiles are refused until
+ * the next reset. */
+VD_HIDDEN void vd_tile_decoder_invalidate(vd_tile_decoder *td);
+
+/* Decodes a w x h run into dst (rows of w * bpp bytes, packed).  Returns 0, or
+ * VD_ERR(EBADMSG) for a malformed payload (truncated, overlong, a palette index beyond the
+ * palette, a slot out of range or never filled, no reset since bad input); the caller then
+ * invalidates. */
+VD_HIDDEN int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload,
+                             size_t size, int w, int h, int bpp, int has_x, uint8_t *dst);
 
 #endif

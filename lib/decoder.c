@@ -82,6 +82,7 @@ struct vd_decoder {
     unsigned n_streams;
     uint32_t key_requests[MAX_STREAMS];
     unsigned n_key_requests;
+    vd_tile_decoder *tiles; /* the tile history and cache, shared by all surfaces */
 };
 
 static void stream_free(dec_stream *st)
@@ -134,6 +135,7 @@ void vd_decoder_config_default(vd_decoder_config *cfg)
         .max_surfaces = MAX_SURFACES,
         .max_surface_pixels = (uint64_t)VD_MAX_DIMENSION * VD_MAX_DIMENSION,
         .max_total_pixels = 2 * (uint64_t)VD_MAX_DIMENSION * VD_MAX_DIMENSION,
+        .cache_size = VD_TILE_CACHE_DEFAULT_BYTES,
     };
 }
 
@@ -146,11 +148,17 @@ int vd_decoder_new(const vd_decoder_config *cfg, vd_decoder **out)
         cfg = &defaults;
     if (cfg->max_surfaces < 1 || cfg->max_surfaces > MAX_SURFACES || cfg->max_surface_pixels < 1 ||
         cfg->max_surface_pixels > defaults.max_surface_pixels ||
-        cfg->max_total_pixels < cfg->max_surface_pixels)
+        cfg->max_total_pixels < cfg->max_surface_pixels ||
+        cfg->cache_size / VD_TILE_SLOT_BYTES > VD_TILE_CACHE_MAX_SLOTS)
         return VD_ERR(EINVAL);
     vd_decoder *dec = calloc(1, sizeof(*dec));
     if (!dec)
         return VD_ERR(ENOMEM);
+    dec->tiles = vd_tile_decoder_new((uint32_t)(cfg->cache_size / VD_TILE_SLOT_BYTES));
+    if (!dec->tiles) {
+        free(dec);
+        return VD_ERR(ENOMEM);
+    }
     dec->cfg = *cfg;
     *out = dec;
     return 0;
@@ -184,6 +192,7 @@ void vd_decoder_free(vd_decoder **pdec)
         surface_free(dec->surfaces[i]);
     for (unsigned k = 0; k < dec->n_streams; k++)
         stream_free(&dec->streams[k]);
+    vd_tile_decoder_free(&dec->tiles);
     free(dec);
     *pdec = NULL;
 }
@@ -211,6 +220,11 @@ static void remove_surface(vd_decoder *dec, unsigned index)
 static const vd_tile_grid *staged_grid(const dec_surface *s)
 {
     return s->geometry_pending ? &s->next_grid : &s->grid;
+}
+
+static enum vd_pixel_format staged_format(const dec_surface *s)
+{
+    return s->geometry_pending ? s->next_format : s->format;
 }
 
 static void staging_reset(dec_surface *s)
@@ -496,12 +510,25 @@ static int handle_tile(vd_decoder *dec, const vd_msg *msg)
     uint8_t *dst = vd_buf_reserve(&st->arena, packed);
     if (!dst)
         return VD_ERR(ENOMEM);
-    if ((ret = vd_tile_decode(t.encoding, t.data, t.size, dst, packed)) < 0)
+    if ((ret = vd_tile_decode(dec->tiles, t.encoding, t.data, t.size, w, h, g->bpp,
+                              vd_format_has_x(staged_format(s)), dst)) < 0)
         return ret;
     memset(covered, 1, t.count);
     st->runs[st->n_runs++] = (staged_run){t.tx, t.ty, t.count, st->arena.size};
     st->arena.size += packed;
     return 0;
+}
+
+static int handle_codec_reset(vd_decoder *dec, const vd_msg *msg)
+{
+    uint32_t slots;
+    int ret = vd_wire_read_codec_reset(msg, &slots);
+    if (ret < 0)
+        return ret;
+    if ((ret = vd_tile_decoder_reset(dec->tiles, slots)) < 0)
+        vd_log(VD_LOG_ERROR, "the encoder wants %u tile cache slots, more than this decoder's %u",
+               slots, (unsigned)(dec->cfg.cache_size / VD_TILE_SLOT_BYTES));
+    return ret;
 }
 
 /* Makes the staged geometry current: a cleared image whose every tile counts as damaged. */
@@ -618,7 +645,8 @@ static int handle_message(vd_decoder *dec, const vd_msg *msg)
             dec->resync = 0;
             return 0;
         }
-        if (msg->type != VD_MSG_SURFACE_CREATE && msg->type != VD_MSG_SURFACE_RESIZE)
+        if (msg->type != VD_MSG_SURFACE_CREATE && msg->type != VD_MSG_SURFACE_RESIZE &&
+            msg->type != VD_MSG_CODEC_RESET)
             return 0;
         dec->resync = 0;
     }
@@ -632,6 +660,8 @@ static int handle_message(vd_decoder *dec, const vd_msg *msg)
         return handle_tile(dec, msg);
     case VD_MSG_FRAME_END:
         return handle_frame_end(dec, msg);
+    case VD_MSG_CODEC_RESET:
+        return handle_codec_reset(dec, msg);
     case VD_MSG_STREAM_CREATE:
         return handle_stream_create(dec, msg);
     case VD_MSG_STREAM_FRAME:
@@ -674,6 +704,8 @@ int vd_decoder_send_packet(vd_decoder *dec, const uint8_t *data, size_t size)
         vd_log(VD_LOG_ERROR, "bad packet near byte %zu of %zu (%s); dropping the frame",
                (size_t)(pos - data), size, vd_strerror(ret));
         drop_staged(dec);
+        /* Tiles dropped from here on still went into the encoder's history and cache. */
+        vd_tile_decoder_invalidate(dec->tiles);
         /* A destroy already applied in this packet stays reported; pending images stay.
          * The rest of the broken frame is dropped, up to its FRAME_END, which may still be
          * in this packet when only a message body was bad. */

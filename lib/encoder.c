@@ -64,6 +64,9 @@ struct vd_encoder {
     vd_damage_dsp dsp;
     vd_tile_stats_fn tile_stats;
     vd_tile_encoder *tiles;
+    vd_tile_cache *cache;   /* NULL: no client cache */
+    /* The client's tile history and cache must start afresh (first frame, refresh, error). */
+    int codec_reset_pending;
     enc_surface *surfaces[MAX_SURFACES];
     unsigned n_surfaces;
 
@@ -93,6 +96,7 @@ void vd_encoder_config_default(vd_encoder_config *cfg)
         .video_codecs = VD_CODEC_H264,
         .video_bitrate = 4000000,
         .video_backend = VD_BACKEND_AUTO,
+        .cache_size = VD_TILE_CACHE_DEFAULT_BYTES,
     };
     vd_classifier_config_default(&cfg->classifier);
 }
@@ -109,7 +113,8 @@ int vd_encoder_new(const vd_encoder_config *cfg, vd_encoder **out)
     if (cfg->max_packet_size < MIN_PACKET_SIZE || cfg->max_surfaces < 1 ||
         cfg->max_surfaces > MAX_SURFACES || vd_classifier_config_check(&cfg->classifier) < 0 ||
         cfg->video_codecs & ~(uint32_t)(VD_CODEC_H264 | VD_CODEC_AV1) ||
-        (cfg->video_codecs && cfg->video_bitrate < 10000) || cfg->video_backend > VD_BACKEND_SOFTWARE)
+        (cfg->video_codecs && cfg->video_bitrate < 10000) || cfg->video_backend > VD_BACKEND_SOFTWARE ||
+        cfg->cache_size / VD_TILE_SLOT_BYTES > VD_TILE_CACHE_MAX_SLOTS)
         return VD_ERR(EINVAL);
     vd_encoder *enc = calloc(1, sizeof(*enc));
     if (!enc)
@@ -117,10 +122,15 @@ int vd_encoder_new(const vd_encoder_config *cfg, vd_encoder **out)
     enc->cfg = *cfg;
     enc->next_region_id = 1;
     enc->tiles = vd_tile_encoder_new();
-    if (!enc->tiles) {
+    uint32_t slots = (uint32_t)(cfg->cache_size / VD_TILE_SLOT_BYTES);
+    if (slots)
+        enc->cache = vd_tile_cache_new(slots);
+    if (!enc->tiles || (slots && !enc->cache)) {
+        vd_tile_encoder_free(&enc->tiles);
         free(enc);
         return VD_ERR(ENOMEM);
     }
+    enc->codec_reset_pending = 1;
     vd_damage_dsp_init(&enc->dsp, cfg->cpu_flags);
     enc->tile_stats = vd_tile_stats_pick(cfg->cpu_flags);
     *out = enc;
@@ -157,6 +167,7 @@ void vd_encoder_free(vd_encoder **penc)
     for (unsigned i = 0; i < enc->n_surfaces; i++)
         surface_free(enc->surfaces[i]);
     vd_tile_encoder_free(&enc->tiles);
+    vd_tile_cache_free(&enc->cache);
     vd_buf_free(&enc->out);
     vd_buf_free(&enc->video_out);
     free(enc->packets);
@@ -635,7 +646,7 @@ static void update_reference(enc_surface *s, const vd_frame *f, int x, int y, in
                f->data + (size_t)r * (size_t)f->stride + (size_t)x * bpp, (size_t)w * bpp);
 }
 
-static int encode_tiles(vd_encoder *enc, enc_surface *s, const vd_frame *f)
+static int encode_tiles(vd_encoder *enc, enc_surface *s, const vd_frame *f, vd_tile_counts *counts)
 {
     const vd_tile_grid *g = &s->grid;
     int set_x = vd_format_has_x(s->format);
@@ -657,19 +668,17 @@ static int encode_tiles(vd_encoder *enc, enc_surface *s, const vd_frame *f)
                 count++;
             int x = tx * 64, y = ty * 64;
             int w = VD_MIN(64 * count, g->width - x), h = VD_MIN(64, g->height - y);
-            size_t row_bytes = (size_t)w * (size_t)g->bpp;
             const uint8_t *src = f->data + (size_t)y * (size_t)f->stride + (size_t)x * (size_t)g->bpp;
             update_reference(s, f, x, y, w, h);
             uint64_t t0 = vd_now_ns();
 
             uint8_t *payload = vd_wire_begin_tile(&enc->out, s->id, (uint16_t)tx, (uint16_t)ty,
-                                                  (uint8_t)count,
-                                                  vd_tile_max_payload(row_bytes * (size_t)h));
+                                                  (uint8_t)count, vd_tile_max_payload(w, h, g->bpp));
             if (!payload)
                 return VD_ERR(ENOMEM);
             uint8_t encoding;
-            size_t n = vd_tile_encode(enc->tiles, src, (size_t)f->stride, w, h, g->bpp, set_x,
-                                      payload, &encoding);
+            size_t n = vd_tile_encode(enc->tiles, enc->cache, src, (size_t)f->stride, w, h, g->bpp,
+                                      set_x, payload, &encoding, counts);
             vd_wire_end_tile(&enc->out, encoding, n);
             enc->stats.coding_ns += vd_now_ns() - t0;
             enc->stats.tiles_damaged += (uint32_t)count;
@@ -710,6 +719,14 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f)
 
     if (!enc->hello_sent && (ret = vd_wire_put_hello(&enc->out)) < 0)
         goto fail;
+    if (enc->codec_reset_pending) {
+        if ((ret = vd_wire_put_codec_reset(&enc->out, enc->cache ? vd_tile_cache_slots(enc->cache) : 0)) < 0)
+            goto fail;
+        vd_tile_encoder_reset(enc->tiles);
+        if (enc->cache)
+            vd_tile_cache_reset(enc->cache);
+        enc->codec_reset_pending = 0;
+    }
     if (is_new || s->refresh) {
         vd_msg_surface msg = {s->id, (uint32_t)f->width, (uint32_t)f->height, (uint8_t)f->format};
         /* A refresh of an existing surface goes out as a resize to the same geometry: the
@@ -748,8 +765,10 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f)
     enc->stats.tiles_refreshed = schedule_refresh(s, f);
 
     enc->frame_seq++;
-    if ((ret = encode_tiles(enc, s, f)) < 0)
+    vd_tile_counts counts = {0};
+    if ((ret = encode_tiles(enc, s, f, &counts)) < 0)
         goto fail;
+    enc->stats.tiles_cached = counts.cached;
     enc->stats.encode_ns = vd_now_ns() - t1;
     vd_msg_frame_end fe = {s->id, enc->frame_seq, f->pts_us};
     if ((ret = vd_wire_put_frame_end(&enc->out, &fe)) < 0 ||
@@ -773,6 +792,7 @@ fail:
     /* Nothing of this frame goes out; the reference may hold some of its tiles, so the
      * surface is resent in full next time. */
     discard_unsent(enc, 0);
+    enc->codec_reset_pending = 1; /* the client misses tiles the history and cache now hold */
     if (is_new)
         surface_free(s);
     else
@@ -851,8 +871,10 @@ int vd_encoder_request_refresh(vd_encoder *enc, uint32_t surface_id)
             return VD_ERR(ENOENT);
         s->refresh = 1;
     }
-    /* The client may have lost the HELLO too (a broken first packet): resend it. */
+    /* The client may have lost the HELLO too (a broken first packet): resend it.  After bad
+     * input it also refuses tiles until its history and cache start afresh. */
     enc->hello_sent = 0;
+    enc->codec_reset_pending = 1;
     return 0;
 }
 

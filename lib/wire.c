@@ -252,3 +252,42 @@ int vd_wire_put_stream_frame(vd_buf *buf, const vd_msg_stream_frame *sf)
     memcpy(b + sf->mask_size + sf->bounds_size, sf->data, sf->size);
     return 0;
 }
+
+int vd_wire_read_codec_reset(const vd_msg *msg, uint32_t *slots)
+{
+    if (msg->size != VD_CODEC_RESET_BODY || vd_rl32(msg->body + 4))
+        return VD_ERR(EBADMSG);
+    *slots = vd_rl32(msg->body);
+    return 0;
+}
+
+int vd_wire_put_codec_reset(vd_buf *buf, uint32_t slots)
+{
+    uint8_t *b = put_msg(buf, VD_MSG_CODEC_RESET, VD_CODEC_RESET_BODY);
+    if (!b)
+        return VD_ERR(ENOMEM);
+    vd_wl32(b, slots);
+    vd_wl32(b + 4, 0);
+    return 0;
+}
+
+int vd_wire_read_copy(const vd_msg *msg, vd_msg_copy *out)
+{
+    const uint8_t *b = msg->body;
+    if (msg->size != VD_COPY_BODY)
+        return VD_ERR(EBADMSG);
+    *out = (vd_msg_copy){vd_rl32(b), vd_rl32(b + 4), vd_rl32(b + 8), vd_rl32(b + 12),
+                         vd_rl32(b + 16), vd_rl32(b + 20), vd_rl32(b + 24)};
+    return 0;
+}
+
+int vd_wire_put_copy(vd_buf *buf, const vd_msg_copy *c)
+{
+    uint8_t *b = put_msg(buf, VD_MSG_COPY, VD_COPY_BODY);
+    if (!b)
+        return VD_ERR(ENOMEM);
+    const uint32_t v[7] = {c->surface_id, c->src_x, c->src_y, c->dst_x, c->dst_y, c->width, c->height};
+    for (int i = 0; i < 7; i++)
+        vd_wl32(b + 4 * i, v[i]);
+    return 0;
+}

@@ -27,6 +27,8 @@ enum vd_msg_type {
     VD_MSG_SURFACE_DESTROY = 0x12,
     VD_MSG_TILE = 0x20,
     VD_MSG_FRAME_END = 0x21,
+    VD_MSG_CODEC_RESET = 0x22,
+    VD_MSG_COPY = 0x23,
     /* Reserved for later issues; a v1 decoder refuses them unless flagged optional. */
     VD_MSG_CURSOR_SHAPE = 0x30,
     VD_MSG_CURSOR_POS = 0x31,
@@ -42,9 +44,10 @@ enum {
     VD_MSG_FLAGS_KNOWN = VD_MSG_FLAG_OPTIONAL,
 };
 
+/* How a TILE message's bulk data follows its tile headers (codec/tile_codec.h). */
 enum vd_tile_encoding {
-    VD_TILE_RAW = 0,
-    VD_TILE_LZ4 = 1,
+    VD_TILE_BULK_RAW = 0,
+    VD_TILE_BULK_LZ4 = 1,
 };
 
 #define VD_HELLO_BODY 8
@@ -56,6 +59,8 @@ enum vd_tile_encoding {
 #define VD_STREAM_DESTROY_BODY 4
 #define VD_STREAM_FRAME_HEADER 12
 #define VD_KEY_REQUEST_BODY 4
+#define VD_CODEC_RESET_BODY 8
+#define VD_COPY_BODY 28
 
 enum {
     VD_STREAM_FRAME_KEY = 1u << 0, /* an IDR / key frame: decoding can start here */
@@ -113,6 +118,13 @@ typedef struct vd_msg_frame_end {
     int64_t pts_us;
 } vd_msg_frame_end;
 
+/* Surface pixels to move before anything else of the frame: src of the committed image to
+ * dst (both inside the surface), as if through a temporary copy. */
+typedef struct vd_msg_copy {
+    uint32_t surface_id;
+    uint32_t src_x, src_y, dst_x, dst_y, width, height;
+} vd_msg_copy;
+
 /* Reads the message at *pos; returns 1 and advances *pos, 0 at end, VD_ERR(EBADMSG) when the
  * framing is broken (truncated header or body, oversized length, reserved bits set). */
 VD_HIDDEN int vd_wire_next(const uint8_t **pos, const uint8_t *end, vd_msg *msg);
@@ -126,6 +138,9 @@ VD_HIDDEN int vd_wire_read_tile(const vd_msg *msg, vd_msg_tile *out);
 VD_HIDDEN int vd_wire_read_frame_end(const vd_msg *msg, vd_msg_frame_end *out);
 VD_HIDDEN int vd_wire_read_stream_create(const vd_msg *msg, vd_msg_stream *out);
 VD_HIDDEN int vd_wire_read_stream_frame(const vd_msg *msg, vd_msg_stream_frame *out);
+/* CODEC_RESET: the cache slots the encoder will use. */
+VD_HIDDEN int vd_wire_read_codec_reset(const vd_msg *msg, uint32_t *slots);
+VD_HIDDEN int vd_wire_read_copy(const vd_msg *msg, vd_msg_copy *out);
 /* STREAM_DESTROY and KEY_REQUEST: a stream id alone. */
 VD_HIDDEN int vd_wire_read_stream_id(const vd_msg *msg, uint32_t *id);
 
@@ -137,6 +152,8 @@ VD_HIDDEN int vd_wire_put_frame_end(vd_buf *buf, const vd_msg_frame_end *fe);
 VD_HIDDEN int vd_wire_put_stream_create(vd_buf *buf, const vd_msg_stream *s);
 VD_HIDDEN int vd_wire_put_stream_id(vd_buf *buf, uint8_t type, uint32_t id);
 VD_HIDDEN int vd_wire_put_stream_frame(vd_buf *buf, const vd_msg_stream_frame *sf);
+VD_HIDDEN int vd_wire_put_codec_reset(vd_buf *buf, uint32_t slots);
+VD_HIDDEN int vd_wire_put_copy(vd_buf *buf, const vd_msg_copy *c);
 
 /* A tile message is written in two steps because its payload size is known only after
  * coding: begin reserves header room plus max_payload bytes and returns where the payload

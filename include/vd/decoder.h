@@ -37,7 +37,11 @@ typedef struct vd_decoder_config {
      * both sizes; default 2 * VD_MAX_DIMENSION squared.  With the tiles staged for a frame,
      * the decoder's memory stays below about 12 bytes per pixel of this. */
     uint64_t max_total_pixels;
-    uint8_t reserved[64];
+    /* Most bytes of tile cache an encoder may use (it says how much, up to this); the cache
+     * grows as it fills.  Default 64 MiB; 0 = none (an encoder must then be configured with
+     * cache_size 0). */
+    uint64_t cache_size;
+    uint8_t reserved[56];
 } vd_decoder_config;
 
 /* Fills cfg with the defaults. */

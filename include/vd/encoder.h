@@ -87,7 +87,11 @@ typedef struct vd_encoder_config {
     /* Default VD_BACKEND_AUTO; the VD_VIDEO_BACKEND environment variable ("vaapi",
      * "software") overrides it. */
     enum vd_video_backend_choice video_backend;
-    uint8_t reserved[64];
+    /* Bytes of the client's tile cache the encoder uses (whole 16 KiB slots, at most 65535;
+     * the client must grant at least as much: vd_decoder_config.cache_size, or
+     * vd_session_caps.cache_bytes through a session).  Default 64 MiB; 0 = no cache. */
+    uint64_t cache_size;
+    uint8_t reserved[56];
 } vd_encoder_config;
 
 /* Fills cfg with the defaults. */
@@ -191,7 +195,9 @@ typedef struct vd_encoder_stats {
     uint32_t tiles_lossy;   /* tiles the client now shows lossy, all surfaces */
     uint64_t video_bytes;   /* of bytes: the video streams' frames */
     uint64_t video_ns;      /* of encode_ns: colour conversion and video coding */
-    uint8_t reserved[64];
+    uint32_t tiles_cached;  /* of tiles_damaged: sent as references to the client's cache */
+    uint32_t tiles_copied;  /* damaged tiles the client got by copying pixels it had (scrolls, moves) */
+    uint8_t reserved[56];
 } vd_encoder_stats;
 
 /* Copies the statistics of the most recent frame into *stats. */

@@ -198,9 +198,17 @@ static int handwritten(fuzz_input *in)
     /* SURFACE_CREATE id 3, 2x2 RGB565, tile log2 6. */
     static const uint8_t create[] = {0x10, 0, 0, 0, 16, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0,
                                      2, 0, 0, 0, 5, 6, 0, 0};
-    /* TILE (0,0), run of 1, raw, 2x2 x 2 bytes. */
-    static const uint8_t tile[] = {0x20, 0, 0, 0, 20, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0,
-                                   0x1f, 0x00, 0xe0, 0x07, 0x00, 0xf8, 0xff, 0xff};
+    /* CODEC_RESET: 2 cache slots. */
+    static const uint8_t reset[] = {0x22, 0, 0, 0, 8, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0};
+    /* TILE (0,0), run of 1, bulk stored: a raw tile, 2x2 x 2 bytes. */
+    static const uint8_t tile[] = {0x20, 0, 0, 0, 21, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0,
+                                   0x03, 0x1f, 0x00, 0xe0, 0x07, 0x00, 0xf8, 0xff, 0xff};
+    /* The same tile as a 2-colour palette (colours, then 1-bit index rows), then solid. */
+    static const uint8_t palette_tile[] = {0x20, 0, 0, 0, 20, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0,
+                                           0, 1, 0, 0, 0x02, 0x01, 0x1f, 0x00, 0xe0, 0x07,
+                                           0x80, 0x40};
+    static const uint8_t solid_tile[] = {0x20, 0, 0, 0, 15, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0,
+                                         0, 1, 0, 0, 0x01, 0x34, 0x12};
     /* Unknown type 0x30 flagged optional: skipped. */
     static const uint8_t optional[] = {0x30, 1, 0, 0, 2, 0, 0, 0, 0xaa, 0xbb};
     /* FRAME_END surface 3, seq 1, pts 0. */
@@ -210,11 +218,11 @@ static int handwritten(fuzz_input *in)
     uint8_t pkt[256];
     size_t n = 0, cap = 0;
 #define PUT(m) (memcpy(pkt + n, m, sizeof(m)), n += sizeof(m))
-    PUT(hello), PUT(create), PUT(optional), PUT(tile), PUT(frame_end);
+    PUT(hello), PUT(reset), PUT(create), PUT(optional), PUT(tile), PUT(frame_end);
     int ret = fuzz_append_packet(&in->data, &in->size, &cap, pkt, n);
     n = 0;
     /* Two frames in one packet: only the latest image comes out. */
-    PUT(tile), PUT(frame_end), PUT(optional), PUT(tile), PUT(frame_end);
+    PUT(palette_tile), PUT(frame_end), PUT(optional), PUT(solid_tile), PUT(frame_end);
     ret |= fuzz_append_packet(&in->data, &in->size, &cap, pkt, n);
     ret |= fuzz_append_packet(&in->data, &in->size, &cap, destroy, sizeof(destroy));
 #undef PUT
