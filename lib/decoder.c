@@ -38,6 +38,12 @@ typedef struct staged_run {
     size_t offset; /* of its packed rows in the arena */
 } staged_run;
 
+/* Pixels a COPY took from the committed image, for its destination. */
+typedef struct staged_copy {
+    vd_rect dst;
+    size_t offset;
+} staged_copy;
+
 /* Decoded runs wait here until their frame ends, so that a broken frame never reaches the
  * image.  A tile may come once per frame, which bounds the arena by the surface's size. */
 typedef struct staging {
@@ -45,6 +51,11 @@ typedef struct staging {
     staged_run *runs;  /* room for one per tile */
     uint32_t n_runs;
     uint8_t *covered;  /* per tile of the staged grid: already in this frame */
+    /* Copies, at most one per tile and as many pixels as the surface has, so the arena
+     * stays within twice the surface. */
+    staged_copy *copies;
+    uint32_t n_copies;
+    uint64_t copy_pixels;
 } staging;
 
 typedef struct dec_surface {
@@ -169,6 +180,7 @@ static void staging_free(staging *st)
     vd_buf_free(&st->arena);
     free(st->runs);
     free(st->covered);
+    free(st->copies);
     *st = (staging){0};
 }
 
@@ -235,6 +247,8 @@ static void staging_reset(dec_surface *s)
         memset(st->covered + (size_t)st->runs[i].ty * (size_t)g->cols + st->runs[i].tx, 0,
                st->runs[i].count);
     st->n_runs = 0;
+    st->n_copies = 0;
+    st->copy_pixels = 0;
     st->arena.size = 0;
 }
 
@@ -244,21 +258,27 @@ static int staging_prepare(staging *st, const vd_tile_grid *g)
     size_t n = (size_t)g->cols * (size_t)g->rows;
     staged_run *runs = malloc(n * sizeof(*runs));
     uint8_t *covered = calloc(n, 1);
-    if (!runs || !covered) {
+    staged_copy *copies = malloc(n * sizeof(*copies));
+    if (!runs || !covered || !copies) {
         free(runs);
         free(covered);
+        free(copies);
         return VD_ERR(ENOMEM);
     }
     /* An arena much larger than the new surface could never fill again (it holds each tile
      * at most once, and grows by doubling): give it back, so that staging memory follows the
      * surface sizes the decoder's limits bound. */
-    if (st->arena.capacity > 2 * (size_t)g->width * (size_t)g->height * (size_t)g->bpp)
+    if (st->arena.capacity > 4 * (size_t)g->width * (size_t)g->height * (size_t)g->bpp)
         vd_buf_free(&st->arena);
     free(st->runs);
     free(st->covered);
+    free(st->copies);
     st->runs = runs;
     st->covered = covered;
+    st->copies = copies;
     st->n_runs = 0;
+    st->n_copies = 0;
+    st->copy_pixels = 0;
     st->arena.size = 0;
     return 0;
 }
@@ -531,6 +551,38 @@ static int handle_codec_reset(vd_decoder *dec, const vd_msg *msg)
     return ret;
 }
 
+/* Takes the source pixels now, from the committed image, which no message of the frame has
+ * changed yet; the frame end puts them at the destination. */
+static int handle_copy(vd_decoder *dec, const vd_msg *msg)
+{
+    vd_msg_copy c;
+    int ret = vd_wire_read_copy(msg, &c);
+    if (ret < 0)
+        return ret;
+    dec_surface *s = find_surface(dec, c.surface_id, NULL);
+    if (!s || !s->committed || s->geometry_pending)
+        return VD_ERR(EBADMSG);
+    const vd_tile_grid *g = &s->grid;
+    uint64_t gw = (uint64_t)g->width, gh = (uint64_t)g->height;
+    staging *st = &s->stage;
+    if (!c.width || !c.height || (uint64_t)c.src_x + c.width > gw || (uint64_t)c.dst_x + c.width > gw ||
+        (uint64_t)c.src_y + c.height > gh || (uint64_t)c.dst_y + c.height > gh ||
+        st->n_copies >= (uint32_t)g->cols * (uint32_t)g->rows ||
+        st->copy_pixels + (uint64_t)c.width * c.height > gw * gh)
+        return VD_ERR(EBADMSG);
+    size_t row = (size_t)c.width * (size_t)g->bpp, stride = (size_t)g->width * (size_t)g->bpp;
+    uint8_t *dst = vd_buf_reserve(&st->arena, row * c.height);
+    if (!dst)
+        return VD_ERR(ENOMEM);
+    for (uint32_t r = 0; r < c.height; r++)
+        memcpy(dst + (size_t)r * row, s->pixels + (size_t)(c.src_y + r) * stride + (size_t)c.src_x * (size_t)g->bpp, row);
+    st->copies[st->n_copies++] = (staged_copy){
+        {(int32_t)c.dst_x, (int32_t)c.dst_y, (int32_t)c.width, (int32_t)c.height}, st->arena.size};
+    st->arena.size += row * c.height;
+    st->copy_pixels += (uint64_t)c.width * c.height;
+    return 0;
+}
+
 /* Makes the staged geometry current: a cleared image whose every tile counts as damaged. */
 static int commit_geometry(dec_surface *s)
 {
@@ -574,10 +626,20 @@ static int handle_frame_end(vd_decoder *dec, const vd_msg *msg)
         return VD_ERR(EBADMSG);
     if (s->geometry_pending && (ret = commit_geometry(s)) < 0)
         return ret;
-    apply_streams(dec, s);
     const vd_tile_grid *g = &s->grid;
     size_t stride = (size_t)g->width * (size_t)g->bpp;
     staging *st = &s->stage;
+    for (uint32_t i = 0; i < st->n_copies; i++) {
+        const staged_copy *c = &st->copies[i];
+        size_t row = (size_t)c->dst.width * (size_t)g->bpp;
+        for (int r = 0; r < c->dst.height; r++)
+            memcpy(s->pixels + (size_t)(c->dst.y + r) * stride + (size_t)c->dst.x * (size_t)g->bpp,
+                   st->arena.data + c->offset + (size_t)r * row, row);
+        for (int ty = c->dst.y / 64; ty <= (c->dst.y + c->dst.height - 1) / 64; ty++)
+            memset(s->damage + (size_t)ty * (size_t)g->cols + (size_t)(c->dst.x / 64), VD_TILE_DIRTY,
+                   (size_t)((c->dst.x + c->dst.width - 1) / 64 - c->dst.x / 64 + 1));
+    }
+    apply_streams(dec, s);
     for (uint32_t i = 0; i < st->n_runs; i++) {
         const staged_run *run = &st->runs[i];
         int x = run->tx * 64, y = run->ty * 64;
@@ -662,6 +724,8 @@ static int handle_message(vd_decoder *dec, const vd_msg *msg)
         return handle_frame_end(dec, msg);
     case VD_MSG_CODEC_RESET:
         return handle_codec_reset(dec, msg);
+    case VD_MSG_COPY:
+        return handle_copy(dec, msg);
     case VD_MSG_STREAM_CREATE:
         return handle_stream_create(dec, msg);
     case VD_MSG_STREAM_FRAME:

@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "damage.h"
 #include "log.h"
+#include "motion.h"
 #include "wire.h"
 
 #define MAX_SURFACES 64
@@ -50,6 +51,7 @@ typedef struct enc_surface {
     uint8_t *lossy;         /* per tile: the client shows lossy pixels */
     int64_t *last_damage;   /* per tile: frame time of its last change */
     uint32_t *candidates;   /* build-to-lossless candidates (scratch) */
+    uint8_t *copy_match;    /* per tile: motion vector index + 1 of a copy, or 0 (scratch) */
 } enc_surface;
 
 typedef struct pending_packet {
@@ -152,6 +154,7 @@ static void surface_free(enc_surface *s)
     free(s->lossy);
     free(s->last_damage);
     free(s->candidates);
+    free(s->copy_match);
     free(s->prev);
     free(s->state);
     free(s->tile_stats);
@@ -221,7 +224,10 @@ static int surface_configure(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     uint8_t *lossy = calloc(n_tiles, 1);
     int64_t *last_damage = calloc(n_tiles, sizeof(*last_damage));
     uint32_t *candidates = malloc(n_tiles * sizeof(*candidates));
-    if (!prev || !state || !stats || !classifier || !lossy || !last_damage || !candidates) {
+    uint8_t *copy_match = malloc(n_tiles);
+    if (!prev || !state || !stats || !classifier || !lossy || !last_damage || !candidates ||
+        !copy_match) {
+        free(copy_match);
         free(prev);
         free(state);
         free(stats);
@@ -236,6 +242,8 @@ static int surface_configure(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     free(s->lossy);
     free(s->last_damage);
     free(s->candidates);
+    free(s->copy_match);
+    s->copy_match = copy_match;
     s->lossy = lossy;
     s->last_damage = last_damage;
     s->candidates = candidates;
@@ -646,6 +654,45 @@ static void update_reference(enc_surface *s, const vd_frame *f, int x, int y, in
                f->data + (size_t)r * (size_t)f->stride + (size_t)x * bpp, (size_t)w * bpp);
 }
 
+/* Damaged tiles the client can copy from what it shows (scrolled or moved content) go out as
+ * COPY messages, a run of adjacent tiles with the same motion per message, and are clean
+ * from then on.  Runs before classification, so scrolling is not mistaken for video. */
+static int send_copies(vd_encoder *enc, enc_surface *s, const vd_frame *f)
+{
+    const vd_tile_grid *g = &s->grid;
+    vd_motion_vector vec[VD_MOTION_MAX_VECTORS];
+    int n = vd_motion_find(&enc->dsp, g, f->data, (size_t)f->stride, s->prev,
+                           (size_t)g->width * (size_t)g->bpp, s->state, s->lossy, s->copy_match, vec);
+    if (!n)
+        return 0;
+    for (int ty = 0; ty < g->rows; ty++) {
+        const uint8_t *m = s->copy_match + (size_t)ty * (size_t)g->cols;
+        for (int tx = 0; tx < g->cols; tx++) {
+            if (!m[tx])
+                continue;
+            int count = 1;
+            while (tx + count < g->cols && m[tx + count] == m[tx])
+                count++;
+            vd_motion_vector v = vec[m[tx] - 1];
+            int x = tx * 64, y = ty * 64;
+            int w = VD_MIN(64 * count, g->width - x), h = VD_MIN(64, g->height - y);
+            vd_msg_copy c = {s->id, (uint32_t)(x + v.dx), (uint32_t)(y + v.dy), (uint32_t)x,
+                             (uint32_t)y, (uint32_t)w, (uint32_t)h};
+            int ret = vd_wire_put_copy(&enc->out, &c);
+            if (ret < 0)
+                return ret;
+            /* The client's copy equals these pixels (checked), so the reference takes them. */
+            update_reference(s, f, x, y, w, h);
+            size_t i = (size_t)ty * (size_t)g->cols + (size_t)tx;
+            memset(s->state + i, VD_TILE_CANDIDATE, (size_t)count);
+            memset(s->lossy + i, 0, (size_t)count);
+            enc->stats.tiles_copied += (uint32_t)count;
+            tx += count - 1;
+        }
+    }
+    return 0;
+}
+
 static int encode_tiles(vd_encoder *enc, enc_surface *s, const vd_frame *f, vd_tile_counts *counts)
 {
     const vd_tile_grid *g = &s->grid;
@@ -750,6 +797,8 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f)
         enc->stats.scan_ns = vd_now_ns() - t0;
     }
 
+    if (!is_new && !s->refresh && s->prev_valid && (ret = send_copies(enc, s, f)) < 0)
+        goto fail;
     uint64_t t_cls = vd_now_ns();
     if ((ret = classify_frame(enc, s, f, &enc->stats)) < 0)
         goto fail;

@@ -1,0 +1,211 @@
+/* Copy detection.  Short horizontal strips ("anchors") of the new frame, taken where it
+ * changed, are looked up in the reference with a rolling hash over the damaged box, which
+ * holds both where scrolled or moved content was and where it went; each exact hit votes for
+ * an offset.  The offsets with most votes are then checked tile by tile, exactly.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdlib.h>
+
+#include "motion.h"
+
+#define STRIP 16           /* pixels per anchor */
+#define MAX_ANCHORS 64
+#define ANCHOR_TABLE 256   /* power of two, at most a quarter full */
+#define VOTE_TABLE 1024    /* power of two; offsets beyond 3/4 of it are not counted */
+#define MIN_VOTES 3        /* anchors that must agree on an offset */
+#define ROWS_PER_TILE 4    /* anchor rows tried per tile */
+/* Damaged boxes larger than this (a 4K screen) are not searched: the scan would cost more
+ * than it saves. */
+#define MAX_BOX_PIXELS (3840 * 2160)
+#define ROLL_BASE 0x100000001b3ull
+
+typedef struct anchor {
+    uint64_t hash;
+    int x, y;
+} anchor;
+
+typedef struct vote {
+    int dx, dy;
+    uint32_t count; /* 0: empty */
+} vote;
+
+static inline uint32_t pixel(const uint8_t *p, int bpp, uint32_t mask)
+{
+    return (bpp == 4 ? vd_rl32(p) : (uint32_t)vd_rl16(p)) & mask;
+}
+
+static uint64_t strip_hash(const uint8_t *p, int bpp, uint32_t mask)
+{
+    uint64_t h = 0;
+    for (int i = 0; i < STRIP; i++)
+        h = h * ROLL_BASE + pixel(p + i * bpp, bpp, mask);
+    return h;
+}
+
+static int strips_equal(const uint8_t *a, const uint8_t *b, int bpp, uint32_t mask)
+{
+    for (int i = 0; i < STRIP; i++)
+        if (pixel(a + i * bpp, bpp, mask) != pixel(b + i * bpp, bpp, mask))
+            return 0;
+    return 1;
+}
+
+/* A strip worth an anchor: it changed, and it is not one flat colour (which would match
+ * everywhere). */
+static int good_anchor(const uint8_t *cur, const uint8_t *ref, int bpp, uint32_t mask)
+{
+    if (strips_equal(cur, ref, bpp, mask))
+        return 0;
+    uint32_t first = pixel(cur, bpp, mask);
+    for (int i = 1; i < STRIP; i++)
+        if (pixel(cur + i * bpp, bpp, mask) != first)
+            return 1;
+    return 0;
+}
+
+static void add_vote(vote *votes, int dx, int dy, unsigned *used)
+{
+    uint32_t h = ((uint32_t)dx * 0x9e3779b1u ^ (uint32_t)dy * 0x85ebca77u) >> 22 & (VOTE_TABLE - 1);
+    for (;; h = (h + 1) & (VOTE_TABLE - 1)) {
+        if (!votes[h].count) {
+            if (*used >= VOTE_TABLE * 3 / 4)
+                return;
+            votes[h] = (vote){dx, dy, 1};
+            (*used)++;
+            return;
+        }
+        if (votes[h].dx == dx && votes[h].dy == dy) {
+            votes[h].count++;
+            return;
+        }
+    }
+}
+
+/* The tile's pixels equal ref's at the offset, which lies inside the surface and on exact
+ * (not lossy) tiles only. */
+static int tile_matches(const vd_damage_dsp *dsp, const vd_tile_grid *g, const uint8_t *cur,
+                        size_t cur_stride, const uint8_t *ref, size_t ref_stride,
+                        const uint8_t *lossy, int tx, int ty, vd_motion_vector v)
+{
+    int x = tx * 64, y = ty * 64, w = VD_MIN(64, g->width - x), h = VD_MIN(64, g->height - y);
+    int sx = x + v.dx, sy = y + v.dy;
+    if (sx < 0 || sy < 0 || sx + w > g->width || sy + h > g->height)
+        return 0;
+    for (int r = sy / 64; r <= (sy + h - 1) / 64; r++)
+        for (int c = sx / 64; c <= (sx + w - 1) / 64; c++)
+            if (lossy[(size_t)r * (size_t)g->cols + (size_t)c])
+                return 0;
+    size_t bpp = (size_t)g->bpp;
+    for (int r = 0; r < h; r++) {
+        uint8_t differs = 0;
+        dsp->diff_row(cur + (size_t)(y + r) * cur_stride + (size_t)x * bpp,
+                      ref + (size_t)(sy + r) * ref_stride + (size_t)sx * bpp, (size_t)w * bpp,
+                      64 * bpp, g->mask, &differs, 1);
+        if (differs)
+            return 0;
+    }
+    return 1;
+}
+
+int vd_motion_find(const vd_damage_dsp *dsp, const vd_tile_grid *g, const uint8_t *cur,
+                   size_t cur_stride, const uint8_t *ref, size_t ref_stride, const uint8_t *state,
+                   const uint8_t *lossy, uint8_t *match, vd_motion_vector vec[VD_MOTION_MAX_VECTORS])
+{
+    size_t n_tiles = (size_t)g->cols * (size_t)g->rows, n_dirty = 0;
+    int bx0 = g->cols, by0 = g->rows, bx1 = -1, by1 = -1;
+    memset(match, 0, n_tiles);
+    for (size_t i = 0; i < n_tiles; i++) {
+        if (state[i] != VD_TILE_DIRTY)
+            continue;
+        int tx = (int)(i % (size_t)g->cols), ty = (int)(i / (size_t)g->cols);
+        bx0 = VD_MIN(bx0, tx), bx1 = VD_MAX(bx1, tx), by0 = VD_MIN(by0, ty), by1 = VD_MAX(by1, ty);
+        n_dirty++;
+    }
+    int x0 = bx0 * 64, y0 = by0 * 64;
+    int x1 = VD_MIN((bx1 + 1) * 64, g->width), y1 = VD_MIN((by1 + 1) * 64, g->height);
+    if (n_dirty < VD_MOTION_MIN_TILES || x1 - x0 < STRIP ||
+        (int64_t)(x1 - x0) * (y1 - y0) > MAX_BOX_PIXELS)
+        return 0;
+
+    const int bpp = g->bpp;
+    const uint32_t mask = g->mask;
+    anchor anchors[MAX_ANCHORS];
+    uint8_t table[ANCHOR_TABLE] = {0}; /* anchor index + 1 */
+    int n_anchors = 0;
+    size_t step = (n_dirty * ROWS_PER_TILE + MAX_ANCHORS - 1) / MAX_ANCHORS, seen = 0;
+    for (size_t i = 0; i < n_tiles && n_anchors < MAX_ANCHORS; i++) {
+        if (state[i] != VD_TILE_DIRTY || seen++ % step)
+            continue;
+        int tx = (int)(i % (size_t)g->cols), ty = (int)(i / (size_t)g->cols);
+        int w = VD_MIN(64, g->width - tx * 64), h = VD_MIN(64, g->height - ty * 64);
+        if (w < STRIP)
+            continue;
+        int x = tx * 64 + (w - STRIP) / 2;
+        for (int k = 0; k < ROWS_PER_TILE && n_anchors < MAX_ANCHORS; k++) {
+            int y = ty * 64 + 5 + 16 * k; /* off the 8-pixel grid that UI lines like */
+            if (y >= ty * 64 + h)
+                break;
+            const uint8_t *c = cur + (size_t)y * cur_stride + (size_t)x * (size_t)bpp;
+            if (!good_anchor(c, ref + (size_t)y * ref_stride + (size_t)x * (size_t)bpp, bpp, mask))
+                continue;
+            uint64_t hash = strip_hash(c, bpp, mask);
+            anchors[n_anchors] = (anchor){hash, x, y};
+            uint32_t slot = (uint32_t)(hash >> 56);
+            while (table[slot])
+                slot = (slot + 1) & (ANCHOR_TABLE - 1);
+            table[slot] = (uint8_t)++n_anchors;
+        }
+    }
+    if (n_anchors < MIN_VOTES)
+        return 0;
+
+    /* Every strip position of the reference in the box, by rolling hash. */
+    vote votes[VOTE_TABLE];
+    memset(votes, 0, sizeof(votes));
+    unsigned used = 0;
+    uint64_t top = 1;
+    for (int i = 1; i < STRIP; i++)
+        top *= ROLL_BASE;
+    for (int y = y0; y < y1; y++) {
+        const uint8_t *row = ref + (size_t)y * ref_stride;
+        uint64_t h = strip_hash(row + (size_t)x0 * (size_t)bpp, bpp, mask);
+        for (int x = x0;; x++) {
+            for (uint32_t slot = (uint32_t)(h >> 56); table[slot]; slot = (slot + 1) & (ANCHOR_TABLE - 1)) {
+                const anchor *a = &anchors[table[slot] - 1];
+                if (a->hash == h &&
+                    strips_equal(row + (size_t)x * (size_t)bpp,
+                                 cur + (size_t)a->y * cur_stride + (size_t)a->x * (size_t)bpp, bpp, mask))
+                    add_vote(votes, x - a->x, y - a->y, &used);
+            }
+            if (x + STRIP >= x1)
+                break;
+            h = (h - pixel(row + (size_t)x * (size_t)bpp, bpp, mask) * top) * ROLL_BASE +
+                pixel(row + (size_t)(x + STRIP) * (size_t)bpp, bpp, mask);
+        }
+    }
+
+    int n_vec = 0;
+    for (; n_vec < VD_MOTION_MAX_VECTORS; n_vec++) {
+        vote *best = NULL;
+        for (int i = 0; i < VOTE_TABLE; i++)
+            if (votes[i].count >= MIN_VOTES && (!best || votes[i].count > best->count))
+                best = &votes[i];
+        if (!best)
+            break;
+        vec[n_vec] = (vd_motion_vector){best->dx, best->dy};
+        best->count = 0;
+    }
+
+    int found = 0;
+    for (size_t i = 0; i < n_tiles; i++) {
+        if (state[i] != VD_TILE_DIRTY)
+            continue;
+        for (int k = 0; k < n_vec; k++)
+            if (tile_matches(dsp, g, cur, cur_stride, ref, ref_stride, lossy,
+                             (int)(i % (size_t)g->cols), (int)(i / (size_t)g->cols), vec[k])) {
+                match[i] = (uint8_t)(k + 1);
+                found = 1;
+                break;
+            }
+    }
+    return found ? n_vec : 0;
+}
