@@ -22,6 +22,7 @@
 #include "lib/clock.h"
 #include "lib/damage.h"
 #include "baselines.h"
+#include "peers.h"
 #include "score.h"
 #include "video_metrics.h"
 #include "workload.h"
@@ -67,10 +68,14 @@ typedef struct options {
     const char **inputs;
     int n_inputs;
     int frames, width, height;
-    int json, verify, quiet, baselines;
+    int json, verify, quiet, baselines, peers;
     unsigned cpu_flags;
     const char *dump_dir; /* --dump-streams */
 } options;
+
+/* --peers, see peer_bench_frame() */
+typedef struct peer_bench peer_bench;
+static void peer_bench_free(peer_bench **pb);
 
 typedef struct result {
     char name[64];
@@ -88,6 +93,7 @@ typedef struct result {
     bench_text_error text;  /* --baselines: libvd's decoded text against the source */
     int have_baselines;
     bench_baselines baselines;
+    peer_bench *peers; /* --peers */
 } result;
 
 typedef struct kernel_result {
@@ -109,6 +115,7 @@ static void result_free(result *r)
     free(r->encode_ms.v);
     free(r->decode_ms.v);
     free(r->scan_ratio.v);
+    peer_bench_free(&r->peers);
 }
 
 /* Collects the damaged tiles of the source frame into one buffer, as the LZ4 baseline's input. */
@@ -220,6 +227,189 @@ static int fetch_classes(const vd_encoder *enc, const vd_encoder_stats *st, uint
     return vd_encoder_get_tile_classes(enc, 1, *classes, *classes_size);
 }
 
+/* --peers (bench/peers.h): every frame's damaged tiles through each peer, encode and decode
+ * timed apart, every frame decoded and compared; row 0 is libvd itself on the same frames. */
+typedef struct peer_row {
+    const char *name;
+    uint64_t bytes, wrong;  /* frames that did not decode exactly (or failed to decode) */
+    int error;              /* could not start or refused to encode: no numbers after that */
+    samples enc_mbps, dec_mbps;
+} peer_row;
+
+struct peer_bench {
+    const bench_peer *const *list;
+    size_t n;          /* peers; rows has n + 1 */
+    peer_row *rows;
+    void **states;
+    uint8_t **images;  /* each peer's decoded frame, width * 4 bytes per row */
+    uint8_t *prev;     /* the previous source frame, likewise */
+    int width, height;
+    vd_rect *rects;
+    vd_buf out;
+    uint64_t pixels;   /* damaged pixels, all frames */
+};
+
+/* Peers' state for frames of one size (a new size starts afresh, as a new connection). */
+static void peer_bench_reset(peer_bench *pb)
+{
+    for (size_t i = 0; i < pb->n; i++) {
+        if (pb->states[i])
+            pb->list[i]->destroy(pb->states[i]);
+        pb->states[i] = NULL;
+        free(pb->images[i]);
+        pb->images[i] = NULL;
+    }
+    free(pb->prev);
+    free(pb->rects);
+    pb->prev = NULL;
+    pb->rects = NULL;
+    pb->width = pb->height = 0;
+}
+
+static void peer_bench_free(peer_bench **pb)
+{
+    if (!*pb)
+        return;
+    peer_bench_reset(*pb);
+    for (size_t i = 0; i <= (*pb)->n; i++) {
+        free((*pb)->rows[i].enc_mbps.v);
+        free((*pb)->rows[i].dec_mbps.v);
+    }
+    free((*pb)->rows);
+    free((*pb)->states);
+    free((*pb)->images);
+    vd_buf_free(&(*pb)->out);
+    free(*pb);
+    *pb = NULL;
+}
+
+static int peer_bench_new(peer_bench **out)
+{
+    peer_bench *pb = calloc(1, sizeof(*pb));
+    if (!pb)
+        return VD_ERR(ENOMEM);
+    pb->n = bench_peers_list(&pb->list);
+    pb->rows = calloc(pb->n + 1, sizeof(*pb->rows));
+    pb->states = calloc(pb->n + 1, sizeof(*pb->states));
+    pb->images = calloc(pb->n + 1, sizeof(*pb->images));
+    if (!pb->rows || !pb->states || !pb->images) {
+        free(pb->rows);
+        free(pb->states);
+        free(pb->images);
+        free(pb);
+        return VD_ERR(ENOMEM);
+    }
+    pb->rows[0].name = "libvd";
+    for (size_t i = 0; i < pb->n; i++)
+        pb->rows[i + 1].name = pb->list[i]->name;
+    *out = pb;
+    return 0;
+}
+
+/* Whether rect r has the same B, G, R in a and b (X bytes do not count). */
+static int rect_equal(const uint8_t *a, size_t stride_a, const uint8_t *b, size_t stride_b,
+                      const vd_rect *r)
+{
+    size_t row = (size_t)r->width * 4;
+    for (int y = r->y; y < r->y + r->height; y++) {
+        const uint8_t *p = a + (size_t)y * stride_a + (size_t)r->x * 4;
+        const uint8_t *q = b + (size_t)y * stride_b + (size_t)r->x * 4;
+        if (memcmp(p, q, row) == 0)
+            continue;
+        for (size_t x = 0; x < row; x++)
+            if ((x & 3) != 3 && p[x] != q[x])
+                return 0;
+    }
+    return 1;
+}
+
+/* MB/s (1e6 bytes of BGRX input) of one frame. */
+static double mb_per_s(uint64_t pixels, uint64_t ns)
+{
+    return ns ? (double)pixels * 4 * 1e3 / (double)ns : 0;
+}
+
+/* One frame: the damaged tiles as peers.h defines them (lossy: libvd's lossy-tile map after
+ * this frame, so its tiles sent as video are left out), then libvd's row from its stats
+ * (lossless = bytes less video bytes; the tile coding time; vdbench's decode time of the
+ * frame) and each peer's. */
+static int peer_bench_frame(peer_bench *pb, const bench_frame *f, const uint8_t *lossy,
+                            uint64_t lossless_bytes, uint64_t coding_ns, uint64_t decode_ns)
+{
+    size_t stride = (size_t)f->width * 4, bytes = stride * (size_t)f->height;
+    int cols = (f->width + 63) / 64, rows = (f->height + 63) / 64, first = 0;
+    if (f->width != pb->width || f->height != pb->height) {
+        peer_bench_reset(pb);
+        if (!(pb->prev = malloc(bytes)) ||
+            !(pb->rects = malloc((size_t)cols * (size_t)rows * sizeof(*pb->rects))))
+            return VD_ERR(ENOMEM);
+        for (size_t i = 0; i < pb->n; i++) {
+            if (pb->rows[i + 1].error)
+                continue;
+            pb->states[i] = pb->list[i]->create(f->width, f->height);
+            if (!pb->states[i] || !(pb->images[i] = calloc(1, bytes))) {
+                fprintf(stderr, "vdbench: peer %s could not start\n", pb->list[i]->name);
+                pb->rows[i + 1].error = 1;
+            }
+        }
+        pb->width = f->width;
+        pb->height = f->height;
+        first = 1;
+    }
+    size_t n_rects = 0;
+    uint64_t pixels = 0;
+    for (int ty = 0; ty < rows; ty++)
+        for (int tx = 0; tx < cols; tx++) {
+            vd_rect r = {tx * 64, ty * 64, VD_MIN(64, f->width - tx * 64),
+                         VD_MIN(64, f->height - ty * 64)};
+            if (lossy[ty * cols + tx])
+                continue;
+            if (!first && rect_equal(f->data, f->stride, pb->prev, stride, &r))
+                continue;
+            pb->rects[n_rects++] = r;
+            pixels += (uint64_t)r.width * (uint64_t)r.height;
+        }
+    for (int y = 0; y < f->height; y++)
+        memcpy(pb->prev + (size_t)y * stride, f->data + (size_t)y * f->stride, stride);
+    pb->pixels += pixels;
+    pb->rows[0].bytes += lossless_bytes;
+    if (!pixels) /* no samples from frames without damaged tiles */
+        return 0;
+    if (samples_add(&pb->rows[0].enc_mbps, mb_per_s(pixels, coding_ns)) < 0 ||
+        samples_add(&pb->rows[0].dec_mbps, mb_per_s(pixels, decode_ns)) < 0)
+        return VD_ERR(ENOMEM);
+    for (size_t i = 0; i < pb->n; i++) {
+        peer_row *row = &pb->rows[i + 1];
+        if (row->error)
+            continue;
+        const bench_peer *p = pb->list[i];
+        pb->out.size = 0;
+        uint64_t t0 = vd_now_ns();
+        int ret = p->encode(pb->states[i], f->data, f->stride, f->width, f->height, pb->rects,
+                            n_rects, &pb->out);
+        uint64_t t1 = vd_now_ns();
+        if (ret < 0) {
+            fprintf(stderr, "vdbench: peer %s failed to encode frame %d: %s\n", p->name, f->index,
+                    vd_strerror(ret));
+            row->error = 1;
+            continue;
+        }
+        row->bytes += pb->out.size;
+        uint64_t t2 = vd_now_ns();
+        ret = p->decode(pb->states[i], pb->out.data, pb->out.size, pb->images[i], stride,
+                        f->width, f->height, pb->rects, n_rects);
+        uint64_t t3 = vd_now_ns();
+        int exact = ret == 0; /* compared outside the timed sections */
+        for (size_t k = 0; exact && k < n_rects; k++)
+            exact = rect_equal(f->data, f->stride, pb->images[i], stride, &pb->rects[k]);
+        row->wrong += !exact;
+        if (samples_add(&row->enc_mbps, mb_per_s(pixels, t1 - t0)) < 0 ||
+            samples_add(&row->dec_mbps, mb_per_s(pixels, t3 - t2)) < 0)
+            return VD_ERR(ENOMEM);
+    }
+    return 0;
+}
+
 static int run_workload(const options *opt, bench_workload *wl, result *r)
 {
     vd_encoder_config ecfg;
@@ -238,7 +428,8 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
     bench_text_mask *text_mask = NULL;
     int ret = vd_encoder_new(&ecfg, &enc);
     if (ret < 0 || (ret = vd_decoder_new(NULL, &dec)) < 0 ||
-        (opt->baselines && (ret = bench_text_mask_new(&text_mask)) < 0))
+        (opt->baselines && (ret = bench_text_mask_new(&text_mask)) < 0) ||
+        (opt->peers && (ret = peer_bench_new(&r->peers)) < 0))
         goto out;
     snprintf(r->name, sizeof(r->name), "%s", bench_workload_name(wl));
     if ((ret = bench_video_new(opt->dump_dir, r->name, bench_workload_fps(wl), &video)) < 0)
@@ -349,6 +540,9 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
         }
         if (n_classes > 0)
             bench_video_frame(video, &f, &img, lossy, tile_classes, f.pts_us);
+        if (r->peers && (ret = peer_bench_frame(r->peers, &f, lossy, st.bytes - st.video_bytes,
+                                                st.coding_ns, dec_ns)) < 0)
+            goto out;
 
         r->width = f.width;
         r->height = f.height;
@@ -560,6 +754,60 @@ static double bits_per_damaged_pixel(const result *r)
                              : 0;
 }
 
+static double peer_bits(const peer_bench *pb, const peer_row *row)
+{
+    return pb->pixels ? 8.0 * (double)row->bytes / (double)pb->pixels : 0;
+}
+
+/* A row's bits over those of "lz4", the plain per-tile baseline; 0 when there is none. */
+static double peer_lz4_ratio(const peer_bench *pb, const peer_row *row)
+{
+    for (size_t i = 1; i <= pb->n; i++)
+        if (!strcmp(pb->rows[i].name, "lz4") && pb->rows[i].bytes && !pb->rows[i].error)
+            return (double)row->bytes / (double)pb->rows[i].bytes;
+    return 0;
+}
+
+/* Row 0's exactness is libvd's (mismatches), the peers' their own. */
+static const char *peer_exact(const result *r, size_t i)
+{
+    const peer_row *row = &r->peers->rows[i];
+    if (row->error)
+        return "error";
+    return (i ? row->wrong : r->mismatches) ? "NO: untrusted" : "yes";
+}
+
+static void print_peers_text(const result *r)
+{
+    const peer_bench *pb = r->peers;
+    printf("\n%s peers: %.0f damaged px/frame\n  %-8s %9s %7s %9s %9s  %s\n", r->name,
+           r->frames ? (double)pb->pixels / r->frames : 0, "codec", "bits/dpx", "vs lz4",
+           "enc MB/s", "dec MB/s", "exact");
+    for (size_t i = 0; i <= pb->n; i++) {
+        peer_row *row = &pb->rows[i];
+        printf("  %-8s %9.3f %7.3f %9.1f %9.1f  %s\n", row->name, peer_bits(pb, row),
+               peer_lz4_ratio(pb, row), quantile(&row->enc_mbps, 0.5),
+               quantile(&row->dec_mbps, 0.5), peer_exact(r, i));
+    }
+}
+
+static void print_peers_json(const result *r)
+{
+    const peer_bench *pb = r->peers;
+    printf(",\"peers\":{\"damaged_pixels\":%" PRIu64 ",\"rows\":[", pb->pixels);
+    for (size_t i = 0; i <= pb->n; i++) {
+        peer_row *row = &pb->rows[i];
+        printf("%s{\"name\":\"%s\",\"bytes\":%" PRIu64 ",\"bits_per_damaged_pixel\":%.4f,"
+               "\"ratio_to_lz4\":%.4f,\"encode_mb_per_s\":%.1f,\"decode_mb_per_s\":%.1f,"
+               "\"exact\":%s,\"error\":%s}",
+               i ? "," : "", row->name, row->bytes, peer_bits(pb, row), peer_lz4_ratio(pb, row),
+               quantile(&row->enc_mbps, 0.5), quantile(&row->dec_mbps, 0.5),
+               !row->error && !(i ? row->wrong : r->mismatches) ? "true" : "false",
+               row->error ? "true" : "false");
+    }
+    printf("]}");
+}
+
 static void print_text(const result *res, int n, const kernel_result *kr, int n_kr, int width,
                        int height, const classify_result *cr)
 {
@@ -594,6 +842,20 @@ static void print_text(const result *res, int n, const kernel_result *kr, int n_
                r->video_ns ? (double)r->video_frames * 1e9 / (double)r->video_ns : 0,
                r->video.y_psnr, r->video.ttl_p50_ms, r->video.ttl_p95_ms, r->video.ttl_samples);
     }
+    int peers = 0;
+    for (int i = 0; i < n; i++)
+        if (res[i].peers) {
+            print_peers_text(&res[i]);
+            peers = 1;
+        }
+    if (peers)
+        printf("\npeers (--peers): each codec on the same damaged tiles of every frame: the 64x64\n"
+               "tiles whose B, G or R changed, less those libvd sent in video streams; bits per\n"
+               "damaged pixel; vs lz4 = bits / plain per-tile LZ4's; MB/s of BGRX input, medians\n"
+               "over frames; exact = every frame decoded and compared.  libvd: its lossless bytes\n"
+               "(all but video, so build-to-lossless refreshes too), its tile coding time\n"
+               "(stats.coding_ns) and its whole decode time per frame (video included);\n"
+               "definitions in bench/peers.h\n");
     int baselines = 0;
     for (int i = 0; i < n; i++)
         if (res[i].have_baselines) {
@@ -658,6 +920,8 @@ static void print_json(const result *res, int n, const kernel_result *kr, int n_
             printf(",\"classification\":");
             bench_score_print_json(stdout, &r->classification);
         }
+        if (r->peers)
+            print_peers_json(r);
         if (r->have_baselines) {
             printf(",\"baselines\":");
             bench_baselines_print_json(stdout, r->bytes, &r->text, &r->baselines);
@@ -693,10 +957,14 @@ static void usage(FILE *out)
                  "      --dump-streams DIR  write each video stream to DIR as .h264 or .ivf\n"
                  "      --baselines       also run the same frames as one full-frame H.264 stream\n"
                  "                        and all-lossless, with text PSNR (slow)\n"
+                 "      --peers           also code the damaged tiles with other lossless codecs\n"
+                 "                        (lz4, lz4hc, zstd, png, planar, tight, zrle, as built)\n"
+                 "                        and compare bits and speed with libvd's (slow)\n"
                  "  -j, --json            machine-readable output\n"
                  "  -q, --quiet           no progress line\n"
                  "  -h, --help\n"
-                 "Exit status: 0 when every frame decoded bit-exact, 1 on a mismatch, 2 on error.\n");
+                 "Exit status: 0 when every frame decoded bit-exact (with --peers: every peer's too),\n"
+                 "1 on a mismatch, 2 on error.\n");
 }
 
 static int parse_args(int argc, char **argv, options *opt)
@@ -707,7 +975,7 @@ static int parse_args(int argc, char **argv, options *opt)
         {"cpu", required_argument, NULL, 'c'},      {"no-verify", no_argument, NULL, 'V'},
         {"json", no_argument, NULL, 'j'},           {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},           {"dump-streams", required_argument, NULL, 'D'},
-        {"baselines", no_argument, NULL, 'B'},
+        {"baselines", no_argument, NULL, 'B'},      {"peers", no_argument, NULL, 'P'},
         {0},
     };
     *opt = (options){.width = 1920, .height = 1080, .verify = 1, .cpu_flags = ~0u};
@@ -750,6 +1018,9 @@ static int parse_args(int argc, char **argv, options *opt)
             break;
         case 'B':
             opt->baselines = 1;
+            break;
+        case 'P':
+            opt->peers = 1;
             break;
         case 'j':
             opt->json = 1;
@@ -836,6 +1107,14 @@ int main(int argc, char **argv)
             if (!status)
                 status = 1;
         }
+        for (size_t k = 1; res[n].peers && k <= res[n].peers->n; k++)
+            if (res[n].peers->rows[k].wrong) {
+                fprintf(stderr, "vdbench: %s: PEER %s: %" PRIu64 " frames did not decode exactly; "
+                                "its numbers are not trusted\n", res[n].name,
+                        res[n].peers->rows[k].name, res[n].peers->rows[k].wrong);
+                if (!status)
+                    status = 1;
+            }
         if (res[n].mismatches) {
             fprintf(stderr, "vdbench: %s: %" PRIu64 " frames were not bit-exact\n", res[n].name,
                     res[n].mismatches);
