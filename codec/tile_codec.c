@@ -266,7 +266,9 @@ size_t vd_tile_encode(vd_tile_encoder *te, vd_tile_cache *cache, const uint8_t *
             bp = pack_indices(bp, te->idx, tw, th, index_bits(colours));
             counts->palette++;
         } else if (bpp == 4 && predict_planes(te, tw, th, planes, bp) >
-                                   raw_repeats(te->px, tw, th) * (size_t)planes) {
+                                   raw_repeats(te->px, tw, th) * (size_t)planes + (size_t)n / 2) {
+            /* Zero residuals are what LZ4 shrinks; without a clear lead over raw pixels'
+             * repeats, prediction only costs decode time. */
             *mode = VD_TILE_MODE_PREDICT;
             bp += (size_t)n * (size_t)planes;
             counts->predict++;

@@ -1,0 +1,320 @@
+/* The lossless tile codec, its cache mirror and the COPY message: every mode round trips
+ * bit-exactly and is chosen where it should be, the history and cache survive many runs, and
+ * every kind of bad payload is refused.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+
+#include "../codec/tile_cache.h"
+#include "../codec/tile_codec.h"
+#include "../lib/wire.h"
+#include "testutil.h"
+
+#define W (64 * VD_TILE_RUN_MAX)
+#define SLOTS 64
+
+enum content { FLAT, TWO, FEW, MANY, GRADIENT, NOISE, CONTENT_COUNT };
+
+static void fill(uint8_t *img, size_t stride, int w, int h, int bpp, enum content c, tu_rng *r)
+{
+    uint32_t pal[300];
+    for (int i = 0; i < 300; i++)
+        pal[i] = tu_rng_u32(r);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            uint32_t v;
+            switch (c) {
+            case FLAT: v = pal[0]; break;
+            case TWO: v = pal[(x * 7 + y * 3) % 11 < 4]; break;
+            case FEW: v = pal[tu_rng_below(r, 3 + (uint32_t)(y % 14))]; break;
+            case MANY: v = pal[tu_rng_below(r, 300)]; break;
+            case GRADIENT: v = (uint32_t)(x * 4) | (uint32_t)(y * 4) << 8 | (uint32_t)(x + y) << 16; break;
+            default: v = tu_rng_u32(r); break;
+            }
+            uint8_t *p = img + (size_t)y * stride + (size_t)x * (size_t)bpp;
+            if (bpp == 4)
+                memcpy(p, &v, 4);
+            else
+                p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8);
+        }
+}
+
+static void check_equal(const uint8_t *img, size_t stride, const uint8_t *out, int w, int h,
+                        int bpp, int has_x, const char *what)
+{
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w * bpp; x++) {
+            uint8_t a = img[(size_t)y * stride + (size_t)x], b = out[(size_t)y * (size_t)w * (size_t)bpp + (size_t)x];
+            if (has_x && x % 4 == 3)
+                a = 0xff;
+            CHECK(a == b, "%s: byte %d of row %d: %02x, decoded %02x", what, x, y, a, b);
+        }
+}
+
+/* Random runs of every content, size and format, through one encoder and decoder pair. */
+static void test_roundtrip(void)
+{
+    static const struct { int bpp, has_x; } formats[] = {{4, 1}, {4, 0}, {2, 0}};
+    size_t stride = (size_t)W * 4 + 12;
+    uint8_t *img = malloc(stride * 64), *out = malloc((size_t)W * 64 * 4);
+    uint8_t *payload = malloc(vd_tile_max_payload(W, 64, 4));
+    CHECK(img && out && payload, "out of memory");
+    for (size_t f = 0; f < TU_ARRAY_SIZE(formats); f++) {
+        int bpp = formats[f].bpp, has_x = formats[f].has_x;
+        vd_tile_encoder *te = vd_tile_encoder_new();
+        vd_tile_decoder *td = vd_tile_decoder_new(SLOTS);
+        vd_tile_cache *cache = vd_tile_cache_new(SLOTS);
+        CHECK(te && td && cache, "out of memory");
+        CHECK(vd_tile_decoder_reset(td, SLOTS) == 0, "reset");
+        tu_rng r = tu_rng_init(0x7113 + f);
+        vd_tile_counts counts = {0};
+        for (int it = 0; it < 1500; it++) {
+            int w = tu_rng_below(&r, 2) ? 64 * (1 + (int)tu_rng_below(&r, VD_TILE_RUN_MAX))
+                                       : 1 + (int)tu_rng_below(&r, W);
+            int h = tu_rng_below(&r, 3) ? 64 : 1 + (int)tu_rng_below(&r, 64);
+            enum content c = (enum content)tu_rng_below(&r, CONTENT_COUNT);
+            /* Every fourth run repeats content seen before: cache hits. */
+            tu_rng content_rng = tu_rng_init(it % 4 == 3 ? (uint64_t)(it - 3) : (uint64_t)it * 977);
+            fill(img, stride, w, h, bpp, c, &content_rng);
+            uint8_t encoding;
+            size_t n = vd_tile_encode(te, cache, img, stride, w, h, bpp, has_x, payload, &encoding, &counts);
+            CHECK(n <= vd_tile_max_payload(w, h, bpp), "payload %zu over its bound", n);
+            int ret = vd_tile_decode(td, encoding, payload, n, w, h, bpp, has_x, out);
+            CHECK(ret == 0, "run %d (%dx%d, content %d, bpp %d): %s", it, w, h, c, bpp, vd_strerror(ret));
+            check_equal(img, stride, out, w, h, bpp, has_x, "roundtrip");
+        }
+        CHECK(counts.solid && counts.palette && counts.raw && counts.cached && counts.stored,
+              "bpp %d: modes solid %u palette %u raw %u cached %u stored %u", bpp, counts.solid,
+              counts.palette, counts.raw, counts.cached, counts.stored);
+        CHECK(bpp == 2 || counts.predict, "no predictive tile at bpp 4");
+        vd_tile_encoder_free(&te);
+        vd_tile_decoder_free(&td);
+        vd_tile_cache_free(&cache);
+    }
+    free(img);
+    free(out);
+    free(payload);
+}
+
+/* One 64 x 64 tile of the given content: the mode the encoder picks. */
+static void test_mode_choice(void)
+{
+    static const struct { enum content c; uint8_t mode; } cases[] = {
+        {FLAT, VD_TILE_MODE_SOLID}, {TWO, VD_TILE_MODE_PALETTE}, {FEW, VD_TILE_MODE_PALETTE},
+        {GRADIENT, VD_TILE_MODE_PREDICT}, {NOISE, VD_TILE_MODE_RAW}};
+    uint8_t img[64 * 64 * 4], payload[70000];
+    for (size_t i = 0; i < TU_ARRAY_SIZE(cases); i++) {
+        vd_tile_encoder *te = vd_tile_encoder_new();
+        CHECK(te, "out of memory");
+        tu_rng r = tu_rng_init(i);
+        fill(img, 256, 64, 64, 4, cases[i].c, &r);
+        uint8_t encoding;
+        vd_tile_counts counts = {0};
+        vd_tile_encode(te, NULL, img, 256, 64, 64, 4, 1, payload, &encoding, &counts);
+        CHECK(payload[0] == cases[i].mode, "content %d coded as mode %u, not %u", cases[i].c,
+              payload[0], cases[i].mode);
+        vd_tile_encoder_free(&te);
+    }
+}
+
+static int decode_bytes(vd_tile_decoder *td, uint8_t encoding, const uint8_t *p, size_t n, int w,
+                        int h, uint8_t *out)
+{
+    return vd_tile_decode(td, encoding, p, n, w, h, 4, 1, out);
+}
+
+static void test_bad_payloads(void)
+{
+    uint8_t img[64 * 64 * 4], out[64 * 64 * 4], payload[70000], bad[70000];
+    vd_tile_encoder *te = vd_tile_encoder_new();
+    vd_tile_decoder *td = vd_tile_decoder_new(SLOTS);
+    CHECK(te && td, "out of memory");
+
+    CHECK(decode_bytes(td, VD_TILE_BULK_RAW, (const uint8_t[]){1, 0, 0, 0, 0}, 5, 64, 64, out) ==
+              VD_ERR(EBADMSG), "a tile before any codec reset");
+    CHECK(vd_tile_decoder_reset(td, SLOTS + 1) == VD_ERR(EBADMSG), "more slots than granted");
+    CHECK(vd_tile_decoder_reset(td, SLOTS) == 0, "reset");
+
+    /* Every truncation and an extra byte of each content's payload. */
+    for (int c = 0; c < CONTENT_COUNT; c++) {
+        tu_rng r = tu_rng_init(100 + (uint64_t)c);
+        fill(img, 256, 64, 64, 4, (enum content)c, &r);
+        uint8_t encoding;
+        vd_tile_counts counts = {0};
+        vd_tile_encoder_reset(te);
+        size_t n = vd_tile_encode(te, NULL, img, 256, 64, 64, 4, 1, payload, &encoding, &counts);
+        for (size_t cut = 0; cut < n; cut += 1 + cut / 16) {
+            CHECK(vd_tile_decoder_reset(td, SLOTS) == 0, "reset");
+            CHECK(decode_bytes(td, encoding, payload, cut, 64, 64, out) == VD_ERR(EBADMSG),
+                  "content %d cut to %zu of %zu bytes accepted", c, cut, n);
+        }
+        memcpy(bad, payload, n);
+        bad[n] = 0;
+        CHECK(vd_tile_decoder_reset(td, SLOTS) == 0, "reset");
+        CHECK(decode_bytes(td, encoding, bad, n + 1, 64, 64, out) == VD_ERR(EBADMSG),
+              "content %d with a byte too many accepted", c);
+        CHECK(vd_tile_decoder_reset(td, SLOTS) == 0, "reset");
+        CHECK(decode_bytes(td, encoding, payload, n, 64, 64, out) == 0, "content %d intact", c);
+    }
+
+    CHECK(vd_tile_decoder_reset(td, SLOTS) == 0, "reset");
+    /* 3 colours at 2 bits: index 3 is beyond the palette. */
+    uint8_t three[2 + 12 + 16 * 64] = {VD_TILE_MODE_PALETTE, 2};
+    memset(three + 14, 0x55, 16 * 64);
+    CHECK(decode_bytes(td, VD_TILE_BULK_RAW, three, sizeof(three), 64, 64, out) == 0, "3 colours");
+    three[14 + 100] = 0xc0;
+    CHECK(decode_bytes(td, VD_TILE_BULK_RAW, three, sizeof(three), 64, 64, out) == VD_ERR(EBADMSG),
+          "an index beyond the palette accepted");
+    /* 200 colours at 8 bits: index 200. */
+    static uint8_t many[2 + 800 + 4096] = {VD_TILE_MODE_PALETTE, 199};
+    CHECK(decode_bytes(td, VD_TILE_BULK_RAW, many, sizeof(many), 64, 64, out) == 0, "200 colours");
+    many[2 + 800 + 4095] = 200;
+    CHECK(decode_bytes(td, VD_TILE_BULK_RAW, many, sizeof(many), 64, 64, out) == VD_ERR(EBADMSG),
+          "index 200 of 200 colours accepted");
+
+    /* Cache slots: never filled, out of range, filled then referenced, wrong size. */
+    uint8_t ref[3] = {VD_TILE_MODE_CACHED, 5, 0};
+    CHECK(decode_bytes(td, VD_TILE_BULK_RAW, ref, 3, 64, 64, out) == VD_ERR(EBADMSG),
+          "a slot never filled accepted");
+    uint8_t store[8] = {VD_TILE_MODE_SOLID | VD_TILE_MODE_STORE, 1, 2, 3, 4, 5, 0};
+    CHECK(decode_bytes(td, VD_TILE_BULK_RAW, store, 7, 64, 64, out) == 0, "store in slot 5");
+    CHECK(decode_bytes(td, VD_TILE_BULK_RAW, ref, 3, 64, 64, out) == 0, "slot 5 filled");
+    CHECK(out[4 * 4095] == 1 && out[4 * 4095 + 2] == 3, "slot 5 content");
+    CHECK(decode_bytes(td, VD_TILE_BULK_RAW, ref, 3, 64, 32, out) == VD_ERR(EBADMSG),
+          "a 64x64 slot for a 64x32 tile accepted");
+    store[5] = SLOTS;
+    CHECK(decode_bytes(td, VD_TILE_BULK_RAW, store, 7, 64, 64, out) == VD_ERR(EBADMSG),
+          "a store beyond the slots accepted");
+    uint8_t unknown[5] = {9, 0, 0, 0, 0};
+    CHECK(decode_bytes(td, VD_TILE_BULK_RAW, unknown, 5, 64, 64, out) == VD_ERR(EBADMSG), "mode 9");
+    CHECK(decode_bytes(td, 7, store, 7, 64, 64, out) == VD_ERR(EBADMSG), "bulk encoding 7");
+
+    /* After bad input the history is gone: refused until the next reset. */
+    vd_tile_decoder_invalidate(td);
+    CHECK(decode_bytes(td, VD_TILE_BULK_RAW, ref, 3, 64, 64, out) == VD_ERR(EBADMSG),
+          "a tile after invalidation accepted");
+    CHECK(vd_tile_decoder_reset(td, SLOTS) == 0, "reset");
+    CHECK(decode_bytes(td, VD_TILE_BULK_RAW, ref, 3, 64, 64, out) == VD_ERR(EBADMSG),
+          "a slot from before the reset accepted");
+    vd_tile_encoder_free(&te);
+    vd_tile_decoder_free(&td);
+}
+
+/* The mirror against a plain model: LRU order, eviction and the table's deletions. */
+static void test_cache_lru(void)
+{
+    enum { N = 37 };
+    vd_tile_cache *c = vd_tile_cache_new(N);
+    CHECK(c, "out of memory");
+    uint64_t model_key[N];
+    uint64_t model_age[N];
+    int used = 0;
+    uint64_t clock = 0;
+    tu_rng r = tu_rng_init(42);
+    for (int it = 0; it < 20000; it++) {
+        /* Few distinct keys with clustered low bits: long probe chains, many evictions. */
+        uint64_t k = tu_rng_below(&r, 90) * 1024;
+        vd_tile_key key = {k, ~k};
+        int32_t slot = vd_tile_cache_find(c, &key);
+        int m = -1;
+        for (int i = 0; i < used; i++)
+            if (model_key[i] == k)
+                m = i;
+        CHECK((slot >= 0) == (m >= 0), "iteration %d: key %llu found %d, model %d", it,
+              (unsigned long long)k, slot, m);
+        if (slot >= 0) {
+            CHECK(slot == m, "slot %d, model %d", slot, m);
+            model_age[m] = ++clock;
+            continue;
+        }
+        uint32_t s = vd_tile_cache_insert(c, &key);
+        int expect = used;
+        if (used == N) {
+            expect = 0;
+            for (int i = 1; i < N; i++)
+                if (model_age[i] < model_age[expect])
+                    expect = i;
+        } else {
+            used++;
+        }
+        CHECK((int)s == expect, "iteration %d: inserted in slot %u, the LRU is %d", it, s, expect);
+        model_key[s] = k;
+        model_age[s] = ++clock;
+    }
+    vd_tile_cache_reset(c);
+    vd_tile_key key = {0, ~(uint64_t)0};
+    CHECK(vd_tile_cache_find(c, &key) < 0, "a key after reset");
+    vd_tile_cache_free(&c);
+}
+
+/* COPY through the decoder: applied at the frame end from the image before the frame, and
+ * refused outside the surface with the image kept. */
+static void test_copy_message(void)
+{
+    vd_decoder *dec;
+    CHECK(vd_decoder_new(NULL, &dec) == 0, "decoder");
+    vd_buf b = {0};
+    vd_msg_surface surf = {1, 128, 128, VD_FORMAT_BGRX8888};
+    /* Two solid runs: the top tile row white, the rest black. */
+    CHECK(vd_wire_put_hello(&b) == 0 && vd_wire_put_codec_reset(&b, 0) == 0 &&
+              vd_wire_put_surface(&b, VD_MSG_SURFACE_CREATE, &surf) == 0, "writing");
+    for (int ty = 0; ty < 2; ty++) {
+        uint8_t *p = vd_wire_begin_tile(&b, 1, 0, (uint16_t)ty, 2, 16);
+        CHECK(p, "writing");
+        uint8_t v = ty ? 0 : 0xff;
+        const uint8_t run[10] = {VD_TILE_MODE_SOLID, v, v, v, 0xff, VD_TILE_MODE_SOLID, v, v, v, 0xff};
+        memcpy(p, run, sizeof(run));
+        vd_wire_end_tile(&b, VD_TILE_BULK_RAW, sizeof(run));
+    }
+    vd_msg_frame_end fe = {1, 1, 0};
+    CHECK(vd_wire_put_frame_end(&b, &fe) == 0, "writing");
+    CHECK(vd_decoder_send_packet(dec, b.data, b.size) == 0, "first frame");
+    vd_image img;
+    CHECK(vd_decoder_receive_image(dec, &img) == 0, "first image");
+
+    /* Scroll up by 10 rows and, in the same frame, copy the old top-left 8x8 (white) to the
+     * bottom right: both read the image before the frame. */
+    b.size = 0;
+    vd_msg_copy scroll = {1, 0, 10, 0, 0, 128, 118}, corner = {1, 0, 0, 120, 120, 8, 8};
+    fe.frame_seq = 2;
+    CHECK(vd_wire_put_copy(&b, &scroll) == 0 && vd_wire_put_copy(&b, &corner) == 0 &&
+              vd_wire_put_frame_end(&b, &fe) == 0, "writing");
+    CHECK(vd_decoder_send_packet(dec, b.data, b.size) == 0, "copy frame");
+    CHECK(vd_decoder_receive_image(dec, &img) == 0, "copy image");
+    CHECK(img.data[(size_t)53 * img.stride] == 0xff && img.data[(size_t)54 * img.stride] == 0,
+          "scrolled edge at row 54");
+    CHECK(img.data[(size_t)125 * img.stride + 125 * 4] == 0xff, "corner copied from before the scroll");
+
+    uint8_t *before = malloc((size_t)img.stride * 128);
+    CHECK(before, "out of memory");
+    memcpy(before, img.data, (size_t)img.stride * 128);
+    static const vd_msg_copy bad[] = {
+        {1, 0, 0, 0, 0, 0, 1}, {1, 100, 0, 0, 0, 29, 1}, {1, 0, 0, 0, 120, 1, 9},
+        {1, 0xffffffffu, 0, 0, 0, 2, 2}, {2, 0, 0, 0, 0, 1, 1}};
+    for (size_t i = 0; i < TU_ARRAY_SIZE(bad); i++) {
+        b.size = 0;
+        CHECK(vd_wire_put_copy(&b, &scroll) == 0 && vd_wire_put_copy(&b, &bad[i]) == 0 &&
+                  vd_wire_put_frame_end(&b, &fe) == 0, "writing");
+        CHECK(vd_decoder_send_packet(dec, b.data, b.size) == VD_ERR(EBADMSG), "bad copy %zu accepted", i);
+        CHECK(vd_decoder_receive_image(dec, &img) == VD_ERR(EAGAIN), "an image after bad copy %zu", i);
+    }
+    /* A copy on a surface whose geometry changes in the same frame. */
+    b.size = 0;
+    CHECK(vd_wire_put_surface(&b, VD_MSG_SURFACE_RESIZE, &surf) == 0 && vd_wire_put_copy(&b, &scroll) == 0 &&
+              vd_wire_put_frame_end(&b, &fe) == 0, "writing");
+    CHECK(vd_decoder_send_packet(dec, b.data, b.size) == VD_ERR(EBADMSG), "copy after resize accepted");
+    CHECK(memcmp(before, img.data, (size_t)img.stride * 128) == 0, "image changed by refused copies");
+    free(before);
+    vd_buf_free(&b);
+    vd_decoder_free(&dec);
+}
+
+int main(void)
+{
+    test_roundtrip();
+    test_mode_choice();
+    test_bad_payloads();
+    test_cache_lru();
+    test_copy_message();
+    printf("tile codec: all checks passed\n");
+    return 0;
+}
