@@ -52,6 +52,7 @@ typedef struct enc_surface {
     int64_t *last_damage;   /* per tile: frame time of its last change */
     uint32_t *candidates;   /* build-to-lossless candidates (scratch) */
     uint8_t *copy_match;    /* per tile: motion vector index + 1 of a copy, or 0 (scratch) */
+    vd_rect *copy_part;     /* per tile: what of it a copy covers (scratch) */
 } enc_surface;
 
 typedef struct pending_packet {
@@ -155,6 +156,7 @@ static void surface_free(enc_surface *s)
     free(s->last_damage);
     free(s->candidates);
     free(s->copy_match);
+    free(s->copy_part);
     free(s->prev);
     free(s->state);
     free(s->tile_stats);
@@ -225,9 +227,11 @@ static int surface_configure(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     int64_t *last_damage = calloc(n_tiles, sizeof(*last_damage));
     uint32_t *candidates = malloc(n_tiles * sizeof(*candidates));
     uint8_t *copy_match = malloc(n_tiles);
+    vd_rect *copy_part = malloc(n_tiles * sizeof(*copy_part));
     if (!prev || !state || !stats || !classifier || !lossy || !last_damage || !candidates ||
-        !copy_match) {
+        !copy_match || !copy_part) {
         free(copy_match);
+        free(copy_part);
         free(prev);
         free(state);
         free(stats);
@@ -243,7 +247,9 @@ static int surface_configure(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     free(s->last_damage);
     free(s->candidates);
     free(s->copy_match);
+    free(s->copy_part);
     s->copy_match = copy_match;
+    s->copy_part = copy_part;
     s->lossy = lossy;
     s->last_damage = last_damage;
     s->candidates = candidates;
@@ -662,22 +668,29 @@ static int send_copies(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     const vd_tile_grid *g = &s->grid;
     vd_motion_vector vec[VD_MOTION_MAX_VECTORS];
     int n = vd_motion_find(&enc->dsp, g, f->data, (size_t)f->stride, s->prev,
-                           (size_t)g->width * (size_t)g->bpp, s->state, s->lossy, s->copy_match, vec);
+                           (size_t)g->width * (size_t)g->bpp, s->state, s->lossy, s->copy_match,
+                           s->copy_part, vec);
     if (!n)
         return 0;
     for (int ty = 0; ty < g->rows; ty++) {
         const uint8_t *m = s->copy_match + (size_t)ty * (size_t)g->cols;
+        const vd_rect *part = s->copy_part + (size_t)ty * (size_t)g->cols;
         for (int tx = 0; tx < g->cols; tx++) {
             if (!m[tx])
                 continue;
-            int count = 1;
-            while (tx + count < g->cols && m[tx + count] == m[tx])
+            int x = tx * 64, y = ty * 64;
+            int w = VD_MIN(64, g->width - x), h = VD_MIN(64, g->height - y);
+            /* Whole tiles moved alike go as one run; a partly moved tile alone. */
+            int whole = part[tx].width == w && part[tx].height == h, count = 1;
+            while (whole && tx + count < g->cols && m[tx + count] == m[tx] &&
+                   part[tx + count].width == VD_MIN(64, g->width - (tx + count) * 64) &&
+                   part[tx + count].height == h)
                 count++;
             vd_motion_vector v = vec[m[tx] - 1];
-            int x = tx * 64, y = ty * 64;
-            int w = VD_MIN(64 * count, g->width - x), h = VD_MIN(64, g->height - y);
-            vd_msg_copy c = {s->id, (uint32_t)(x + v.dx), (uint32_t)(y + v.dy), (uint32_t)x,
-                             (uint32_t)y, (uint32_t)w, (uint32_t)h};
+            vd_rect r = whole ? (vd_rect){x, y, VD_MIN(64 * count, g->width - x), h} : part[tx];
+            w = VD_MIN(64 * count, g->width - x);
+            vd_msg_copy c = {s->id, (uint32_t)(r.x + v.dx), (uint32_t)(r.y + v.dy), (uint32_t)r.x,
+                             (uint32_t)r.y, (uint32_t)r.width, (uint32_t)r.height};
             int ret = vd_wire_put_copy(&enc->out, &c);
             if (ret < 0)
                 return ret;

@@ -80,13 +80,13 @@ static void add_vote(vote *votes, int dx, int dy, unsigned *used)
     }
 }
 
-/* The tile's pixels equal ref's at the offset, which lies inside the surface and on exact
- * (not lossy) tiles only. */
-static int tile_matches(const vd_damage_dsp *dsp, const vd_tile_grid *g, const uint8_t *cur,
+/* The rectangle's pixels equal ref's at the offset, which lies inside the surface and on
+ * exact (not lossy) tiles only. */
+static int rect_matches(const vd_damage_dsp *dsp, const vd_tile_grid *g, const uint8_t *cur,
                         size_t cur_stride, const uint8_t *ref, size_t ref_stride,
-                        const uint8_t *lossy, int tx, int ty, vd_motion_vector v)
+                        const uint8_t *lossy, vd_rect rc, vd_motion_vector v)
 {
-    int x = tx * 64, y = ty * 64, w = VD_MIN(64, g->width - x), h = VD_MIN(64, g->height - y);
+    int x = rc.x, y = rc.y, w = rc.width, h = rc.height;
     int sx = x + v.dx, sy = y + v.dy;
     if (sx < 0 || sy < 0 || sx + w > g->width || sy + h > g->height)
         return 0;
@@ -106,9 +106,26 @@ static int tile_matches(const vd_damage_dsp *dsp, const vd_tile_grid *g, const u
     return 1;
 }
 
+/* The smallest rectangle of the tile holding every changed pixel. */
+static vd_rect changed_bounds(const vd_tile_grid *g, const uint8_t *cur, size_t cur_stride,
+                              const uint8_t *ref, size_t ref_stride, vd_rect t)
+{
+    int x0 = t.width, y0 = t.height, x1 = -1, y1 = -1, bpp = g->bpp;
+    for (int r = 0; r < t.height; r++) {
+        const uint8_t *c = cur + (size_t)(t.y + r) * cur_stride + (size_t)t.x * (size_t)bpp;
+        const uint8_t *p = ref + (size_t)(t.y + r) * ref_stride + (size_t)t.x * (size_t)bpp;
+        for (int x = 0; x < t.width; x++)
+            if (pixel(c + x * bpp, bpp, g->mask) != pixel(p + x * bpp, bpp, g->mask)) {
+                x0 = VD_MIN(x0, x), x1 = VD_MAX(x1, x), y0 = VD_MIN(y0, r), y1 = r;
+            }
+    }
+    return x1 < 0 ? (vd_rect){t.x, t.y, 0, 0} : (vd_rect){t.x + x0, t.y + y0, x1 - x0 + 1, y1 - y0 + 1};
+}
+
 int vd_motion_find(const vd_damage_dsp *dsp, const vd_tile_grid *g, const uint8_t *cur,
                    size_t cur_stride, const uint8_t *ref, size_t ref_stride, const uint8_t *state,
-                   const uint8_t *lossy, uint8_t *match, vd_motion_vector vec[VD_MOTION_MAX_VECTORS])
+                   const uint8_t *lossy, uint8_t *match, vd_rect *part,
+                   vd_motion_vector vec[VD_MOTION_MAX_VECTORS])
 {
     size_t n_tiles = (size_t)g->cols * (size_t)g->rows, n_dirty = 0;
     int bx0 = g->cols, by0 = g->rows, bx1 = -1, by1 = -1;
@@ -199,13 +216,23 @@ int vd_motion_find(const vd_damage_dsp *dsp, const vd_tile_grid *g, const uint8_
     for (size_t i = 0; i < n_tiles; i++) {
         if (state[i] != VD_TILE_DIRTY)
             continue;
-        for (int k = 0; k < n_vec; k++)
-            if (tile_matches(dsp, g, cur, cur_stride, ref, ref_stride, lossy,
-                             (int)(i % (size_t)g->cols), (int)(i / (size_t)g->cols), vec[k])) {
+        int x = (int)(i % (size_t)g->cols) * 64, y = (int)(i / (size_t)g->cols) * 64;
+        vd_rect tile = {x, y, VD_MIN(64, g->width - x), VD_MIN(64, g->height - y)};
+        part[i] = tile;
+        for (int k = 0; k < n_vec && !match[i]; k++)
+            if (rect_matches(dsp, g, cur, cur_stride, ref, ref_stride, lossy, tile, vec[k]))
                 match[i] = (uint8_t)(k + 1);
-                found = 1;
-                break;
-            }
+        if (!match[i] && n_vec) {
+            /* A tile that moved content enters only partly (a window's edge, the first
+             * scrolled line under a title bar): what changed may still be a copy. */
+            vd_rect changed = changed_bounds(g, cur, cur_stride, ref, ref_stride, tile);
+            for (int k = 0; k < n_vec && !match[i] && changed.width; k++)
+                if (rect_matches(dsp, g, cur, cur_stride, ref, ref_stride, lossy, changed, vec[k])) {
+                    match[i] = (uint8_t)(k + 1);
+                    part[i] = changed;
+                }
+        }
+        found |= match[i] != 0;
     }
     return found ? n_vec : 0;
 }
