@@ -62,6 +62,22 @@ static void copy_canvas(tu_canvas *dst, const tu_canvas *src)
 }
 
 /* Many frames of one surface, alternating exact host damage and full scans. */
+/* Moves the content of r by dy rows (up when dy > 0) and paints the rows that enter, as a
+ * scrolling window does; damage is r. */
+static size_t scroll_region(tu_rng *rng, const tu_canvas *c, vd_rect r, int dy, vd_rect *damage)
+{
+    size_t row = (size_t)r.width * (size_t)c->bpp;
+    for (int k = 0; k < r.height - abs(dy); k++) {
+        int y = dy > 0 ? r.y + k : r.y + r.height - 1 - k;
+        memmove(c->data + (size_t)y * (size_t)c->stride + (size_t)r.x * (size_t)c->bpp,
+                c->data + (size_t)(y + dy) * (size_t)c->stride + (size_t)r.x * (size_t)c->bpp, row);
+    }
+    vd_rect entered = {r.x, dy > 0 ? r.y + r.height - dy : r.y, r.width, dy > 0 ? dy : -dy};
+    tu_paint_pattern(rng, c, entered, TU_TEXT);
+    *damage = r;
+    return 1;
+}
+
 static void test_sequence(enum vd_pixel_format format, int width, int height, int pad,
                           size_t max_packet, uint64_t seed)
 {
@@ -77,12 +93,16 @@ static void test_sequence(enum vd_pixel_format format, int width, int height, in
     tu_canvas before = tu_canvas_new(format, width, height, pad);
     tu_fill_desktop(&rng, &c);
     tu_packets pl = {0};
+    uint64_t copied = 0;
 
     for (int frame = 0; frame < 12; frame++) {
         vd_rect damage[8];
         size_t n_damage = 0;
         copy_canvas(&before, &c);
-        if (frame > 0)
+        if (frame > 0 && frame % 3 == 2 && width >= 200 && height >= 200)
+            n_damage = scroll_region(&rng, &c, (vd_rect){width / 8, height / 7, width * 3 / 4, height * 5 / 7},
+                                     frame % 2 ? -(frame + 5) : frame + 5, damage);
+        else if (frame > 0)
             n_damage = tu_scribble(&rng, &c, damage, TU_ARRAY_SIZE(damage));
         int use_damage = frame % 2;
         vd_frame f = tu_frame(&c, 7, use_damage ? damage : NULL, use_damage ? n_damage : 0);
@@ -100,7 +120,12 @@ static void test_sequence(enum vd_pixel_format format, int width, int height, in
         CHECK(frame > 0 || img.flags == VD_IMAGE_NEW_SURFACE, "first image flags %u", img.flags);
         if (frame > 0)
             check_damage_covers(&img, &before, &c);
+        vd_encoder_stats st;
+        vd_encoder_get_stats(enc, &st);
+        copied += st.tiles_copied;
     }
+    /* Scrolled regions of a few tiles must go out (at least partly) as copies. */
+    CHECK(width < 400 || height < 400 || copied > 0, "format %d %dx%d: no tile copied", format, width, height);
     tu_packets_free(&pl);
     tu_canvas_free(&c);
     tu_canvas_free(&before);
