@@ -195,6 +195,9 @@ static int on_connected(const options *o, stream *st, const vd_session_connected
     /* Video streams only in codecs the viewer said it decodes. */
     cfg.video_codecs = (caps->codecs & VD_SESSION_CODEC_H264 ? VD_CODEC_H264 : 0u) |
                        (caps->codecs & VD_SESSION_CODEC_AV1 ? VD_CODEC_AV1 : 0u);
+    /* The tile cache: no more than the viewer grants (0, an older viewer, means none). */
+    if (caps->cache_bytes < cfg.cache_size)
+        cfg.cache_size = caps->cache_bytes;
     if (caps->max_packet_size && caps->max_packet_size < 4u << 20)
         cfg.max_packet_size = caps->max_packet_size / 4 < 4096 ? 4096 : caps->max_packet_size / 4;
     if ((ret = vd_encoder_new(&cfg, &st->enc)) < 0) {

@@ -327,6 +327,9 @@ int main(int argc, char **argv)
     }
     cfg.pairing_token = o.token;
     cfg.caps.codecs = VD_SESSION_CODEC_TILES | VD_SESSION_CODEC_H264;
+    vd_decoder_config dcfg;
+    vd_decoder_config_default(&dcfg);
+    cfg.caps.cache_bytes = dcfg.cache_size; /* the tile cache the decoder below grants */
 
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
@@ -335,7 +338,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     viewer v = {.o = &o};
-    if ((ret = vd_decoder_new(NULL, &v.dec)) < 0) {
+    if ((ret = vd_decoder_new(&dcfg, &v.dec)) < 0) {
         fprintf(stderr, "vdviewer: decoder: %s\n", vd_strerror(ret));
         return 1;
     }

@@ -123,7 +123,9 @@ typedef struct vd_session_caps {
     uint32_t max_height;
     uint32_t max_packet_size; /* largest vd_packet it reassembles, bytes; 0 = 8 MiB;
                                * 64 KiB .. 256 MiB */
-    uint64_t cache_bytes;     /* client-side cache for resumption; 0 = none */
+    uint64_t cache_bytes;     /* tile cache the client's decoder grants (its
+                               * vd_decoder_config.cache_size); a server sets
+                               * vd_encoder_config.cache_size to at most this; 0 = none */
     uint8_t reserved[32];
 } vd_session_caps;
 
