@@ -39,6 +39,8 @@ enum damage_mode {
     DMG_RECTS,   /* scribble and report exact rectangles */
     DMG_UNKNOWN, /* scribble, damage = NULL (full scan) */
     DMG_NONE,    /* no change, damage = {} with n_damage = 0 */
+    DMG_SCROLL,  /* a region scrolls up by 7 rows (COPY messages), damage = NULL */
+    DMG_REVERT,  /* back to the surface's first content (cache references), damage = NULL */
 };
 
 typedef struct step {
@@ -79,7 +81,22 @@ static const script scripts[] = {
         F(0, BGRX8888, 1, 1, RECTS), F(1, RGB565, 65, 1, RECTS), F(2, RGBA8888, 64, 64, RECTS),
         F(0, BGRX8888, 1, 1, UNKNOWN), F(1, RGB565, 1, 65, RECTS), DESTROY(0),
         F(0, RGBX8888, 3, 2, RECTS), F(2, RGBA8888, 64, 64, NONE), {OP_END, 0, 0, 0, 0, 0}}},
+    {"scroll-and-return", 0, {9}, {
+        F(0, BGRX8888, 320, 256, RECTS), F(0, BGRX8888, 320, 256, SCROLL),
+        F(0, BGRX8888, 320, 256, RECTS), F(0, BGRX8888, 320, 256, SCROLL),
+        F(0, BGRX8888, 320, 256, REVERT), {OP_END, 0, 0, 0, 0, 0}}},
 };
+
+/* Scrolls the middle of the canvas up by 7 rows and paints the rows that enter. */
+static void scroll_middle(tu_rng *rng, const tu_canvas *c)
+{
+    vd_rect r = {c->width / 8, c->height / 8, c->width * 3 / 4, c->height * 3 / 4};
+    for (int y = r.y; y < r.y + r.height - 7; y++)
+        memmove(c->data + (size_t)y * (size_t)c->stride + (size_t)r.x * (size_t)c->bpp,
+                c->data + (size_t)(y + 7) * (size_t)c->stride + (size_t)r.x * (size_t)c->bpp,
+                (size_t)r.width * (size_t)c->bpp);
+    tu_paint_pattern(rng, c, (vd_rect){r.x, r.y + r.height - 7, r.width, 7}, TU_TEXT);
+}
 
 /* Runs one script through a real encoder; the input gets every packet in order. */
 static int run_script(const script *sc, uint64_t seed, fuzz_input *in)
@@ -93,7 +110,7 @@ static int run_script(const script *sc, uint64_t seed, fuzz_input *in)
     if (ret < 0)
         return ret;
     tu_rng rng = tu_rng_init(seed);
-    tu_canvas canvas[4] = {{0}};
+    tu_canvas canvas[4] = {{0}}, first[4] = {{0}};
     tu_packets pl = {0};
     vd_rect damage[8];
     size_t cap = 0;
@@ -110,10 +127,19 @@ static int run_script(const script *sc, uint64_t seed, fuzz_input *in)
                 /* Odd row padding on some surfaces: the stride must never leak into output. */
                 *c = tu_canvas_new(st->format, st->width, st->height, (int)(id & 1) * 12);
                 tu_fill_desktop(&rng, c);
+                tu_canvas_free(&first[st->slot]);
+                first[st->slot] = tu_canvas_new(st->format, st->width, st->height, (int)(id & 1) * 12);
+                memcpy(first[st->slot].data, c->data, (size_t)c->stride * (size_t)c->height);
+            } else if (st->damage == DMG_SCROLL) {
+                scroll_middle(&rng, c);
+            } else if (st->damage == DMG_REVERT) {
+                memcpy(c->data, first[st->slot].data, (size_t)c->stride * (size_t)c->height);
             } else if (st->damage != DMG_NONE) {
                 n = tu_scribble(&rng, c, damage, TU_ARRAY_SIZE(damage));
             }
-            vd_frame f = tu_frame(c, id, st->damage == DMG_UNKNOWN ? NULL : damage,
+            int no_damage_info = st->damage == DMG_UNKNOWN || st->damage == DMG_SCROLL ||
+                                 st->damage == DMG_REVERT;
+            vd_frame f = tu_frame(c, id, no_damage_info ? NULL : damage,
                                   st->damage == DMG_RECTS ? n : 0);
             f.pts_us = (int64_t)(st - sc->steps) * 16667;
             ret = tu_encode_frame(enc, &f, &pl);
@@ -135,8 +161,10 @@ static int run_script(const script *sc, uint64_t seed, fuzz_input *in)
         if (fuzz_append_packet(&in->data, &in->size, &cap, tu_packet_data(&pl, i),
                                pl.info[i].size) < 0)
             ret = VD_ERR(ENOMEM);
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < 4; i++) {
         tu_canvas_free(&canvas[i]);
+        tu_canvas_free(&first[i]);
+    }
     tu_packets_free(&pl);
     vd_encoder_free(&enc);
     if (ret < 0) {
