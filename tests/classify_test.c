@@ -85,7 +85,9 @@ static void paint(tu_canvas *c, tu_rng *r, int frame, enum vd_content what)
                     (uint32_t)(((g / 2 + (int)tu_rng_below(r, 5)) & 0xff) << 8) |
                     (uint32_t)(((255 - g + (int)tu_rng_below(r, 5)) & 0xff) << 16);
             } else {
-                int g = (x * 2 + y + frame * 40) & 0xff;
+                /* Zooming as well as moving: a pure translation would (rightly) go out as
+                 * copies, and real rendering never repeats pixels that exactly. */
+                int g = ((x * 2 + y) * (64 + frame) / 64 + frame * 40) & 0xff;
                 v = (uint32_t)g | (uint32_t)((g / 3) << 8) | (uint32_t)((255 - g) << 16);
             }
             memcpy(c->data + (size_t)y * (size_t)c->stride + (size_t)x * 4, &v, 4);
