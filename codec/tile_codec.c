@@ -233,6 +233,7 @@ size_t vd_tile_encode(vd_tile_encoder *te, vd_tile_cache *cache, const uint8_t *
     if (te->ring_pos + (size_t)w * (size_t)h * (size_t)bpp > RING_BYTES)
         te->ring_pos = (size_t)LZ4_saveDict(te->lz4, (char *)te->ring, VD_TILE_HISTORY);
     uint8_t *hp = dst, *bulk = te->ring + te->ring_pos, *bp = bulk;
+    int32_t last_slot = -2; /* the slot the previous tile of the run named, if any */
     for (int i = 0; i < count; i++) {
         int tw = VD_MIN(64, w - 64 * i), th = h, n = tw * th;
         load_tile(te, src + (size_t)i * 64 * (size_t)bpp, stride, tw, th, bpp, has_x);
@@ -243,13 +244,19 @@ size_t vd_tile_encode(vd_tile_encoder *te, vd_tile_cache *cache, const uint8_t *
             key = (vd_tile_key){hash.low64, hash.high64};
             int32_t slot = vd_tile_cache_find(cache, &key);
             if (slot >= 0) {
-                *hp++ = VD_TILE_MODE_CACHED;
-                vd_wl16(hp, (uint16_t)slot);
-                hp += 2;
+                if (slot == last_slot + 1) {
+                    *hp++ = VD_TILE_MODE_CACHED_NEXT;
+                } else {
+                    *hp++ = VD_TILE_MODE_CACHED;
+                    vd_wl16(hp, (uint16_t)slot);
+                    hp += 2;
+                }
+                last_slot = slot;
                 counts->cached++;
                 continue;
             }
         }
+        last_slot = -2;
         uint8_t *mode = hp++;
         int colours = build_palette(te, n);
         if (colours == 1) {
@@ -280,7 +287,8 @@ size_t vd_tile_encode(vd_tile_encoder *te, vd_tile_cache *cache, const uint8_t *
         }
         if (cacheable) {
             *mode |= VD_TILE_MODE_STORE;
-            vd_wl16(hp, (uint16_t)vd_tile_cache_insert(cache, &key));
+            last_slot = (int32_t)vd_tile_cache_insert(cache, &key);
+            vd_wl16(hp, (uint16_t)last_slot);
             hp += 2;
             counts->stored++;
         }
@@ -465,6 +473,7 @@ int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload
     tile_plan plan[VD_TILE_RUN_MAX];
     const uint8_t *p = payload, *end = payload + size;
     size_t bulk_size = 0;
+    int64_t last_slot = -2;
     for (int i = 0; i < count; i++) {
         tile_plan *t = &plan[i];
         int tw = VD_MIN(64, w - 64 * i);
@@ -498,13 +507,21 @@ int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload
             t->bulk = n * (size_t)planes;
             break;
         case VD_TILE_MODE_CACHED:
-            if (t->mode != VD_TILE_MODE_CACHED || (size_t)(end - p) < 2)
-                return VD_ERR(EBADMSG);
-            t->slot = vd_rl16(p);
-            p += 2;
+        case VD_TILE_MODE_CACHED_NEXT:
+            if (t->mode == VD_TILE_MODE_CACHED_NEXT) {
+                if (last_slot < 0 || last_slot + 1 > 0xffff)
+                    return VD_ERR(EBADMSG);
+                t->slot = (uint32_t)(last_slot + 1);
+            } else {
+                if (t->mode != VD_TILE_MODE_CACHED || (size_t)(end - p) < 2)
+                    return VD_ERR(EBADMSG);
+                t->slot = vd_rl16(p);
+                p += 2;
+            }
             if (tw != 64 || h != 64 ||
                 (!slot_filled(td, t->slot, bpp) && !stored_before(plan, i, t->slot)))
                 return VD_ERR(EBADMSG);
+            last_slot = t->slot;
             continue;
         default:
             return VD_ERR(EBADMSG);
@@ -523,6 +540,9 @@ int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload
             p += 2;
             if (tw != 64 || h != 64 || t->slot >= td->n_slots)
                 return VD_ERR(EBADMSG);
+            last_slot = t->slot;
+        } else {
+            last_slot = -2;
         }
         bulk_size += t->bulk;
     }
@@ -578,6 +598,7 @@ int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload
             decode_predict(bulk, tw, h, planes, scratch, out, stride);
             break;
         case VD_TILE_MODE_CACHED:
+        case VD_TILE_MODE_CACHED_NEXT:
             for (int y = 0; y < h; y++)
                 memcpy(out + (size_t)y * stride, td->slot[t->slot] + (size_t)y * row, row);
             break;

@@ -184,6 +184,14 @@ static void test_bad_payloads(void)
     store[5] = SLOTS;
     CHECK(decode_bytes(td, VD_TILE_BULK_RAW, store, 7, 64, 64, out) == VD_ERR(EBADMSG),
           "a store beyond the slots accepted");
+    uint8_t next_first[1] = {VD_TILE_MODE_CACHED_NEXT};
+    CHECK(decode_bytes(td, VD_TILE_BULK_RAW, next_first, 1, 64, 64, out) == VD_ERR(EBADMSG),
+          "CACHED_NEXT with no slot before it accepted");
+    uint8_t ref_then_next[4] = {VD_TILE_MODE_CACHED, 4, 0, VD_TILE_MODE_CACHED_NEXT};
+    CHECK(decode_bytes(td, VD_TILE_BULK_RAW, ref_then_next + 3, 1, 64, 64, out) == VD_ERR(EBADMSG),
+          "CACHED_NEXT alone accepted");
+    CHECK(decode_bytes(td, VD_TILE_BULK_RAW, ref_then_next, 4, 128, 64, out) == VD_ERR(EBADMSG),
+          "slot 4, never filled, then 5 accepted");
     uint8_t unknown[5] = {9, 0, 0, 0, 0};
     CHECK(decode_bytes(td, VD_TILE_BULK_RAW, unknown, 5, 64, 64, out) == VD_ERR(EBADMSG), "mode 9");
     CHECK(decode_bytes(td, 7, store, 7, 64, 64, out) == VD_ERR(EBADMSG), "bulk encoding 7");
