@@ -94,6 +94,10 @@ typedef struct result {
     int have_baselines;
     bench_baselines baselines;
     peer_bench *peers; /* --peers */
+    /* Workloads that bring windows to the front: each return's bytes / the bytes of that
+     * window's first showing (issue #5: <= 5 %). */
+    uint64_t first_show_bytes[16];
+    samples return_cost;
 } result;
 
 typedef struct kernel_result {
@@ -115,6 +119,7 @@ static void result_free(result *r)
     free(r->encode_ms.v);
     free(r->decode_ms.v);
     free(r->scan_ratio.v);
+    free(r->return_cost.v);
     peer_bench_free(&r->peers);
 }
 
@@ -551,6 +556,13 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
         r->damaged_tiles += st.tiles_damaged;
         r->damaged_pixels += st.damaged_pixels;
         r->bytes += st.bytes;
+        if (f.front_window >= 0 && f.front_window < (int)VD_ARRAY_SIZE(r->first_show_bytes)) {
+            uint64_t *first = &r->first_show_bytes[f.front_window];
+            if (!f.front_returns)
+                *first = st.bytes;
+            else if (*first && (ret = samples_add(&r->return_cost, (double)st.bytes / (double)*first)) < 0)
+                goto out;
+        }
         r->video_bytes += st.video_bytes;
         r->video_ns += st.video_ns;
         r->video_frames += st.video_bytes > 0;
@@ -831,6 +843,13 @@ static void print_text(const result *res, int n, const kernel_result *kr, int n_
            "frame; lz4/ref = tile coding throughput / LZ4_compress_default on the same bytes as\n"
            "one buffer; exact = every frame bit-exact outside lossy tiles, and everywhere after\n"
            "build-to-lossless\n");
+    for (int i = 0; i < n; i++) {
+        result *r = (result *)&res[i];
+        if (r->return_cost.n)
+            printf("%s: a return to a window costs %.1f %% (p50; max %.1f %%) of the bytes of its "
+                   "first showing, over %zu returns\n", r->name, 100 * quantile(&r->return_cost, 0.5),
+                   100 * quantile(&r->return_cost, 1.0), r->return_cost.n);
+    }
     for (int i = 0; i < n; i++) {
         const result *r = &res[i];
         if (!r->video.streams)

@@ -31,6 +31,12 @@ typedef struct bench_frame {
     int64_t pts_us;      /* index / fps in microseconds */
     const bench_region *regions; /* labels active in this frame; NULL when unlabelled */
     size_t n_regions;
+    /* "windows" workload: the id (>= 0) of the window this frame brings to the front, the
+     * id of its label in regions; else -1 (other frames, other workloads, files) */
+    int front_window;
+    /* 1 when that window was in front before (a return: it shows again what it showed when
+     * it last left the front, typing included), 0 for its first time or without a window */
+    int front_returns;
 } bench_frame;
 
 typedef struct bench_workload bench_workload;

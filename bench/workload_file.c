@@ -765,6 +765,7 @@ static int file_next(bench_workload *wl, bench_frame *frame)
         .height = p->buf_h,
         .index = p->index,
         .pts_us = (int64_t)(p->index * 1e6 / p->fps + 0.5),
+        .front_window = -1,
     };
     if (p->sc.has_regions) {
         frame->regions = p->active;

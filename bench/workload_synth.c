@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Built-in synthetic desktop workloads: "mixed", "terminal", "drag", "video", "3d".
+ * Built-in synthetic desktop workloads: "mixed", "terminal", "drag", "video", "3d",
+ * "windows".
  *
  * Every workload is integer-only and driven by fixed-seed PRNGs, so a given
  * (name, size, length) yields bit-identical frames on every machine and compiler.
@@ -28,10 +29,10 @@
 #define GLYPH_W 8
 #define GLYPH_H 16
 
-enum synth_kind { K_MIXED, K_TERMINAL, K_DRAG, K_VIDEO, K_3D, K_COUNT };
+enum synth_kind { K_MIXED, K_TERMINAL, K_DRAG, K_VIDEO, K_3D, K_WINDOWS, K_COUNT };
 
 static const char *const synth_names[K_COUNT + 1] = {"mixed", "terminal", "drag", "video", "3d",
-                                                     NULL};
+                                                     "windows", NULL};
 
 const char *const *bench_synthetic_names(void)
 {
@@ -693,13 +694,17 @@ static void taskbar_draw(canvas scr, const font *f, int w, int h, bool with_secs
     taskbar_clock(scr, f, w, h, 0, with_secs);
 }
 
-/* Window frame: 1 px border and a title bar with title and three caption buttons.
- * Returns the client rectangle. */
-static rect window_draw(canvas scr, const font *f, rect r, const char *title, bool dark)
+/* Window frame: 1 px border and a title bar with title and three caption buttons; an
+ * inactive (unfocused) window has a paler bar and greyed text.  Returns the client
+ * rectangle. */
+static rect window_draw_ex(canvas scr, const font *f, rect r, const char *title, bool dark,
+                           bool active)
 {
     uint32_t border = dark ? rgb(20, 20, 20) : rgb(150, 150, 156);
-    uint32_t bar = dark ? rgb(56, 56, 60) : rgb(228, 228, 232);
-    uint32_t fg = dark ? rgb(220, 220, 220) : rgb(40, 40, 44);
+    uint32_t bar = active ? (dark ? rgb(56, 56, 60) : rgb(228, 228, 232))
+                          : (dark ? rgb(40, 40, 43) : rgb(243, 243, 245));
+    uint32_t fg = active ? (dark ? rgb(220, 220, 220) : rgb(40, 40, 44))
+                         : (dark ? rgb(128, 128, 132) : rgb(138, 138, 144));
     cv_frame(scr, r.x, r.y, r.w, r.h, border);
     cv_fill(scr, r.x + 1, r.y + 1, r.w - 2, TITLE_H - 1, bar);
     canvas tb = cv_sub(scr, r.x + 1, r.y + 1, r.w - 2 - 3 * 30, TITLE_H - 1);
@@ -719,6 +724,11 @@ static rect window_draw(canvas scr, const font *f, rect r, const char *title, bo
     if (c.h < 0)
         c.h = 0;
     return c;
+}
+
+static rect window_draw(canvas scr, const font *f, rect r, const char *title, bool dark)
+{
+    return window_draw_ex(scr, f, r, title, dark, true);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -839,9 +849,10 @@ static void gen_filename(uint64_t *r, char *buf, size_t n, int *attr)
     static const int ext_attr[] = {A_DEF, A_DEF, A_DEF, A_DEF, A_DEF, A_CYAN, A_MAGENTA, A_RED,
                                    A_BLUE};
     int e = rnd(r, 0, 8);
-    if (rnd(r, 0, 2) == 0)
-        snprintf(buf, n, "%s_%s%s", word(r), word(r), ext[e]);
-    else
+    if (rnd(r, 0, 2) == 0) {
+        const char *w2 = word(r), *w1 = word(r);
+        snprintf(buf, n, "%s_%s%s", w1, w2, ext[e]);
+    } else
         snprintf(buf, n, "%s%s", word(r), ext[e]);
     *attr = ext_attr[e];
 }
@@ -853,77 +864,102 @@ static void gen_line(uint64_t *r, int kind, int idx, int last, tline *l)
     int at;
     l->n = 0;
     switch (kind) {
-    case CMD_LS:
+    case CMD_LS: {
         gen_filename(r, name, sizeof(name), &at);
+        int mi = rnd(r, 0, 59), hh = rnd(r, 0, 23), day = rnd(r, 1, 28);
+        int size = rnd(r, 0, 3) ? rnd(r, 40, 99999) : rnd(r, 100000, 9999999);
+        int links = rnd(r, 1, 9);
         snprintf(b, sizeof(b), "%s %2d user user %8d Mar %2d %02d:%02d ",
-                 at == A_BLUE ? "drwxr-xr-x" : at == A_CYAN ? "-rwxr-xr-x" : "-rw-r--r--",
-                 rnd(r, 1, 9), rnd(r, 0, 3) ? rnd(r, 40, 99999) : rnd(r, 100000, 9999999),
-                 rnd(r, 1, 28), rnd(r, 0, 23), rnd(r, 0, 59));
+                 at == A_BLUE ? "drwxr-xr-x" : at == A_CYAN ? "-rwxr-xr-x" : "-rw-r--r--", links,
+                 size, day, hh, mi);
         tl_put(l, A_DEF, b);
         tl_put(l, at, name);
         break;
+    }
     case CMD_MAKE:
         if (idx == last - 1) {
             tl_put(l, A_DEF, "  LD      ");
             tl_put(l, A_DEF, "build/libvd.so.1.4.0");
         } else if (rnd(r, 0, 11) == 0) {
-            snprintf(b, sizeof(b), "lib/%s/%s.c:%d:%d: ", word(r), word(r), rnd(r, 10, 999),
-                     rnd(r, 2, 40));
+            int col = rnd(r, 2, 40), ln = rnd(r, 10, 999);
+            const char *w2 = word(r), *w1 = word(r);
+            snprintf(b, sizeof(b), "lib/%s/%s.c:%d:%d: ", w1, w2, ln, col);
             tl_put(l, A_WHITE, b);
             tl_put(l, A_MAGENTA, "warning: ");
-            snprintf(b, sizeof(b), "unused variable '%s_%s' ", word(r), word(r));
+            w2 = word(r);
+            w1 = word(r);
+            snprintf(b, sizeof(b), "unused variable '%s_%s' ", w1, w2);
             tl_put(l, A_DEF, b);
             tl_put(l, A_MAGENTA, "[-Wunused-variable]");
         } else {
             tl_put(l, A_DEF, "  CC      ");
-            snprintf(b, sizeof(b), "lib/%s/%s_%s.o", word(r), word(r), word(r));
+            const char *w3 = word(r), *w2 = word(r), *w1 = word(r);
+            snprintf(b, sizeof(b), "lib/%s/%s_%s.o", w1, w2, w3);
             tl_put(l, A_DEF, b);
         }
         break;
     case CMD_GREP: {
-        snprintf(b, sizeof(b), "%s/%s_%s.c", rnd(r, 0, 1) ? "lib" : "codec", word(r), word(r));
+        const char *w2 = word(r), *w1 = word(r);
+        snprintf(b, sizeof(b), "%s/%s_%s.c", rnd(r, 0, 1) ? "lib" : "codec", w1, w2);
         tl_put(l, A_MAGENTA, b);
         tl_put(l, A_CYAN, ":");
         snprintf(b, sizeof(b), "%d", rnd(r, 1, 2400));
         tl_put(l, A_GREEN, b);
         tl_put(l, A_CYAN, ":");
-        snprintf(b, sizeof(b), "%*s%s %s_%s(", rnd(r, 0, 3) * 4, "", rnd(r, 0, 1) ? "int" : "ret =",
-                 word(r), word(r));
+        w2 = word(r);
+        w1 = word(r);
+        const char *ty = rnd(r, 0, 1) ? "int" : "ret =";
+        snprintf(b, sizeof(b), "%*s%s %s_%s(", rnd(r, 0, 3) * 4, "", ty, w1, w2);
         tl_put(l, A_DEF, b);
         tl_put(l, A_RED, "encode_tile");
-        snprintf(b, sizeof(b), "(%s, %s->%s, %d);", word(r), word(r), word(r), rnd(r, 0, 64));
+        int arg = rnd(r, 0, 64);
+        const char *w3 = word(r);
+        w2 = word(r);
+        w1 = word(r);
+        snprintf(b, sizeof(b), "(%s, %s->%s, %d);", w1, w2, w3, arg);
         tl_put(l, A_DEF, b);
         break;
     }
-    case CMD_DMESG:
-        snprintf(b, sizeof(b), "[%5d.%06d] ", 1200 + idx * 3 + rnd(r, 0, 2), rnd(r, 0, 999999));
+    case CMD_DMESG: {
+        int us = rnd(r, 0, 999999);
+        snprintf(b, sizeof(b), "[%5d.%06d] ", 1200 + idx * 3 + rnd(r, 0, 2), us);
         tl_put(l, A_GREEN, b);
-        snprintf(b, sizeof(b), "%s%d: %s %s %s 0x%08x", rnd(r, 0, 1) ? "usb 1-" : "nvme",
-                 rnd(r, 0, 9), word(r), word(r), word(r), (unsigned)splitmix64(r));
+        unsigned x = (unsigned)splitmix64(r);
+        const char *w3 = word(r), *w2 = word(r), *w1 = word(r);
+        int dev = rnd(r, 0, 9);
+        snprintf(b, sizeof(b), "%s%d: %s %s %s 0x%08x", rnd(r, 0, 1) ? "usb 1-" : "nvme", dev, w1,
+                 w2, w3, x);
         tl_put(l, A_DEF, b);
         break;
+    }
     case CMD_GITLOG:
         switch (idx % 9) {
-        case 0:
-            snprintf(b, sizeof(b), "commit %016llx%016llx%08x", (unsigned long long)splitmix64(r),
-                     (unsigned long long)splitmix64(r), (unsigned)splitmix64(r));
+        case 0: {
+            unsigned c3 = (unsigned)splitmix64(r);
+            unsigned long long c2 = splitmix64(r), c1 = splitmix64(r);
+            snprintf(b, sizeof(b), "commit %016llx%016llx%08x", c1, c2, c3);
             tl_put(l, A_YELLOW, b);
             break;
+        }
         case 1: tl_put(l, A_DEF, "Author: Dev Eloper <dev@example.org>"); break;
-        case 2:
-            snprintf(b, sizeof(b), "Date:   Tue Mar %d %02d:%02d:%02d 2024 +0100", rnd(r, 1, 28),
-                     rnd(r, 8, 20), rnd(r, 0, 59), rnd(r, 0, 59));
+        case 2: {
+            int ss = rnd(r, 0, 59), mm = rnd(r, 0, 59), hh = rnd(r, 8, 20), dd = rnd(r, 1, 28);
+            snprintf(b, sizeof(b), "Date:   Tue Mar %d %02d:%02d:%02d 2024 +0100", dd, hh, mm, ss);
             tl_put(l, A_DEF, b);
             break;
-        case 4:
-            snprintf(b, sizeof(b), "    %s: %s the %s %s before %s", word(r), word(r), word(r),
-                     word(r), word(r));
+        }
+        case 4: {
+            const char *w5 = word(r), *w4 = word(r), *w3 = word(r), *w2 = word(r),
+                       *w1 = word(r);
+            snprintf(b, sizeof(b), "    %s: %s the %s %s before %s", w1, w2, w3, w4, w5);
             tl_put(l, A_DEF, b);
             break;
+        }
         case 6:
         case 7: {
             int add = rnd(r, 0, 30), del = rnd(r, 0, 12);
-            snprintf(b, sizeof(b), " lib/%s/%s.c | %3d ", word(r), word(r), add + del);
+            const char *w2 = word(r), *w1 = word(r);
+            snprintf(b, sizeof(b), " lib/%s/%s.c | %3d ", w1, w2, add + del);
             tl_put(l, A_DEF, b);
             memset(b, '+', (size_t)add);
             b[add] = 0;
@@ -940,32 +976,50 @@ static void gen_line(uint64_t *r, int kind, int idx, int last, tline *l)
         static const char *const kw[] = {"static", "int", "return", "if", "for", "const",
                                          "struct", "uint32_t", "size_t", "void"};
         int ind = rnd(r, 0, 3) * 4;
+        const char *w1, *w2, *w3;
         snprintf(b, sizeof(b), "%*s", ind, "");
         tl_put(l, A_DEF, b);
         switch (rnd(r, 0, 6)) {
         case 0:
-            snprintf(b, sizeof(b), "/* %s the %s %s */", word(r), word(r), word(r));
+            w3 = word(r);
+            w2 = word(r);
+            w1 = word(r);
+            snprintf(b, sizeof(b), "/* %s the %s %s */", w1, w2, w3);
             tl_put(l, A_DIM, b);
             break;
-        case 1:
+        case 1: {
             tl_put(l, A_BLUE, kw[rnd(r, 0, 9)]);
-            snprintf(b, sizeof(b), " %s_%s = %d;", word(r), word(r), rnd(r, 0, 4096));
+            int v = rnd(r, 0, 4096);
+            w2 = word(r);
+            w1 = word(r);
+            snprintf(b, sizeof(b), " %s_%s = %d;", w1, w2, v);
             tl_put(l, A_DEF, b);
             break;
+        }
         case 2:
             tl_put(l, A_MAGENTA, "if");
-            snprintf(b, sizeof(b), " (%s->%s < %s) {", word(r), word(r), word(r));
+            w3 = word(r);
+            w2 = word(r);
+            w1 = word(r);
+            snprintf(b, sizeof(b), " (%s->%s < %s) {", w1, w2, w3);
             tl_put(l, A_DEF, b);
             break;
         case 3:
             tl_put(l, A_MAGENTA, "return");
-            snprintf(b, sizeof(b), " %s_%s(%s);", word(r), word(r), word(r));
+            w3 = word(r);
+            w2 = word(r);
+            w1 = word(r);
+            snprintf(b, sizeof(b), " %s_%s(%s);", w1, w2, w3);
             tl_put(l, A_DEF, b);
             break;
         case 4:
-            snprintf(b, sizeof(b), "%s(%s, ", word(r), word(r));
+            w2 = word(r);
+            w1 = word(r);
+            snprintf(b, sizeof(b), "%s(%s, ", w1, w2);
             tl_put(l, A_DEF, b);
-            snprintf(b, sizeof(b), "\"%s %s\\n\"", word(r), word(r));
+            w2 = word(r);
+            w1 = word(r);
+            snprintf(b, sizeof(b), "\"%s %s\\n\"", w1, w2);
             tl_put(l, A_YELLOW, b);
             tl_put(l, A_DEF, ");");
             break;
@@ -980,7 +1034,8 @@ static void gen_line(uint64_t *r, int kind, int idx, int last, tline *l)
             snprintf(b, sizeof(b), "All %d tests passed (%d skipped)", last - 1, rnd(r, 0, 2));
             tl_put(l, A_GREEN, b);
         } else {
-            snprintf(b, sizeof(b), "test_%s_%s ", word(r), word(r));
+            const char *w2 = word(r), *w1 = word(r);
+            snprintf(b, sizeof(b), "test_%s_%s ", w1, w2);
             tl_put(l, A_DEF, b);
             int dots = imax(2, 34 - l->n);
             memset(b, '.', (size_t)dots);
@@ -1252,10 +1307,10 @@ static void ui_render(canvas c, const font *f, int w, int h, const char *title, 
         gen_filename(&r, name, sizeof(name), &at);
         if (dir)
             snprintf(name, sizeof(name), "%s", words[rnd(&r, 0, NWORDS - 1)]);
-        snprintf(size, sizeof(size), dir ? "%d items" : "%d.%d kB", rnd(&r, 1, 999),
-                 rnd(&r, 0, 9));
-        snprintf(date, sizeof(date), "2024-0%d-%02d %02d:%02d", rnd(&r, 1, 3), rnd(&r, 1, 28),
-                 rnd(&r, 8, 19), rnd(&r, 0, 59));
+        int frac = rnd(&r, 0, 9), whole = rnd(&r, 1, 999);
+        snprintf(size, sizeof(size), dir ? "%d items" : "%d.%d kB", whole, frac);
+        int mi = rnd(&r, 0, 59), hh = rnd(&r, 8, 19), dd = rnd(&r, 1, 28), mo = rnd(&r, 1, 3);
+        snprintf(date, sizeof(date), "2024-0%d-%02d %02d:%02d", mo, dd, hh, mi);
         cv_fill(ls, 0, y, lw, 24, bg);
         cv_fill(ls, 10, y + 4, 16, 14, dir ? rgb(232, 184, 74) : rgb(170, 176, 190));
         if (!dir)
@@ -1864,6 +1919,970 @@ static void r3d_step(r3d *d, canvas scr, const font *f, const int16_t *sn, int f
 }
 
 /* ------------------------------------------------------------------------------------ */
+/* Windows: a user alt-tabbing between three applications at fixed positions: a code    */
+/* editor (maximised), a word processor page and a terminal (nearly maximised).         */
+/*
+ * Frame 0 is the bare desktop.  At frame 1 + APP_SWITCH_EVERY * k, window k % 3 comes to
+ * the front (the first round opens the editor, the document, the terminal; every later
+ * one is a return).  In between, light typing into the front window (0 to 3 characters a
+ * frame, about one on average, from the 4th frame after the switch to the 3rd before the
+ * next) and a caret blinking every APP_BLINK frames, its phase restarted on focus.  The
+ * window that leaves the front gets an inactive title bar and loses its caret (the
+ * terminal's turns into a hollow block).  Typing only appends into empty space (a new
+ * function below the code, the end of the last paragraph, the shell prompt), so nothing
+ * else in a window moves.
+ *
+ * Each window is rendered once into its own image and only typing changes it; bringing
+ * it to the front blits that image, so a window that comes back shows exactly what it
+ * showed when it last left the front.  Since the stacking order repeats every round,
+ * the pixels around a window at its return are those around it at its first showing.
+ * Labels: wallpaper and taskbar static (ids 0 and 1); each open window text, with its
+ * own id (2 editor, 3 document, 4 terminal) and z in stacking order.
+ */
+
+enum { APP_EDITOR, APP_DOC, APP_TERM, APP_N };
+
+#define APP_SWITCH_EVERY 30 /* frames from one window coming to the front to the next */
+#define APP_BLINK 15        /* caret blink half-period, frames */
+#define EDIT_LINE_H 18
+#define DOC_LINE_H 20
+
+/* Syntax classes of the editor's dark theme. */
+enum { H_TEXT, H_KW, H_CTRL, H_TYPE, H_FUNC, H_VAR, H_STR, H_NUM, H_COMMENT, H_PRE, H_N };
+
+static const uint32_t hl_col[H_N] = {0xffd4d4d4, 0xff569cd6, 0xffc586c0, 0xff4ec9b0,
+                                     0xffdcdcaa, 0xff9cdcfe, 0xffce9178, 0xffb5cea8,
+                                     0xff6a9955, 0xffc586c0};
+static const uint32_t EDIT_BG = 0xff1e1e1e;
+static const uint32_t EDIT_LINENO = 0xff858585;
+
+typedef struct typed_char {
+    int16_t x, y; /* top-left of the glyph cell, window-local */
+    uint8_t ch, attr;
+    int16_t line; /* editor: line number to show when this char starts a line, else 0 */
+} typed_char;
+
+typedef struct app {
+    int kind;
+    rect r;        /* on screen */
+    uint32_t *img; /* r.w x r.h: the window exactly as it looks on screen */
+    const char *title;
+    bool dark, open, focused;
+    uint32_t bg, caret_col;
+    int caret_w;          /* 2: I-beam (editor, document); GLYPH_W: block (terminal) */
+    uint32_t pal[H_N][5]; /* typed text per attribute */
+    typed_char *script;   /* n_script chars to type, then the caret position after them */
+    int n_script, n_typed;
+    int gutter_r;          /* editor: right edge of the line numbers */
+    int code_x, code_y;    /* editor: cell (0, 0) of the text */
+    int mm_x, mm_y, mm_w;  /* editor: minimap origin and width (0: none) */
+    int focus_frame;
+    int caret_state, caret_x, caret_y; /* drawn caret: 0 none, 1 solid, 2 hollow */
+} app;
+
+typedef struct desk {
+    app app[APP_N];
+    int stack[APP_N]; /* open windows, bottom to top */
+    int n_stack;
+    uint64_t rng;
+    int front, front_returns; /* this frame's bench_frame fields; front is a label id */
+} desk;
+
+/* Same origin, clip narrowed to the local rectangle (x, y, w, h). */
+static canvas cv_clipto(canvas c, int x, int y, int w, int h)
+{
+    canvas s = cv_sub(c, x, y, w, h);
+    s.ox = c.ox;
+    s.oy = c.oy;
+    return s;
+}
+
+/* Twice-size text (each font pixel a 2x2 block), for headings. */
+static int cv_text2x(canvas c, const font *f, int x, int y, const char *s, uint32_t fg, uint32_t bg)
+{
+    uint32_t pal[5];
+    ramp(pal, fg, bg);
+    for (; *s; s++, x += 2 * GLYPH_W) {
+        unsigned ch = (unsigned char)*s;
+        if (ch < 32 || ch > 126)
+            ch = '?';
+        for (int j = 0; j < GLYPH_H; j++)
+            for (int i = 0; i < GLYPH_W; i++)
+                cv_fill(c, x + 2 * i, y + 2 * j, 2, 2, pal[f->g[ch - 32][j][i]]);
+    }
+    return x;
+}
+
+/* Script builder: cells that do not fit the clip end the script. */
+typedef struct script_b {
+    typed_char *v;
+    int n, cap;
+    rect clip; /* window-local */
+    bool full;
+} script_b;
+
+static void sb_add(script_b *b, int x, int y, int ch, int attr, int line)
+{
+    if (b->full || b->n >= b->cap || x < b->clip.x || y < b->clip.y ||
+        x + GLYPH_W > b->clip.x + b->clip.w || y + GLYPH_H > b->clip.y + b->clip.h) {
+        b->full = true;
+        return;
+    }
+    b->v[b->n++] = (typed_char){(int16_t)x, (int16_t)y, (uint8_t)ch, (uint8_t)attr, (int16_t)line};
+}
+
+/* The last cell added only marks where the caret rests after the others were typed. */
+static void sb_finish(script_b *b, app *a)
+{
+    if (b->n == 0) {
+        free(b->v);
+        b->v = NULL;
+    }
+    a->script = b->v;
+    a->n_script = imax(0, b->n - 1);
+}
+
+static int sb_init(script_b *b, const char *const *text, size_t n, rect clip)
+{
+    size_t len = 2;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(text[i]) + 1;
+    memset(b, 0, sizeof(*b));
+    b->v = malloc(len * sizeof(*b->v));
+    b->cap = (int)len;
+    b->clip = clip;
+    return b->v ? 0 : -ENOMEM;
+}
+
+static bool is_idch(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+static bool word_in(const char *s, int n, const char *const *list)
+{
+    for (; *list; list++)
+        if ((int)strlen(*list) == n && !strncmp(s, *list, (size_t)n))
+            return true;
+    return false;
+}
+
+/* Colours one line of C like a dark editor theme; returns whether a block comment is
+ * still open at its end. */
+static bool c_highlight(const char *s, uint8_t *at, bool in_comment)
+{
+    static const char *const ctrl[] = {"if",   "else",   "for",     "while", "do",
+                                       "return", "break", "continue", "switch", "case",
+                                       "default", "goto", NULL};
+    static const char *const kw[] = {"static", "const",  "struct", "typedef", "void",
+                                     "int",    "unsigned", "char", "bool",    "enum",
+                                     "union",  "long",   "short",  "sizeof",  "inline",
+                                     "extern", "NULL",   "true",   "false",   NULL};
+    static const char *const types[] = {"tile_cache", "cache_slot", NULL};
+    int n = (int)strlen(s), i = 0, j = 0;
+    while (s[j] == ' ')
+        j++;
+    bool pre = !in_comment && s[j] == '#';
+    while (i < n) {
+        char c = s[i];
+        if (in_comment) {
+            at[i] = H_COMMENT;
+            if (c == '*' && s[i + 1] == '/') {
+                at[i + 1] = H_COMMENT;
+                i += 2;
+                in_comment = false;
+            } else {
+                i++;
+            }
+        } else if (c == '/' && s[i + 1] == '*') {
+            at[i] = at[i + 1] = H_COMMENT;
+            i += 2;
+            in_comment = true;
+        } else if (c == '/' && s[i + 1] == '/') {
+            for (; i < n; i++)
+                at[i] = H_COMMENT;
+        } else if (c == '"' || c == '\'' || (pre && c == '<')) {
+            char close = c == '<' ? '>' : c;
+            int e = i + 1;
+            while (e < n && s[e] != close)
+                e += s[e] == '\\' && e + 1 < n ? 2 : 1;
+            e = imin(n, e + 1);
+            for (; i < e; i++)
+                at[i] = H_STR;
+        } else if (c >= '0' && c <= '9') {
+            while (i < n && is_idch(s[i]))
+                at[i++] = H_NUM;
+        } else if (is_idch(c)) {
+            int e = i, len, cls;
+            while (e < n && is_idch(s[e]))
+                e++;
+            len = e - i;
+            bool upper = true;
+            for (int k = i; k < e; k++)
+                upper = upper && !(s[k] >= 'a' && s[k] <= 'z');
+            int k = e;
+            while (s[k] == ' ')
+                k++;
+            if (pre && i > 0 && s[i - 1] == '#')
+                cls = H_PRE;
+            else if (word_in(s + i, len, ctrl))
+                cls = H_CTRL;
+            else if (word_in(s + i, len, kw) || upper)
+                cls = H_KW;
+            else if ((len > 2 && s[e - 2] == '_' && s[e - 1] == 't') || word_in(s + i, len, types))
+                cls = H_TYPE;
+            else if (s[k] == '(')
+                cls = H_FUNC;
+            else
+                cls = H_VAR;
+            for (; i < e; i++)
+                at[i] = (uint8_t)cls;
+        } else {
+            at[i++] = c == '#' ? H_PRE : H_TEXT;
+        }
+    }
+    return in_comment;
+}
+
+static const char *const editor_src[] = {
+    "/* Tile cache: recently sent 64x64 tiles, keyed by a hash of their pixels.",
+    " * SPDX-License-Identifier: LGPL-2.1-or-later */",
+    "#include \"tile_cache.h\"",
+    "",
+    "#include <errno.h>",
+    "#include <stdint.h>",
+    "#include <stdlib.h>",
+    "#include <string.h>",
+    "",
+    "#define CACHE_MIN_SLOTS 256",
+    "#define CACHE_MAX_LOAD 75 /* percent */",
+    "",
+    "typedef struct cache_slot {",
+    "    uint64_t key;      /* hash of the tile's pixels, 0 when free */",
+    "    uint32_t id;       /* the id the decoder knows the tile by */",
+    "    uint32_t last_use; /* frame counter, for eviction */",
+    "} cache_slot;",
+    "",
+    "struct tile_cache {",
+    "    cache_slot *slot;",
+    "    size_t cap, used;",
+    "    uint32_t next_id, clock;",
+    "};",
+    "",
+    "static size_t round_pow2(size_t n)",
+    "{",
+    "    size_t p = CACHE_MIN_SLOTS;",
+    "    while (p < n)",
+    "        p <<= 1;",
+    "    return p;",
+    "}",
+    "",
+    "tile_cache *tile_cache_new(size_t max_tiles)",
+    "{",
+    "    tile_cache *c = calloc(1, sizeof(*c));",
+    "    if (!c)",
+    "        return NULL;",
+    "    c->cap = round_pow2(max_tiles * 100 / CACHE_MAX_LOAD);",
+    "    c->slot = calloc(c->cap, sizeof(*c->slot));",
+    "    if (!c->slot) {",
+    "        free(c);",
+    "        return NULL;",
+    "    }",
+    "    return c;",
+    "}",
+    "",
+    "void tile_cache_free(tile_cache *c)",
+    "{",
+    "    if (!c)",
+    "        return;",
+    "    free(c->slot);",
+    "    free(c);",
+    "}",
+    "",
+    "/* Forgets the least recently used quarter when the table gets too full. */",
+    "static void cache_evict(tile_cache *c)",
+    "{",
+    "    uint32_t cut = c->clock - (c->clock - c->slot[0].last_use) / 4;",
+    "    for (size_t i = 0; i < c->cap; i++)",
+    "        if (c->slot[i].key && c->slot[i].last_use < cut) {",
+    "            c->slot[i].key = 0;",
+    "            c->used--;",
+    "        }",
+    "}",
+    "",
+    "int tile_cache_insert(tile_cache *c, uint64_t key, uint32_t *id)",
+    "{",
+    "    if (c->used * 100 >= c->cap * CACHE_MAX_LOAD)",
+    "        cache_evict(c);",
+    "    size_t mask = c->cap - 1, i = key & mask;",
+    "    while (c->slot[i].key && c->slot[i].key != key)",
+    "        i = (i + 1) & mask;",
+    "    if (!c->slot[i].key)",
+    "        c->used++;",
+    "    c->slot[i] = (cache_slot){key, c->next_id++, c->clock};",
+    "    *id = c->slot[i].id;",
+    "    return 0;",
+    "}",
+};
+#define EDITOR_SRC_N ((int)(sizeof(editor_src) / sizeof(editor_src[0])))
+
+static const char *const editor_typed[] = {
+    "int tile_cache_find(tile_cache *c, uint64_t key, uint32_t *id)",
+    "{",
+    "    size_t mask = c->cap - 1, i = key & mask;",
+    "    for (size_t n = 0; n < c->cap; n++, i = (i + 1) & mask) {",
+    "        if (!c->slot[i].key)",
+    "            return -ENOENT;",
+    "        if (c->slot[i].key == key) {",
+    "            c->slot[i].last_use = c->clock;",
+    "            *id = c->slot[i].id;",
+    "            return 0;",
+    "        }",
+    "    }",
+    "    return -ENOENT;",
+    "}",
+};
+
+static void draw_hl_line(canvas c, const font *f, int x, int y, const char *s, const uint8_t *at,
+                         uint32_t pal[H_N][5])
+{
+    for (int i = 0; s[i]; i++)
+        if (s[i] != ' ')
+            cv_glyph(c, f, x + i * GLYPH_W, y, (unsigned char)s[i], pal[at[i]]);
+}
+
+/* Dark code editor: menu bar, activity bar, file tree, tabs, breadcrumbs, line numbers,
+ * highlighted code, minimap, status bar.  Typing writes a new function below the code. */
+static int editor_render(app *a, const font *f)
+{
+    canvas im = cv_make(a->img, a->r.w, a->r.h, a->r.w);
+    rect cl = window_draw_ex(im, f, (rect){0, 0, a->r.w, a->r.h}, a->title, true, false);
+    canvas in = cv_sub(im, cl.x, cl.y, cl.w, cl.h);
+    int cw = cl.w, chh = cl.h;
+    const uint32_t menu = 0xff2f2f33, side = 0xff252526, act = 0xff333333, tab_in = 0xff2d2d2d,
+                   stat = 0xff007acc, white = 0xffffffff, grey = 0xffcccccc;
+    cv_fill(in, 0, 0, cw, chh, EDIT_BG);
+
+    static const char *const menus[] = {"File", "Edit", "Selection", "View", "Go",
+                                        "Run", "Terminal", "Help"};
+    const int mh = 24, sh = 22, sy = chh - sh;
+    cv_fill(in, 0, 0, cw, mh, menu);
+    for (int i = 0, x = 10; i < 8; i++)
+        x = cv_text(in, f, x, 4, menus[i], grey, menu) + 18;
+
+    cv_fill(in, 0, sy, cw, sh, stat);
+    cv_text(in, f, 10, sy + 3, "main*   0 errors  0 warnings", white, stat);
+    const char *rs = "Ln 78, Col 1   Spaces: 4   UTF-8   LF   C   Linux";
+    cv_text(in, f, cw - 12 - text_w(rs), sy + 3, rs, white, stat);
+
+    int ay = mh, ah = sy - mh;
+    cv_fill(in, 0, ay, 48, ah, act);
+    for (int i = 0; i < 5; i++) { /* explorer, search, source control, run, extensions */
+        int y = ay + 12 + i * 48;
+        uint32_t ic = i == 0 ? white : 0xff858585;
+        if (i == 0)
+            cv_fill(in, 0, y - 6, 2, 36, white);
+        cv_frame(in, 14, y + 2, 16, 20, ic);
+        cv_frame(in, 18, y - 1, 16, 20, ic);
+        if (i == 1)
+            cv_disc(in, 24, y + 10, 5, ic);
+        if (i >= 2)
+            cv_fill(in, 16, y + 8 + i, 14, 2, ic);
+    }
+
+    int sx = 48, sw = iclamp(cw / 7, 0, 260);
+    cv_fill(in, sx, ay, sw, ah, side);
+    canvas sb = cv_sub(in, sx, ay, sw, ah);
+    cv_text(sb, f, 20, 10, "EXPLORER", 0xffbbbbbb, side);
+    static const struct {
+        int depth, dir;
+        const char *name;
+    } tree[] = {{0, 2, "LIBVD"},       {1, 1, ".github"},      {1, 1, "bench"},
+                {1, 2, "codec"},       {2, 0, "tile_cache.c"}, {2, 0, "tile_cache.h"},
+                {2, 0, "tile_codec.c"}, {2, 0, "tile_codec.h"}, {2, 0, "video.c"},
+                {2, 0, "video.h"},     {1, 1, "docs"},         {1, 1, "examples"},
+                {1, 1, "include"},     {1, 2, "lib"},          {2, 0, "buf.c"},
+                {2, 0, "classify.c"},  {2, 0, "damage.c"},     {2, 0, "decoder.c"},
+                {2, 0, "encoder.c"},   {2, 0, "wire.c"},       {1, 1, "tests"},
+                {1, 1, "transport"},   {1, 0, "configure.ac"}, {1, 0, "Makefile.am"},
+                {1, 0, "README.md"}};
+    for (int i = 0; i < (int)(sizeof(tree) / sizeof(tree[0])); i++) {
+        int y = 36 + i * 22, x = 8 + tree[i].depth * 12;
+        uint32_t bg = i == 4 ? 0xff37373d : side;
+        if (i == 4)
+            cv_fill(sb, 0, y - 3, sw, 22, bg);
+        if (tree[i].dir) {
+            cv_text(sb, f, x, y, tree[i].dir == 2 ? "v" : ">", grey, bg);
+        } else {
+            size_t n = strlen(tree[i].name);
+            char e = tree[i].name[n - 1];
+            uint32_t ic = e == 'c' ? 0xff519aba : e == 'h' ? 0xffa074c4 : 0xffcbcb41;
+            char s[2] = {e == 'c' ? 'C' : e == 'h' ? 'h' : '#', 0};
+            cv_text(sb, f, x + 4, y, s, ic, bg);
+        }
+        cv_text(sb, f, x + 18, y, tree[i].name, i == 0 ? white : grey, bg);
+    }
+
+    int ex = sx + sw, ew = cw - ex;
+    canvas eg = cv_sub(in, ex, ay, ew, ah);
+    cv_fill(eg, 0, 0, ew, 35, side);
+    static const char *const tabs[] = {"tile_cache.c", "encoder.c", "tile_cache.h", "damage.c"};
+    for (int i = 0, x = 0; i < 4; i++) {
+        int tw = text_w(tabs[i]) + 52;
+        uint32_t bg = i == 0 ? EDIT_BG : tab_in;
+        cv_fill(eg, x, 0, tw, 35, bg);
+        cv_text(eg, f, x + 14, 10, tabs[i], i == 0 ? white : 0xff969696, bg);
+        if (i == 0)
+            cv_text(eg, f, x + tw - 22, 10, "x", grey, bg);
+        x += tw + 1;
+    }
+    cv_text(eg, f, 16, 38, "codec > C tile_cache.c > tile_cache_insert", 0xffa9a9a9, EDIT_BG);
+
+    const int cy0 = 61, mw = ew >= 700 ? 100 : 0, code_h = ah - cy0;
+    const int gx = 8 + 5 * GLYPH_W, code_x = gx + 24;
+    canvas code = cv_sub(eg, 0, cy0, ew - 14 - mw, code_h);
+    canvas mm = cv_sub(eg, ew - 14 - mw, cy0, mw, code_h);
+    cv_fill(eg, ew - 14 - mw, cy0, 1, code_h, 0xff2b2b2b);
+    cv_fill(eg, ew - 14, cy0, 1, code_h, 0xff303030);
+    uint32_t mmpal[H_N];
+    for (int k = 0; k < H_N; k++) {
+        ramp(a->pal[k], hl_col[k], EDIT_BG);
+        mmpal[k] = mix(EDIT_BG, hl_col[k], 3, 5);
+    }
+    /* the view ends at the end of the file (the last row an empty line), with room below
+     * for the function being typed */
+    int vis = code_h / EDIT_LINE_H;
+    int ncode = imin(EDITOR_SRC_N + 1, vis > 24 ? vis - 12 : imax(1, vis * 2 / 3));
+    int first = EDITOR_SRC_N - (ncode - 1);
+    bool comment = false;
+    uint8_t at[256];
+    char num[16];
+    for (int i = 0; i < first; i++)
+        comment = c_highlight(editor_src[i], at, comment);
+    for (int row = 0; row < ncode; row++) {
+        const char *s = row == ncode - 1 ? "" : editor_src[first + row];
+        int y = row * EDIT_LINE_H + 1;
+        comment = c_highlight(s, at, comment);
+        draw_hl_line(code, f, code_x, y, s, at, a->pal);
+        snprintf(num, sizeof(num), "%d", first + row + 1);
+        cv_text(code, f, gx - text_w(num), y, num, EDIT_LINENO, EDIT_BG);
+        for (int i = 0; s[i] && mw; i++)
+            if (s[i] != ' ')
+                cv_fill(mm, 6 + i, 4 + row * 2, 1, 2, mmpal[at[i]]);
+    }
+
+    /* window-local coordinates of the code cells, the gutter and the minimap */
+    int ox = cl.x + ex, oy = cl.y + ay + cy0;
+    a->code_x = ox + code_x;
+    a->code_y = oy;
+    a->gutter_r = ox + gx;
+    a->mm_x = ox + ew - 14 - mw + 6;
+    a->mm_y = oy + 4;
+    a->mm_w = mw ? mw - 12 : 0;
+    a->bg = EDIT_BG;
+    a->caret_col = 0xffaeafad;
+    a->caret_w = 2;
+
+    script_b b;
+    size_t nt = sizeof(editor_typed) / sizeof(editor_typed[0]);
+    if (sb_init(&b, editor_typed, nt, (rect){ox, oy, ew - 14 - mw, code_h}) < 0)
+        return -ENOMEM;
+    for (size_t l = 0; l < nt && !b.full; l++) {
+        const char *s = editor_typed[l];
+        int row = ncode + (int)l, i = 0;
+        c_highlight(s, at, false);
+        while (s[i] == ' ') /* auto-indent */
+            i++;
+        for (int start = 1; s[i]; i++, start = 0)
+            sb_add(&b, a->code_x + i * GLYPH_W, oy + row * EDIT_LINE_H + 1, (unsigned char)s[i],
+                   at[i], start ? first + row + 1 : 0);
+    }
+    sb_finish(&b, a);
+    return 0;
+}
+
+static const char *const doc_words[] = {
+    "the",       "of",         "and",      "to",       "in",      "a",        "for",
+    "is",        "on",         "that",     "with",     "as",      "by",       "this",
+    "we",        "it",         "from",     "at",       "are",     "be",       "or",
+    "an",        "our",        "was",      "which",    "more",    "than",     "each",
+    "per",       "when",       "while",    "most",     "remote",  "desktop",  "codec",
+    "frame",     "client",     "server",   "latency",  "bandwidth", "quality", "screen",
+    "window",    "text",       "video",    "tile",     "cache",   "network",  "session",
+    "user",      "users",      "release",  "quarter",  "results", "measured", "encoder",
+    "decoder",   "bitrate",    "lossless", "updates",  "content", "pixels",   "team",
+    "customers", "feedback",   "performance", "improved", "reduced", "average", "typical",
+    "office",    "workload",   "benchmark", "median",  "second",  "target",   "goal",
+    "plan",      "support",    "display",  "monitor",  "links",   "mobile",   "percent",
+    "cost",      "time",       "first",    "next",     "new",     "small",    "large",
+    "stable",    "faster",
+};
+#define DOC_NWORDS ((int)(sizeof(doc_words) / sizeof(doc_words[0])))
+
+/* A paragraph of n sentences of plausible-looking prose. */
+static void doc_paragraph(uint64_t *r, char *buf, size_t cap, int nsent)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    for (int k = 0; k < nsent; k++) {
+        int len = rnd(r, 7, 17), comma = rnd(r, 3, 12);
+        for (int i = 0; i < len; i++) {
+            const char *w = doc_words[rnd(r, 0, DOC_NWORDS - 1)];
+            int m = snprintf(buf + n, cap - n, "%s%c%s%s", n ? " " : "", i ? w[0] : w[0] - 32,
+                             w + 1, i == len - 1 ? "." : i == comma ? "," : "");
+            if (m < 0 || (size_t)m >= cap - n)
+                return;
+            n += (size_t)m;
+        }
+    }
+}
+
+typedef struct flow {
+    int x0, y0, cols, line, col;
+} flow;
+
+/* Lays out words with greedy wrapping; draws them, or with b adds them to the script. */
+static void flow_text(flow *fl, canvas c, const font *f, const char *s, const uint32_t pal[5],
+                      script_b *b)
+{
+    while (*s) {
+        while (*s == ' ')
+            s++;
+        int n = 0;
+        while (s[n] && s[n] != ' ')
+            n++;
+        if (!n)
+            break;
+        if (fl->col > 0) {
+            if (fl->col + 1 + n > fl->cols) {
+                fl->line++;
+                fl->col = 0;
+            } else {
+                if (b)
+                    sb_add(b, fl->x0 + fl->col * GLYPH_W, fl->y0 + fl->line * DOC_LINE_H, ' ', 0, 0);
+                fl->col++;
+            }
+        }
+        for (int i = 0; i < n; i++, fl->col++) {
+            int x = fl->x0 + fl->col * GLYPH_W, y = fl->y0 + fl->line * DOC_LINE_H;
+            if (b)
+                sb_add(b, x, y, (unsigned char)s[i], 0, 0);
+            else
+                cv_glyph(c, f, x, y, (unsigned char)s[i], pal);
+        }
+        s += n;
+    }
+}
+
+/* Word processor: ribbon, ruler, a page of report text on a grey canvas, status bar.
+ * Typing continues the last paragraph. */
+static int doc_render(app *a, const font *f)
+{
+    canvas im = cv_make(a->img, a->r.w, a->r.h, a->r.w);
+    rect cl = window_draw_ex(im, f, (rect){0, 0, a->r.w, a->r.h}, a->title, false, false);
+    canvas in = cv_sub(im, cl.x, cl.y, cl.w, cl.h);
+    int cw = cl.w, chh = cl.h;
+    const uint32_t blue = 0xff2b579a, rib = 0xfff3f2f1, line = 0xffd6d6d6, grey = 0xff605e5c,
+                   white = 0xffffffff, ink = 0xff202020, canvas_bg = 0xffe6e6e6;
+    cv_fill(in, 0, 0, cw, chh, canvas_bg);
+
+    static const char *const tabs[] = {"File", "Home", "Insert", "Design", "Layout",
+                                       "References", "Mailings", "Review", "View", "Help"};
+    cv_fill(in, 0, 0, cw, 30, blue);
+    for (int i = 0, x = 12; i < 10; i++) {
+        int tw = text_w(tabs[i]) + 24;
+        if (i == 1)
+            cv_fill(in, x, 4, tw, 26, rib);
+        cv_text(in, f, x + 12, 9, tabs[i], i == 1 ? blue : white, i == 1 ? rib : blue);
+        x += tw + 4;
+    }
+    const int ty = 30, th = 92;
+    cv_fill(in, 0, ty, cw, th, rib);
+    cv_fill(in, 0, ty + th - 1, cw, 1, line);
+    static const char *const groups[] = {"Clipboard", "Font", "Paragraph", "Styles", "Editing"};
+    static const int gw[] = {120, 300, 250, 0, 110};
+    int gx[6];
+    gx[0] = 0;
+    for (int i = 0; i < 5; i++)
+        gx[i + 1] = gx[i] + (gw[i] ? gw[i] : imax(0, cw - 780 - 110));
+    for (int i = 0; i < 5; i++) {
+        int w = gx[i + 1] - gx[i];
+        cv_text(in, f, gx[i] + (w - text_w(groups[i])) / 2, ty + th - 20, groups[i], grey, rib);
+        cv_fill(in, gx[i + 1] - 1, ty + 6, 1, th - 12, line);
+    }
+    /* clipboard: a big paste button and cut/copy */
+    cv_fill(in, 14, ty + 8, 30, 38, 0xffc19c5c);
+    cv_fill(in, 20, ty + 16, 18, 26, white);
+    cv_fill(in, 22, ty + 5, 14, 6, 0xff7a7a7a);
+    cv_text(in, f, 10, ty + 50, "Paste", ink, rib);
+    cv_text(in, f, 58, ty + 10, "Cut", ink, rib);
+    cv_text(in, f, 58, ty + 32, "Copy", ink, rib);
+    /* font: face and size boxes, style buttons, colour */
+    int fx = gx[1] + 10;
+    cv_fill(in, fx, ty + 8, 170, 24, white);
+    cv_frame(in, fx, ty + 8, 170, 24, 0xffababab);
+    cv_text(in, f, fx + 6, ty + 12, "Calibri (Body)", ink, white);
+    cv_text(in, f, fx + 156, ty + 12, "v", grey, white);
+    cv_fill(in, fx + 176, ty + 8, 48, 24, white);
+    cv_frame(in, fx + 176, ty + 8, 48, 24, 0xffababab);
+    cv_text(in, f, fx + 184, ty + 12, "11", ink, white);
+    static const char bius[] = "BIUSxX";
+    for (int i = 0; i < 6; i++) {
+        char s2[2] = {bius[i], 0};
+        cv_text(in, f, fx + 8 + i * 30, ty + 44, s2, ink, rib);
+    }
+    cv_text(in, f, fx + 196, ty + 42, "A", ink, rib);
+    cv_fill(in, fx + 192, ty + 60, 16, 4, 0xffe02020);
+    cv_text(in, f, fx + 226, ty + 42, "ab", ink, rib);
+    cv_fill(in, fx + 224, ty + 60, 20, 4, 0xffffff00);
+    /* paragraph: list icons, then left / centre / right / justified alignment */
+    int px0 = gx[2] + 12;
+    for (int i = 0; i < 8; i++) {
+        int ix = px0 + (i % 4) * 32, iy = ty + 12 + (i / 4) * 30;
+        for (int k = 0; k < 4; k++) {
+            int lw, lx;
+            if (i < 4) {
+                lw = i == 0 ? 16 : 18;
+                lx = ix + 2;
+            } else {
+                lw = i == 7 || !(k & 1) ? 20 : 12;
+                lx = ix + (i == 5 ? (20 - lw) / 2 : i == 6 ? 20 - lw : 0);
+            }
+            cv_fill(in, lx, iy + k * 5, lw, 2, 0xff444444);
+            if (i == 0)
+                cv_fill(in, ix - 2, iy + k * 5, 2, 2, 0xff444444);
+        }
+    }
+    /* styles gallery */
+    static const char *const styles[] = {"Normal", "No Spacing", "Heading 1", "Heading 2",
+                                         "Title", "Subtitle", "Emphasis", "Quote"};
+    for (int i = 0, x = gx[3] + 8; i < 8 && x + 96 <= gx[4] - 8; i++, x += 100) {
+        cv_fill(in, x, ty + 6, 96, 58, white);
+        cv_frame(in, x, ty + 6, 96, 58, i == 0 ? blue : 0xffd0d0d0);
+        cv_text(in, f, x + 8, ty + 16, "AaBbCcD", i >= 2 && i <= 4 ? blue : ink, white);
+        cv_text(in, f, x + 48 - text_w(styles[i]) / 2, ty + 42, styles[i], grey, white);
+    }
+    if (gx[4] + 20 < cw) {
+        cv_text(in, f, gx[4] + 16, ty + 10, "Find", ink, rib);
+        cv_text(in, f, gx[4] + 16, ty + 30, "Replace", ink, rib);
+        cv_text(in, f, gx[4] + 16, ty + 50, "Select", ink, rib);
+    }
+
+    /* status bar */
+    const int sh = 24, sy = chh - sh;
+    cv_fill(in, 0, sy, cw, sh, rib);
+    cv_fill(in, 0, sy, cw, 1, line);
+    cv_text(in, f, 12, sy + 5, "Page 2 of 5     1,842 words     English (United States)", grey,
+            rib);
+    cv_text(in, f, cw - 60, sy + 5, "100%", grey, rib);
+    cv_fill(in, cw - 180, sy + 11, 100, 1, grey);
+    cv_fill(in, cw - 132, sy + 6, 3, 11, grey);
+
+    /* ruler and page */
+    const int ry = ty + th, cy = ry + 22, pw = imin(816, cw - 48), ppx = (cw - pw) / 2;
+    const int m = pw >= 600 ? 96 : pw / 8;
+    cv_fill(in, ppx, ry + 3, pw, 16, white);
+    cv_fill(in, ppx, ry + 3, m, 16, 0xffd0d0d0);
+    cv_fill(in, ppx + pw - m, ry + 3, m, 16, 0xffd0d0d0);
+    for (int x = 12; x < pw; x += 12) {
+        bool inch = (x - m) % 96 == 0 && x > m;
+        cv_fill(in, ppx + x, ry + (x % 48 ? 9 : 7), 1, x % 48 ? 3 : 6, grey);
+        if (inch) {
+            char s2[2] = {(char)('0' + (x - m) / 96 % 10), 0};
+            cv_text(in, f, ppx + x - 4, ry + 3, s2, grey, white);
+        }
+    }
+    int py = cy + 18;
+    canvas pg = cv_clipto(in, 0, cy, cw, sy - cy);
+    cv_fill(pg, ppx + 3, py + 3, pw, sy, 0xffc4c4c4);
+    cv_fill(pg, ppx, py, pw, sy, white);
+
+    uint32_t pink[5], ptitle[5], phead[5], psub[5];
+    ramp(pink, ink, white);
+    ramp(ptitle, 0xff1f3864, white);
+    ramp(phead, 0xff2f5496, white);
+    ramp(psub, 0xff595959, white);
+    for (int k = 0; k < H_N; k++)
+        memcpy(a->pal[k], pink, sizeof(pink));
+
+    uint64_t r = 0x5eed0d0cu;
+    int tx = ppx + m, cols = imax(8, (pw - 2 * m) / GLYPH_W), y = py + m;
+    int limit = sy - 7 * DOC_LINE_H;
+    cv_text2x(pg, f, tx, y, "Quarterly Engineering Report", 0xff1f3864, white);
+    y += 44;
+    cv_text(pg, f, tx, y, "Remote display codec: status of the third quarter", 0xff595959, white);
+    y += 36;
+    static const char *const heads[] = {"1. Summary", "2. Bandwidth and latency",
+                                        "3. Customer feedback", "4. Next steps",
+                                        "5. Risks", "6. Appendix"};
+    char para[1200];
+    flow fl = {tx, y, cols, 0, 0};
+    for (int sec = 0; y < limit; sec++) {
+        if (y + 28 + 3 * DOC_LINE_H > limit && sec > 0)
+            break;
+        cv_text(pg, f, tx, y, heads[sec % 6], 0xff2f5496, white);
+        y += 28;
+        for (int p = 0; p < 2 + sec % 2 && (p == 0 || y < limit); p++) {
+            bool bullets = sec % 3 == 1 && p == 0;
+            for (int k = 0; k < (bullets ? 3 : 1); k++) {
+                doc_paragraph(&r, para, sizeof(para), bullets ? 1 : rnd(&r, 2, 4));
+                fl = (flow){tx + (bullets ? 24 : 0), y, cols - (bullets ? 3 : 0), 0, 0};
+                if (bullets)
+                    cv_disc(pg, tx + 8, y + 8, 2, ink);
+                flow_text(&fl, pg, f, para, pink, NULL);
+                y += (fl.line + 1) * DOC_LINE_H + (bullets && k < 2 ? 4 : 10);
+            }
+        }
+    }
+    a->bg = white;
+    a->caret_col = ink;
+    a->caret_w = 2;
+
+    /* typing continues the last paragraph (or bullet) drawn */
+    static const char *const typed[] = {
+        "The tile cache keeps every tile a client has seen in the last minute, keyed by a "
+        "hash of its pixels, so a window that comes back to the front costs a few bytes per "
+        "tile instead of a full repaint. Next quarter we will measure it on real desktops."};
+    script_b b;
+    if (sb_init(&b, typed, 1, (rect){cl.x, cl.y + cy, cw, sy - cy}) < 0)
+        return -ENOMEM;
+    fl.x0 += cl.x;
+    fl.y0 += cl.y;
+    flow_text(&fl, im, f, typed[0], pink, &b);
+    sb_finish(&b, a);
+    return 0;
+}
+
+/* Draws a terminal line built with tl_put. */
+static void draw_tline(canvas c, const font *f, int x, int y, const tline *l)
+{
+    uint32_t pal[5];
+    int last = -1;
+    for (int i = 0; i < l->n; i++, x += GLYPH_W) {
+        if (l->at[i] != last) {
+            last = l->at[i];
+            ramp(pal, term_fg[last], TERM_BG);
+        }
+        if (l->ch[i] != ' ')
+            cv_glyph(c, f, x, y, (unsigned char)l->ch[i], pal);
+    }
+}
+
+static void prompt_line(tline *l, const char *cmd)
+{
+    l->n = 0;
+    tl_put(l, A_GREEN, "user@vdhost");
+    tl_put(l, A_DEF, ":");
+    tl_put(l, A_BLUE, "~/src/libvd");
+    tl_put(l, A_DEF, "$ ");
+    tl_put(l, A_DEF, cmd);
+}
+
+/* Terminal: the output of a few commands, then a prompt where a long command is typed. */
+static int term_render(app *a, const font *f)
+{
+    canvas im = cv_make(a->img, a->r.w, a->r.h, a->r.w);
+    rect cl = window_draw_ex(im, f, (rect){0, 0, a->r.w, a->r.h}, a->title, true, false);
+    canvas in = cv_sub(im, cl.x, cl.y, cl.w, cl.h);
+    cv_fill(in, 0, 0, cl.w, cl.h, TERM_BG);
+    int cols = imax(1, (cl.w - 8) / GLYPH_W), rows = imax(1, (cl.h - 8) / GLYPH_H);
+    int target = rows * 3 / 5;
+    static const term_cmd hist[] = {
+        {"make -j8", CMD_MAKE},
+        {"./build/tests/run_all --verbose", CMD_TESTS},
+        {"grep -rn \"encode_tile\" lib/ codec/", CMD_GREP},
+        {"ls -la build/lib", CMD_LS},
+        {"sudo dmesg | tail -40", CMD_DMESG},
+    };
+    uint64_t r = 0x5eed7e57u;
+    tline l;
+    int row = 0;
+    for (int k = 0; row < target; k = (k + 1) % 5) {
+        prompt_line(&l, hist[k].text);
+        draw_tline(in, f, 4, 4 + row++ * GLYPH_H, &l);
+        int n = imin(12, cmd_lines(&r, hist[k].kind));
+        for (int i = 0; i < n && row < target; i++) {
+            gen_line(&r, hist[k].kind, i, n, &l);
+            draw_tline(in, f, 4, 4 + row++ * GLYPH_H, &l);
+        }
+    }
+    prompt_line(&l, "");
+    draw_tline(in, f, 4, 4 + row * GLYPH_H, &l);
+    for (int k = 0; k < H_N; k++)
+        ramp(a->pal[k], term_fg[A_DEF], TERM_BG);
+    a->bg = TERM_BG;
+    a->caret_col = TERM_CURSOR;
+    a->caret_w = GLYPH_W;
+
+    static const char *const typed[] = {
+        "git commit -a -m \"bench: windows workload, alt-tab between an editor, a document "
+        "and a terminal\" && ./bench/vdbench -q -w windows -n 300 --json > windows.json && "
+        "python3 tools/plot.py windows.json"};
+    script_b b;
+    int ox = cl.x + 4, oy = cl.y + 4;
+    if (sb_init(&b, typed, 1, (rect){ox, oy, cols * GLYPH_W, rows * GLYPH_H}) < 0)
+        return -ENOMEM;
+    int col = l.n;
+    for (const char *s = typed[0]; *s && !b.full; s++, col++) {
+        if (col >= cols) {
+            col = 0;
+            row++;
+        }
+        sb_add(&b, ox + col * GLYPH_W, oy + row * GLYPH_H, (unsigned char)*s, 0, 0);
+    }
+    if (col >= cols) {
+        col = 0;
+        row++;
+    }
+    sb_add(&b, ox + col * GLYPH_W, oy + row * GLYPH_H, ' ', 0, 0); /* caret after the last */
+    sb_finish(&b, a);
+    return 0;
+}
+
+static void desk_free(desk *d)
+{
+    for (int k = 0; k < APP_N; k++) {
+        free(d->app[k].img);
+        free(d->app[k].script);
+    }
+    free(d);
+}
+
+static canvas app_canvas(const app *a) { return cv_make(a->img, a->r.w, a->r.h, a->r.w); }
+
+/* Copies a window-local rectangle of window k to the screen when k is in front. */
+static void app_flush(const desk *d, int k, canvas scr, int x, int y, int w, int h)
+{
+    const app *a = &d->app[k];
+    if (d->n_stack == 0 || d->stack[d->n_stack - 1] != k)
+        return;
+    int x0 = imax(0, x), y0 = imax(0, y), x1 = imin(a->r.w, x + w), y1 = imin(a->r.h, y + h);
+    if (x1 <= x0 || y1 <= y0)
+        return;
+    cv_blit(scr, a->r.x + x0, a->r.y + y0, a->img + (ptrdiff_t)y0 * a->r.w + x0, a->r.w, x1 - x0,
+            y1 - y0);
+}
+
+static void app_caret_erase(desk *d, int k, canvas scr)
+{
+    app *a = &d->app[k];
+    if (!a->caret_state)
+        return;
+    cv_fill(app_canvas(a), a->caret_x, a->caret_y, a->caret_w, GLYPH_H, a->bg);
+    app_flush(d, k, scr, a->caret_x, a->caret_y, a->caret_w, GLYPH_H);
+    a->caret_state = 0;
+}
+
+/* Focused: solid caret, blinking with the phase restarted on focus.  Unfocused: none, or
+ * a hollow block in the terminal. */
+static void app_caret(desk *d, int k, canvas scr, int frame)
+{
+    app *a = &d->app[k];
+    if (!a->script)
+        return;
+    int want = a->focused ? ((frame - a->focus_frame) / APP_BLINK % 2 == 0)
+                          : (a->kind == APP_TERM ? 2 : 0);
+    const typed_char *p = &a->script[a->n_typed];
+    if (want == a->caret_state && (!want || (p->x == a->caret_x && p->y == a->caret_y)))
+        return;
+    app_caret_erase(d, k, scr);
+    if (!want)
+        return;
+    canvas im = app_canvas(a);
+    if (want == 1)
+        cv_fill(im, p->x, p->y, a->caret_w, GLYPH_H, a->caret_col);
+    else
+        cv_frame(im, p->x, p->y, a->caret_w, GLYPH_H, a->caret_col);
+    app_flush(d, k, scr, p->x, p->y, a->caret_w, GLYPH_H);
+    a->caret_state = want;
+    a->caret_x = p->x;
+    a->caret_y = p->y;
+}
+
+static void app_type(desk *d, int k, canvas scr, const font *f)
+{
+    app *a = &d->app[k];
+    if (a->n_typed >= a->n_script)
+        return;
+    const typed_char *t = &a->script[a->n_typed++];
+    canvas im = app_canvas(a);
+    cv_glyph(im, f, t->x, t->y, t->ch, a->pal[t->attr]);
+    app_flush(d, k, scr, t->x, t->y, GLYPH_W, GLYPH_H);
+    if (a->kind != APP_EDITOR)
+        return;
+    if (t->line > 0) { /* a new line: its number appears in the gutter */
+        char num[16];
+        snprintf(num, sizeof(num), "%d", t->line);
+        int x = a->gutter_r - text_w(num);
+        cv_text(im, f, x, t->y, num, EDIT_LINENO, EDIT_BG);
+        app_flush(d, k, scr, x, t->y, text_w(num), GLYPH_H);
+    }
+    int col = (t->x - a->code_x) / GLYPH_W, row = (t->y - a->code_y) / EDIT_LINE_H;
+    if (t->ch != ' ' && col < a->mm_w) { /* and in the minimap */
+        cv_fill(im, a->mm_x + col, a->mm_y + row * 2, 1, 2, mix(EDIT_BG, hl_col[t->attr], 3, 5));
+        app_flush(d, k, scr, a->mm_x + col, a->mm_y + row * 2, 1, 2);
+    }
+}
+
+/* Brings window k to the front: the old front window loses focus (title bar, caret),
+ * then k's image is blitted whole, on top of everything. */
+static void desk_raise(desk *d, int k, canvas scr, const font *f, int frame)
+{
+    int top = d->n_stack ? d->stack[d->n_stack - 1] : -1;
+    if (top == k)
+        return;
+    if (top >= 0) {
+        app *o = &d->app[top];
+        o->focused = false;
+        app_caret(d, top, scr, frame);
+        window_draw_ex(app_canvas(o), f, (rect){0, 0, o->r.w, o->r.h}, o->title, o->dark, false);
+        app_flush(d, top, scr, 0, 0, o->r.w, TITLE_H);
+    }
+    app *a = &d->app[k];
+    d->front = 2 + k; /* its label's id */
+    d->front_returns = a->open;
+    int j = 0;
+    for (int i = 0; i < d->n_stack; i++)
+        if (d->stack[i] != k)
+            d->stack[j++] = d->stack[i];
+    d->stack[j++] = k;
+    d->n_stack = j;
+    a->open = true;
+    a->focused = true;
+    a->focus_frame = frame;
+    window_draw_ex(app_canvas(a), f, (rect){0, 0, a->r.w, a->r.h}, a->title, a->dark, true);
+    cv_blit(scr, a->r.x, a->r.y, a->img, a->r.w, a->r.w, a->r.h);
+    app_caret(d, k, scr, frame);
+}
+
+/* Frame 0 is the bare desktop.  From frame 1, every APP_SWITCH_EVERY frames the next
+ * window comes to the front (A, B, C, A, ...; the first round opens them); in between,
+ * light typing into the front window. */
+static void desk_step(desk *d, canvas scr, const font *f, int frame)
+{
+    d->front = -1;
+    d->front_returns = 0;
+    if (frame < 1)
+        return;
+    int t = (frame - 1) % APP_SWITCH_EVERY;
+    if (t == 0) {
+        desk_raise(d, (frame - 1) / APP_SWITCH_EVERY % APP_N, scr, f, frame);
+        return;
+    }
+    int k = d->stack[d->n_stack - 1];
+    if (t >= 4 && t < APP_SWITCH_EVERY - 2) {
+        int v = rnd(&d->rng, 0, 9), n = v < 3 ? 0 : v < 7 ? 1 : v < 9 ? 2 : 3;
+        if (n > 0 && d->app[k].n_typed < d->app[k].n_script) {
+            app_caret_erase(d, k, scr);
+            while (n-- > 0)
+                app_type(d, k, scr, f);
+        }
+    }
+    app_caret(d, k, scr, frame);
+}
+
+
+/* ------------------------------------------------------------------------------------ */
 /* Workload                                                                               */
 
 typedef struct synth {
@@ -1874,6 +2893,7 @@ typedef struct synth {
     video vid;
     r3d *r3d;
     mover mv;
+    desk *desk;
     font font;
     int16_t sn[SIN_N];
     bench_region reg[12];
@@ -1901,6 +2921,8 @@ static void synth_free(synth *s)
         r3d_free(s->r3d);
     free(s->r3d);
     mover_free(&s->mv);
+    if (s->desk)
+        desk_free(s->desk);
     free(s->fb);
     free(s->wall);
     free(s->out);
@@ -1927,6 +2949,35 @@ static rect centred(int w, int dh, int ww, int wh)
     return (rect){(w - ww) / 2, imax(0, (dh - wh) / 2), ww, wh};
 }
 
+/* Editor maximised, the document and the terminal nearly (reference layout on a
+ * 1920 x 1040 desktop, scaled). */
+static int desk_init(desk *d, const font *f, int w, int dh)
+{
+    static const char *const titles[APP_N] = {"tile_cache.c - libvd - Code",
+                                              "Quarterly report.docx - Writer",
+                                              "user@vdhost: ~/src/libvd"};
+    rect r[APP_N] = {{0, 0, w, dh}, scale_rect((rect){136, 28, 1512, 992}, w, dh),
+                     scale_rect((rect){300, 76, 1460, 900}, w, dh)};
+    d->rng = 0x5eed0a17u;
+    d->front = -1;
+    for (int k = 0; k < APP_N; k++) {
+        app *a = &d->app[k];
+        a->kind = k;
+        a->r = r[k];
+        a->title = titles[k];
+        a->dark = k != APP_DOC;
+        a->img = malloc((size_t)a->r.w * a->r.h * sizeof(*a->img));
+        if (!a->img)
+            return -ENOMEM;
+        int ret = k == APP_EDITOR ? editor_render(a, f)
+                  : k == APP_DOC  ? doc_render(a, f)
+                                  : term_render(a, f);
+        if (ret < 0)
+            return ret;
+    }
+    return 0;
+}
+
 static void synth_step(synth *s, int frame)
 {
     canvas scr = cv_make(s->fb, s->w, s->h, s->w);
@@ -1939,6 +2990,19 @@ static void synth_step(synth *s, int frame)
         if (s->mv_reg >= 0) {
             s->n_reg = (size_t)s->mv_reg;
             add_region(s, (rect){s->mv.cx, s->mv.cy, s->mv.w, s->mv.h}, BENCH_CLASS_TEXT, 4);
+        }
+    }
+    if (s->desk) {
+        desk_step(s->desk, scr, &s->font, frame);
+        /* windows are labelled in stacking order, each with its own id */
+        s->n_reg = 2;
+        for (int i = 0; i < s->desk->n_stack; i++) {
+            const app *a = &s->desk->app[s->desk->stack[i]];
+            int x0 = imax(0, a->r.x), y0 = imax(0, a->r.y);
+            int x1 = imin(s->w, a->r.x + a->r.w), y1 = imin(s->h, a->r.y + a->r.h);
+            if (x1 > x0 && y1 > y0)
+                s->reg[s->n_reg++] = (bench_region){x0, y0, x1 - x0, y1 - y0, BENCH_CLASS_TEXT,
+                                                    2 + i, 2 + s->desk->stack[i]};
         }
     }
     if (s->clock_secs && frame > 0 && frame % SYNTH_FPS == 0)
@@ -1967,6 +3031,8 @@ static int synth_next(bench_workload *wl, bench_frame *fr)
     fr->pts_us = (int64_t)s->frame * 1000000 / SYNTH_FPS;
     fr->regions = s->reg;
     fr->n_regions = s->n_reg;
+    fr->front_window = s->desk ? s->desk->front : -1;
+    fr->front_returns = s->desk ? s->desk->front_returns : 0;
     s->frame++;
     return 1;
 }
@@ -1992,7 +3058,9 @@ static int synth_setup(synth *s)
     s->clock_secs = s->kind == K_MIXED;
     taskbar_draw(scr, &s->font, w, h, s->clock_secs);
     add_region(s, (rect){0, 0, w, h}, BENCH_CLASS_STATIC, 0);
-    add_region(s, (rect){0, dh, w, tb}, BENCH_CLASS_TEXT, 1);
+    /* nothing in the windows workload's taskbar ever changes: labelled static there */
+    add_region(s, (rect){0, dh, w, tb}, s->kind == K_WINDOWS ? BENCH_CLASS_STATIC : BENCH_CLASS_TEXT,
+               1);
     s->mv_reg = -1;
 
     rect term_r = {0}, vid_r = {0}, r3d_r = {0}, free_r = {0};
@@ -2022,6 +3090,13 @@ static int synth_setup(synth *s)
         r3d_r = centred(w, dh, vw + 2, vh + TITLE_H + 1);
         break;
     }
+    case K_WINDOWS:
+        s->desk = calloc(1, sizeof(*s->desk));
+        if (!s->desk)
+            return -ENOMEM;
+        if ((ret = desk_init(s->desk, &s->font, w, dh)) < 0)
+            return ret;
+        break;
     default: /* K_MIXED: reference layout on a 1920 x 1040 desktop, scaled */
         term_r = scale_rect((rect){12, 12, 860, 560}, w, dh);
         vid_r = scale_rect((rect){884, 12, 1024, 646}, w, dh);
