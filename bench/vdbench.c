@@ -97,6 +97,7 @@ typedef struct result {
     /* Workloads that bring windows to the front: each return's bytes / the bytes of that
      * window's first showing (issue #5: <= 5 %). */
     uint64_t first_show_bytes[16];
+    uint64_t tiles_copied, tiles_cached; /* vd_encoder_stats, summed */
     samples return_cost;
 } result;
 
@@ -556,6 +557,8 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
         r->damaged_tiles += st.tiles_damaged;
         r->damaged_pixels += st.damaged_pixels;
         r->bytes += st.bytes;
+        r->tiles_copied += st.tiles_copied;
+        r->tiles_cached += st.tiles_cached;
         if (f.front_window >= 0 && f.front_window < (int)VD_ARRAY_SIZE(r->first_show_bytes)) {
             uint64_t *first = &r->first_show_bytes[f.front_window];
             if (!f.front_returns)
@@ -845,6 +848,12 @@ static void print_text(const result *res, int n, const kernel_result *kr, int n_
            "build-to-lossless\n");
     for (int i = 0; i < n; i++) {
         result *r = (result *)&res[i];
+        if (r->tiles_copied || r->tiles_cached)
+            printf("%s: of %" PRIu64 " changed tiles sent losslessly, %.1f %% went as copies of pixels the "
+                   "client had and %.1f %% as cache references\n", r->name,
+                   r->tiles_copied + r->damaged_tiles,
+                   100.0 * (double)r->tiles_copied / (double)(r->tiles_copied + r->damaged_tiles),
+                   100.0 * (double)r->tiles_cached / (double)(r->tiles_copied + r->damaged_tiles));
         if (r->return_cost.n)
             printf("%s: a return to a window costs %.1f %% (p50; max %.1f %%) of the bytes of its "
                    "first showing, over %zu returns\n", r->name, 100 * quantile(&r->return_cost, 0.5),

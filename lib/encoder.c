@@ -698,7 +698,8 @@ static int send_copies(vd_encoder *enc, enc_surface *s, const vd_frame *f)
             update_reference(s, f, x, y, w, h);
             size_t i = (size_t)ty * (size_t)g->cols + (size_t)tx;
             memset(s->state + i, VD_TILE_CANDIDATE, (size_t)count);
-            memset(s->lossy + i, 0, (size_t)count);
+            if (whole) /* a partial copy leaves the rest of the tile as the client had it */
+                memset(s->lossy + i, 0, (size_t)count);
             enc->stats.tiles_copied += (uint32_t)count;
             tx += count - 1;
         }
