@@ -14,8 +14,11 @@
 #define RUN_BULK_MAX (VD_TILE_RUN_MAX * TILE_PIXELS * 4)
 /* History, then room for one run's bulk; full, the last 64 KiB move to the front. */
 #define RING_BYTES (VD_TILE_HISTORY + 2 * RUN_BULK_MAX)
-/* A tile's header at most: mode, palette count, 256 colours of 4 bytes, store slot. */
-#define TILE_HEADER_MAX (1 + 1 + 256 * 4 + 2)
+/* A tile's header at most (PACKED data aside): mode, palette count or slot, store slot. */
+#define TILE_HEADER_MAX (1 + 2 + 2)
+#define PACK_BLOCK 16
+/* A PACKED tile's block widths, at most: 4 planes of 256 blocks, a nibble each. */
+#define PACKED_WIDTHS_MAX (4 * (TILE_PIXELS / PACK_BLOCK) / 2)
 #define PALETTE_TABLE 1024 /* open addressing for up to 256 colours: at most a quarter full */
 #define X_BITS 0xff000000u
 
@@ -31,6 +34,7 @@ struct vd_tile_encoder {
     uint8_t idx[TILE_PIXELS];
     uint32_t palette[256];
     uint8_t plane[4][TILE_PIXELS];
+    uint8_t packed[PACKED_WIDTHS_MAX + 4 * TILE_PIXELS];
 };
 
 struct vd_tile_decoder {
@@ -86,7 +90,9 @@ void vd_tile_encoder_reset(vd_tile_encoder *te)
 size_t vd_tile_max_payload(int w, int h, int bpp)
 {
     int count = (w + 63) / 64;
-    return (size_t)count * TILE_HEADER_MAX + (size_t)LZ4_compressBound(w * h * bpp);
+    /* PACKED data replaces bulk and is smaller than the raw pixels it stands for. */
+    return (size_t)count * (TILE_HEADER_MAX + PACKED_WIDTHS_MAX) + (size_t)w * (size_t)h * (size_t)bpp +
+           (size_t)LZ4_compressBound(w * h * bpp);
 }
 
 /* The tile's pixels as little-endian values, X bytes set. */
@@ -219,10 +225,83 @@ static size_t raw_repeats(const uint32_t *px, int tw, int th)
     return n;
 }
 
+static inline uint8_t zigzag(uint8_t r) { return (uint8_t)(r << 1 ^ (uint8_t)((int8_t)r >> 7)); }
+static inline uint8_t unzigzag(uint8_t z) { return (uint8_t)(z >> 1 ^ (uint8_t)-(z & 1)); }
+
+/* PACKED: per plane, the block widths (a nibble per block of 16 residuals, low nibble
+ * first), then each block's residuals at that width, least significant bits first (exactly
+ * 2 * width bytes a block).  Needs predict_planes() to have filled te->plane.  Returns the
+ * size written to te->packed. */
+static size_t pack_planes(vd_tile_encoder *te, int tw, int th, int planes)
+{
+    size_t n = (size_t)tw * (size_t)th, blocks = (n + PACK_BLOCK - 1) / PACK_BLOCK;
+    uint8_t *out = te->packed;
+    uint8_t z[TILE_PIXELS + PACK_BLOCK];
+    for (int p = 0; p < planes; p++) {
+        const uint8_t *v = te->plane[p];
+        for (size_t i = 0; i < n; i++) {
+            uint8_t pred = i >= (size_t)tw ? v[i - (size_t)tw] : i ? v[i - 1] : 0;
+            z[i] = zigzag((uint8_t)(v[i] - pred));
+        }
+        memset(z + n, 0, PACK_BLOCK);
+        uint8_t *widths = out, *d = out + (blocks + 1) / 2;
+        memset(widths, 0, (blocks + 1) / 2);
+        for (size_t b = 0; b < blocks; b++) {
+            const uint8_t *zb = z + b * PACK_BLOCK;
+            unsigned m = 0;
+            for (int k = 0; k < PACK_BLOCK; k++)
+                m |= zb[k];
+            unsigned w = 0;
+            while (m >> w)
+                w++;
+            widths[b / 2] |= (uint8_t)(w << (4 * (b % 2)));
+            uint64_t acc = 0;
+            unsigned bits = 0;
+            for (int k = 0; k < PACK_BLOCK; k++) {
+                acc |= (uint64_t)zb[k] << bits;
+                bits += w;
+                if (bits >= 32) {
+                    vd_wl32(d, (uint32_t)acc);
+                    d += 4, acc >>= 32, bits -= 32;
+                }
+            }
+            for (; bits; bits -= 8, acc >>= 8)
+                *d++ = (uint8_t)acc;
+        }
+        out = d;
+    }
+    return (size_t)(out - te->packed);
+}
+
 static uint8_t *put_colour(uint8_t *p, uint32_t c, int bpp)
 {
     store_px(p, c, bpp);
     return p + bpp;
+}
+
+/* A tile of more than 256 colours: MED-predicted planes through LZ4 when most residuals are
+ * zero (gradients: LZ4 turns their zero runs into almost nothing), else the bit-packed planes
+ * when they beat the raw pixels' estimate (natural images and noise: LZ4 finds little in
+ * them, bit packing halves them or better).  Returns 0 to send the tile raw. */
+static int choose_natural(vd_tile_encoder *te, int tw, int th, int planes, uint8_t *mode,
+                          uint8_t **hp, uint8_t **bp, vd_tile_counts *counts)
+{
+    size_t n = (size_t)tw * (size_t)th, samples = n * (size_t)planes;
+    size_t zeros = predict_planes(te, tw, th, planes, *bp);
+    if (zeros * 4 >= samples * 3) {
+        *mode = VD_TILE_MODE_PREDICT;
+        *bp += samples;
+        counts->predict++;
+        return 1;
+    }
+    size_t packed = pack_planes(te, tw, th, planes);
+    if (packed >= (n - raw_repeats(te->px, tw, th)) * 4)
+        return 0;
+    *mode = VD_TILE_MODE_PACKED;
+    memcpy(*hp, te->packed, packed);
+    *hp += packed;
+    counts->packed++;
+    return 1;
 }
 
 size_t vd_tile_encode(vd_tile_encoder *te, vd_tile_cache *cache, const uint8_t *src, size_t stride,
@@ -265,20 +344,18 @@ size_t vd_tile_encode(vd_tile_encoder *te, vd_tile_cache *cache, const uint8_t *
             counts->solid++;
             continue; /* cheaper than a slot reference */
         }
-        if (colours <= 256) {
+        /* A palette costs more than the pixels in a sliver of a tile (many colours, few
+         * pixels): the bulk never exceeds the raw size, which bounds the buffers. */
+        if (colours <= 256 && (size_t)colours * (size_t)bpp +
+                                      packed_row_bytes(tw, index_bits(colours)) * (size_t)th <=
+                                  (size_t)n * (size_t)bpp) {
             *mode = VD_TILE_MODE_PALETTE;
             *hp++ = (uint8_t)(colours - 1);
             for (int c = 0; c < colours; c++)
                 bp = put_colour(bp, te->palette[c], bpp);
             bp = pack_indices(bp, te->idx, tw, th, index_bits(colours));
             counts->palette++;
-        } else if (bpp == 4 && predict_planes(te, tw, th, planes, bp) >
-                                   raw_repeats(te->px, tw, th) * (size_t)planes + (size_t)n / 2) {
-            /* Zero residuals are what LZ4 shrinks; without a clear lead over raw pixels'
-             * repeats, prediction only costs decode time. */
-            *mode = VD_TILE_MODE_PREDICT;
-            bp += (size_t)n * (size_t)planes;
-            counts->predict++;
+        } else if (bpp == 4 && choose_natural(te, tw, th, planes, mode, &hp, &bp, counts)) {
         } else {
             *mode = VD_TILE_MODE_RAW;
             for (int k = 0; k < n; k++)
@@ -362,7 +439,7 @@ void vd_tile_decoder_invalidate(vd_tile_decoder *td) { td->ready = 0; }
 typedef struct tile_plan {
     uint8_t mode;
     int colours;
-    const uint8_t *palette; /* SOLID: its colour on the wire */
+    const uint8_t *palette; /* SOLID: its colour on the wire; PACKED: its data */
     uint32_t slot;          /* CACHED: source; STORE: destination */
     size_t bulk;
 } tile_plan;
@@ -439,6 +516,66 @@ static int decode_palette(const tile_plan *t, const uint8_t *bulk, int tw, int t
     return bad ? VD_ERR(EBADMSG) : 0;
 }
 
+/* 16 values of w bits, least significant first, from exactly 2 * w bytes. */
+static inline void unpack_block(const uint8_t *d, unsigned w, uint8_t *zb)
+{
+    uint8_t buf[16] = {0};
+    memcpy(buf, d, 2 * w);
+    uint64_t lo, hi;
+    memcpy(&lo, buf, 8);
+    memcpy(&hi, buf + 8, 8);
+    lo = vd_rl64(buf), hi = vd_rl64(buf + 8);
+    uint8_t mask = (uint8_t)((1u << w) - 1);
+    for (unsigned k = 0; k < PACK_BLOCK; k++) {
+        unsigned bit = k * w;
+        uint64_t x = bit < 64 ? lo >> bit | (bit && bit + w > 64 ? hi << (64 - bit) : 0) : hi >> (bit - 64);
+        zb[k] = (uint8_t)x & mask;
+    }
+}
+
+/* Unpacks and undoes the up/left prediction plane by plane, then the colour transform. */
+static void decode_packed(const uint8_t *src, int tw, int th, int planes, uint8_t *scratch,
+                          uint8_t *dst, size_t stride)
+{
+    size_t n = (size_t)tw * (size_t)th, blocks = (n + PACK_BLOCK - 1) / PACK_BLOCK;
+    for (int p = 0; p < planes; p++) {
+        uint8_t *v = scratch + (size_t)p * n;
+        const uint8_t *widths = src, *d = src + (blocks + 1) / 2;
+        uint8_t z[TILE_PIXELS + PACK_BLOCK];
+        for (size_t b = 0; b < blocks; b++) {
+            unsigned w = widths[b / 2] >> (4 * (b % 2)) & 15;
+            uint8_t *zb = z + b * PACK_BLOCK;
+            switch (w) { /* constant widths: the shifts and masks unroll */
+            case 0: memset(zb, 0, PACK_BLOCK); break;
+            case 1: unpack_block(d, 1, zb); break;
+            case 2: unpack_block(d, 2, zb); break;
+            case 3: unpack_block(d, 3, zb); break;
+            case 4: unpack_block(d, 4, zb); break;
+            case 5: unpack_block(d, 5, zb); break;
+            case 6: unpack_block(d, 6, zb); break;
+            case 7: unpack_block(d, 7, zb); break;
+            default: memcpy(zb, d, PACK_BLOCK); break;
+            }
+            d += 2 * w;
+        }
+        src = d;
+        for (int x = 0; x < tw; x++)
+            v[x] = (uint8_t)(unzigzag(z[x]) + (x ? v[x - 1] : 0));
+        for (size_t i = (size_t)tw; i < n; i++)
+            v[i] = (uint8_t)(unzigzag(z[i]) + v[i - (size_t)tw]);
+    }
+    for (int y = 0; y < th; y++)
+        for (int x = 0; x < tw; x++) {
+            size_t i = (size_t)y * (size_t)tw + (size_t)x;
+            uint8_t g = scratch[n + i];
+            uint8_t *o = dst + (size_t)y * stride + 4 * (size_t)x;
+            o[0] = (uint8_t)(scratch[i] + g);
+            o[1] = g;
+            o[2] = (uint8_t)(scratch[2 * n + i] + g);
+            o[3] = planes == 4 ? scratch[3 * n + i] : 0xff;
+        }
+}
+
 static void decode_predict(const uint8_t *bulk, int tw, int th, int planes, uint8_t *scratch,
                            uint8_t *dst, size_t stride)
 {
@@ -506,6 +643,31 @@ int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload
             t->colours = 0;
             t->bulk = n * (size_t)planes;
             break;
+        case VD_TILE_MODE_PACKED: {
+            if (bpp != 4)
+                return VD_ERR(EBADMSG);
+            t->colours = 0;
+            t->palette = p;
+            size_t blocks = (n + PACK_BLOCK - 1) / PACK_BLOCK;
+            for (int pl = 0; pl < planes; pl++) {
+                size_t data = 0;
+                if ((size_t)(end - p) < (blocks + 1) / 2)
+                    return VD_ERR(EBADMSG);
+                for (size_t b = 0; b < blocks; b++) {
+                    unsigned width = p[b / 2] >> (4 * (b % 2)) & 15;
+                    if (width > 8)
+                        return VD_ERR(EBADMSG);
+                    data += 2 * width;
+                }
+                if (blocks % 2 && p[blocks / 2] >> 4)
+                    return VD_ERR(EBADMSG);
+                p += (blocks + 1) / 2;
+                if ((size_t)(end - p) < data)
+                    return VD_ERR(EBADMSG);
+                p += data;
+            }
+            break;
+        }
         case VD_TILE_MODE_CACHED:
         case VD_TILE_MODE_CACHED_NEXT:
             if (t->mode == VD_TILE_MODE_CACHED_NEXT) {
@@ -596,6 +758,9 @@ int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload
             break;
         case VD_TILE_MODE_PREDICT:
             decode_predict(bulk, tw, h, planes, scratch, out, stride);
+            break;
+        case VD_TILE_MODE_PACKED:
+            decode_packed(t->palette, tw, h, planes, scratch, out, stride);
             break;
         case VD_TILE_MODE_CACHED:
         case VD_TILE_MODE_CACHED_NEXT:

@@ -29,13 +29,17 @@ enum vd_tile_mode {
     /* CACHED from the slot after the one the previous tile of the run named (a window that
      * comes back was stored in raster order): 1 byte instead of 3. */
     VD_TILE_MODE_CACHED_NEXT = 6,
+    /* Natural content (4-byte formats): the PREDICT planes with the pixel above as the
+     * prediction (left on the first row), residuals zigzag-coded and bit-packed per block of
+     * 16 at the block's width; in the header, so its noise stays out of the LZ4 history. */
+    VD_TILE_MODE_PACKED = 7,
     VD_TILE_MODE_MASK = 0x0f,
     VD_TILE_MODE_STORE = 0x80, /* then a slot (2 bytes): keep the decoded tile there */
 };
 
 /* Per-frame counters of the encoder (added to). */
 typedef struct vd_tile_counts {
-    uint32_t solid, palette, raw, predict, cached, stored;
+    uint32_t solid, palette, raw, predict, packed, cached, stored;
 } vd_tile_counts;
 
 typedef struct vd_tile_encoder vd_tile_encoder;

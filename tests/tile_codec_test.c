@@ -12,7 +12,7 @@
 #define W (64 * VD_TILE_RUN_MAX)
 #define SLOTS 64
 
-enum content { FLAT, TWO, FEW, MANY, GRADIENT, NOISE, CONTENT_COUNT };
+enum content { FLAT, TWO, FEW, MANY, GRADIENT, SMOOTH_NOISE, NOISE, CONTENT_COUNT };
 
 static void fill(uint8_t *img, size_t stride, int w, int h, int bpp, enum content c, tu_rng *r)
 {
@@ -28,6 +28,10 @@ static void fill(uint8_t *img, size_t stride, int w, int h, int bpp, enum conten
             case FEW: v = pal[tu_rng_below(r, 3 + (uint32_t)(y % 14))]; break;
             case MANY: v = pal[tu_rng_below(r, 300)]; break;
             case GRADIENT: v = (uint32_t)(x * 4) | (uint32_t)(y * 4) << 8 | (uint32_t)(x + y) << 16; break;
+            case SMOOTH_NOISE: /* a photo: a ramp with a little noise */
+                v = (uint32_t)(x * 3 + tu_rng_below(r, 6)) | (uint32_t)(y * 2 + tu_rng_below(r, 6)) << 8 |
+                    (uint32_t)(x + y + tu_rng_below(r, 6)) << 16;
+                break;
             default: v = tu_rng_u32(r); break;
             }
             uint8_t *p = img + (size_t)y * stride + (size_t)x * (size_t)bpp;
@@ -82,10 +86,13 @@ static void test_roundtrip(void)
             CHECK(ret == 0, "run %d (%dx%d, content %d, bpp %d): %s", it, w, h, c, bpp, vd_strerror(ret));
             check_equal(img, stride, out, w, h, bpp, has_x, "roundtrip");
         }
-        CHECK(counts.solid && counts.palette && counts.raw && counts.cached && counts.stored,
-              "bpp %d: modes solid %u palette %u raw %u cached %u stored %u", bpp, counts.solid,
-              counts.palette, counts.raw, counts.cached, counts.stored);
-        CHECK(bpp == 2 || counts.predict, "no predictive tile at bpp 4");
+        CHECK(counts.solid && counts.palette && counts.cached && counts.stored,
+              "bpp %d: modes solid %u palette %u cached %u stored %u", bpp, counts.solid,
+              counts.palette, counts.cached, counts.stored);
+        /* Noise: raw where bit packing cannot win (2 bytes per pixel, or a real alpha). */
+        CHECK(bpp == 4 || counts.raw, "no raw tile at bpp 2");
+        CHECK(bpp == 2 || (counts.predict && counts.packed), "bpp 4: predict %u packed %u",
+              counts.predict, counts.packed);
         vd_tile_encoder_free(&te);
         vd_tile_decoder_free(&td);
         vd_tile_cache_free(&cache);
@@ -100,7 +107,8 @@ static void test_mode_choice(void)
 {
     static const struct { enum content c; uint8_t mode; } cases[] = {
         {FLAT, VD_TILE_MODE_SOLID}, {TWO, VD_TILE_MODE_PALETTE}, {FEW, VD_TILE_MODE_PALETTE},
-        {GRADIENT, VD_TILE_MODE_PREDICT}, {NOISE, VD_TILE_MODE_RAW}};
+        {GRADIENT, VD_TILE_MODE_PREDICT}, {SMOOTH_NOISE, VD_TILE_MODE_PACKED},
+        {NOISE, VD_TILE_MODE_PACKED}};
     uint8_t img[64 * 64 * 4], payload[70000];
     for (size_t i = 0; i < TU_ARRAY_SIZE(cases); i++) {
         vd_tile_encoder *te = vd_tile_encoder_new();
@@ -192,6 +200,16 @@ static void test_bad_payloads(void)
           "CACHED_NEXT alone accepted");
     CHECK(decode_bytes(td, VD_TILE_BULK_RAW, ref_then_next, 4, 128, 64, out) == VD_ERR(EBADMSG),
           "slot 4, never filled, then 5 accepted");
+    /* PACKED: a block width of 9 bits, and data cut short. */
+    static uint8_t packed[1 + 3 * (128 + 2 * 256)] = {VD_TILE_MODE_PACKED};
+    for (int pl = 0; pl < 3; pl++)
+        memset(packed + 1 + pl * (128 + 512), 0x11, 128); /* every block 1 bit wide */
+    CHECK(decode_bytes(td, VD_TILE_BULK_RAW, packed, sizeof(packed), 64, 64, out) == 0, "packed");
+    CHECK(decode_bytes(td, VD_TILE_BULK_RAW, packed, sizeof(packed) - 1, 64, 64, out) == VD_ERR(EBADMSG),
+          "packed data cut short accepted");
+    packed[1 + 5] = 0x91;
+    CHECK(decode_bytes(td, VD_TILE_BULK_RAW, packed, sizeof(packed), 64, 64, out) == VD_ERR(EBADMSG),
+          "a 9-bit block accepted");
     uint8_t unknown[5] = {9, 0, 0, 0, 0};
     CHECK(decode_bytes(td, VD_TILE_BULK_RAW, unknown, 5, 64, 64, out) == VD_ERR(EBADMSG), "mode 9");
     CHECK(decode_bytes(td, 7, store, 7, 64, 64, out) == VD_ERR(EBADMSG), "bulk encoding 7");

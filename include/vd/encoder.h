@@ -70,7 +70,8 @@ enum vd_video_backend_choice {
 
 typedef struct vd_encoder_config {
     /* Packets are cut at message boundaries once they reach this size (bytes), so a packet
-     * can exceed it by one message: a run of up to 32 tiles, at most 512 KiB and a few bytes.
+     * can exceed it by one message: a run of up to 32 tiles, at most 524 404 bytes (see
+     * docs/protocol.md, section 4.1; the first packet of a frame also holds its COPY messages).
      * Default 256 KiB, at least 4 KiB. */
     size_t max_packet_size;
     /* Surfaces (monitors) that may exist at once; default and maximum 64. */

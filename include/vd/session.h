@@ -125,7 +125,8 @@ typedef struct vd_session_caps {
                                * 64 KiB .. 256 MiB */
     uint64_t cache_bytes;     /* tile cache the client's decoder grants (its
                                * vd_decoder_config.cache_size); a server sets
-                               * vd_encoder_config.cache_size to at most this; 0 = none */
+                               * vd_encoder_config.cache_size to at most this; 0 = none;
+                               * vd_session_config_default() puts the decoder's default */
     uint8_t reserved[32];
 } vd_session_caps;
 
