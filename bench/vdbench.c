@@ -24,6 +24,7 @@
 #include "baselines.h"
 #include "peers.h"
 #include "score.h"
+#include "scroll_metrics.h"
 #include "video_metrics.h"
 #include "workload.h"
 
@@ -98,6 +99,7 @@ typedef struct result {
      * window's first showing (issue #5: <= 5 %). */
     uint64_t first_show_bytes[16];
     uint64_t tiles_copied, tiles_cached; /* vd_encoder_stats, summed */
+    uint64_t scrolled_rows, copied_rows;  /* scroll_metrics.h */
     samples return_cost;
 } result;
 
@@ -432,8 +434,9 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
     size_t tile_classes_size = 0;
     bench_video *video = NULL;
     bench_text_mask *text_mask = NULL;
+    bench_scroll *scroll = NULL;
     int ret = vd_encoder_new(&ecfg, &enc);
-    if (ret < 0 || (ret = vd_decoder_new(NULL, &dec)) < 0 ||
+    if (ret < 0 || (ret = vd_decoder_new(NULL, &dec)) < 0 || (ret = bench_scroll_new(&scroll)) < 0 ||
         (opt->baselines && (ret = bench_text_mask_new(&text_mask)) < 0) ||
         (opt->peers && (ret = peer_bench_new(&r->peers)) < 0))
         goto out;
@@ -485,7 +488,8 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
                 break;
             if (ret < 0)
                 goto out;
-            if ((ret = bench_video_packet(video, pkt.data, pkt.size)) < 0) /* not timed */
+            if ((ret = bench_video_packet(video, pkt.data, pkt.size)) < 0 || /* not timed */
+                (ret = bench_scroll_packet(scroll, pkt.data, pkt.size)) < 0)
                 goto out;
             t0 = vd_now_ns();
             ret = vd_decoder_send_packet(dec, pkt.data, pkt.size);
@@ -559,6 +563,8 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
         r->bytes += st.bytes;
         r->tiles_copied += st.tiles_copied;
         r->tiles_cached += st.tiles_cached;
+        if ((ret = bench_scroll_frame(scroll, &f)) < 0)
+            goto out;
         if (f.front_window >= 0 && f.front_window < (int)VD_ARRAY_SIZE(r->first_show_bytes)) {
             uint64_t *first = &r->first_show_bytes[f.front_window];
             if (!f.front_returns)
@@ -595,6 +601,7 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
     if (score)
         bench_score_summarize(score, &r->classification);
     bench_video_summarize(video, &r->video);
+    bench_scroll_totals(scroll, &r->scrolled_rows, &r->copied_rows);
     r->fps = bench_workload_fps(wl);
 out:
     if (!opt->quiet && vd_now_ns() - start >= 2000000000u && isatty(STDERR_FILENO))
@@ -604,6 +611,7 @@ out:
     free(tile_classes);
     free(lossy);
     bench_video_free(&video);
+    bench_scroll_free(&scroll);
     bench_text_mask_free(&text_mask);
     bench_score_free(&score);
     vd_encoder_free(&enc);
@@ -854,6 +862,9 @@ static void print_text(const result *res, int n, const kernel_result *kr, int n_
                    r->tiles_copied + r->damaged_tiles,
                    100.0 * (double)r->tiles_copied / (double)(r->tiles_copied + r->damaged_tiles),
                    100.0 * (double)r->tiles_cached / (double)(r->tiles_copied + r->damaged_tiles));
+        if (r->scrolled_rows)
+            printf("%s: %" PRIu64 " of %" PRIu64 " scrolled rows (%.1f %%) went as copies\n", r->name,
+                   r->copied_rows, r->scrolled_rows, 100.0 * (double)r->copied_rows / (double)r->scrolled_rows);
         if (r->return_cost.n)
             printf("%s: a return to a window costs %.1f %% (p50; max %.1f %%) of the bytes of its "
                    "first showing, over %zu returns\n", r->name, 100 * quantile(&r->return_cost, 0.5),

@@ -37,6 +37,10 @@ typedef struct bench_frame {
     /* 1 when that window was in front before (a return: it shows again what it showed when
      * it last left the front, typing included), 0 for its first time or without a window */
     int front_returns;
+    /* Content that scrolled this frame: the rectangle it now fills, moved up by scroll_dy
+     * rows from the previous frame (rows of it redrawn since do not count as scrolled).
+     * scroll_w = 0: nothing scrolled, or the workload does not say. */
+    int scroll_x, scroll_y, scroll_w, scroll_h, scroll_dy;
 } bench_frame;
 
 typedef struct bench_workload bench_workload;

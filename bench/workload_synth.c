@@ -789,6 +789,8 @@ typedef struct term {
     uint8_t *dirty; /* per row */
     int crow, ccol;
     int scroll;     /* rows scrolled this frame */
+    rect moved;     /* pixels the last frame's scroll moved (where they landed), w = 0: none */
+    int moved_dy;
     bool cur_drawn;
     int cur_row, cur_col;
     bool fully_visible;
@@ -1216,8 +1218,11 @@ static void term_step(term *t, canvas scr, const font *f, int frame)
     }
 
     /* scroll the pixels once for everything that scrolled this frame */
+    t->moved.w = 0;
     if (t->scroll > 0 && t->scroll < t->rows && t->fully_visible) {
         int sh = t->scroll * GLYPH_H, hpx = (t->rows * GLYPH_H) - sh;
+        t->moved = (rect){t->tx, t->ty, t->cols * GLYPH_W, hpx};
+        t->moved_dy = sh;
         for (int y = 0; y < hpx; y++)
             memcpy(scr.px + (ptrdiff_t)(t->ty + y) * scr.stride + t->tx,
                    scr.px + (ptrdiff_t)(t->ty + y + sh) * scr.stride + t->tx,
@@ -3033,6 +3038,11 @@ static int synth_next(bench_workload *wl, bench_frame *fr)
     fr->n_regions = s->n_reg;
     fr->front_window = s->desk ? s->desk->front : -1;
     fr->front_returns = s->desk ? s->desk->front_returns : 0;
+    if (s->term.moved.w > 0) {
+        fr->scroll_x = s->term.moved.x, fr->scroll_y = s->term.moved.y;
+        fr->scroll_w = s->term.moved.w, fr->scroll_h = s->term.moved.h;
+        fr->scroll_dy = s->term.moved_dy;
+    }
     s->frame++;
     return 1;
 }
