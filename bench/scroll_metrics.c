@@ -59,7 +59,7 @@ int bench_scroll_packet(bench_scroll *s, const uint8_t *data, size_t size)
                            (vd_rect){(int32_t)c.dst_x, (int32_t)c.dst_y, (int32_t)c.width, (int32_t)c.height});
         else if (msg.type == VD_MSG_TILE && vd_wire_read_tile(&msg, &t) == 0)
             ret = add_rect(&s->tiles, &s->n_tiles, &s->cap_tiles,
-                           (vd_rect){t.tx * 64, t.ty * 64, t.count * 64, 64});
+                           (vd_rect){t.tx * 64, t.ty * 64 + t.top, t.count * 64, 64 - t.top - t.bottom});
     }
     return ret;
 }

@@ -35,6 +35,7 @@ typedef struct dec_stream {
 typedef struct staged_run {
     uint16_t tx, ty;
     uint8_t count;
+    uint8_t top, height; /* the band of rows of the tile row */
     size_t offset; /* of its packed rows in the arena */
 } staged_run;
 
@@ -525,7 +526,10 @@ static int handle_tile(vd_decoder *dec, const vd_msg *msg)
     uint8_t *covered = st->covered + (size_t)t.ty * (size_t)g->cols + t.tx;
     if (memchr(covered, 1, t.count))
         return VD_ERR(EBADMSG); /* a tile twice in one frame: never sent by an encoder */
-    int x = t.tx * 64, w = VD_MIN(64 * t.count, g->width - x), h = VD_MIN(64, g->height - t.ty * 64);
+    int x = t.tx * 64, w = VD_MIN(64 * t.count, g->width - x);
+    int h = VD_MIN(64, g->height - t.ty * 64) - t.top - t.bottom;
+    if (h < 1)
+        return VD_ERR(EBADMSG);
     size_t packed = (size_t)w * (size_t)h * (size_t)g->bpp;
     uint8_t *dst = vd_buf_reserve(&st->arena, packed);
     if (!dst)
@@ -534,7 +538,7 @@ static int handle_tile(vd_decoder *dec, const vd_msg *msg)
                               vd_format_has_x(staged_format(s)), dst)) < 0)
         return ret;
     memset(covered, 1, t.count);
-    st->runs[st->n_runs++] = (staged_run){t.tx, t.ty, t.count, st->arena.size};
+    st->runs[st->n_runs++] = (staged_run){t.tx, t.ty, t.count, t.top, (uint8_t)h, st->arena.size};
     st->arena.size += packed;
     return 0;
 }
@@ -642,8 +646,8 @@ static int handle_frame_end(vd_decoder *dec, const vd_msg *msg)
     apply_streams(dec, s);
     for (uint32_t i = 0; i < st->n_runs; i++) {
         const staged_run *run = &st->runs[i];
-        int x = run->tx * 64, y = run->ty * 64;
-        int w = VD_MIN(64 * run->count, g->width - x), h = VD_MIN(64, g->height - y);
+        int x = run->tx * 64, y = run->ty * 64 + run->top;
+        int w = VD_MIN(64 * run->count, g->width - x), h = run->height;
         size_t row_bytes = (size_t)w * (size_t)g->bpp;
         const uint8_t *src = st->arena.data + run->offset;
         uint8_t *dst = s->pixels + (size_t)y * stride + (size_t)x * (size_t)g->bpp;

@@ -51,8 +51,7 @@ typedef struct enc_surface {
     uint8_t *lossy;         /* per tile: the client shows lossy pixels */
     int64_t *last_damage;   /* per tile: frame time of its last change */
     uint32_t *candidates;   /* build-to-lossless candidates (scratch) */
-    uint8_t *copy_match;    /* per tile: motion vector index + 1 of a copy, or 0 (scratch) */
-    vd_rect *copy_part;     /* per tile: what of it a copy covers (scratch) */
+    vd_tile_copy *copies;   /* per tile: what copies give it this frame (band: rows still to send) */
 } enc_surface;
 
 typedef struct pending_packet {
@@ -155,8 +154,7 @@ static void surface_free(enc_surface *s)
     free(s->lossy);
     free(s->last_damage);
     free(s->candidates);
-    free(s->copy_match);
-    free(s->copy_part);
+    free(s->copies);
     free(s->prev);
     free(s->state);
     free(s->tile_stats);
@@ -226,12 +224,10 @@ static int surface_configure(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     uint8_t *lossy = calloc(n_tiles, 1);
     int64_t *last_damage = calloc(n_tiles, sizeof(*last_damage));
     uint32_t *candidates = malloc(n_tiles * sizeof(*candidates));
-    uint8_t *copy_match = malloc(n_tiles);
-    vd_rect *copy_part = malloc(n_tiles * sizeof(*copy_part));
+    vd_tile_copy *copies = calloc(n_tiles, sizeof(*copies));
     if (!prev || !state || !stats || !classifier || !lossy || !last_damage || !candidates ||
-        !copy_match || !copy_part) {
-        free(copy_match);
-        free(copy_part);
+        !copies) {
+        free(copies);
         free(prev);
         free(state);
         free(stats);
@@ -246,10 +242,8 @@ static int surface_configure(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     free(s->lossy);
     free(s->last_damage);
     free(s->candidates);
-    free(s->copy_match);
-    free(s->copy_part);
-    s->copy_match = copy_match;
-    s->copy_part = copy_part;
+    free(s->copies);
+    s->copies = copies;
     s->lossy = lossy;
     s->last_damage = last_damage;
     s->candidates = candidates;
@@ -668,36 +662,41 @@ static int send_copies(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     const vd_tile_grid *g = &s->grid;
     vd_motion_vector vec[VD_MOTION_MAX_VECTORS];
     int n = vd_motion_find(&enc->dsp, g, f->data, (size_t)f->stride, s->prev,
-                           (size_t)g->width * (size_t)g->bpp, s->state, s->lossy, s->copy_match,
-                           s->copy_part, vec);
+                           (size_t)g->width * (size_t)g->bpp, s->state, s->lossy, s->copies, vec);
     if (!n)
         return 0;
     for (int ty = 0; ty < g->rows; ty++) {
-        const uint8_t *m = s->copy_match + (size_t)ty * (size_t)g->cols;
-        const vd_rect *part = s->copy_part + (size_t)ty * (size_t)g->cols;
+        const vd_tile_copy *tc = s->copies + (size_t)ty * (size_t)g->cols;
         for (int tx = 0; tx < g->cols; tx++) {
-            if (!m[tx])
+            if (!tc[tx].vector)
                 continue;
-            int x = tx * 64, y = ty * 64;
-            int w = VD_MIN(64, g->width - x), h = VD_MIN(64, g->height - y);
-            /* Whole tiles moved alike go as one run; a partly moved tile alone. */
-            int whole = part[tx].width == w && part[tx].height == h, count = 1;
-            while (whole && tx + count < g->cols && m[tx + count] == m[tx] &&
-                   part[tx + count].width == VD_MIN(64, g->width - (tx + count) * 64) &&
-                   part[tx + count].height == h)
+            int x = tx * 64, y = ty * 64, h = VD_MIN(64, g->height - y);
+            /* Whole tiles moved alike go as one run; other copies tile by tile. */
+            int whole = tc[tx].part[0].width == VD_MIN(64, g->width - x) && tc[tx].part[0].height == h;
+            int count = 1;
+            while (whole && tx + count < g->cols && tc[tx + count].vector == tc[tx].vector &&
+                   tc[tx + count].part[0].width == VD_MIN(64, g->width - (tx + count) * 64) &&
+                   tc[tx + count].part[0].height == h)
                 count++;
-            vd_motion_vector v = vec[m[tx] - 1];
-            vd_rect r = whole ? (vd_rect){x, y, VD_MIN(64 * count, g->width - x), h} : part[tx];
-            w = VD_MIN(64 * count, g->width - x);
-            vd_msg_copy c = {s->id, (uint32_t)(r.x + v.dx), (uint32_t)(r.y + v.dy), (uint32_t)r.x,
-                             (uint32_t)r.y, (uint32_t)r.width, (uint32_t)r.height};
-            int ret = vd_wire_put_copy(&enc->out, &c);
-            if (ret < 0)
-                return ret;
-            /* The client's copy equals these pixels (checked), so the reference takes them. */
-            update_reference(s, f, x, y, w, h);
+            vd_motion_vector v = vec[tc[tx].vector - 1];
+            vd_rect parts[2] = {tc[tx].part[0], tc[tx].part[1]};
+            if (whole)
+                parts[0].width = VD_MIN(64 * count, g->width - x);
+            for (int k = 0; k < 2; k++) {
+                const vd_rect *r = &parts[k];
+                if (!r->width)
+                    continue;
+                vd_msg_copy c = {s->id, (uint32_t)(r->x + v.dx), (uint32_t)(r->y + v.dy), (uint32_t)r->x,
+                                 (uint32_t)r->y, (uint32_t)r->width, (uint32_t)r->height};
+                int ret = vd_wire_put_copy(&enc->out, &c);
+                if (ret < 0)
+                    return ret;
+                /* The client's copy equals these pixels (checked), so the reference takes them. */
+                update_reference(s, f, r->x, r->y, r->width, r->height);
+            }
             size_t i = (size_t)ty * (size_t)g->cols + (size_t)tx;
-            memset(s->state + i, VD_TILE_CANDIDATE, (size_t)count);
+            if (!tc[tx].band) /* else the band's rows still go out as a TILE */
+                memset(s->state + i, VD_TILE_CANDIDATE, (size_t)count);
             if (whole) /* a partial copy leaves the rest of the tile as the client had it */
                 memset(s->lossy + i, 0, (size_t)count);
             enc->stats.tiles_copied += (uint32_t)count;
@@ -723,18 +722,24 @@ static int encode_tiles(vd_encoder *enc, enc_surface *s, const vd_frame *f, vd_t
             }
             if (row_state[tx] != VD_TILE_DIRTY)
                 continue;
+            /* A run shares its band of rows (all of the tile row, or what copies left). */
+            const vd_tile_copy *tc = s->copies + (size_t)ty * (size_t)g->cols;
+            int top = tc[tx].band ? tc[tx].band_top : 0, bottom = tc[tx].band ? tc[tx].band_bottom : 0;
             int count = 1;
             while (count < VD_TILE_RUN_MAX && tx + count < g->cols &&
-                   row_state[tx + count] == VD_TILE_DIRTY)
+                   row_state[tx + count] == VD_TILE_DIRTY &&
+                   (tc[tx + count].band ? tc[tx + count].band_top : 0) == top &&
+                   (tc[tx + count].band ? tc[tx + count].band_bottom : 0) == bottom)
                 count++;
-            int x = tx * 64, y = ty * 64;
-            int w = VD_MIN(64 * count, g->width - x), h = VD_MIN(64, g->height - y);
+            int x = tx * 64, y = ty * 64 + top;
+            int w = VD_MIN(64 * count, g->width - x), h = VD_MIN(64, g->height - ty * 64) - top - bottom;
             const uint8_t *src = f->data + (size_t)y * (size_t)f->stride + (size_t)x * (size_t)g->bpp;
             update_reference(s, f, x, y, w, h);
             uint64_t t0 = vd_now_ns();
 
             uint8_t *payload = vd_wire_begin_tile(&enc->out, s->id, (uint16_t)tx, (uint16_t)ty,
-                                                  (uint8_t)count, vd_tile_max_payload(w, h, g->bpp));
+                                                  (uint8_t)count, (uint8_t)top, (uint8_t)bottom,
+                                                  vd_tile_max_payload(w, h, g->bpp));
             if (!payload)
                 return VD_ERR(ENOMEM);
             uint8_t encoding;
@@ -811,6 +816,7 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f)
         enc->stats.scan_ns = vd_now_ns() - t0;
     }
 
+    memset(s->copies, 0, n_tiles * sizeof(*s->copies));
     if (!is_new && !s->refresh && s->prev_valid && (ret = send_copies(enc, s, f)) < 0)
         goto fail;
     uint64_t t_cls = vd_now_ns();

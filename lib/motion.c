@@ -7,10 +7,10 @@
 
 #include "motion.h"
 
-#define STRIP 16           /* pixels per anchor */
+#define STRIP 32           /* pixels per anchor: text repeats shorter strips all over */
 #define MAX_ANCHORS 64
 #define ANCHOR_TABLE 256   /* power of two, at most a quarter full */
-#define VOTE_TABLE 1024    /* power of two; offsets beyond 3/4 of it are not counted */
+#define VOTE_TABLE 4096    /* power of two; offsets beyond 3/4 of it are not counted */
 #define MIN_VOTES 3        /* anchors that must agree on an offset */
 #define ROWS_PER_TILE 4    /* anchor rows tried per tile */
 /* Damaged boxes larger than this (a 4K screen) are not searched: the scan would cost more
@@ -122,14 +122,77 @@ static vd_rect changed_bounds(const vd_tile_grid *g, const uint8_t *cur, size_t 
     return x1 < 0 ? (vd_rect){t.x, t.y, 0, 0} : (vd_rect){t.x + x0, t.y + y0, x1 - x0 + 1, y1 - y0 + 1};
 }
 
+/* Per row of the tile: unchanged, or equal to ref at the vector (and from exact pixels). */
+enum { ROW_OTHER, ROW_SAME, ROW_MOVED };
+
+static int row_kind(const vd_damage_dsp *dsp, const vd_tile_grid *g, const uint8_t *cur,
+                    size_t cur_stride, const uint8_t *ref, size_t ref_stride, const uint8_t *lossy,
+                    vd_rect tile, int r, vd_motion_vector v)
+{
+    size_t bpp = (size_t)g->bpp, n = (size_t)tile.width * bpp;
+    const uint8_t *c = cur + (size_t)(tile.y + r) * cur_stride + (size_t)tile.x * bpp;
+    uint8_t differs = 0;
+    dsp->diff_row(c, ref + (size_t)(tile.y + r) * ref_stride + (size_t)tile.x * bpp, n, 64 * bpp,
+                  g->mask, &differs, 1);
+    if (!differs)
+        return ROW_SAME;
+    vd_rect src = {tile.x, tile.y + r, tile.width, 1};
+    return rect_matches(dsp, g, cur, cur_stride, ref, ref_stride, lossy, src, v) ? ROW_MOVED : ROW_OTHER;
+}
+
+/* From one end of the tile (step +1 from the top, -1 from the bottom): unchanged rows, then
+ * moved rows, then unchanged rows again; returns how many rows that covers and sets *copy
+ * to the moved ones. */
+static int rows_from_end(const uint8_t *kind, int h, int step, vd_rect tile, vd_rect *copy)
+{
+    int phase = 0, n = 0, first = -1, last = -1;
+    for (int k = 0; k < h; k++, n++) {
+        int r = step > 0 ? k : h - 1 - k, kd = kind[r];
+        if (kd == ROW_OTHER || (kd == ROW_MOVED && phase == 2))
+            break;
+        if (kd == ROW_MOVED) {
+            phase = 1;
+            first = first < 0 ? r : first;
+            last = r;
+        } else if (phase == 1) {
+            phase = 2;
+        }
+    }
+    *copy = (vd_rect){0};
+    if (first >= 0) {
+        int lo = VD_MIN(first, last), hi = VD_MAX(first, last);
+        *copy = (vd_rect){tile.x, tile.y + lo, tile.width, hi - lo + 1};
+    }
+    return n;
+}
+
+static void row_bands(const vd_damage_dsp *dsp, const vd_tile_grid *g, const uint8_t *cur,
+                      size_t cur_stride, const uint8_t *ref, size_t ref_stride,
+                      const uint8_t *lossy, vd_rect tile, vd_motion_vector v, int k, vd_tile_copy *tc)
+{
+    uint8_t kind[64];
+    for (int r = 0; r < tile.height; r++)
+        kind[r] = (uint8_t)row_kind(dsp, g, cur, cur_stride, ref, ref_stride, lossy, tile, r, v);
+    vd_rect top_copy, bottom_copy;
+    int top = rows_from_end(kind, tile.height, 1, tile, &top_copy);
+    if (top == tile.height) /* the bounding-box test failed on interleaved rows only */
+        bottom_copy = (vd_rect){0};
+    int bottom = top == tile.height ? 0 : rows_from_end(kind, tile.height, -1, tile, &bottom_copy);
+    /* Worth it only when copies take a good part of the tile. */
+    if (top_copy.height + bottom_copy.height < 8)
+        return;
+    *tc = (vd_tile_copy){.vector = (uint8_t)(k + 1), .part = {top_copy, bottom_copy},
+                         .band_top = (uint8_t)top, .band_bottom = (uint8_t)bottom,
+                         .band = top + bottom < tile.height};
+}
+
 int vd_motion_find(const vd_damage_dsp *dsp, const vd_tile_grid *g, const uint8_t *cur,
                    size_t cur_stride, const uint8_t *ref, size_t ref_stride, const uint8_t *state,
-                   const uint8_t *lossy, uint8_t *match, vd_rect *part,
-                   vd_motion_vector vec[VD_MOTION_MAX_VECTORS])
+                   const uint8_t *lossy, vd_tile_copy *out, vd_motion_vector vec[VD_MOTION_MAX_VECTORS])
 {
     size_t n_tiles = (size_t)g->cols * (size_t)g->rows, n_dirty = 0;
     int bx0 = g->cols, by0 = g->rows, bx1 = -1, by1 = -1;
-    memset(match, 0, n_tiles);
+    memset(out, 0, n_tiles * sizeof(*out));
     for (size_t i = 0; i < n_tiles; i++) {
         if (state[i] != VD_TILE_DIRTY)
             continue;
@@ -218,21 +281,24 @@ int vd_motion_find(const vd_damage_dsp *dsp, const vd_tile_grid *g, const uint8_
             continue;
         int x = (int)(i % (size_t)g->cols) * 64, y = (int)(i / (size_t)g->cols) * 64;
         vd_rect tile = {x, y, VD_MIN(64, g->width - x), VD_MIN(64, g->height - y)};
-        part[i] = tile;
-        for (int k = 0; k < n_vec && !match[i]; k++)
+        vd_tile_copy *tc = &out[i];
+        for (int k = 0; k < n_vec && !tc->vector; k++)
             if (rect_matches(dsp, g, cur, cur_stride, ref, ref_stride, lossy, tile, vec[k]))
-                match[i] = (uint8_t)(k + 1);
-        if (!match[i] && n_vec) {
+                *tc = (vd_tile_copy){.vector = (uint8_t)(k + 1), .part = {tile}};
+        if (!tc->vector && n_vec) {
             /* A tile that moved content enters only partly (a window's edge, the first
              * scrolled line under a title bar): what changed may still be a copy. */
             vd_rect changed = changed_bounds(g, cur, cur_stride, ref, ref_stride, tile);
-            for (int k = 0; k < n_vec && !match[i] && changed.width; k++)
-                if (rect_matches(dsp, g, cur, cur_stride, ref, ref_stride, lossy, changed, vec[k])) {
-                    match[i] = (uint8_t)(k + 1);
-                    part[i] = changed;
-                }
+            for (int k = 0; k < n_vec && !tc->vector && changed.width; k++)
+                if (rect_matches(dsp, g, cur, cur_stride, ref, ref_stride, lossy, changed, vec[k]))
+                    *tc = (vd_tile_copy){.vector = (uint8_t)(k + 1), .part = {changed}};
         }
-        found |= match[i] != 0;
+        /* Moved rows above or below new ones (the line a terminal just printed under the
+         * scrolled text): copies for those, the rest as a band of rows.  Not over lossy
+         * pixels, which only a whole resend makes exact. */
+        for (int k = 0; k < n_vec && !tc->vector && !lossy[i]; k++)
+            row_bands(dsp, g, cur, cur_stride, ref, ref_stride, lossy, tile, vec[k], k, tc);
+        found |= tc->vector != 0;
     }
     return found ? n_vec : 0;
 }

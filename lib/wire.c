@@ -60,13 +60,15 @@ int vd_wire_read_surface_destroy(const vd_msg *msg, uint32_t *id)
 int vd_wire_read_tile(const vd_msg *msg, vd_msg_tile *out)
 {
     const uint8_t *b = msg->body;
-    if (msg->size < VD_TILE_HEADER || b[9] < 1 || b[9] > VD_TILE_RUN_MAX || vd_rl16(b + 10))
+    if (msg->size < VD_TILE_HEADER || b[9] < 1 || b[9] > VD_TILE_RUN_MAX || b[10] > 63 || b[11] > 63)
         return VD_ERR(EBADMSG);
     out->surface_id = vd_rl32(b);
     out->tx = vd_rl16(b + 4);
     out->ty = vd_rl16(b + 6);
     out->encoding = b[8];
     out->count = b[9];
+    out->top = b[10];
+    out->bottom = b[11];
     out->data = b + VD_TILE_HEADER;
     out->size = msg->size - VD_TILE_HEADER;
     return 0;
@@ -181,7 +183,7 @@ int vd_wire_put_frame_end(vd_buf *buf, const vd_msg_frame_end *fe)
 }
 
 uint8_t *vd_wire_begin_tile(vd_buf *buf, uint32_t surface_id, uint16_t tx, uint16_t ty,
-                            uint8_t count, size_t max_payload)
+                            uint8_t count, uint8_t top, uint8_t bottom, size_t max_payload)
 {
     uint8_t *p = vd_buf_reserve(buf, VD_WIRE_HEADER_SIZE + VD_TILE_HEADER + max_payload);
     if (!p)
@@ -195,7 +197,8 @@ uint8_t *vd_wire_begin_tile(vd_buf *buf, uint32_t surface_id, uint16_t tx, uint1
     vd_wl16(b + 6, ty);
     b[8] = 0;
     b[9] = count;
-    vd_wl16(b + 10, 0);
+    b[10] = top;
+    b[11] = bottom;
     return b + VD_TILE_HEADER;
 }
 

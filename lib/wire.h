@@ -108,6 +108,7 @@ typedef struct vd_msg_tile {
     uint16_t tx, ty;
     uint8_t encoding;
     uint8_t count; /* tiles in the run, 1 .. VD_TILE_RUN_MAX */
+    uint8_t top, bottom; /* rows of the tile row above and below the run's band */
     const uint8_t *data;
     uint32_t size;
 } vd_msg_tile;
@@ -159,7 +160,7 @@ VD_HIDDEN int vd_wire_put_copy(vd_buf *buf, const vd_msg_copy *c);
  * coding: begin reserves header room plus max_payload bytes and returns where the payload
  * goes (NULL on ENOMEM); end commits payload_size bytes of it. */
 VD_HIDDEN uint8_t *vd_wire_begin_tile(vd_buf *buf, uint32_t surface_id, uint16_t tx, uint16_t ty,
-                                      uint8_t count, size_t max_payload);
+                                      uint8_t count, uint8_t top, uint8_t bottom, size_t max_payload);
 VD_HIDDEN void vd_wire_end_tile(vd_buf *buf, uint8_t encoding, size_t payload_size);
 
 #endif

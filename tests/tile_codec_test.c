@@ -284,7 +284,7 @@ static void test_copy_message(void)
     CHECK(vd_wire_put_hello(&b) == 0 && vd_wire_put_codec_reset(&b, 0) == 0 &&
               vd_wire_put_surface(&b, VD_MSG_SURFACE_CREATE, &surf) == 0, "writing");
     for (int ty = 0; ty < 2; ty++) {
-        uint8_t *p = vd_wire_begin_tile(&b, 1, 0, (uint16_t)ty, 2, 16);
+        uint8_t *p = vd_wire_begin_tile(&b, 1, 0, (uint16_t)ty, 2, 0, 0, 16);
         CHECK(p, "writing");
         uint8_t v = ty ? 0 : 0xff;
         const uint8_t run[10] = {VD_TILE_MODE_SOLID, v, v, v, 0xff, VD_TILE_MODE_SOLID, v, v, v, 0xff};
@@ -323,6 +323,30 @@ static void test_copy_message(void)
         CHECK(vd_decoder_send_packet(dec, b.data, b.size) == VD_ERR(EBADMSG), "bad copy %zu accepted", i);
         CHECK(vd_decoder_receive_image(dec, &img) == VD_ERR(EAGAIN), "an image after bad copy %zu", i);
     }
+    /* A TILE band: rows 10 .. 43 of tile row 0 painted 0x40, the rest kept; then a band
+     * with no rows left. */
+    b.size = 0;
+    CHECK(vd_wire_put_codec_reset(&b, 0) == 0, "writing"); /* the refused copies invalidated */
+    uint8_t *band = vd_wire_begin_tile(&b, 1, 0, 0, 1, 10, 20, 16);
+    CHECK(band, "writing");
+    const uint8_t grey[5] = {VD_TILE_MODE_SOLID, 0x40, 0x40, 0x40, 0xff};
+    memcpy(band, grey, sizeof(grey));
+    vd_wire_end_tile(&b, VD_TILE_BULK_RAW, sizeof(grey));
+    fe.frame_seq = 3;
+    CHECK(vd_wire_put_frame_end(&b, &fe) == 0, "writing");
+    CHECK(vd_decoder_send_packet(dec, b.data, b.size) == 0, "band frame");
+    CHECK(vd_decoder_receive_image(dec, &img) == 0, "band image");
+    CHECK(img.data[(size_t)9 * img.stride] == before[(size_t)9 * img.stride] &&
+              img.data[(size_t)10 * img.stride] == 0x40 && img.data[(size_t)43 * img.stride] == 0x40 &&
+              img.data[(size_t)44 * img.stride] == before[(size_t)44 * img.stride],
+          "band rows");
+    memcpy(before, img.data, (size_t)img.stride * 128);
+    b.size = 0;
+    band = vd_wire_begin_tile(&b, 1, 0, 1, 1, 32, 32, 16);
+    memcpy(band, grey, sizeof(grey));
+    vd_wire_end_tile(&b, VD_TILE_BULK_RAW, sizeof(grey));
+    CHECK(vd_wire_put_frame_end(&b, &fe) == 0, "writing");
+    CHECK(vd_decoder_send_packet(dec, b.data, b.size) == VD_ERR(EBADMSG), "an empty band accepted");
     /* A copy on a surface whose geometry changes in the same frame. */
     b.size = 0;
     CHECK(vd_wire_put_surface(&b, VD_MSG_SURFACE_RESIZE, &surf) == 0 && vd_wire_put_copy(&b, &scroll) == 0 &&

@@ -17,8 +17,7 @@
 
 #include <sodium.h>
 
-#include <vd/decoder.h>
-
+#include "../codec/tile_cache.h"
 #include "../lib/clock.h"
 #include "../lib/log.h"
 #include "session_internal.h"
@@ -645,9 +644,7 @@ void vd_session_config_default(vd_session_config *cfg, enum vd_session_role role
     cfg->caps.max_height = VD_MAX_DIMENSION;
     cfg->caps.max_packet_size = DEFAULT_MAX_PACKET;
     /* What a decoder with default settings grants, so default ends agree. */
-    vd_decoder_config dec;
-    vd_decoder_config_default(&dec);
-    cfg->caps.cache_bytes = dec.cache_size;
+    cfg->caps.cache_bytes = VD_TILE_CACHE_DEFAULT_BYTES;
     cfg->max_queued_bytes = DEFAULT_MAX_QUEUED;
 }
 
