@@ -43,9 +43,12 @@ struct vd_tile_decoder {
     int ready; /* reset since the last bad input */
     uint32_t max_slots, n_slots;
     uint8_t **slot;     /* 64 x 64 pixels at the slot's bpp, allocated when first filled */
-    uint8_t *slot_bpp;  /* 0: empty */
+    uint32_t *slot_shape; /* tile_shape() of the slot's tile; 0: empty */
     uint32_t n_alloc;   /* slots with memory, the first n_alloc */
 };
+
+/* A cached tile's size and bytes per pixel, which a reference must match. */
+static uint32_t tile_shape(int tw, int th, int bpp) { return (uint32_t)bpp | (uint32_t)tw << 8 | (uint32_t)th << 16; }
 
 static uint32_t load_px(const uint8_t *p, int bpp) { return bpp == 4 ? vd_rl32(p) : vd_rl16(p); }
 
@@ -312,14 +315,17 @@ size_t vd_tile_encode(vd_tile_encoder *te, vd_tile_cache *cache, const uint8_t *
     if (te->ring_pos + (size_t)w * (size_t)h * (size_t)bpp > RING_BYTES)
         te->ring_pos = (size_t)LZ4_saveDict(te->lz4, (char *)te->ring, VD_TILE_HISTORY);
     uint8_t *hp = dst, *bulk = te->ring + te->ring_pos, *bp = bulk;
-    int32_t last_slot = -2; /* the slot the previous tile of the run named, if any */
+    int32_t last_slot = -2;   /* the slot the run named last, if any */
+    int64_t last_solid = -1;  /* the run's last SOLID colour, if any */
     for (int i = 0; i < count; i++) {
         int tw = VD_MIN(64, w - 64 * i), th = h, n = tw * th;
         load_tile(te, src + (size_t)i * 64 * (size_t)bpp, stride, tw, th, bpp, has_x);
-        int cacheable = cache && tw == 64 && th == 64;
+        /* Tiles at the surface's right and bottom edges too: a 1080-line screen's last tile
+         * row (a taskbar) is all such tiles. */
+        int cacheable = cache != NULL;
         vd_tile_key key;
         if (cacheable) {
-            XXH128_hash_t hash = XXH3_128bits_withSeed(te->px, (size_t)n * 4, (uint64_t)bpp);
+            XXH128_hash_t hash = XXH3_128bits_withSeed(te->px, (size_t)n * 4, tile_shape(tw, th, bpp));
             key = (vd_tile_key){hash.low64, hash.high64};
             int32_t slot = vd_tile_cache_find(cache, &key);
             if (slot >= 0) {
@@ -335,14 +341,18 @@ size_t vd_tile_encode(vd_tile_encoder *te, vd_tile_cache *cache, const uint8_t *
                 continue;
             }
         }
-        last_slot = -2;
         uint8_t *mode = hp++;
         int colours = build_palette(te, n);
-        if (colours == 1) {
-            *mode = VD_TILE_MODE_SOLID;
-            hp = put_colour(hp, te->palette[0], bpp);
+        if (colours == 1) { /* never cached: as cheap as a slot reference */
+            if (last_solid == (int64_t)te->palette[0]) {
+                *mode = VD_TILE_MODE_SOLID_REPEAT;
+            } else {
+                *mode = VD_TILE_MODE_SOLID;
+                hp = put_colour(hp, te->palette[0], bpp);
+                last_solid = te->palette[0];
+            }
             counts->solid++;
-            continue; /* cheaper than a slot reference */
+            continue;
         }
         /* A palette costs more than the pixels in a sliver of a tile (many colours, few
          * pixels): the bulk never exceeds the raw size, which bounds the buffers. */
@@ -396,8 +406,8 @@ vd_tile_decoder *vd_tile_decoder_new(uint32_t max_slots)
     td->max_slots = max_slots;
     td->ring = malloc(RING_BYTES);
     td->slot = calloc(max_slots ? max_slots : 1, sizeof(*td->slot));
-    td->slot_bpp = calloc(max_slots ? max_slots : 1, 1);
-    if (!td->ring || !td->slot || !td->slot_bpp) {
+    td->slot_shape = calloc(max_slots ? max_slots : 1, sizeof(*td->slot_shape));
+    if (!td->ring || !td->slot || !td->slot_shape) {
         vd_tile_decoder_free(&td);
         return NULL;
     }
@@ -412,7 +422,7 @@ void vd_tile_decoder_free(vd_tile_decoder **ptd)
     for (uint32_t i = 0; i < td->n_alloc; i++)
         free(td->slot[i]);
     free(td->slot);
-    free(td->slot_bpp);
+    free(td->slot_shape);
     free(td->ring);
     free(td);
     *ptd = NULL;
@@ -427,7 +437,7 @@ int vd_tile_decoder_reset(vd_tile_decoder *td, uint32_t slots)
     /* Memory beyond the new size goes back: the cache stays within what was negotiated. */
     while (td->n_alloc > slots)
         free(td->slot[--td->n_alloc]);
-    memset(td->slot_bpp, 0, td->max_slots ? td->max_slots : 1);
+    memset(td->slot_shape, 0, (td->max_slots ? td->max_slots : 1) * sizeof(*td->slot_shape));
     td->n_slots = slots;
     td->ring_pos = 0;
     td->ready = 1;
@@ -444,9 +454,9 @@ typedef struct tile_plan {
     size_t bulk;
 } tile_plan;
 
-static int slot_filled(const vd_tile_decoder *td, uint32_t slot, int bpp)
+static int slot_filled(const vd_tile_decoder *td, uint32_t slot, uint32_t shape)
 {
-    return slot < td->n_slots && td->slot_bpp[slot] == bpp;
+    return slot < td->n_slots && td->slot_shape[slot] == shape;
 }
 
 /* A tile earlier in the run fills the slot (it is decoded, and stored, first). */
@@ -611,6 +621,7 @@ int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload
     const uint8_t *p = payload, *end = payload + size;
     size_t bulk_size = 0;
     int64_t last_slot = -2;
+    const uint8_t *last_solid = NULL;
     for (int i = 0; i < count; i++) {
         tile_plan *t = &plan[i];
         int tw = VD_MIN(64, w - 64 * i);
@@ -622,7 +633,13 @@ int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload
         switch (t->mode & VD_TILE_MODE_MASK) {
         case VD_TILE_MODE_SOLID:
             t->colours = 1;
-            t->palette = p;
+            t->palette = last_solid = p;
+            break;
+        case VD_TILE_MODE_SOLID_REPEAT:
+            if (!last_solid)
+                return VD_ERR(EBADMSG);
+            t->colours = 1;
+            t->palette = last_solid;
             break;
         case VD_TILE_MODE_PALETTE:
             if (p == end)
@@ -680,8 +697,9 @@ int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload
                 t->slot = vd_rl16(p);
                 p += 2;
             }
-            if (tw != 64 || h != 64 ||
-                (!slot_filled(td, t->slot, bpp) && !stored_before(plan, i, t->slot)))
+            /* Earlier tiles of a run are 64 wide: a store among them fits only such a tile. */
+            if (!slot_filled(td, t->slot, tile_shape(tw, h, bpp)) &&
+                !(tw == 64 && stored_before(plan, i, t->slot)))
                 return VD_ERR(EBADMSG);
             last_slot = t->slot;
             continue;
@@ -700,11 +718,9 @@ int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload
                 return VD_ERR(EBADMSG);
             t->slot = vd_rl16(p);
             p += 2;
-            if (tw != 64 || h != 64 || t->slot >= td->n_slots)
+            if (t->slot >= td->n_slots)
                 return VD_ERR(EBADMSG);
             last_slot = t->slot;
-        } else {
-            last_slot = -2;
         }
         bulk_size += t->bulk;
     }
@@ -741,7 +757,8 @@ int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload
         uint8_t *out = dst + (size_t)i * 64 * (size_t)bpp;
         size_t row = (size_t)tw * (size_t)bpp;
         switch (t->mode & VD_TILE_MODE_MASK) {
-        case VD_TILE_MODE_SOLID: {
+        case VD_TILE_MODE_SOLID:
+        case VD_TILE_MODE_SOLID_REPEAT: {
             uint32_t c = load_px(t->palette, bpp);
             for (int y = 0; y < h; y++)
                 for (int x = 0; x < tw; x++)
@@ -777,7 +794,7 @@ int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload
             }
             for (int y = 0; y < h; y++)
                 memcpy(td->slot[t->slot] + (size_t)y * row, out + (size_t)y * stride, row);
-            td->slot_bpp[t->slot] = (uint8_t)bpp;
+            td->slot_shape[t->slot] = tile_shape(tw, h, bpp);
         }
     }
     return 0;

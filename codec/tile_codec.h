@@ -26,13 +26,14 @@ enum vd_tile_mode {
     VD_TILE_MODE_RAW = 3,     /* bulk: the pixels, rows packed */
     VD_TILE_MODE_PREDICT = 4, /* bulk: residual planes (4-byte formats only) */
     VD_TILE_MODE_CACHED = 5,  /* slot (2 bytes): the tile is the slot's content; no bulk */
-    /* CACHED from the slot after the one the previous tile of the run named (a window that
-     * comes back was stored in raster order): 1 byte instead of 3. */
+    /* CACHED from the slot after the one the run named last (by CACHED, CACHED_NEXT or
+     * STORE; a window that comes back was stored in raster order): 1 byte instead of 3. */
     VD_TILE_MODE_CACHED_NEXT = 6,
     /* Natural content (4-byte formats): the PREDICT planes with the pixel above as the
      * prediction (left on the first row), residuals zigzag-coded and bit-packed per block of
      * 16 at the block's width; in the header, so its noise stays out of the LZ4 history. */
     VD_TILE_MODE_PACKED = 7,
+    VD_TILE_MODE_SOLID_REPEAT = 8, /* the colour of the run's last SOLID tile; no bulk */
     VD_TILE_MODE_MASK = 0x0f,
     VD_TILE_MODE_STORE = 0x80, /* then a slot (2 bytes): keep the decoded tile there */
 };

@@ -192,6 +192,12 @@ static void test_bad_payloads(void)
     store[5] = SLOTS;
     CHECK(decode_bytes(td, VD_TILE_BULK_RAW, store, 7, 64, 64, out) == VD_ERR(EBADMSG),
           "a store beyond the slots accepted");
+    uint8_t repeat_first[1] = {VD_TILE_MODE_SOLID_REPEAT};
+    CHECK(decode_bytes(td, VD_TILE_BULK_RAW, repeat_first, 1, 64, 64, out) == VD_ERR(EBADMSG),
+          "SOLID_REPEAT with no SOLID before it accepted");
+    uint8_t solid_twice[6] = {VD_TILE_MODE_SOLID, 7, 8, 9, 0xff, VD_TILE_MODE_SOLID_REPEAT};
+    CHECK(decode_bytes(td, VD_TILE_BULK_RAW, solid_twice, 6, 128, 32, out) == 0 && /* fits out[] */
+              out[4 * 127] == 7 && out[4 * 127 + 2] == 9, "SOLID then SOLID_REPEAT");
     uint8_t next_first[1] = {VD_TILE_MODE_CACHED_NEXT};
     CHECK(decode_bytes(td, VD_TILE_BULK_RAW, next_first, 1, 64, 64, out) == VD_ERR(EBADMSG),
           "CACHED_NEXT with no slot before it accepted");
