@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define _DEFAULT_SOURCE /* madvise */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include <lz4.h>
 #include <xxhash.h>
@@ -21,6 +23,8 @@
 #define PACKED_WIDTHS_MAX (4 * (TILE_PIXELS / PACK_BLOCK) / 2)
 #define PALETTE_TABLE 1024 /* open addressing for up to 256 colours: at most a quarter full */
 #define X_BITS 0xff000000u
+#define CHUNK_BYTES ((size_t)2 << 20)
+#define SLOTS_PER_CHUNK (CHUNK_BYTES / VD_TILE_SLOT_BYTES)
 
 struct vd_tile_encoder {
     LZ4_stream_t *lz4;
@@ -42,9 +46,12 @@ struct vd_tile_decoder {
     size_t ring_pos;
     int ready; /* reset since the last bad input */
     uint32_t max_slots, n_slots;
-    uint8_t **slot;     /* 64 x 64 pixels at the slot's bpp, allocated when first filled */
+    /* Slots live in chunks of SLOTS_PER_CHUNK, allocated when first filled: one 2 MiB huge
+     * page where the system gives one, instead of a page fault every 4 KiB of a growing
+     * cache (which cost about as much as decoding the tile). */
+    uint8_t **chunk;
+    uint32_t n_chunks;  /* chunks with memory, the first n_chunks */
     uint32_t *slot_shape; /* tile_shape() of the slot's tile; 0: empty */
-    uint32_t n_alloc;   /* slots with memory, the first n_alloc */
 };
 
 /* A cached tile's size and bytes per pixel, which a reference must match. */
@@ -405,9 +412,9 @@ vd_tile_decoder *vd_tile_decoder_new(uint32_t max_slots)
         return NULL;
     td->max_slots = max_slots;
     td->ring = malloc(RING_BYTES);
-    td->slot = calloc(max_slots ? max_slots : 1, sizeof(*td->slot));
+    td->chunk = calloc(max_slots / SLOTS_PER_CHUNK + 1, sizeof(*td->chunk));
     td->slot_shape = calloc(max_slots ? max_slots : 1, sizeof(*td->slot_shape));
-    if (!td->ring || !td->slot || !td->slot_shape) {
+    if (!td->ring || !td->chunk || !td->slot_shape) {
         vd_tile_decoder_free(&td);
         return NULL;
     }
@@ -419,13 +426,29 @@ void vd_tile_decoder_free(vd_tile_decoder **ptd)
     if (!ptd || !*ptd)
         return;
     vd_tile_decoder *td = *ptd;
-    for (uint32_t i = 0; i < td->n_alloc; i++)
-        free(td->slot[i]);
-    free(td->slot);
+    for (uint32_t i = 0; i < td->n_chunks; i++)
+        free(td->chunk[i]);
+    free(td->chunk);
     free(td->slot_shape);
     free(td->ring);
     free(td);
     *ptd = NULL;
+}
+
+static uint8_t *slot_pixels(const vd_tile_decoder *td, uint32_t slot)
+{
+    return td->chunk[slot / SLOTS_PER_CHUNK] + (slot % SLOTS_PER_CHUNK) * VD_TILE_SLOT_BYTES;
+}
+
+static uint8_t *chunk_alloc(void)
+{
+    void *p = aligned_alloc(CHUNK_BYTES, CHUNK_BYTES);
+    if (!p)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, CHUNK_BYTES, MADV_HUGEPAGE); /* a hint: without it, ordinary pages */
+#endif
+    return p;
 }
 
 int vd_tile_decoder_reset(vd_tile_decoder *td, uint32_t slots)
@@ -435,8 +458,8 @@ int vd_tile_decoder_reset(vd_tile_decoder *td, uint32_t slots)
         return VD_ERR(EBADMSG);
     }
     /* Memory beyond the new size goes back: the cache stays within what was negotiated. */
-    while (td->n_alloc > slots)
-        free(td->slot[--td->n_alloc]);
+    while ((size_t)td->n_chunks * SLOTS_PER_CHUNK >= (size_t)slots + SLOTS_PER_CHUNK)
+        free(td->chunk[--td->n_chunks]);
     memset(td->slot_shape, 0, (td->max_slots ? td->max_slots : 1) * sizeof(*td->slot_shape));
     td->n_slots = slots;
     td->ring_pos = 0;
@@ -782,18 +805,18 @@ int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload
         case VD_TILE_MODE_CACHED:
         case VD_TILE_MODE_CACHED_NEXT:
             for (int y = 0; y < h; y++)
-                memcpy(out + (size_t)y * stride, td->slot[t->slot] + (size_t)y * row, row);
+                memcpy(out + (size_t)y * stride, slot_pixels(td, t->slot) + (size_t)y * row, row);
             break;
         }
         bulk += t->bulk;
         if (t->mode & VD_TILE_MODE_STORE) {
-            while (td->n_alloc <= t->slot) {
-                if (!(td->slot[td->n_alloc] = malloc(VD_TILE_SLOT_BYTES)))
+            while ((size_t)td->n_chunks * SLOTS_PER_CHUNK <= t->slot) {
+                if (!(td->chunk[td->n_chunks] = chunk_alloc()))
                     return VD_ERR(ENOMEM);
-                td->n_alloc++;
+                td->n_chunks++;
             }
             for (int y = 0; y < h; y++)
-                memcpy(td->slot[t->slot] + (size_t)y * row, out + (size_t)y * stride, row);
+                memcpy(slot_pixels(td, t->slot) + (size_t)y * row, out + (size_t)y * stride, row);
             td->slot_shape[t->slot] = tile_shape(tw, h, bpp);
         }
     }
