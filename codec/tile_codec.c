@@ -39,6 +39,7 @@ struct vd_tile_encoder {
     uint32_t palette[256];
     uint8_t plane[4][TILE_PIXELS];
     uint8_t packed[PACKED_WIDTHS_MAX + 4 * TILE_PIXELS];
+    size_t packed_size;
 };
 
 struct vd_tile_decoder {
@@ -314,6 +315,27 @@ static int choose_natural(vd_tile_encoder *te, int tw, int th, int planes, uint8
     return 1;
 }
 
+/* Smooth natural content of 17 to 256 colours (a wallpaper's gradient): byte indices without
+ * repeats cost LZ4 about a byte each, prediction much less.  Packs the tile into te->packed
+ * (scratch at bulk) when it says so. */
+static int packed_beats_palette(vd_tile_encoder *te, int tw, int th, int planes, int colours,
+                                uint8_t *scratch)
+{
+    size_t n = (size_t)tw * (size_t)th, repeats = 0;
+    for (int y = 0; y < th; y++)
+        for (int x = 0; x < tw; x++) {
+            size_t i = (size_t)y * (size_t)tw + (size_t)x;
+            repeats += (x && te->idx[i] == te->idx[i - 1]) || (y && te->idx[i] == te->idx[i - (size_t)tw]);
+        }
+    size_t palette = (size_t)colours * 4 + (n - repeats);
+    /* Most pixels repeating a neighbour: text or flat UI, where the palette wins anyway. */
+    if (repeats * 4 >= n * 3)
+        return 0;
+    predict_planes(te, tw, th, planes, scratch);
+    te->packed_size = pack_planes(te, tw, th, planes);
+    return te->packed_size < palette;
+}
+
 size_t vd_tile_encode(vd_tile_encoder *te, vd_tile_cache *cache, const uint8_t *src, size_t stride,
                       int w, int h, int bpp, int has_x, uint8_t *dst, uint8_t *encoding,
                       vd_tile_counts *counts)
@@ -363,15 +385,23 @@ size_t vd_tile_encode(vd_tile_encoder *te, vd_tile_cache *cache, const uint8_t *
         }
         /* A palette costs more than the pixels in a sliver of a tile (many colours, few
          * pixels): the bulk never exceeds the raw size, which bounds the buffers. */
-        if (colours <= 256 && (size_t)colours * (size_t)bpp +
-                                      packed_row_bytes(tw, index_bits(colours)) * (size_t)th <=
-                                  (size_t)n * (size_t)bpp) {
+        int palette = colours <= 256 && (size_t)colours * (size_t)bpp +
+                                                packed_row_bytes(tw, index_bits(colours)) * (size_t)th <=
+                                            (size_t)n * (size_t)bpp;
+        int packed = palette && colours > 16 && bpp == 4 &&
+                     packed_beats_palette(te, tw, th, planes, colours, bp);
+        if (palette && !packed) {
             *mode = VD_TILE_MODE_PALETTE;
             *hp++ = (uint8_t)(colours - 1);
             for (int c = 0; c < colours; c++)
                 bp = put_colour(bp, te->palette[c], bpp);
             bp = pack_indices(bp, te->idx, tw, th, index_bits(colours));
             counts->palette++;
+        } else if (packed) { /* a photo's few colours */
+            *mode = VD_TILE_MODE_PACKED;
+            memcpy(hp, te->packed, te->packed_size);
+            hp += te->packed_size;
+            counts->packed++;
         } else if (bpp == 4 && choose_natural(te, tw, th, planes, mode, &hp, &bp, counts)) {
         } else {
             *mode = VD_TILE_MODE_RAW;
