@@ -38,8 +38,11 @@ struct vd_tile_encoder {
     uint8_t idx[TILE_PIXELS];
     uint32_t palette[256];
     uint8_t plane[4][TILE_PIXELS];
-    uint8_t packed[PACKED_WIDTHS_MAX + 4 * TILE_PIXELS];
+    uint8_t packed[PACKED_WIDTHS_MAX + 4 * TILE_PIXELS], packed_med[PACKED_WIDTHS_MAX + 4 * TILE_PIXELS];
     size_t packed_size;
+    int packed_is_med;
+    uint8_t trial[256 * 4 + TILE_PIXELS], trial_out[LZ4_COMPRESSBOUND(256 * 4 + TILE_PIXELS)];
+    LZ4_stream_t lz4_state; /* for the palette's trial */
 };
 
 struct vd_tile_decoder {
@@ -243,15 +246,16 @@ static inline uint8_t unzigzag(uint8_t z) { return (uint8_t)(z >> 1 ^ (uint8_t)-
  * first), then each block's residuals at that width, least significant bits first (exactly
  * 2 * width bytes a block).  Needs predict_planes() to have filled te->plane.  Returns the
  * size written to te->packed. */
-static size_t pack_planes(vd_tile_encoder *te, int tw, int th, int planes)
+static size_t pack_planes(vd_tile_encoder *te, int tw, int th, int planes, int med, uint8_t *packed)
 {
     size_t n = (size_t)tw * (size_t)th, blocks = (n + PACK_BLOCK - 1) / PACK_BLOCK;
-    uint8_t *out = te->packed;
+    uint8_t *out = packed;
     uint8_t z[TILE_PIXELS + PACK_BLOCK];
     for (int p = 0; p < planes; p++) {
         const uint8_t *v = te->plane[p];
         for (size_t i = 0; i < n; i++) {
-            uint8_t pred = i >= (size_t)tw ? v[i - (size_t)tw] : i ? v[i - 1] : 0;
+            uint8_t pred = med ? (uint8_t)predict_at(v + i, (int)(i % (size_t)tw), (int)(i / (size_t)tw), tw)
+                               : i >= (size_t)tw ? v[i - (size_t)tw] : i ? v[i - 1] : 0;
             z[i] = zigzag((uint8_t)(v[i] - pred));
         }
         memset(z + n, 0, PACK_BLOCK);
@@ -281,13 +285,32 @@ static size_t pack_planes(vd_tile_encoder *te, int tw, int th, int planes)
         }
         out = d;
     }
-    return (size_t)(out - te->packed);
+    return (size_t)(out - packed);
 }
 
 static uint8_t *put_colour(uint8_t *p, uint32_t c, int bpp)
 {
     store_px(p, c, bpp);
     return p + bpp;
+}
+
+/* PACKED with the prediction from above, and with MED: the smaller in te->packed.  MED
+ * gains a few per cent on photos but decodes sample by sample, so it must earn that. */
+static void pack_best(vd_tile_encoder *te, int tw, int th, int planes)
+{
+    size_t up = pack_planes(te, tw, th, planes, 0, te->packed);
+    size_t med = pack_planes(te, tw, th, planes, 1, te->packed_med);
+    te->packed_is_med = med + med / 32 < up;
+    te->packed_size = te->packed_is_med ? med : up;
+}
+
+static void put_packed(vd_tile_encoder *te, uint8_t *mode, uint8_t **hp, vd_tile_counts *counts)
+{
+    *mode = te->packed_is_med ? VD_TILE_MODE_PACKED_MED : VD_TILE_MODE_PACKED;
+    memcpy(*hp, te->packed_is_med ? te->packed_med : te->packed, te->packed_size);
+    *hp += te->packed_size;
+    counts->packed++;
+    counts->packed_med += te->packed_is_med;
 }
 
 /* A tile of more than 256 colours: MED-predicted planes through LZ4 when most residuals are
@@ -305,13 +328,10 @@ static int choose_natural(vd_tile_encoder *te, int tw, int th, int planes, uint8
         counts->predict++;
         return 1;
     }
-    size_t packed = pack_planes(te, tw, th, planes);
-    if (packed >= (n - raw_repeats(te->px, tw, th)) * 4)
+    pack_best(te, tw, th, planes);
+    if (te->packed_size >= (n - raw_repeats(te->px, tw, th)) * 4)
         return 0;
-    *mode = VD_TILE_MODE_PACKED;
-    memcpy(*hp, te->packed, packed);
-    *hp += packed;
-    counts->packed++;
+    put_packed(te, mode, hp, counts);
     return 1;
 }
 
@@ -327,13 +347,19 @@ static int packed_beats_palette(vd_tile_encoder *te, int tw, int th, int planes,
             size_t i = (size_t)y * (size_t)tw + (size_t)x;
             repeats += (x && te->idx[i] == te->idx[i - 1]) || (y && te->idx[i] == te->idx[i - (size_t)tw]);
         }
-    size_t palette = (size_t)colours * 4 + (n - repeats);
     /* Most pixels repeating a neighbour: text or flat UI, where the palette wins anyway. */
     if (repeats * 4 >= n * 3)
         return 0;
     predict_planes(te, tw, th, planes, scratch);
-    te->packed_size = pack_planes(te, tw, th, planes);
-    return te->packed_size < palette;
+    pack_best(te, tw, th, planes);
+    /* The palette's real cost: its bulk through LZ4 on its own (the history only helps). */
+    uint8_t *b = te->trial;
+    for (int c = 0; c < colours; c++)
+        b = put_colour(b, te->palette[c], 4);
+    b = pack_indices(b, te->idx, tw, th, index_bits(colours));
+    int lz = LZ4_compress_fast_extState(&te->lz4_state, (const char *)te->trial, (char *)te->trial_out,
+                                        (int)(b - te->trial), (int)sizeof(te->trial_out), 1);
+    return lz > 0 && te->packed_size < (size_t)lz;
 }
 
 size_t vd_tile_encode(vd_tile_encoder *te, vd_tile_cache *cache, const uint8_t *src, size_t stride,
@@ -388,7 +414,7 @@ size_t vd_tile_encode(vd_tile_encoder *te, vd_tile_cache *cache, const uint8_t *
         int palette = colours <= 256 && (size_t)colours * (size_t)bpp +
                                                 packed_row_bytes(tw, index_bits(colours)) * (size_t)th <=
                                             (size_t)n * (size_t)bpp;
-        int packed = palette && colours > 16 && bpp == 4 &&
+        int packed = palette && colours > 4 && bpp == 4 &&
                      packed_beats_palette(te, tw, th, planes, colours, bp);
         if (palette && !packed) {
             *mode = VD_TILE_MODE_PALETTE;
@@ -398,10 +424,7 @@ size_t vd_tile_encode(vd_tile_encoder *te, vd_tile_cache *cache, const uint8_t *
             bp = pack_indices(bp, te->idx, tw, th, index_bits(colours));
             counts->palette++;
         } else if (packed) { /* a photo's few colours */
-            *mode = VD_TILE_MODE_PACKED;
-            memcpy(hp, te->packed, te->packed_size);
-            hp += te->packed_size;
-            counts->packed++;
+            put_packed(te, mode, &hp, counts);
         } else if (bpp == 4 && choose_natural(te, tw, th, planes, mode, &hp, &bp, counts)) {
         } else {
             *mode = VD_TILE_MODE_RAW;
@@ -597,8 +620,8 @@ static inline void unpack_block(const uint8_t *d, unsigned w, uint8_t *zb)
 }
 
 /* Unpacks and undoes the up/left prediction plane by plane, then the colour transform. */
-static void decode_packed(const uint8_t *src, int tw, int th, int planes, uint8_t *scratch,
-                          uint8_t *dst, size_t stride)
+static void decode_packed(const uint8_t *src, int tw, int th, int planes, int med,
+                          uint8_t *scratch, uint8_t *dst, size_t stride)
 {
     size_t n = (size_t)tw * (size_t)th, blocks = (n + PACK_BLOCK - 1) / PACK_BLOCK;
     for (int p = 0; p < planes; p++) {
@@ -622,6 +645,14 @@ static void decode_packed(const uint8_t *src, int tw, int th, int planes, uint8_
             d += 2 * w;
         }
         src = d;
+        if (med) {
+            for (int y = 0; y < th; y++)
+                for (int x = 0; x < tw; x++) {
+                    size_t i = (size_t)y * (size_t)tw + (size_t)x;
+                    v[i] = (uint8_t)(unzigzag(z[i]) + predict_at(v + i, x, y, tw));
+                }
+            continue;
+        }
         for (int x = 0; x < tw; x++)
             v[x] = (uint8_t)(unzigzag(z[x]) + (x ? v[x - 1] : 0));
         for (size_t i = (size_t)tw; i < n; i++)
@@ -713,7 +744,8 @@ int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload
             t->colours = 0;
             t->bulk = n * (size_t)planes;
             break;
-        case VD_TILE_MODE_PACKED: {
+        case VD_TILE_MODE_PACKED:
+        case VD_TILE_MODE_PACKED_MED: {
             if (bpp != 4)
                 return VD_ERR(EBADMSG);
             t->colours = 0;
@@ -830,7 +862,9 @@ int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload
             decode_predict(bulk, tw, h, planes, scratch, out, stride);
             break;
         case VD_TILE_MODE_PACKED:
-            decode_packed(t->palette, tw, h, planes, scratch, out, stride);
+        case VD_TILE_MODE_PACKED_MED:
+            decode_packed(t->palette, tw, h, planes, (t->mode & VD_TILE_MODE_MASK) == VD_TILE_MODE_PACKED_MED,
+                          scratch, out, stride);
             break;
         case VD_TILE_MODE_CACHED:
         case VD_TILE_MODE_CACHED_NEXT:

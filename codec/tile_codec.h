@@ -34,13 +34,14 @@ enum vd_tile_mode {
      * 16 at the block's width; in the header, so its noise stays out of the LZ4 history. */
     VD_TILE_MODE_PACKED = 7,
     VD_TILE_MODE_SOLID_REPEAT = 8, /* the colour of the run's last SOLID tile; no bulk */
+    VD_TILE_MODE_PACKED_MED = 9,   /* PACKED with PREDICT's MED prediction */
     VD_TILE_MODE_MASK = 0x0f,
     VD_TILE_MODE_STORE = 0x80, /* then a slot (2 bytes): keep the decoded tile there */
 };
 
 /* Per-frame counters of the encoder (added to). */
 typedef struct vd_tile_counts {
-    uint32_t solid, palette, raw, predict, packed, cached, stored;
+    uint32_t solid, palette, raw, predict, packed, packed_med, cached, stored;
 } vd_tile_counts;
 
 typedef struct vd_tile_encoder vd_tile_encoder;
