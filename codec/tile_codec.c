@@ -187,8 +187,9 @@ static uint8_t *pack_indices(uint8_t *out, const uint8_t *idx, int tw, int th, i
 /* LOCO-I's median edge detector: left, above, above-left. */
 static inline int med_predict(int a, int b, int c)
 {
-    int hi = a > b ? a : b, lo = a < b ? a : b;
-    return c >= hi ? lo : c <= lo ? hi : a + b - c;
+    /* The same as "c >= max(a, b) ? min : c <= min ? max : a + b - c", without branches. */
+    int hi = a > b ? a : b, lo = a < b ? a : b, g = a + b - c;
+    return g < lo ? lo : g > hi ? hi : g;
 }
 
 static inline int predict_at(const uint8_t *p, int x, int y, int tw)
@@ -203,9 +204,8 @@ static inline int predict_at(const uint8_t *p, int x, int y, int tw)
 /* Planes of the reversible transform: byte 0 - byte 1, byte 1, byte 2 - byte 1 (green is
  * byte 1 in every 4-byte format, and it carries most of the luma), then alpha when it is
  * real.  Writes the residuals to out and returns how many are zero. */
-static size_t predict_planes(vd_tile_encoder *te, int tw, int th, int planes, uint8_t *out)
+static void transform_planes(vd_tile_encoder *te, size_t n)
 {
-    size_t n = (size_t)tw * (size_t)th, zeros = 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t c = te->px[i];
         uint8_t g = (uint8_t)(c >> 8);
@@ -214,15 +214,26 @@ static size_t predict_planes(vd_tile_encoder *te, int tw, int th, int planes, ui
         te->plane[2][i] = (uint8_t)((uint8_t)(c >> 16) - g);
         te->plane[3][i] = (uint8_t)(c >> 24);
     }
+}
+
+static size_t predict_planes(vd_tile_encoder *te, int tw, int th, int planes, uint8_t *out)
+{
+    size_t n = (size_t)tw * (size_t)th, zeros = 0;
+    transform_planes(te, n);
     for (int p = 0; p < planes; p++) {
         const uint8_t *v = te->plane[p];
-        for (int y = 0; y < th; y++)
-            for (int x = 0; x < tw; x++) {
-                size_t i = (size_t)y * (size_t)tw + (size_t)x;
-                uint8_t r = (uint8_t)(v[i] - predict_at(v + i, x, y, tw));
-                zeros += r == 0;
-                *out++ = r;
-            }
+        for (int x = 0; x < tw; x++) /* the edges as predict_at(), the inside vectorises */
+            out[x] = (uint8_t)(v[x] - (x ? v[x - 1] : 0));
+        for (int y = 1; y < th; y++) {
+            const uint8_t *row = v + (size_t)y * (size_t)tw, *up = row - tw;
+            uint8_t *o = out + (size_t)y * (size_t)tw;
+            o[0] = (uint8_t)(row[0] - up[0]);
+            for (int x = 1; x < tw; x++)
+                o[x] = (uint8_t)(row[x] - med_predict(row[x - 1], up[x], up[x - 1]));
+        }
+        for (size_t i = 0; i < n; i++)
+            zeros += out[i] == 0;
+        out += n;
     }
     return zeros;
 }
@@ -253,10 +264,21 @@ static size_t pack_planes(vd_tile_encoder *te, int tw, int th, int planes, int m
     uint8_t z[TILE_PIXELS + PACK_BLOCK];
     for (int p = 0; p < planes; p++) {
         const uint8_t *v = te->plane[p];
-        for (size_t i = 0; i < n; i++) {
-            uint8_t pred = med ? (uint8_t)predict_at(v + i, (int)(i % (size_t)tw), (int)(i / (size_t)tw), tw)
-                               : i >= (size_t)tw ? v[i - (size_t)tw] : i ? v[i - 1] : 0;
-            z[i] = zigzag((uint8_t)(v[i] - pred));
+        if (med) { /* the edges as predict_at(), the inside in loops that vectorise */
+            for (int x = 0; x < tw; x++)
+                z[x] = zigzag((uint8_t)(v[x] - (x ? v[x - 1] : 0)));
+            for (int y = 1; y < th; y++) {
+                const uint8_t *row = v + (size_t)y * (size_t)tw, *up = row - tw;
+                uint8_t *zr = z + (size_t)y * (size_t)tw;
+                zr[0] = zigzag((uint8_t)(row[0] - up[0]));
+                for (int x = 1; x < tw; x++)
+                    zr[x] = zigzag((uint8_t)(row[x] - med_predict(row[x - 1], up[x], up[x - 1])));
+            }
+        } else { /* separate loops, so that the rows below the first vectorise */
+            for (int x = 0; x < tw; x++)
+                z[x] = zigzag((uint8_t)(v[x] - (x ? v[x - 1] : 0)));
+            for (size_t i = (size_t)tw; i < n; i++)
+                z[i] = zigzag((uint8_t)(v[i] - v[i - (size_t)tw]));
         }
         memset(z + n, 0, PACK_BLOCK);
         uint8_t *widths = out, *d = out + (blocks + 1) / 2;
@@ -296,9 +318,13 @@ static uint8_t *put_colour(uint8_t *p, uint32_t c, int bpp)
 
 /* PACKED with the prediction from above, and with MED: the smaller in te->packed.  MED
  * gains a few per cent on photos but decodes sample by sample, so it must earn that. */
-static void pack_best(vd_tile_encoder *te, int tw, int th, int planes)
+static void pack_best(vd_tile_encoder *te, int tw, int th, int planes, size_t rival)
 {
     size_t up = pack_planes(te, tw, th, planes, 0, te->packed);
+    te->packed_is_med = 0;
+    te->packed_size = up;
+    if (up >= rival + rival / 4) /* MED would not close the gap */
+        return;
     size_t med = pack_planes(te, tw, th, planes, 1, te->packed_med);
     te->packed_is_med = med + med / 32 < up;
     te->packed_size = te->packed_is_med ? med : up;
@@ -328,18 +354,18 @@ static int choose_natural(vd_tile_encoder *te, int tw, int th, int planes, uint8
         counts->predict++;
         return 1;
     }
-    pack_best(te, tw, th, planes);
-    if (te->packed_size >= (n - raw_repeats(te->px, tw, th)) * 4)
+    size_t raw = (n - raw_repeats(te->px, tw, th)) * 4;
+    pack_best(te, tw, th, planes, raw);
+    if (te->packed_size >= raw)
         return 0;
     put_packed(te, mode, hp, counts);
     return 1;
 }
 
 /* Smooth natural content of 17 to 256 colours (a wallpaper's gradient): byte indices without
- * repeats cost LZ4 about a byte each, prediction much less.  Packs the tile into te->packed
- * (scratch at bulk) when it says so. */
-static int packed_beats_palette(vd_tile_encoder *te, int tw, int th, int planes, int colours,
-                                uint8_t *scratch)
+ * repeats cost LZ4 about a byte each, prediction much less.  Leaves the packed tile in
+ * te->packed or te->packed_med (pack_best()). */
+static int packed_beats_palette(vd_tile_encoder *te, int tw, int th, int planes, int colours)
 {
     size_t n = (size_t)tw * (size_t)th, repeats = 0;
     for (int y = 0; y < th; y++)
@@ -348,10 +374,8 @@ static int packed_beats_palette(vd_tile_encoder *te, int tw, int th, int planes,
             repeats += (x && te->idx[i] == te->idx[i - 1]) || (y && te->idx[i] == te->idx[i - (size_t)tw]);
         }
     /* Most pixels repeating a neighbour: text or flat UI, where the palette wins anyway. */
-    if (repeats * 4 >= n * 3)
+    if (repeats * 2 >= n)
         return 0;
-    predict_planes(te, tw, th, planes, scratch);
-    pack_best(te, tw, th, planes);
     /* The palette's real cost: its bulk through LZ4 on its own (the history only helps). */
     uint8_t *b = te->trial;
     for (int c = 0; c < colours; c++)
@@ -359,7 +383,11 @@ static int packed_beats_palette(vd_tile_encoder *te, int tw, int th, int planes,
     b = pack_indices(b, te->idx, tw, th, index_bits(colours));
     int lz = LZ4_compress_fast_extState(&te->lz4_state, (const char *)te->trial, (char *)te->trial_out,
                                         (int)(b - te->trial), (int)sizeof(te->trial_out), 1);
-    return lz > 0 && te->packed_size < (size_t)lz;
+    if (lz <= 0)
+        return 0;
+    transform_planes(te, n);
+    pack_best(te, tw, th, planes, (size_t)lz);
+    return te->packed_size < (size_t)lz;
 }
 
 size_t vd_tile_encode(vd_tile_encoder *te, vd_tile_cache *cache, const uint8_t *src, size_t stride,
@@ -415,7 +443,7 @@ size_t vd_tile_encode(vd_tile_encoder *te, vd_tile_cache *cache, const uint8_t *
                                                 packed_row_bytes(tw, index_bits(colours)) * (size_t)th <=
                                             (size_t)n * (size_t)bpp;
         int packed = palette && colours > 4 && bpp == 4 &&
-                     packed_beats_palette(te, tw, th, planes, colours, bp);
+                     packed_beats_palette(te, tw, th, planes, colours);
         if (palette && !packed) {
             *mode = VD_TILE_MODE_PALETTE;
             *hp++ = (uint8_t)(colours - 1);
