@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #define _DEFAULT_SOURCE /* madvise */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -253,18 +254,43 @@ static size_t raw_repeats(const uint32_t *px, int tw, int th)
 static inline uint8_t zigzag(uint8_t r) { return (uint8_t)(r << 1 ^ (uint8_t)((int8_t)r >> 7)); }
 static inline uint8_t unzigzag(uint8_t z) { return (uint8_t)(z >> 1 ^ (uint8_t)-(z & 1)); }
 
+/* 16 values of w bits, least significant first, into exactly 2 * w bytes. */
+static inline void pack_block(const uint8_t *zb, unsigned w, uint8_t *d)
+{
+    uint64_t lo = 0, hi = 0;
+    for (unsigned k = 0; k < PACK_BLOCK; k++) {
+        unsigned bit = k * w;
+        if (bit < 64) {
+            lo |= (uint64_t)zb[k] << bit;
+            if (bit + w > 64)
+                hi |= (uint64_t)zb[k] >> (64 - bit);
+        } else {
+            hi |= (uint64_t)zb[k] << (bit - 64);
+        }
+    }
+    uint8_t buf[16];
+    vd_wl64(buf, lo);
+    vd_wl64(buf + 8, hi);
+    memcpy(d, buf, 2 * w);
+}
+
 /* PACKED: per plane, the block widths (a nibble per block of 16 residuals, low nibble
  * first), then each block's residuals at that width, least significant bits first (exactly
  * 2 * width bytes a block).  Needs predict_planes() to have filled te->plane.  Returns the
  * size written to te->packed. */
-static size_t pack_planes(vd_tile_encoder *te, int tw, int th, int planes, int med, uint8_t *packed)
+static size_t pack_planes(vd_tile_encoder *te, int tw, int th, int planes, int med,
+                          const uint8_t *med_residuals, uint8_t *packed)
 {
     size_t n = (size_t)tw * (size_t)th, blocks = (n + PACK_BLOCK - 1) / PACK_BLOCK;
     uint8_t *out = packed;
     uint8_t z[TILE_PIXELS + PACK_BLOCK];
     for (int p = 0; p < planes; p++) {
         const uint8_t *v = te->plane[p];
-        if (med) { /* the edges as predict_at(), the inside in loops that vectorise */
+        if (med_residuals) { /* predict_planes() did the work */
+            const uint8_t *r = med_residuals + (size_t)p * n;
+            for (size_t i = 0; i < n; i++)
+                z[i] = zigzag(r[i]);
+        } else if (med) { /* the edges as predict_at(), the inside in loops that vectorise */
             for (int x = 0; x < tw; x++)
                 z[x] = zigzag((uint8_t)(v[x] - (x ? v[x - 1] : 0)));
             for (int y = 1; y < th; y++) {
@@ -292,18 +318,18 @@ static size_t pack_planes(vd_tile_encoder *te, int tw, int th, int planes, int m
             while (m >> w)
                 w++;
             widths[b / 2] |= (uint8_t)(w << (4 * (b % 2)));
-            uint64_t acc = 0;
-            unsigned bits = 0;
-            for (int k = 0; k < PACK_BLOCK; k++) {
-                acc |= (uint64_t)zb[k] << bits;
-                bits += w;
-                if (bits >= 32) {
-                    vd_wl32(d, (uint32_t)acc);
-                    d += 4, acc >>= 32, bits -= 32;
-                }
+            switch (w) { /* constant widths: the shifts unroll */
+            case 0: break;
+            case 1: pack_block(zb, 1, d); break;
+            case 2: pack_block(zb, 2, d); break;
+            case 3: pack_block(zb, 3, d); break;
+            case 4: pack_block(zb, 4, d); break;
+            case 5: pack_block(zb, 5, d); break;
+            case 6: pack_block(zb, 6, d); break;
+            case 7: pack_block(zb, 7, d); break;
+            default: memcpy(d, zb, PACK_BLOCK); break;
             }
-            for (; bits; bits -= 8, acc >>= 8)
-                *d++ = (uint8_t)acc;
+            d += 2 * w;
         }
         out = d;
     }
@@ -318,14 +344,16 @@ static uint8_t *put_colour(uint8_t *p, uint32_t c, int bpp)
 
 /* PACKED with the prediction from above, and with MED: the smaller in te->packed.  MED
  * gains a few per cent on photos but decodes sample by sample, so it must earn that. */
-static void pack_best(vd_tile_encoder *te, int tw, int th, int planes, size_t rival)
+static void pack_best(vd_tile_encoder *te, int tw, int th, int planes, size_t rival,
+                      const uint8_t *med_residuals, size_t up)
 {
-    size_t up = pack_planes(te, tw, th, planes, 0, te->packed);
+    if (up == SIZE_MAX) /* else te->packed holds it already */
+        up = pack_planes(te, tw, th, planes, 0, NULL, te->packed);
     te->packed_is_med = 0;
     te->packed_size = up;
     if (up >= rival + rival / 4) /* MED would not close the gap */
         return;
-    size_t med = pack_planes(te, tw, th, planes, 1, te->packed_med);
+    size_t med = pack_planes(te, tw, th, planes, 1, med_residuals, te->packed_med);
     te->packed_is_med = med + med / 32 < up;
     te->packed_size = te->packed_is_med ? med : up;
 }
@@ -355,7 +383,7 @@ static int choose_natural(vd_tile_encoder *te, int tw, int th, int planes, uint8
         return 1;
     }
     size_t raw = (n - raw_repeats(te->px, tw, th)) * 4;
-    pack_best(te, tw, th, planes, raw);
+    pack_best(te, tw, th, planes, raw, *bp, SIZE_MAX);
     if (te->packed_size >= raw)
         return 0;
     put_packed(te, mode, hp, counts);
@@ -376,6 +404,12 @@ static int packed_beats_palette(vd_tile_encoder *te, int tw, int th, int planes,
     /* Most pixels repeating a neighbour: text or flat UI, where the palette wins anyway. */
     if (repeats * 2 >= n)
         return 0;
+    /* Sharp edges (dense text) pack badly: a rough estimate of the palette's cost (LZ4 keeps
+     * about the indices that do not repeat) settles those without the trial below. */
+    transform_planes(te, n);
+    size_t up = pack_planes(te, tw, th, planes, 0, NULL, te->packed);
+    if (up >= 2 * ((size_t)colours * 4 + (n - repeats)))
+        return 0;
     /* The palette's real cost: its bulk through LZ4 on its own (the history only helps). */
     uint8_t *b = te->trial;
     for (int c = 0; c < colours; c++)
@@ -385,8 +419,7 @@ static int packed_beats_palette(vd_tile_encoder *te, int tw, int th, int planes,
                                         (int)(b - te->trial), (int)sizeof(te->trial_out), 1);
     if (lz <= 0)
         return 0;
-    transform_planes(te, n);
-    pack_best(te, tw, th, planes, (size_t)lz);
+    pack_best(te, tw, th, planes, (size_t)lz, NULL, up);
     return te->packed_size < (size_t)lz;
 }
 
