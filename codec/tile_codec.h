@@ -81,4 +81,10 @@ VD_HIDDEN void vd_tile_decoder_invalidate(vd_tile_decoder *td);
 VD_HIDDEN int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload,
                              size_t size, int w, int h, int bpp, int has_x, uint8_t *dst);
 
+/* One row of 4-bit palette indices (most significant nibble first) to tw pixels of 4 bytes;
+ * returns the largest index, for the range check.  The C reference and the AVX2 kernel (the
+ * decoder picks by CPU), for the test. */
+VD_HIDDEN unsigned vd_unpack4_row_c(uint8_t *o, const uint8_t *in, int tw, const uint32_t *pal);
+VD_HIDDEN unsigned vd_unpack4_row_avx2(uint8_t *o, const uint8_t *in, int tw, const uint32_t *pal);
+
 #endif

@@ -6,6 +6,7 @@
 
 #include "../codec/tile_cache.h"
 #include "../codec/tile_codec.h"
+#include "../lib/damage_dsp.h"
 #include "../lib/wire.h"
 #include "testutil.h"
 
@@ -367,8 +368,36 @@ static void test_copy_message(void)
     vd_decoder_free(&dec);
 }
 
+/* The SIMD palette kernel against its C reference: every width, random colours and nibbles. */
+static void test_unpack4(void)
+{
+    if (!(vd_cpu_flags() & VD_CPU_AVX2)) {
+        printf("tile codec: no AVX2 here, the 4-bit unpack kernel is not compared\n");
+        return;
+    }
+    tu_rng r = tu_rng_init(4);
+    uint8_t in[32 + 8], want[64 * 4 + 16], got[64 * 4 + 16];
+    uint32_t pal[16];
+    for (int it = 0; it < 20000; it++) {
+        int tw = 1 + (int)tu_rng_below(&r, 64);
+        for (int i = 0; i < 16; i++)
+            pal[i] = tu_rng_u32(&r);
+        unsigned limit = 1 + tu_rng_below(&r, 16); /* nibbles below it: the largest varies */
+        for (size_t i = 0; i < sizeof(in); i++)
+            in[i] = (uint8_t)(tu_rng_below(&r, limit) << 4 | tu_rng_below(&r, limit));
+        memset(want, 0xa5, sizeof(want));
+        memset(got, 0xa5, sizeof(got));
+        unsigned top_want = vd_unpack4_row_c(want, in, tw, pal);
+        unsigned top_got = vd_unpack4_row_avx2(got, in, tw, pal);
+        CHECK(!memcmp(want, got, sizeof(want)) && top_want == top_got,
+              "4-bit unpack of %d pixels differs from the C reference (largest index %u, %u)", tw,
+              top_got, top_want);
+    }
+}
+
 int main(void)
 {
+    test_unpack4();
     test_roundtrip();
     test_mode_choice();
     test_bad_payloads();
