@@ -9,7 +9,6 @@
 typedef struct slot {
     vd_tile_key key;
     uint32_t prev, next; /* LRU list: head = most recent */
-    int used;
 } slot;
 
 struct vd_tile_cache {
@@ -135,7 +134,6 @@ uint32_t vd_tile_cache_insert(vd_tile_cache *c, const vd_tile_key *key)
         lru_unlink(c, s);
     }
     c->slots[s].key = *key;
-    c->slots[s].used = 1;
     lru_push_front(c, s);
     uint32_t i = bucket(c, key);
     while (c->table[i])

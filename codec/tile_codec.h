@@ -1,9 +1,10 @@
 /* Lossless tile codec (docs/protocol.md, sections 6.4 and 6.11).  A TILE message carries a run
  * of up to 32 tiles of one tile row.  Each tile gets the cheapest of: solid colour; palette
  * (2 to 256 colours) with indices packed at 1, 2, 4 or 8 bits; predictive planes (a
- * reversible colour transform and median edge prediction); raw pixels; or a reference to a
- * tile in the client's cache.  The bulk data of all tiles of a run (indices, residuals,
- * pixels) is one LZ4 block whose dictionary is the previous 64 KiB of bulk of the whole
+ * reversible colour transform and median edge prediction) through LZ4 for gradients, or
+ * bit-packed per block of 16 for photos (PACKED: kept out of the history below); raw pixels;
+ * or a reference to a tile in the client's cache.  The bulk data of all tiles of a run
+ * (palettes, indices, residuals, pixels) is one LZ4 block whose dictionary is the previous 64 KiB of bulk of the whole
  * session since the last codec reset: text repeats what was sent before (the same glyphs,
  * the same tile one keystroke ago), and that history is what gives zlib-based codecs such as
  * ZRLE their ratio; LZ4 gets it at LZ4's speed.  It needs every run decoded in order, which
