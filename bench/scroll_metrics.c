@@ -80,14 +80,6 @@ static int row_copied(const bench_scroll *s, int y, int x0, int x1)
     return crosses(s->copies, s->n_copies, y, x0, x1) && !crosses(s->tiles, s->n_tiles, y, x0, x1);
 }
 
-static int same_bgr(const uint8_t *a, const uint8_t *b, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (a[4 * i] != b[4 * i] || a[4 * i + 1] != b[4 * i + 1] || a[4 * i + 2] != b[4 * i + 2])
-            return 0;
-    return 1;
-}
-
 int bench_scroll_frame(bench_scroll *s, const bench_frame *f)
 {
     size_t row = (size_t)f->width * 4;
@@ -96,8 +88,8 @@ int bench_scroll_frame(bench_scroll *s, const bench_frame *f)
         for (int y = VD_MAX(f->scroll_y, 0); y < f->scroll_y + f->scroll_h && y < f->height; y++) {
             int src = y + f->scroll_dy;
             if (src < 0 || src >= f->height || x1 <= x0 ||
-                !same_bgr(f->data + (size_t)y * f->stride + (size_t)x0 * 4,
-                          s->prev + (size_t)src * row + (size_t)x0 * 4, x1 - x0))
+                !bench_bgr_equal(f->data + (size_t)y * f->stride + (size_t)x0 * 4, 0,
+                                 s->prev + (size_t)src * row + (size_t)x0 * 4, 0, x1 - x0, 1))
                 continue;
             s->scrolled++;
             s->copied += (uint64_t)row_copied(s, y, x0, x1);

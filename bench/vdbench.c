@@ -318,17 +318,9 @@ static int peer_bench_new(peer_bench **out)
 static int rect_equal(const uint8_t *a, size_t stride_a, const uint8_t *b, size_t stride_b,
                       const vd_rect *r)
 {
-    size_t row = (size_t)r->width * 4;
-    for (int y = r->y; y < r->y + r->height; y++) {
-        const uint8_t *p = a + (size_t)y * stride_a + (size_t)r->x * 4;
-        const uint8_t *q = b + (size_t)y * stride_b + (size_t)r->x * 4;
-        if (memcmp(p, q, row) == 0)
-            continue;
-        for (size_t x = 0; x < row; x++)
-            if ((x & 3) != 3 && p[x] != q[x])
-                return 0;
-    }
-    return 1;
+    return bench_bgr_equal(a + (size_t)r->y * stride_a + (size_t)r->x * 4, stride_a,
+                           b + (size_t)r->y * stride_b + (size_t)r->x * 4, stride_b, r->width,
+                           r->height);
 }
 
 /* MB/s (1e6 bytes of BGRX input) of one frame. */

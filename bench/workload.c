@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 static bench_workload *workload_alloc(void)
 {
@@ -66,4 +67,18 @@ const char *bench_class_name(enum bench_class cls)
 {
     static const char *const names[BENCH_CLASS_COUNT] = {"none", "static", "text", "video", "3d"};
     return (unsigned)cls < BENCH_CLASS_COUNT ? names[cls] : "?";
+}
+
+int bench_bgr_equal(const uint8_t *a, size_t stride_a, const uint8_t *b, size_t stride_b, int width,
+                    int height)
+{
+    size_t row = (size_t)width * 4;
+    for (int y = 0; y < height; y++, a += stride_a, b += stride_b) {
+        if (memcmp(a, b, row) == 0)
+            continue;
+        for (size_t x = 0; x < row; x++)
+            if ((x & 3) != 3 && a[x] != b[x])
+                return 0;
+    }
+    return 1;
 }

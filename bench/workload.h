@@ -71,4 +71,9 @@ void bench_workload_free(bench_workload **wl);
 
 const char *bench_class_name(enum bench_class cls);
 
+/* 1 when the width x height BGRX pixels at a and b (strides in bytes) agree in B, G and R
+ * (X bytes do not count), else 0. */
+int bench_bgr_equal(const uint8_t *a, size_t stride_a, const uint8_t *b, size_t stride_b, int width,
+                    int height);
+
 #endif

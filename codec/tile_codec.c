@@ -71,7 +71,6 @@ struct vd_tile_decoder {
 /* A cached tile's size and bytes per pixel, which a reference must match. */
 static uint32_t tile_shape(int tw, int th, int bpp) { return (uint32_t)bpp | (uint32_t)tw << 8 | (uint32_t)th << 16; }
 
-static uint32_t load_px(const uint8_t *p, int bpp) { return bpp == 4 ? vd_rl32(p) : vd_rl16(p); }
 
 static void store_px(uint8_t *p, uint32_t v, int bpp)
 {
@@ -226,21 +225,27 @@ static void transform_planes(vd_tile_encoder *te, size_t n)
     }
 }
 
+/* One plane's residuals against predict_at(): its edges apart, so that the inside
+ * vectorises. */
+static void med_residuals(const uint8_t *v, int tw, int th, uint8_t *out)
+{
+    for (int x = 0; x < tw; x++)
+        out[x] = (uint8_t)(v[x] - (x ? v[x - 1] : 0));
+    for (int y = 1; y < th; y++) {
+        const uint8_t *row = v + (size_t)y * (size_t)tw, *up = row - tw;
+        uint8_t *o = out + (size_t)y * (size_t)tw;
+        o[0] = (uint8_t)(row[0] - up[0]);
+        for (int x = 1; x < tw; x++)
+            o[x] = (uint8_t)(row[x] - med_predict(row[x - 1], up[x], up[x - 1]));
+    }
+}
+
 static size_t predict_planes(vd_tile_encoder *te, int tw, int th, int planes, uint8_t *out)
 {
     size_t n = (size_t)tw * (size_t)th, zeros = 0;
     transform_planes(te, n);
     for (int p = 0; p < planes; p++) {
-        const uint8_t *v = te->plane[p];
-        for (int x = 0; x < tw; x++) /* the edges as predict_at(), the inside vectorises */
-            out[x] = (uint8_t)(v[x] - (x ? v[x - 1] : 0));
-        for (int y = 1; y < th; y++) {
-            const uint8_t *row = v + (size_t)y * (size_t)tw, *up = row - tw;
-            uint8_t *o = out + (size_t)y * (size_t)tw;
-            o[0] = (uint8_t)(row[0] - up[0]);
-            for (int x = 1; x < tw; x++)
-                o[x] = (uint8_t)(row[x] - med_predict(row[x - 1], up[x], up[x - 1]));
-        }
+        med_residuals(te->plane[p], tw, th, out);
         for (size_t i = 0; i < n; i++)
             zeros += out[i] == 0;
         out += n;
@@ -288,33 +293,25 @@ static inline void pack_block(const uint8_t *zb, unsigned w, uint8_t *d)
  * 2 * width bytes a block).  Needs predict_planes() to have filled te->plane.  Returns the
  * size written to te->packed. */
 static size_t pack_planes(vd_tile_encoder *te, int tw, int th, int planes, int med,
-                          const uint8_t *med_residuals, uint8_t *packed)
+                          const uint8_t *prior, uint8_t *packed)
 {
     size_t n = (size_t)tw * (size_t)th, blocks = (n + PACK_BLOCK - 1) / PACK_BLOCK;
     uint8_t *out = packed;
     uint8_t z[TILE_PIXELS + PACK_BLOCK];
     for (int p = 0; p < planes; p++) {
         const uint8_t *v = te->plane[p];
-        if (med_residuals) { /* predict_planes() did the work */
-            const uint8_t *r = med_residuals + (size_t)p * n;
-            for (size_t i = 0; i < n; i++)
-                z[i] = zigzag(r[i]);
-        } else if (med) { /* the edges as predict_at(), the inside in loops that vectorise */
-            for (int x = 0; x < tw; x++)
-                z[x] = zigzag((uint8_t)(v[x] - (x ? v[x - 1] : 0)));
-            for (int y = 1; y < th; y++) {
-                const uint8_t *row = v + (size_t)y * (size_t)tw, *up = row - tw;
-                uint8_t *zr = z + (size_t)y * (size_t)tw;
-                zr[0] = zigzag((uint8_t)(row[0] - up[0]));
-                for (int x = 1; x < tw; x++)
-                    zr[x] = zigzag((uint8_t)(row[x] - med_predict(row[x - 1], up[x], up[x - 1])));
-            }
+        if (prior) { /* predict_planes() did the work */
+            memcpy(z, prior + (size_t)p * n, n);
+        } else if (med) {
+            med_residuals(v, tw, th, z);
         } else { /* separate loops, so that the rows below the first vectorise */
             for (int x = 0; x < tw; x++)
-                z[x] = zigzag((uint8_t)(v[x] - (x ? v[x - 1] : 0)));
+                z[x] = (uint8_t)(v[x] - (x ? v[x - 1] : 0));
             for (size_t i = (size_t)tw; i < n; i++)
-                z[i] = zigzag((uint8_t)(v[i] - v[i - (size_t)tw]));
+                z[i] = (uint8_t)(v[i] - v[i - (size_t)tw]);
         }
+        for (size_t i = 0; i < n; i++)
+            z[i] = zigzag(z[i]);
         memset(z + n, 0, PACK_BLOCK);
         uint8_t *widths = out, *d = out + (blocks + 1) / 2;
         memset(widths, 0, (blocks + 1) / 2);
@@ -327,17 +324,10 @@ static size_t pack_planes(vd_tile_encoder *te, int tw, int th, int planes, int m
             while (m >> w)
                 w++;
             widths[b / 2] |= (uint8_t)(w << (4 * (b % 2)));
-            switch (w) { /* constant widths: the shifts unroll */
-            case 0: break;
-            case 1: pack_block(zb, 1, d); break;
-            case 2: pack_block(zb, 2, d); break;
-            case 3: pack_block(zb, 3, d); break;
-            case 4: pack_block(zb, 4, d); break;
-            case 5: pack_block(zb, 5, d); break;
-            case 6: pack_block(zb, 6, d); break;
-            case 7: pack_block(zb, 7, d); break;
-            default: memcpy(d, zb, PACK_BLOCK); break;
-            }
+            if (w == 8)
+                memcpy(d, zb, PACK_BLOCK);
+            else if (w)
+                pack_block(zb, w, d);
             d += 2 * w;
         }
         out = d;
@@ -354,7 +344,7 @@ static uint8_t *put_colour(uint8_t *p, uint32_t c, int bpp)
 /* PACKED with the prediction from above, and with MED: the smaller in te->packed.  MED
  * gains a few per cent on photos but decodes sample by sample, so it must earn that. */
 static void pack_best(vd_tile_encoder *te, int tw, int th, int planes, size_t rival,
-                      const uint8_t *med_residuals, size_t up)
+                      const uint8_t *prior, size_t up)
 {
     if (up == SIZE_MAX) /* else te->packed holds it already */
         up = pack_planes(te, tw, th, planes, 0, NULL, te->packed);
@@ -362,7 +352,7 @@ static void pack_best(vd_tile_encoder *te, int tw, int th, int planes, size_t ri
     te->packed_size = up;
     if (up >= rival + rival / 4) /* MED would not close the gap */
         return;
-    size_t med = pack_planes(te, tw, th, planes, 1, med_residuals, te->packed_med);
+    size_t med = pack_planes(te, tw, th, planes, 1, prior, te->packed_med);
     te->packed_is_med = med + med / 32 < up;
     te->packed_size = te->packed_is_med ? med : up;
 }
@@ -754,6 +744,33 @@ static inline void unpack_block(const uint8_t *d, unsigned w, uint8_t *zb)
     }
 }
 
+/* A plane from its residuals against predict_at(), sample after sample. */
+static void undo_med(uint8_t *v, const uint8_t *r, int tw, int th)
+{
+    for (int y = 0; y < th; y++)
+        for (int x = 0; x < tw; x++) {
+            size_t i = (size_t)y * (size_t)tw + (size_t)x;
+            v[i] = (uint8_t)(r[i] + predict_at(v + i, x, y, tw));
+        }
+}
+
+/* Undoes transform_planes(): planes of tw x th values, one after another, to pixels. */
+static void planes_to_pixels(const uint8_t *plane, int tw, int th, int planes, uint8_t *dst,
+                             size_t stride)
+{
+    size_t n = (size_t)tw * (size_t)th;
+    for (int y = 0; y < th; y++)
+        for (int x = 0; x < tw; x++) {
+            size_t i = (size_t)y * (size_t)tw + (size_t)x;
+            uint8_t g = plane[n + i];
+            uint8_t *o = dst + (size_t)y * stride + 4 * (size_t)x;
+            o[0] = (uint8_t)(plane[i] + g);
+            o[1] = g;
+            o[2] = (uint8_t)(plane[2 * n + i] + g);
+            o[3] = planes == 4 ? plane[3 * n + i] : 0xff;
+        }
+}
+
 /* Unpacks and undoes the up/left prediction plane by plane, then the colour transform. */
 static void decode_packed(const uint8_t *src, int tw, int th, int planes, int med,
                           uint8_t *scratch, uint8_t *dst, size_t stride)
@@ -781,11 +798,9 @@ static void decode_packed(const uint8_t *src, int tw, int th, int planes, int me
         }
         src = d;
         if (med) {
-            for (int y = 0; y < th; y++)
-                for (int x = 0; x < tw; x++) {
-                    size_t i = (size_t)y * (size_t)tw + (size_t)x;
-                    v[i] = (uint8_t)(unzigzag(z[i]) + predict_at(v + i, x, y, tw));
-                }
+            for (size_t i = 0; i < n; i++)
+                z[i] = unzigzag(z[i]);
+            undo_med(v, z, tw, th);
             continue;
         }
         for (int x = 0; x < tw; x++)
@@ -793,41 +808,16 @@ static void decode_packed(const uint8_t *src, int tw, int th, int planes, int me
         for (size_t i = (size_t)tw; i < n; i++)
             v[i] = (uint8_t)(unzigzag(z[i]) + v[i - (size_t)tw]);
     }
-    for (int y = 0; y < th; y++)
-        for (int x = 0; x < tw; x++) {
-            size_t i = (size_t)y * (size_t)tw + (size_t)x;
-            uint8_t g = scratch[n + i];
-            uint8_t *o = dst + (size_t)y * stride + 4 * (size_t)x;
-            o[0] = (uint8_t)(scratch[i] + g);
-            o[1] = g;
-            o[2] = (uint8_t)(scratch[2 * n + i] + g);
-            o[3] = planes == 4 ? scratch[3 * n + i] : 0xff;
-        }
+    planes_to_pixels(scratch, tw, th, planes, dst, stride);
 }
 
 static void decode_predict(const uint8_t *bulk, int tw, int th, int planes, uint8_t *scratch,
                            uint8_t *dst, size_t stride)
 {
     size_t n = (size_t)tw * (size_t)th;
-    for (int p = 0; p < planes; p++) {
-        uint8_t *v = scratch + (size_t)p * n;
-        const uint8_t *r = bulk + (size_t)p * n;
-        for (int y = 0; y < th; y++)
-            for (int x = 0; x < tw; x++) {
-                size_t i = (size_t)y * (size_t)tw + (size_t)x;
-                v[i] = (uint8_t)(r[i] + predict_at(v + i, x, y, tw));
-            }
-    }
-    for (int y = 0; y < th; y++)
-        for (int x = 0; x < tw; x++) {
-            size_t i = (size_t)y * (size_t)tw + (size_t)x;
-            uint8_t g = scratch[n + i];
-            uint8_t *o = dst + (size_t)y * stride + 4 * (size_t)x;
-            o[0] = (uint8_t)(scratch[i] + g);
-            o[1] = g;
-            o[2] = (uint8_t)(scratch[2 * n + i] + g);
-            o[3] = planes == 4 ? scratch[3 * n + i] : 0xff;
-        }
+    for (int p = 0; p < planes; p++)
+        undo_med(scratch + (size_t)p * n, bulk + (size_t)p * n, tw, th);
+    planes_to_pixels(scratch, tw, th, planes, dst, stride);
 }
 
 int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload, size_t size,
@@ -979,7 +969,7 @@ int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload
         switch (t->mode & VD_TILE_MODE_MASK) {
         case VD_TILE_MODE_SOLID:
         case VD_TILE_MODE_SOLID_REPEAT: {
-            uint32_t c = load_px(t->palette, bpp);
+            uint32_t c = vd_rl_px(t->palette, bpp);
             for (int y = 0; y < h; y++)
                 for (int x = 0; x < tw; x++)
                     store_px(out + (size_t)y * stride + (size_t)x * (size_t)bpp, c, bpp);
@@ -990,8 +980,7 @@ int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload
                 return VD_ERR(EBADMSG);
             break;
         case VD_TILE_MODE_RAW:
-            for (int y = 0; y < h; y++)
-                memcpy(out + (size_t)y * stride, bulk + (size_t)y * row, row);
+            vd_copy_rows(out, stride, bulk, row, row, (size_t)h);
             break;
         case VD_TILE_MODE_PREDICT:
             decode_predict(bulk, tw, h, planes, scratch, out, stride);
@@ -1003,8 +992,7 @@ int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload
             break;
         case VD_TILE_MODE_CACHED:
         case VD_TILE_MODE_CACHED_NEXT:
-            for (int y = 0; y < h; y++)
-                memcpy(out + (size_t)y * stride, slot_pixels(td, t->slot) + (size_t)y * row, row);
+            vd_copy_rows(out, stride, slot_pixels(td, t->slot), row, row, (size_t)h);
             break;
         }
         bulk += t->bulk;
@@ -1014,8 +1002,7 @@ int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload
                     return VD_ERR(ENOMEM);
                 td->n_chunks++;
             }
-            for (int y = 0; y < h; y++)
-                memcpy(slot_pixels(td, t->slot) + (size_t)y * row, out + (size_t)y * stride, row);
+            vd_copy_rows(slot_pixels(td, t->slot), row, out, stride, row, (size_t)h);
             td->slot_shape[t->slot] = tile_shape(tw, h, bpp);
         }
     }

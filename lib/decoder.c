@@ -578,8 +578,8 @@ static int handle_copy(vd_decoder *dec, const vd_msg *msg)
     uint8_t *dst = vd_buf_reserve(&st->arena, row * c.height);
     if (!dst)
         return VD_ERR(ENOMEM);
-    for (uint32_t r = 0; r < c.height; r++)
-        memcpy(dst + (size_t)r * row, s->pixels + (size_t)(c.src_y + r) * stride + (size_t)c.src_x * (size_t)g->bpp, row);
+    vd_copy_rows(dst, row, s->pixels + (size_t)c.src_y * stride + (size_t)c.src_x * (size_t)g->bpp,
+                 stride, row, c.height);
     st->copies[st->n_copies++] = (staged_copy){
         {(int32_t)c.dst_x, (int32_t)c.dst_y, (int32_t)c.width, (int32_t)c.height}, st->arena.size};
     st->arena.size += row * c.height;
@@ -636,9 +636,8 @@ static int handle_frame_end(vd_decoder *dec, const vd_msg *msg)
     for (uint32_t i = 0; i < st->n_copies; i++) {
         const staged_copy *c = &st->copies[i];
         size_t row = (size_t)c->dst.width * (size_t)g->bpp;
-        for (int r = 0; r < c->dst.height; r++)
-            memcpy(s->pixels + (size_t)(c->dst.y + r) * stride + (size_t)c->dst.x * (size_t)g->bpp,
-                   st->arena.data + c->offset + (size_t)r * row, row);
+        vd_copy_rows(s->pixels + (size_t)c->dst.y * stride + (size_t)c->dst.x * (size_t)g->bpp, stride,
+                     st->arena.data + c->offset, row, row, (size_t)c->dst.height);
         for (int ty = c->dst.y / 64; ty <= (c->dst.y + c->dst.height - 1) / 64; ty++)
             memset(s->damage + (size_t)ty * (size_t)g->cols + (size_t)(c->dst.x / 64), VD_TILE_DIRTY,
                    (size_t)((c->dst.x + c->dst.width - 1) / 64 - c->dst.x / 64 + 1));
@@ -649,10 +648,8 @@ static int handle_frame_end(vd_decoder *dec, const vd_msg *msg)
         int x = run->tx * 64, y = run->ty * 64 + run->top;
         int w = VD_MIN(64 * run->count, g->width - x), h = run->height;
         size_t row_bytes = (size_t)w * (size_t)g->bpp;
-        const uint8_t *src = st->arena.data + run->offset;
-        uint8_t *dst = s->pixels + (size_t)y * stride + (size_t)x * (size_t)g->bpp;
-        for (int r = 0; r < h; r++)
-            memcpy(dst + (size_t)r * stride, src + (size_t)r * row_bytes, row_bytes);
+        vd_copy_rows(s->pixels + (size_t)y * stride + (size_t)x * (size_t)g->bpp, stride,
+                     st->arena.data + run->offset, row_bytes, row_bytes, (size_t)h);
         memset(s->damage + (size_t)run->ty * (size_t)g->cols + run->tx, VD_TILE_DIRTY, run->count);
     }
     staging_reset(s);

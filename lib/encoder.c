@@ -649,9 +649,9 @@ static uint32_t schedule_refresh(enc_surface *s, const vd_frame *f)
 static void update_reference(enc_surface *s, const vd_frame *f, int x, int y, int w, int h)
 {
     size_t bpp = (size_t)s->grid.bpp, ref_stride = (size_t)s->grid.width * bpp;
-    for (int r = y; r < y + h; r++)
-        memcpy(s->prev + (size_t)r * ref_stride + (size_t)x * bpp,
-               f->data + (size_t)r * (size_t)f->stride + (size_t)x * bpp, (size_t)w * bpp);
+    vd_copy_rows(s->prev + (size_t)y * ref_stride + (size_t)x * bpp, ref_stride,
+                 f->data + (size_t)y * (size_t)f->stride + (size_t)x * bpp, (size_t)f->stride,
+                 (size_t)w * bpp, (size_t)h);
 }
 
 /* Damaged tiles the client can copy from what it shows (scrolled or moved content) go out as

@@ -44,4 +44,15 @@ static inline void vd_wl64(uint8_t *p, uint64_t v)
     vd_wl32(p + 4, (uint32_t)(v >> 32));
 }
 
+/* A pixel of 2 or 4 bytes as a little-endian value. */
+static inline uint32_t vd_rl_px(const uint8_t *p, int bpp) { return bpp == 4 ? vd_rl32(p) : vd_rl16(p); }
+
+/* rows rows of row_bytes bytes between two images of any strides. */
+static inline void vd_copy_rows(uint8_t *dst, size_t dst_stride, const uint8_t *src,
+                                size_t src_stride, size_t row_bytes, size_t rows)
+{
+    for (size_t r = 0; r < rows; r++)
+        memcpy(dst + r * dst_stride, src + r * src_stride, row_bytes);
+}
+
 #endif

@@ -30,7 +30,7 @@ typedef struct vote {
 
 static inline uint32_t pixel(const uint8_t *p, int bpp, uint32_t mask)
 {
-    return (bpp == 4 ? vd_rl32(p) : (uint32_t)vd_rl16(p)) & mask;
+    return vd_rl_px(p, bpp) & mask;
 }
 
 static uint64_t strip_hash(const uint8_t *p, int bpp, uint32_t mask)
