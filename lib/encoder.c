@@ -816,9 +816,12 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f)
         enc->stats.scan_ns = vd_now_ns() - t0;
     }
 
-    memset(s->copies, 0, n_tiles * sizeof(*s->copies));
-    if (!is_new && !s->refresh && s->prev_valid && (ret = send_copies(enc, s, f)) < 0)
-        goto fail;
+    if (!is_new && !s->refresh && s->prev_valid) {
+        if ((ret = send_copies(enc, s, f)) < 0) /* vd_motion_find() fills s->copies */
+            goto fail;
+    } else {
+        memset(s->copies, 0, n_tiles * sizeof(*s->copies)); /* no copies, no bands */
+    }
     uint64_t t_cls = vd_now_ns();
     if ((ret = classify_frame(enc, s, f, &enc->stats)) < 0)
         goto fail;
