@@ -8,7 +8,9 @@
 
 typedef struct slot {
     vd_tile_key key;
-    uint32_t prev, next; /* LRU list: head = most recent */
+    uint64_t stamp;      /* when it was stored (vd_tile_cache_set_stamp) */
+    uint32_t prev, next; /* LRU list: head = most recent; forgotten slots wait at the tail */
+    uint8_t used;        /* key is in the table */
 } slot;
 
 struct vd_tile_cache {
@@ -18,6 +20,7 @@ struct vd_tile_cache {
     /* Open addressing, linear probing, slot + 1 per entry (0 = empty); at most half full. */
     uint32_t *table;
     uint32_t mask;
+    uint64_t stamp;
 };
 
 static uint32_t bucket(const vd_tile_cache *c, const vd_tile_key *k) { return (uint32_t)k->lo & c->mask; }
@@ -130,14 +133,46 @@ uint32_t vd_tile_cache_insert(vd_tile_cache *c, const vd_tile_key *key)
         s = c->n_used++;
     } else {
         s = c->tail;
-        table_remove(c, s);
+        if (c->slots[s].used)
+            table_remove(c, s);
         lru_unlink(c, s);
     }
     c->slots[s].key = *key;
+    c->slots[s].stamp = c->stamp;
+    c->slots[s].used = 1;
     lru_push_front(c, s);
     uint32_t i = bucket(c, key);
     while (c->table[i])
         i = (i + 1) & c->mask;
     c->table[i] = s + 1;
     return s;
+}
+
+void vd_tile_cache_set_stamp(vd_tile_cache *c, uint64_t stamp) { c->stamp = stamp; }
+
+static void lru_push_back(vd_tile_cache *c, uint32_t s)
+{
+    slot *e = &c->slots[s];
+    e->next = NONE;
+    e->prev = c->tail;
+    if (c->tail != NONE)
+        c->slots[c->tail].next = s;
+    c->tail = s;
+    if (c->head == NONE)
+        c->head = s;
+}
+
+uint32_t vd_tile_cache_forget_after(vd_tile_cache *c, uint64_t stamp)
+{
+    uint32_t n = 0;
+    for (uint32_t s = 0; s < c->n_used; s++) {
+        if (!c->slots[s].used || c->slots[s].stamp <= stamp)
+            continue;
+        table_remove(c, s);
+        c->slots[s].used = 0;
+        lru_unlink(c, s);
+        lru_push_back(c, s); /* reused before any slot that still holds a tile */
+        n++;
+    }
+    return n;
 }

@@ -29,6 +29,11 @@ VD_HIDDEN uint32_t vd_tile_cache_slots(const vd_tile_cache *cache);
 VD_HIDDEN void vd_tile_cache_reset(vd_tile_cache *cache);
 /* The slot holding key, now the most recently used, or -1. */
 VD_HIDDEN int32_t vd_tile_cache_find(vd_tile_cache *cache, const vd_tile_key *key);
+/* Stamps the stores from now on (the encoder's frame number). */
+VD_HIDDEN void vd_tile_cache_set_stamp(vd_tile_cache *cache, uint64_t stamp);
+/* Forgets the slots stored with a stamp above stamp: after a resume the client may hold
+ * either their old or their new content.  Returns how many. */
+VD_HIDDEN uint32_t vd_tile_cache_forget_after(vd_tile_cache *cache, uint64_t stamp);
 /* Puts key (not in the cache) in a free slot or the least recently used one; returns it. */
 VD_HIDDEN uint32_t vd_tile_cache_insert(vd_tile_cache *cache, const vd_tile_key *key);
 

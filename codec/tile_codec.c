@@ -582,7 +582,19 @@ int vd_tile_decoder_reset(vd_tile_decoder *td, uint32_t slots)
     return 0;
 }
 
+int vd_tile_decoder_restart(vd_tile_decoder *td, uint32_t slots)
+{
+    if (!td->ready || slots != td->n_slots) {
+        td->ready = 0;
+        return VD_ERR(EBADMSG);
+    }
+    td->ring_pos = 0;
+    return 0;
+}
+
 void vd_tile_decoder_invalidate(vd_tile_decoder *td) { td->ready = 0; }
+
+int vd_tile_decoder_ready(const vd_tile_decoder *td) { return td->ready; }
 
 typedef struct tile_plan {
     uint8_t mode;

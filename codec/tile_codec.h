@@ -71,9 +71,15 @@ VD_HIDDEN void vd_tile_decoder_free(vd_tile_decoder **td);
 /* A codec reset: empty history, slots cache slots, all empty.  VD_ERR(EBADMSG) when slots
  * exceeds max_slots. */
 VD_HIDDEN int vd_tile_decoder_reset(vd_tile_decoder *td, uint32_t slots);
+/* A resume (the connection dropped): empty history, the cache kept as it is.
+ * VD_ERR(EBADMSG) when slots is not the cache's size, or after bad input since the last
+ * reset (the cache may then lack stores the encoder counts on). */
+VD_HIDDEN int vd_tile_decoder_restart(vd_tile_decoder *td, uint32_t slots);
 /* After bad input: history and cache no longer match the encoder's; tiles are refused until
  * the next reset. */
 VD_HIDDEN void vd_tile_decoder_invalidate(vd_tile_decoder *td);
+/* 1 when no bad input came since the last reset. */
+VD_HIDDEN int vd_tile_decoder_ready(const vd_tile_decoder *td);
 
 /* Decodes a w x h run into dst (rows of w * bpp bytes, packed).  Returns 0, or
  * VD_ERR(EBADMSG) for a malformed payload (truncated, overlong, a palette index beyond the

@@ -12,7 +12,7 @@
 #include "log.h"
 #include "wire.h"
 
-#define MAX_SURFACES 64
+#define MAX_SURFACES VD_MAX_SURFACES
 #define MAX_STREAMS 64
 
 /* A video or 3D region's stream: its decoder and the latest picture, which is shown (the
@@ -67,6 +67,7 @@ typedef struct dec_surface {
     uint8_t *pixels;            /* committed image, stride width * bpp */
 
     int geometry_pending;       /* a create or resize waits for the frame end */
+    int broken;                 /* may miss tiles since bad input, until it is redefined */
     vd_tile_grid next_grid;
     enum vd_pixel_format next_format;
     staging stage;
@@ -95,6 +96,7 @@ struct vd_decoder {
     uint32_t key_requests[MAX_STREAMS];
     unsigned n_key_requests;
     vd_tile_decoder *tiles; /* the tile history and cache, shared by all surfaces */
+    uint64_t last_frame_seq; /* of the last frame completed */
 };
 
 static void stream_free(dec_stream *st)
@@ -545,10 +547,19 @@ static int handle_tile(vd_decoder *dec, const vd_msg *msg)
 
 static int handle_codec_reset(vd_decoder *dec, const vd_msg *msg)
 {
-    uint32_t slots;
-    int ret = vd_wire_read_codec_reset(msg, &slots);
+    uint32_t slots, flags;
+    int ret = vd_wire_read_codec_reset(msg, &slots, &flags);
     if (ret < 0)
         return ret;
+    if (flags & VD_CODEC_RESET_RESUME) {
+        /* The streams may have decoded pictures of frames the encoder now sends again. */
+        while (dec->n_streams)
+            remove_stream(dec, dec->n_streams - 1);
+        if ((ret = vd_tile_decoder_restart(dec->tiles, slots)) < 0)
+            vd_log(VD_LOG_ERROR, "a resume needs the tile cache it had (%u slots, no error since)",
+                   slots);
+        return ret;
+    }
     if ((ret = vd_tile_decoder_reset(dec->tiles, slots)) < 0)
         vd_log(VD_LOG_ERROR, "the encoder wants %u tile cache slots, more than this decoder's %u",
                slots, (unsigned)(dec->cfg.cache_size / VD_TILE_SLOT_BYTES));
@@ -616,6 +627,7 @@ static int commit_geometry(dec_surface *s)
     s->format = s->next_format;
     s->geometry_pending = 0;
     s->committed = 1;
+    s->broken = 0;
     return 0;
 }
 
@@ -655,6 +667,7 @@ static int handle_frame_end(vd_decoder *dec, const vd_msg *msg)
     staging_reset(s);
     s->image_ready = 1;
     s->frame_seq = fe.frame_seq;
+    dec->last_frame_seq = fe.frame_seq;
     s->pts_us = fe.pts_us;
     return 0;
 }
@@ -771,6 +784,8 @@ int vd_decoder_send_packet(vd_decoder *dec, const uint8_t *data, size_t size)
         drop_staged(dec);
         /* Tiles dropped from here on still went into the encoder's history and cache. */
         vd_tile_decoder_invalidate(dec->tiles);
+        for (unsigned i = 0; i < dec->n_surfaces; i++)
+            dec->surfaces[i]->broken = 1;
         /* A destroy already applied in this packet stays reported; pending images stay.
          * The rest of the broken frame is dropped, up to its FRAME_END, which may still be
          * in this packet when only a message body was bad. */
@@ -816,6 +831,29 @@ int vd_decoder_receive_image(vd_decoder *dec, vd_image *img)
         return 0;
     }
     return dec->draining ? VD_EOF : VD_ERR(EAGAIN);
+}
+
+int vd_decoder_get_resume_state(vd_decoder *dec, vd_resume_state *state)
+{
+    /* The frame cut off by the drop will come again whole, or not at all. */
+    drop_staged(dec);
+    dec->resync = 0;
+    /* A surface that may miss tiles goes (the viewer is told); the encoder re-creates it. */
+    int usable = dec->hello_seen && vd_tile_decoder_ready(dec->tiles);
+    for (unsigned i = dec->n_surfaces; i-- > 0;) {
+        if (!dec->surfaces[i]->broken)
+            continue;
+        if (dec->n_destroyed == MAX_SURFACES) { /* cannot report it: everything comes again */
+            usable = 0;
+            continue;
+        }
+        dec->destroyed[dec->n_destroyed++] = dec->surfaces[i]->id;
+        remove_surface(dec, i);
+    }
+    *state = (vd_resume_state){.frame_seq = usable ? dec->last_frame_seq : 0};
+    for (unsigned i = 0; i < dec->n_surfaces; i++)
+        state->surface_ids[state->n_surfaces++] = dec->surfaces[i]->id;
+    return 0;
 }
 
 size_t vd_decoder_get_key_requests(vd_decoder *dec, uint32_t *ids, size_t max)

@@ -15,7 +15,7 @@
 #include "motion.h"
 #include "wire.h"
 
-#define MAX_SURFACES 64
+#define MAX_SURFACES VD_MAX_SURFACES
 #define MAX_DAMAGE_RECTS 65536
 #define MIN_PACKET_SIZE 4096
 #define MAX_STREAMS 16       /* per surface */
@@ -52,6 +52,9 @@ typedef struct enc_surface {
     int64_t *last_damage;   /* per tile: frame time of its last change */
     uint32_t *candidates;   /* build-to-lossless candidates (scratch) */
     vd_tile_copy *copies;   /* per tile: what copies give it this frame (band: rows still to send) */
+    uint64_t *tile_seq;     /* per tile: the last frame that changed it on the client */
+    uint64_t geometry_seq;  /* the last frame that created or resized it on the client */
+    enum vd_content content; /* the last frame's surface_content */
 } enc_surface;
 
 typedef struct pending_packet {
@@ -155,6 +158,7 @@ static void surface_free(enc_surface *s)
     free(s->last_damage);
     free(s->candidates);
     free(s->copies);
+    free(s->tile_seq);
     free(s->prev);
     free(s->state);
     free(s->tile_stats);
@@ -225,9 +229,11 @@ static int surface_configure(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     int64_t *last_damage = calloc(n_tiles, sizeof(*last_damage));
     uint32_t *candidates = malloc(n_tiles * sizeof(*candidates));
     vd_tile_copy *copies = calloc(n_tiles, sizeof(*copies));
+    uint64_t *tile_seq = calloc(n_tiles, sizeof(*tile_seq));
     if (!prev || !state || !stats || !classifier || !lossy || !last_damage || !candidates ||
-        !copies) {
+        !copies || !tile_seq) {
         free(copies);
+        free(tile_seq);
         free(prev);
         free(state);
         free(stats);
@@ -243,7 +249,9 @@ static int surface_configure(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     free(s->last_damage);
     free(s->candidates);
     free(s->copies);
+    free(s->tile_seq);
     s->copies = copies;
+    s->tile_seq = tile_seq;
     s->lossy = lossy;
     s->last_damage = last_damage;
     s->candidates = candidates;
@@ -758,7 +766,21 @@ static int encode_tiles(vd_encoder *enc, enc_surface *s, const vd_frame *f, vd_t
     return 0;
 }
 
-static int encode_frame(vd_encoder *enc, const vd_frame *f)
+static int put_codec_reset(vd_encoder *enc, uint32_t flags)
+{
+    int ret = vd_wire_put_codec_reset(&enc->out, enc->cache ? vd_tile_cache_slots(enc->cache) : 0, flags);
+    if (ret < 0)
+        return ret;
+    vd_tile_encoder_reset(enc->tiles);
+    if (enc->cache && !(flags & VD_CODEC_RESET_RESUME))
+        vd_tile_cache_reset(enc->cache);
+    enc->codec_reset_pending = 0;
+    return 0;
+}
+
+/* Encodes one frame.  resend_after: on a resume, the tiles changed on the client after that
+ * frame go again (the client may have missed them); else UINT64_MAX. */
+static int encode_frame(vd_encoder *enc, const vd_frame *f, uint64_t resend_after)
 {
     size_t bytes_before = enc->out.size;
     unsigned index;
@@ -785,14 +807,8 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f)
 
     if (!enc->hello_sent && (ret = vd_wire_put_hello(&enc->out)) < 0)
         goto fail;
-    if (enc->codec_reset_pending) {
-        if ((ret = vd_wire_put_codec_reset(&enc->out, enc->cache ? vd_tile_cache_slots(enc->cache) : 0)) < 0)
-            goto fail;
-        vd_tile_encoder_reset(enc->tiles);
-        if (enc->cache)
-            vd_tile_cache_reset(enc->cache);
-        enc->codec_reset_pending = 0;
-    }
+    if (enc->codec_reset_pending && (ret = put_codec_reset(enc, 0)) < 0)
+        goto fail;
     if (is_new || s->refresh) {
         vd_msg_surface msg = {s->id, (uint32_t)f->width, (uint32_t)f->height, (uint8_t)f->format};
         /* A refresh of an existing surface goes out as a resize to the same geometry: the
@@ -816,7 +832,10 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f)
         enc->stats.scan_ns = vd_now_ns() - t0;
     }
 
-    if (!is_new && !s->refresh && s->prev_valid) {
+    /* The client's image is the reference, except on a resume: then copies could read tiles
+     * it missed. */
+    int trust_ref = !is_new && !s->refresh && s->prev_valid && resend_after == UINT64_MAX;
+    if (trust_ref) {
         if ((ret = send_copies(enc, s, f)) < 0) /* vd_motion_find() fills s->copies */
             goto fail;
     } else {
@@ -826,17 +845,23 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f)
     if ((ret = classify_frame(enc, s, f, &enc->stats)) < 0)
         goto fail;
     enc->stats.classify_ns = vd_now_ns() - t_cls;
+    /* After classification: resent tiles did not change in this frame. */
+    if (resend_after != UINT64_MAX && !is_new && !s->refresh)
+        for (size_t i = 0; i < n_tiles; i++)
+            if (s->tile_seq[i] > resend_after)
+                s->state[i] = VD_TILE_DIRTY;
     /* A client that (re)creates the surface has no streams: start them afresh. */
     if (is_new || s->refresh)
         streams_free(s);
 
     uint64_t t1 = vd_now_ns();
-    if ((ret = sync_streams(enc, s)) < 0 ||
-        (ret = encode_streams(enc, s, f, !is_new && !s->refresh && s->prev_valid)) < 0)
+    if ((ret = sync_streams(enc, s)) < 0 || (ret = encode_streams(enc, s, f, trust_ref)) < 0)
         goto fail;
     enc->stats.tiles_refreshed = schedule_refresh(s, f);
 
     enc->frame_seq++;
+    if (enc->cache)
+        vd_tile_cache_set_stamp(enc->cache, enc->frame_seq);
     vd_tile_counts counts = {0};
     if ((ret = encode_tiles(enc, s, f, &counts)) < 0)
         goto fail;
@@ -847,6 +872,12 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f)
         (ret = push_packet(enc, VD_PACKET_FRAME_END, s->id, f->pts_us)) < 0)
         goto fail;
 
+    for (size_t i = 0; i < n_tiles; i++)
+        if (s->state[i] == VD_TILE_DIRTY || s->state[i] == VD_TILE_VIDEO || s->copies[i].vector)
+            s->tile_seq[i] = enc->frame_seq;
+    if (is_new || s->refresh)
+        s->geometry_seq = enc->frame_seq;
+    s->content = f->surface_content;
     enc->hello_sent = 1;
     s->refresh = 0;
     s->prev_valid = 1;
@@ -890,7 +921,7 @@ int vd_encoder_send_frame(vd_encoder *enc, const vd_frame *frame)
                frame->surface_id);
         return VD_ERR(EINVAL);
     }
-    return encode_frame(enc, frame);
+    return encode_frame(enc, frame, UINT64_MAX);
 }
 
 int vd_encoder_receive_packet(vd_encoder *enc, vd_packet *pkt)
@@ -948,6 +979,81 @@ int vd_encoder_request_refresh(vd_encoder *enc, uint32_t surface_id)
     enc->hello_sent = 0;
     enc->codec_reset_pending = 1;
     return 0;
+}
+
+static int client_has(const vd_resume_state *st, uint32_t id)
+{
+    for (uint32_t i = 0; i < st->n_surfaces; i++)
+        if (st->surface_ids[i] == id)
+            return 1;
+    return 0;
+}
+
+/* Encodes a surface again from its reference (the latest content the host gave). */
+static int resume_surface(vd_encoder *enc, enc_surface *s, uint64_t resend_after)
+{
+    static const vd_rect no_damage;
+    const vd_tile_grid *g = &s->grid;
+    size_t stride = (size_t)g->width * (size_t)g->bpp;
+    /* A copy: encoding writes the reference while it reads the frame. */
+    uint8_t *pixels = malloc(stride * (size_t)g->height);
+    if (!pixels)
+        return VD_ERR(ENOMEM);
+    memcpy(pixels, s->prev, stride * (size_t)g->height);
+    vd_frame f = {.surface_id = s->id, .format = s->format, .width = g->width, .height = g->height,
+                  .stride = (int32_t)stride, .data = pixels, .damage = &no_damage, .n_damage = 0,
+                  .pts_us = s->last_pts, .surface_content = s->content, .cursor = s->last_cursor};
+    int ret = encode_frame(enc, &f, resend_after);
+    free(pixels);
+    return ret;
+}
+
+int vd_encoder_resume(vd_encoder *enc, const vd_resume_state *state)
+{
+    if (enc->draining)
+        return VD_EOF;
+    if (!state || state->n_surfaces > VD_MAX_SURFACES)
+        return VD_ERR(EINVAL);
+    /* What the host has not taken yet was for the dropped connection. */
+    enc->out.size = 0;
+    enc->n_packets = enc->next_packet = 0;
+    enc->packet_start = 0;
+    /* A frame the encoder never sent means another encoder's client: start from nothing. */
+    int delta = state->frame_seq && state->frame_seq <= enc->frame_seq;
+    uint64_t after = state->frame_seq;
+    int ret = vd_wire_put_hello(&enc->out);
+    if (ret < 0)
+        goto fail;
+    enc->hello_sent = 1;
+    if (delta && enc->cache)
+        vd_tile_cache_forget_after(enc->cache, after);
+    if ((ret = put_codec_reset(enc, delta ? VD_CODEC_RESET_RESUME : 0)) < 0)
+        goto fail;
+    for (uint32_t i = 0; i < state->n_surfaces; i++)
+        if (!find_surface(enc, state->surface_ids[i], NULL) &&
+            (ret = vd_wire_put_surface_destroy(&enc->out, state->surface_ids[i])) < 0)
+            goto fail;
+    if ((ret = push_packet(enc, 0, VD_ALL_SURFACES, 0)) < 0)
+        goto fail;
+    for (unsigned i = 0; i < enc->n_surfaces; i++) {
+        enc_surface *s = enc->surfaces[i];
+        /* The client ended every stream (the resume reset, or the surface's re-creation). */
+        streams_free(s);
+        if (!delta || !client_has(state, s->id) || s->geometry_seq > after)
+            s->refresh = 1;
+        if ((ret = resume_surface(enc, s, after)) < 0)
+            goto fail;
+    }
+    return 0;
+
+fail:
+    /* Nothing goes out; the next frames start the client afresh. */
+    discard_unsent(enc, 0);
+    for (unsigned i = 0; i < enc->n_surfaces; i++)
+        enc->surfaces[i]->refresh = 1;
+    enc->hello_sent = 0;
+    enc->codec_reset_pending = 1;
+    return ret;
 }
 
 void vd_encoder_get_stats(const vd_encoder *enc, vd_encoder_stats *stats) { *stats = enc->stats; }
@@ -1057,6 +1163,11 @@ int vd_encoder_get_lossy_tiles(const vd_encoder *enc, uint32_t surface_id, uint8
 int vd_encoder_request_keyframe(vd_encoder *enc, uint32_t stream_id)
 {
     (void)enc, (void)stream_id;
+    return VD_ERR(ENOTSUP);
+}
+int vd_encoder_resume(vd_encoder *enc, const vd_resume_state *state)
+{
+    (void)enc, (void)state;
     return VD_ERR(ENOTSUP);
 }
 

@@ -256,21 +256,22 @@ int vd_wire_put_stream_frame(vd_buf *buf, const vd_msg_stream_frame *sf)
     return 0;
 }
 
-int vd_wire_read_codec_reset(const vd_msg *msg, uint32_t *slots)
+int vd_wire_read_codec_reset(const vd_msg *msg, uint32_t *slots, uint32_t *flags)
 {
-    if (msg->size != VD_CODEC_RESET_BODY || vd_rl32(msg->body + 4))
+    if (msg->size != VD_CODEC_RESET_BODY || vd_rl32(msg->body + 4) & ~(uint32_t)VD_CODEC_RESET_RESUME)
         return VD_ERR(EBADMSG);
     *slots = vd_rl32(msg->body);
+    *flags = vd_rl32(msg->body + 4);
     return 0;
 }
 
-int vd_wire_put_codec_reset(vd_buf *buf, uint32_t slots)
+int vd_wire_put_codec_reset(vd_buf *buf, uint32_t slots, uint32_t flags)
 {
     uint8_t *b = put_msg(buf, VD_MSG_CODEC_RESET, VD_CODEC_RESET_BODY);
     if (!b)
         return VD_ERR(ENOMEM);
     vd_wl32(b, slots);
-    vd_wl32(b + 4, 0);
+    vd_wl32(b + 4, flags);
     return 0;
 }
 

@@ -60,6 +60,10 @@ enum vd_tile_encoding {
 #define VD_STREAM_FRAME_HEADER 12
 #define VD_KEY_REQUEST_BODY 4
 #define VD_CODEC_RESET_BODY 8
+/* CODEC_RESET flag: a resume after a dropped connection.  The cache keeps its tiles (the
+ * encoder has forgotten the slots it filled after the client's last frame) and every video
+ * stream ends; the tile history restarts as in any reset. */
+#define VD_CODEC_RESET_RESUME 1u
 #define VD_COPY_BODY 28
 
 enum {
@@ -139,8 +143,8 @@ VD_HIDDEN int vd_wire_read_tile(const vd_msg *msg, vd_msg_tile *out);
 VD_HIDDEN int vd_wire_read_frame_end(const vd_msg *msg, vd_msg_frame_end *out);
 VD_HIDDEN int vd_wire_read_stream_create(const vd_msg *msg, vd_msg_stream *out);
 VD_HIDDEN int vd_wire_read_stream_frame(const vd_msg *msg, vd_msg_stream_frame *out);
-/* CODEC_RESET: the cache slots the encoder will use. */
-VD_HIDDEN int vd_wire_read_codec_reset(const vd_msg *msg, uint32_t *slots);
+/* CODEC_RESET: the cache slots the encoder will use, and VD_CODEC_RESET_* flags. */
+VD_HIDDEN int vd_wire_read_codec_reset(const vd_msg *msg, uint32_t *slots, uint32_t *flags);
 VD_HIDDEN int vd_wire_read_copy(const vd_msg *msg, vd_msg_copy *out);
 /* STREAM_DESTROY and KEY_REQUEST: a stream id alone. */
 VD_HIDDEN int vd_wire_read_stream_id(const vd_msg *msg, uint32_t *id);
@@ -153,7 +157,7 @@ VD_HIDDEN int vd_wire_put_frame_end(vd_buf *buf, const vd_msg_frame_end *fe);
 VD_HIDDEN int vd_wire_put_stream_create(vd_buf *buf, const vd_msg_stream *s);
 VD_HIDDEN int vd_wire_put_stream_id(vd_buf *buf, uint8_t type, uint32_t id);
 VD_HIDDEN int vd_wire_put_stream_frame(vd_buf *buf, const vd_msg_stream_frame *sf);
-VD_HIDDEN int vd_wire_put_codec_reset(vd_buf *buf, uint32_t slots);
+VD_HIDDEN int vd_wire_put_codec_reset(vd_buf *buf, uint32_t slots, uint32_t flags);
 VD_HIDDEN int vd_wire_put_copy(vd_buf *buf, const vd_msg_copy *c);
 
 /* A tile message is written in two steps because its payload size is known only after

@@ -235,28 +235,45 @@ static void test_bad_payloads(void)
     vd_tile_decoder_free(&td);
 }
 
-/* The mirror against a plain model: LRU order, eviction and the table's deletions. */
+/* The mirror against a plain model: LRU order, eviction, the table's deletions, and slots
+ * forgotten by stamp (a resume), which are reused first, the last forgotten first. */
 static void test_cache_lru(void)
 {
-    enum { N = 37 };
+    enum { N = 37, NONE = -1 };
     vd_tile_cache *c = vd_tile_cache_new(N);
     CHECK(c, "out of memory");
-    uint64_t model_key[N];
-    uint64_t model_age[N];
+    int64_t model_key[N];
+    int64_t model_age[N];
+    uint64_t model_stamp[N];
     int used = 0;
-    uint64_t clock = 0;
+    int64_t clock = 0, forgotten_clock = 0;
+    uint64_t stamp = 0;
     tu_rng r = tu_rng_init(42);
     for (int it = 0; it < 20000; it++) {
+        if (it % 50 == 0)
+            vd_tile_cache_set_stamp(c, ++stamp);
+        if (it % 700 == 699) {
+            uint64_t after = stamp - tu_rng_below(&r, 4);
+            uint32_t expect = 0;
+            for (int i = 0; i < used; i++) /* in slot order, each to the LRU's end */
+                if (model_key[i] != NONE && model_stamp[i] > after) {
+                    model_key[i] = NONE;
+                    model_age[i] = --forgotten_clock;
+                    expect++;
+                }
+            uint32_t n = vd_tile_cache_forget_after(c, after);
+            CHECK(n == expect, "iteration %d: forgot %u slots, model %u", it, n, expect);
+        }
         /* Few distinct keys with clustered low bits: long probe chains, many evictions. */
-        uint64_t k = tu_rng_below(&r, 90) * 1024;
-        vd_tile_key key = {k, ~k};
+        int64_t k = (int64_t)tu_rng_below(&r, 90) * 1024;
+        vd_tile_key key = {(uint64_t)k, ~(uint64_t)k};
         int32_t slot = vd_tile_cache_find(c, &key);
         int m = -1;
         for (int i = 0; i < used; i++)
             if (model_key[i] == k)
                 m = i;
-        CHECK((slot >= 0) == (m >= 0), "iteration %d: key %llu found %d, model %d", it,
-              (unsigned long long)k, slot, m);
+        CHECK((slot >= 0) == (m >= 0), "iteration %d: key %lld found %d, model %d", it,
+              (long long)k, slot, m);
         if (slot >= 0) {
             CHECK(slot == m, "slot %d, model %d", slot, m);
             model_age[m] = ++clock;
@@ -275,7 +292,9 @@ static void test_cache_lru(void)
         CHECK((int)s == expect, "iteration %d: inserted in slot %u, the LRU is %d", it, s, expect);
         model_key[s] = k;
         model_age[s] = ++clock;
+        model_stamp[s] = stamp;
     }
+    CHECK(forgotten_clock < -10, "the test forgot only %lld slots", (long long)-forgotten_clock);
     vd_tile_cache_reset(c);
     vd_tile_key key = {0, ~(uint64_t)0};
     CHECK(vd_tile_cache_find(c, &key) < 0, "a key after reset");
@@ -291,7 +310,7 @@ static void test_copy_message(void)
     vd_buf b = {0};
     vd_msg_surface surf = {1, 128, 128, VD_FORMAT_BGRX8888};
     /* Two solid runs: the top tile row white, the rest black. */
-    CHECK(vd_wire_put_hello(&b) == 0 && vd_wire_put_codec_reset(&b, 0) == 0 &&
+    CHECK(vd_wire_put_hello(&b) == 0 && vd_wire_put_codec_reset(&b, 0, 0) == 0 &&
               vd_wire_put_surface(&b, VD_MSG_SURFACE_CREATE, &surf) == 0, "writing");
     for (int ty = 0; ty < 2; ty++) {
         uint8_t *p = vd_wire_begin_tile(&b, 1, 0, (uint16_t)ty, 2, 0, 0, 16);
@@ -336,7 +355,7 @@ static void test_copy_message(void)
     /* A TILE band: rows 10 .. 43 of tile row 0 painted 0x40, the rest kept; then a band
      * with no rows left. */
     b.size = 0;
-    CHECK(vd_wire_put_codec_reset(&b, 0) == 0, "writing"); /* the refused copies invalidated */
+    CHECK(vd_wire_put_codec_reset(&b, 0, 0) == 0, "writing"); /* the refused copies invalidated */
     uint8_t *band = vd_wire_begin_tile(&b, 1, 0, 0, 1, 10, 20, 16);
     CHECK(band, "writing");
     const uint8_t grey[5] = {VD_TILE_MODE_SOLID, 0x40, 0x40, 0x40, 0xff};

@@ -92,6 +92,23 @@ typedef struct vd_rect {
     int32_t width, height;
 } vd_rect;
 
+/* Surfaces that may exist at once in one encoder or decoder (the most their configs allow). */
+#define VD_MAX_SURFACES 64
+
+/* Where a client's decoder stands, for resuming after a dropped connection: the decoder
+ * reports it (vd_decoder_get_resume_state()), a session carries it to the host
+ * (vd_session_config.resume), and the encoder then sends only what changed since
+ * (vd_encoder_resume()).  The encoder's frames are atomic on the client, so "every frame up
+ * to frame_seq, nothing after" describes the client's image, its tile cache and its surfaces
+ * exactly. */
+typedef struct vd_resume_state {
+    uint64_t frame_seq;   /* the last frame the decoder completed (vd_packet.frame_seq);
+                           * 0 = nothing to build on: the encoder sends everything again */
+    uint32_t n_surfaces;  /* surfaces the decoder shows, at most VD_MAX_SURFACES */
+    uint32_t surface_ids[VD_MAX_SURFACES];
+    uint8_t reserved[20];
+} vd_resume_state;
+
 #ifdef __cplusplus
 }
 #endif

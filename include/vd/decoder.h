@@ -84,6 +84,15 @@ typedef struct vd_image {
  * into ids, forgets them, and returns how many it wrote. */
 VD_API size_t vd_decoder_get_key_requests(vd_decoder *dec, uint32_t *ids, size_t max);
 
+/* The connection to the encoder dropped: drops what arrived of an unfinished frame and
+ * writes where the decoder stands into *state, for the session's resume
+ * (vd_session_config.resume), after which the encoder sends only what changed.  Surfaces
+ * that may miss tiles after bad input are removed first (VD_IMAGE_DESTROYED images report
+ * them; the encoder creates them again), and after bad input that no codec reset followed,
+ * state->frame_seq is 0 (everything comes again).  Keep feeding the same decoder the
+ * resumed connection's packets.  Returns 0. */
+VD_API int vd_decoder_get_resume_state(vd_decoder *dec, vd_resume_state *state);
+
 /* Takes the next completed image.  Returns 0, VD_ERR(EAGAIN) when none is ready, or
  * VD_EOF once a drained decoder is empty.  When one packet completes several frames of the
  * same surface, only the latest image comes out, with the union of their damage. */

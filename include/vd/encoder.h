@@ -178,6 +178,21 @@ VD_API int vd_encoder_destroy_surface(vd_encoder *enc, uint32_t surface_id);
  * case the client lost the first packet.  Returns 0 or VD_ERR(ENOENT). */
 VD_API int vd_encoder_request_refresh(vd_encoder *enc, uint32_t surface_id);
 
+/* The client's connection dropped and it came back with where its decoder stands (a
+ * session's resume: vd_session_connected.resume, filled by vd_decoder_get_resume_state()).
+ * Drops the packets not yet received (they were for the old connection) and queues, for the
+ * new one, only what the client misses: the tiles that changed on it after its last frame,
+ * from the encoder's copy of the latest content (receive them now; no new frame is needed),
+ * re-creations of surfaces it lacks or that changed geometry, destroys of surfaces it still
+ * shows, and a codec reset that keeps its tile cache (less the slots filled after its last
+ * frame) and ends its video streams (they restart with a key frame).  A state the encoder
+ * cannot build on (frame_seq 0, or a frame it never sent) resends every surface in full.
+ * vd_encoder_get_stats() then describes the last surface's frame.  Returns 0,
+ * VD_ERR(EINVAL) for more than VD_MAX_SURFACES surfaces, VD_ERR(ENOMEM) (nothing is queued
+ * and the next frames resend their surfaces in full; calling again is fine), or VD_EOF after
+ * draining. */
+VD_API VD_NODISCARD int vd_encoder_resume(vd_encoder *enc, const vd_resume_state *state);
+
 /* What the last send_frame did; times are CPU-side wall-clock nanoseconds. */
 typedef struct vd_encoder_stats {
     uint32_t tiles_total;   /* tiles in the surface */
