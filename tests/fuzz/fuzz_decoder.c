@@ -149,6 +149,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t pos = 0, pkt_size;
     const uint8_t *pkt;
     while (fuzz_next_packet(data, size, &pos, &pkt, &pkt_size)) {
+        if (!pkt_size) { /* the connection dropped: where does the decoder stand? */
+            vd_resume_state st;
+            INVARIANT(vd_decoder_get_resume_state(dec, &st) == 0);
+            stats.images += drain(dec, &v, 0); /* broken surfaces go */
+            INVARIANT(st.n_surfaces <= FUZZ_MAX_SURFACES && st.n_surfaces == v.n);
+            for (uint32_t i = 0; i < st.n_surfaces; i++)
+                INVARIANT(viewer_find(&v, st.surface_ids[i]));
+            continue;
+        }
         int ret = vd_decoder_send_packet(dec, pkt, pkt_size);
         /* Everything was drained, so EAGAIN or EOF would break the API contract. */
         INVARIANT(ret == 0 || ret == VD_ERR(EBADMSG) || ret == VD_ERR(ENOTSUP) ||

@@ -34,7 +34,15 @@ int fuzz_append_packet(uint8_t **buf, size_t *size, size_t *cap, const uint8_t *
 }
 
 /* One step of a scripted session. */
-enum op { OP_FRAME, OP_DESTROY, OP_REFRESH, OP_END };
+enum op {
+    OP_FRAME,
+    OP_DESTROY,
+    OP_REFRESH,
+    OP_CUT,    /* the connection drops after the first packet of the next step */
+    OP_LOSE,   /* the next step's packets are lost with the connection */
+    OP_RESUME, /* the client comes back (an empty packet in the input) and the encoder resumes */
+    OP_END
+};
 enum damage_mode {
     DMG_RECTS,   /* scribble and report exact rectangles */
     DMG_UNKNOWN, /* scribble, damage = NULL (full scan) */
@@ -61,6 +69,7 @@ typedef struct script {
 #define F(slot, fmt, w, h, dmg) {OP_FRAME, slot, VD_FORMAT_##fmt, w, h, DMG_##dmg}
 #define DESTROY(slot) {OP_DESTROY, slot, 0, 0, 0, 0}
 #define REFRESH(slot) {OP_REFRESH, slot, 0, 0, 0, 0}
+#define STEP(op) {op, 0, 0, 0, 0, 0}
 
 static const script scripts[] = {
     {"bgrx-67x33-updates", 0, {1}, {
@@ -85,6 +94,12 @@ static const script scripts[] = {
         F(0, BGRX8888, 320, 256, RECTS), F(0, BGRX8888, 320, 256, SCROLL),
         F(0, BGRX8888, 320, 256, RECTS), F(0, BGRX8888, 320, 256, SCROLL),
         F(0, BGRX8888, 320, 256, REVERT), {OP_END, 0, 0, 0, 0, 0}}},
+    {"resume-after-drop", 4096, {4, 5}, {
+        F(0, BGRX8888, 200, 150, RECTS), F(1, RGB565, 90, 70, RECTS),
+        F(0, BGRX8888, 200, 150, SCROLL), STEP(OP_CUT), F(0, BGRX8888, 200, 150, UNKNOWN),
+        STEP(OP_LOSE), F(1, RGB565, 90, 70, RECTS), STEP(OP_LOSE), DESTROY(1),
+        STEP(OP_RESUME), F(0, BGRX8888, 200, 150, RECTS), F(0, BGRX8888, 200, 150, REVERT),
+        {OP_END, 0, 0, 0, 0, 0}}},
 };
 
 /* Scrolls the middle of the canvas up by 7 rows and paints the rows that enter. */
@@ -109,11 +124,18 @@ static int run_script(const script *sc, uint64_t seed, fuzz_input *in)
     int ret = vd_encoder_new(&cfg, &enc);
     if (ret < 0)
         return ret;
+    /* The client, for the state a resume starts from. */
+    vd_decoder *dec;
+    if ((ret = vd_decoder_new(NULL, &dec)) < 0) {
+        vd_encoder_free(&enc);
+        return ret;
+    }
     tu_rng rng = tu_rng_init(seed);
     tu_canvas canvas[4] = {{0}}, first[4] = {{0}};
     tu_packets pl = {0};
     vd_rect damage[8];
-    size_t cap = 0;
+    size_t cap = 0, delivered = 0;
+    size_t deliver = SIZE_MAX; /* of the next step's packets */
     for (const step *st = sc->steps; st->op != OP_END && ret >= 0; st++) {
         tu_canvas *c = &canvas[st->slot];
         uint32_t id = sc->ids[st->slot];
@@ -153,20 +175,46 @@ static int run_script(const script *sc, uint64_t seed, fuzz_input *in)
         case OP_REFRESH:
             ret = vd_encoder_request_refresh(enc, id);
             break;
+        case OP_CUT:
+            deliver = 1;
+            continue;
+        case OP_LOSE:
+            deliver = 0;
+            continue;
+        case OP_RESUME: {
+            vd_resume_state state;
+            ret = vd_decoder_get_resume_state(dec, &state);
+            if (ret >= 0 && fuzz_append_packet(&in->data, &in->size, &cap, NULL, 0) < 0)
+                ret = VD_ERR(ENOMEM);
+            if (ret >= 0 && (ret = vd_encoder_resume(enc, &state)) >= 0)
+                tu_receive_packets(enc, &pl);
+            break;
+        }
         default:
             break;
         }
+        for (size_t i = 0; delivered < pl.count && ret >= 0; i++, delivered++) {
+            if (i >= deliver)
+                continue;
+            const uint8_t *pkt = tu_packet_data(&pl, delivered);
+            size_t size = pl.info[delivered].size;
+            vd_image img;
+            if (fuzz_append_packet(&in->data, &in->size, &cap, pkt, size) < 0)
+                ret = VD_ERR(ENOMEM);
+            else if (vd_decoder_send_packet(dec, pkt, size) < 0)
+                ret = VD_ERR(EPROTO); /* the encoder's own stream must decode */
+            while (vd_decoder_receive_image(dec, &img) == 0)
+                ;
+        }
+        deliver = SIZE_MAX;
     }
-    for (size_t i = 0; i < pl.count && ret >= 0; i++)
-        if (fuzz_append_packet(&in->data, &in->size, &cap, tu_packet_data(&pl, i),
-                               pl.info[i].size) < 0)
-            ret = VD_ERR(ENOMEM);
     for (size_t i = 0; i < 4; i++) {
         tu_canvas_free(&canvas[i]);
         tu_canvas_free(&first[i]);
     }
     tu_packets_free(&pl);
     vd_encoder_free(&enc);
+    vd_decoder_free(&dec);
     if (ret < 0) {
         free(in->data);
         in->data = NULL;

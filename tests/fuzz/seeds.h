@@ -4,7 +4,8 @@
  * Input format: a sequence of packets, each a 4-byte little-endian length followed by that
  * many bytes of wire data.  A length larger than what is left takes the rest of the input,
  * and a final fragment of fewer than 4 bytes is ignored, so every byte string is a valid
- * input and truncation keeps the packets before the cut. */
+ * input and truncation keeps the packets before the cut.  An empty packet stands for a dropped
+ * connection: the harness asks the decoder for its resume state there. */
 #ifndef VD_FUZZ_SEEDS_H
 #define VD_FUZZ_SEEDS_H
 
