@@ -2,7 +2,8 @@
  * socketpair, TCP on 127.0.0.1 and a Unix socket, encoder -> session -> decoder bit-exact,
  * feedback, input and cursor messages, and attacks by a man in the middle that flips bits,
  * replays, reorders, drops, truncates and dribbles bytes; wrong server keys, unauthorised
- * clients, pairing tokens, version mismatch, oversized lengths.
+ * clients, pairing tokens, version mismatch, oversized lengths; resume tickets and the resume
+ * state carried in the handshake, and the bytes of payload3.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #define _GNU_SOURCE
 
@@ -16,6 +17,10 @@
 #include <vd/session.h>
 
 #include "testutil.h"
+
+/* The payload codecs (hidden in libvd.so) are checked byte for byte: the test links the
+ * library's objects statically. */
+#include "../transport/handshake.h"
 
 static vd_keypair server_id, client_id, other_id;
 
@@ -503,8 +508,8 @@ static void test_bitflips(void)
         for (unsigned f = 0; f < nframes; f++) {
             for (int which = 0; which < 7; which++) {
                 /* Frame sizes (body + 4) follow from the protocol and the scenario. */
-                static const size_t c2s[8] = {48, 160, 24, 42, 42, 42, 42, 18};
-                static const size_t s2c[9] = {128, 24, 34, 1050, 131122, 68978, 60, 5050, 18};
+                static const size_t c2s[8] = {48, 448, 24, 42, 42, 42, 42, 18};
+                static const size_t s2c[9] = {128, 24, 50, 1050, 131122, 68978, 60, 5050, 18};
                 size_t bits = 8 * (4 + (dir ? s2c[f] : c2s[f]));
                 size_t bit;
                 switch (which) {
@@ -1059,6 +1064,233 @@ static void test_video_path(const char *how)
 #endif
 }
 
+/* ---- resumption ----------------------------------------------------------------------------- */
+
+/* vd_session_new's answer for cfg (the session is freed at once). */
+static int new_ret(const vd_session_config *cfg)
+{
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+    vd_session *s;
+    int ret = vd_session_new(cfg, sv[0], &s);
+    CHECK(ret == 0 ? s != NULL : s == NULL, "session pointer after %s", vd_strerror(ret));
+    vd_session_free(&s);
+    close(sv[1]);
+    return ret;
+}
+
+/* Pumps a pair made by hand until both are connected. */
+static void run_pair(side *c, side *srv)
+{
+    for (int i = 0; i < 1000 && !both_connected(c, srv) && !settled(c, srv); i++)
+        pump(srv, c, NULL, 5);
+}
+
+static void test_resume(void)
+{
+    vd_session_config scfg = server_config(), ccfg = client_config();
+    side c, srv;
+    uint8_t t_srv[VD_TICKET_BYTES], t_cli[VD_TICKET_BYTES], first[VD_TICKET_BYTES];
+    static const uint8_t zero[VD_TICKET_BYTES];
+
+    /* Tickets exist once connected, not before; the server's is the one the client got. */
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+    memset(&c, 0, sizeof(c));
+    memset(&srv, 0, sizeof(srv));
+    CHECK(vd_session_new(&ccfg, sv[0], &c.s) == 0 && vd_session_new(&scfg, sv[1], &srv.s) == 0,
+          "new");
+    CHECK(vd_session_resume_ticket(c.s, t_cli) == VD_ERR(EAGAIN) &&
+              vd_session_resume_ticket(srv.s, t_srv) == VD_ERR(EAGAIN),
+          "a ticket before the handshake");
+    run_pair(&c, &srv);
+    CHECK(both_connected(&c, &srv), "handshake: %s / %s", vd_strerror(c.err), vd_strerror(srv.err));
+    CHECK(vd_session_resume_ticket(srv.s, t_srv) == 0 && vd_session_resume_ticket(c.s, t_cli) == 0,
+          "tickets once connected");
+    CHECK(!memcmp(t_srv, t_cli, VD_TICKET_BYTES) && memcmp(t_srv, zero, VD_TICKET_BYTES),
+          "the client's ticket is not the one the server issued");
+    CHECK(vd_session_ticket_equal(t_srv, t_cli) == 1, "ticket_equal on equal tickets");
+    memcpy(first, t_srv, VD_TICKET_BYTES);
+    t_cli[VD_TICKET_BYTES - 1] ^= 0x80;
+    CHECK(vd_session_ticket_equal(t_srv, t_cli) == 0, "ticket_equal on different tickets");
+    CHECK(!srv.info.resume_ticket && !srv.info.resume && !c.info.resume_ticket && !c.info.resume,
+          "a plain client reported as resuming");
+    /* The connection drops: the client still has its ticket. */
+    side_free(&srv);
+    for (int i = 0; i < 1000 && !c.err; i++)
+        pump(NULL, &c, NULL, 5);
+    CHECK(c.err == VD_ERR(ECONNRESET), "drop: %s", vd_strerror(c.err));
+    CHECK(vd_session_resume_ticket(c.s, t_cli) == 0 && !memcmp(t_cli, first, VD_TICKET_BYTES),
+          "the ticket is gone after the connection dropped");
+    side_free(&c);
+
+    /* A refused client gets no ticket. */
+    ccfg.identity = other_id;
+    direct_handshake(&c, &srv, &ccfg, &scfg);
+    CHECK(srv.err == VD_ERR(EACCES) && vd_session_resume_ticket(srv.s, t_srv) == VD_ERR(EACCES) &&
+              vd_session_resume_ticket(c.s, t_cli) == VD_ERR(EACCES),
+          "a ticket for a refused client");
+    side_free(&c);
+    side_free(&srv);
+    ccfg = client_config();
+
+    /* The client resumes: ticket and state reach the server's CONNECTED bit-exact, and the
+     * new session issues a new ticket.  The config is copied: changing it later does nothing. */
+    static const uint32_t ids3[3] = {7, 0xffffffffu, 0};
+    for (int round = 0; round < 2; round++) {
+        vd_resume_state rs;
+        memset(&rs, 0xa5, sizeof(rs)); /* junk past n_surfaces and in reserved is not sent */
+        rs.frame_seq = round ? 0 : 0x0123456789abcdefull;
+        rs.n_surfaces = round ? VD_MAX_SURFACES : 3;
+        for (uint32_t i = 0; i < rs.n_surfaces; i++)
+            rs.surface_ids[i] = round ? i * 0x01010101u + 1 : ids3[i];
+        vd_resume_state want = rs;
+        memset(want.surface_ids + want.n_surfaces, 0,
+               (VD_MAX_SURFACES - want.n_surfaces) * sizeof(uint32_t));
+        uint8_t ticket[VD_TICKET_BYTES];
+        memcpy(ticket, first, VD_TICKET_BYTES);
+        ccfg.resume_ticket = ticket;
+        ccfg.resume = &rs;
+        CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+        memset(&c, 0, sizeof(c));
+        memset(&srv, 0, sizeof(srv));
+        CHECK(vd_session_new(&ccfg, sv[0], &c.s) == 0 && vd_session_new(&scfg, sv[1], &srv.s) == 0,
+              "new");
+        memset(ticket, 0, sizeof(ticket));
+        rs.frame_seq = 99;
+        rs.surface_ids[0] = 99;
+        run_pair(&c, &srv);
+        CHECK(both_connected(&c, &srv), "resume handshake: %s / %s", vd_strerror(c.err),
+              vd_strerror(srv.err));
+        const vd_resume_state *got = srv.info.resume;
+        CHECK(srv.info.resume_ticket && got, "the server does not see the resume");
+        CHECK(!memcmp(srv.info.resume_ticket, first, VD_TICKET_BYTES), "resume ticket differs");
+        CHECK(got->frame_seq == want.frame_seq && got->n_surfaces == want.n_surfaces &&
+                  !memcmp(got->surface_ids, want.surface_ids, sizeof(want.surface_ids)),
+              "resume state differs: seq %llx, %u surfaces", (unsigned long long)got->frame_seq,
+              got->n_surfaces);
+        CHECK(!c.info.resume_ticket && !c.info.resume, "a client reports a resume");
+        CHECK(vd_session_resume_ticket(srv.s, t_srv) == 0 &&
+                  vd_session_resume_ticket(c.s, t_cli) == 0 &&
+                  !memcmp(t_srv, t_cli, VD_TICKET_BYTES) && memcmp(t_srv, first, VD_TICKET_BYTES),
+              "the resumed session must issue a new ticket");
+        /* The session still works, and the report stays valid while it does. */
+        CHECK(vd_session_ping(c.s) == 0, "ping");
+        for (int i = 0; i < 1000 && !c.n_rtt; i++)
+            pump(&srv, &c, NULL, 5);
+        CHECK(c.n_rtt == 1 && srv.info.resume == got && got->frame_seq == want.frame_seq,
+              "after the resume");
+        side_free(&c);
+        side_free(&srv);
+    }
+
+    /* Config checks: both or neither, a client only, at most VD_MAX_SURFACES. */
+    vd_resume_state rs = {.frame_seq = 1, .n_surfaces = VD_MAX_SURFACES};
+    ccfg = client_config();
+    ccfg.resume_ticket = first;
+    CHECK(new_ret(&ccfg) == VD_ERR(EINVAL), "a ticket without a state accepted");
+    ccfg.resume_ticket = NULL;
+    ccfg.resume = &rs;
+    CHECK(new_ret(&ccfg) == VD_ERR(EINVAL), "a state without a ticket accepted");
+    ccfg.resume_ticket = first;
+    CHECK(new_ret(&ccfg) == 0, "a full resume refused");
+    rs.n_surfaces = VD_MAX_SURFACES + 1;
+    CHECK(new_ret(&ccfg) == VD_ERR(EINVAL), "65 surfaces accepted");
+    rs.n_surfaces = 1;
+    scfg.resume_ticket = first;
+    scfg.resume = &rs;
+    CHECK(new_ret(&scfg) == VD_ERR(EINVAL), "a server with a resume accepted");
+    scfg.resume = NULL;
+    CHECK(new_ret(&scfg) == VD_ERR(EINVAL), "a server with a ticket accepted");
+    scfg = server_config();
+    CHECK(new_ret(&scfg) == 0, "plain server refused");
+    printf("resume: tickets issued (fresh per session, kept after a drop, none when refused), "
+           "resume state delivered bit-exact, config checks ok\n");
+}
+
+/* payload3 through its codec: the layout of the resume block and what parse refuses. */
+static void test_payload3(void)
+{
+    vd_hs_payload3 p = {.caps = {.codecs = 3, .max_width = 1920, .max_height = 1080,
+                                 .max_packet_size = 8u << 20, .cache_bytes = 1ull << 33},
+                        .flags = VD_HS_F_RESUME};
+    for (int i = 0; i < VD_TICKET_BYTES; i++)
+        p.ticket[i] = (uint8_t)(0xf0 + i);
+    p.resume.frame_seq = 0x1122334455667788ull;
+    p.resume.n_surfaces = 2;
+    p.resume.surface_ids[0] = 5;
+    p.resume.surface_ids[1] = 0xdeadbeef;
+    uint8_t b[VD_HS_PAYLOAD3_SIZE], back[VD_HS_PAYLOAD3_SIZE];
+    vd_hs_payload3 q;
+    CHECK(sizeof(b) == 384, "payload3 is %zu bytes", sizeof(b));
+    vd_hs_payload3_write(b, &p);
+    /* The offsets docs/protocol.md gives. */
+    CHECK(vd_rl32(b + 24) == VD_HS_F_RESUME && b[96] == 0xf0 && b[111] == 0xff &&
+              vd_rl64(b + 112) == 0x1122334455667788ull && vd_rl32(b + 120) == 2 &&
+              vd_rl32(b + 124) == 0 && vd_rl32(b + 128) == 5 && vd_rl32(b + 132) == 0xdeadbeef &&
+              vd_rl32(b + 136) == 0,
+          "resume block layout");
+    CHECK(vd_hs_payload3_parse(b, sizeof(b), &q) == 0, "round trip refused");
+    CHECK(q.flags == VD_HS_F_RESUME && !memcmp(q.ticket, p.ticket, VD_TICKET_BYTES) &&
+              q.resume.frame_seq == p.resume.frame_seq && q.resume.n_surfaces == 2 &&
+              !memcmp(q.resume.surface_ids, p.resume.surface_ids, sizeof(p.resume.surface_ids)) &&
+              q.caps.cache_bytes == p.caps.cache_bytes && q.caps.max_width == 1920,
+          "round trip differs");
+    vd_hs_payload3_write(back, &q);
+    CHECK(!memcmp(back, b, sizeof(b)), "write(parse(x)) != x");
+    CHECK(vd_hs_payload3_parse(b, sizeof(b) - 1, &q) == VD_ERR(EBADMSG), "short payload3");
+
+    /* Every surface, and an empty state (nothing to build on) with the flag. */
+    p.resume.n_surfaces = VD_MAX_SURFACES;
+    for (uint32_t i = 0; i < VD_MAX_SURFACES; i++)
+        p.resume.surface_ids[i] = 1000 + i;
+    vd_hs_payload3_write(b, &p);
+    CHECK(vd_hs_payload3_parse(b, sizeof(b), &q) == 0 && q.resume.n_surfaces == 64 &&
+              q.resume.surface_ids[63] == 1063 && vd_rl32(b + 380) == 1063,
+          "64 surfaces");
+    vd_hs_payload3 e = p;
+    memset(e.ticket, 0, sizeof(e.ticket));
+    memset(&e.resume, 0, sizeof(e.resume));
+    vd_hs_payload3_write(b, &e);
+    CHECK(vd_hs_payload3_parse(b, sizeof(b), &q) == 0 && q.flags == VD_HS_F_RESUME, "empty resume");
+
+    /* Refused: each change below on its own. */
+    p.resume.n_surfaces = 2;
+    vd_hs_payload3_write(b, &p);
+    CHECK(vd_hs_payload3_parse(b, sizeof(b), &q) == 0, "base");
+    struct { size_t off; uint32_t v; const char *what; } bad[] = {
+        {120, 65, "n_surfaces 65 with the flag"},
+        {120, 0xffffffffu, "n_surfaces 2^32-1"},
+        {124, 1, "nonzero reserved word"},
+        {136, 9, "an id past n_surfaces"},
+        {380, 9, "the last id past n_surfaces"},
+        {24, VD_HS_F_RESUME | (1u << 2), "an unknown flag"},
+    };
+    for (size_t i = 0; i < TU_ARRAY_SIZE(bad); i++) {
+        vd_hs_payload3_write(b, &p);
+        vd_wl32(b + bad[i].off, bad[i].v);
+        CHECK(vd_hs_payload3_parse(b, sizeof(b), &q) == VD_ERR(EBADMSG), "accepted: %s",
+              bad[i].what);
+    }
+    /* Without the flag the whole block must be zero. */
+    vd_hs_payload3 plain = p;
+    plain.flags = 0;
+    memset(plain.ticket, 0, sizeof(plain.ticket));
+    memset(&plain.resume, 0, sizeof(plain.resume));
+    vd_hs_payload3_write(b, &plain);
+    CHECK(vd_hs_payload3_parse(b, sizeof(b), &q) == 0 && q.flags == 0 && !q.resume.n_surfaces,
+          "plain payload3");
+    static const size_t offs[] = {96, 111, 112, 120, 124, 128, 383};
+    for (size_t i = 0; i < TU_ARRAY_SIZE(offs); i++) {
+        vd_hs_payload3_write(b, &plain);
+        b[offs[i]] = 1;
+        CHECK(vd_hs_payload3_parse(b, sizeof(b), &q) == VD_ERR(EBADMSG),
+              "a nonzero byte %zu in the block without the flag", offs[i]);
+    }
+    printf("payload3: resume block layout, round trip, refusals (n_surfaces, unused ids, "
+           "reserved, block without flag) ok\n");
+}
+
 int main(void)
 {
     vd_log_set_callback(quiet_log, NULL);
@@ -1084,6 +1316,8 @@ int main(void)
     test_bitflips();
     test_replay_reorder();
     test_handshake_replay();
+    test_resume();
+    test_payload3();
     rmdir(dir);
     return 0;
 }

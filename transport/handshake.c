@@ -2,9 +2,13 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <string.h>
 
-#include <sodium.h>
-
 #include "handshake.h"
+
+/* The sizes docs/protocol.md gives. */
+_Static_assert(VD_HS_RESUME_SIZE == 288 && VD_HS_PAYLOAD3_SIZE == 384 && VD_HS_MSG3_SIZE == 448,
+               "payload3 size");
+
+#include <sodium.h>
 
 /* Not the standard Noise name: the KDF below uses keyed BLAKE2b where Noise uses HMAC, so the
  * protocol must not claim interoperability with Noise_XX_25519_ChaChaPoly_BLAKE2b. */
@@ -288,7 +292,8 @@ int vd_hs_payload2_parse(const uint8_t *in, size_t len, vd_hs_payload2 *p)
 }
 
 /* Layout: codecs, max_width, max_height, max_packet_size (u32 each), cache_bytes (u64),
- * flags, reserved (u32), token_mac[32], reserved[32]. */
+ * flags, reserved (u32), token_mac[32], reserved[32], then the resume block at 96: ticket[16],
+ * frame_seq (u64), n_surfaces, reserved (u32), surface_ids[64] (u32; zero past n_surfaces). */
 void vd_hs_payload3_write(uint8_t out[VD_HS_PAYLOAD3_SIZE], const vd_hs_payload3 *p)
 {
     memset(out, 0, VD_HS_PAYLOAD3_SIZE);
@@ -299,6 +304,14 @@ void vd_hs_payload3_write(uint8_t out[VD_HS_PAYLOAD3_SIZE], const vd_hs_payload3
     vd_wl64(out + 16, p->caps.cache_bytes);
     vd_wl32(out + 24, p->flags);
     memcpy(out + 32, p->token_mac, 32);
+    uint8_t *r = out + 96;
+    memcpy(r, p->ticket, VD_TICKET_BYTES);
+    vd_wl64(r + 16, p->resume.frame_seq);
+    vd_wl32(r + 24, p->resume.n_surfaces);
+    /* Bounded by the array even for a bad n_surfaces, which parse then refuses. */
+    uint32_t n = VD_MIN(p->resume.n_surfaces, (uint32_t)VD_MAX_SURFACES);
+    for (uint32_t i = 0; i < n; i++)
+        vd_wl32(r + 32 + 4 * i, p->resume.surface_ids[i]);
 }
 
 int vd_hs_payload3_parse(const uint8_t *in, size_t len, vd_hs_payload3 *p)
@@ -313,7 +326,7 @@ int vd_hs_payload3_parse(const uint8_t *in, size_t len, vd_hs_payload3 *p)
     p->caps.cache_bytes = vd_rl64(in + 16);
     p->flags = vd_rl32(in + 24);
     memcpy(p->token_mac, in + 32, 32);
-    if (p->flags & ~(uint32_t)VD_HS_F_TOKEN)
+    if (p->flags & ~(uint32_t)(VD_HS_F_TOKEN | VD_HS_F_RESUME))
         return VD_ERR(EBADMSG);
     if (!(p->flags & VD_HS_F_TOKEN) && !all_zero(p->token_mac, 32))
         return VD_ERR(EBADMSG);
@@ -321,5 +334,18 @@ int vd_hs_payload3_parse(const uint8_t *in, size_t len, vd_hs_payload3 *p)
         return VD_ERR(EBADMSG);
     if (p->caps.max_packet_size < (64u << 10) || p->caps.max_packet_size > (256u << 20))
         return VD_ERR(EBADMSG);
+    const uint8_t *r = in + 96;
+    if (!(p->flags & VD_HS_F_RESUME))
+        return all_zero(r, VD_HS_RESUME_SIZE) ? 0 : VD_ERR(EBADMSG);
+    uint32_t n = vd_rl32(r + 24);
+    /* One encoding per state: unused ids and the reserved word are zero. */
+    if (n > VD_MAX_SURFACES || !all_zero(r + 28, 4) ||
+        !all_zero(r + 32 + 4 * (size_t)n, 4 * (VD_MAX_SURFACES - (size_t)n)))
+        return VD_ERR(EBADMSG);
+    memcpy(p->ticket, r, VD_TICKET_BYTES);
+    p->resume.frame_seq = vd_rl64(r + 16);
+    p->resume.n_surfaces = n;
+    for (uint32_t i = 0; i < n; i++)
+        p->resume.surface_ids[i] = vd_rl32(r + 32 + 4 * i);
     return 0;
 }

@@ -20,7 +20,8 @@
 
 /* Payload and message sizes (bodies, without the 4-byte frame length). */
 #define VD_HS_PAYLOAD2_SIZE 32
-#define VD_HS_PAYLOAD3_SIZE 96
+#define VD_HS_RESUME_SIZE (VD_TICKET_BYTES + 16 + 4 * VD_MAX_SURFACES) /* 288, in payload3 */
+#define VD_HS_PAYLOAD3_SIZE (96 + VD_HS_RESUME_SIZE)
 #define VD_HS_MSG1_SIZE 48
 #define VD_HS_MSG2_SIZE (32 + 32 + VD_HS_TAGLEN + VD_HS_PAYLOAD2_SIZE + VD_HS_TAGLEN)
 #define VD_HS_MSG3_SIZE (32 + VD_HS_TAGLEN + VD_HS_PAYLOAD3_SIZE + VD_HS_TAGLEN)
@@ -55,10 +56,13 @@ typedef struct vd_hs_payload3 {
     vd_session_caps caps;
     uint32_t flags;                 /* VD_HS_F_* */
     uint8_t token_mac[32];
+    uint8_t ticket[VD_TICKET_BYTES]; /* VD_HS_F_RESUME: the ticket the client resumes */
+    vd_resume_state resume;          /* VD_HS_F_RESUME: its decoder's state (reserved unused) */
 } vd_hs_payload3;
 
 enum {
-    VD_HS_F_TOKEN = 1u << 0, /* token_mac proves knowledge of the pairing token */
+    VD_HS_F_TOKEN = 1u << 0,  /* token_mac proves knowledge of the pairing token */
+    VD_HS_F_RESUME = 1u << 1, /* the resume block (ticket and state) is present */
 };
 
 VD_HIDDEN void vd_hs_init(vd_hs *hs, enum vd_session_role role, const vd_keypair *identity);

@@ -35,6 +35,18 @@ _Static_assert(VD_RECORD_ABYTES == crypto_secretstream_xchacha20poly1305_ABYTES,
 _Static_assert(VD_STREAM_HEADER_BYTES == crypto_secretstream_xchacha20poly1305_HEADERBYTES,
                "HEADERBYTES");
 
+/* The resume fields came out of the public structs' reserved space; the layout (the ABI)
+ * must stay: the fields start where reserved did and, with the rest of reserved, fill it. */
+#define SAME_TAIL(type, prev, first, n)                                                       \
+    (offsetof(type, first) == offsetof(type, prev) + sizeof(((type *)0)->prev) &&             \
+     offsetof(type, reserved) + sizeof(((type *)0)->reserved) == offsetof(type, first) + (n))
+_Static_assert(SAME_TAIL(vd_session_config, max_queued_bytes, resume_ticket, 64), "config");
+_Static_assert(SAME_TAIL(vd_session_connected, caps, resume_ticket, 32), "connected");
+_Static_assert(sizeof(void *) != 8 ||
+                   (sizeof(vd_session_config) == 256 &&
+                    sizeof(vd_session_connected) == 128),
+               "sizes");
+
 enum state {
     ST_CONNECTING, /* client: waiting for connect() to finish */
     ST_HS_A,       /* client: msg1 sent, waiting for msg2; server: waiting for msg1 */
@@ -71,6 +83,12 @@ struct vd_session {
     size_t n_auth_keys;
     vd_session_caps caps;     /* the client's (own or the peer's) */
     vd_session_connected info;
+    uint8_t ticket[VD_TICKET_BYTES]; /* server: issued to this client; client: received */
+    int has_ticket;
+    /* Client: the resume request from the config; server: the client's, from msg3. */
+    uint8_t resume_ticket[VD_TICKET_BYTES];
+    vd_resume_state resume;
+    int has_resume;
     size_t max_queued;
 
     uint8_t rx_key[VD_HS_KEYLEN]; /* until the peer's stream header arrives */
@@ -350,9 +368,17 @@ static int client_read_msg2(vd_session *s, const uint8_t *body, size_t len)
     if (p2.version < VD_TRANSPORT_VERSION_MIN || p2.version > VD_TRANSPORT_VERSION_MAX)
         return VD_ERR(ENOTSUP);
     s->info.version = p2.version;
+    /* The ticket goes out only here, encrypted to the server verified above. */
     vd_hs_payload3 p3 = {.caps = s->caps};
+    if (s->has_resume) {
+        p3.flags = VD_HS_F_RESUME;
+        memcpy(p3.ticket, s->resume_ticket, VD_TICKET_BYTES);
+        p3.resume = s->resume;
+    }
     uint8_t msg3[VD_HS_MSG3_SIZE];
-    if ((ret = vd_hs_write_msg3(&s->hs, msg3, &p3, s->has_token ? s->token : NULL)) < 0)
+    ret = vd_hs_write_msg3(&s->hs, msg3, &p3, s->has_token ? s->token : NULL);
+    sodium_memzero(&p3, sizeof(p3));
+    if (ret < 0)
         return ret;
     if ((ret = queue_frame(s, msg3, sizeof(msg3))) < 0)
         return ret;
@@ -373,9 +399,15 @@ static int server_read_msg3(vd_session *s, const uint8_t *body, size_t len)
     }
     s->caps = p3.caps;
     s->info.caps = p3.caps;
+    if (p3.flags & VD_HS_F_RESUME) {
+        memcpy(s->resume_ticket, p3.ticket, VD_TICKET_BYTES);
+        s->resume = p3.resume;
+        s->has_resume = 1;
+    }
+    sodium_memzero(p3.ticket, sizeof(p3.ticket));
     if ((ret = start_channel(s)) < 0)
         return ret;
-    uint8_t body_out[16] = {0};
+    uint8_t body_out[32] = {0};
     if (!ok) {
         /* Authenticated refusal, so the client can tell it from an attack on the link. */
         vd_wl32(body_out, EACCES);
@@ -385,11 +417,20 @@ static int server_read_msg3(vd_session *s, const uint8_t *body, size_t len)
         s->pending_error = VD_ERR(EACCES);
         return 0;
     }
+    /* A fresh ticket per accepted session, so each can be used once. */
+    randombytes_buf(s->ticket, VD_TICKET_BYTES);
+    s->has_ticket = 1;
     vd_wl32(body_out, s->info.version);
     vd_wl32(body_out + 4, p3.caps.codecs & VD_SESSION_CODECS_KNOWN);
-    if ((ret = queue_record(s, VD_REC_ACCEPT, body_out, sizeof(body_out), NULL, 0,
-                            TAG_MESSAGE)) < 0)
+    memcpy(body_out + 16, s->ticket, VD_TICKET_BYTES);
+    ret = queue_record(s, VD_REC_ACCEPT, body_out, sizeof(body_out), NULL, 0, TAG_MESSAGE);
+    sodium_memzero(body_out, sizeof(body_out));
+    if (ret < 0)
         return ret;
+    if (s->has_resume) {
+        s->info.resume_ticket = s->resume_ticket;
+        s->info.resume = &s->resume;
+    }
     s->connected = 1;
     s->connected_event = 1;
     s->stats.handshake_ns = vd_now_ns() - s->start_ns;
@@ -520,10 +561,12 @@ static int handle_record(vd_session *s, const uint8_t *m, size_t mlen, uint8_t t
     memset(ev, 0, sizeof(*ev));
     switch (type) {
     case VD_REC_ACCEPT:
-        if (server || s->connected || len != 16 || !all_zero(b + 8, 8))
+        if (server || s->connected || len != 32 || !all_zero(b + 8, 8))
             return VD_ERR(EPROTO);
         if (vd_rl32(b) != s->info.version)
             return VD_ERR(EPROTO);
+        memcpy(s->ticket, b + 16, VD_TICKET_BYTES);
+        s->has_ticket = 1;
         s->connected = 1;
         s->stats.handshake_ns = vd_now_ns() - s->start_ns;
         ev->type = VD_SESSION_EVENT_CONNECTED;
@@ -687,7 +730,10 @@ int vd_session_new(const vd_session_config *cfg, int fd, vd_session **out)
     if (ret < 0 || !cfg || fd < 0 ||
         (cfg->role != VD_SESSION_SERVER && cfg->role != VD_SESSION_CLIENT) ||
         (cfg->role == VD_SESSION_CLIENT && !cfg->server_key && !cfg->verify_server) ||
-        (cfg->n_authorized_keys && !cfg->authorized_keys)) {
+        (cfg->n_authorized_keys && !cfg->authorized_keys) ||
+        !cfg->resume_ticket != !cfg->resume ||
+        (cfg->resume && (cfg->role != VD_SESSION_CLIENT ||
+                         cfg->resume->n_surfaces > VD_MAX_SURFACES))) {
         if (fd >= 0)
             close(fd);
         return ret < 0 ? ret : VD_ERR(EINVAL);
@@ -740,6 +786,15 @@ int vd_session_new(const vd_session_config *cfg, int fd, vd_session **out)
     }
     if (cfg->role == VD_SESSION_CLIENT)
         s->caps = caps;
+    if (cfg->resume) {
+        /* Only the fields on the wire, unused ids zero, as payload3 requires. */
+        memcpy(s->resume_ticket, cfg->resume_ticket, VD_TICKET_BYTES);
+        s->resume.frame_seq = cfg->resume->frame_seq;
+        s->resume.n_surfaces = cfg->resume->n_surfaces;
+        memcpy(s->resume.surface_ids, cfg->resume->surface_ids,
+               cfg->resume->n_surfaces * sizeof(uint32_t));
+        s->has_resume = 1;
+    }
     if (cfg->max_queued_bytes)
         s->max_queued = cfg->max_queued_bytes;
     vd_hs_init(&s->hs, cfg->role, &cfg->identity);
@@ -1068,6 +1123,19 @@ int vd_session_ping(vd_session *s)
 }
 
 void vd_session_get_stats(const vd_session *s, vd_session_stats *stats) { *stats = s->stats; }
+
+int vd_session_resume_ticket(const vd_session *s, uint8_t ticket[VD_TICKET_BYTES])
+{
+    if (!s->has_ticket)
+        return s->error ? s->error : VD_ERR(EAGAIN);
+    memcpy(ticket, s->ticket, VD_TICKET_BYTES);
+    return 0;
+}
+
+int vd_session_ticket_equal(const uint8_t a[VD_TICKET_BYTES], const uint8_t b[VD_TICKET_BYTES])
+{
+    return sodium_memcmp(a, b, VD_TICKET_BYTES) == 0;
+}
 
 /* ---- sockets -------------------------------------------------------------------------------- */
 

@@ -162,7 +162,13 @@ typedef struct vd_session_config {
     /* Bytes the send queue may hold before sends fail with VD_ERR(ENOBUFS); default
      * (0) 64 MiB.  Hosts should stop encoding well before (see vd_session_queued_bytes). */
     size_t max_queued_bytes;
-    uint8_t reserved[64];
+
+    /* Client, to resume after a dropped connection (both or neither; copied at
+     * vd_session_new): the ticket of the session it resumes (vd_session_resume_ticket()) and
+     * where its decoder stands (vd_decoder_get_resume_state()).  Server: NULL. */
+    const uint8_t *resume_ticket;
+    const vd_resume_state *resume;
+    uint8_t reserved[64 - 2 * sizeof(void *)];
 } vd_session_config;
 
 /* Fills cfg with zeros and the defaults for role. */
@@ -170,8 +176,9 @@ VD_API void vd_session_config_default(vd_session_config *cfg, enum vd_session_ro
 
 /* Makes a session over a connected stream socket (TCP or Unix; it may still be connecting,
  * non-blocking).  The session owns fd from then on, even on failure, makes it non-blocking
- * and closes it in vd_session_free().  Returns 0, VD_ERR(EINVAL) for a bad config or fd,
- * VD_ERR(ENOMEM), or VD_ERR(EIO) when libsodium cannot start. */
+ * and closes it in vd_session_free().  Returns 0, VD_ERR(EINVAL) for a bad config or fd
+ * (resume_ticket without resume or the reverse, either on a server, or resume->n_surfaces
+ * above VD_MAX_SURFACES), VD_ERR(ENOMEM), or VD_ERR(EIO) when libsodium cannot start. */
 VD_API VD_NODISCARD int vd_session_new(const vd_session_config *cfg, int fd, vd_session **out);
 
 /* Connects a client: address is "HOST:PORT" (numeric or resolved, blocking, by getaddrinfo;
@@ -240,7 +247,11 @@ typedef struct vd_session_connected {
     uint32_t version;               /* the negotiated transport version */
     uint32_t paired;                /* server: 1 when the client was authorised by the token */
     vd_session_caps caps;           /* the client's capabilities (both roles) */
-    uint8_t reserved[32];
+    /* Server: both set when the client asks to resume (see vd_session_resume_ticket()),
+     * pointing into the session, valid until vd_session_free(); else NULL.  Client: NULL. */
+    const uint8_t *resume_ticket;
+    const vd_resume_state *resume;
+    uint8_t reserved[32 - 2 * sizeof(void *)];
 } vd_session_connected;
 
 /* A frame acknowledgement: the client has decoded and shown frame_seq. */
@@ -348,6 +359,31 @@ VD_API VD_NODISCARD int vd_session_send(vd_session *s, const vd_session_event *e
 /* Sends a ping (either role); the peer answers at once and a VD_SESSION_EVENT_RTT follows.
  * Returns what vd_session_send() does. */
 VD_API VD_NODISCARD int vd_session_ping(vd_session *s);
+
+/* ---- resumption ---------------------------------------------------------------------------- */
+
+/* A resume ticket: 128 random bits the server issues to each client it accepts (in ACCEPT,
+ * encrypted).  A client whose connection drops reconnects with a new session whose config
+ * carries the ticket and its decoder's vd_resume_state; they travel encrypted in the
+ * handshake, and the server reports both in VD_SESSION_EVENT_CONNECTED.  The host then finds
+ * the encoder it kept for that client by ticket (vd_session_ticket_equal()) and passes the
+ * state to vd_encoder_resume(), which sends only what changed.
+ *
+ * A resume runs the full mutual-authenticated handshake (so forward secrecy holds), and the
+ * ticket alone proves nothing: the host must check that the resuming client's peer_key is
+ * the key of the client it issued the ticket to, and should accept each ticket once (the
+ * new session issues a new ticket). */
+#define VD_TICKET_BYTES 16
+
+/* Server: the ticket issued to this client; client: the ticket received.  Returns 0 once
+ * connected, and still after the session failed (a client fetches it after its connection
+ * dropped); VD_ERR(EAGAIN) before the handshake is done, or the session's error when it
+ * failed before. */
+VD_API int vd_session_resume_ticket(const vd_session *s, uint8_t ticket[VD_TICKET_BYTES]);
+
+/* 1 when the tickets are equal, else 0; constant time. */
+VD_API int vd_session_ticket_equal(const uint8_t a[VD_TICKET_BYTES],
+                                   const uint8_t b[VD_TICKET_BYTES]);
 
 /* Counters, for benchmarks and tests. */
 typedef struct vd_session_stats {

@@ -73,9 +73,17 @@ static void drain(vd_session *s, enum vd_session_role role, fuzz_session_stats *
     while ((ret = vd_session_receive(s, &ev)) == 0) {
         st->events++;
         switch (ev.type) {
-        case VD_SESSION_EVENT_CONNECTED:
+        case VD_SESSION_EVENT_CONNECTED: {
             INVARIANT(ev.u.connected.version == 1);
+            /* A resume is reported whole or not at all, and only to a server. */
+            const vd_resume_state *rs = ev.u.connected.resume;
+            INVARIANT(!ev.u.connected.resume_ticket == !rs);
+            INVARIANT(!rs || (role == VD_SESSION_SERVER && rs->n_surfaces <= VD_MAX_SURFACES));
+            /* Connected means a ticket: the server issued it, the client got it in ACCEPT. */
+            uint8_t ticket[VD_TICKET_BYTES];
+            INVARIANT(vd_session_resume_ticket(s, ticket) == 0);
             break;
+        }
         case VD_SESSION_EVENT_PACKET: {
             INVARIANT(role == VD_SESSION_CLIENT);
             INVARIANT(ev.u.packet.size <= (8u << 20));
@@ -248,6 +256,9 @@ static void parsers_target(const uint8_t *data, size_t size)
         vd_hs_payload3_write(back, &p3);
         INVARIANT(!memcmp(back, data, sizeof(back)));
         INVARIANT(p3.caps.max_width <= VD_MAX_DIMENSION);
+        INVARIANT(p3.resume.n_surfaces <= VD_MAX_SURFACES);
+        INVARIANT((p3.flags & VD_HS_F_RESUME) || (p3.resume.n_surfaces == 0 &&
+                                                   p3.resume.frame_seq == 0));
     }
     char *str = malloc(size + 1);
     INVARIANT(str);

@@ -20,6 +20,7 @@
 
 #include <vd/session.h>
 
+#include "../../transport/handshake.h"
 #include "../testutil.h"
 #include "fuzz_session.h"
 
@@ -70,6 +71,12 @@ static void chunk(bytes *b, unsigned kind, const bytes *body)
     put8(b, kind);
     put16(b, (unsigned)body->n);
     put(b, body->d, body->n);
+}
+
+static void put_ticket(bytes *b)
+{
+    for (int i = 0; i < VD_TICKET_BYTES; i++)
+        put8(b, (unsigned)(0xa0 + i));
 }
 
 typedef struct seed {
@@ -123,21 +130,21 @@ static void make_seeds(void)
         close(sv[1]);
         b = new_seed("server-handshake", 0);
         put(b, msg1, 52);
-        put32(b, 160);
-        for (int i = 0; i < 160; i++)
+        put32(b, VD_HS_MSG3_SIZE);
+        for (int i = 0; i < VD_HS_MSG3_SIZE; i++)
             put8(b, (unsigned)(i * 37));
         b = new_seed("server-msg1-only", 0);
         put(b, msg1, 52);
     }
     /* Mode 1: a msg2-sized frame. */
     b = new_seed("client-handshake", 1);
-    put32(b, 128);
-    for (int i = 0; i < 128; i++)
+    put32(b, VD_HS_MSG2_SIZE);
+    for (int i = 0; i < VD_HS_MSG2_SIZE; i++)
         put8(b, (unsigned)(i * 11 + 5));
 
     /* Mode 2: everything a client receives. */
     b = new_seed("client-records", 2);
-    BODY(put8(r, 0x01); put32(r, 1); put32(r, 1); put64(r, 0));
+    BODY(put8(r, 0x01); put32(r, 1); put32(r, 1); put64(r, 0); put_ticket(r));
     BODY(put8(r, 0x10); put8(r, 3); put8(r, 0); put16(r, 0); put32(r, 1); put32(r, 1);
          put32(r, 20); put64(r, 1); put64(r, 0); for (int i = 0; i < 20; i++) put8(r, (unsigned)i));
     BODY(put8(r, 0x10); put8(r, 1); put8(r, 0); put16(r, 0); put32(r, 1); put32(r, 2);
@@ -153,7 +160,7 @@ static void make_seeds(void)
     BODY(put8(r, 0x03));
     kind_ = 0;
     b = new_seed("client-raw-framing", 2);
-    BODY(put8(r, 0x01); put32(r, 1); put32(r, 1); put64(r, 0));
+    BODY(put8(r, 0x01); put32(r, 1); put32(r, 1); put64(r, 0); put_ticket(r));
     kind_ = 2;
     BODY(put32(r, 0x7fffffff));
     kind_ = 0;
@@ -180,8 +187,19 @@ static void make_seeds(void)
     b = new_seed("payload3", 4);
     put32(b, 1), put32(b, 1920), put32(b, 1080), put32(b, 8u << 20), put64(b, 0);
     put32(b, 0), put32(b, 0);
+    for (int i = 0; i < 64 + VD_HS_RESUME_SIZE; i++)
+        put8(b, 0);
+    /* With the resume block: ticket, frame_seq, 3 surfaces, reserved, 64 ids. */
+    b = new_seed("payload3-resume", 4);
+    put32(b, 1), put32(b, 1920), put32(b, 1080), put32(b, 8u << 20), put64(b, 1u << 20);
+    put32(b, VD_HS_F_RESUME), put32(b, 0);
     for (int i = 0; i < 64; i++)
         put8(b, 0);
+    put_ticket(b);
+    put64(b, 1234), put32(b, 3), put32(b, 0);
+    put32(b, 1), put32(b, 2), put32(b, 0xfffffffeu);
+    for (int i = 3; i < VD_MAX_SURFACES; i++)
+        put32(b, 0);
     b = new_seed("payload2", 4);
     put32(b, 1), put32(b, 1);
     for (int i = 0; i < 24; i++)
@@ -359,6 +377,19 @@ int main(int argc, char **argv)
     CHECK(fuzz_session_last.packets == 2 && fuzz_session_last.events >= 6 &&
               !fuzz_session_last.failed,
           "client-records seed does not reach the parser");
+    /* The payload3 seeds must be valid, so that mutations start inside the format. */
+    for (size_t i = 0; i < n_seeds; i++) {
+        if (strncmp(seeds[i].name, "payload3", 8))
+            continue;
+        vd_hs_payload3 p3;
+        int resume = !strcmp(seeds[i].name, "payload3-resume");
+        CHECK(vd_hs_payload3_parse(seeds[i].b.d + 1, seeds[i].b.n - 1, &p3) == 0 &&
+                  !!(p3.flags & VD_HS_F_RESUME) == resume &&
+                  p3.resume.n_surfaces == (resume ? 3u : 0u) &&
+                  p3.resume.frame_seq == (resume ? 1234u : 0u) &&
+                  p3.ticket[15] == (resume ? 0xaf : 0),
+              "seed %s does not parse", seeds[i].name);
+    }
 
     double t0 = now_s();
     unsigned long it;
