@@ -1,6 +1,8 @@
 /* vdserver: a libvd host on the public API.  It streams one of vdbench's workloads to one
- * authenticated viewer at a time over the secure session, paced at a frame rate, and acts on
- * the viewer's feedback (refresh, key frame and loss reports) and on back-pressure.
+ * authenticated viewer at a time over the secure session, paced at a frame rate, acts on
+ * the viewer's feedback (refresh, key frame and loss reports) and on back-pressure, and keeps
+ * a viewer's stream for a while after its connection drops, so that the viewer can resume it
+ * and get only what changed.
  * The workload sources (bench/workload*.c) are the benchmark's, not libvd API; everything
  * else is <vd/vd.h> and <vd/session.h>.  README.md ("The API in one page") shows a run.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
@@ -30,10 +32,12 @@
 /* The session has no timers: a peer that stalls the handshake or the goodbye is ours to drop. */
 #define HANDSHAKE_MS 10000
 #define GOODBYE_MS 3000
+/* How long a dropped viewer's stream waits for it to resume. */
+#define RESUME_GRACE_MS 30000
 
 typedef struct options {
     const char *key, *clients, *token, *listen, *workload, *input;
-    int frames, width, height, fps, once;
+    int frames, width, height, fps, once, drop_after, fingerprint;
 } options;
 
 /* Authorised client keys: the --clients file, plus clients paired with the token. */
@@ -61,7 +65,8 @@ static int usage(FILE *f)
 {
     fputs("usage: vdserver --key FILE (--clients FILE | --token TOKEN)\n"
           "                --listen HOST:PORT|unix:PATH [--workload NAME | --input FILE]\n"
-          "                [--frames N] [--size WxH] [--fps N] [--once]\n"
+          "                [--frames N] [--size WxH] [--fps N] [--once] [--drop-after N]\n"
+          "                [--fingerprint]\n"
           "  --key FILE       the server's key pair (transport/vdkey generate FILE)\n"
           "  --clients FILE   authorised client public keys, one per line\n"
           "  --token TOKEN    a one-time pairing token (vdkey token); the first client that\n"
@@ -74,6 +79,10 @@ static int usage(FILE *f)
           "  --size WxH       workload size (default 1280x720)\n"
           "  --fps N          frame rate (default 30)\n"
           "  --once           exit after the first client instead of waiting for the next\n"
+          "                   (a client that resumes after a drop is the same client)\n"
+          "  --drop-after N   drop the first connection after N frames, as a failing network\n"
+          "                   would (to try resuming)\n"
+          "  --fingerprint    print a hash of the last frame's colour bytes at the end\n"
           "Workloads:",
           f);
     for (const char *const *n = bench_synthetic_names(); *n; n++)
@@ -104,6 +113,10 @@ static int parse_args(int argc, char **argv, options *o)
             o->once = 1;
             continue;
         }
+        if (!strcmp(a, "--fingerprint")) {
+            o->fingerprint = 1;
+            continue;
+        }
         if (!v) {
             fprintf(stderr, "vdserver: %s needs a value\n", a);
             return -1;
@@ -121,7 +134,8 @@ static int parse_args(int argc, char **argv, options *o)
             o->workload = v;
         else if (!strcmp(a, "--input"))
             o->input = v;
-        else if (!strcmp(a, "--frames") ? parse_int(v, 0, &o->frames) < 0
+        else if (!strcmp(a, "--frames")       ? parse_int(v, 0, &o->frames) < 0
+                 : !strcmp(a, "--drop-after") ? parse_int(v, 1, &o->drop_after) < 0
                  : !strcmp(a, "--fps")  ? parse_int(v, 1, &o->fps) < 0 || o->fps > 1000
                  : !strcmp(a, "--size")
                      ? sscanf(v, "%dx%d", &o->width, &o->height) != 2 || o->width < 1 ||
@@ -154,6 +168,11 @@ typedef struct stream {
     vd_session *s;
     vd_encoder *enc;
     bench_workload *wl;
+    uint8_t ticket[VD_TICKET_BYTES]; /* the client's, to resume with */
+    uint8_t client_key[VD_KEY_BYTES];
+    int64_t detached_ms;             /* when its connection dropped */
+    int dropped;                     /* --drop-after has dropped it once */
+    uint64_t fingerprint, last_seq;  /* of the last frame sent */
     int connected, eof, closing;
     int64_t pts_offset, last_pts;  /* the workload restarts; time must not */
     int64_t t0_ms, next_frame_ms; /* the schedule: t0 + ticks / fps */
@@ -206,6 +225,50 @@ static int on_connected(const options *o, stream *st, const vd_session_connected
     }
     st->connected = 1;
     st->t0_ms = st->next_frame_ms = now_ms();
+    return 0;
+}
+
+static void stream_free(stream *st)
+{
+    vd_encoder_free(&st->enc);
+    bench_workload_free(&st->wl);
+    *st = (stream){0};
+}
+
+/* Sends packets the encoder has waiting; returns their bytes or an error. */
+static int64_t send_packets(stream *st)
+{
+    vd_packet pkt;
+    int64_t bytes = 0;
+    int ret;
+    while ((ret = vd_encoder_receive_packet(st->enc, &pkt)) == 0) {
+        if ((ret = vd_session_send_packet(st->s, &pkt)) < 0) {
+            fprintf(stderr, "vdserver: send_packet: %s\n", vd_strerror(ret));
+            return ret;
+        }
+        bytes += (int64_t)pkt.size;
+        st->last_seq = pkt.frame_seq;
+    }
+    return ret == VD_ERR(EAGAIN) ? bytes : ret;
+}
+
+/* The client came back with its ticket: it gets only what changed since its last frame. */
+static int resume_stream(stream *st, const vd_resume_state *state)
+{
+    int ret = vd_encoder_resume(st->enc, state);
+    if (ret < 0) {
+        fprintf(stderr, "vdserver: resume: %s\n", vd_strerror(ret));
+        return ret;
+    }
+    int64_t bytes = send_packets(st);
+    if (bytes < 0)
+        return (int)bytes;
+    printf("vdserver: client resumed from frame %" PRIu64 " after %" PRId64 " ms: %" PRId64
+           " bytes for what changed\n",
+           state->frame_seq, now_ms() - st->detached_ms, bytes);
+    st->connected = 1;
+    st->t0_ms = st->next_frame_ms = now_ms();
+    st->ticks = 0;
     return 0;
 }
 
@@ -280,21 +343,24 @@ static int send_frame(const options *o, stream *st)
         fprintf(stderr, "vdserver: send_frame: %s\n", vd_strerror(ret));
         return ret;
     }
-    vd_packet pkt;
-    while ((ret = vd_encoder_receive_packet(st->enc, &pkt)) == 0)
-        if ((ret = vd_session_send_packet(st->s, &pkt)) < 0) {
-            fprintf(stderr, "vdserver: send_packet: %s\n", vd_strerror(ret));
-            return ret;
-        }
-    if (ret != VD_ERR(EAGAIN))
-        return ret;
+    int64_t bytes = send_packets(st);
+    if (bytes < 0)
+        return (int)bytes;
     st->sent++;
+    if (o->fingerprint) { /* FNV-1a over B, G, R: what vdviewer --fingerprint hashes */
+        uint64_t h = 0xcbf29ce484222325u;
+        for (int y = 0; y < bf.height; y++)
+            for (int x = 0; x < bf.width; x++)
+                for (int k = 0; k < 3; k++)
+                    h = (h ^ bf.data[(size_t)y * bf.stride + (size_t)x * 4 + (size_t)k]) * 0x100000001b3u;
+        st->fingerprint = h;
+    }
     return o->frames && st->sent >= o->frames;
 }
 
 /* Serves one accepted client until it leaves, the stream ends or a signal arrives.
  * Returns 0 for a clean end or the session's error. */
-static int serve(const options *o, vd_session *s, keylist *kl, const char **token)
+static int serve(const options *o, vd_session *s, keylist *kl, const char **token, stream *kept)
 {
     stream st = {.s = s};
     int64_t deadline = now_ms() + HANDSHAKE_MS;
@@ -329,8 +395,24 @@ static int serve(const options *o, vd_session *s, keylist *kl, const char **toke
         vd_session_event ev;
         while ((ret = vd_session_receive(s, &ev)) == 0) {
             if (ev.type == VD_SESSION_EVENT_CONNECTED) {
-                if ((ret = on_connected(o, &st, &ev.u.connected, kl, token)) < 0)
+                const vd_session_connected *c = &ev.u.connected;
+                /* A resume needs the ticket we gave this very client key. */
+                if (c->resume && kept->enc && vd_session_ticket_equal(c->resume_ticket, kept->ticket) &&
+                    !memcmp(c->peer_key, kept->client_key, VD_KEY_BYTES)) {
+                    st = *kept;
+                    st.s = s;
+                    *kept = (stream){0};
+                    ret = resume_stream(&st, c->resume);
+                } else {
+                    if (c->resume)
+                        printf("vdserver: a resume with an unknown ticket: starting afresh\n");
+                    stream_free(kept);
+                    ret = on_connected(o, &st, c, kl, token);
+                }
+                if (ret < 0)
                     break;
+                memcpy(st.client_key, c->peer_key, VD_KEY_BYTES);
+                (void)vd_session_resume_ticket(s, st.ticket);
                 deadline = INT64_MAX;
             } else if (st.connected) {
                 on_feedback(&st, &ev);
@@ -357,6 +439,11 @@ static int serve(const options *o, vd_session *s, keylist *kl, const char **toke
             }
             if ((ret = send_frame(o, &st)) < 0)
                 break;
+            if (o->drop_after && !st.dropped && st.sent == o->drop_after) {
+                printf("vdserver: dropping the connection after %d frames (--drop-after)\n", st.sent);
+                st.dropped = 1;
+                shutdown(vd_session_fd(s), SHUT_RDWR);
+            }
             if (ret == 1) {
                 st.closing = 1;
                 deadline = now_ms() + GOODBYE_MS;
@@ -366,13 +453,25 @@ static int serve(const options *o, vd_session *s, keylist *kl, const char **toke
             ret = 0;
         }
     }
+    if (st.connected && !st.closing && !st.eof &&
+        (ret == VD_ERR(ECONNRESET) || ret == VD_ERR(EPIPE) || ret == VD_ERR(ETIMEDOUT))) {
+        printf("vdserver: connection lost (%s) after %d frame(s); the stream waits %d s for a "
+               "resume\n",
+               vd_strerror(ret), st.sent, RESUME_GRACE_MS / 1000);
+        st.s = NULL;
+        st.detached_ms = now_ms();
+        *kept = st;
+        return 1;
+    }
     if (st.connected)
         printf("vdserver: %d frame(s) sent, %d skipped under back-pressure, %d acknowledged "
                "(mean decode %.0f us)\n",
                st.sent, st.skipped, st.acked,
                st.acked ? (double)st.decode_us_sum / st.acked : 0.0);
-    vd_encoder_free(&st.enc);
-    bench_workload_free(&st.wl);
+    if (o->fingerprint && st.last_seq)
+        printf("vdserver: fingerprint of frame %" PRIu64 ": %016" PRIx64 "\n", st.last_seq,
+               st.fingerprint);
+    stream_free(&st);
     return ret;
 }
 
@@ -438,9 +537,22 @@ int main(int argc, char **argv)
     printf("vdserver: listening on %s\n", where);
 
     int status = 0;
+    stream kept = {0}; /* a dropped client's stream, waiting for it to resume */
     while (!stop) {
+        int64_t wait = -1;
+        if (kept.enc) {
+            wait = kept.detached_ms + RESUME_GRACE_MS - now_ms();
+            if (wait <= 0) {
+                printf("vdserver: the dropped client did not resume\n");
+                stream_free(&kept);
+                status = 1;
+                if (o.once)
+                    break;
+                continue;
+            }
+        }
         struct pollfd p = {lfd, POLLIN, 0};
-        if (poll(&p, 1, -1) < 0) {
+        if (poll(&p, 1, (int)wait) < 0) {
             if (errno == EINTR)
                 continue;
             perror("vdserver: poll");
@@ -457,16 +569,19 @@ int main(int argc, char **argv)
             fprintf(stderr, "vdserver: accept: %s\n", vd_strerror(ret));
             continue;
         }
-        ret = serve(&o, s, &kl, &token);
+        ret = serve(&o, s, &kl, &token, &kept);
         vd_session_free(&s);
+        if (ret == 1) /* dropped: waits for a resume */
+            continue;
         status = ret < 0; /* the exit status reports the last client */
         if (ret < 0)
             fprintf(stderr, "vdserver: client: %s\n", vd_strerror(ret));
         else
             printf("vdserver: client done\n");
-        if (o.once)
+        if (o.once && !kept.enc)
             break;
     }
+    stream_free(&kept);
     close(lfd);
     free(kl.keys);
     return status;

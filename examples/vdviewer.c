@@ -1,7 +1,8 @@
 /* vdviewer: a headless libvd viewer on the public API.  It connects to a vdserver over the
  * secure session, decodes the stream, acknowledges every frame with its decode time, asks for
- * a refresh or key frames when decoding fails, and writes every N-th frame as a PNG (through
- * libavcodec's PNG encoder).  It opens no window.  README.md ("The API in one page") shows
+ * a refresh or key frames when decoding fails, resumes after a dropped connection (its
+ * ticket and its decoder's state: the server sends only what changed), and writes every
+ * N-th frame as a PNG (through libavcodec's PNG encoder).  It opens no window.  README.md ("The API in one page") shows
  * a run.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #define _POSIX_C_SOURCE 200809L
@@ -31,7 +32,7 @@
 
 typedef struct options {
     const char *key, *server_key, *known_hosts, *connect, *token, *snapshot;
-    int every, frames;
+    int every, frames, reconnect, fingerprint;
 } options;
 
 typedef struct known_hosts {
@@ -67,6 +68,9 @@ static int usage(FILE *f)
           "  --snapshot DIR      write frames as DIR/frame-SEQ.png\n"
           "  --every N           ... every N-th frame shown (default 10)\n"
           "  --frames N          leave after N frames; 0 (default) until the server ends\n"
+          "  --fingerprint       print a hash of the last image's colour bytes at the end\n"
+          "  --reconnect N       after a dropped connection, reconnect and resume up to N\n"
+          "                      times (default 3; 0: give up at once)\n"
           "Headless only: there is no window; frames are seen through --snapshot.\n",
           f);
     return f == stdout ? 0 : 2;
@@ -85,11 +89,15 @@ static int parse_int(const char *s, int min, int *out)
 
 static int parse_args(int argc, char **argv, options *o)
 {
-    *o = (options){.every = 10};
+    *o = (options){.every = 10, .reconnect = 3};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help"))
             exit(usage(stdout));
+        if (!strcmp(a, "--fingerprint")) {
+            o->fingerprint = 1;
+            continue;
+        }
         if (!v) {
             fprintf(stderr, "vdviewer: %s needs a value\n", a);
             return -1;
@@ -108,8 +116,8 @@ static int parse_args(int argc, char **argv, options *o)
         else if (!strcmp(a, "--snapshot"))
             o->snapshot = v;
         else if (!strcmp(a, "--every") ? parse_int(v, 1, &o->every) < 0
-                 : !strcmp(a, "--frames")
-                     ? parse_int(v, 0, &o->frames) < 0
+                 : !strcmp(a, "--frames")    ? parse_int(v, 0, &o->frames) < 0
+                 : !strcmp(a, "--reconnect") ? parse_int(v, 0, &o->reconnect) < 0
                      : (fprintf(stderr, "vdviewer: unknown option %s\n", a), 1)) {
             fprintf(stderr, "vdviewer: bad value for %s: %s\n", a, v);
             return -1;
@@ -193,7 +201,9 @@ typedef struct viewer {
     vd_session *s;
     vd_decoder *dec;
     int connected, closing, eof;
-    int shown, snapshots, refreshes, key_requests, errors;
+    int shown, snapshots, refreshes, key_requests, errors, resumes;
+    uint64_t last_hash;     /* of the last image: the B, G and R bytes, FNV-1a */
+    uint64_t last_seq;
     int64_t decode_us;      /* decoder time since the last image: one frame's cost */
     int64_t last_refresh_us;
     vd_session_ack acks[MAX_ACKS]; /* of the packet being decoded */
@@ -215,6 +225,19 @@ static int on_image(viewer *v, const vd_image *img)
     if (img->flags & VD_IMAGE_DESTROYED)
         return 0;
     v->shown++;
+    v->last_seq = img->frame_seq;
+    if (v->o->fingerprint) {
+        /* FNV-1a over the colour bytes (not X), to compare with vdserver --fingerprint. */
+        int bpp = vd_format_bytes_per_pixel(img->format);
+        int has_x = img->format == VD_FORMAT_BGRX8888 || img->format == VD_FORMAT_RGBX8888;
+        uint64_t h = 0xcbf29ce484222325u;
+        for (int y = 0; y < img->height; y++)
+            for (int x = 0; x < img->width; x++)
+                for (int k = 0; k < bpp - has_x; k++)
+                    h = (h ^ img->data[(size_t)y * (size_t)img->stride + (size_t)(x * bpp + k)]) *
+                        0x100000001b3u;
+        v->last_hash = h;
+    }
     /* The ack tells the host how long decoding took; every packet is decoded as it arrives,
      * so nothing waits behind it (queue_depth 0). */
     vd_session_ack *a = &v->acks[v->n_acks < MAX_ACKS ? v->n_acks++ : MAX_ACKS - 1];
@@ -294,6 +317,77 @@ static int on_packet(viewer *v, const vd_packet *pkt)
     return 0;
 }
 
+/* Runs one connection until it ends.  Returns 0 after the goodbyes, or the error. */
+static int run_connection(viewer *v)
+{
+    int ret = 0;
+    int64_t deadline = now_us() + HANDSHAKE_MS * 1000;
+    for (;;) {
+        int64_t t = now_us();
+        if (!v->closing && (stop || (v->o->frames && v->shown >= v->o->frames))) {
+            /* Our goodbye; the server answers with its own. */
+            v->closing = 1;
+            deadline = t + GOODBYE_MS * 1000;
+            if ((ret = vd_session_close(v->s)) < 0)
+                break;
+        }
+        short events = vd_session_events(v->s);
+        if (!events)
+            break;
+        if (t >= deadline) {
+            fprintf(stderr, "vdviewer: timed out %s\n",
+                    v->closing ? "waiting for the goodbye"
+                    : v->connected ? "waiting for the server" : "in the handshake");
+            ret = VD_ERR(ETIMEDOUT);
+            break;
+        }
+        struct pollfd p = {vd_session_fd(v->s), events, 0};
+        if (poll(&p, 1, (int)((deadline - t + 999) / 1000)) < 0 && errno != EINTR) {
+            ret = VD_ERR(errno);
+            break;
+        }
+        if ((ret = vd_session_dispatch(v->s, p.revents)) < 0)
+            break;
+        vd_session_event ev;
+        int got = 0;
+        while ((ret = vd_session_receive(v->s, &ev)) == 0) {
+            got = 1;
+            if (ev.type == VD_SESSION_EVENT_CONNECTED) {
+                v->connected = 1;
+                printf("vdviewer: connected to %s\n", v->o->connect);
+            } else if (ev.type == VD_SESSION_EVENT_PACKET && !v->closing) {
+                if ((ret = on_packet(v, &ev.u.packet)) < 0)
+                    break;
+            } /* cursor messages: a window would draw them */
+        }
+        if (ret == VD_EOF) {
+            if (!v->eof && !v->closing)
+                printf("vdviewer: the server ended the stream\n");
+            v->eof = 1;
+            if (!v->closing) {
+                v->closing = 1;
+                deadline = now_us() + GOODBYE_MS * 1000;
+                if ((ret = vd_session_close(v->s)) < 0)
+                    break;
+            }
+        } else if (ret != VD_ERR(EAGAIN)) {
+            break;
+        } else if (got && !v->closing) {
+            deadline = now_us() + IDLE_MS * 1000;
+        }
+        ret = 0;
+    }
+    return ret;
+}
+
+/* Errors after which reconnecting may help (the link, not the peer's verdict). */
+static int connection_lost(int err)
+{
+    return err == VD_ERR(ECONNRESET) || err == VD_ERR(EPIPE) || err == VD_ERR(ETIMEDOUT) ||
+           err == VD_ERR(ECONNREFUSED) || err == VD_ERR(ECONNABORTED) || err == VD_ERR(ENETUNREACH) ||
+           err == VD_ERR(EHOSTUNREACH) || err == VD_ERR(ENETDOWN);
+}
+
 int main(int argc, char **argv)
 {
     options o;
@@ -342,72 +436,37 @@ int main(int argc, char **argv)
         fprintf(stderr, "vdviewer: decoder: %s\n", vd_strerror(ret));
         return 1;
     }
-    if ((ret = vd_session_connect(&cfg, o.connect, &v.s)) < 0) {
-        fprintf(stderr, "vdviewer: connect %s: %s\n", o.connect, vd_strerror(ret));
-        vd_decoder_free(&v.dec);
-        return 1;
-    }
-    int64_t deadline = now_us() + HANDSHAKE_MS * 1000;
-    for (;;) {
-        int64_t t = now_us();
-        if (!v.closing && (stop || (o.frames && v.shown >= o.frames))) {
-            /* Our goodbye; the server answers with its own. */
-            v.closing = 1;
-            deadline = t + GOODBYE_MS * 1000;
-            if ((ret = vd_session_close(v.s)) < 0)
-                break;
-        }
-        short events = vd_session_events(v.s);
-        if (!events)
+    /* A dropped connection is resumed with the last ticket and the decoder's state. */
+    uint8_t ticket[VD_TICKET_BYTES];
+    vd_resume_state state;
+    int has_ticket = 0;
+    for (int attempt = 0;; attempt++) {
+        if ((ret = vd_session_connect(&cfg, o.connect, &v.s)) >= 0)
+            ret = run_connection(&v);
+        if (ret >= 0 || v.closing || v.eof || !connection_lost(ret) || attempt >= o.reconnect)
             break;
-        if (t >= deadline) {
-            fprintf(stderr, "vdviewer: timed out %s\n",
-                    v.closing ? "waiting for the goodbye"
-                    : v.connected ? "waiting for the server" : "in the handshake");
-            ret = VD_ERR(ETIMEDOUT);
+        if (vd_session_resume_ticket(v.s, ticket) == 0)
+            has_ticket = 1;
+        if (!has_ticket) /* never connected: nothing to resume */
             break;
-        }
-        struct pollfd p = {vd_session_fd(v.s), events, 0};
-        if (poll(&p, 1, (int)((deadline - t + 999) / 1000)) < 0 && errno != EINTR) {
-            ret = VD_ERR(errno);
-            break;
-        }
-        if ((ret = vd_session_dispatch(v.s, p.revents)) < 0)
-            break;
-        vd_session_event ev;
-        int got = 0;
-        while ((ret = vd_session_receive(v.s, &ev)) == 0) {
-            got = 1;
-            if (ev.type == VD_SESSION_EVENT_CONNECTED) {
-                v.connected = 1;
-                printf("vdviewer: connected to %s\n", o.connect);
-            } else if (ev.type == VD_SESSION_EVENT_PACKET && !v.closing) {
-                if ((ret = on_packet(&v, &ev.u.packet)) < 0)
-                    break;
-            } /* cursor messages: a window would draw them */
-        }
-        if (ret == VD_EOF) {
-            if (!v.eof && !v.closing)
-                printf("vdviewer: the server ended the stream\n");
-            v.eof = 1;
-            if (!v.closing) {
-                v.closing = 1;
-                deadline = now_us() + GOODBYE_MS * 1000;
-                if ((ret = vd_session_close(v.s)) < 0)
-                    break;
-            }
-        } else if (ret != VD_ERR(EAGAIN)) {
-            break;
-        } else if (got && !v.closing) {
-            deadline = now_us() + IDLE_MS * 1000;
-        }
-        ret = 0;
+        (void)vd_decoder_get_resume_state(v.dec, &state);
+        printf("vdviewer: connection lost (%s); resuming from frame %" PRIu64 "\n",
+               vd_strerror(ret), state.frame_seq);
+        vd_session_free(&v.s);
+        v.connected = 0;
+        v.resumes++;
+        cfg.resume_ticket = ticket;
+        cfg.resume = &state;
+        struct timespec pause = {0, 100000000L * (attempt < 9 ? attempt + 1 : 9)}; /* back off */
+        nanosleep(&pause, NULL);
     }
     if (ret < 0)
         fprintf(stderr, "vdviewer: %s\n", vd_strerror(ret));
     printf("vdviewer: %d frame(s) shown, %d snapshot(s), %d decode error(s), %d refresh(es), "
-           "%d key-frame request(s)\n",
-           v.shown, v.snapshots, v.errors, v.refreshes, v.key_requests);
+           "%d key-frame request(s), %d resume(s)\n",
+           v.shown, v.snapshots, v.errors, v.refreshes, v.key_requests, v.resumes);
+    if (o.fingerprint && v.shown)
+        printf("vdviewer: fingerprint of frame %" PRIu64 ": %016" PRIx64 "\n", v.last_seq, v.last_hash);
     vd_session_free(&v.s);
     vd_decoder_free(&v.dec);
     return ret < 0 ? 1 : 0;

@@ -2,7 +2,9 @@
 # The examples end to end: vdserver streams a workload to vdviewer over the secure session
 # (TCP on 127.0.0.1 with a pinned server key; a Unix socket with a pairing token and a
 # known-hosts file), the viewer writes PNG snapshots that are checked to be valid 640x400
-# PNGs, and a viewer given the wrong server key is refused.  Loopback only; at most ~20 s.
+# PNGs, a connection dropped mid-stream is resumed (the viewer's last image must be the
+# server's last frame, bit for bit), and a viewer given the wrong server key is refused.
+# Loopback only; at most ~20 s.
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -u
 : "${top_builddir:=.}"
@@ -115,7 +117,21 @@ grep -q "paired with the token" "$tmp/unix.log" || fail "the client did not pair
 grep -q "the server ended the stream" "$tmp/viewer-unix.log" || fail "no goodbye from the server"
 check_pngs "$tmp/unix"
 
-# 3. The wrong server key: the viewer refuses the server, which loses its client.
+# 3. The server drops the connection after 12 of 30 frames; the viewer resumes and ends with
+#    exactly the server's last frame (a lossless workload, so the fingerprints must match).
+start_server resume --clients "$tmp/clients.txt" --listen 127.0.0.1:0 --workload drag \
+    --drop-after 12 --fingerprint
+timeout 20 "$b/examples/vdviewer" --key "$tmp/client.key" --server-key "$(cat "$tmp/known_hosts")" \
+    --connect "$addr" --fingerprint >"$tmp/viewer-resume.log" 2>&1 || fail "vdviewer (resume) exited $?"
+wait_server 0
+grep -q "^vdserver: client resumed from frame" "$tmp/resume.log" || fail "the server did not resume"
+grep -q "^vdviewer: connection lost.*resuming from frame" "$tmp/viewer-resume.log" ||
+    fail "the viewer did not resume"
+sfp=$(sed -n 's/^vdserver: fingerprint of //p' "$tmp/resume.log")
+vfp=$(sed -n 's/^vdviewer: fingerprint of //p' "$tmp/viewer-resume.log")
+[ -n "$sfp" ] && [ "$sfp" = "$vfp" ] || fail "after the resume the viewer shows '$vfp', the server sent '$sfp'"
+
+# 4. The wrong server key: the viewer refuses the server, which loses its client.
 start_server refused --clients "$tmp/clients.txt" --listen 127.0.0.1:0
 timeout 20 "$b/examples/vdviewer" --key "$tmp/client.key" --server-key "$(cat "$tmp/other.pub")" \
     --connect "$addr" >"$tmp/viewer-refused.log" 2>&1
@@ -125,4 +141,4 @@ wait_server 1
 
 elapsed=$(($(date +%s) - start))
 [ "$elapsed" -le 20 ] || fail "took ${elapsed}s"
-echo "examples: vdserver -> vdviewer over TCP and a Unix socket, pairing, refusal in ${elapsed}s"
+echo "examples: vdserver -> vdviewer over TCP and a Unix socket, pairing, a resume, refusal in ${elapsed}s"
