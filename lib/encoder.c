@@ -22,6 +22,11 @@
 #define MAX_ENCODER_STREAMS 64 /* in all: what a decoder accepts */
 /* Build-to-lossless tiles per frame: a spread-out burst, nearest the cursor first. */
 #define REFRESH_TILES_PER_FRAME 256
+/* Flow control: send times of the last frames, by frame number. */
+#define FLOW_RING 256
+/* A minimum delay sample counts this long (the path may change). */
+#define FLOW_MIN_DELAY_NS 10000000000ull
+#define DEFAULT_MAX_QUEUED ((uint64_t)1 << 20)
 
 /* A video or 3D region's stream (its id is the region's). */
 typedef struct enc_stream {
@@ -52,10 +57,23 @@ typedef struct enc_surface {
     int64_t *last_damage;   /* per tile: frame time of its last change */
     uint32_t *candidates;   /* build-to-lossless candidates (scratch) */
     vd_tile_copy *copies;   /* per tile: what copies give it this frame (band: rows still to send) */
+    uint8_t *held;          /* per tile: damaged in frames held back (flow control) */
+    int has_held;
     uint64_t *tile_seq;     /* per tile: the last frame that changed it on the client */
     uint64_t geometry_seq;  /* the last frame that created or resized it on the client */
     enum vd_content content; /* the last frame's surface_content */
 } enc_surface;
+
+/* What vd_encoder_send_feedback() has learnt. */
+typedef struct flow_state {
+    uint64_t sent_ns[FLOW_RING], sent_seq[FLOW_RING];
+    uint64_t acked_seq;
+    int acks;                         /* ACKs arrive: the frame window applies */
+    uint64_t min_delay_ns, min_delay_at; /* smallest send-to-ACK delay or RTT, and when */
+    uint64_t interval_ns, last_call_ns;  /* between send_frame calls (EWMA) */
+    uint64_t queued_bytes;
+    int has_queued;
+} flow_state;
 
 typedef struct pending_packet {
     size_t offset, size;
@@ -84,6 +102,7 @@ struct vd_encoder {
     uint32_t next_region_id;
     int hello_sent, draining;
     vd_buf video_out;        /* one coded video frame */
+    flow_state flow;
     /* A stream frame's block mask: (8192 / 16) squared bits at most, each set block's bounds
      * by block, and the same packed in mask order for the wire. */
     uint8_t mask[(VD_MAX_DIMENSION / 16) * (VD_MAX_DIMENSION / 16) / 8];
@@ -158,6 +177,7 @@ static void surface_free(enc_surface *s)
     free(s->last_damage);
     free(s->candidates);
     free(s->copies);
+    free(s->held);
     free(s->tile_seq);
     free(s->prev);
     free(s->state);
@@ -230,10 +250,12 @@ static int surface_configure(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     uint32_t *candidates = malloc(n_tiles * sizeof(*candidates));
     vd_tile_copy *copies = calloc(n_tiles, sizeof(*copies));
     uint64_t *tile_seq = calloc(n_tiles, sizeof(*tile_seq));
+    uint8_t *held = calloc(n_tiles, 1);
     if (!prev || !state || !stats || !classifier || !lossy || !last_damage || !candidates ||
-        !copies || !tile_seq) {
+        !copies || !tile_seq || !held) {
         free(copies);
         free(tile_seq);
+        free(held);
         free(prev);
         free(state);
         free(stats);
@@ -250,8 +272,11 @@ static int surface_configure(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     free(s->candidates);
     free(s->copies);
     free(s->tile_seq);
+    free(s->held);
     s->copies = copies;
     s->tile_seq = tile_seq;
+    s->held = held;
+    s->has_held = 0;
     s->lossy = lossy;
     s->last_damage = last_damage;
     s->candidates = candidates;
@@ -766,6 +791,54 @@ static int encode_tiles(vd_encoder *enc, enc_surface *s, const vd_frame *f, vd_t
     return 0;
 }
 
+/* Frames that may be unacknowledged: a round trip's worth at the frame rate, plus two. */
+static uint32_t flow_window(const flow_state *fl)
+{
+    if (!fl->interval_ns)
+        return 2;
+    uint64_t w = 2 + (fl->min_delay_ns + fl->interval_ns - 1) / fl->interval_ns;
+    return (uint32_t)VD_MIN(w, (uint64_t)FLOW_RING / 2);
+}
+
+static uint32_t flow_unacked(const vd_encoder *enc)
+{
+    return enc->flow.acks ? (uint32_t)VD_MIN(enc->frame_seq - enc->flow.acked_seq, (uint64_t)UINT32_MAX) : 0;
+}
+
+/* The link or the client is behind: frames now would only queue. */
+static int flow_behind(const vd_encoder *enc)
+{
+    const flow_state *fl = &enc->flow;
+    uint64_t max_queued = enc->cfg.max_queued_bytes ? enc->cfg.max_queued_bytes : DEFAULT_MAX_QUEUED;
+    return (fl->has_queued && fl->queued_bytes > max_queued) ||
+           (fl->acks && flow_unacked(enc) >= flow_window(fl));
+}
+
+static void flow_delay_sample(flow_state *fl, uint64_t delay_ns, uint64_t now)
+{
+    if (!fl->min_delay_at || delay_ns <= fl->min_delay_ns || now - fl->min_delay_at > FLOW_MIN_DELAY_NS) {
+        fl->min_delay_ns = delay_ns;
+        fl->min_delay_at = now;
+    }
+}
+
+/* A frame held back: its damage waits for the next frame that goes out. */
+static void hold_back(vd_encoder *enc, enc_surface *s, const vd_frame *f)
+{
+    size_t n_tiles = (size_t)s->grid.cols * (size_t)s->grid.rows;
+    if (!f->damage) {
+        memset(s->held, 1, n_tiles);
+    } else {
+        vd_damage_mark_rects(&s->grid, s->state, f->damage, f->n_damage);
+        for (size_t i = 0; i < n_tiles; i++)
+            s->held[i] |= s->state[i] == VD_TILE_CANDIDATE;
+    }
+    s->has_held = 1;
+    enc->stats = (vd_encoder_stats){.tiles_total = (uint32_t)n_tiles, .held_back = 1,
+                                    .frames_unacked = flow_unacked(enc),
+                                    .window = flow_window(&enc->flow)};
+}
+
 static int put_codec_reset(vd_encoder *enc, uint32_t flags)
 {
     int ret = vd_wire_put_codec_reset(&enc->out, enc->cache ? vd_tile_cache_slots(enc->cache) : 0, flags);
@@ -786,6 +859,11 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f, uint64_t resend_afte
     unsigned index;
     enc_surface *s = find_surface(enc, f->surface_id, &index);
     int is_new = !s, ret;
+    if (!is_new && resend_after == UINT64_MAX && s->grid.width == f->width &&
+        s->grid.height == f->height && s->format == f->format && flow_behind(enc)) {
+        hold_back(enc, s, f);
+        return 0;
+    }
     if (is_new) {
         if (enc->n_surfaces >= enc->cfg.max_surfaces)
             return VD_ERR(ENOSPC);
@@ -825,6 +903,9 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f, uint64_t resend_afte
             vd_damage_mark_rects(&s->grid, s->state, f->damage, f->n_damage);
         else
             memset(s->state, VD_TILE_CANDIDATE, n_tiles);
+        for (size_t i = 0; s->has_held && i < n_tiles; i++)
+            if (s->held[i])
+                s->state[i] = VD_TILE_CANDIDATE;
         for (size_t i = 0; i < n_tiles; i++)
             enc->stats.tiles_scanned += s->state[i] == VD_TILE_CANDIDATE;
         vd_damage_scan(&enc->dsp, &s->grid, f->data, (size_t)f->stride, s->prev,
@@ -877,6 +958,14 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f, uint64_t resend_afte
             s->tile_seq[i] = enc->frame_seq;
     if (is_new || s->refresh)
         s->geometry_seq = enc->frame_seq;
+    if (s->has_held) {
+        memset(s->held, 0, n_tiles);
+        s->has_held = 0;
+    }
+    enc->flow.sent_ns[enc->frame_seq % FLOW_RING] = vd_now_ns();
+    enc->flow.sent_seq[enc->frame_seq % FLOW_RING] = enc->frame_seq;
+    enc->stats.frames_unacked = flow_unacked(enc);
+    enc->stats.window = flow_window(&enc->flow);
     s->content = f->surface_content;
     enc->hello_sent = 1;
     s->refresh = 0;
@@ -921,6 +1010,13 @@ int vd_encoder_send_frame(vd_encoder *enc, const vd_frame *frame)
                frame->surface_id);
         return VD_ERR(EINVAL);
     }
+    /* The frame interval, for the flow window; a pause says nothing about the rate. */
+    uint64_t now = vd_now_ns();
+    flow_state *fl = &enc->flow;
+    if (fl->last_call_ns && now - fl->last_call_ns < 1000000000u)
+        fl->interval_ns = fl->interval_ns ? (7 * fl->interval_ns + (now - fl->last_call_ns)) / 8
+                                          : now - fl->last_call_ns;
+    fl->last_call_ns = now;
     return encode_frame(enc, frame, UINT64_MAX);
 }
 
@@ -1014,6 +1110,10 @@ int vd_encoder_resume(vd_encoder *enc, const vd_resume_state *state)
         return VD_EOF;
     if (!state || state->n_surfaces > VD_MAX_SURFACES)
         return VD_ERR(EINVAL);
+    /* Frames in flight on the dropped connection will never be acknowledged; a new transport
+     * starts empty. */
+    enc->flow.acked_seq = enc->frame_seq;
+    enc->flow.has_queued = 0;
     /* What the host has not taken yet was for the dropped connection. */
     enc->out.size = 0;
     enc->n_packets = enc->next_packet = 0;
@@ -1054,6 +1154,29 @@ fail:
     enc->hello_sent = 0;
     enc->codec_reset_pending = 1;
     return ret;
+}
+
+int vd_encoder_send_feedback(vd_encoder *enc, const vd_encoder_feedback *fb)
+{
+    if (fb->flags & ~(uint32_t)(VD_FEEDBACK_ACK | VD_FEEDBACK_RTT | VD_FEEDBACK_QUEUED) ||
+        ((fb->flags & VD_FEEDBACK_ACK) && fb->acked_frame_seq > enc->frame_seq))
+        return VD_ERR(EINVAL);
+    flow_state *fl = &enc->flow;
+    uint64_t now = vd_now_ns();
+    if ((fb->flags & VD_FEEDBACK_ACK) && fb->acked_frame_seq > fl->acked_seq) {
+        size_t i = fb->acked_frame_seq % FLOW_RING;
+        if (fl->sent_seq[i] == fb->acked_frame_seq)
+            flow_delay_sample(fl, now - fl->sent_ns[i], now);
+        fl->acked_seq = fb->acked_frame_seq;
+        fl->acks = 1;
+    }
+    if (fb->flags & VD_FEEDBACK_RTT)
+        flow_delay_sample(fl, (uint64_t)fb->rtt_us * 1000, now);
+    if (fb->flags & VD_FEEDBACK_QUEUED) {
+        fl->queued_bytes = fb->queued_bytes;
+        fl->has_queued = 1;
+    }
+    return 0;
 }
 
 void vd_encoder_get_stats(const vd_encoder *enc, vd_encoder_stats *stats) { *stats = enc->stats; }
@@ -1168,6 +1291,11 @@ int vd_encoder_request_keyframe(vd_encoder *enc, uint32_t stream_id)
 int vd_encoder_resume(vd_encoder *enc, const vd_resume_state *state)
 {
     (void)enc, (void)state;
+    return VD_ERR(ENOTSUP);
+}
+int vd_encoder_send_feedback(vd_encoder *enc, const vd_encoder_feedback *fb)
+{
+    (void)enc, (void)fb;
     return VD_ERR(ENOTSUP);
 }
 

@@ -286,6 +286,91 @@ static void test_rules(void)
     printf("roundtrip: send/receive rules, refresh, damage contract, drain\n");
 }
 
+/* Flow control: frames held back while the transport is full or the client has not
+ * acknowledged a window's worth, and their changes sent with the next frame that goes. */
+static void test_flow(void)
+{
+    tu_rng rng = tu_rng_init(23);
+    vd_encoder *enc;
+    vd_decoder *dec;
+    CHECK(vd_encoder_new(NULL, &enc) == 0, "encoder_new");
+    CHECK(vd_decoder_new(NULL, &dec) == 0, "decoder_new");
+    tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, 640, 480, 0);
+    tu_fill_desktop(&rng, &c);
+    tu_packets pl = {0};
+    vd_encoder_stats st;
+    vd_rect d[8];
+    vd_frame f = tu_frame(&c, 1, NULL, 0);
+    CHECK(tu_encode_frame(enc, &f, &pl) == 0, "first frame");
+    decode_packets(dec, &pl, 0);
+
+    vd_encoder_feedback fb = {.flags = VD_FEEDBACK_QUEUED, .queued_bytes = 5u << 20};
+    CHECK(vd_encoder_send_feedback(enc, &fb) == 0, "queued");
+    vd_encoder_feedback bad = {.flags = 1u << 7};
+    CHECK(vd_encoder_send_feedback(enc, &bad) == VD_ERR(EINVAL), "unknown flag");
+    bad = (vd_encoder_feedback){.flags = VD_FEEDBACK_ACK, .acked_frame_seq = 99};
+    CHECK(vd_encoder_send_feedback(enc, &bad) == VD_ERR(EINVAL), "ack of a frame not sent");
+    /* A full transport: frames with exact damage are held back, their damage kept. */
+    for (int k = 0; k < 3; k++) {
+        size_t n = tu_scribble(&rng, &c, d, 4);
+        f = tu_frame(&c, 1, d, n);
+        CHECK(vd_encoder_send_frame(enc, &f) == 0, "held frame");
+        vd_packet pkt;
+        CHECK(vd_encoder_receive_packet(enc, &pkt) == VD_ERR(EAGAIN), "a held frame sent a packet");
+        vd_encoder_get_stats(enc, &st);
+        CHECK(st.held_back == 1 && st.bytes == 0, "not held back");
+    }
+    /* It drained: the next frame, with only its own damage, carries all of it. */
+    fb.queued_bytes = 0;
+    CHECK(vd_encoder_send_feedback(enc, &fb) == 0, "queued");
+    size_t n = tu_scribble(&rng, &c, d, 2);
+    f = tu_frame(&c, 1, d, n);
+    tu_packets_free(&pl);
+    CHECK(tu_encode_frame(enc, &f, &pl) == 0, "frame after the backlog");
+    vd_encoder_get_stats(enc, &st);
+    CHECK(!st.held_back, "still held");
+    vd_image img = decode_packets(dec, &pl, 0);
+    CHECK(tu_image_diff_canvas(&img, &c) < 0, "the held frames' changes were lost");
+
+    /* ACKs: once they arrive, at most a window of frames goes unacknowledged. */
+    fb = (vd_encoder_feedback){.flags = VD_FEEDBACK_ACK, .acked_frame_seq = img.frame_seq};
+    CHECK(vd_encoder_send_feedback(enc, &fb) == 0, "ack");
+    int sent = 0, held = 0;
+    for (int k = 0; k < 12; k++) {
+        n = tu_scribble(&rng, &c, d, 3);
+        f = tu_frame(&c, 1, d, n);
+        tu_packets_free(&pl);
+        CHECK(vd_encoder_send_frame(enc, &f) == 0, "frame");
+        tu_receive_packets(enc, &pl);
+        vd_encoder_get_stats(enc, &st);
+        CHECK(st.window >= 2 && (st.held_back ? st.frames_unacked >= st.window
+                                              : st.frames_unacked <= st.window),
+              "held %u with %u frames unacked, window %u", st.held_back, st.frames_unacked, st.window);
+        if (st.held_back) {
+            held++;
+            CHECK(pl.count == 0, "a held frame sent packets");
+        } else {
+            sent++;
+            img = decode_packets(dec, &pl, 0); /* decoded, but not acknowledged */
+        }
+    }
+    CHECK(sent >= 2 && held >= 1, "no ACKs for 12 frames: %d sent, %d held", sent, held);
+    /* The client catches up: the next frame goes, with everything held meanwhile. */
+    fb.acked_frame_seq = img.frame_seq;
+    CHECK(vd_encoder_send_feedback(enc, &fb) == 0, "ack");
+    f = tu_frame(&c, 1, d, 0);
+    tu_packets_free(&pl);
+    CHECK(tu_encode_frame(enc, &f, &pl) == 0, "frame after the ack");
+    img = decode_packets(dec, &pl, 0);
+    CHECK(tu_image_diff_canvas(&img, &c) < 0, "changes held for the ACK were lost");
+
+    tu_packets_free(&pl);
+    tu_canvas_free(&c);
+    vd_encoder_free(&enc);
+    vd_decoder_free(&dec);
+    printf("roundtrip: flow control holds frames back and sends their changes later\n");
+}
+
 static int log_lines;
 static void count_log(void *opaque, enum vd_log_level level, const char *msg)
 {
@@ -332,6 +417,7 @@ int main(void)
     test_formats_and_sizes();
     test_surfaces();
     test_rules();
+    test_flow();
     printf("roundtrip: ok\n");
     return 0;
 }

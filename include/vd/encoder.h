@@ -92,7 +92,10 @@ typedef struct vd_encoder_config {
      * the client must grant at least as much: vd_decoder_config.cache_size, or
      * vd_session_caps.cache_bytes through a session).  Default 64 MiB; 0 = no cache. */
     uint64_t cache_size;
-    uint8_t reserved[56];
+    /* Flow control (vd_encoder_send_feedback()): a frame is held back while the transport
+     * holds more than this many bytes not yet on the wire.  Default (0) 1 MiB. */
+    uint64_t max_queued_bytes;
+    uint8_t reserved[48];
 } vd_encoder_config;
 
 /* Fills cfg with the defaults. */
@@ -213,8 +216,40 @@ typedef struct vd_encoder_stats {
     uint64_t video_ns;      /* of encode_ns: colour conversion and video coding */
     uint32_t tiles_cached;  /* of tiles_damaged: sent as references to the client's cache */
     uint32_t tiles_copied;  /* damaged tiles the client got by copying pixels it had (scrolls, moves) */
-    uint8_t reserved[56];
+    uint32_t held_back;     /* 1: the link was behind, nothing was sent; a later frame carries
+                             * this frame's changes (vd_encoder_send_feedback()) */
+    uint32_t frames_unacked; /* frames sent and not acknowledged, after this one */
+    uint32_t window;        /* frames that may be unacknowledged before frames are held back */
+    uint8_t reserved[44];
 } vd_encoder_stats;
+
+/* What the host learns from its transport and the client, for flow control. */
+enum {
+    VD_FEEDBACK_ACK = 1u << 0,    /* acked_frame_seq is set */
+    VD_FEEDBACK_RTT = 1u << 1,    /* rtt_us is set */
+    VD_FEEDBACK_QUEUED = 1u << 2, /* queued_bytes is set */
+};
+
+typedef struct vd_encoder_feedback {
+    uint32_t flags;           /* VD_FEEDBACK_*: which fields are news */
+    uint32_t rtt_us;          /* a round-trip time sample (a session's VD_SESSION_EVENT_RTT) */
+    uint64_t acked_frame_seq; /* the newest frame the client has shown (its ACK) */
+    uint64_t queued_bytes;    /* bytes the transport holds, not yet written to the network
+                               * (vd_session_queued_bytes()) */
+    uint8_t reserved[32];
+} vd_encoder_feedback;
+
+/* Flow control.  A host that passes feedback here (every ACK and RTT event, and the transport's
+ * queue before each frame) can call vd_encoder_send_frame() at its own pace whatever the link
+ * does: while the link or the client is behind, frames are held back (nothing is sent,
+ * vd_encoder_stats.held_back is 1) and their changes go out with the first frame after it
+ * caught up, so the client gets the latest content rather than a queue of stale frames.
+ * Behind means: the transport holds more than max_queued_bytes, or, once ACKs arrive, more
+ * frames are unacknowledged than a round trip's worth (the smallest delay seen from sending a
+ * frame to its ACK, or an RTT sample, over the frame interval) plus two.  A frame that creates
+ * or resizes a surface is never held back.  Without feedback nothing is ever held back.
+ * Returns 0, or VD_ERR(EINVAL) for unknown flags or an ACK of a frame not sent. */
+VD_API int vd_encoder_send_feedback(vd_encoder *enc, const vd_encoder_feedback *fb);
 
 /* Copies the statistics of the most recent frame into *stats. */
 VD_API void vd_encoder_get_stats(const vd_encoder *enc, vd_encoder_stats *stats);
