@@ -255,7 +255,9 @@ static void test_resume(int flags, uint64_t seed)
         client_exact(&cl, 1, &a, "after the resume, going on");
     }
     /* Content seen before the drop comes back from the cache. */
-    memcpy(a.data, at_drop.data, (size_t)a.stride * (size_t)a.height);
+    for (int y = 0; y < a.height; y++)
+        memcpy(a.data + (size_t)y * (size_t)a.stride, at_drop.data + (size_t)y * (size_t)at_drop.stride,
+               (size_t)a.width * (size_t)a.bpp);
     encode(enc, &a, 1, NULL, 0, pts += 33333, &pl);
     deliver(&cl, &pl, pl.count);
     client_exact(&cl, 1, &a, "old content again");
