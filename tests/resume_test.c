@@ -70,42 +70,6 @@ static void client_free(client *cl)
     vd_decoder_free(&cl->dec);
 }
 
-/* Tiles of a and b that differ (X bytes ignored). */
-static int tiles_differing(const tu_canvas *a, const tu_canvas *b)
-{
-    int n = 0;
-    for (int ty = 0; ty < (a->height + 63) / 64; ty++)
-        for (int tx = 0; tx < (a->width + 63) / 64; tx++) {
-            int differs = 0;
-            for (int y = ty * 64; y < a->height && y < ty * 64 + 64 && !differs; y++)
-                for (int x = tx * 64; x < a->width && x < tx * 64 + 64 && !differs; x++)
-                    for (int k = 0; k < a->bpp; k++)
-                        differs |= tu_byte_counts(a->format, k) &&
-                                   a->data[(size_t)y * (size_t)a->stride + (size_t)(x * a->bpp + k)] !=
-                                       b->data[(size_t)y * (size_t)b->stride + (size_t)(x * b->bpp + k)];
-            n += differs;
-        }
-    return n;
-}
-
-/* Bytes a fresh encoder spends on the change from `from` to `to` (the changed tiles, coded
- * with the whole of `from` in its history): what "only the changes" costs at best. */
-static size_t delta_bytes(const tu_canvas *from, const tu_canvas *to)
-{
-    vd_encoder *enc;
-    CHECK(vd_encoder_new(NULL, &enc) == 0, "encoder_new");
-    tu_packets pl = {0};
-    vd_frame f = tu_frame(from, 1, NULL, 0);
-    CHECK(tu_encode_frame(enc, &f, &pl) == 0, "delta: first frame");
-    size_t before = pl.size;
-    f = tu_frame(to, 1, NULL, 0);
-    CHECK(tu_encode_frame(enc, &f, &pl) == 0, "delta: second frame");
-    size_t n = pl.size - before;
-    tu_packets_free(&pl);
-    vd_encoder_free(&enc);
-    return n;
-}
-
 /* Encodes a frame and returns its packets in pl (cleared first). */
 static void encode(vd_encoder *enc, const tu_canvas *c, uint32_t id, const vd_rect *damage,
                    size_t n_damage, int64_t pts, tu_packets *pl)
@@ -233,11 +197,11 @@ static void test_resume(int flags, uint64_t seed)
 
     if (!(flags & BREAK_DECODER)) {
         /* Only the changed tiles went again, and they cost what coding just them costs. */
-        int changed = tiles_differing(&at_drop, &a);
+        int changed = tu_tiles_differing(&at_drop, &a);
         CHECK(cl.tiles_updated[1] == changed, "surface 1: %d tiles resent, %d changed",
               cl.tiles_updated[1], changed);
-        size_t best = delta_bytes(&at_drop, &a);
-        size_t full = delta_bytes(&c, &a); /* another image entirely: the whole surface */
+        size_t best = tu_delta_bytes(&at_drop, &a);
+        size_t full = tu_delta_bytes(&c, &a); /* another image entirely: the whole surface */
         printf("resume (flags %d): %zu bytes for %d changed tiles of surface 1; coding just the "
                "change from scratch: %zu; a full refresh: about %zu\n",
                flags, resume_bytes, changed, best, full);

@@ -187,40 +187,6 @@ static size_t host_send(host *h)
     return bytes;
 }
 
-/* Bytes a fresh encoder spends on the change from `from` to `to` (the changed tiles, with the
- * whole of `from` in its history): what sending only the change costs. */
-static size_t delta_bytes(const tu_canvas *from, const tu_canvas *to)
-{
-    vd_encoder *enc;
-    CHECK(vd_encoder_new(NULL, &enc) == 0, "encoder_new");
-    tu_packets pl = {0};
-    vd_frame f = tu_frame(from, 1, NULL, 0);
-    CHECK(tu_encode_frame(enc, &f, &pl) == 0, "first frame");
-    size_t before = pl.size;
-    f = tu_frame(to, 1, NULL, 0);
-    CHECK(tu_encode_frame(enc, &f, &pl) == 0, "second frame");
-    size_t n = pl.size - before;
-    tu_packets_free(&pl);
-    vd_encoder_free(&enc);
-    return n;
-}
-
-static int tiles_differing(const tu_canvas *a, const tu_canvas *b)
-{
-    int n = 0;
-    for (int ty = 0; ty < (a->height + 63) / 64; ty++)
-        for (int tx = 0; tx < (a->width + 63) / 64; tx++) {
-            int differs = 0;
-            for (int y = ty * 64; y < a->height && y < ty * 64 + 64 && !differs; y++)
-                for (int x = tx * 64; x < a->width && x < tx * 64 + 64 && !differs; x++)
-                    for (int k = 0; k < 3; k++) /* BGRX: the X byte is not content */
-                        differs |= a->data[(size_t)y * (size_t)a->stride + (size_t)(x * 4 + k)] !=
-                                   b->data[(size_t)y * (size_t)b->stride + (size_t)(x * 4 + k)];
-            n += differs;
-        }
-    return n;
-}
-
 static void check_exact(const viewer *v, const tu_canvas *c, const char *what)
 {
     vd_image img = {.format = v->img.format, .width = v->img.width, .height = v->img.height,
@@ -309,8 +275,8 @@ int main(void)
     vd_session_get_stats(h.s, &after);
     check_exact(&v, &c, "after the resume");
 
-    int changed = tiles_differing(&at_drop, &c);
-    size_t best = delta_bytes(&at_drop, &c);
+    int changed = tu_tiles_differing(&at_drop, &c);
+    size_t best = tu_delta_bytes(&at_drop, &c);
     uint64_t wire = after.bytes_sent - before.bytes_sent;
     printf("resume over TCP: handshake %llu bytes from the server; then %zu bytes of packets (%llu "
            "on the wire, encrypted) for %d changed tiles of %d; coding just the change costs %zu\n",

@@ -318,4 +318,40 @@ static inline long tu_image_diff_canvas(const vd_image *img, const tu_canvas *c)
     return tu_image_diff(img, c->format, c->width, c->height, c->data, c->stride);
 }
 
+/* Tiles (64x64) of two same-sized canvases that differ, X bytes ignored. */
+static inline int tu_tiles_differing(const tu_canvas *a, const tu_canvas *b)
+{
+    int n = 0;
+    for (int ty = 0; ty < (a->height + 63) / 64; ty++)
+        for (int tx = 0; tx < (a->width + 63) / 64; tx++) {
+            int differs = 0;
+            for (int y = ty * 64; y < a->height && y < ty * 64 + 64 && !differs; y++)
+                for (int x = tx * 64; x < a->width && x < tx * 64 + 64 && !differs; x++)
+                    for (int k = 0; k < a->bpp; k++)
+                        differs |= tu_byte_counts(a->format, k) &&
+                                   a->data[(size_t)y * (size_t)a->stride + (size_t)(x * a->bpp + k)] !=
+                                       b->data[(size_t)y * (size_t)b->stride + (size_t)(x * b->bpp + k)];
+            n += differs;
+        }
+    return n;
+}
+
+/* Bytes a fresh encoder spends on the change from `from` to `to` (the changed tiles, coded
+ * with the whole of `from` in its history): what sending only the change costs. */
+static inline size_t tu_delta_bytes(const tu_canvas *from, const tu_canvas *to)
+{
+    vd_encoder *enc;
+    CHECK(vd_encoder_new(NULL, &enc) == 0, "encoder_new");
+    tu_packets pl = {0};
+    vd_frame f = tu_frame(from, 1, NULL, 0);
+    CHECK(tu_encode_frame(enc, &f, &pl) == 0, "delta: first frame");
+    size_t before = pl.size;
+    f = tu_frame(to, 1, NULL, 0);
+    CHECK(tu_encode_frame(enc, &f, &pl) == 0, "delta: second frame");
+    size_t n = pl.size - before;
+    tu_packets_free(&pl);
+    vd_encoder_free(&enc);
+    return n;
+}
+
 #endif
