@@ -29,9 +29,6 @@
 /* Above this many queued bytes the link is behind: frames are skipped, not queued (the next
  * frame's full scan then carries everything that changed meanwhile). */
 #define BACKLOG_BYTES (4u << 20)
-/* The session has no timers: a peer that stalls the handshake or the goodbye is ours to drop. */
-#define HANDSHAKE_MS 10000
-#define GOODBYE_MS 3000
 /* How long a dropped viewer's stream waits for it to resume. */
 #define RESUME_GRACE_MS 30000
 
@@ -272,10 +269,9 @@ static int resume_stream(stream *st, const vd_resume_state *state)
     return 0;
 }
 
-/* Client feedback.  The viewer cannot name the video streams that lost their state (the
- * session's REFRESH message carries a surface, not a stream id), so a key-frame request
- * restarts every stream of the surface from a key frame; a plain refresh or a loss report
- * resends the whole surface. */
+/* Client feedback.  A key-frame request restarts the named video stream from a key frame;
+ * an older viewer's REFRESH with the key-frame flag names only a surface, so it restarts every
+ * stream of the surface; a plain refresh or a loss report resends the whole surface. */
 static void on_feedback(stream *st, const vd_session_event *ev)
 {
     switch (ev->type) {
@@ -296,6 +292,12 @@ static void on_feedback(stream *st, const vd_session_event *ev)
             (void)vd_encoder_request_refresh(st->enc, ev->u.refresh.surface_id);
             printf("vdserver: refresh requested\n");
         }
+        break;
+    case VD_SESSION_EVENT_KEYFRAME:
+        /* ENOENT: the stream has ended since; its region is sent as tiles now. */
+        if (vd_encoder_request_keyframe(st->enc, ev->u.keyframe.stream_id) == 0)
+            printf("vdserver: key frame requested for stream %" PRIu32 "\n",
+                   ev->u.keyframe.stream_id);
         break;
     case VD_SESSION_EVENT_LOSS:
         printf("vdserver: client lost frames %" PRIu64 "..%" PRIu64 ", refreshing\n",
@@ -363,7 +365,6 @@ static int send_frame(const options *o, stream *st)
 static int serve(const options *o, vd_session *s, keylist *kl, const char **token, stream *kept)
 {
     stream st = {.s = s};
-    int64_t deadline = now_ms() + HANDSHAKE_MS;
     int ret = 0;
     for (;;) {
         int64_t t = now_ms();
@@ -371,27 +372,28 @@ static int serve(const options *o, vd_session *s, keylist *kl, const char **toke
             st.closing = 1;
             if (vd_session_close(s) < 0)
                 break; /* nothing authenticated yet: the session just ends */
-            deadline = t + GOODBYE_MS;
         }
         short events = vd_session_events(s);
         if (!events) /* goodbyes exchanged and everything written */
             break;
-        if (t >= deadline) {
-            fprintf(stderr, "vdserver: the client %s\n",
-                    st.connected ? "did not answer the goodbye" : "did not finish the handshake");
-            ret = VD_ERR(ETIMEDOUT);
-            break;
+        /* The session times the handshake and the goodbye; we time the frames. */
+        int wait = vd_session_timeout(s);
+        if (st.connected && !st.closing) {
+            int64_t w = st.next_frame_ms > t ? st.next_frame_ms - t : 0;
+            if (wait < 0 || w < wait)
+                wait = (int)w;
         }
-        int64_t wake = deadline;
-        if (st.connected && !st.closing && st.next_frame_ms < wake)
-            wake = st.next_frame_ms;
         struct pollfd p = {vd_session_fd(s), events, 0};
-        if (poll(&p, 1, wake > t ? (int)(wake - t) : 0) < 0 && errno != EINTR) {
+        if (poll(&p, 1, wait) < 0 && errno != EINTR) {
             ret = VD_ERR(errno);
             break;
         }
-        if ((ret = vd_session_dispatch(s, p.revents)) < 0)
+        if ((ret = vd_session_dispatch(s, p.revents)) < 0) {
+            if (ret == VD_ERR(ETIMEDOUT))
+                fprintf(stderr, "vdserver: the client %s\n",
+                        st.closing ? "did not answer the goodbye" : "did not finish the handshake");
             break;
+        }
         vd_session_event ev;
         while ((ret = vd_session_receive(s, &ev)) == 0) {
             if (ev.type == VD_SESSION_EVENT_CONNECTED) {
@@ -413,7 +415,6 @@ static int serve(const options *o, vd_session *s, keylist *kl, const char **toke
                     break;
                 memcpy(st.client_key, c->peer_key, VD_KEY_BYTES);
                 (void)vd_session_resume_ticket(s, st.ticket);
-                deadline = INT64_MAX;
             } else if (st.connected) {
                 on_feedback(&st, &ev);
             }
@@ -422,7 +423,6 @@ static int serve(const options *o, vd_session *s, keylist *kl, const char **toke
             st.eof = 1;
             if (!st.closing) {
                 st.closing = 1;
-                deadline = now_ms() + GOODBYE_MS;
                 if ((ret = vd_session_close(s)) < 0)
                     break;
             }
@@ -446,7 +446,6 @@ static int serve(const options *o, vd_session *s, keylist *kl, const char **toke
             }
             if (ret == 1) {
                 st.closing = 1;
-                deadline = now_ms() + GOODBYE_MS;
                 if ((ret = vd_session_close(s)) < 0)
                     break;
             }

@@ -23,9 +23,10 @@
 #include <vd/session.h>
 #include <vd/vd.h>
 
-#define HANDSHAKE_MS 10000
-#define IDLE_MS 10000    /* nothing from the server for this long: give up */
-#define GOODBYE_MS 3000
+/* Nothing from the server for this long: give up (the session pings it before, so a quiet
+ * but live server is not dropped).  The handshake (10 s) and the goodbye (3 s) are timed by
+ * the session's defaults. */
+#define IDLE_MS 10000
 #define REFRESH_GAP_MS 200 /* packets of a broken frame keep failing: ask once for them */
 #define MAX_KNOWN_HOSTS 64
 #define MAX_ACKS 8
@@ -302,56 +303,48 @@ static int on_packet(viewer *v, const vd_packet *pkt)
         if ((ret = send_event(v, &ev)) < 0)
             return ret;
     }
-    /* Video streams the decoder gave up on.  REFRESH carries a surface, not stream ids, so
-     * the ids only say that key frames are needed; the host restarts the surface's streams. */
+    /* Video streams the decoder gave up on: the host restarts each from a key frame. */
     uint32_t ids[16];
     size_t n = vd_decoder_get_key_requests(v->dec, ids, 16);
-    if (n) {
-        v->key_requests += (int)n;
-        vd_session_event ev = {.type = VD_SESSION_EVENT_REFRESH};
-        ev.u.refresh.surface_id = pkt->surface_id;
-        ev.u.refresh.flags = VD_REFRESH_KEYFRAME;
+    for (size_t i = 0; i < n; i++) {
+        v->key_requests++;
+        vd_session_event ev = {.type = VD_SESSION_EVENT_KEYFRAME};
+        ev.u.keyframe.stream_id = ids[i];
         if ((ret = send_event(v, &ev)) < 0)
             return ret;
     }
     return 0;
 }
 
-/* Runs one connection until it ends.  Returns 0 after the goodbyes, or the error. */
+/* Runs one connection until it ends.  Returns 0 after the goodbyes, or the error
+ * (VD_ERR(ETIMEDOUT) from the session's timeouts). */
 static int run_connection(viewer *v)
 {
     int ret = 0;
-    int64_t deadline = now_us() + HANDSHAKE_MS * 1000;
     for (;;) {
-        int64_t t = now_us();
         if (!v->closing && (stop || (v->o->frames && v->shown >= v->o->frames))) {
             /* Our goodbye; the server answers with its own. */
             v->closing = 1;
-            deadline = t + GOODBYE_MS * 1000;
             if ((ret = vd_session_close(v->s)) < 0)
                 break;
         }
         short events = vd_session_events(v->s);
         if (!events)
             break;
-        if (t >= deadline) {
-            fprintf(stderr, "vdviewer: timed out %s\n",
-                    v->closing ? "waiting for the goodbye"
-                    : v->connected ? "waiting for the server" : "in the handshake");
-            ret = VD_ERR(ETIMEDOUT);
-            break;
-        }
         struct pollfd p = {vd_session_fd(v->s), events, 0};
-        if (poll(&p, 1, (int)((deadline - t + 999) / 1000)) < 0 && errno != EINTR) {
+        if (poll(&p, 1, vd_session_timeout(v->s)) < 0 && errno != EINTR) {
             ret = VD_ERR(errno);
             break;
         }
-        if ((ret = vd_session_dispatch(v->s, p.revents)) < 0)
+        if ((ret = vd_session_dispatch(v->s, p.revents)) < 0) {
+            if (ret == VD_ERR(ETIMEDOUT))
+                fprintf(stderr, "vdviewer: timed out %s\n",
+                        v->closing ? "waiting for the goodbye"
+                        : v->connected ? "waiting for the server" : "in the handshake");
             break;
+        }
         vd_session_event ev;
-        int got = 0;
         while ((ret = vd_session_receive(v->s, &ev)) == 0) {
-            got = 1;
             if (ev.type == VD_SESSION_EVENT_CONNECTED) {
                 v->connected = 1;
                 printf("vdviewer: connected to %s\n", v->o->connect);
@@ -366,14 +359,11 @@ static int run_connection(viewer *v)
             v->eof = 1;
             if (!v->closing) {
                 v->closing = 1;
-                deadline = now_us() + GOODBYE_MS * 1000;
                 if ((ret = vd_session_close(v->s)) < 0)
                     break;
             }
         } else if (ret != VD_ERR(EAGAIN)) {
             break;
-        } else if (got && !v->closing) {
-            deadline = now_us() + IDLE_MS * 1000;
         }
         ret = 0;
     }
@@ -424,6 +414,7 @@ int main(int argc, char **argv)
     vd_decoder_config dcfg;
     vd_decoder_config_default(&dcfg);
     cfg.caps.cache_bytes = dcfg.cache_size; /* the tile cache the decoder below grants */
+    cfg.idle_timeout_ms = IDLE_MS;
 
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;

@@ -31,7 +31,10 @@ const char *vd_version_string(void) { return VD_VERSION_STRING; }
     X(ECONNRESET, "Connection closed without a goodbye")                  \
     X(ENOBUFS, "Send queue full")                                         \
     X(EMSGSIZE, "Message too large")                                      \
-    X(EEXIST, "File exists")
+    X(EEXIST, "File exists")                                              \
+    X(ETIMEDOUT, "Timed out")                                             \
+    X(ECONNREFUSED, "Connection refused")                                 \
+    X(EPIPE, "Connection broken")
 
 const char *vd_strerror(int err)
 {

@@ -3,7 +3,8 @@
  * feedback, input and cursor messages, and attacks by a man in the middle that flips bits,
  * replays, reorders, drops, truncates and dribbles bytes; wrong server keys, unauthorised
  * clients, pairing tokens, version mismatch, oversized lengths; resume tickets and the resume
- * state carried in the handshake, and the bytes of payload3.
+ * state carried in the handshake, and the bytes of payload3; key-frame requests and their
+ * record's checks; the handshake, goodbye and idle timeouts and the keepalive.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #define _GNU_SOURCE
 
@@ -16,11 +17,15 @@
 
 #include <vd/session.h>
 
+#include <sodium.h>
+
 #include "testutil.h"
 
 /* The payload codecs (hidden in libvd.so) are checked byte for byte: the test links the
  * library's objects statically. */
+#include "../lib/clock.h"
 #include "../transport/handshake.h"
+#include "../transport/session_internal.h"
 
 static vd_keypair server_id, client_id, other_id;
 
@@ -897,6 +902,11 @@ static void test_messages(void)
     CHECK(vd_session_send(c.s, &ev) == 0, "send loss");
     CHECK(next_event(&srv, &c, &got) == 0 && got.type == VD_SESSION_EVENT_LOSS &&
               !memcmp(&got.u.loss, &ev.u.loss, sizeof(ev.u.loss)), "loss");
+    ev = (vd_session_event){.type = VD_SESSION_EVENT_KEYFRAME};
+    ev.u.keyframe.stream_id = 0xfffffffeu;
+    CHECK(vd_session_send(c.s, &ev) == 0, "send keyframe");
+    CHECK(next_event(&srv, &c, &got) == 0 && got.type == VD_SESSION_EVENT_KEYFRAME &&
+              !memcmp(&got.u.keyframe, &ev.u.keyframe, sizeof(ev.u.keyframe)), "keyframe");
     ev = (vd_session_event){.type = VD_SESSION_EVENT_KEY};
     ev.u.key = (vd_session_key){.scancode = 30, .keysym = 0x61, .pressed = 1, .modifiers = 4};
     CHECK(vd_session_send(c.s, &ev) == 0, "send key");
@@ -933,6 +943,8 @@ static void test_messages(void)
     CHECK(vd_session_send(srv.s, &ev) == VD_ERR(EINVAL), "a server sent an ack");
     ev = (vd_session_event){.type = VD_SESSION_EVENT_CURSOR_POS};
     CHECK(vd_session_send(c.s, &ev) == VD_ERR(EINVAL), "a client sent a cursor");
+    ev = (vd_session_event){.type = VD_SESSION_EVENT_KEYFRAME};
+    CHECK(vd_session_send(srv.s, &ev) == VD_ERR(EINVAL), "a server sent a key-frame request");
     vd_packet p = {.data = img, .size = 10};
     CHECK(vd_session_send_packet(c.s, &p) == VD_ERR(EINVAL), "a client sent a packet");
     p.size = (8u << 20) + 1;
@@ -961,8 +973,8 @@ static void test_messages(void)
     free(big);
     side_free(&c);
     side_free(&srv);
-    printf("messages: ack, refresh, loss, key, pointer, cursor shape and position, rtt, role "
-           "checks, back-pressure ok\n");
+    printf("messages: ack, refresh, loss, keyframe, key, pointer, cursor shape and position, "
+           "rtt, role checks, back-pressure ok\n");
 }
 
 /* ---- encoder -> session -> decoder ------------------------------------------------------------ */
@@ -1291,6 +1303,264 @@ static void test_payload3(void)
            "reserved, block without flag) ok\n");
 }
 
+/* ---- records made by hand ------------------------------------------------------------------ */
+
+static int all_zero_bytes(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return 0;
+    return 1;
+}
+
+/* A session past the handshake (vd_session_new_keyed) and the peer's half of its channel, to
+ * send records no session would. */
+typedef struct raw_peer {
+    vd_session *s;
+    int fd;
+    crypto_secretstream_xchacha20poly1305_state tx;
+} raw_peer;
+
+static const uint8_t raw_c2s[32] = {1, 2, 3}, raw_s2c[32] = {3, 2, 1};
+
+static void raw_open(raw_peer *p, enum vd_session_role role)
+{
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+    CHECK(vd_session_new_keyed(role, sv[0], raw_c2s, raw_s2c, &p->s) == 0, "keyed session");
+    p->fd = sv[1];
+    uint8_t hdr[VD_FRAME_LEN_BYTES + VD_STREAM_HEADER_BYTES];
+    vd_wl32(hdr, VD_STREAM_HEADER_BYTES);
+    crypto_secretstream_xchacha20poly1305_init_push(
+        &p->tx, hdr + VD_FRAME_LEN_BYTES, role == VD_SESSION_CLIENT ? raw_s2c : raw_c2s);
+    CHECK(send(p->fd, hdr, sizeof(hdr), 0) == (ssize_t)sizeof(hdr), "stream header");
+}
+
+static void raw_close(raw_peer *p)
+{
+    vd_session_free(&p->s);
+    close(p->fd);
+}
+
+/* Sends one record (type and body) and returns what vd_session_receive() makes of it. */
+static int raw_record(raw_peer *p, const uint8_t *m, size_t n, vd_session_event *ev)
+{
+    uint8_t rec[VD_FRAME_LEN_BYTES + 64 + VD_RECORD_ABYTES];
+    CHECK(n <= 64, "record too long for the test");
+    vd_wl32(rec, (uint32_t)(n + VD_RECORD_ABYTES));
+    crypto_secretstream_xchacha20poly1305_push(&p->tx, rec + VD_FRAME_LEN_BYTES, NULL, m, n, rec,
+                                               VD_FRAME_LEN_BYTES,
+                                               crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
+    size_t len = VD_FRAME_LEN_BYTES + n + VD_RECORD_ABYTES;
+    CHECK(send(p->fd, rec, len, 0) == (ssize_t)len, "send record");
+    int ret = VD_ERR(EAGAIN);
+    for (int i = 0; i < 100 && ret == VD_ERR(EAGAIN); i++) {
+        struct pollfd pf = {vd_session_fd(p->s), POLLIN, 0};
+        poll(&pf, 1, 5);
+        if ((ret = vd_session_dispatch(p->s, pf.revents)) == 0)
+            ret = vd_session_receive(p->s, ev);
+    }
+    return ret;
+}
+
+/* The KEYFRAME record's body: exactly u32 stream_id and 4 zero bytes, client to server. */
+static void test_keyframe_records(void)
+{
+    raw_peer p;
+    vd_session_event ev;
+    uint8_t m[16] = {VD_REC_KEYFRAME};
+    vd_wl32(m + 1, 77);
+    raw_open(&p, VD_SESSION_SERVER);
+    CHECK(raw_record(&p, m, 9, &ev) == 0 && ev.type == VD_SESSION_EVENT_KEYFRAME &&
+              ev.u.keyframe.stream_id == 77 && all_zero_bytes(ev.u.keyframe.reserved, 12),
+          "keyframe record");
+    raw_close(&p);
+    static const size_t bad_len[] = {1, 5, 8, 10, 13};
+    for (size_t i = 0; i < TU_ARRAY_SIZE(bad_len); i++) {
+        raw_open(&p, VD_SESSION_SERVER);
+        int ret = raw_record(&p, m, bad_len[i], &ev);
+        CHECK(ret == VD_ERR(EPROTO), "keyframe body of %zu bytes: %s", bad_len[i] - 1,
+              vd_strerror(ret));
+        raw_close(&p);
+    }
+    for (int k = 5; k < 9; k++) {
+        raw_open(&p, VD_SESSION_SERVER);
+        m[k] = 1;
+        int ret = raw_record(&p, m, 9, &ev);
+        CHECK(ret == VD_ERR(EPROTO), "reserved byte %d set: %s", k - 5, vd_strerror(ret));
+        m[k] = 0;
+        raw_close(&p);
+    }
+    /* A client, connected (ACCEPT), refuses it: it is the viewer's to send. */
+    raw_open(&p, VD_SESSION_CLIENT);
+    uint8_t accept[33] = {VD_REC_ACCEPT};
+    vd_wl32(accept + 1, VD_TRANSPORT_VERSION_MAX);
+    CHECK(raw_record(&p, accept, sizeof(accept), &ev) == 0 &&
+              ev.type == VD_SESSION_EVENT_CONNECTED, "accept");
+    CHECK(raw_record(&p, m, 9, &ev) == VD_ERR(EPROTO), "a client took a keyframe record");
+    raw_close(&p);
+
+    /* A keepalive's answer (the id's top bit) is no RTT event; a host ping's is. */
+    raw_open(&p, VD_SESSION_SERVER);
+    uint8_t pong[17] = {VD_REC_PONG};
+    vd_wl64(pong + 1, VD_PING_KEEPALIVE | 3);
+    CHECK(raw_record(&p, pong, sizeof(pong), &ev) == VD_ERR(EAGAIN), "keepalive pong reported");
+    vd_wl64(pong + 1, 3);
+    CHECK(raw_record(&p, pong, sizeof(pong), &ev) == 0 && ev.type == VD_SESSION_EVENT_RTT,
+          "pong not reported");
+    raw_close(&p);
+    printf("keyframe record: round trip of the bytes, lengths, reserved bytes, direction; "
+           "keepalive pongs unreported ok\n");
+}
+
+/* ---- timeouts ------------------------------------------------------------------------------- */
+
+static int64_t ms_since(uint64_t t0) { return (int64_t)((vd_now_ns() - t0) / 1000000); }
+
+/* One poll over both sides for as long as their vd_session_timeout() allow, so that the
+ * sessions' timers run only if the values are right. */
+static void pump_timed(side *a, side *b)
+{
+    int t = -1;
+    side *sides[2] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        if (!sides[i] || !sides[i]->s)
+            continue;
+        int ti = vd_session_timeout(sides[i]->s);
+        if (ti >= 0 && (t < 0 || ti < t))
+            t = ti;
+    }
+    pump(a, b, NULL, t < 0 ? 1000 : t);
+}
+
+static void test_handshake_timeout(void)
+{
+    /* The default. */
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+    vd_session_config scfg = server_config(), ccfg = client_config();
+    vd_session *s;
+    CHECK(vd_session_new(&scfg, sv[0], &s) == 0, "server");
+    int t = vd_session_timeout(s);
+    CHECK(t > 9000 && t <= 10000, "default handshake timeout %d ms", t);
+    vd_session_free(&s);
+    close(sv[1]);
+
+    /* A server whose client never sends msg1, and a client whose server never answers. */
+    for (int role = 0; role < 2; role++) {
+        vd_session_config *cfg = role ? &ccfg : &scfg;
+        cfg->handshake_timeout_ms = 150;
+        CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+        uint64_t t0 = vd_now_ns();
+        CHECK(vd_session_new(cfg, sv[0], &s) == 0, "session");
+        int ret = 0, polls = 0, prev = 150;
+        while (ret == 0 && polls < 20) {
+            t = vd_session_timeout(s);
+            CHECK(t >= 0 && t <= prev, "timeout %d ms after %d", t, prev);
+            prev = t;
+            struct pollfd p = {vd_session_fd(s), vd_session_events(s), 0};
+            poll(&p, 1, t);
+            ret = vd_session_dispatch(s, p.revents);
+            polls++;
+        }
+        int64_t el = ms_since(t0);
+        /* The client's msg1 and one poll per wait: the countdown does not make the host spin. */
+        CHECK(ret == VD_ERR(ETIMEDOUT) && polls <= 4 && el >= 145 && el < 1000,
+              "%s handshake timeout: %s after %d polls, %lld ms", role ? "client" : "server",
+              vd_strerror(ret), polls, (long long)el);
+        CHECK(vd_session_timeout(s) == -1 && vd_session_events(s) == 0 &&
+                  vd_session_dispatch(s, 0) == VD_ERR(ETIMEDOUT),
+              "a timed-out session goes on");
+        vd_session_free(&s);
+        close(sv[1]);
+    }
+    printf("handshake timeout: default 10 s, 150 ms on a silent peer (both roles) ok\n");
+}
+
+static void test_close_timeout(void)
+{
+    vd_session_config scfg = server_config(), ccfg = client_config();
+    ccfg.close_timeout_ms = 150;
+    for (int answer = 0; answer < 2; answer++) {
+        side c, srv;
+        direct_handshake(&c, &srv, &ccfg, &scfg);
+        CHECK(both_connected(&c, &srv), "handshake");
+        CHECK(vd_session_timeout(c.s) == -1, "a connected session without idle timeout has a "
+              "deadline: %d", vd_session_timeout(c.s));
+        srv.close_on_eof = answer;
+        uint64_t t0 = vd_now_ns();
+        CHECK(vd_session_close(c.s) == 0, "close");
+        int t = vd_session_timeout(c.s);
+        CHECK(t > 100 && t <= 150, "close timeout %d ms", t);
+        while (!c.err && ms_since(t0) < 450)
+            pump_timed(&c, &srv);
+        int64_t el = ms_since(t0);
+        if (answer) {
+            /* The goodbyes crossed: nothing left to time, no late timeout. */
+            CHECK(!c.err && !srv.err && c.eof && srv.eof && vd_session_timeout(c.s) == -1 &&
+                      vd_session_events(c.s) == 0,
+                  "goodbye answered: %s / %s", vd_strerror(c.err), vd_strerror(srv.err));
+        } else {
+            CHECK(c.err == VD_ERR(ETIMEDOUT) && srv.eof && el >= 145 && el < 450,
+                  "goodbye unanswered: %s after %lld ms", vd_strerror(c.err), (long long)el);
+        }
+        side_free(&c);
+        side_free(&srv);
+    }
+    printf("close timeout: an unanswered goodbye ends in 150 ms, an answered one cleanly ok\n");
+}
+
+static void test_idle_timeout(void)
+{
+    enum { IDLE = 200 };
+    /* Nobody sends anything for 3x the timeout: the keepalives hold the session, with the
+     * timeout on both ends, or on the client only (the server answers in its receive). */
+    for (int both = 1; both >= 0; both--) {
+        vd_session_config scfg = server_config(), ccfg = client_config();
+        ccfg.idle_timeout_ms = IDLE;
+        scfg.idle_timeout_ms = both ? IDLE : 0;
+        side c, srv;
+        direct_handshake(&c, &srv, &ccfg, &scfg);
+        CHECK(both_connected(&c, &srv), "handshake");
+        int t = vd_session_timeout(c.s);
+        CHECK(t >= 0 && t <= IDLE / 3 + 1, "first keepalive in %d ms", t);
+        vd_session_stats cs0, ss0, cs1, ss1;
+        vd_session_get_stats(c.s, &cs0);
+        vd_session_get_stats(srv.s, &ss0);
+        uint64_t t0 = vd_now_ns();
+        while (ms_since(t0) < 3 * IDLE && !c.err && !srv.err)
+            pump_timed(&c, &srv);
+        vd_session_get_stats(c.s, &cs1);
+        vd_session_get_stats(srv.s, &ss1);
+        CHECK(!c.err && !srv.err && !c.eof && !srv.eof && vd_session_events(c.s) &&
+                  vd_session_events(srv.s),
+              "idle with keepalive (%s): %s / %s", both ? "both" : "client", vd_strerror(c.err),
+              vd_strerror(srv.err));
+        /* Pings went both ways (or the server only answered), and no RTT surprised a host. */
+        CHECK(cs1.records_sent - cs0.records_sent >= 2 &&
+                  ss1.records_sent - ss0.records_sent >= 2 && c.n_rtt == 0 && srv.n_rtt == 0,
+              "keepalive records: client sent %llu, server %llu; rtt events %zu / %zu",
+              (unsigned long long)(cs1.records_sent - cs0.records_sent),
+              (unsigned long long)(ss1.records_sent - ss0.records_sent), c.n_rtt, srv.n_rtt);
+        /* The server stops reading and answering (a peer whose network vanished): the client
+         * notices within about the timeout.  Its pings went out meanwhile. */
+        vd_session_get_stats(c.s, &cs0);
+        t0 = vd_now_ns();
+        while (!c.err && ms_since(t0) < 4 * IDLE)
+            pump_timed(&c, NULL);
+        int64_t el = ms_since(t0);
+        vd_session_get_stats(c.s, &cs1);
+        CHECK(c.err == VD_ERR(ETIMEDOUT) && el >= IDLE - IDLE / 3 - 5 && el < 2 * IDLE &&
+                  cs1.records_sent - cs0.records_sent >= 1,
+              "dead peer: %s after %lld ms, %llu pings", vd_strerror(c.err), (long long)el,
+              (unsigned long long)(cs1.records_sent - cs0.records_sent));
+        side_free(&c);
+        side_free(&srv);
+    }
+    printf("idle timeout: keepalive holds a quiet session for 3x %d ms, a silent peer is "
+           "dropped in about %d ms ok\n", IDLE, IDLE);
+}
+
 int main(void)
 {
     vd_log_set_callback(quiet_log, NULL);
@@ -1318,6 +1588,10 @@ int main(void)
     test_handshake_replay();
     test_resume();
     test_payload3();
+    test_keyframe_records();
+    test_handshake_timeout();
+    test_close_timeout();
+    test_idle_timeout();
     rmdir(dir);
     return 0;
 }

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -28,6 +29,9 @@ typedef crypto_secretstream_xchacha20poly1305_state stream_state;
 #define TAG_FINAL crypto_secretstream_xchacha20poly1305_TAG_FINAL
 #define DEFAULT_MAX_QUEUED ((size_t)64 << 20)
 #define DEFAULT_MAX_PACKET (8u << 20)
+#define DEFAULT_HANDSHAKE_MS 10000
+#define DEFAULT_CLOSE_MS 3000
+#define MS 1000000u /* ns */
 /* Room for one whole record and a generous read beyond it. */
 #define IN_CAPACITY (VD_FRAME_LEN_BYTES + VD_RECORD_MAX_CIPHERTEXT + (64u << 10))
 
@@ -42,9 +46,20 @@ _Static_assert(VD_STREAM_HEADER_BYTES == crypto_secretstream_xchacha20poly1305_H
      offsetof(type, reserved) + sizeof(((type *)0)->reserved) == offsetof(type, first) + (n))
 _Static_assert(SAME_TAIL(vd_session_config, max_queued_bytes, resume_ticket, 64), "config");
 _Static_assert(SAME_TAIL(vd_session_connected, caps, resume_ticket, 32), "connected");
+#define NEXT(type, prev, field)                                                               \
+    (offsetof(type, field) == offsetof(type, prev) + sizeof(((type *)0)->prev))
+_Static_assert(NEXT(vd_session_config, resume, handshake_timeout_ms) &&
+                   NEXT(vd_session_config, handshake_timeout_ms, close_timeout_ms) &&
+                   NEXT(vd_session_config, close_timeout_ms, idle_timeout_ms) &&
+                   NEXT(vd_session_config, idle_timeout_ms, reserved),
+               "config timeouts");
+/* A new event must fit the union as it was: vd_session_connected is its largest member. */
+_Static_assert(sizeof(((vd_session_event *)0)->u) == sizeof(vd_session_connected) &&
+                   sizeof(vd_session_keyframe) <= sizeof(vd_session_connected),
+               "event union");
 _Static_assert(sizeof(void *) != 8 ||
                    (sizeof(vd_session_config) == 256 &&
-                    sizeof(vd_session_connected) == 128),
+                    sizeof(vd_session_connected) == 128 && sizeof(vd_session_event) == 136),
                "sizes");
 
 enum state {
@@ -108,6 +123,13 @@ struct vd_session {
     uint32_t pkt_flags, pkt_surface;
     uint64_t pkt_seq;
     int64_t pkt_pts;
+
+    /* Deadlines, in vd_now_ns() time: the handshake's (until connected) and the goodbye's
+     * (while closing, close_ns after vd_session_close()).  idle_ns 0 is off, else the
+     * keepalive counts from the last byte in. */
+    uint64_t hs_deadline_ns, close_deadline_ns, close_ns, idle_ns;
+    uint64_t last_rx_ns, last_ping_ns;
+    uint64_t keepalive_id;
 
     uint64_t start_ns;
     vd_session_stats stats;
@@ -272,6 +294,7 @@ static int fill_in(vd_session *s)
         if (r > 0) {
             s->in_len += (size_t)r;
             s->stats.bytes_received += (uint64_t)r;
+            s->last_rx_ns = vd_now_ns();
         } else if (r == 0) {
             s->rx_eof = 1;
         } else if (errno == EINTR) {
@@ -609,6 +632,12 @@ static int handle_record(vd_session *s, const uint8_t *m, size_t mlen, uint8_t t
         ev->u.loss.last_seq = vd_rl64(b + 8);
         ev->u.loss.surface_id = vd_rl32(b + 16);
         return 1;
+    case VD_REC_KEYFRAME:
+        if (!server || len != 8 || !all_zero(b + 4, 4))
+            return VD_ERR(EPROTO);
+        ev->type = VD_SESSION_EVENT_KEYFRAME;
+        ev->u.keyframe.stream_id = vd_rl32(b);
+        return 1;
     case VD_REC_PING: {
         if (len != 16)
             return VD_ERR(EPROTO);
@@ -624,6 +653,9 @@ static int handle_record(vd_session *s, const uint8_t *m, size_t mlen, uint8_t t
         uint64_t sent = vd_rl64(b + 8), now = vd_now_ns();
         if (sent > now)
             return VD_ERR(EPROTO);
+        /* Our keepalive: its bytes have done their job (last_rx_ns); the host did not ask. */
+        if (vd_rl64(b) & VD_PING_KEEPALIVE)
+            return 0;
         uint64_t us = (now - sent) / 1000;
         ev->type = VD_SESSION_EVENT_RTT;
         ev->u.rtt.rtt_us = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
@@ -702,6 +734,9 @@ static int session_alloc(enum vd_session_role role, int fd, vd_session **out)
     s->caps.codecs = VD_SESSION_CODEC_TILES | VD_SESSION_CODEC_H264;
     s->caps.max_width = s->caps.max_height = VD_MAX_DIMENSION;
     s->caps.max_packet_size = DEFAULT_MAX_PACKET;
+    s->last_rx_ns = vd_now_ns(); /* the idle timeout of a keyed session counts from here */
+    s->hs_deadline_ns = s->last_rx_ns + (uint64_t)DEFAULT_HANDSHAKE_MS * MS;
+    s->close_ns = (uint64_t)DEFAULT_CLOSE_MS * MS;
     s->in = malloc(IN_CAPACITY);
     s->pt = malloc(VD_RECORD_MAX_PLAINTEXT);
     s->scratch = malloc(VD_RECORD_MAX_PLAINTEXT);
@@ -797,6 +832,11 @@ int vd_session_new(const vd_session_config *cfg, int fd, vd_session **out)
     }
     if (cfg->max_queued_bytes)
         s->max_queued = cfg->max_queued_bytes;
+    if (cfg->handshake_timeout_ms)
+        s->hs_deadline_ns = vd_now_ns() + (uint64_t)cfg->handshake_timeout_ms * MS;
+    if (cfg->close_timeout_ms)
+        s->close_ns = (uint64_t)cfg->close_timeout_ms * MS;
+    s->idle_ns = (uint64_t)cfg->idle_timeout_ms * MS;
     vd_hs_init(&s->hs, cfg->role, &cfg->identity);
     s->state = cfg->role == VD_SESSION_CLIENT ? ST_CONNECTING : ST_HS_A;
     *out = s;
@@ -865,6 +905,72 @@ short vd_session_events(const vd_session *s)
     return ev;
 }
 
+/* ---- timeouts ------------------------------------------------------------------------------- */
+
+/* The goodbyes are not both done: the peer's is not in or ours not written. */
+static int close_pending(const vd_session *s) { return s->closing && (!s->rx_final || queued(s)); }
+
+/* The idle timeout watches a connected session that still expects bytes from the peer. */
+static int idle_watch(const vd_session *s)
+{
+    return s->idle_ns && s->connected && s->state == ST_CHANNEL && !s->closing &&
+           !s->rx_final && !s->rx_eof;
+}
+
+static uint64_t next_ping_ns(const vd_session *s)
+{
+    return VD_MAX(s->last_rx_ns, s->last_ping_ns) + s->idle_ns / 3;
+}
+
+/* The earliest moment dispatch has work without I/O, or UINT64_MAX. */
+static uint64_t next_deadline(const vd_session *s)
+{
+    uint64_t t = UINT64_MAX;
+    if (s->state == ST_FAILED)
+        return t;
+    if (!s->connected)
+        t = s->hs_deadline_ns;
+    if (close_pending(s))
+        t = VD_MIN(t, s->close_deadline_ns);
+    if (idle_watch(s))
+        t = VD_MIN(t, VD_MIN(next_ping_ns(s), s->last_rx_ns + s->idle_ns));
+    return t;
+}
+
+static int check_deadlines(vd_session *s)
+{
+    uint64_t now = vd_now_ns();
+    if ((!s->connected && now >= s->hs_deadline_ns) ||
+        (close_pending(s) && now >= s->close_deadline_ns) ||
+        (idle_watch(s) && now >= s->last_rx_ns + s->idle_ns))
+        return fail(s, VD_ERR(ETIMEDOUT));
+    if (idle_watch(s) && now >= next_ping_ns(s)) {
+        /* Any peer answers in its vd_session_receive(); the id's top bit keeps the answer
+         * from being reported as an RTT the host did not ask for. */
+        uint8_t b[16];
+        vd_wl64(b, VD_PING_KEEPALIVE | s->keepalive_id++);
+        vd_wl64(b + 8, now);
+        int ret = queue_record(s, VD_REC_PING, b, sizeof(b), NULL, 0, TAG_MESSAGE);
+        /* A full queue (ENOBUFS) only puts the ping off to the next interval. */
+        if (ret < 0 && ret != VD_ERR(ENOBUFS))
+            return fail(s, ret);
+        s->last_ping_ns = now;
+    }
+    return 0;
+}
+
+int vd_session_timeout(const vd_session *s)
+{
+    uint64_t t = next_deadline(s), now = vd_now_ns();
+    if (t == UINT64_MAX)
+        return -1;
+    if (t <= now)
+        return 0;
+    /* Rounded up: a poll that returns a little early would only spin. */
+    uint64_t ms = (t - now + MS - 1) / MS;
+    return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
 static int finish_connect(vd_session *s, short revents)
 {
     if (!(revents & (POLLOUT | POLLERR | POLLHUP)) && revents)
@@ -888,8 +994,10 @@ int vd_session_dispatch(vd_session *s, short revents)
     if (s->error)
         return s->error;
     if (s->state == ST_CONNECTING) {
-        if ((ret = finish_connect(s, revents)) < 0 || s->state == ST_CONNECTING)
+        if ((ret = finish_connect(s, revents)) < 0)
             return ret;
+        if (s->state == ST_CONNECTING)
+            return check_deadlines(s);
     }
     if ((ret = flush_out(s)) < 0)
         return ret;
@@ -899,6 +1007,9 @@ int vd_session_dispatch(vd_session *s, short revents)
             return ret;
     }
     if ((ret = advance_handshake(s)) < 0)
+        return ret;
+    /* After the I/O: bytes that just arrived count, and a ping goes out with the flush. */
+    if ((ret = check_deadlines(s)) < 0)
         return ret;
     /* The handshake may have queued its answer; write it now rather than after a poll. */
     return flush_out(s);
@@ -976,6 +1087,7 @@ int vd_session_close(vd_session *s)
     if (ret < 0)
         return fail(s, ret);
     s->closing = 1;
+    s->close_deadline_ns = vd_now_ns() + s->close_ns;
     return 0;
 }
 
@@ -1060,6 +1172,12 @@ int vd_session_send(vd_session *s, const vd_session_event *ev)
         vd_wl64(b, ev->u.loss.first_seq);
         vd_wl64(b + 8, ev->u.loss.last_seq);
         vd_wl32(b + 16, ev->u.loss.surface_id);
+        break;
+    case VD_SESSION_EVENT_KEYFRAME:
+        if (server)
+            return VD_ERR(EINVAL);
+        type = VD_REC_KEYFRAME, len = 8;
+        vd_wl32(b, ev->u.keyframe.stream_id);
         break;
     case VD_SESSION_EVENT_KEY:
         if (server || ev->u.key.pressed > 1)

@@ -27,11 +27,15 @@ enum {
     VD_REC_LOSS = 0x22,
     VD_REC_PING = 0x23,
     VD_REC_PONG = 0x24,
+    VD_REC_KEYFRAME = 0x25,
     VD_REC_KEY = 0x30,
     VD_REC_POINTER = 0x31,
     VD_REC_CURSOR_SHAPE = 0x40,
     VD_REC_CURSOR_POS = 0x41,
 };
+
+/* A PING id with this bit is the session's keepalive: its PONG reports no RTT. */
+#define VD_PING_KEEPALIVE (UINT64_C(1) << 63)
 
 enum {
     VD_FRAG_FIRST = 1u << 0,

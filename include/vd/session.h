@@ -10,11 +10,15 @@
  * The host owns the event loop.  A session never blocks and never starts a thread:
  *
  *     struct pollfd p = {vd_session_fd(s), vd_session_events(s), 0};
- *     poll(&p, 1, timeout);
- *     ret = vd_session_dispatch(s, p.revents);       reads, writes, runs the handshake
+ *     poll(&p, 1, vd_session_timeout(s));             or sooner for the host's own timers
+ *     ret = vd_session_dispatch(s, p.revents);       reads, writes, handshake, timeouts
  *     while ((ret = vd_session_receive(s, &ev)) == 0)
  *         handle(&ev);                                 VD_SESSION_EVENT_*
  *     ret is VD_ERR(EAGAIN): poll again; VD_EOF: the peer closed; other: the session failed
+ *
+ * The session has no timers of its own: vd_session_timeout() says when it needs a dispatch
+ * without socket activity, for the handshake, goodbye and idle timeouts of
+ * vd_session_config and the keepalive pings.
  *
  * Sending (vd_session_send_packet(), vd_session_send()) only encrypts into the session's
  * queue; vd_session_events() then asks for POLLOUT until the queue is written.
@@ -33,6 +37,9 @@
  *                      (possible truncation).
  *   VD_ERR(ENOBUFS)    the send queue would exceed vd_session_config.max_queued_bytes.
  *   VD_ERR(EMSGSIZE)   a packet larger than the client accepts (its max_packet_size).
+ *   VD_ERR(ETIMEDOUT)  the handshake did not finish in handshake_timeout_ms, the peer did
+ *                      not answer our goodbye in close_timeout_ms (after vd_session_close():
+ *                      treat it as the end), or nothing arrived for idle_timeout_ms.
  *   other              from the socket: connect() and friends.
  * VD_EOF means the peer said goodbye with vd_session_close(): a clean end. */
 #ifndef VD_SESSION_H
@@ -168,7 +175,20 @@ typedef struct vd_session_config {
      * where its decoder stands (vd_decoder_get_resume_state()).  Server: NULL. */
     const uint8_t *resume_ticket;
     const vd_resume_state *resume;
-    uint8_t reserved[64 - 2 * sizeof(void *)];
+
+    /* Timeouts, checked in vd_session_dispatch() (see vd_session_timeout()); each ends the
+     * session with VD_ERR(ETIMEDOUT).  From vd_session_new() until connected; 0 = 10000. */
+    uint32_t handshake_timeout_ms;
+    /* After vd_session_close(): until the peer's goodbye is in and ours is written; 0 = 3000. */
+    uint32_t close_timeout_ms;
+    /* Connected and not closing: the session sends a PING after every idle_timeout_ms / 3
+     * without a byte from the peer (its answer is not reported as VD_SESSION_EVENT_RTT) and
+     * fails after idle_timeout_ms without one.  Catches a connection that died without a reset
+     * (a peer that vanished with its network).  Needs a peer that answers pings, which every
+     * session does in vd_session_receive(); a ping waits behind what is queued, so keep it
+     * well above the time the queue takes to drain.  0 (default) = off. */
+    uint32_t idle_timeout_ms;
+    uint8_t reserved[64 - 2 * sizeof(void *) - 3 * sizeof(uint32_t)];
 } vd_session_config;
 
 /* Fills cfg with zeros and the defaults for role. */
@@ -208,16 +228,24 @@ VD_API int vd_session_fd(const vd_session *s);
  * or finished closing. */
 VD_API short vd_session_events(const vd_session *s);
 
-/* Does the I/O that revents (poll's result for the fd; 0 means "try anyway") allows and
- * advances the handshake.  Returns 0, or the session's error once it has failed (see the
- * list above).  Records are decrypted in vd_session_receive(), not here: call it after every
- * dispatch until it returns VD_ERR(EAGAIN), or the session stops asking for POLLIN once its
- * input buffer (one record and one read) is full. */
+/* Does the I/O that revents (poll's result for the fd; 0 means "try anyway") allows,
+ * advances the handshake, checks the timeouts and sends keepalive pings.  Returns 0, or the
+ * session's error once it has failed (see the list above).  Records are decrypted in
+ * vd_session_receive(), not here: call it after every dispatch until it returns
+ * VD_ERR(EAGAIN), or the session stops asking for POLLIN once its input buffer (one record
+ * and one read) is full. */
 VD_API int vd_session_dispatch(vd_session *s, short revents);
+
+/* Milliseconds until the session needs vd_session_dispatch() even without socket activity
+ * (a timeout to check or a keepalive ping to send), rounded up, 0 when that is now; or -1
+ * when it has no deadline.  Pass it to poll(), or the smaller of it and the host's own. */
+VD_API int vd_session_timeout(const vd_session *s);
 
 /* Says goodbye: queues an authenticated end-of-stream after what is queued, after which
  * nothing more is sent.  The peer's vd_session_receive() returns VD_EOF once it has read
- * everything.  Returns 0 or the session's error. */
+ * everything; until then (and until ours is written) close_timeout_ms runs, after which the
+ * session fails with VD_ERR(ETIMEDOUT): a peer that never answers.  Returns 0 or the
+ * session's error. */
 VD_API int vd_session_close(vd_session *s);
 
 /* Bytes queued for sending, encrypted, not yet written to the socket.  This is the
@@ -240,6 +268,7 @@ enum vd_session_event_type {
     VD_SESSION_EVENT_POINTER,       /* server: pointer input; .u.pointer */
     VD_SESSION_EVENT_CURSOR_SHAPE,  /* client: a new cursor image; .u.cursor_shape */
     VD_SESSION_EVENT_CURSOR_POS,    /* client: the cursor moved; .u.cursor_pos */
+    VD_SESSION_EVENT_KEYFRAME,      /* server: a video stream needs a key frame; .u.keyframe */
 };
 
 typedef struct vd_session_connected {
@@ -264,8 +293,17 @@ typedef struct vd_session_ack {
 } vd_session_ack;
 
 enum {
-    VD_REFRESH_KEYFRAME = 1u << 0, /* a key frame of video regions, not only a tile refresh */
+    /* Key frames of all the surface's video streams, not a tile refresh (older viewers;
+     * VD_SESSION_EVENT_KEYFRAME names the stream). */
+    VD_REFRESH_KEYFRAME = 1u << 0,
 };
+
+/* The client's decoder lost a video stream's state (vd_decoder_get_key_requests()); the
+ * host passes stream_id to vd_encoder_request_keyframe() (VD_ERR(ENOENT): it has ended). */
+typedef struct vd_session_keyframe {
+    uint32_t stream_id;
+    uint8_t reserved[12];
+} vd_session_keyframe;
 
 typedef struct vd_session_refresh {
     uint32_t surface_id; /* or VD_ALL_SURFACES */
@@ -337,6 +375,7 @@ typedef struct vd_session_event {
         vd_session_pointer pointer;
         vd_session_cursor_shape cursor_shape; /* data valid until the next call */
         vd_session_cursor_pos cursor_pos;
+        vd_session_keyframe keyframe;
     } u;
 } vd_session_event;
 
@@ -351,13 +390,14 @@ VD_API VD_NODISCARD int vd_session_receive(vd_session *s, vd_session_event *ev);
  * session's error. */
 VD_API VD_NODISCARD int vd_session_send_packet(vd_session *s, const vd_packet *pkt);
 
-/* Queues one message: ACK, REFRESH, LOSS, KEY, POINTER (client) or CURSOR_SHAPE,
+/* Queues one message: ACK, REFRESH, LOSS, KEYFRAME, KEY, POINTER (client) or CURSOR_SHAPE,
  * CURSOR_POS (server).  Returns 0, VD_ERR(EINVAL) for a type the role does not send or bad
  * fields, VD_ERR(EAGAIN) before the handshake is done, VD_ERR(ENOBUFS), or the error. */
 VD_API VD_NODISCARD int vd_session_send(vd_session *s, const vd_session_event *ev);
 
-/* Sends a ping (either role); the peer answers at once and a VD_SESSION_EVENT_RTT follows.
- * Returns what vd_session_send() does. */
+/* Sends a ping (either role); the peer answers at once and a VD_SESSION_EVENT_RTT follows
+ * (one per call: the session's own keepalive pings report none).  Returns what
+ * vd_session_send() does. */
 VD_API VD_NODISCARD int vd_session_ping(vd_session *s);
 
 /* ---- resumption ---------------------------------------------------------------------------- */

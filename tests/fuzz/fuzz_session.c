@@ -108,6 +108,7 @@ static void drain(vd_session *s, enum vd_session_role role, fuzz_session_stats *
             break;
         case VD_SESSION_EVENT_ACK:
         case VD_SESSION_EVENT_REFRESH:
+        case VD_SESSION_EVENT_KEYFRAME:
         case VD_SESSION_EVENT_KEY:
         case VD_SESSION_EVENT_POINTER:
             INVARIANT(role == VD_SESSION_SERVER);
