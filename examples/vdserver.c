@@ -26,9 +26,8 @@
 
 #include "bench/workload.h"
 
-/* Above this many queued bytes the link is behind: frames are skipped, not queued (the next
- * frame's full scan then carries everything that changed meanwhile). */
-#define BACKLOG_BYTES (4u << 20)
+/* RTT samples for the encoder's flow control. */
+#define PING_MS 1000
 /* How long a dropped viewer's stream waits for it to resume. */
 #define RESUME_GRACE_MS 30000
 
@@ -173,6 +172,7 @@ typedef struct stream {
     int connected, eof, closing;
     int64_t pts_offset, last_pts;  /* the workload restarts; time must not */
     int64_t t0_ms, next_frame_ms; /* the schedule: t0 + ticks / fps */
+    int64_t next_ping_ms;
     int64_t ticks;
     int sent, skipped, acked;
     uint64_t decode_us_sum;
@@ -275,10 +275,18 @@ static int resume_stream(stream *st, const vd_resume_state *state)
 static void on_feedback(stream *st, const vd_session_event *ev)
 {
     switch (ev->type) {
-    case VD_SESSION_EVENT_ACK:
+    case VD_SESSION_EVENT_ACK: {
         st->acked++;
         st->decode_us_sum += ev->u.ack.decode_us;
+        vd_encoder_feedback fb = {.flags = VD_FEEDBACK_ACK, .acked_frame_seq = ev->u.ack.frame_seq};
+        (void)vd_encoder_send_feedback(st->enc, &fb); /* EINVAL: a frame of an old connection */
         break;
+    }
+    case VD_SESSION_EVENT_RTT: {
+        vd_encoder_feedback fb = {.flags = VD_FEEDBACK_RTT, .rtt_us = ev->u.rtt.rtt_us};
+        (void)vd_encoder_send_feedback(st->enc, &fb);
+        break;
+    }
     case VD_SESSION_EVENT_REFRESH:
         if (ev->u.refresh.flags & VD_REFRESH_KEYFRAME) {
             vd_region r[64];
@@ -304,13 +312,14 @@ static void on_feedback(stream *st, const vd_session_event *ev)
                ev->u.loss.first_seq, ev->u.loss.last_seq);
         (void)vd_encoder_request_refresh(st->enc, ev->u.loss.surface_id);
         break;
-    default: /* input and RTT: a real host would forward input to the guest */
+    default: /* input: a real host would forward it to the guest */
         break;
     }
 }
 
-/* One frame interval: the next workload frame, encoded and queued unless the link is behind.
- * Returns 0, 1 when the stream is done, or an error. */
+/* One frame interval: the next workload frame, encoded and queued; while the link or the
+ * viewer is behind, the encoder holds frames back (flow control) and sends their changes
+ * later.  Returns 0, 1 when the stream is done, or an error. */
 static int send_frame(const options *o, stream *st)
 {
     bench_frame bf;
@@ -327,10 +336,8 @@ static int send_frame(const options *o, stream *st)
         return ret ? ret : VD_ERR(EIO);
     }
     st->last_pts = st->pts_offset + bf.pts_us;
-    if (vd_session_queued_bytes(st->s) > BACKLOG_BYTES) {
-        st->skipped++;
-        return 0;
-    }
+    vd_encoder_feedback fb = {.flags = VD_FEEDBACK_QUEUED, .queued_bytes = vd_session_queued_bytes(st->s)};
+    (void)vd_encoder_send_feedback(st->enc, &fb);
     vd_frame f = {
         .surface_id = 0,
         .format = VD_FORMAT_BGRX8888,
@@ -344,6 +351,12 @@ static int send_frame(const options *o, stream *st)
     if ((ret = vd_encoder_send_frame(st->enc, &f)) < 0) {
         fprintf(stderr, "vdserver: send_frame: %s\n", vd_strerror(ret));
         return ret;
+    }
+    vd_encoder_stats stats;
+    vd_encoder_get_stats(st->enc, &stats);
+    if (stats.held_back) {
+        st->skipped++;
+        return 0;
     }
     int64_t bytes = send_packets(st);
     if (bytes < 0)
@@ -430,6 +443,11 @@ static int serve(const options *o, vd_session *s, keylist *kl, const char **toke
             break;
         }
         ret = 0;
+        if (st.connected && !st.closing && now_ms() >= st.next_ping_ms) {
+            st.next_ping_ms = now_ms() + PING_MS;
+            if ((ret = vd_session_ping(s)) < 0)
+                break;
+        }
         if (st.connected && !st.closing && now_ms() >= st.next_frame_ms) {
             /* Keep to the schedule; after a stall, restart it rather than burst. */
             st.next_frame_ms = st.t0_ms + ++st.ticks * 1000 / o->fps;
@@ -463,7 +481,7 @@ static int serve(const options *o, vd_session *s, keylist *kl, const char **toke
         return 1;
     }
     if (st.connected)
-        printf("vdserver: %d frame(s) sent, %d skipped under back-pressure, %d acknowledged "
+        printf("vdserver: %d frame(s) sent, %d held back by flow control, %d acknowledged "
                "(mean decode %.0f us)\n",
                st.sent, st.skipped, st.acked,
                st.acked ? (double)st.decode_us_sum / st.acked : 0.0);
@@ -489,6 +507,8 @@ int main(int argc, char **argv)
 
     vd_session_config cfg;
     vd_session_config_default(&cfg, VD_SESSION_SERVER);
+    /* A viewer whose network died (no reset ever comes) is dropped, and may resume. */
+    cfg.idle_timeout_ms = 15000;
     int ret = vd_keypair_load(&cfg.identity, o.key);
     if (ret < 0) {
         fprintf(stderr, "vdserver: %s: %s\n", o.key, vd_strerror(ret));
