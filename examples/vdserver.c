@@ -28,12 +28,14 @@
 
 /* RTT samples for the encoder's flow control. */
 #define PING_MS 1000
+/* Frames whose send-to-ACK delay is kept, for the latency report. */
+#define DELAY_RING 4096
 /* How long a dropped viewer's stream waits for it to resume. */
 #define RESUME_GRACE_MS 30000
 
 typedef struct options {
     const char *key, *clients, *token, *listen, *workload, *input;
-    int frames, width, height, fps, once, drop_after, fingerprint;
+    int frames, width, height, fps, once, drop_after, fingerprint, no_flow_control;
 } options;
 
 /* Authorised client keys: the --clients file, plus clients paired with the token. */
@@ -79,6 +81,8 @@ static int usage(FILE *f)
           "  --drop-after N   drop the first connection after N frames, as a failing network\n"
           "                   would (to try resuming)\n"
           "  --fingerprint    print a hash of the last frame's colour bytes at the end\n"
+          "  --no-flow-control  do not tell the encoder about ACKs and the queue (to compare:\n"
+          "                   frames then queue up behind a slow link)\n"
           "Workloads:",
           f);
     for (const char *const *n = bench_synthetic_names(); *n; n++)
@@ -111,6 +115,10 @@ static int parse_args(int argc, char **argv, options *o)
         }
         if (!strcmp(a, "--fingerprint")) {
             o->fingerprint = 1;
+            continue;
+        }
+        if (!strcmp(a, "--no-flow-control")) {
+            o->no_flow_control = 1;
             continue;
         }
         if (!v) {
@@ -176,6 +184,12 @@ typedef struct stream {
     int64_t ticks;
     int sent, skipped, acked;
     uint64_t decode_us_sum;
+    /* Latency: when each frame went out, and each frame's send-to-ACK delay. */
+    int64_t sent_ms[DELAY_RING];
+    uint64_t sent_seq[DELAY_RING];
+    int32_t delays_ms[DELAY_RING];
+    int n_delays;
+    int flow_control;
 } stream;
 
 static int on_connected(const options *o, stream *st, const vd_session_connected *c,
@@ -221,6 +235,7 @@ static int on_connected(const options *o, stream *st, const vd_session_connected
         return ret;
     }
     st->connected = 1;
+    st->flow_control = !o->no_flow_control;
     st->t0_ms = st->next_frame_ms = now_ms();
     return 0;
 }
@@ -245,6 +260,10 @@ static int64_t send_packets(stream *st)
         }
         bytes += (int64_t)pkt.size;
         st->last_seq = pkt.frame_seq;
+        if (pkt.flags & VD_PACKET_FRAME_END) {
+            st->sent_ms[pkt.frame_seq % DELAY_RING] = now_ms();
+            st->sent_seq[pkt.frame_seq % DELAY_RING] = pkt.frame_seq;
+        }
     }
     return ret == VD_ERR(EAGAIN) ? bytes : ret;
 }
@@ -269,6 +288,12 @@ static int resume_stream(stream *st, const vd_resume_state *state)
     return 0;
 }
 
+static int cmp_int32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
 /* Client feedback.  A key-frame request restarts the named video stream from a key frame;
  * an older viewer's REFRESH with the key-frame flag names only a surface, so it restarts every
  * stream of the surface; a plain refresh or a loss report resends the whole surface. */
@@ -278,13 +303,18 @@ static void on_feedback(stream *st, const vd_session_event *ev)
     case VD_SESSION_EVENT_ACK: {
         st->acked++;
         st->decode_us_sum += ev->u.ack.decode_us;
-        vd_encoder_feedback fb = {.flags = VD_FEEDBACK_ACK, .acked_frame_seq = ev->u.ack.frame_seq};
-        (void)vd_encoder_send_feedback(st->enc, &fb); /* EINVAL: a frame of an old connection */
+        uint64_t seq = ev->u.ack.frame_seq;
+        if (st->sent_seq[seq % DELAY_RING] == seq && st->n_delays < DELAY_RING)
+            st->delays_ms[st->n_delays++] = (int32_t)(now_ms() - st->sent_ms[seq % DELAY_RING]);
+        vd_encoder_feedback fb = {.flags = VD_FEEDBACK_ACK, .acked_frame_seq = seq};
+        if (st->flow_control) /* EINVAL: a frame of an old connection */
+            (void)vd_encoder_send_feedback(st->enc, &fb);
         break;
     }
     case VD_SESSION_EVENT_RTT: {
         vd_encoder_feedback fb = {.flags = VD_FEEDBACK_RTT, .rtt_us = ev->u.rtt.rtt_us};
-        (void)vd_encoder_send_feedback(st->enc, &fb);
+        if (st->flow_control)
+            (void)vd_encoder_send_feedback(st->enc, &fb);
         break;
     }
     case VD_SESSION_EVENT_REFRESH:
@@ -337,7 +367,8 @@ static int send_frame(const options *o, stream *st)
     }
     st->last_pts = st->pts_offset + bf.pts_us;
     vd_encoder_feedback fb = {.flags = VD_FEEDBACK_QUEUED, .queued_bytes = vd_session_queued_bytes(st->s)};
-    (void)vd_encoder_send_feedback(st->enc, &fb);
+    if (st->flow_control)
+        (void)vd_encoder_send_feedback(st->enc, &fb);
     vd_frame f = {
         .surface_id = 0,
         .format = VD_FORMAT_BGRX8888,
@@ -485,6 +516,13 @@ static int serve(const options *o, vd_session *s, keylist *kl, const char **toke
                "(mean decode %.0f us)\n",
                st.sent, st.skipped, st.acked,
                st.acked ? (double)st.decode_us_sum / st.acked : 0.0);
+    if (st.n_delays) {
+        qsort(st.delays_ms, (size_t)st.n_delays, sizeof(*st.delays_ms), cmp_int32);
+        printf("vdserver: frame sent to acknowledged: median %" PRId32 " ms, p95 %" PRId32
+               " ms, max %" PRId32 " ms\n",
+               st.delays_ms[st.n_delays / 2], st.delays_ms[st.n_delays * 95 / 100],
+               st.delays_ms[st.n_delays - 1]);
+    }
     if (o->fingerprint && st.last_seq)
         printf("vdserver: fingerprint of frame %" PRIu64 ": %016" PRIx64 "\n", st.last_seq,
                st.fingerprint);

@@ -1,0 +1,41 @@
+#!/bin/sh
+# vdserver -> vdviewer over a rate-limited link (a veth pair into a network namespace, shaped
+# with tc tbf), once with the encoder's flow control and once without, and prints what the
+# server saw: frames sent and held back, and the delay from sending a frame to its ACK.
+# Needs root (ip netns, tc) and a built tree.  Not part of `make check`.
+#   RATE=10mbit WL=mixed SIZE=1280x720 FRAMES=300 bench/shaped-link.sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+set -u
+b=$(cd "$(dirname "$0")/.." && pwd)
+ns=vdlink$$
+tmp=$(mktemp -d) || exit 1
+cleanup() { ip netns del "$ns" 2>/dev/null; ip link del vdl$$a 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+ip netns add "$ns" &&
+ip link add vdl$$a type veth peer name vdl$$b &&
+ip link set vdl$$b netns "$ns" &&
+ip addr add 10.77.0.1/24 dev vdl$$a && ip link set vdl$$a up &&
+ip netns exec "$ns" ip addr add 10.77.0.2/24 dev vdl$$b &&
+ip netns exec "$ns" ip link set vdl$$b up &&
+tc qdisc add dev vdl$$a root tbf rate "${RATE:-10mbit}" burst 32kbit latency 2000ms ||
+    { echo "shaped-link: needs root, ip netns and tc"; exit 1; }
+"$b/transport/vdkey" generate "$tmp/server.key" >"$tmp/server.pub" &&
+"$b/transport/vdkey" generate "$tmp/client.key" >"$tmp/clients.txt" || exit 1
+for mode in "" --no-flow-control; do
+    rm -f "$tmp/server.log" # the previous run's address must not be read
+    timeout 120 "$b/examples/vdserver" --key "$tmp/server.key" --once --frames "${FRAMES:-300}" \
+        --size "${SIZE:-1280x720}" --fps 30 --clients "$tmp/clients.txt" --listen 10.77.0.1:0 \
+        --workload "${WL:-mixed}" $mode >"$tmp/server.log" 2>&1 &
+    i=0
+    while ! addr=$(sed -n 's/^vdserver: listening on //p' "$tmp/server.log" 2>/dev/null) ||
+        [ -z "$addr" ]; do
+        i=$((i + 1)); [ $i -lt 50 ] || { echo "shaped-link: the server did not start"; exit 1; }
+        sleep 0.1
+    done
+    ip netns exec "$ns" timeout 120 "$b/examples/vdviewer" --key "$tmp/client.key" \
+        --server-key "$(cat "$tmp/server.pub")" --connect "$addr" >"$tmp/viewer.log" 2>&1
+    wait
+    echo "== ${WL:-mixed} at ${RATE:-10mbit}, ${mode:-with flow control}"
+    grep -E "^vdserver: .*(sent|acknowledged)" "$tmp/server.log"
+    grep "shown" "$tmp/viewer.log"
+done
