@@ -23,6 +23,9 @@ struct vd_video_encoder {
     struct SwsContext *sws;
     enum AVPixelFormat sws_src;
     int64_t pts;
+    /* A lower rate reaches x264 in two frames (see vd_video_encoder_set_bitrate): 1 = the
+     * average changes with the next frame, 2 = the rate buffer follows with the one after. */
+    int lower_pending;
 };
 
 static enum AVPixelFormat av_format(enum vd_pixel_format f)
@@ -63,15 +66,20 @@ static const char *software_encoder_name(enum vd_video_codec codec)
 
 /* Real-time settings: no B-frames, no lookahead, an endless GOP (key frames on request only);
  * the rate buffer as vd_video_params.latency_first says. */
-static void set_realtime_options(AVCodecContext *ctx, const char *name, const vd_video_params *p)
+static void set_rate(AVCodecContext *ctx, const vd_video_params *p)
 {
-    ctx->max_b_frames = 0;
-    ctx->gop_size = INT32_MAX / 2;
     ctx->bit_rate = p->bitrate;
     ctx->rc_max_rate = p->bitrate;
     ctx->rc_buffer_size = (int)VD_MIN(p->latency_first ? p->bitrate * 2 / VD_MAX(p->fps, 1)
                                                        : p->bitrate / 2,
                                       INT32_MAX);
+}
+
+static void set_realtime_options(AVCodecContext *ctx, const char *name, const vd_video_params *p)
+{
+    ctx->max_b_frames = 0;
+    ctx->gop_size = INT32_MAX / 2;
+    set_rate(ctx, p);
     ctx->flags |= AV_CODEC_FLAG_LOW_DELAY;
     if (!strcmp(name, "libx264")) {
         av_opt_set(ctx->priv_data, "preset", "veryfast", 0);
@@ -255,6 +263,12 @@ static int encode_frame(vd_video_encoder *ve, const uint8_t *src, size_t stride,
 {
     enum AVPixelFormat src_fmt = av_format(format);
     AVFrame *f = ve->frame;
+    if (ve->lower_pending == 2) {
+        set_rate(ve->ctx, &ve->params);
+        ve->lower_pending = 0;
+    } else if (ve->lower_pending) {
+        ve->lower_pending = 2;
+    }
     if (!ve->sws || ve->sws_src != src_fmt) {
         /* Colour conversion at the region's size only (BT.601 limited range, the decoders'
          * default for untagged streams). */
@@ -321,6 +335,27 @@ int vd_video_encode(vd_video_encoder *ve, const uint8_t *src, size_t stride,
         ret = encode_frame(ve, src, stride, format, 1, out, pkts, n_pkts);
     }
     return ret;
+}
+
+int vd_video_encoder_set_bitrate(vd_video_encoder *ve, int64_t bitrate)
+{
+    if (bitrate == ve->params.bitrate)
+        return 0;
+    /* libavcodec's libx264 wrapper reconfigures x264 when these change between frames. */
+    if (!ve->ctx || strcmp(ve->ctx->codec->name, "libx264"))
+        return VD_ERR(ENOTSUP);
+    int lower = bitrate < ve->params.bitrate;
+    ve->params.bitrate = bitrate;
+    /* x264 takes the rate buffer before the average: lowering both at once would put the
+     * peak under the old average for a frame (it warns and switches to CBR). */
+    if (lower) {
+        ve->ctx->bit_rate = bitrate;
+        ve->lower_pending = 1;
+    } else {
+        set_rate(ve->ctx, &ve->params);
+        ve->lower_pending = 0;
+    }
+    return 0;
 }
 
 /* ---- decoder ---- */

@@ -59,6 +59,11 @@ VD_HIDDEN int vd_video_encode(vd_video_encoder *ve, const uint8_t *src, size_t s
                               enum vd_pixel_format format, int force_key, vd_buf *out,
                               vd_video_packet *pkts, int *n_pkts);
 
+/* Changes the stream's bit rate from the next frame on, without a key frame.  Returns 0, or
+ * VD_ERR(ENOTSUP) for an encoder that cannot change it on the fly (only libx264 can, through
+ * libavcodec 5.1); the stream then keeps its rate. */
+VD_HIDDEN int vd_video_encoder_set_bitrate(vd_video_encoder *ve, int64_t bitrate);
+
 /* "vaapi" or "software". */
 VD_HIDDEN const char *vd_video_encoder_backend(const vd_video_encoder *ve);
 

@@ -27,6 +27,13 @@
 /* A minimum delay sample counts this long (the path may change). */
 #define FLOW_MIN_DELAY_NS 10000000000ull
 #define DEFAULT_MAX_QUEUED ((uint64_t)1 << 20)
+/* Video rates follow the link: every RATE_PERIOD frames, a quarter less when a frame was held
+ * back, a quarter more after RATE_CALM_PERIODS periods without (from an eighth back to all in
+ * about five seconds at 30 fps); between 1/8 and all of video_bitrate (in 1/1024). */
+#define RATE_PERIOD 15
+#define RATE_CALM_PERIODS 2
+#define RATE_ONE 1024
+#define RATE_MIN (RATE_ONE / 8)
 
 /* A video or 3D region's stream (its id is the region's). */
 typedef struct enc_stream {
@@ -73,6 +80,9 @@ typedef struct flow_state {
     uint64_t interval_ns, last_call_ns;  /* between send_frame calls (EWMA) */
     uint64_t queued_bytes;
     int has_queued;
+    uint32_t rate_scale;                 /* of video_bitrate, in 1/RATE_ONE */
+    uint32_t calls, calm_periods;
+    int held_in_period;
 } flow_state;
 
 typedef struct pending_packet {
@@ -155,6 +165,7 @@ int vd_encoder_new(const vd_encoder_config *cfg, vd_encoder **out)
         return VD_ERR(ENOMEM);
     }
     enc->codec_reset_pending = 1;
+    enc->flow.rate_scale = RATE_ONE;
     vd_damage_dsp_init(&enc->dsp, cfg->cpu_flags);
     enc->tile_stats = vd_tile_stats_pick(cfg->cpu_flags);
     *out = enc;
@@ -411,6 +422,34 @@ static int stream_end(vd_encoder *enc, enc_surface *s, unsigned k)
     return ret;
 }
 
+static int64_t stream_bitrate(const vd_encoder *enc)
+{
+    return (int64_t)enc->cfg.video_bitrate * enc->flow.rate_scale / RATE_ONE;
+}
+
+/* Video rates follow the link (see RATE_PERIOD); called once per frame, held back or not. */
+static void adapt_video_rate(vd_encoder *enc, int held)
+{
+    flow_state *fl = &enc->flow;
+    fl->held_in_period |= held;
+    if (++fl->calls % RATE_PERIOD)
+        return;
+    uint32_t scale = fl->rate_scale;
+    if (fl->held_in_period) {
+        scale = VD_MAX(scale * 3 / 4, (uint32_t)RATE_MIN);
+        fl->calm_periods = 0;
+    } else if (++fl->calm_periods >= RATE_CALM_PERIODS) {
+        scale = VD_MIN(scale * 5 / 4, (uint32_t)RATE_ONE);
+    }
+    fl->held_in_period = 0;
+    if (scale == fl->rate_scale)
+        return;
+    fl->rate_scale = scale;
+    for (unsigned i = 0; i < enc->n_surfaces; i++)
+        for (unsigned k = 0; k < enc->surfaces[i]->n_streams; k++) /* ENOTSUP: keeps its rate */
+            (void)vd_video_encoder_set_bitrate(enc->surfaces[i]->streams[k].video, stream_bitrate(enc));
+}
+
 /* One stream per video/3D region, ended with it.  A codec's picture size is fixed, so the
  * picture covers every rectangle the region has had: a region that grows past it (an object
  * sweeping a scene) gets a new stream over the union, and shrinking costs nothing (the block
@@ -455,7 +494,7 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
             .width = q->width,
             .height = q->height,
             .fps = 30,
-            .bitrate = enc->cfg.video_bitrate,
+            .bitrate = stream_bitrate(enc),
             .backend = (enum vd_video_backend)enc->cfg.video_backend,
             .latency_first = regions[r].content == VD_CONTENT_3D,
         };
@@ -836,7 +875,8 @@ static void hold_back(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     s->has_held = 1;
     enc->stats = (vd_encoder_stats){.tiles_total = (uint32_t)n_tiles, .held_back = 1,
                                     .frames_unacked = flow_unacked(enc),
-                                    .window = flow_window(&enc->flow)};
+                                    .window = flow_window(&enc->flow),
+                                    .video_bitrate = (uint32_t)VD_MIN(stream_bitrate(enc), (int64_t)UINT32_MAX)};
 }
 
 static int put_codec_reset(vd_encoder *enc, uint32_t flags)
@@ -859,8 +899,11 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f, uint64_t resend_afte
     unsigned index;
     enc_surface *s = find_surface(enc, f->surface_id, &index);
     int is_new = !s, ret;
-    if (!is_new && resend_after == UINT64_MAX && s->grid.width == f->width &&
-        s->grid.height == f->height && s->format == f->format && flow_behind(enc)) {
+    int held = !is_new && resend_after == UINT64_MAX && s->grid.width == f->width &&
+               s->grid.height == f->height && s->format == f->format && flow_behind(enc);
+    if (resend_after == UINT64_MAX)
+        adapt_video_rate(enc, held);
+    if (held) {
         hold_back(enc, s, f);
         return 0;
     }
@@ -966,6 +1009,7 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f, uint64_t resend_afte
     enc->flow.sent_seq[enc->frame_seq % FLOW_RING] = enc->frame_seq;
     enc->stats.frames_unacked = flow_unacked(enc);
     enc->stats.window = flow_window(&enc->flow);
+    enc->stats.video_bitrate = (uint32_t)VD_MIN(stream_bitrate(enc), (int64_t)UINT32_MAX);
     s->content = f->surface_content;
     enc->hello_sent = 1;
     s->refresh = 0;

@@ -177,6 +177,59 @@ static void corrupt(void)
     vd_decoder_free(&dec);
 }
 
+/* Flow control reaches the streams: frames held back lower their bit rate, a calm link
+ * raises it again, and the streams' bytes follow. */
+static void rate_follows_link(void)
+{
+    tu_rng r = tu_rng_init(9);
+    vd_encoder *enc;
+    vd_decoder *dec;
+    CHECK(vd_encoder_new(NULL, &enc) == 0 && vd_decoder_new(NULL, &dec) == 0, "new");
+    tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
+    tu_fill_desktop(&r, &c);
+    vd_encoder_stats st;
+    uint64_t bytes[3] = {0};
+    int sent[3] = {0};
+    uint32_t rate[3] = {0};
+    int frame = 0;
+    for (int phase = 0; phase < 3; phase++) {
+        /* 0: a calm link; 1: every other frame finds the transport full; 2: calm again. */
+        for (int k = 0; k < 150; k++, frame++) {
+            paint(&c, &r, frame);
+            vd_encoder_feedback fb = {.flags = VD_FEEDBACK_QUEUED,
+                                      .queued_bytes = phase == 1 && k % 2 ? 8u << 20 : 0};
+            CHECK(vd_encoder_send_feedback(enc, &fb) == 0, "feedback");
+            vd_frame f = tu_frame(&c, 1, NULL, 0);
+            f.pts_us = frame * 33333;
+            CHECK(vd_encoder_send_frame(enc, &f) == 0, "send_frame");
+            vd_packet pkt;
+            while (vd_encoder_receive_packet(enc, &pkt) == 0)
+                CHECK(vd_decoder_send_packet(dec, pkt.data, pkt.size) == 0, "send_packet");
+            vd_image img;
+            while (vd_decoder_receive_image(dec, &img) == 0)
+                ;
+            vd_encoder_get_stats(enc, &st);
+            if (k >= 100 && !st.held_back) { /* the rate has settled */
+                bytes[phase] += st.video_bytes;
+                sent[phase]++;
+            }
+        }
+        rate[phase] = st.video_bitrate;
+    }
+    double per[3];
+    for (int i = 0; i < 3; i++)
+        per[i] = sent[i] ? (double)bytes[i] / sent[i] : 0;
+    printf("video: stream rate %u -> %u -> %u bit/s while the link is calm, behind, calm; "
+           "%.0f -> %.0f -> %.0f bytes per frame sent\n",
+           rate[0], rate[1], rate[2], per[0], per[1], per[2]);
+    CHECK(rate[0] == 4000000 && rate[1] <= 1000000 && rate[2] > rate[1], "rates %u %u %u", rate[0],
+          rate[1], rate[2]);
+    CHECK(per[1] < per[0] / 2 && per[2] > per[1], "bytes per frame %.0f %.0f %.0f", per[0], per[1], per[2]);
+    tu_canvas_free(&c);
+    vd_encoder_free(&enc);
+    vd_decoder_free(&dec);
+}
+
 int main(void)
 {
     vd_log_set_callback(count_log, NULL);
@@ -192,6 +245,7 @@ int main(void)
 #endif
     printf("video: VAAPI unavailable -> software, logged %d time(s)\n", log_lines);
     corrupt();
+    rate_follows_link();
     vd_log_set_callback(NULL, NULL);
     printf("video: ok\n");
     return 0;

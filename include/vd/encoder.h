@@ -220,7 +220,9 @@ typedef struct vd_encoder_stats {
                              * this frame's changes (vd_encoder_send_feedback()) */
     uint32_t frames_unacked; /* frames sent and not acknowledged, after this one */
     uint32_t window;        /* frames that may be unacknowledged before frames are held back */
-    uint8_t reserved[44];
+    uint32_t video_bitrate; /* each video stream's target now: video_bitrate, lowered while
+                             * frames are held back (vd_encoder_send_feedback()) */
+    uint8_t reserved[40];
 } vd_encoder_stats;
 
 /* What the host learns from its transport and the client, for flow control. */
@@ -248,6 +250,9 @@ typedef struct vd_encoder_feedback {
  * frames are unacknowledged than a round trip's worth (the smallest delay seen from sending a
  * frame to its ACK, or an RTT sample, over the frame interval) plus two.  A frame that creates
  * or resizes a surface is never held back.  Without feedback nothing is ever held back.
+ * Video streams follow: every 15 frames their bit rate drops by a quarter (down to an eighth
+ * of vd_encoder_config.video_bitrate) if a frame was held back, and rises by a quarter after
+ * 30 frames without (H.264 in software changes it on the fly; other encoders keep theirs).
  * Returns 0, or VD_ERR(EINVAL) for unknown flags or an ACK of a frame not sent. */
 VD_API int vd_encoder_send_feedback(vd_encoder *enc, const vd_encoder_feedback *fb);
 
