@@ -867,11 +867,17 @@ static void print_text(const result *res, int n, const kernel_result *kr, int n_
         if (!r->video.streams)
             continue;
         printf("%s video: %d stream(s), %.0f kbit/s at %.0f fps, coding %.0f frames/s, Y-PSNR "
-               "%.2f dB over lossy tiles, time-to-lossless p50 %.0f ms p95 %.0f ms (%d tiles)\n",
+               "%.2f dB and SSIM %.4f over lossy tiles, time-to-lossless p50 %.0f ms p95 %.0f ms "
+               "(%d tiles)\n",
                r->name, r->video.streams,
                r->frames ? (double)r->video_bytes * 8 * r->fps / r->frames / 1000 : 0, r->fps,
                r->video_ns ? (double)r->video_frames * 1e9 / (double)r->video_ns : 0,
-               r->video.y_psnr, r->video.ttl_p50_ms, r->video.ttl_p95_ms, r->video.ttl_samples);
+               r->video.y_psnr, r->video.ssim, r->video.ttl_p50_ms, r->video.ttl_p95_ms,
+               r->video.ttl_samples);
+        if (r->video.windows)
+            printf("%s video: over %d whole 5 s window(s) from the first stream frame, the "
+                   "streams sent %.0f to %.0f kbit/s\n",
+                   r->name, r->video.windows, r->video.window_min_kbps, r->video.window_max_kbps);
     }
     int peers = 0;
     for (int i = 0; i < n; i++)
@@ -938,7 +944,8 @@ static void print_json(const result *res, int n, const kernel_result *kr, int n_
                "\"scan_to_memcpy\":%.4f,\"tile_coding_to_lz4\":%.4f,\"bit_exact\":%s,"
                "\"video_bytes\":%" PRIu64 ",\"tiles_streamed\":%" PRIu64
                ",\"frames_to_lossless\":%d,\"video\":{\"streams\":%d,\"kbit_per_s\":%.1f,"
-               "\"y_psnr\":%.3f,\"time_to_lossless_ms\":{\"p50\":%.1f,\"p95\":%.1f,\"tiles\":%d}}",
+               "\"y_psnr\":%.3f,\"ssim\":%.5f,\"windows_5s\":{\"count\":%d,\"min_kbit_per_s\":%.1f,"
+               "\"max_kbit_per_s\":%.1f},\"time_to_lossless_ms\":{\"p50\":%.1f,\"p95\":%.1f,\"tiles\":%d}}",
                i ? "," : "", r->name, r->width, r->height, r->frames, r->damaged_tiles,
                r->damaged_pixels, r->bytes, bits_per_damaged_pixel(r), quantile(&r->encode_ms, 0.5),
                quantile(&r->encode_ms, 0.95), quantile(&r->decode_ms, 0.5),
@@ -946,7 +953,8 @@ static void print_json(const result *res, int n, const kernel_result *kr, int n_
                r->mismatches ? "false" : "true", r->video_bytes, r->tiles_streamed,
                r->lossless_frames, r->video.streams,
                r->frames ? (double)r->video_bytes * 8 * r->fps / r->frames / 1000 : 0,
-               r->video.y_psnr, r->video.ttl_p50_ms, r->video.ttl_p95_ms, r->video.ttl_samples);
+               r->video.y_psnr, r->video.ssim, r->video.windows, r->video.window_min_kbps,
+               r->video.window_max_kbps, r->video.ttl_p50_ms, r->video.ttl_p95_ms, r->video.ttl_samples);
         if (r->classification.labelled) {
             printf(",\"classification\":");
             bench_score_print_json(stdout, &r->classification);

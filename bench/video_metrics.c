@@ -12,6 +12,8 @@
 #include "lib/wire.h"
 
 #define MAX_DUMPED 64
+#define WINDOW_US 5000000
+#define MAX_WINDOWS 4096
 
 struct bench_video {
     char dir[512], name[64];
@@ -25,6 +27,13 @@ struct bench_video {
     int n_dumped, streams;
     double se;              /* luma squared error over the lossy pixels */
     uint64_t lossy_pixels;
+    double ssim_sum;
+    uint64_t ssim_windows;
+    float *luma_src, *luma_img; /* one tile's luma, scratch */
+    uint64_t pending_bytes;     /* stream frames since the last frame() */
+    int64_t window_start;       /* pts of the first stream frame; -1 before */
+    int64_t last_pts;
+    uint64_t window_bytes[MAX_WINDOWS];
     int64_t *lossy_since;   /* per tile: pts of its last lossy update; -1 = exact */
     size_t n_tiles;
     double *ttl;
@@ -41,6 +50,13 @@ int bench_video_new(const char *dump_dir, const char *name, double fps, bench_vi
         snprintf(bv->dir, sizeof(bv->dir), "%s", dump_dir);
     snprintf(bv->name, sizeof(bv->name), "%s", name);
     bv->fps = fps > 0 ? fps : 30;
+    bv->window_start = -1;
+    bv->luma_src = malloc(64 * 64 * sizeof(float));
+    bv->luma_img = malloc(64 * 64 * sizeof(float));
+    if (!bv->luma_src || !bv->luma_img) {
+        bench_video_free(&bv);
+        return -ENOMEM;
+    }
     *out = bv;
     return 0;
 }
@@ -88,12 +104,13 @@ int bench_video_packet(bench_video *bv, const uint8_t *data, size_t size)
             if (ivf)
                 ivf_header(f, 0, bv->fps);
             bv->dumped[bv->n_dumped++] = (struct dumped){s.id, f, ivf, 0};
-        } else if (msg.type == VD_MSG_STREAM_FRAME && bv->dir[0]) {
+        } else if (msg.type == VD_MSG_STREAM_FRAME) {
             vd_msg_stream_frame sf;
             struct dumped *d;
             if (vd_wire_read_stream_frame(&msg, &sf) < 0)
                 return -EINVAL;
-            if (!(d = dump_for(bv, sf.stream_id)))
+            bv->pending_bytes += sf.size;
+            if (!bv->dir[0] || !(d = dump_for(bv, sf.stream_id)))
                 continue;
             if (d->ivf) {
                 uint8_t h[12];
@@ -109,9 +126,49 @@ int bench_video_packet(bench_video *bv, const uint8_t *data, size_t size)
     return 0;
 }
 
+static float luma(const uint8_t *p) { return 0.114f * p[0] + 0.587f * p[1] + 0.299f * p[2]; }
+
+/* SSIM (Wang et al. 2004, the usual constants) of one lossy tile's luma, over 8x8 windows
+ * every 4 pixels: adds each window's value and counts them. */
+static void tile_ssim(bench_video *bv, const bench_frame *f, const vd_image *img, int x0, int y0)
+{
+    int w = f->width - x0 < 64 ? f->width - x0 : 64, h = f->height - y0 < 64 ? f->height - y0 : 64;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            bv->luma_src[y * 64 + x] = luma(f->data + (size_t)(y0 + y) * f->stride + (size_t)(x0 + x) * 4);
+            bv->luma_img[y * 64 + x] =
+                luma(img->data + (size_t)(y0 + y) * (size_t)img->stride + (size_t)(x0 + x) * 4);
+        }
+    const double c1 = (0.01 * 255) * (0.01 * 255), c2 = (0.03 * 255) * (0.03 * 255);
+    for (int wy = 0; wy + 8 <= h; wy += 4)
+        for (int wx = 0; wx + 8 <= w; wx += 4) {
+            double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+            for (int y = wy; y < wy + 8; y++)
+                for (int x = wx; x < wx + 8; x++) {
+                    double a = bv->luma_src[y * 64 + x], b = bv->luma_img[y * 64 + x];
+                    sa += a, sb += b, saa += a * a, sbb += b * b, sab += a * b;
+                }
+            double ma = sa / 64, mb = sb / 64;
+            double va = saa / 64 - ma * ma, vb = sbb / 64 - mb * mb, cov = sab / 64 - ma * mb;
+            bv->ssim_sum += ((2 * ma * mb + c1) * (2 * cov + c2)) /
+                            ((ma * ma + mb * mb + c1) * (va + vb + c2));
+            bv->ssim_windows++;
+        }
+}
+
 void bench_video_frame(bench_video *bv, const bench_frame *f, const vd_image *img,
                        const uint8_t *lossy, const uint8_t *classes, int64_t pts_us)
 {
+    /* The stream frames sent for this frame count in the 5 s window of its pts. */
+    if (bv->pending_bytes) {
+        if (bv->window_start < 0)
+            bv->window_start = pts_us;
+        int64_t k = (pts_us - bv->window_start) / WINDOW_US;
+        if (k >= 0 && k < MAX_WINDOWS)
+            bv->window_bytes[k] += bv->pending_bytes;
+        bv->pending_bytes = 0;
+    }
+    bv->last_pts = pts_us;
     int cols = (f->width + 63) / 64, rows = (f->height + 63) / 64;
     size_t n = (size_t)cols * (size_t)rows;
     if (bv->n_tiles != n) {
@@ -136,6 +193,7 @@ void bench_video_frame(bench_video *bv, const bench_frame *f, const vd_image *im
         if (!lossy[i])
             continue;
         int tx = (int)(i % (size_t)cols), ty = (int)(i / (size_t)cols);
+        tile_ssim(bv, f, img, tx * 64, ty * 64);
         for (int y = ty * 64; y < ty * 64 + 64 && y < f->height; y++)
             for (int x = tx * 64; x < tx * 64 + 64 && x < f->width; x++) {
                 const uint8_t *a = f->data + (size_t)y * f->stride + (size_t)x * 4;
@@ -161,6 +219,19 @@ void bench_video_summarize(const bench_video *bv, bench_video_summary *sum)
         double mse = bv->se / (double)bv->lossy_pixels;
         sum->y_psnr = mse > 0 ? 10 * log10(255.0 * 255.0 / mse) : 99;
     }
+    if (bv->ssim_windows)
+        sum->ssim = bv->ssim_sum / (double)bv->ssim_windows;
+    /* Whole windows only: the last one ends at the last frame's pts. */
+    int64_t whole = bv->window_start >= 0 ? (bv->last_pts - bv->window_start) / WINDOW_US : 0;
+    whole = whole < MAX_WINDOWS ? whole : MAX_WINDOWS;
+    for (int k = 0; k < whole; k++) {
+        double kbps = (double)bv->window_bytes[k] * 8 / (WINDOW_US / 1e6) / 1000;
+        if (!k || kbps < sum->window_min_kbps)
+            sum->window_min_kbps = kbps;
+        if (!k || kbps > sum->window_max_kbps)
+            sum->window_max_kbps = kbps;
+    }
+    sum->windows = (int)whole;
     if (bv->n_ttl) {
         qsort(bv->ttl, bv->n_ttl, sizeof(double), cmp_double);
         sum->ttl_p50_ms = bv->ttl[(size_t)(0.5 * (double)(bv->n_ttl - 1) + 0.5)];
@@ -181,6 +252,8 @@ void bench_video_free(bench_video **pbv)
     }
     free(bv->lossy_since);
     free(bv->ttl);
+    free(bv->luma_src);
+    free(bv->luma_img);
     free(bv);
     *pbv = NULL;
 }

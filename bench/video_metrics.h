@@ -1,5 +1,6 @@
 /* vdbench: what the video streams did — their bitstreams written out for standard tools
- * (--dump-streams), the Y-PSNR of the lossy tiles against the source, and time-to-lossless.
+ * (--dump-streams), the Y-PSNR and SSIM of the lossy tiles against the source, the streams'
+ * bit rate over 5 s windows, and time-to-lossless.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #ifndef VDBENCH_VIDEO_METRICS_H
 #define VDBENCH_VIDEO_METRICS_H
@@ -23,6 +24,10 @@ typedef struct bench_video_summary {
     int streams;            /* streams created */
     uint64_t lossy_pixels;  /* pixel-frames compared lossy */
     double y_psnr;          /* over all of them (BT.601 luma); 0 when none */
+    double ssim;            /* mean SSIM of the luma of 8x8 windows (step 4) inside lossy
+                             * tiles; 0 when none */
+    int windows;            /* whole 5 s windows from the first stream frame on */
+    double window_min_kbps, window_max_kbps; /* the streams' bit rate over them */
     int ttl_samples;        /* tiles that went from lossy back to exact */
     double ttl_p50_ms, ttl_p95_ms; /* from a tile's last lossy update to exact again */
 } bench_video_summary;
