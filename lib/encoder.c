@@ -11,6 +11,7 @@
 #include "classify.h"
 #include "clock.h"
 #include "damage.h"
+#include "gpu.h"
 #include "log.h"
 #include "motion.h"
 #include "wire.h"
@@ -69,6 +70,8 @@ typedef struct enc_surface {
     uint64_t *tile_seq;     /* per tile: the last frame that changed it on the client */
     uint64_t geometry_seq;  /* the last frame that created or resized it on the client */
     enum vd_content content; /* the last frame's surface_content */
+    vd_gpu_surface *gpu;     /* its images on the GPU, made at its first GPU scan */
+    int gpu_unfit;           /* too large for the device: scanned on the CPU */
 } enc_surface;
 
 /* What vd_encoder_send_feedback() has learnt. */
@@ -95,6 +98,7 @@ typedef struct pending_packet {
 struct vd_encoder {
     vd_encoder_config cfg;
     vd_damage_dsp dsp;
+    vd_gpu *gpu;            /* NULL: damage detection on the CPU */
     vd_tile_stats_fn tile_stats;
     vd_tile_encoder *tiles;
     vd_tile_cache *cache;   /* NULL: no client cache */
@@ -148,7 +152,8 @@ int vd_encoder_new(const vd_encoder_config *cfg, vd_encoder **out)
         cfg->max_surfaces > MAX_SURFACES || vd_classifier_config_check(&cfg->classifier) < 0 ||
         cfg->video_codecs & ~(uint32_t)(VD_CODEC_H264 | VD_CODEC_AV1) ||
         (cfg->video_codecs && cfg->video_bitrate < 10000) || cfg->video_backend > VD_BACKEND_SOFTWARE ||
-        cfg->cache_size / VD_TILE_SLOT_BYTES > VD_TILE_CACHE_MAX_SLOTS)
+        cfg->cache_size / VD_TILE_SLOT_BYTES > VD_TILE_CACHE_MAX_SLOTS || cfg->gpu > VD_GPU_NAME ||
+        (cfg->gpu == VD_GPU_INDEX && cfg->gpu_index < 0) || (cfg->gpu == VD_GPU_NAME && !cfg->gpu_name))
         return VD_ERR(EINVAL);
     vd_encoder *enc = calloc(1, sizeof(*enc));
     if (!enc)
@@ -168,6 +173,8 @@ int vd_encoder_new(const vd_encoder_config *cfg, vd_encoder **out)
     enc->flow.rate_scale = RATE_ONE;
     vd_damage_dsp_init(&enc->dsp, cfg->cpu_flags);
     enc->tile_stats = vd_tile_stats_pick(cfg->cpu_flags);
+    enc->gpu = vd_gpu_new(cfg);
+    enc->cfg.gpu_name = NULL; /* the caller's string, read only here */
     *out = enc;
     return 0;
 }
@@ -179,10 +186,11 @@ static void streams_free(enc_surface *s)
     s->n_streams = 0;
 }
 
-static void surface_free(enc_surface *s)
+static void surface_free(vd_encoder *enc, enc_surface *s)
 {
     if (!s)
         return;
+    vd_gpu_surface_free(enc->gpu, &s->gpu);
     streams_free(s);
     free(s->lossy);
     free(s->last_damage);
@@ -203,7 +211,8 @@ void vd_encoder_free(vd_encoder **penc)
         return;
     vd_encoder *enc = *penc;
     for (unsigned i = 0; i < enc->n_surfaces; i++)
-        surface_free(enc->surfaces[i]);
+        surface_free(enc, enc->surfaces[i]);
+    vd_gpu_free(&enc->gpu);
     vd_tile_encoder_free(&enc->tiles);
     vd_tile_cache_free(&enc->cache);
     vd_buf_free(&enc->out);
@@ -299,6 +308,8 @@ static int surface_configure(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     s->state = state;
     s->tile_stats = stats;
     s->classifier = classifier;
+    vd_gpu_surface_free(enc->gpu, &s->gpu); /* made again for the new geometry */
+    s->gpu_unfit = 0;
     s->grid = grid;
     s->format = f->format;
     s->refresh = 1;
@@ -724,6 +735,8 @@ static void update_reference(enc_surface *s, const vd_frame *f, int x, int y, in
     vd_copy_rows(s->prev + (size_t)y * ref_stride + (size_t)x * bpp, ref_stride,
                  f->data + (size_t)y * (size_t)f->stride + (size_t)x * bpp, (size_t)f->stride,
                  (size_t)w * bpp, (size_t)h);
+    if (s->gpu) /* the device reference follows (from the frame it holds) at the next scan */
+        vd_gpu_surface_record(s->gpu, x, y, w, h);
 }
 
 /* Damaged tiles the client can copy from what it shows (scrolled or moved content) go out as
@@ -777,6 +790,41 @@ static int send_copies(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     }
     return 0;
 }
+
+/* After a GPU failure: everything GPU-side goes, and the encoder stays on the CPU path.  s may
+ * be a surface not yet in the list (its first frame). */
+static void gpu_disable(vd_encoder *enc, enc_surface *s)
+{
+    vd_gpu_surface_free(enc->gpu, &s->gpu);
+    for (unsigned i = 0; i < enc->n_surfaces; i++)
+        vd_gpu_surface_free(enc->gpu, &enc->surfaces[i]->gpu);
+    vd_gpu_free(&enc->gpu);
+}
+
+/* The damage scan on the GPU when there is one; returns 1 when it was done there, 0 when the
+ * caller must run vd_damage_scan() (no GPU, a surface too large, or a failure just now). */
+static int gpu_scan(vd_encoder *enc, enc_surface *s, const vd_frame *f)
+{
+    if (!enc->gpu || s->gpu_unfit)
+        return 0;
+    if (!s->gpu) {
+        if (vd_gpu_surface_new(enc->gpu, &s->grid, &s->gpu) < 0) {
+            gpu_disable(enc, s);
+            return 0;
+        }
+        if (!s->gpu) {
+            s->gpu_unfit = 1;
+            return 0;
+        }
+    }
+    if (vd_gpu_damage_scan(enc->gpu, s->gpu, f->data, (size_t)f->stride, s->prev, s->state) < 0) {
+        gpu_disable(enc, s);
+        return 0;
+    }
+    return 1;
+}
+
+vd_gpu *vd_encoder_gpu(const vd_encoder *enc) { return enc->gpu; }
 
 static int encode_tiles(vd_encoder *enc, enc_surface *s, const vd_frame *f, vd_tile_counts *counts)
 {
@@ -898,7 +946,7 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f, uint64_t resend_afte
     size_t bytes_before = enc->out.size;
     unsigned index;
     enc_surface *s = find_surface(enc, f->surface_id, &index);
-    int is_new = !s, ret;
+    int is_new = !s, ret, gpu_scanned = 0;
     int held = !is_new && resend_after == UINT64_MAX && s->grid.width == f->width &&
                s->grid.height == f->height && s->format == f->format && flow_behind(enc);
     if (resend_after == UINT64_MAX)
@@ -951,10 +999,17 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f, uint64_t resend_afte
                 s->state[i] = VD_TILE_CANDIDATE;
         for (size_t i = 0; i < n_tiles; i++)
             enc->stats.tiles_scanned += s->state[i] == VD_TILE_CANDIDATE;
-        vd_damage_scan(&enc->dsp, &s->grid, f->data, (size_t)f->stride, s->prev,
-                       (size_t)s->grid.width * (size_t)s->grid.bpp, s->state);
+        /* A resume's frame is the reference itself: nothing to gain on the GPU. */
+        gpu_scanned = resend_after == UINT64_MAX && gpu_scan(enc, s, f);
+        if (!gpu_scanned)
+            vd_damage_scan(&enc->dsp, &s->grid, f->data, (size_t)f->stride, s->prev,
+                           (size_t)s->grid.width * (size_t)s->grid.bpp, s->state);
         enc->stats.scan_ns = vd_now_ns() - t0;
     }
+    /* The device holds another frame than this one, whose tiles now enter the reference: the
+     * next GPU scan seeds its reference from the CPU one. */
+    if (s->gpu && !gpu_scanned)
+        vd_gpu_surface_invalidate(s->gpu);
 
     /* The client's image is the reference, except on a resume: then copies could read tiles
      * it missed. */
@@ -1030,7 +1085,7 @@ fail:
     discard_unsent(enc, 0);
     enc->codec_reset_pending = 1; /* the client misses tiles the history and cache now hold */
     if (is_new)
-        surface_free(s);
+        surface_free(enc, s);
     else
         s->refresh = 1;
     return ret;
@@ -1098,7 +1153,7 @@ int vd_encoder_destroy_surface(vd_encoder *enc, uint32_t surface_id)
         return ret;
     }
     enc->hello_sent = 1;
-    surface_free(s);
+    surface_free(enc, s);
     enc->surfaces[index] = enc->surfaces[--enc->n_surfaces];
     return 0;
 }

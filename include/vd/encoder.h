@@ -68,6 +68,17 @@ enum vd_video_backend_choice {
     VD_BACKEND_SOFTWARE = 2, /* libx264 / SVT-AV1 */
 };
 
+/* Which GPU, if any, detects damage (Vulkan compute).  Its results are the CPU path's bit for
+ * bit, so the choice changes speed only; a device that is missing, or fails at any time (even
+ * lost mid-session), leaves the encoder on the CPU path with one log line. */
+enum vd_gpu_choice {
+    VD_GPU_AUTO = 0,  /* the best GPU: discrete, then integrated, then virtual; never a CPU
+                       * implementation such as lavapipe, which is slower than the CPU path */
+    VD_GPU_OFF = 1,
+    VD_GPU_INDEX = 2, /* device gpu_index in the Vulkan loader's order, CPU ones included */
+    VD_GPU_NAME = 3,  /* the best device whose name contains gpu_name */
+};
+
 typedef struct vd_encoder_config {
     /* Packets are cut at message boundaries once they reach this size (bytes), so a packet
      * can exceed it by one message: a run of up to 32 tiles, at most 524 404 bytes (see
@@ -95,7 +106,13 @@ typedef struct vd_encoder_config {
     /* Flow control (vd_encoder_send_feedback()): a frame is held back while the transport
      * holds more than this many bytes not yet on the wire.  Default (0) 1 MiB. */
     uint64_t max_queued_bytes;
-    uint8_t reserved[48];
+    /* GPU offload; default VD_GPU_AUTO.  gpu_index is for VD_GPU_INDEX, gpu_name (read during
+     * vd_encoder_new() only) for VD_GPU_NAME.  The VD_GPU environment variable overrides all
+     * three: "off", "auto", an index, or a name substring. */
+    enum vd_gpu_choice gpu;
+    int32_t gpu_index;
+    const char *gpu_name;
+    uint8_t reserved[32];
 } vd_encoder_config;
 
 /* Fills cfg with the defaults. */

@@ -1,0 +1,121 @@
+/* GPU offload (Vulkan compute) for the encoder.  One context per encoder: a device, a queue
+ * and one command buffer that carries a frame's whole GPU work in one submission.  Today that
+ * work is the damage mask; classifier statistics and colour conversion are meant to join the
+ * same submission.
+ *
+ * Failure is never fatal: any failed call (no loader, no device, an allocation, a lost
+ * device) logs once and makes the context refuse further work; the encoder then frees it and
+ * goes on with the CPU path, whose results are identical.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef VD_GPU_H
+#define VD_GPU_H
+
+#include <errno.h>
+
+#include <vd/encoder.h>
+
+#include "damage.h"
+#include "internal.h"
+
+#if defined(VD_HAVE_VULKAN) && VD_ENABLE_ENCODER
+#define VD_GPU_BUILT 1
+#else
+#define VD_GPU_BUILT 0
+#endif
+
+typedef struct vd_gpu vd_gpu;
+typedef struct vd_gpu_surface vd_gpu_surface;
+
+/* GPU time of the last submission's stages, from timestamp queries (0 when the device has
+ * none), and the host's wall-clock time around the whole damage stage. */
+typedef struct vd_gpu_times {
+    uint64_t upload_ns;    /* staging -> device copy of the frame */
+    uint64_t reference_ns; /* the reference's update (last frame's sent rectangles, or a seed) */
+    uint64_t compare_ns;   /* the compare dispatch */
+    uint64_t host_ns;      /* vd_gpu_damage_scan() from entry to mask, CPU wall clock */
+    int has_timestamps;
+} vd_gpu_times;
+
+/* The encoder's context, or NULL: for vdbench and the tests. */
+VD_HIDDEN vd_gpu *vd_encoder_gpu(const vd_encoder *enc);
+
+#if VD_GPU_BUILT
+
+/* Opens the device that cfg (gpu, gpu_index, gpu_name) or the VD_GPU environment variable
+ * asks for; NULL when it is off, when there is none, or on failure (logged). */
+VD_HIDDEN vd_gpu *vd_gpu_new(const vd_encoder_config *cfg);
+VD_HIDDEN void vd_gpu_free(vd_gpu **gpu);
+VD_HIDDEN const char *vd_gpu_device_name(const vd_gpu *gpu);
+VD_HIDDEN void vd_gpu_get_times(const vd_gpu *gpu, vd_gpu_times *times);
+
+/* A surface's device-side images: the uploaded frame and the reference (what the client has).
+ * Returns 0, with *out NULL when the surface is too large for the device (it stays on the
+ * CPU), or a negative error (logged; the context is then failed). */
+VD_HIDDEN int vd_gpu_surface_new(vd_gpu *gpu, const vd_tile_grid *grid, vd_gpu_surface **out);
+VD_HIDDEN void vd_gpu_surface_free(vd_gpu *gpu, vd_gpu_surface **surf);
+
+/* The encoder copied w x h pixels at (x, y) of the frame last scanned on the GPU into its
+ * reference; the next scan applies the same copy on the device before comparing. */
+VD_HIDDEN void vd_gpu_surface_record(vd_gpu_surface *surf, int x, int y, int w, int h);
+
+/* The device reference no longer follows the CPU one (a frame not scanned on the GPU changed
+ * it): the next scan seeds it from the CPU reference. */
+VD_HIDDEN void vd_gpu_surface_invalidate(vd_gpu_surface *surf);
+
+/* vd_damage_scan() on the GPU: uploads cur, brings the device reference up to date (recorded
+ * rectangles, or prev when invalidated), and marks the VD_TILE_CANDIDATE tiles of state that
+ * differ VD_TILE_DIRTY, in one submission.  prev is the CPU reference (packed rows).  Returns
+ * 0, or a negative error with state unchanged (the context is then failed). */
+VD_HIDDEN int vd_gpu_damage_scan(vd_gpu *gpu, vd_gpu_surface *surf, const uint8_t *cur,
+                                 size_t cur_stride, const uint8_t *prev, uint8_t *state);
+
+/* Test hook: the n-th Vulkan call from now (in any context of the process) fails as if the
+ * device were lost; 0 cancels. */
+VD_HIDDEN void vd_gpu_test_fail_call(int n);
+
+#else /* the backend is not built: every entry point says "no GPU" */
+
+static inline vd_gpu *vd_gpu_new(const vd_encoder_config *cfg)
+{
+    (void)cfg;
+    return NULL;
+}
+static inline void vd_gpu_free(vd_gpu **gpu) { *gpu = NULL; }
+static inline const char *vd_gpu_device_name(const vd_gpu *gpu)
+{
+    (void)gpu;
+    return "none";
+}
+static inline void vd_gpu_get_times(const vd_gpu *gpu, vd_gpu_times *times)
+{
+    (void)gpu;
+    *times = (vd_gpu_times){0};
+}
+static inline int vd_gpu_surface_new(vd_gpu *gpu, const vd_tile_grid *grid, vd_gpu_surface **out)
+{
+    (void)gpu;
+    (void)grid;
+    *out = NULL;
+    return VD_ERR(ENOTSUP);
+}
+static inline void vd_gpu_surface_free(vd_gpu *gpu, vd_gpu_surface **surf)
+{
+    (void)gpu;
+    *surf = NULL;
+}
+static inline void vd_gpu_surface_record(vd_gpu_surface *surf, int x, int y, int w, int h)
+{
+    (void)surf, (void)x, (void)y, (void)w, (void)h;
+}
+static inline void vd_gpu_surface_invalidate(vd_gpu_surface *surf) { (void)surf; }
+static inline int vd_gpu_damage_scan(vd_gpu *gpu, vd_gpu_surface *surf, const uint8_t *cur,
+                                     size_t cur_stride, const uint8_t *prev, uint8_t *state)
+{
+    (void)gpu, (void)surf, (void)cur, (void)cur_stride, (void)prev, (void)state;
+    return VD_ERR(ENOTSUP);
+}
+static inline void vd_gpu_test_fail_call(int n) { (void)n; }
+
+#endif
+
+#endif

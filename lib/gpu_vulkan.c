@@ -1,0 +1,841 @@
+/* The Vulkan compute backend (lib/gpu.h).
+ *
+ * The loader is opened with dlopen() rather than linked: libvd then runs on hosts without
+ * libvulkan.so.1 (the CPU path), and a missing loader is one more failure to fall back from.
+ * Only Vulkan 1.0 core calls are used.
+ *
+ * A surface keeps two device images with rows padded to 4 bytes: cur, the last uploaded frame,
+ * and ref, the encoder's reference (what the client has).  A scan is one submission:
+ *   1. ref takes the rectangles the encoder sent from the previous frame (copied from cur,
+ *      which still holds that frame), or the CPU reference when it must be re-seeded;
+ *   2. the new frame goes staging -> cur;
+ *   3. one workgroup per candidate tile compares cur with ref (lib/shaders/damage_compare.comp).
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define VK_NO_PROTOTYPES
+#include <vulkan/vulkan.h>
+
+#include "clock.h"
+#include "gpu.h"
+#include "log.h"
+
+#include "shaders/damage_compare.spv.h"
+
+#define MAX_DEVICES 16
+#define FENCE_TIMEOUT_NS 10000000000ull /* a frame that takes 10 s means a hung device */
+#define N_TIMESTAMPS 4
+
+/* ---- the loader and its functions ----------------------------------------------------- */
+
+#define VD_VK_INSTANCE_FUNCS(X)                                                                   \
+    X(vkDestroyInstance)                                                                          \
+    X(vkEnumeratePhysicalDevices)                                                                 \
+    X(vkGetPhysicalDeviceProperties)                                                              \
+    X(vkGetPhysicalDeviceQueueFamilyProperties)                                                   \
+    X(vkGetPhysicalDeviceMemoryProperties)                                                        \
+    X(vkCreateDevice)                                                                             \
+    X(vkGetDeviceProcAddr)
+
+#define VD_VK_DEVICE_FUNCS(X)                                                                     \
+    X(vkDestroyDevice)                                                                            \
+    X(vkGetDeviceQueue)                                                                           \
+    X(vkDeviceWaitIdle)                                                                           \
+    X(vkCreateBuffer)                                                                             \
+    X(vkDestroyBuffer)                                                                            \
+    X(vkGetBufferMemoryRequirements)                                                              \
+    X(vkAllocateMemory)                                                                           \
+    X(vkFreeMemory)                                                                               \
+    X(vkBindBufferMemory)                                                                         \
+    X(vkMapMemory)                                                                                \
+    X(vkCreateShaderModule)                                                                       \
+    X(vkDestroyShaderModule)                                                                      \
+    X(vkCreateDescriptorSetLayout)                                                                \
+    X(vkDestroyDescriptorSetLayout)                                                               \
+    X(vkCreatePipelineLayout)                                                                     \
+    X(vkDestroyPipelineLayout)                                                                    \
+    X(vkCreateComputePipelines)                                                                   \
+    X(vkDestroyPipeline)                                                                          \
+    X(vkCreateDescriptorPool)                                                                     \
+    X(vkDestroyDescriptorPool)                                                                    \
+    X(vkAllocateDescriptorSets)                                                                   \
+    X(vkUpdateDescriptorSets)                                                                     \
+    X(vkCreateCommandPool)                                                                        \
+    X(vkDestroyCommandPool)                                                                       \
+    X(vkAllocateCommandBuffers)                                                                   \
+    X(vkBeginCommandBuffer)                                                                       \
+    X(vkEndCommandBuffer)                                                                         \
+    X(vkCmdBindPipeline)                                                                          \
+    X(vkCmdBindDescriptorSets)                                                                    \
+    X(vkCmdPushConstants)                                                                         \
+    X(vkCmdDispatch)                                                                              \
+    X(vkCmdCopyBuffer)                                                                            \
+    X(vkCmdPipelineBarrier)                                                                       \
+    X(vkCmdResetQueryPool)                                                                        \
+    X(vkCmdWriteTimestamp)                                                                        \
+    X(vkCreateQueryPool)                                                                          \
+    X(vkDestroyQueryPool)                                                                         \
+    X(vkGetQueryPoolResults)                                                                      \
+    X(vkCreateFence)                                                                              \
+    X(vkDestroyFence)                                                                             \
+    X(vkWaitForFences)                                                                            \
+    X(vkResetFences)                                                                              \
+    X(vkQueueSubmit)
+
+#define VD_VK_DECLARE(name) PFN_##name name;
+
+typedef struct vk_instance_fns {
+    VD_VK_INSTANCE_FUNCS(VD_VK_DECLARE)
+} vk_instance_fns;
+
+typedef struct vk_device_fns {
+    VD_VK_DEVICE_FUNCS(VD_VK_DECLARE)
+} vk_device_fns;
+
+/* What the process found once: the loader and the devices (probed with a throwaway
+ * instance, so that an encoder on a host without a usable GPU never creates one). */
+typedef struct vk_device_info {
+    char name[VK_MAX_PHYSICAL_DEVICE_NAME_SIZE];
+    VkPhysicalDeviceType type;
+    int has_compute;
+} vk_device_info;
+
+static struct {
+    pthread_once_t once;
+    PFN_vkGetInstanceProcAddr get_instance_proc;
+    PFN_vkCreateInstance create_instance;
+    const char *error; /* why there is no loader or no device list */
+    vk_device_info devices[MAX_DEVICES];
+    int n_devices;
+} loader = {.once = PTHREAD_ONCE_INIT};
+
+static atomic_int fail_countdown;
+
+void vd_gpu_test_fail_call(int n) { atomic_store(&fail_countdown, n); }
+
+/* The test hook: nonzero when this call is the one to fail. */
+static int injected_failure(void)
+{
+    int n = atomic_load(&fail_countdown);
+    while (n > 0) {
+        if (atomic_compare_exchange_weak(&fail_countdown, &n, n - 1))
+            return n == 1;
+    }
+    return 0;
+}
+
+static const char *vk_result_name(VkResult r)
+{
+    switch (r) {
+    case VK_TIMEOUT: return "VK_TIMEOUT";
+    case VK_ERROR_OUT_OF_HOST_MEMORY: return "VK_ERROR_OUT_OF_HOST_MEMORY";
+    case VK_ERROR_OUT_OF_DEVICE_MEMORY: return "VK_ERROR_OUT_OF_DEVICE_MEMORY";
+    case VK_ERROR_INITIALIZATION_FAILED: return "VK_ERROR_INITIALIZATION_FAILED";
+    case VK_ERROR_DEVICE_LOST: return "VK_ERROR_DEVICE_LOST";
+    case VK_ERROR_MEMORY_MAP_FAILED: return "VK_ERROR_MEMORY_MAP_FAILED";
+    case VK_ERROR_LAYER_NOT_PRESENT: return "VK_ERROR_LAYER_NOT_PRESENT";
+    case VK_ERROR_EXTENSION_NOT_PRESENT: return "VK_ERROR_EXTENSION_NOT_PRESENT";
+    case VK_ERROR_FEATURE_NOT_PRESENT: return "VK_ERROR_FEATURE_NOT_PRESENT";
+    case VK_ERROR_INCOMPATIBLE_DRIVER: return "VK_ERROR_INCOMPATIBLE_DRIVER";
+    case VK_ERROR_TOO_MANY_OBJECTS: return "VK_ERROR_TOO_MANY_OBJECTS";
+    default: return "a Vulkan error";
+    }
+}
+
+static const VkApplicationInfo app_info = {
+    .sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
+    .pApplicationName = "libvd",
+    .pEngineName = "libvd",
+    .apiVersion = VK_API_VERSION_1_0,
+};
+
+static VkResult instance_new(VkInstance *inst, vk_instance_fns *fn)
+{
+    VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
+                               .pApplicationInfo = &app_info};
+    VkResult r = loader.create_instance(&ci, NULL, inst);
+    if (r != VK_SUCCESS)
+        return r;
+#define VD_VK_LOAD_INSTANCE(name)                                                                 \
+    if (!(fn->name = (PFN_##name)loader.get_instance_proc(*inst, #name)))                         \
+        r = VK_ERROR_INITIALIZATION_FAILED;
+    VD_VK_INSTANCE_FUNCS(VD_VK_LOAD_INSTANCE)
+    if (r != VK_SUCCESS && fn->vkDestroyInstance)
+        fn->vkDestroyInstance(*inst, NULL);
+    return r;
+}
+
+static int compute_family(const vk_instance_fns *fn, VkPhysicalDevice pd, uint32_t *timestamp_bits)
+{
+    VkQueueFamilyProperties fam[16];
+    uint32_t n = VD_ARRAY_SIZE(fam);
+    fn->vkGetPhysicalDeviceQueueFamilyProperties(pd, &n, fam);
+    for (uint32_t i = 0; i < n; i++) {
+        if (fam[i].queueFlags & VK_QUEUE_COMPUTE_BIT) {
+            if (timestamp_bits)
+                *timestamp_bits = fam[i].timestampValidBits;
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static void loader_init(void)
+{
+    void *lib = dlopen("libvulkan.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        loader.error = "no Vulkan loader (libvulkan.so.1)";
+        return;
+    }
+    /* Never dlclose()d: drivers register atexit handlers and threads of their own. */
+    loader.get_instance_proc = (PFN_vkGetInstanceProcAddr)dlsym(lib, "vkGetInstanceProcAddr");
+    if (loader.get_instance_proc)
+        loader.create_instance =
+            (PFN_vkCreateInstance)loader.get_instance_proc(NULL, "vkCreateInstance");
+    if (!loader.create_instance) {
+        loader.error = "the Vulkan loader lacks vkGetInstanceProcAddr";
+        return;
+    }
+    VkInstance inst;
+    vk_instance_fns fn;
+    VkResult r = instance_new(&inst, &fn);
+    if (r != VK_SUCCESS) {
+        loader.error = "no Vulkan instance (no driver?)";
+        return;
+    }
+    VkPhysicalDevice pds[MAX_DEVICES];
+    uint32_t n = MAX_DEVICES;
+    r = fn.vkEnumeratePhysicalDevices(inst, &n, pds);
+    if (r >= 0) {
+        for (uint32_t i = 0; i < n; i++) {
+            VkPhysicalDeviceProperties props;
+            fn.vkGetPhysicalDeviceProperties(pds[i], &props);
+            vk_device_info *d = &loader.devices[i];
+            snprintf(d->name, sizeof(d->name), "%s", props.deviceName);
+            d->type = props.deviceType;
+            d->has_compute = compute_family(&fn, pds[i], NULL) >= 0;
+        }
+        loader.n_devices = (int)n;
+    }
+    fn.vkDestroyInstance(inst, NULL);
+}
+
+/* Lower is better: discrete, integrated, virtual, other, CPU. */
+static int type_rank(VkPhysicalDeviceType t)
+{
+    switch (t) {
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return 0;
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return 1;
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return 2;
+    case VK_PHYSICAL_DEVICE_TYPE_CPU: return 4;
+    default: return 3;
+    }
+}
+
+/* ---- the context ------------------------------------------------------------------------ */
+
+struct vd_gpu {
+    vk_instance_fns fi;
+    vk_device_fns fd;
+    VkInstance instance;
+    VkPhysicalDevice pd;
+    VkDevice device;
+    VkQueue queue;
+    uint32_t family;
+    VkPhysicalDeviceMemoryProperties mem;
+    VkDeviceSize max_buffer; /* maxStorageBufferRange */
+    char name[VK_MAX_PHYSICAL_DEVICE_NAME_SIZE];
+    VkShaderModule shader;
+    VkDescriptorSetLayout set_layout;
+    VkPipelineLayout layout;
+    VkPipeline compare;
+    VkDescriptorPool pool;
+    VkDescriptorSet set;
+    VkCommandPool cmd_pool;
+    VkCommandBuffer cmd;
+    VkFence fence;
+    VkQueryPool queries; /* VK_NULL_HANDLE: no timestamps on this queue */
+    float timestamp_period;
+    uint64_t timestamp_mask;
+    int failed;
+    VkBufferCopy *regions; /* scratch for the reference update */
+    size_t regions_cap;
+    vd_gpu_times times;
+};
+
+/* The first failure of a context logs; later calls see failed and do nothing. */
+static void gpu_fail(vd_gpu *g, const char *what, VkResult r)
+{
+    if (g->failed)
+        return;
+    g->failed = 1;
+    vd_log(VD_LOG_WARNING, "GPU offload: %s failed on %s (%s); damage detection goes on on the CPU",
+           what, g->name[0] ? g->name : "the Vulkan device", vk_result_name(r));
+}
+
+static int vk_ok(vd_gpu *g, VkResult r, const char *what)
+{
+    if (r == VK_SUCCESS)
+        return 1;
+    gpu_fail(g, what, r);
+    return 0;
+}
+
+/* Every call that returns a VkResult goes through here; the test hook can fail any of them. */
+#define VK(g, what, call) vk_ok((g), injected_failure() ? VK_ERROR_DEVICE_LOST : (call), (what))
+
+const char *vd_gpu_device_name(const vd_gpu *gpu) { return gpu->name; }
+
+void vd_gpu_get_times(const vd_gpu *gpu, vd_gpu_times *times) { *times = gpu->times; }
+
+static int memory_type(const vd_gpu *g, uint32_t bits, VkMemoryPropertyFlags want,
+                       VkMemoryPropertyFlags prefer)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        VkMemoryPropertyFlags need = pass ? want : want | prefer;
+        for (uint32_t i = 0; i < g->mem.memoryTypeCount; i++)
+            if ((bits & (1u << i)) && (g->mem.memoryTypes[i].propertyFlags & need) == need)
+                return (int)i;
+    }
+    return -1;
+}
+
+typedef struct gpu_buffer {
+    VkBuffer buf;
+    VkDeviceMemory mem;
+    void *map; /* host-visible buffers stay mapped */
+    VkDeviceSize size;
+} gpu_buffer;
+
+static int buffer_new(vd_gpu *g, gpu_buffer *b, VkDeviceSize size, VkBufferUsageFlags usage,
+                      int host)
+{
+    *b = (gpu_buffer){.size = size};
+    VkBufferCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = size,
+                             .usage = usage, .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
+    if (!VK(g, "vkCreateBuffer", g->fd.vkCreateBuffer(g->device, &ci, NULL, &b->buf)))
+        return VD_ERR(EIO);
+    VkMemoryRequirements req;
+    g->fd.vkGetBufferMemoryRequirements(g->device, b->buf, &req);
+    int type = host ? memory_type(g, req.memoryTypeBits,
+                                  VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT |
+                                      VK_MEMORY_PROPERTY_HOST_COHERENT_BIT,
+                                  VK_MEMORY_PROPERTY_HOST_CACHED_BIT)
+                    : memory_type(g, req.memoryTypeBits, 0, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
+    if (type < 0) {
+        gpu_fail(g, "finding a memory type", VK_ERROR_OUT_OF_DEVICE_MEMORY);
+        return VD_ERR(EIO);
+    }
+    VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
+                               .allocationSize = req.size, .memoryTypeIndex = (uint32_t)type};
+    if (!VK(g, "vkAllocateMemory", g->fd.vkAllocateMemory(g->device, &ai, NULL, &b->mem)) ||
+        !VK(g, "vkBindBufferMemory", g->fd.vkBindBufferMemory(g->device, b->buf, b->mem, 0)))
+        return VD_ERR(EIO);
+    if (host && !VK(g, "vkMapMemory", g->fd.vkMapMemory(g->device, b->mem, 0, VK_WHOLE_SIZE, 0, &b->map)))
+        return VD_ERR(EIO);
+    return 0;
+}
+
+static void buffer_free(vd_gpu *g, gpu_buffer *b)
+{
+    /* Freeing the memory unmaps it. */
+    if (b->buf)
+        g->fd.vkDestroyBuffer(g->device, b->buf, NULL);
+    if (b->mem)
+        g->fd.vkFreeMemory(g->device, b->mem, NULL);
+    *b = (gpu_buffer){0};
+}
+
+void vd_gpu_free(vd_gpu **pgpu)
+{
+    vd_gpu *g = *pgpu;
+    if (!g)
+        return;
+    if (g->device) {
+        /* A lost device may say so again; destruction is allowed regardless. */
+        g->fd.vkDeviceWaitIdle(g->device);
+        if (g->queries)
+            g->fd.vkDestroyQueryPool(g->device, g->queries, NULL);
+        if (g->fence)
+            g->fd.vkDestroyFence(g->device, g->fence, NULL);
+        if (g->cmd_pool)
+            g->fd.vkDestroyCommandPool(g->device, g->cmd_pool, NULL);
+        if (g->pool)
+            g->fd.vkDestroyDescriptorPool(g->device, g->pool, NULL);
+        if (g->compare)
+            g->fd.vkDestroyPipeline(g->device, g->compare, NULL);
+        if (g->layout)
+            g->fd.vkDestroyPipelineLayout(g->device, g->layout, NULL);
+        if (g->set_layout)
+            g->fd.vkDestroyDescriptorSetLayout(g->device, g->set_layout, NULL);
+        if (g->shader)
+            g->fd.vkDestroyShaderModule(g->device, g->shader, NULL);
+        g->fd.vkDestroyDevice(g->device, NULL);
+    }
+    if (g->instance)
+        g->fi.vkDestroyInstance(g->instance, NULL);
+    free(g->regions);
+    free(g);
+    *pgpu = NULL;
+}
+
+/* Push constants of damage_compare.comp, in its order. */
+typedef struct compare_params {
+    uint32_t stride_words, row_bytes, tile_bytes, mask, cols, height;
+} compare_params;
+
+static int pipeline_new(vd_gpu *g)
+{
+    VkShaderModuleCreateInfo sm = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
+                                   .codeSize = sizeof(vd_spv_damage_compare),
+                                   .pCode = vd_spv_damage_compare};
+    if (!VK(g, "vkCreateShaderModule", g->fd.vkCreateShaderModule(g->device, &sm, NULL, &g->shader)))
+        return VD_ERR(EIO);
+    VkDescriptorSetLayoutBinding bind[3];
+    for (uint32_t i = 0; i < 3; i++)
+        bind[i] = (VkDescriptorSetLayoutBinding){.binding = i,
+                                                 .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                                 .descriptorCount = 1,
+                                                 .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT};
+    VkDescriptorSetLayoutCreateInfo dl = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
+                                          .bindingCount = 3, .pBindings = bind};
+    if (!VK(g, "vkCreateDescriptorSetLayout",
+            g->fd.vkCreateDescriptorSetLayout(g->device, &dl, NULL, &g->set_layout)))
+        return VD_ERR(EIO);
+    VkPushConstantRange pc = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
+                              .size = sizeof(compare_params)};
+    VkPipelineLayoutCreateInfo pl = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
+                                     .setLayoutCount = 1, .pSetLayouts = &g->set_layout,
+                                     .pushConstantRangeCount = 1, .pPushConstantRanges = &pc};
+    if (!VK(g, "vkCreatePipelineLayout", g->fd.vkCreatePipelineLayout(g->device, &pl, NULL, &g->layout)))
+        return VD_ERR(EIO);
+    VkComputePipelineCreateInfo cp = {
+        .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+        .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+                  .stage = VK_SHADER_STAGE_COMPUTE_BIT, .module = g->shader, .pName = "main"},
+        .layout = g->layout,
+    };
+    if (!VK(g, "vkCreateComputePipelines",
+            g->fd.vkCreateComputePipelines(g->device, VK_NULL_HANDLE, 1, &cp, NULL, &g->compare)))
+        return VD_ERR(EIO);
+    VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 3};
+    VkDescriptorPoolCreateInfo dp = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+                                     .maxSets = 1, .poolSizeCount = 1, .pPoolSizes = &ps};
+    if (!VK(g, "vkCreateDescriptorPool", g->fd.vkCreateDescriptorPool(g->device, &dp, NULL, &g->pool)))
+        return VD_ERR(EIO);
+    VkDescriptorSetAllocateInfo da = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+                                      .descriptorPool = g->pool, .descriptorSetCount = 1,
+                                      .pSetLayouts = &g->set_layout};
+    if (!VK(g, "vkAllocateDescriptorSets", g->fd.vkAllocateDescriptorSets(g->device, &da, &g->set)))
+        return VD_ERR(EIO);
+    return 0;
+}
+
+static int context_init(vd_gpu *g, int index)
+{
+    if (!VK(g, "vkCreateInstance", instance_new(&g->instance, &g->fi)))
+        return VD_ERR(EIO);
+    VkPhysicalDevice pds[MAX_DEVICES];
+    uint32_t n = MAX_DEVICES;
+    VkResult r = g->fi.vkEnumeratePhysicalDevices(g->instance, &n, pds);
+    if (r == VK_INCOMPLETE)
+        r = VK_SUCCESS;
+    if (!VK(g, "vkEnumeratePhysicalDevices", r))
+        return VD_ERR(EIO);
+    if ((uint32_t)index >= n) { /* the devices changed since the probe */
+        gpu_fail(g, "finding the device again", VK_ERROR_INITIALIZATION_FAILED);
+        return VD_ERR(ENODEV);
+    }
+    g->pd = pds[index];
+    VkPhysicalDeviceProperties props;
+    g->fi.vkGetPhysicalDeviceProperties(g->pd, &props);
+    snprintf(g->name, sizeof(g->name), "%s", props.deviceName);
+    g->max_buffer = props.limits.maxStorageBufferRange;
+    g->timestamp_period = props.limits.timestampPeriod;
+    uint32_t ts_bits = 0;
+    int family = compute_family(&g->fi, g->pd, &ts_bits);
+    if (family < 0) {
+        gpu_fail(g, "finding a compute queue", VK_ERROR_FEATURE_NOT_PRESENT);
+        return VD_ERR(ENODEV);
+    }
+    g->family = (uint32_t)family;
+    g->fi.vkGetPhysicalDeviceMemoryProperties(g->pd, &g->mem);
+
+    float prio = 1.0f;
+    VkDeviceQueueCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
+                                   .queueFamilyIndex = g->family, .queueCount = 1,
+                                   .pQueuePriorities = &prio};
+    VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
+                              .queueCreateInfoCount = 1, .pQueueCreateInfos = &qci};
+    if (!VK(g, "vkCreateDevice", g->fi.vkCreateDevice(g->pd, &dci, NULL, &g->device)))
+        return VD_ERR(EIO);
+    r = VK_SUCCESS;
+#define VD_VK_LOAD_DEVICE(name)                                                                   \
+    if (!(g->fd.name = (PFN_##name)g->fi.vkGetDeviceProcAddr(g->device, #name)))                  \
+        r = VK_ERROR_INITIALIZATION_FAILED;
+    VD_VK_DEVICE_FUNCS(VD_VK_LOAD_DEVICE)
+    if (!g->fd.vkDestroyDevice || !g->fd.vkDeviceWaitIdle) {
+        /* Without these vd_gpu_free() cannot run its device half. */
+        PFN_vkDestroyDevice destroy =
+            (PFN_vkDestroyDevice)g->fi.vkGetDeviceProcAddr(g->device, "vkDestroyDevice");
+        if (destroy)
+            destroy(g->device, NULL);
+        g->device = VK_NULL_HANDLE;
+    }
+    if (!vk_ok(g, r, "vkGetDeviceProcAddr"))
+        return VD_ERR(EIO);
+    g->fd.vkGetDeviceQueue(g->device, g->family, 0, &g->queue);
+
+    int ret = pipeline_new(g);
+    if (ret < 0)
+        return ret;
+    VkCommandPoolCreateInfo cpi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+                                   .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
+                                   .queueFamilyIndex = g->family};
+    if (!VK(g, "vkCreateCommandPool", g->fd.vkCreateCommandPool(g->device, &cpi, NULL, &g->cmd_pool)))
+        return VD_ERR(EIO);
+    VkCommandBufferAllocateInfo cai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+                                       .commandPool = g->cmd_pool,
+                                       .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+                                       .commandBufferCount = 1};
+    if (!VK(g, "vkAllocateCommandBuffers", g->fd.vkAllocateCommandBuffers(g->device, &cai, &g->cmd)))
+        return VD_ERR(EIO);
+    VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    if (!VK(g, "vkCreateFence", g->fd.vkCreateFence(g->device, &fci, NULL, &g->fence)))
+        return VD_ERR(EIO);
+    /* Timestamps are optional: without them vdbench shows host times only. */
+    if (ts_bits && g->timestamp_period > 0) {
+        VkQueryPoolCreateInfo qp = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+                                    .queryType = VK_QUERY_TYPE_TIMESTAMP,
+                                    .queryCount = N_TIMESTAMPS};
+        if (!VK(g, "vkCreateQueryPool", g->fd.vkCreateQueryPool(g->device, &qp, NULL, &g->queries)))
+            return VD_ERR(EIO);
+        g->timestamp_mask = ts_bits >= 64 ? UINT64_MAX : (UINT64_C(1) << ts_bits) - 1;
+    }
+    return 0;
+}
+
+/* The device cfg and VD_GPU ask for: an index into loader.devices, or -1 (logged why). */
+static int pick_device(const vd_encoder_config *cfg)
+{
+    enum vd_gpu_choice choice = cfg->gpu;
+    int index = cfg->gpu_index;
+    const char *name = cfg->gpu_name;
+    const char *env = getenv("VD_GPU");
+    if (env && *env) {
+        char *end;
+        long v = strtol(env, &end, 10);
+        if (!strcmp(env, "off")) {
+            choice = VD_GPU_OFF;
+        } else if (!strcmp(env, "auto")) {
+            choice = VD_GPU_AUTO;
+        } else if (*end == '\0' && v >= 0 && v <= INT32_MAX) {
+            choice = VD_GPU_INDEX;
+            index = (int)v;
+        } else {
+            choice = VD_GPU_NAME;
+            name = env;
+        }
+    }
+    if (choice == VD_GPU_OFF)
+        return -1;
+    /* Auto on a host without a GPU is the normal case, not worth a warning. */
+    enum vd_log_level level = choice == VD_GPU_AUTO ? VD_LOG_INFO : VD_LOG_WARNING;
+    pthread_once(&loader.once, loader_init);
+    if (loader.error) {
+        vd_log(level, "GPU offload: %s; damage detection runs on the CPU", loader.error);
+        return -1;
+    }
+    int best = -1;
+    for (int i = 0; i < loader.n_devices; i++) {
+        const vk_device_info *d = &loader.devices[i];
+        int eligible = choice == VD_GPU_INDEX ? i == index
+                       : choice == VD_GPU_NAME ? name && strstr(d->name, name) != NULL
+                                                : d->type != VK_PHYSICAL_DEVICE_TYPE_CPU;
+        if (eligible && d->has_compute &&
+            (best < 0 || type_rank(d->type) < type_rank(loader.devices[best].type)))
+            best = i;
+    }
+    if (best < 0) {
+        if (choice == VD_GPU_INDEX)
+            vd_log(level, "GPU offload: no usable Vulkan device %d (there are %d); damage detection runs on the CPU",
+                   index, loader.n_devices);
+        else if (choice == VD_GPU_NAME)
+            vd_log(level, "GPU offload: no usable Vulkan device named like \"%s\"; damage detection runs on the CPU",
+                   name ? name : "");
+        else
+            vd_log(level, "GPU offload: no GPU among %d Vulkan devices; damage detection runs on the CPU",
+                   loader.n_devices);
+    }
+    return best;
+}
+
+vd_gpu *vd_gpu_new(const vd_encoder_config *cfg)
+{
+    int index = pick_device(cfg);
+    if (index < 0)
+        return NULL;
+    vd_gpu *g = calloc(1, sizeof(*g));
+    if (!g) {
+        vd_log(VD_LOG_WARNING, "GPU offload: out of memory; damage detection runs on the CPU");
+        return NULL;
+    }
+    snprintf(g->name, sizeof(g->name), "%s", loader.devices[index].name);
+    if (context_init(g, index) < 0) {
+        vd_gpu_free(&g);
+        return NULL;
+    }
+    vd_log(VD_LOG_INFO, "GPU offload: damage detection on %s", g->name);
+    return g;
+}
+
+/* ---- surfaces ---------------------------------------------------------------------------- */
+
+struct vd_gpu_surface {
+    vd_tile_grid grid;
+    size_t row_bytes, stride; /* device rows: row_bytes padded to 4 */
+    gpu_buffer cur, ref;
+    gpu_buffer staging;       /* the frame, then room for a seed of the reference */
+    gpu_buffer flags;         /* one uint32_t per tile, see damage_compare.comp */
+    vd_rect *rects;           /* reference updates taken from the frame in cur */
+    size_t n_rects, rects_cap;
+    int seed;                 /* ref must be seeded from the CPU reference */
+};
+
+int vd_gpu_surface_new(vd_gpu *g, const vd_tile_grid *grid, vd_gpu_surface **out)
+{
+    *out = NULL;
+    if (g->failed)
+        return VD_ERR(EIO);
+    size_t row_bytes = (size_t)grid->width * (size_t)grid->bpp;
+    size_t stride = (row_bytes + 3) & ~(size_t)3;
+    size_t size = stride * (size_t)grid->height;
+    if (size > g->max_buffer) /* too large for one storage buffer: this surface stays on the CPU */
+        return 0;
+    vd_gpu_surface *s = calloc(1, sizeof(*s));
+    if (!s) {
+        gpu_fail(g, "allocating a surface", VK_ERROR_OUT_OF_HOST_MEMORY);
+        return VD_ERR(ENOMEM);
+    }
+    s->grid = *grid;
+    s->row_bytes = row_bytes;
+    s->stride = stride;
+    s->seed = 1;
+    size_t n_tiles = (size_t)grid->cols * (size_t)grid->rows;
+    VkBufferUsageFlags dev = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT |
+                             VK_BUFFER_USAGE_TRANSFER_SRC_BIT;
+    int ret;
+    if ((ret = buffer_new(g, &s->cur, size, dev, 0)) < 0 ||
+        (ret = buffer_new(g, &s->ref, size, dev, 0)) < 0 ||
+        (ret = buffer_new(g, &s->staging, 2 * size, VK_BUFFER_USAGE_TRANSFER_SRC_BIT, 1)) < 0 ||
+        (ret = buffer_new(g, &s->flags, n_tiles * sizeof(uint32_t), VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, 1)) < 0) {
+        vd_gpu_surface_free(g, &s);
+        return ret;
+    }
+    /* Row padding is never written again: keep it defined (the shader ignores it anyway). */
+    memset(s->staging.map, 0, 2 * size);
+    *out = s;
+    return 0;
+}
+
+void vd_gpu_surface_free(vd_gpu *g, vd_gpu_surface **psurf)
+{
+    vd_gpu_surface *s = *psurf;
+    if (!s)
+        return;
+    if (g) {
+        g->fd.vkDeviceWaitIdle(g->device);
+        buffer_free(g, &s->cur);
+        buffer_free(g, &s->ref);
+        buffer_free(g, &s->staging);
+        buffer_free(g, &s->flags);
+    }
+    free(s->rects);
+    free(s);
+    *psurf = NULL;
+}
+
+void vd_gpu_surface_invalidate(vd_gpu_surface *s)
+{
+    s->seed = 1;
+    s->n_rects = 0;
+}
+
+void vd_gpu_surface_record(vd_gpu_surface *s, int x, int y, int w, int h)
+{
+    if (s->seed || w <= 0 || h <= 0)
+        return;
+    if (s->n_rects == s->rects_cap) {
+        size_t cap = s->rects_cap ? 2 * s->rects_cap : 64;
+        vd_rect *r = realloc(s->rects, cap * sizeof(*r));
+        if (!r) { /* a seed is always right, only slower */
+            vd_gpu_surface_invalidate(s);
+            return;
+        }
+        s->rects = r;
+        s->rects_cap = cap;
+    }
+    s->rects[s->n_rects++] = (vd_rect){x, y, w, h};
+}
+
+static VkBufferCopy *regions_reserve(vd_gpu *g, size_t n)
+{
+    if (n <= g->regions_cap)
+        return g->regions;
+    VkBufferCopy *r = realloc(g->regions, n * sizeof(*r));
+    if (!r)
+        return NULL;
+    g->regions = r;
+    g->regions_cap = n;
+    return r;
+}
+
+/* The reference update as copy regions from cur: whole-width rectangles are one region,
+ * others one per row.  Returns the count, or -1 without memory. */
+static long reference_regions(vd_gpu *g, const vd_gpu_surface *s)
+{
+    size_t n = 0, bpp = (size_t)s->grid.bpp;
+    for (size_t i = 0; i < s->n_rects; i++)
+        n += s->rects[i].width == s->grid.width ? 1 : (size_t)s->rects[i].height;
+    VkBufferCopy *reg = regions_reserve(g, n);
+    if (n && !reg)
+        return -1;
+    n = 0;
+    for (size_t i = 0; i < s->n_rects; i++) {
+        const vd_rect *r = &s->rects[i];
+        VkDeviceSize off = (VkDeviceSize)r->y * s->stride + (VkDeviceSize)r->x * bpp;
+        if (r->width == s->grid.width) {
+            reg[n++] = (VkBufferCopy){off, off, (VkDeviceSize)r->height * s->stride};
+            continue;
+        }
+        for (int y = 0; y < r->height; y++, off += s->stride)
+            reg[n++] = (VkBufferCopy){off, off, (VkDeviceSize)r->width * bpp};
+    }
+    return (long)n;
+}
+
+static void barrier(vd_gpu *g, VkPipelineStageFlags src, VkAccessFlags src_access,
+                    VkPipelineStageFlags dst, VkAccessFlags dst_access)
+{
+    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = src_access,
+                          .dstAccessMask = dst_access};
+    g->fd.vkCmdPipelineBarrier(g->cmd, src, dst, 0, 1, &mb, 0, NULL, 0, NULL);
+}
+
+static void timestamp(vd_gpu *g, VkPipelineStageFlagBits stage, uint32_t i)
+{
+    if (g->queries)
+        g->fd.vkCmdWriteTimestamp(g->cmd, stage, g->queries, i);
+}
+
+int vd_gpu_damage_scan(vd_gpu *g, vd_gpu_surface *s, const uint8_t *cur, size_t cur_stride,
+                       const uint8_t *prev, uint8_t *state)
+{
+    if (g->failed)
+        return VD_ERR(EIO);
+    uint64_t t0 = vd_now_ns();
+    const vd_tile_grid *grid = &s->grid;
+    size_t size = s->stride * (size_t)grid->height, n_tiles = (size_t)grid->cols * (size_t)grid->rows;
+    uint8_t *staging = s->staging.map;
+    uint32_t *flags = s->flags.map;
+    /* Even with no candidate the frame goes up: the encoder may send tiles of it (a refresh
+     * of lossy tiles), and the next scan takes those into the reference from cur. */
+    for (size_t i = 0; i < n_tiles; i++)
+        flags[i] = state[i] == VD_TILE_CANDIDATE;
+    long n_regions = 0;
+    if (s->seed) {
+        vd_copy_rows(staging + size, s->stride, prev, s->row_bytes, s->row_bytes,
+                     (size_t)grid->height);
+    } else if ((n_regions = reference_regions(g, s)) < 0) {
+        gpu_fail(g, "allocating copy regions", VK_ERROR_OUT_OF_HOST_MEMORY);
+        return VD_ERR(ENOMEM);
+    }
+    vd_copy_rows(staging, s->stride, cur, cur_stride, s->row_bytes, (size_t)grid->height);
+
+    VkDescriptorBufferInfo bi[3] = {{s->cur.buf, 0, VK_WHOLE_SIZE},
+                                    {s->ref.buf, 0, VK_WHOLE_SIZE},
+                                    {s->flags.buf, 0, VK_WHOLE_SIZE}};
+    VkWriteDescriptorSet w[3];
+    for (uint32_t i = 0; i < 3; i++)
+        w[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+                                      .dstSet = g->set, .dstBinding = i, .descriptorCount = 1,
+                                      .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                      .pBufferInfo = &bi[i]};
+    /* The previous submission has completed (its fence was waited for). */
+    g->fd.vkUpdateDescriptorSets(g->device, 3, w, 0, NULL);
+
+    VkCommandBufferBeginInfo begin = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                      .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
+    if (!VK(g, "vkBeginCommandBuffer", g->fd.vkBeginCommandBuffer(g->cmd, &begin)))
+        return VD_ERR(EIO);
+    if (g->queries)
+        g->fd.vkCmdResetQueryPool(g->cmd, g->queries, 0, N_TIMESTAMPS);
+    timestamp(g, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, 0);
+    /* 1. The reference catches up with what the encoder sent from the previous frame. */
+    if (s->seed) {
+        VkBufferCopy c = {size, 0, size};
+        g->fd.vkCmdCopyBuffer(g->cmd, s->staging.buf, s->ref.buf, 1, &c);
+    } else if (n_regions) {
+        g->fd.vkCmdCopyBuffer(g->cmd, s->cur.buf, s->ref.buf, (uint32_t)n_regions, g->regions);
+    }
+    timestamp(g, VK_PIPELINE_STAGE_TRANSFER_BIT, 1);
+    /* 2. The new frame, once cur has been read. */
+    barrier(g, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT,
+            VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT);
+    VkBufferCopy up = {0, 0, size};
+    g->fd.vkCmdCopyBuffer(g->cmd, s->staging.buf, s->cur.buf, 1, &up);
+    timestamp(g, VK_PIPELINE_STAGE_TRANSFER_BIT, 2);
+    /* 3. The compare, over both copies' results. */
+    barrier(g, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
+            VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT);
+    compare_params pc = {(uint32_t)(s->stride / 4), (uint32_t)s->row_bytes,
+                         64u * (uint32_t)grid->bpp, grid->mask, (uint32_t)grid->cols,
+                         (uint32_t)grid->height};
+    g->fd.vkCmdBindPipeline(g->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, g->compare);
+    g->fd.vkCmdBindDescriptorSets(g->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, g->layout, 0, 1, &g->set,
+                                  0, NULL);
+    g->fd.vkCmdPushConstants(g->cmd, g->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(pc), &pc);
+    g->fd.vkCmdDispatch(g->cmd, (uint32_t)grid->cols, (uint32_t)grid->rows, 1);
+    timestamp(g, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 3);
+    barrier(g, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
+            VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
+    if (!VK(g, "vkEndCommandBuffer", g->fd.vkEndCommandBuffer(g->cmd)))
+        return VD_ERR(EIO);
+
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1,
+                       .pCommandBuffers = &g->cmd};
+    if (!VK(g, "vkResetFences", g->fd.vkResetFences(g->device, 1, &g->fence)) ||
+        !VK(g, "vkQueueSubmit", g->fd.vkQueueSubmit(g->queue, 1, &si, g->fence)) ||
+        !VK(g, "vkWaitForFences",
+            g->fd.vkWaitForFences(g->device, 1, &g->fence, VK_TRUE, FENCE_TIMEOUT_NS)))
+        return VD_ERR(EIO);
+
+    vd_gpu_times t = {0};
+    uint64_t ts[N_TIMESTAMPS];
+    if (g->queries &&
+        VK(g, "vkGetQueryPoolResults",
+           g->fd.vkGetQueryPoolResults(g->device, g->queries, 0, N_TIMESTAMPS, sizeof(ts), ts,
+                                       sizeof(ts[0]),
+                                       VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT))) {
+        double p = g->timestamp_period; /* ns per tick */
+        t.reference_ns = (uint64_t)((double)((ts[1] - ts[0]) & g->timestamp_mask) * p);
+        t.upload_ns = (uint64_t)((double)((ts[2] - ts[1]) & g->timestamp_mask) * p);
+        t.compare_ns = (uint64_t)((double)((ts[3] - ts[2]) & g->timestamp_mask) * p);
+        t.has_timestamps = 1;
+    }
+    if (g->failed)
+        return VD_ERR(EIO);
+    for (size_t i = 0; i < n_tiles; i++)
+        if (flags[i] == 2)
+            state[i] = VD_TILE_DIRTY;
+    s->seed = 0;
+    s->n_rects = 0;
+    t.host_ns = vd_now_ns() - t0;
+    g->times = t;
+    return 0;
+}
