@@ -1,0 +1,475 @@
+/* GPU damage detection (lib/gpu.h) against the CPU path: the mask bit for bit, the encoder's
+ * bytes frame by frame, and the fallbacks (off, a missing device, a failure at any Vulkan
+ * call).  Runs on whatever device there is (lavapipe in CI); without one the fallback checks
+ * still run and the test exits 77.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#define _POSIX_C_SOURCE 200809L /* setenv */
+#include "testutil.h"
+
+#include "damage.h"
+#include "gpu.h"
+
+static const enum vd_pixel_format formats[] = {VD_FORMAT_BGRX8888, VD_FORMAT_BGRA8888,
+                                               VD_FORMAT_RGBX8888, VD_FORMAT_RGBA8888,
+                                               VD_FORMAT_RGB565};
+
+/* Warnings about the GPU: a fallback must log exactly one. */
+static int gpu_warnings;
+/* What the scenarios covered, from the GPU encoder's stats. */
+static long streamed, copied, held_back;
+
+static void log_cb(void *opaque, enum vd_log_level level, const char *msg)
+{
+    (void)opaque;
+    if (level <= VD_LOG_WARNING && strstr(msg, "GPU offload"))
+        gpu_warnings++;
+    fprintf(stderr, "  [log %d] %s\n", (int)level, msg);
+}
+
+/* ---- the mask, directly ------------------------------------------------------------------- */
+
+/* Random changes a desktop sees, and the ones that must not count: X bytes, row padding. */
+static void mutate(tu_rng *r, const tu_canvas *c)
+{
+    size_t row_bytes = (size_t)c->width * (size_t)c->bpp;
+    switch (tu_rng_below(r, 6)) {
+    case 0: { /* repaint rectangles */
+        vd_rect d[4];
+        tu_scribble(r, c, d, 4);
+        break;
+    }
+    case 1: /* one byte anywhere, padding included */
+        c->data[tu_rng_below(r, (uint32_t)(c->stride * c->height))] ^= (uint8_t)(1 + tu_rng_below(r, 255));
+        break;
+    case 2: /* only the fourth byte of each pixel of a rectangle (X for BGRX/RGBX) */
+        if (c->bpp == 4) {
+            int x0 = (int)tu_rng_below(r, (uint32_t)c->width), y0 = (int)tu_rng_below(r, (uint32_t)c->height);
+            for (int y = y0; y < c->height && y < y0 + 70; y++)
+                for (int x = x0; x < c->width && x < x0 + 70; x++)
+                    c->data[(size_t)y * (size_t)c->stride + (size_t)x * 4 + 3] ^= 0x5a;
+        }
+        break;
+    case 3: /* the last byte of a row: the end of the last tile column */
+        c->data[tu_rng_below(r, (uint32_t)c->height) * (size_t)c->stride + row_bytes - 1] ^= 0x01;
+        break;
+    case 4: /* the first byte of a tile column */
+        c->data[tu_rng_below(r, (uint32_t)c->height) * (size_t)c->stride +
+                tu_rng_below(r, (uint32_t)((c->width + 63) / 64)) * 64 * (size_t)c->bpp] ^= 0x80;
+        break;
+    default: /* nothing */
+        break;
+    }
+}
+
+/* A rectangle inside w x h, from one pixel to all of it. */
+static vd_rect random_rect(tu_rng *r, int w, int h)
+{
+    int rw = 1 + (int)tu_rng_below(r, (uint32_t)w), rh = 1 + (int)tu_rng_below(r, (uint32_t)h);
+    if (tu_rng_below(r, 4) == 0)
+        rw = w; /* whole rows: one copy region */
+    return (vd_rect){(int32_t)tu_rng_below(r, (uint32_t)(w - rw + 1)),
+                     (int32_t)tu_rng_below(r, (uint32_t)(h - rh + 1)), rw, rh};
+}
+
+static void test_mask(const vd_encoder_config *cfg)
+{
+    static const int sizes[][2] = {{1, 1}, {3, 2}, {64, 64}, {65, 65}, {127, 63}, {131, 67}, {257, 70}};
+    static const int pads[] = {0, 1, 3, 64};
+    vd_gpu *g = vd_gpu_new(cfg);
+    CHECK(g, "no GPU context");
+    vd_damage_dsp dsp;
+    vd_damage_dsp_init(&dsp, ~0u);
+    tu_rng r = tu_rng_init(7);
+    long tiles = 0, dirty = 0;
+    for (size_t fi = 0; fi < TU_ARRAY_SIZE(formats); fi++) {
+        for (size_t si = 0; si < TU_ARRAY_SIZE(sizes); si++) {
+            int w = sizes[si][0], h = sizes[si][1];
+            tu_canvas c = tu_canvas_new(formats[fi], w, h, pads[(fi + si) % TU_ARRAY_SIZE(pads)]);
+            tu_fill_desktop(&r, &c);
+            vd_tile_grid grid;
+            vd_tile_grid_init(&grid, w, h, formats[fi]);
+            size_t row_bytes = (size_t)w * (size_t)c.bpp, n_tiles = (size_t)grid.cols * (size_t)grid.rows;
+            uint8_t *prev = tu_xmalloc(row_bytes * (size_t)h);
+            uint8_t *st_cpu = tu_xmalloc(n_tiles), *st_gpu = tu_xmalloc(n_tiles);
+            vd_copy_rows(prev, row_bytes, c.data, (size_t)c.stride, row_bytes, (size_t)h);
+            vd_gpu_surface *gs;
+            CHECK(vd_gpu_surface_new(g, &grid, &gs) == 0 && gs, "surface %dx%d", w, h);
+            for (int frame = 0; frame < 16; frame++) {
+                mutate(&r, &c);
+                mutate(&r, &c);
+                for (size_t i = 0; i < n_tiles; i++)
+                    st_cpu[i] = frame % 3 == 0 || tu_rng_below(&r, 4) ? VD_TILE_CANDIDATE : VD_TILE_SKIP;
+                memcpy(st_gpu, st_cpu, n_tiles);
+                vd_damage_scan(&dsp, &grid, c.data, (size_t)c.stride, prev, row_bytes, st_cpu);
+                CHECK(vd_gpu_damage_scan(g, gs, c.data, (size_t)c.stride, prev, st_gpu) == 0,
+                      "scan failed");
+                for (size_t i = 0; i < n_tiles; i++)
+                    CHECK(st_cpu[i] == st_gpu[i], "format %d %dx%d frame %d tile %zu: CPU %d, GPU %d",
+                          (int)formats[fi], w, h, frame, i, st_cpu[i], st_gpu[i]);
+                tiles += (long)n_tiles;
+                for (size_t i = 0; i < n_tiles; i++)
+                    dirty += st_cpu[i] == VD_TILE_DIRTY;
+                /* What an encoder does next: sends some rectangles of this frame (recorded),
+                 * or, one frame in five, changes its reference off the GPU (invalidated). */
+                int off_gpu = tu_rng_below(&r, 5) == 0;
+                if (off_gpu)
+                    vd_gpu_surface_invalidate(gs);
+                for (int k = (int)tu_rng_below(&r, 6); k > 0; k--) {
+                    vd_rect u = random_rect(&r, w, h);
+                    vd_copy_rows(prev + (size_t)u.y * row_bytes + (size_t)u.x * (size_t)c.bpp, row_bytes,
+                                 c.data + (size_t)u.y * (size_t)c.stride + (size_t)u.x * (size_t)c.bpp,
+                                 (size_t)c.stride, (size_t)u.width * (size_t)c.bpp, (size_t)u.height);
+                    vd_gpu_surface_record(gs, u.x, u.y, u.width, u.height);
+                }
+                if (off_gpu) /* and anything else may have happened to it meanwhile */
+                    prev[tu_rng_below(&r, (uint32_t)(row_bytes * (size_t)h))] ^= 0x10;
+            }
+            vd_gpu_surface_free(g, &gs);
+            free(prev);
+            free(st_cpu);
+            free(st_gpu);
+            tu_canvas_free(&c);
+        }
+    }
+    vd_gpu_times t;
+    vd_gpu_get_times(g, &t);
+    printf("gpu_test: masks equal over %ld tiles (%ld dirty); last scan %s timestamps\n", tiles,
+           dirty, t.has_timestamps ? "with" : "without");
+    vd_gpu_free(&g);
+}
+
+/* ---- the encoder's bytes -------------------------------------------------------------------- */
+
+/* A frame's packets, concatenated. */
+typedef struct out_bytes {
+    uint8_t *data;
+    size_t size, cap;
+    int packets;
+} out_bytes;
+
+static int encode(vd_encoder *enc, const vd_frame *f, out_bytes *o)
+{
+    o->size = 0;
+    o->packets = 0;
+    int ret = vd_encoder_send_frame(enc, f);
+    vd_packet pkt;
+    while (vd_encoder_receive_packet(enc, &pkt) == 0) {
+        if (o->size + pkt.size > o->cap) {
+            o->cap = 2 * (o->size + pkt.size);
+            o->data = tu_xrealloc(o->data, o->cap);
+        }
+        memcpy(o->data + o->size, pkt.data, pkt.size);
+        o->size += pkt.size;
+        o->packets++;
+    }
+    return ret;
+}
+
+static void receive_all(vd_encoder *enc, out_bytes *o)
+{
+    o->size = 0;
+    o->packets = 0;
+    vd_packet pkt;
+    while (vd_encoder_receive_packet(enc, &pkt) == 0) {
+        if (o->size + pkt.size > o->cap) {
+            o->cap = 2 * (o->size + pkt.size);
+            o->data = tu_xrealloc(o->data, o->cap);
+        }
+        memcpy(o->data + o->size, pkt.data, pkt.size);
+        o->size += pkt.size;
+        o->packets++;
+    }
+}
+
+static void same_bytes(const out_bytes *a, const out_bytes *b, const char *what, int frame)
+{
+    CHECK(a->packets == b->packets && a->size == b->size &&
+              (!a->size || !memcmp(a->data, b->data, a->size)),
+          "%s, frame %d: GPU encoder %d packets %zu bytes, CPU encoder %d packets %zu bytes", what,
+          frame, a->packets, a->size, b->packets, b->size);
+}
+
+/* Scrolls rows [y0, y1) of a canvas up by dy (new rows at the bottom are repainted). */
+static void scroll(tu_rng *r, const tu_canvas *c, int dy)
+{
+    if (dy >= c->height)
+        return;
+    memmove(c->data, c->data + (size_t)dy * (size_t)c->stride, (size_t)(c->height - dy) * (size_t)c->stride);
+    tu_paint_pattern(r, c, (vd_rect){0, c->height - dy, c->width, dy}, TU_TEXT);
+}
+
+typedef struct scenario {
+    enum vd_pixel_format format;
+    int width, height, pad;
+    int frames;
+    uint32_t video_codecs;
+    int two_surfaces;
+} scenario;
+
+/* Runs one scenario through gpu_enc and cpu_enc in lock-step, checking every frame's bytes.
+ * Returns the frames whose damage the GPU encoder found on the GPU. */
+static void run_pair(vd_encoder *ge, vd_encoder *ce, const scenario *sc, uint64_t seed,
+                     const char *what)
+{
+    tu_rng r = tu_rng_init(seed);
+    tu_canvas c = tu_canvas_new(sc->format, sc->width, sc->height, sc->pad);
+    tu_canvas c2 = tu_canvas_new(VD_FORMAT_BGRX8888, 97, 75, 4);
+    tu_fill_desktop(&r, &c);
+    tu_fill_desktop(&r, &c2);
+    out_bytes a = {0}, b = {0};
+    int64_t pts = 0;
+    for (int frame = 0; frame < sc->frames; frame++) {
+        vd_rect damage[9];
+        size_t n_damage = 0;
+        const vd_rect *dmg = NULL;
+        int held = 0;
+        switch (frame < 2 ? 99 : tu_rng_below(&r, 10)) {
+        case 0: /* exact host damage */
+            n_damage = tu_scribble(&r, &c, damage, 8);
+            dmg = damage;
+            break;
+        case 1: /* damage that misses some changes (they stay stale, in both) */
+            n_damage = tu_scribble(&r, &c, damage, 8);
+            tu_scribble(&r, &c, damage + n_damage, 1);
+            dmg = damage;
+            break;
+        case 2: /* X bytes only, everywhere */
+            if (c.bpp == 4)
+                for (int y = 0; y < c.height; y++)
+                    for (int x = 0; x < c.width; x++)
+                        c.data[(size_t)y * (size_t)c.stride + (size_t)x * 4 + 3] ^= 0x33;
+            break;
+        case 3: /* a scroll: sent as copies */
+            scroll(&r, &c, 1 + (int)tu_rng_below(&r, 40));
+            break;
+        case 4: /* the link is behind: frames held back, then one that carries them */
+            held = 1 + (int)tu_rng_below(&r, 3);
+            break;
+        case 5: /* the client asks for a refresh */
+            CHECK(vd_encoder_request_refresh(ge, VD_ALL_SURFACES) == 0 &&
+                      vd_encoder_request_refresh(ce, VD_ALL_SURFACES) == 0, "refresh");
+            mutate(&r, &c);
+            break;
+        case 6: /* a resume from a few frames back */
+            if (frame > 4) {
+                vd_resume_state rs = {.frame_seq = 0, .n_surfaces = 1, .surface_ids = {1}};
+                /* frame_seq of the last packet: both encoders count alike */
+                rs.frame_seq = (uint64_t)(frame > 6 ? frame - 4 : 0);
+                CHECK(vd_encoder_resume(ge, &rs) == vd_encoder_resume(ce, &rs), "resume");
+                receive_all(ge, &a);
+                receive_all(ce, &b);
+                same_bytes(&a, &b, what, frame);
+            }
+            mutate(&r, &c);
+            break;
+        case 7: /* a video-like region: noise in a rectangle, every frame for a while */
+        default: {
+            int vw = VD_MIN(c.width, 150), vh = VD_MIN(c.height, 100);
+            tu_paint_pattern(&r, &c, (vd_rect){0, 0, vw, vh}, TU_NOISE);
+            mutate(&r, &c);
+            break;
+        }
+        }
+        pts += 33333;
+        for (int k = 0; k <= held; k++) {
+            /* While held > k the transport is full: those frames are held back. */
+            vd_encoder_feedback fb = {.flags = VD_FEEDBACK_QUEUED,
+                                      .queued_bytes = k < held ? (64u << 20) : 0};
+            CHECK(vd_encoder_send_feedback(ge, &fb) == 0 && vd_encoder_send_feedback(ce, &fb) == 0,
+                  "feedback");
+            if (k > 0) {
+                n_damage = tu_scribble(&r, &c, damage, 4);
+                dmg = tu_rng_below(&r, 2) ? damage : NULL;
+                n_damage = dmg ? n_damage : 0;
+            }
+            vd_frame f = tu_frame(&c, 1, dmg, n_damage);
+            f.pts_us = pts;
+            /* The host says where the video plays: its tiles go out in a stream. */
+            vd_hint video = {{0, 0, VD_MIN(c.width, 150), VD_MIN(c.height, 100)}, VD_CONTENT_VIDEO};
+            if (sc->video_codecs) {
+                f.hints = &video;
+                f.n_hints = 1;
+                tu_paint_pattern(&r, &c, video.rect, TU_GRADIENT);
+            }
+            int ra = encode(ge, &f, &a), rb = encode(ce, &f, &b);
+            CHECK(ra == 0 && rb == 0, "%s, frame %d: send_frame %d %d", what, frame, ra, rb);
+            same_bytes(&a, &b, what, frame);
+            vd_encoder_stats st;
+            vd_encoder_get_stats(ge, &st);
+            streamed += st.tiles_streamed;
+            copied += st.tiles_copied;
+            held_back += st.held_back;
+            if (sc->two_surfaces) {
+                mutate(&r, &c2);
+                vd_frame f2 = tu_frame(&c2, 2, NULL, 0);
+                f2.pts_us = pts;
+                CHECK(encode(ge, &f2, &a) == 0 && encode(ce, &f2, &b) == 0, "surface 2");
+                same_bytes(&a, &b, what, frame);
+            }
+        }
+        if (frame == sc->frames / 2 && sc->two_surfaces) { /* a resize */
+            tu_canvas n = tu_canvas_new(c.format, c.width + 13, c.height - 5, c.stride - c.width * c.bpp);
+            tu_fill_desktop(&r, &n);
+            tu_canvas_free(&c);
+            c = n;
+        }
+    }
+    free(a.data);
+    free(b.data);
+    tu_canvas_free(&c);
+    tu_canvas_free(&c2);
+}
+
+static vd_encoder *encoder(const vd_encoder_config *base, uint32_t video_codecs, int gpu)
+{
+    vd_encoder_config cfg = *base;
+    cfg.video_codecs = video_codecs;
+    if (!gpu)
+        cfg.gpu = VD_GPU_OFF;
+    vd_encoder *enc;
+    CHECK(vd_encoder_new(&cfg, &enc) == 0, "vd_encoder_new");
+    return enc;
+}
+
+static void test_encoders(const vd_encoder_config *gcfg)
+{
+    static const scenario scenarios[] = {
+        {VD_FORMAT_BGRX8888, 333, 201, 12, 40, 0, 1},
+        {VD_FORMAT_BGRA8888, 131, 67, 0, 30, 0, 0},
+        {VD_FORMAT_RGBX8888, 200, 130, 3, 30, 0, 0},
+        {VD_FORMAT_RGBA8888, 65, 129, 4, 30, 0, 1},
+        {VD_FORMAT_RGB565, 257, 99, 2, 40, 0, 1},
+        {VD_FORMAT_RGB565, 1, 1, 0, 10, 0, 0},
+        {VD_FORMAT_BGRX8888, 320, 240, 0, 40, VD_CODEC_H264, 0}, /* video tiles */
+    };
+    for (size_t i = 0; i < TU_ARRAY_SIZE(scenarios); i++) {
+        vd_encoder *ge = encoder(gcfg, scenarios[i].video_codecs, 1);
+        vd_encoder *ce = encoder(gcfg, scenarios[i].video_codecs, 0);
+        CHECK(vd_encoder_gpu(ge) && !vd_encoder_gpu(ce), "GPU encoder without a GPU");
+        char what[64];
+        snprintf(what, sizeof(what), "scenario %zu", i);
+        run_pair(ge, ce, &scenarios[i], 100 + i, what);
+        CHECK(vd_encoder_gpu(ge), "%s: the GPU failed", what);
+        vd_encoder_free(&ge);
+        vd_encoder_free(&ce);
+    }
+    CHECK(gpu_warnings == 0, "%d GPU warnings", gpu_warnings);
+    printf("gpu_test: GPU and CPU encoders give the same bytes (%zu scenarios: %ld tiles streamed, "
+           "%ld copied, %ld frames held back)\n", TU_ARRAY_SIZE(scenarios), streamed, copied, held_back);
+    CHECK(streamed && copied && held_back, "a scenario did not happen");
+}
+
+/* ---- faults ------------------------------------------------------------------------------- */
+
+static const scenario fault_scenario = {VD_FORMAT_BGRX8888, 200, 130, 8, 8, 0, 1};
+
+/* An encoder that asks for cfg's GPU but must end up on the CPU, logging warnings times. */
+static void fallback(const vd_encoder_config *cfg, int warnings, const char *what)
+{
+    gpu_warnings = 0;
+    vd_encoder *ge = encoder(cfg, 0, 1), *ce = encoder(cfg, 0, 0);
+    CHECK(!vd_encoder_gpu(ge), "%s: a GPU context", what);
+    run_pair(ge, ce, &fault_scenario, 5, what);
+    CHECK(gpu_warnings == warnings, "%s: %d GPU warnings, expected %d", what, gpu_warnings, warnings);
+    vd_encoder_free(&ge);
+    vd_encoder_free(&ce);
+}
+
+static void test_fallbacks(const vd_encoder_config *gcfg)
+{
+    vd_encoder_config cfg = *gcfg;
+    cfg.gpu = VD_GPU_INDEX;
+    cfg.gpu_index = 999;
+    fallback(&cfg, 1, "device 999");
+    cfg.gpu = VD_GPU_NAME;
+    cfg.gpu_name = "no such device, surely";
+    fallback(&cfg, 1, "a name nothing has");
+    setenv("VD_GPU", "off", 1);
+    fallback(gcfg, 0, "VD_GPU=off");
+    setenv("VD_GPU", "999", 1);
+    fallback(gcfg, 2, "VD_GPU=999"); /* it overrides the CPU encoder's "off" too */
+    unsetenv("VD_GPU");
+    /* Bad configurations are refused outright. */
+    vd_encoder *enc;
+    cfg.gpu = VD_GPU_NAME;
+    cfg.gpu_name = NULL;
+    CHECK(vd_encoder_new(&cfg, &enc) == VD_ERR(EINVAL), "VD_GPU_NAME without a name");
+    cfg.gpu = (enum vd_gpu_choice)7;
+    CHECK(vd_encoder_new(&cfg, &enc) == VD_ERR(EINVAL), "an unknown choice");
+    printf("gpu_test: off, missing devices and bad configurations fall back or are refused\n");
+}
+
+/* The n-th Vulkan call fails, for every n from the first (instance creation) to past the
+ * end of the session: the bytes stay the CPU encoder's and exactly one line is logged. */
+static void test_injected_failures(const vd_encoder_config *gcfg)
+{
+    int n, fell = 0;
+    for (n = 1; n < 400; n++) {
+        gpu_warnings = 0;
+        vd_gpu_test_fail_call(n);
+        vd_encoder *ge = encoder(gcfg, 0, 1), *ce = encoder(gcfg, 0, 0);
+        run_pair(ge, ce, &fault_scenario, 5, "injected failure");
+        int alive = vd_encoder_gpu(ge) != NULL;
+        vd_gpu_test_fail_call(0);
+        vd_encoder_free(&ge);
+        vd_encoder_free(&ce);
+        CHECK(gpu_warnings == !alive, "failure at call %d: %d warnings, GPU %s", n, gpu_warnings,
+              alive ? "alive" : "gone");
+        if (alive) /* the session made fewer calls than n */
+            break;
+        fell++;
+    }
+    CHECK(fell > 20, "only %d failures injected", fell);
+    printf("gpu_test: a failure at each of the %d Vulkan calls of a session falls back cleanly\n", fell);
+}
+
+int main(void)
+{
+    vd_log_set_callback(log_cb, NULL);
+    vd_log_set_level(VD_LOG_INFO);
+    vd_encoder_config gcfg;
+    vd_encoder_config_default(&gcfg);
+    /* VD_GPU picks the device to test; the test then sets it itself. */
+    static char name[256];
+    const char *env = getenv("VD_GPU");
+    if (env && *env) {
+        snprintf(name, sizeof(name), "%s", env);
+        char *end;
+        long v = strtol(name, &end, 10);
+        if (!strcmp(name, "off")) {
+            gcfg.gpu = VD_GPU_OFF;
+        } else if (*end == '\0') {
+            gcfg.gpu = VD_GPU_INDEX;
+            gcfg.gpu_index = (int32_t)v;
+        } else if (strcmp(name, "auto")) {
+            gcfg.gpu = VD_GPU_NAME;
+            gcfg.gpu_name = name;
+        }
+        unsetenv("VD_GPU");
+    }
+    vd_gpu *g = gcfg.gpu == VD_GPU_OFF ? NULL : vd_gpu_new(&gcfg);
+    /* No GPU: a CPU implementation (lavapipe) is what CI has. */
+    for (int i = 0; !g && gcfg.gpu == VD_GPU_AUTO && i < 4; i++) {
+        vd_encoder_config c = gcfg;
+        c.gpu = VD_GPU_INDEX;
+        c.gpu_index = i;
+        if ((g = vd_gpu_new(&c)))
+            gcfg = c;
+    }
+    gpu_warnings = 0;
+    if (!g) {
+        printf("gpu_test: no Vulkan device; checking the fallbacks only\n");
+        vd_encoder_config cfg;
+        vd_encoder_config_default(&cfg);
+        test_fallbacks(&cfg);
+        return 77;
+    }
+    printf("gpu_test: device %s\n", vd_gpu_device_name(g));
+    vd_gpu_free(&g);
+    test_mask(&gcfg);
+    test_encoders(&gcfg);
+    test_fallbacks(&gcfg);
+    test_injected_failures(&gcfg);
+    printf("gpu_test: ok\n");
+    return 0;
+}
