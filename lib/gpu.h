@@ -32,7 +32,8 @@ typedef struct vd_gpu_times {
     uint64_t upload_ns;    /* staging -> device copy of the frame */
     uint64_t reference_ns; /* the reference's update (last frame's sent rectangles, or a seed) */
     uint64_t compare_ns;   /* the compare dispatch */
-    uint64_t host_ns;      /* vd_gpu_damage_scan() from entry to mask, CPU wall clock */
+    uint64_t host_ns;      /* vd_gpu_damage_scan() from entry to mask, wall clock */
+    uint64_t host_cpu_ns;  /* the same in the calling thread's CPU time (not the fence wait) */
     int has_timestamps;
 } vd_gpu_times;
 
@@ -46,6 +47,8 @@ VD_HIDDEN vd_gpu *vd_encoder_gpu(const vd_encoder *enc);
 VD_HIDDEN vd_gpu *vd_gpu_new(const vd_encoder_config *cfg);
 VD_HIDDEN void vd_gpu_free(vd_gpu **gpu);
 VD_HIDDEN const char *vd_gpu_device_name(const vd_gpu *gpu);
+/* 1 for a CPU implementation (lavapipe): its timings say nothing about a GPU. */
+VD_HIDDEN int vd_gpu_device_is_cpu(const vd_gpu *gpu);
 VD_HIDDEN void vd_gpu_get_times(const vd_gpu *gpu, vd_gpu_times *times);
 
 /* A surface's device-side images: the uploaded frame and the reference (what the client has).
@@ -85,6 +88,11 @@ static inline const char *vd_gpu_device_name(const vd_gpu *gpu)
 {
     (void)gpu;
     return "none";
+}
+static inline int vd_gpu_device_is_cpu(const vd_gpu *gpu)
+{
+    (void)gpu;
+    return 0;
 }
 static inline void vd_gpu_get_times(const vd_gpu *gpu, vd_gpu_times *times)
 {

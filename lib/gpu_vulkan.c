@@ -11,12 +11,16 @@
  *   2. the new frame goes staging -> cur;
  *   3. one workgroup per candidate tile compares cur with ref (lib/shaders/damage_compare.comp).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
+#define _POSIX_C_SOURCE 200809L /* CLOCK_THREAD_CPUTIME_ID */
+
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #define VK_NO_PROTOTYPES
 #include <vulkan/vulkan.h>
@@ -97,8 +101,7 @@ typedef struct vk_device_fns {
     VD_VK_DEVICE_FUNCS(VD_VK_DECLARE)
 } vk_device_fns;
 
-/* What the process found once: the loader and the devices (probed with a throwaway
- * instance, so that an encoder on a host without a usable GPU never creates one). */
+/* What the process found once: the loader and the devices. */
 typedef struct vk_device_info {
     char name[VK_MAX_PHYSICAL_DEVICE_NAME_SIZE];
     VkPhysicalDeviceType type;
@@ -112,6 +115,7 @@ static struct {
     const char *error; /* why there is no loader or no device list */
     vk_device_info devices[MAX_DEVICES];
     int n_devices;
+    VkInstance instance; /* the probe's */
 } loader = {.once = PTHREAD_ONCE_INIT};
 
 static atomic_int fail_countdown;
@@ -222,7 +226,10 @@ static void loader_init(void)
         }
         loader.n_devices = (int)n;
     }
-    fn.vkDestroyInstance(inst, NULL);
+    /* Kept, never destroyed: the loader unloads the drivers with their last instance, and
+     * loading them again for each encoder's context would cost far more than the instance.
+     * (It also keeps leaks inside a driver attributable to it for LeakSanitizer.) */
+    loader.instance = inst;
 }
 
 /* Lower is better: discrete, integrated, virtual, other, CPU. */
@@ -250,6 +257,7 @@ struct vd_gpu {
     VkPhysicalDeviceMemoryProperties mem;
     VkDeviceSize max_buffer; /* maxStorageBufferRange */
     char name[VK_MAX_PHYSICAL_DEVICE_NAME_SIZE];
+    int is_cpu;
     VkShaderModule shader;
     VkDescriptorSetLayout set_layout;
     VkPipelineLayout layout;
@@ -290,6 +298,15 @@ static int vk_ok(vd_gpu *g, VkResult r, const char *what)
 #define VK(g, what, call) vk_ok((g), injected_failure() ? VK_ERROR_DEVICE_LOST : (call), (what))
 
 const char *vd_gpu_device_name(const vd_gpu *gpu) { return gpu->name; }
+
+int vd_gpu_device_is_cpu(const vd_gpu *gpu) { return gpu->is_cpu; }
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 void vd_gpu_get_times(const vd_gpu *gpu, vd_gpu_times *times) { *times = gpu->times; }
 
@@ -455,6 +472,7 @@ static int context_init(vd_gpu *g, int index)
     VkPhysicalDeviceProperties props;
     g->fi.vkGetPhysicalDeviceProperties(g->pd, &props);
     snprintf(g->name, sizeof(g->name), "%s", props.deviceName);
+    g->is_cpu = props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
     g->max_buffer = props.limits.maxStorageBufferRange;
     g->timestamp_period = props.limits.timestampPeriod;
     uint32_t ts_bits = 0;
@@ -520,6 +538,26 @@ static int context_init(vd_gpu *g, int index)
     return 0;
 }
 
+/* Whether this host may have a GPU at all: a DRM render node, NVIDIA's device files or
+ * WSL's /dev/dxg.  Without one, auto does not even load the Vulkan loader: every process that
+ * makes an encoder would otherwise load every driver (lavapipe brings LLVM) to find nothing. */
+static int gpu_node_exists(void)
+{
+    static const char *const files[] = {"/dev/nvidiactl", "/dev/dxg"};
+    struct stat st;
+    for (size_t i = 0; i < VD_ARRAY_SIZE(files); i++)
+        if (stat(files[i], &st) == 0) /* stat, not open: opening a GPU's file has effects */
+            return 1;
+    DIR *d = opendir("/dev/dri");
+    if (!d)
+        return 0;
+    int found = 0;
+    for (struct dirent *e; !found && (e = readdir(d));)
+        found = !strncmp(e->d_name, "renderD", 7);
+    closedir(d);
+    return found;
+}
+
 /* The device cfg and VD_GPU ask for: an index into loader.devices, or -1 (logged why). */
 static int pick_device(const vd_encoder_config *cfg)
 {
@@ -546,6 +584,10 @@ static int pick_device(const vd_encoder_config *cfg)
         return -1;
     /* Auto on a host without a GPU is the normal case, not worth a warning. */
     enum vd_log_level level = choice == VD_GPU_AUTO ? VD_LOG_INFO : VD_LOG_WARNING;
+    if (choice == VD_GPU_AUTO && !gpu_node_exists()) {
+        vd_log(level, "GPU offload: no GPU device node; damage detection runs on the CPU");
+        return -1;
+    }
     pthread_once(&loader.once, loader_init);
     if (loader.error) {
         vd_log(level, "GPU offload: %s; damage detection runs on the CPU", loader.error);
@@ -738,7 +780,7 @@ int vd_gpu_damage_scan(vd_gpu *g, vd_gpu_surface *s, const uint8_t *cur, size_t 
 {
     if (g->failed)
         return VD_ERR(EIO);
-    uint64_t t0 = vd_now_ns();
+    uint64_t t0 = vd_now_ns(), c0 = thread_cpu_ns();
     const vd_tile_grid *grid = &s->grid;
     size_t size = s->stride * (size_t)grid->height, n_tiles = (size_t)grid->cols * (size_t)grid->rows;
     uint8_t *staging = s->staging.map;
@@ -836,6 +878,7 @@ int vd_gpu_damage_scan(vd_gpu *g, vd_gpu_surface *s, const uint8_t *cur, size_t 
     s->seed = 0;
     s->n_rects = 0;
     t.host_ns = vd_now_ns() - t0;
+    t.host_cpu_ns = thread_cpu_ns() - c0;
     g->times = t;
     return 0;
 }
