@@ -22,6 +22,7 @@
 #include "lib/clock.h"
 #include "lib/damage.h"
 #include "baselines.h"
+#include "gpu_bench.h"
 #include "peers.h"
 #include "score.h"
 #include "scroll_metrics.h"
@@ -69,7 +70,7 @@ typedef struct options {
     const char **inputs;
     int n_inputs;
     int frames, width, height;
-    int json, verify, quiet, baselines, peers;
+    int json, verify, quiet, baselines, peers, gpu;
     unsigned cpu_flags;
     const char *dump_dir; /* --dump-streams */
 } options;
@@ -999,6 +1000,9 @@ static void usage(FILE *out)
                  "      --peers           also code the damaged tiles with other lossless codecs\n"
                  "                        (lz4, lz4hc, zstd, png, planar, tight, zrle, as built)\n"
                  "                        and compare bits and speed with libvd's (slow)\n"
+                 "      --gpu             only compare damage detection on the GPU (Vulkan; VD_GPU\n"
+                 "                        picks the device, else the best GPU, else lavapipe) with\n"
+                 "                        the CPU path: per-stage GPU times and the same bytes\n"
                  "  -j, --json            machine-readable output\n"
                  "  -q, --quiet           no progress line\n"
                  "  -h, --help\n"
@@ -1015,7 +1019,7 @@ static int parse_args(int argc, char **argv, options *opt)
         {"json", no_argument, NULL, 'j'},           {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},           {"dump-streams", required_argument, NULL, 'D'},
         {"baselines", no_argument, NULL, 'B'},      {"peers", no_argument, NULL, 'P'},
-        {0},
+        {"gpu", no_argument, NULL, 'G'},            {0},
     };
     *opt = (options){.width = 1920, .height = 1080, .verify = 1, .cpu_flags = ~0u};
     opt->inputs = calloc((size_t)argc, sizeof(*opt->inputs));
@@ -1061,6 +1065,9 @@ static int parse_args(int argc, char **argv, options *opt)
         case 'P':
             opt->peers = 1;
             break;
+        case 'G':
+            opt->gpu = 1;
+            break;
         case 'j':
             opt->json = 1;
             break;
@@ -1094,6 +1101,42 @@ static int open_workload(const options *opt, int i, int frames, bench_workload *
                                          wl);
 }
 
+/* --gpu: exit status 1 when a frame's bytes differ between the paths, 2 on an error or
+ * without a Vulkan device. */
+static int run_gpu(options *opt, int n_runs)
+{
+    bench_gpu_result *res = calloc((size_t)n_runs, sizeof(*res));
+    if (!res)
+        return 2;
+    int n = 0, status = 0;
+    for (int i = 0; i < n_runs; i++) {
+        bench_workload *wl = NULL;
+        int ret = open_workload(opt, i, opt->frames, &wl);
+        if (ret == 0) {
+            ret = bench_gpu_workload(wl, opt->frames, opt->cpu_flags, &res[n]);
+            bench_workload_free(&wl);
+        }
+        if (ret < 0) {
+            fprintf(stderr, "vdbench --gpu: %s: %s\n", workload_name(opt, i),
+                    ret == VD_ERR(ENODEV) ? "no Vulkan device" : vd_strerror(ret));
+            status = 2;
+            continue;
+        }
+        if (res[n].mismatches) {
+            fprintf(stderr, "vdbench --gpu: %s: %" PRIu64 " frames differ between the GPU and CPU paths\n",
+                    res[n].name, res[n].mismatches);
+            if (!status)
+                status = 1;
+        }
+        n++;
+    }
+    if (n)
+        bench_gpu_print(res, n);
+    free(res);
+    free(opt->inputs);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     /* libavcodec's encoders report per stream at info level: only errors here. */
@@ -1110,6 +1153,8 @@ int main(int argc, char **argv)
     int n_runs = opt.n_inputs ? opt.n_inputs : opt.workload ? 1 : n_names;
     if (opt.n_inputs && opt.workload)
         n_runs++;
+    if (opt.gpu)
+        return run_gpu(&opt, n_runs);
     result *res = calloc((size_t)n_runs, sizeof(*res));
     if (!res)
         return 2;

@@ -1,0 +1,224 @@
+/* vdbench --gpu: the same frames through an encoder that detects damage on the GPU and one
+ * that does it on the CPU, lossless only (video off) so that damage detection is what differs.
+ * Every frame's bytes must agree; the times are medians over the frames both scanned.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#define _POSIX_C_SOURCE 200809L
+
+#include "gpu_bench.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <vd/vd.h>
+
+#include "lib/gpu.h"
+
+/* The device: VD_GPU if set (then cleared, or it would turn the CPU encoder's GPU on too),
+ * else the best GPU, else device 0 (lavapipe where there is no GPU). */
+static void gpu_config(vd_encoder_config *cfg)
+{
+    static char name[256];
+    static int read_env;
+    static enum vd_gpu_choice choice = VD_GPU_AUTO;
+    static int32_t index;
+    if (!read_env) {
+        read_env = 1;
+        const char *env = getenv("VD_GPU");
+        if (env && *env) {
+            snprintf(name, sizeof(name), "%s", env);
+            char *end;
+            long v = strtol(name, &end, 10);
+            choice = !strcmp(name, "off")  ? VD_GPU_OFF
+                     : !strcmp(name, "auto") ? VD_GPU_AUTO
+                     : *end == '\0'          ? VD_GPU_INDEX
+                                             : VD_GPU_NAME;
+            index = (int32_t)v;
+            unsetenv("VD_GPU");
+        }
+    }
+    cfg->gpu = choice;
+    cfg->gpu_index = index;
+    cfg->gpu_name = name;
+}
+
+typedef struct series {
+    double *v;
+    size_t n, cap;
+} series;
+
+static int series_add(series *s, double x)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 256;
+        double *v = realloc(s->v, cap * sizeof(*v));
+        if (!v)
+            return VD_ERR(ENOMEM);
+        s->v = v;
+        s->cap = cap;
+    }
+    s->v[s->n++] = x;
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(series *s)
+{
+    if (!s->n)
+        return 0;
+    qsort(s->v, s->n, sizeof(*s->v), cmp_double);
+    return s->n % 2 ? s->v[s->n / 2] : (s->v[s->n / 2 - 1] + s->v[s->n / 2]) / 2;
+}
+
+typedef struct packets {
+    uint8_t *data;
+    size_t size, cap;
+} packets;
+
+static int drain(vd_encoder *enc, packets *p)
+{
+    p->size = 0;
+    vd_packet pkt;
+    while (vd_encoder_receive_packet(enc, &pkt) == 0) {
+        if (p->size + pkt.size > p->cap) {
+            size_t cap = 2 * (p->size + pkt.size);
+            uint8_t *d = realloc(p->data, cap);
+            if (!d)
+                return VD_ERR(ENOMEM);
+            p->data = d;
+            p->cap = cap;
+        }
+        memcpy(p->data + p->size, pkt.data, pkt.size);
+        p->size += pkt.size;
+    }
+    return 0;
+}
+
+int bench_gpu_workload(bench_workload *wl, int max_frames, unsigned cpu_flags, bench_gpu_result *r)
+{
+    *r = (bench_gpu_result){0};
+    snprintf(r->name, sizeof(r->name), "%s", bench_workload_name(wl));
+    vd_encoder_config gcfg, ccfg;
+    vd_encoder_config_default(&gcfg);
+    gcfg.cpu_flags = cpu_flags;
+    gcfg.video_codecs = 0;
+    ccfg = gcfg;
+    ccfg.gpu = VD_GPU_OFF;
+    gpu_config(&gcfg);
+    vd_encoder *ge = NULL, *ce = NULL;
+    packets pa = {0}, pb = {0};
+    series s[6] = {{0}};
+    int ret = vd_encoder_new(&gcfg, &ge);
+    if (ret == 0 && !vd_encoder_gpu(ge) && gcfg.gpu == VD_GPU_AUTO) {
+        /* No GPU: a CPU implementation still checks the results. */
+        vd_encoder_free(&ge);
+        gcfg.gpu = VD_GPU_INDEX;
+        gcfg.gpu_index = 0;
+        ret = vd_encoder_new(&gcfg, &ge);
+    }
+    if (ret < 0 || (ret = vd_encoder_new(&ccfg, &ce)) < 0)
+        goto out;
+    if (!vd_encoder_gpu(ge)) {
+        ret = VD_ERR(ENODEV);
+        goto out;
+    }
+    snprintf(r->device, sizeof(r->device), "%s", vd_gpu_device_name(vd_encoder_gpu(ge)));
+    r->device_is_cpu = vd_gpu_device_is_cpu(vd_encoder_gpu(ge));
+    bench_frame f;
+    while ((max_frames <= 0 || r->frames < max_frames) && (ret = bench_workload_next(wl, &f)) > 0) {
+        vd_frame vf = {.surface_id = 1, .format = VD_FORMAT_BGRX8888, .width = f.width,
+                       .height = f.height, .stride = (int32_t)f.stride, .data = f.data,
+                       .pts_us = f.pts_us};
+        if ((ret = vd_encoder_send_frame(ge, &vf)) < 0 || (ret = drain(ge, &pa)) < 0 ||
+            (ret = vd_encoder_send_frame(ce, &vf)) < 0 || (ret = drain(ce, &pb)) < 0)
+            goto out;
+        r->frames++;
+        if (pa.size != pb.size || memcmp(pa.data, pb.data, pa.size))
+            r->mismatches++;
+        vd_gpu *g = vd_encoder_gpu(ge);
+        if (!g) {
+            r->gpu_failed = 1;
+            continue;
+        }
+        vd_encoder_stats gs, cs;
+        vd_encoder_get_stats(ge, &gs);
+        vd_encoder_get_stats(ce, &cs);
+        if (!cs.tiles_scanned) /* a frame that sends everything is not scanned */
+            continue;
+        vd_gpu_times t;
+        vd_gpu_get_times(g, &t);
+        r->scanned_frames++;
+        r->scanned_tiles += cs.tiles_scanned;
+        r->has_timestamps = t.has_timestamps;
+        if ((ret = series_add(&s[0], (double)t.upload_ns / 1e6)) < 0 ||
+            (ret = series_add(&s[1], (double)t.reference_ns / 1e6)) < 0 ||
+            (ret = series_add(&s[2], (double)t.compare_ns / 1e6)) < 0 ||
+            (ret = series_add(&s[3], (double)gs.scan_ns / 1e6)) < 0 ||
+            (ret = series_add(&s[4], (double)t.host_cpu_ns / 1e6)) < 0 ||
+            (ret = series_add(&s[5], (double)cs.scan_ns / 1e6)) < 0)
+            goto out;
+    }
+    r->upload_ms = median(&s[0]);
+    r->reference_ms = median(&s[1]);
+    r->compare_ms = median(&s[2]);
+    r->gpu_stage_ms = median(&s[3]);
+    r->gpu_stage_cpu_ms = median(&s[4]);
+    r->cpu_scan_ms = median(&s[5]);
+out:
+    for (int i = 0; i < 6; i++)
+        free(s[i].v);
+    free(pa.data);
+    free(pb.data);
+    vd_encoder_free(&ge);
+    vd_encoder_free(&ce);
+    return ret < 0 ? ret : 0;
+}
+
+void bench_gpu_print(const bench_gpu_result *res, int n)
+{
+    printf("libvd %s vdbench --gpu: damage detection on the GPU against the CPU path\n\n",
+           vd_version_string());
+    for (int i = 0; i < n; i++)
+        if (!i || strcmp(res[i].device, res[i - 1].device))
+            printf("device: %s%s\n", res[i].device,
+                   res[i].device_is_cpu
+                       ? " -- a CPU implementation (lavapipe or alike): its GPU timings mean nothing, "
+                         "only the bit-exactness counts"
+                       : "");
+    printf("\n%-12s %6s %9s %8s %8s %8s %8s %9s %9s %8s %8s %s\n", "workload", "frames", "scan tl/f",
+           "upload", "ref upd", "compare", "gpu sum", "gpu path", "gpu cpu", "cpu path", "cpu/cpu",
+           "same bytes");
+    for (int i = 0; i < n; i++) {
+        const bench_gpu_result *r = &res[i];
+        double gsum = r->upload_ms + r->reference_ms + r->compare_ms;
+        char ts[4][16];
+        if (r->has_timestamps) {
+            snprintf(ts[0], sizeof(ts[0]), "%8.3f", r->upload_ms);
+            snprintf(ts[1], sizeof(ts[1]), "%8.3f", r->reference_ms);
+            snprintf(ts[2], sizeof(ts[2]), "%8.3f", r->compare_ms);
+            snprintf(ts[3], sizeof(ts[3]), "%8.3f", gsum);
+        } else {
+            for (int k = 0; k < 4; k++)
+                snprintf(ts[k], sizeof(ts[k]), "%8s", "-");
+        }
+        printf("%-12s %6d %9.1f %s %s %s %s %9.3f %9.3f %8.3f %8.2f %s%s\n", r->name, r->frames,
+               r->scanned_frames ? (double)r->scanned_tiles / r->scanned_frames : 0, ts[0], ts[1],
+               ts[2], ts[3], r->gpu_stage_ms, r->gpu_stage_cpu_ms, r->cpu_scan_ms,
+               r->cpu_scan_ms > 0 ? r->gpu_stage_cpu_ms / r->cpu_scan_ms : 0,
+               r->mismatches ? "NO" : "yes", r->gpu_failed ? " (the GPU failed: CPU path since)" : "");
+    }
+    printf("\ncolumns (ms, medians over the frames scanned): scan tl/f = candidate tiles per frame;\n"
+           "upload, ref upd, compare = GPU time of each stage of the one submission per frame\n"
+           "(timestamp queries: staging -> device copy of the frame, the reference's update from\n"
+           "the previous frame's sent tiles, the compare dispatch), gpu sum = their sum;\n"
+           "gpu path = wall-clock time of the damage stage on the GPU path (staging copy, submit,\n"
+           "wait, mask), gpu cpu = the same in the encoder thread's CPU time; cpu path = the CPU\n"
+           "path's scan (vd_damage_scan); cpu/cpu = gpu cpu / cpu path; same bytes = every frame's\n"
+           "packets identical on both paths\n");
+}

@@ -1,0 +1,30 @@
+/* vdbench --gpu (bench/gpu_bench.c).
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef VD_BENCH_GPU_H
+#define VD_BENCH_GPU_H
+
+#include <stdint.h>
+
+#include "workload.h"
+
+typedef struct bench_gpu_result {
+    char name[64];
+    char device[256];
+    int device_is_cpu;  /* lavapipe: timings mean nothing */
+    int frames, scanned_frames;
+    uint64_t scanned_tiles;
+    uint64_t mismatches; /* frames whose bytes differ between the paths */
+    int gpu_failed;      /* the GPU encoder fell back to the CPU during the run */
+    int has_timestamps;
+    double upload_ms, reference_ms, compare_ms; /* GPU time per stage, medians */
+    double gpu_stage_ms, gpu_stage_cpu_ms;      /* the GPU path's damage stage: wall, thread CPU */
+    double cpu_scan_ms;                         /* the CPU path's scan */
+} bench_gpu_result;
+
+/* Runs up to max_frames frames (<= 0: all) of wl through both paths.  Returns 0,
+ * VD_ERR(ENODEV) without a Vulkan device, or another negative error. */
+int bench_gpu_workload(bench_workload *wl, int max_frames, unsigned cpu_flags, bench_gpu_result *r);
+
+void bench_gpu_print(const bench_gpu_result *res, int n);
+
+#endif
