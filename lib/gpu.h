@@ -11,11 +11,13 @@
 #define VD_GPU_H
 
 #include <errno.h>
+#include <stdlib.h>
 
 #include <vd/encoder.h>
 
 #include "damage.h"
 #include "internal.h"
+#include "log.h"
 
 #if defined(VD_HAVE_VULKAN) && VD_ENABLE_ENCODER
 #define VD_GPU_BUILT 1
@@ -78,9 +80,15 @@ VD_HIDDEN void vd_gpu_test_fail_call(int n);
 
 #else /* the backend is not built: every entry point says "no GPU" */
 
+/* Asking for a device by index or name (config or VD_GPU) is worth a warning here. */
 static inline vd_gpu *vd_gpu_new(const vd_encoder_config *cfg)
 {
-    (void)cfg;
+    const char *env = getenv("VD_GPU");
+    int asked = env && *env ? strcmp(env, "off") && strcmp(env, "auto")
+                            : cfg->gpu == VD_GPU_INDEX || cfg->gpu == VD_GPU_NAME;
+    if (asked)
+        vd_log(VD_LOG_WARNING, "GPU offload: libvd was built without the Vulkan backend; "
+                               "damage detection runs on the CPU");
     return NULL;
 }
 static inline void vd_gpu_free(vd_gpu **gpu) { *gpu = NULL; }
