@@ -30,6 +30,8 @@
 #define PACK_BLOCK 16
 /* A PACKED tile's block widths, at most: 4 planes of 256 blocks, a nibble each. */
 #define PACKED_WIDTHS_MAX (4 * (TILE_PIXELS / PACK_BLOCK) / 2)
+#define RLE_COLOURS_MAX 127 /* PALETTE_RLE: bit 7 of a run's first byte flags a long run */
+#define RLE_SLACK 32        /* the decoder's stores past a tile's last pixel, at most */
 #define PALETTE_TABLE 1024 /* open addressing for up to 256 colours: at most a quarter full */
 #define X_BITS 0xff000000u
 #define CHUNK_BYTES ((size_t)2 << 20)
@@ -46,6 +48,10 @@ struct vd_tile_encoder {
     uint32_t px[TILE_PIXELS];
     uint8_t idx[TILE_PIXELS];
     uint32_t palette[256];
+    /* build_palette(): the runs of equal pixels in raster order */
+    uint8_t run_index[TILE_PIXELS];
+    uint16_t run_len[TILE_PIXELS];
+    int runs;
     uint8_t plane[4][TILE_PIXELS];
     uint8_t packed[PACKED_WIDTHS_MAX + 4 * TILE_PIXELS], packed_med[PACKED_WIDTHS_MAX + 4 * TILE_PIXELS];
     size_t packed_size;
@@ -80,13 +86,25 @@ static void store_px(uint8_t *p, uint32_t v, int bpp)
         vd_wl16(p, (uint16_t)v);
 }
 
+/* The history ring, its pages faulted in now: else they fault in as the history first grows,
+ * a page or two inside each run's coding until the ring has filled once (a few microseconds
+ * each; with PALETTE_RLE's smaller bulk that went on through vdbench's 200 frames of
+ * 01-office). */
+static uint8_t *ring_new(void)
+{
+    uint8_t *ring = malloc(RING_BYTES);
+    for (size_t i = 0; ring && i < RING_BYTES; i += 4096)
+        ((volatile uint8_t *)ring)[i] = 0; /* a memset of 0 could become calloc, which skips it */
+    return ring;
+}
+
 vd_tile_encoder *vd_tile_encoder_new(void)
 {
     vd_tile_encoder *te = calloc(1, sizeof(*te));
     if (!te)
         return NULL;
     te->lz4 = LZ4_createStream();
-    te->ring = malloc(RING_BYTES);
+    te->ring = ring_new();
     if (!te->lz4 || !te->ring) {
         vd_tile_encoder_free(&te);
         return NULL;
@@ -133,8 +151,12 @@ static void load_tile(vd_tile_encoder *te, const uint8_t *src, size_t stride, in
     }
 }
 
+/* The highest set bit of x > 0: 0 for 1, 12 for 4096. */
+static inline unsigned top_bit(unsigned x) { return 31u - (unsigned)__builtin_clz(x); }
+
 /* Colours in order of first appearance (so the same content gets the same indices, which
- * keeps it matchable in the history), the index of every pixel; 257 when there are more. */
+ * keeps it matchable in the history), the index of every pixel; 257 when there are more.
+ * Records the runs for PALETTE_RLE: they are the changes this loop sees anyway. */
 static int build_palette(vd_tile_encoder *te, int n)
 {
     uint32_t stamp = ++te->stamp;
@@ -144,10 +166,15 @@ static int build_palette(vd_tile_encoder *te, int n)
     }
     const uint32_t *px = te->px;
     uint32_t prev = ~px[0], prev_index = 0;
-    int count = 0;
+    int count = 0, start = 0, runs = 0;
     for (int i = 0; i < n; i++) {
         uint32_t c = px[i];
         if (c != prev) {
+            if (i) {
+                te->run_index[runs] = (uint8_t)prev_index;
+                te->run_len[runs++] = (uint16_t)(i - start);
+            }
+            start = i;
             uint32_t h = (c * 0x9e3779b1u) >> 22;
             for (;; h = (h + 1) & (PALETTE_TABLE - 1)) {
                 if (te->table[h].stamp != stamp) {
@@ -167,7 +194,40 @@ static int build_palette(vd_tile_encoder *te, int n)
         }
         te->idx[i] = (uint8_t)prev_index;
     }
+    te->run_index[runs] = (uint8_t)prev_index;
+    te->run_len[runs++] = (uint16_t)(n - start);
+    te->runs = runs;
     return count;
+}
+
+/* PALETTE_RLE: index bits ib (enough for the colours), the rest of the 7 for short runs. */
+static int rle_index_bits(int colours) { return (int)top_bit((unsigned)(colours - 1)) + 1; }
+
+/* PALETTE_RLE's runs (docs/protocol.md, section 9): a byte of the index in its low ib bits
+ * and, for runs of up to 2^(7 - ib) pixels, the length - 1 above it; bit 7 flags a longer run,
+ * the rest of its length in 1 or 2 more bytes. */
+static uint8_t *put_runs(const vd_tile_encoder *te, uint8_t *out, int ib)
+{
+    unsigned lb = 7u - (unsigned)ib;
+    size_t short_max = (size_t)1 << lb;
+    for (int r = 0; r < te->runs; r++) {
+        size_t len = te->run_len[r];
+        unsigned v = te->run_index[r];
+        if (len <= short_max) {
+            *out++ = (uint8_t)(v | (len - 1) << ib);
+            continue;
+        }
+        size_t e = len - short_max - 1, q = e >> lb;
+        *out++ = (uint8_t)(0x80 | v | (e & (short_max - 1)) << ib);
+        if (q < 128) {
+            *out++ = (uint8_t)q;
+        } else {
+            q -= 128;
+            *out++ = (uint8_t)(0x80 | (q & 0x7f));
+            *out++ = (uint8_t)(q >> 7);
+        }
+    }
+    return out;
 }
 
 static int index_bits(int colours) { return colours <= 2 ? 1 : colours <= 4 ? 2 : colours <= 16 ? 4 : 8; }
@@ -422,6 +482,18 @@ static int packed_beats_palette(vd_tile_encoder *te, int tw, int th, int planes,
     return te->packed_size < (size_t)lz;
 }
 
+/* PALETTE_RLE where its runs take fewer bytes than the packed index rows (so its bulk stays
+ * below the palette's, and the raw pixels').  LZ4 shrinks both, but choosing by an LZ4 trial
+ * of each instead gained nothing on vdbench's text workloads. */
+static int rle_beats_packed(const vd_tile_encoder *te, int tw, int th, int colours)
+{
+    size_t packed = packed_row_bytes(tw, index_bits(colours)) * (size_t)th;
+    unsigned short_max = 1u << (7 - rle_index_bits(colours)), rle = (unsigned)te->runs;
+    for (int r = 0; r < te->runs; r++) /* put_runs()'s bytes, exactly */
+        rle += (te->run_len[r] > short_max) + (te->run_len[r] > 129 * short_max);
+    return rle < packed;
+}
+
 size_t vd_tile_encode(vd_tile_encoder *te, vd_tile_cache *cache, const uint8_t *src, size_t stride,
                       int w, int h, int bpp, int has_x, uint8_t *dst, uint8_t *encoding,
                       vd_tile_counts *counts)
@@ -477,12 +549,17 @@ size_t vd_tile_encode(vd_tile_encoder *te, vd_tile_cache *cache, const uint8_t *
         int packed = palette && colours > 4 && bpp == 4 &&
                      packed_beats_palette(te, tw, th, planes, colours);
         if (palette && !packed) {
-            *mode = VD_TILE_MODE_PALETTE;
+            int rle = colours <= RLE_COLOURS_MAX && rle_beats_packed(te, tw, th, colours);
+            *mode = rle ? VD_TILE_MODE_PALETTE_RLE : VD_TILE_MODE_PALETTE;
             *hp++ = (uint8_t)(colours - 1);
             for (int c = 0; c < colours; c++)
                 bp = put_colour(bp, te->palette[c], bpp);
-            bp = pack_indices(bp, te->idx, tw, th, index_bits(colours));
+            if (rle)
+                bp = put_runs(te, bp, rle_index_bits(colours));
+            else
+                bp = pack_indices(bp, te->idx, tw, th, index_bits(colours));
             counts->palette++;
+            counts->palette_rle += (uint32_t)rle;
         } else if (packed) { /* a photo's few colours */
             put_packed(te, mode, &hp, counts);
         } else if (bpp == 4 && choose_natural(te, tw, th, planes, mode, &hp, &bp, counts)) {
@@ -526,7 +603,7 @@ vd_tile_decoder *vd_tile_decoder_new(uint32_t max_slots)
     td->max_slots = max_slots;
     /* The profile's top decoding cost on text: 4-bit palette rows. */
     td->unpack4 = vd_cpu_flags() & VD_CPU_AVX2 ? vd_unpack4_row_avx2 : vd_unpack4_row_c;
-    td->ring = malloc(RING_BYTES);
+    td->ring = ring_new();
     td->chunk = calloc(max_slots / SLOTS_PER_CHUNK + 1, sizeof(*td->chunk));
     td->slot_shape = calloc(max_slots ? max_slots : 1, sizeof(*td->slot_shape));
     if (!td->ring || !td->chunk || !td->slot_shape) {
@@ -739,6 +816,71 @@ static int decode_palette(const vd_tile_decoder *td, const tile_plan *t, const u
     return bad ? VD_ERR(EBADMSG) : 0;
 }
 
+/* bulk: the colours, then the runs (put_runs()), up to end.  The tile's pixels go to tile,
+ * rows packed, which has RLE_SLACK bytes beyond them: every run is whole 16-byte stores of
+ * its colour, the excess overwritten by the next run or left in the slack, and runs cross
+ * rows without a check.  Returns the bytes read, or -1 for runs past the tile's pixels or
+ * past end, or an index beyond the palette. */
+static inline ptrdiff_t decode_rle(int colours, const uint8_t *bulk, const uint8_t *end, size_t n,
+                                   int bpp, uint8_t *tile)
+{
+    size_t pal_bytes = (size_t)colours * (size_t)bpp;
+    if ((size_t)(end - bulk) < pal_bytes)
+        return -1;
+    uint8_t pat[RLE_COLOURS_MAX][16];
+    for (int c = 0; c < colours; c++)
+        for (int k = 0; k < 16; k += bpp)
+            memcpy(&pat[c][k], bulk + (size_t)c * (size_t)bpp, (size_t)bpp);
+    const uint8_t *p = bulk + pal_bytes;
+    unsigned bad = 0, limit = (unsigned)colours, ib = (unsigned)rle_index_bits(colours);
+    unsigned lb = 7 - ib, imask = (1u << ib) - 1, smask = (1u << lb) - 1;
+    size_t per = 16 / (size_t)bpp, left = n;
+    uint8_t *o = tile;
+    while (left) {
+        unsigned b;
+        size_t len;
+        if (end - p >= 3) { /* no bounds checks, and the common long form without a branch */
+            b = p[0];
+            size_t q = p[1], is_long = b >> 7;
+            len = (b >> ib & smask) + 1 + (((q << lb) + smask + 1) & ((size_t)0 - is_long));
+            p += 1 + is_long;
+            if (is_long & q >> 7) /* q counted as 128 + its low bits: the third byte */
+                len += (size_t)*p++ << (7 + lb);
+        } else { /* the bulk's last 2 bytes: no room for a 3-byte run */
+            if (p == end)
+                return -1;
+            b = *p++;
+            len = (b >> ib & smask) + 1;
+            if (b & 0x80) {
+                if (p == end || *p & 0x80)
+                    return -1;
+                len += ((size_t)*p++ << lb) + smask + 1;
+            }
+        }
+        unsigned i = b & imask;
+        bad |= i >= limit;
+        i = i < limit ? i : 0; /* refused at the end; until then, a colour there is */
+        if (len > left)
+            return -1;
+        left -= len;
+        memcpy(o, pat[i], 16);
+        memcpy(o + 16, pat[i], 16);
+        for (size_t k = 2 * per; k < len; k += per)
+            memcpy(o + k * (size_t)bpp, pat[i], 16);
+        o += len * (size_t)bpp;
+    }
+    return bad ? -1 : p - bulk;
+}
+
+static ptrdiff_t decode_palette_rle(int colours, const uint8_t *bulk, const uint8_t *end, size_t n,
+                                    int bpp, uint8_t *tile)
+{
+    /* Constant sizes let the compiler specialise the pixel stores. */
+    if (bpp == 4)
+        return decode_rle(colours, bulk, end, n, 4, tile);
+    return decode_rle(colours, bulk, end, n, 2, tile);
+}
+
 /* 16 values of w bits, least significant first, from exactly 2 * w bytes. */
 static inline void unpack_block(const uint8_t *d, unsigned w, uint8_t *zb)
 {
@@ -840,7 +982,8 @@ int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload
     int count = (w + 63) / 64, planes = has_x ? 3 : 4;
     tile_plan plan[VD_TILE_RUN_MAX];
     const uint8_t *p = payload, *end = payload + size;
-    size_t bulk_size = 0;
+    size_t bulk_size = 0; /* exact, or at most with PALETTE_RLE tiles */
+    int rle_tiles = 0;
     int64_t last_slot = -2;
     const uint8_t *last_solid = NULL;
     for (int i = 0; i < count; i++) {
@@ -870,6 +1013,16 @@ int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload
                 return VD_ERR(EBADMSG);
             t->bulk = (size_t)t->colours * (size_t)bpp +
                       packed_row_bytes(tw, index_bits(t->colours)) * (size_t)h;
+            break;
+        case VD_TILE_MODE_PALETTE_RLE:
+            if (p == end)
+                return VD_ERR(EBADMSG);
+            t->colours = *p++ + 1;
+            if (t->colours < 2 || t->colours > RLE_COLOURS_MAX)
+                return VD_ERR(EBADMSG);
+            /* At most: its size is known once its runs are read. */
+            t->bulk = (size_t)t->colours * (size_t)bpp + n;
+            rle_tiles = 1;
             break;
         case VD_TILE_MODE_RAW:
             t->colours = 0;
@@ -955,29 +1108,35 @@ int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload
     uint8_t *bulk = td->ring + td->ring_pos;
     size_t coded = (size_t)(end - p);
     if (encoding == VD_TILE_BULK_RAW) {
-        if (coded != bulk_size)
+        if (rle_tiles ? coded > bulk_size : coded != bulk_size)
             return VD_ERR(EBADMSG);
-        memcpy(bulk, p, bulk_size);
+        memcpy(bulk, p, coded);
     } else if (encoding == VD_TILE_BULK_LZ4) {
         if (!bulk_size || !coded || coded > (size_t)LZ4_compressBound((int)bulk_size))
             return VD_ERR(EBADMSG);
         size_t dict = VD_MIN(td->ring_pos, (size_t)VD_TILE_HISTORY);
         int got = LZ4_decompress_safe_usingDict((const char *)p, (char *)bulk, (int)coded,
                                                 (int)bulk_size, (const char *)bulk - dict, (int)dict);
-        if (got != (int)bulk_size)
+        if (got < 0 || (rle_tiles ? (size_t)got > bulk_size : (size_t)got != bulk_size))
             return VD_ERR(EBADMSG);
+        coded = (size_t)got;
     } else {
         return VD_ERR(EBADMSG);
     }
-    td->ring_pos += bulk_size;
+    /* The bulk as decoded; PALETTE_RLE tiles must use it up exactly (checked below). */
+    const uint8_t *bulk_end = bulk + coded;
+    td->ring_pos += coded;
 
     size_t stride = (size_t)w * (size_t)bpp;
-    uint8_t scratch[4 * TILE_PIXELS];
+    uint8_t scratch[4 * TILE_PIXELS + RLE_SLACK];
     for (int i = 0; i < count; i++) {
         const tile_plan *t = &plan[i];
         int tw = VD_MIN(64, w - 64 * i);
         uint8_t *out = dst + (size_t)i * 64 * (size_t)bpp;
-        size_t row = (size_t)tw * (size_t)bpp;
+        size_t row = (size_t)tw * (size_t)bpp, used = t->bulk;
+        if (rle_tiles && (t->mode & VD_TILE_MODE_MASK) != VD_TILE_MODE_PALETTE_RLE &&
+            used > (size_t)(bulk_end - bulk))
+            return VD_ERR(EBADMSG); /* the PALETTE_RLE tiles before took less than their most */
         switch (t->mode & VD_TILE_MODE_MASK) {
         case VD_TILE_MODE_SOLID:
         case VD_TILE_MODE_SOLID_REPEAT: {
@@ -991,6 +1150,15 @@ int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload
             if (decode_palette(td, t, bulk, tw, h, bpp, out, stride) < 0)
                 return VD_ERR(EBADMSG);
             break;
+        case VD_TILE_MODE_PALETTE_RLE: {
+            ptrdiff_t got = decode_palette_rle(t->colours, bulk, bulk_end, (size_t)tw * (size_t)h, bpp,
+                                               scratch);
+            if (got < 0)
+                return VD_ERR(EBADMSG);
+            used = (size_t)got;
+            vd_copy_rows(out, stride, scratch, row, row, (size_t)h);
+            break;
+        }
         case VD_TILE_MODE_RAW:
             vd_copy_rows(out, stride, bulk, row, row, (size_t)h);
             break;
@@ -1007,7 +1175,7 @@ int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload
             vd_copy_rows(out, stride, slot_pixels(td, t->slot), row, row, (size_t)h);
             break;
         }
-        bulk += t->bulk;
+        bulk += used;
         if (t->mode & VD_TILE_MODE_STORE) {
             while ((size_t)td->n_chunks * SLOTS_PER_CHUNK <= t->slot) {
                 if (!(td->chunk[td->n_chunks] = chunk_alloc()))
@@ -1018,5 +1186,5 @@ int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload
             td->slot_shape[t->slot] = tile_shape(tw, h, bpp);
         }
     }
-    return 0;
+    return bulk == bulk_end ? 0 : VD_ERR(EBADMSG);
 }

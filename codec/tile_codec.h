@@ -1,7 +1,8 @@
 /* Lossless tile codec (docs/protocol.md, sections 6.4 and 6.11).  A TILE message carries a run
  * of up to 32 tiles of one tile row.  Each tile gets the cheapest of: solid colour; palette
- * (2 to 256 colours) with indices packed at 1, 2, 4 or 8 bits; predictive planes (a
- * reversible colour transform and median edge prediction) through LZ4 for gradients, or
+ * (2 to 256 colours) with indices packed at 1, 2, 4 or 8 bits, or (up to 127 colours) as runs
+ * of one index in raster order where those take fewer bytes (text, flat UI); predictive
+ * planes (a reversible colour transform and median edge prediction) through LZ4 for gradients, or
  * bit-packed per block of 16 for photos (PACKED: kept out of the history below); raw pixels;
  * or a reference to a tile in the client's cache.  The bulk data of all tiles of a run
  * (palettes, indices, residuals, pixels) is one LZ4 block whose dictionary is the previous 64 KiB of bulk of the whole
@@ -36,6 +37,10 @@ enum vd_tile_mode {
     VD_TILE_MODE_PACKED = 7,
     VD_TILE_MODE_SOLID_REPEAT = 8, /* the colour of the run's last SOLID tile; no bulk */
     VD_TILE_MODE_PACKED_MED = 9,   /* PACKED with PREDICT's MED prediction */
+    /* count - 1 (1 byte, 2 to 127 colours); bulk: count colours, then runs of one index in
+     * raster order (across rows), a byte each or more for long ones; its size is known only
+     * from its runs (docs/protocol.md, section 9). */
+    VD_TILE_MODE_PALETTE_RLE = 10,
     VD_TILE_MODE_MASK = 0x0f,
     VD_TILE_MODE_STORE = 0x80, /* then a slot (2 bytes): keep the decoded tile there */
 };
@@ -43,6 +48,7 @@ enum vd_tile_mode {
 /* Per-frame counters of the encoder (added to). */
 typedef struct vd_tile_counts {
     uint32_t solid, palette, raw, predict, packed, packed_med, cached, stored;
+    uint32_t palette_rle; /* of palette */
 } vd_tile_counts;
 
 typedef struct vd_tile_encoder vd_tile_encoder;
@@ -83,8 +89,8 @@ VD_HIDDEN int vd_tile_decoder_ready(const vd_tile_decoder *td);
 
 /* Decodes a w x h run into dst (rows of w * bpp bytes, packed).  Returns 0, or
  * VD_ERR(EBADMSG) for a malformed payload (truncated, overlong, a palette index beyond the
- * palette, a slot out of range or never filled, no reset since bad input); the caller then
- * invalidates. */
+ * palette, runs past the tile's pixels, a slot out of range or never filled, no reset since
+ * bad input); the caller then invalidates. */
 VD_HIDDEN int vd_tile_decode(vd_tile_decoder *td, uint8_t encoding, const uint8_t *payload,
                              size_t size, int w, int h, int bpp, int has_x, uint8_t *dst);
 

@@ -4,6 +4,8 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 
+#include <lz4.h>
+
 #include "../codec/tile_cache.h"
 #include "../codec/tile_codec.h"
 #include "../lib/damage_dsp.h"
@@ -13,7 +15,7 @@
 #define W (64 * VD_TILE_RUN_MAX)
 #define SLOTS 64
 
-enum content { FLAT, TWO, FEW, MANY, GRADIENT, SMOOTH_NOISE, DIAGONAL, NOISE, CONTENT_COUNT };
+enum content { FLAT, TWO, FEW, MANY, GRADIENT, SMOOTH_NOISE, DIAGONAL, NOISE, RUNS, CONTENT_COUNT };
 
 static void fill(uint8_t *img, size_t stride, int w, int h, int bpp, enum content c, tu_rng *r)
 {
@@ -35,6 +37,9 @@ static void fill(uint8_t *img, size_t stride, int w, int h, int bpp, enum conten
             case SMOOTH_NOISE: /* a photo: a ramp with a little noise */
                 v = (uint32_t)(x * 3 + tu_rng_below(r, 6)) | (uint32_t)(y * 2 + tu_rng_below(r, 6)) << 8 |
                     (uint32_t)(x + y + tu_rng_below(r, 6)) << 16;
+                break;
+            case RUNS: /* flat areas and strokes of a few colours: runs across rows */
+                v = pal[(x / 5 + y / 3) % 4 == 0 ? 1 + (x * 3 + y) % 6 : 0];
                 break;
             default: v = tu_rng_u32(r); break;
             }
@@ -90,9 +95,10 @@ static void test_roundtrip(void)
             CHECK(ret == 0, "run %d (%dx%d, content %d, bpp %d): %s", it, w, h, c, bpp, vd_strerror(ret));
             check_equal(img, stride, out, w, h, bpp, has_x, "roundtrip");
         }
-        CHECK(counts.solid && counts.palette && counts.cached && counts.stored,
-              "bpp %d: modes solid %u palette %u cached %u stored %u", bpp, counts.solid,
-              counts.palette, counts.cached, counts.stored);
+        CHECK(counts.solid && counts.palette && counts.palette_rle && counts.palette_rle < counts.palette &&
+                  counts.cached && counts.stored,
+              "bpp %d: modes solid %u palette %u (RLE %u) cached %u stored %u", bpp, counts.solid,
+              counts.palette, counts.palette_rle, counts.cached, counts.stored);
         /* Noise: raw where bit packing cannot win (2 bytes per pixel, or a real alpha). */
         CHECK(bpp == 4 || counts.raw, "no raw tile at bpp 2");
         CHECK(bpp == 2 || (counts.predict && counts.packed > counts.packed_med && counts.packed_med),
@@ -111,6 +117,7 @@ static void test_mode_choice(void)
 {
     static const struct { enum content c; uint8_t mode; } cases[] = {
         {FLAT, VD_TILE_MODE_SOLID}, {TWO, VD_TILE_MODE_PALETTE}, {FEW, VD_TILE_MODE_PALETTE},
+        {RUNS, VD_TILE_MODE_PALETTE_RLE},
         {GRADIENT, VD_TILE_MODE_PREDICT}, {SMOOTH_NOISE, VD_TILE_MODE_PACKED},
         {NOISE, VD_TILE_MODE_PACKED}};
     uint8_t img[64 * 64 * 4], payload[70000];
@@ -220,8 +227,10 @@ static void test_bad_payloads(void)
     packed[1 + 5] = 0x91;
     CHECK(decode_bytes(td, VD_TILE_BULK_RAW, packed, sizeof(packed), 64, 64, out) == VD_ERR(EBADMSG),
           "a 9-bit block accepted");
-    uint8_t unknown[5] = {9, 0, 0, 0, 0};
-    CHECK(decode_bytes(td, VD_TILE_BULK_RAW, unknown, 5, 64, 64, out) == VD_ERR(EBADMSG), "mode 9");
+    for (uint8_t m = 11; m <= 15; m++) {
+        uint8_t unknown[5] = {m, 0, 0, 0, 0};
+        CHECK(decode_bytes(td, VD_TILE_BULK_RAW, unknown, 5, 64, 64, out) == VD_ERR(EBADMSG), "mode %u", m);
+    }
     CHECK(decode_bytes(td, 7, store, 7, 64, 64, out) == VD_ERR(EBADMSG), "bulk encoding 7");
 
     /* After bad input the history is gone: refused until the next reset. */
@@ -232,6 +241,142 @@ static void test_bad_payloads(void)
     CHECK(decode_bytes(td, VD_TILE_BULK_RAW, ref, 3, 64, 64, out) == VD_ERR(EBADMSG),
           "a slot from before the reset accepted");
     vd_tile_encoder_free(&te);
+    vd_tile_decoder_free(&td);
+}
+
+/* PALETTE_RLE's index bits: the fewest for the colours. */
+static int rle_index_bits(int colours)
+{
+    int ib = 1;
+    while ((1 << ib) < colours)
+        ib++;
+    return ib;
+}
+
+/* PALETTE_RLE's runs as docs/protocol.md (section 9) defines them, written apart from the
+ * encoder's; returns the bytes. */
+static size_t rle_runs(uint8_t *out, const uint8_t *idx, size_t n, int colours)
+{
+    int ib = rle_index_bits(colours);
+    size_t s = (size_t)1 << (7 - ib), o = 0;
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i; j < n && idx[j] == idx[i]; j++)
+            ;
+        size_t len = j - i;
+        if (len <= s) {
+            out[o++] = (uint8_t)(idx[i] | (len - 1) << ib);
+            continue;
+        }
+        size_t e = len - s - 1;
+        out[o++] = (uint8_t)(0x80 | idx[i] | (e % s) << ib);
+        if (e / s < 128) {
+            out[o++] = (uint8_t)(e / s);
+        } else {
+            out[o++] = (uint8_t)(0x80 | (e / s - 128) % 128);
+            out[o++] = (uint8_t)((e / s - 128) / 128);
+        }
+    }
+    return o;
+}
+
+/* PALETTE_RLE payloads built by hand, stored bulk: every run length form at every colour
+ * count decodes at 4 and 2 bytes per pixel; cuts, extra bytes, runs too long or too short,
+ * indices beyond the palette and colour counts out of range are refused, also when another
+ * tile of the run follows. */
+static void test_palette_rle(void)
+{
+    static const int colour_counts[] = {2, 3, 4, 5, 16, 17, 33, 64, 65, 100, 127};
+    static uint8_t payload[2 + 127 * 4 + 4 * 4096 + 64], bad[sizeof(payload)];
+    static uint8_t idx[64 * 64 + 1], out[64 * 64 * 4], want[64 * 64 * 4];
+    vd_tile_decoder *td = vd_tile_decoder_new(SLOTS);
+    CHECK(td && vd_tile_decoder_reset(td, SLOTS) == 0, "decoder");
+    tu_rng r = tu_rng_init(10);
+    for (size_t c = 0; c < TU_ARRAY_SIZE(colour_counts); c++)
+        for (int bpp = 4; bpp >= 2; bpp -= 2)
+            for (int shape = 0; shape < 3; shape++) {
+                int colours = colour_counts[c], ib = rle_index_bits(colours);
+                int tw = shape == 2 ? 17 : 64, th = shape == 1 ? 64 : 5 + (int)c;
+                size_t n = (size_t)tw * (size_t)th, s = (size_t)1 << (7 - ib); /* the longest short run */
+                if (shape == 1 && colours > 2) { /* one run of 4096: 3 bytes from 5 colours on */
+                    memset(idx, colours - 1, n);
+                } else { /* runs at the limits of each form (equal neighbours are allowed) */
+                    const size_t lens[] = {1, 2, s, s + 1, 128 * s, 128 * s + 1, 129 * s, 129 * s + 1, 7, 300};
+                    for (size_t i = 0, len; i < n; i += len) {
+                        len = lens[tu_rng_below(&r, TU_ARRAY_SIZE(lens))];
+                        len = len < n - i ? len : n - i;
+                        memset(idx + i, (int)tu_rng_below(&r, (uint32_t)colours), len);
+                    }
+                }
+                uint8_t *p = payload;
+                *p++ = VD_TILE_MODE_PALETTE_RLE;
+                *p++ = (uint8_t)(colours - 1);
+                uint8_t pal[127 * 4];
+                for (int k = 0; k < colours * bpp; k++)
+                    pal[k] = (uint8_t)tu_rng_u32(&r);
+                memcpy(p, pal, (size_t)(colours * bpp));
+                p += colours * bpp;
+                p += rle_runs(p, idx, n, colours);
+                size_t size = (size_t)(p - payload);
+                for (size_t k = 0; k < n; k++)
+                    memcpy(want + k * (size_t)bpp, pal + idx[k] * bpp, (size_t)bpp);
+                int ret = vd_tile_decode(td, VD_TILE_BULK_RAW, payload, size, tw, th, bpp, 0, out);
+                CHECK(ret == 0 && !memcmp(out, want, n * (size_t)bpp),
+                      "%d colours, %dx%d at bpp %d: %s", colours, tw, th, bpp, vd_strerror(ret));
+                for (size_t cut = 0; cut < size; cut += 1 + (cut > 600) * cut / 64)
+                    CHECK(vd_tile_decode(td, VD_TILE_BULK_RAW, payload, cut, tw, th, bpp, 0, out) ==
+                              VD_ERR(EBADMSG), "%d colours cut to %zu of %zu bytes accepted", colours, cut, size);
+                memcpy(bad, payload, size);
+                bad[size] = 0;
+                CHECK(vd_tile_decode(td, VD_TILE_BULK_RAW, bad, size + 1, tw, th, bpp, 0, out) == VD_ERR(EBADMSG),
+                      "%d colours with a byte too many accepted", colours);
+                /* A pixel more (the last run longer) or less. */
+                for (int d = -1; d <= 1; d += 2) {
+                    idx[n] = idx[n - 1];
+                    size_t runs = rle_runs(bad + 2 + colours * bpp, idx, d > 0 ? n + 1 : n - 1, colours);
+                    CHECK(vd_tile_decode(td, VD_TILE_BULK_RAW, bad, 2 + (size_t)(colours * bpp) + runs, tw, th,
+                                         bpp, 0, out) == VD_ERR(EBADMSG),
+                          "%d colours: %zu pixels accepted", colours, n + (size_t)d);
+                }
+                /* An index past the palette, where the index bits allow one. */
+                if (colours & (colours - 1)) {
+                    memcpy(bad, payload, size);
+                    size_t at = 2 + (size_t)(colours * bpp);
+                    bad[at] = (uint8_t)((bad[at] & ~((1u << ib) - 1)) | (unsigned)colours);
+                    CHECK(vd_tile_decode(td, VD_TILE_BULK_RAW, bad, size, tw, th, bpp, 0, out) == VD_ERR(EBADMSG),
+                          "%d colours: index %d accepted", colours, colours);
+                }
+            }
+
+    /* Colour counts out of range: 1 and 128. */
+    uint8_t one[8] = {VD_TILE_MODE_PALETTE_RLE, 0, 1, 2, 3, 4, 0xff, 0x3f};
+    CHECK(vd_tile_decode(td, VD_TILE_BULK_RAW, one, 8, 64, 64, 4, 0, out) == VD_ERR(EBADMSG), "1 colour");
+    static uint8_t wide[2 + 128 * 4 + 64] = {VD_TILE_MODE_PALETTE_RLE, 127}; /* 64 pixels of index 0 */
+    CHECK(vd_tile_decode(td, VD_TILE_BULK_RAW, wide, sizeof(wide), 64, 1, 4, 0, out) == VD_ERR(EBADMSG),
+          "128 colours");
+    wide[1] = 126;
+    CHECK(vd_tile_decode(td, VD_TILE_BULK_RAW, wide, sizeof(wide) - 4, 64, 1, 4, 0, out) == 0, "127 colours");
+
+    /* Two tiles: 64 pixels of index 1 in one run, then a RAW tile 1 x 1 (4 bytes), stored and
+     * through LZ4; then the RAW tile's byte short, and one byte too many. */
+    uint8_t two[3 + 8 + 1 + 4] = {VD_TILE_MODE_PALETTE_RLE, 1, VD_TILE_MODE_RAW, 1, 2, 3, 4, 5, 6, 7, 8,
+                                  1 | 63 << 1, 9, 9, 9, 9};
+    CHECK(vd_tile_decode(td, VD_TILE_BULK_RAW, two, sizeof(two), 65, 1, 4, 0, out) == 0 &&
+              !memcmp(out + 4 * 63, (const uint8_t[]){5, 6, 7, 8, 9, 9, 9, 9}, 8), "PALETTE_RLE, RAW");
+    CHECK(vd_tile_decode(td, VD_TILE_BULK_RAW, two, sizeof(two) - 1, 65, 1, 4, 0, out) == VD_ERR(EBADMSG),
+          "a RAW tile cut short after PALETTE_RLE accepted");
+    uint8_t lz[64];
+    int lz_size = LZ4_compress_default((const char *)two + 3, (char *)lz + 3, (int)sizeof(two) - 3, 61);
+    memcpy(lz, two, 3);
+    CHECK(lz_size > 0 && vd_tile_decode(td, VD_TILE_BULK_LZ4, lz, 3 + (size_t)lz_size, 65, 1, 4, 0, out) == 0 &&
+              !memcmp(out + 4 * 63, (const uint8_t[]){5, 6, 7, 8, 9, 9, 9, 9}, 8), "PALETTE_RLE, RAW through LZ4");
+    uint8_t extra[sizeof(two) + 1];
+    memcpy(extra, two, sizeof(two));
+    extra[sizeof(two)] = 9;
+    lz_size = LZ4_compress_default((const char *)extra + 3, (char *)lz + 3, (int)sizeof(extra) - 3, 61);
+    CHECK(lz_size > 0 && vd_tile_decode(td, VD_TILE_BULK_LZ4, lz, 3 + (size_t)lz_size, 65, 1, 4, 0, out) ==
+                             VD_ERR(EBADMSG), "a byte too many through LZ4 accepted");
+    CHECK(vd_tile_decode(td, VD_TILE_BULK_RAW, extra, sizeof(extra), 65, 1, 4, 0, out) == VD_ERR(EBADMSG),
+          "a byte too many after PALETTE_RLE, RAW accepted");
     vd_tile_decoder_free(&td);
 }
 
@@ -420,6 +565,7 @@ int main(void)
     test_roundtrip();
     test_mode_choice();
     test_bad_payloads();
+    test_palette_rle();
     test_cache_lru();
     test_copy_message();
     printf("tile codec: all checks passed\n");
