@@ -43,39 +43,6 @@ static void gpu_config(vd_encoder_config *cfg)
     cfg->gpu_name = name;
 }
 
-typedef struct series {
-    double *v;
-    size_t n, cap;
-} series;
-
-static int series_add(series *s, double x)
-{
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 256;
-        double *v = realloc(s->v, cap * sizeof(*v));
-        if (!v)
-            return VD_ERR(ENOMEM);
-        s->v = v;
-        s->cap = cap;
-    }
-    s->v[s->n++] = x;
-    return 0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(series *s)
-{
-    if (!s->n)
-        return 0;
-    qsort(s->v, s->n, sizeof(*s->v), cmp_double);
-    return s->n % 2 ? s->v[s->n / 2] : (s->v[s->n / 2 - 1] + s->v[s->n / 2]) / 2;
-}
-
 typedef struct packets {
     uint8_t *data;
     size_t size, cap;
@@ -113,7 +80,7 @@ int bench_gpu_workload(bench_workload *wl, int max_frames, unsigned cpu_flags, b
     gpu_config(&gcfg);
     vd_encoder *ge = NULL, *ce = NULL;
     packets pa = {0}, pb = {0};
-    series s[6] = {{0}};
+    bench_samples s[6] = {{0}};
     int ret = vd_encoder_new(&gcfg, &ge);
     if (ret == 0 && !vd_encoder_gpu(ge) && gcfg.gpu == VD_GPU_AUTO) {
         /* No GPU: a CPU implementation still checks the results. */
@@ -156,20 +123,20 @@ int bench_gpu_workload(bench_workload *wl, int max_frames, unsigned cpu_flags, b
         r->scanned_frames++;
         r->scanned_tiles += cs.tiles_scanned;
         r->has_timestamps = t.has_timestamps;
-        if ((ret = series_add(&s[0], (double)t.upload_ns / 1e6)) < 0 ||
-            (ret = series_add(&s[1], (double)t.reference_ns / 1e6)) < 0 ||
-            (ret = series_add(&s[2], (double)t.compare_ns / 1e6)) < 0 ||
-            (ret = series_add(&s[3], (double)gs.scan_ns / 1e6)) < 0 ||
-            (ret = series_add(&s[4], (double)t.host_cpu_ns / 1e6)) < 0 ||
-            (ret = series_add(&s[5], (double)cs.scan_ns / 1e6)) < 0)
+        if ((ret = bench_samples_add(&s[0], (double)t.upload_ns / 1e6)) < 0 ||
+            (ret = bench_samples_add(&s[1], (double)t.reference_ns / 1e6)) < 0 ||
+            (ret = bench_samples_add(&s[2], (double)t.compare_ns / 1e6)) < 0 ||
+            (ret = bench_samples_add(&s[3], (double)gs.scan_ns / 1e6)) < 0 ||
+            (ret = bench_samples_add(&s[4], (double)t.host_cpu_ns / 1e6)) < 0 ||
+            (ret = bench_samples_add(&s[5], (double)cs.scan_ns / 1e6)) < 0)
             goto out;
     }
-    r->upload_ms = median(&s[0]);
-    r->reference_ms = median(&s[1]);
-    r->compare_ms = median(&s[2]);
-    r->gpu_stage_ms = median(&s[3]);
-    r->gpu_stage_cpu_ms = median(&s[4]);
-    r->cpu_scan_ms = median(&s[5]);
+    r->upload_ms = bench_quantile(&s[0], 0.5);
+    r->reference_ms = bench_quantile(&s[1], 0.5);
+    r->compare_ms = bench_quantile(&s[2], 0.5);
+    r->gpu_stage_ms = bench_quantile(&s[3], 0.5);
+    r->gpu_stage_cpu_ms = bench_quantile(&s[4], 0.5);
+    r->cpu_scan_ms = bench_quantile(&s[5], 0.5);
 out:
     for (int i = 0; i < 6; i++)
         free(s[i].v);

@@ -380,18 +380,12 @@ int bench_score_frame(bench_score *s, const bench_frame *f, const uint8_t *class
     return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Nearest-rank median, as vdbench's quantile(); sorts v. */
 static double median(double *v, size_t n)
 {
     if (!n)
         return -1;
-    qsort(v, n, sizeof(double), cmp_double);
+    qsort(v, n, sizeof(double), bench_cmp_double);
     return v[(size_t)(0.5 * (double)(n - 1) + 0.5)];
 }
 

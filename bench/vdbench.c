@@ -34,37 +34,6 @@
 /* Through a volatile pointer, so that a copy into a buffer nobody reads is not optimised out. */
 static void *(*volatile memcpy_fn)(void *, const void *, size_t) = memcpy;
 
-typedef struct samples {
-    double *v;
-    size_t n, cap;
-} samples;
-
-static int samples_add(samples *s, double x)
-{
-    double *v = vd_array_grow(s->v, &s->cap, s->n, sizeof(*v));
-    if (!v)
-        return VD_ERR(ENOMEM);
-    s->v = v;
-    s->v[s->n++] = x;
-    return 0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The q-quantile (nearest rank) of the samples; sorts them. */
-static double quantile(samples *s, double q)
-{
-    if (!s->n)
-        return 0;
-    qsort(s->v, s->n, sizeof(double), cmp_double);
-    size_t i = (size_t)(q * (double)(s->n - 1) + 0.5);
-    return s->v[i];
-}
-
 typedef struct options {
     const char *workload; /* NULL = all built-in */
     const char **inputs;
@@ -83,7 +52,7 @@ typedef struct result {
     char name[64];
     int width, height, frames;
     uint64_t damaged_tiles, damaged_pixels, bytes, tiles_total;
-    samples encode_ms, decode_ms, scan_ratio;
+    bench_samples encode_ms, decode_ms, scan_ratio;
     double lz4_ratio;     /* tile coding throughput / LZ4_compress_default throughput */
     uint64_t mismatches;
     uint64_t video_bytes, tiles_streamed;
@@ -101,7 +70,7 @@ typedef struct result {
     uint64_t first_show_bytes[16];
     uint64_t tiles_copied, tiles_cached; /* vd_encoder_stats, summed */
     uint64_t scrolled_rows, copied_rows;  /* scroll_metrics.h */
-    samples return_cost;
+    bench_samples return_cost;
 } result;
 
 typedef struct kernel_result {
@@ -242,7 +211,7 @@ typedef struct peer_row {
     const char *name;
     uint64_t bytes, wrong;  /* frames that did not decode exactly (or failed to decode) */
     int error;              /* could not start or refused to encode: no numbers after that */
-    samples enc_mbps, dec_mbps;
+    bench_samples enc_mbps, dec_mbps;
 } peer_row;
 
 struct peer_bench {
@@ -376,8 +345,8 @@ static int peer_bench_frame(peer_bench *pb, const bench_frame *f, const uint8_t 
     pb->rows[0].bytes += lossless_bytes;
     if (!pixels) /* no samples from frames without damaged tiles */
         return 0;
-    if (samples_add(&pb->rows[0].enc_mbps, mb_per_s(pixels, coding_ns)) < 0 ||
-        samples_add(&pb->rows[0].dec_mbps, mb_per_s(pixels, decode_ns)) < 0)
+    if (bench_samples_add(&pb->rows[0].enc_mbps, mb_per_s(pixels, coding_ns)) < 0 ||
+        bench_samples_add(&pb->rows[0].dec_mbps, mb_per_s(pixels, decode_ns)) < 0)
         return VD_ERR(ENOMEM);
     for (size_t i = 0; i < pb->n; i++) {
         peer_row *row = &pb->rows[i + 1];
@@ -404,8 +373,8 @@ static int peer_bench_frame(peer_bench *pb, const bench_frame *f, const uint8_t 
         for (size_t k = 0; exact && k < n_rects; k++)
             exact = rect_equal(f->data, f->stride, pb->images[i], stride, &pb->rects[k]);
         row->wrong += !exact;
-        if (samples_add(&row->enc_mbps, mb_per_s(pixels, t1 - t0)) < 0 ||
-            samples_add(&row->dec_mbps, mb_per_s(pixels, t3 - t2)) < 0)
+        if (bench_samples_add(&row->enc_mbps, mb_per_s(pixels, t1 - t0)) < 0 ||
+            bench_samples_add(&row->dec_mbps, mb_per_s(pixels, t3 - t2)) < 0)
             return VD_ERR(ENOMEM);
     }
     return 0;
@@ -519,7 +488,7 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
             t0 = vd_now_ns();
             memcpy_fn(scratch, f.data, frame_bytes);
             double memcpy_ns = (double)(vd_now_ns() - t0);
-            samples_add(&r->scan_ratio, (double)st.scan_ns / memcpy_ns);
+            bench_samples_add(&r->scan_ratio, (double)st.scan_ns / memcpy_ns);
         }
         if (st.tiles_damaged) {
             size_t n = gather_damage(&f, &img, lossy, scratch);
@@ -562,15 +531,15 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
             uint64_t *first = &r->first_show_bytes[f.front_window];
             if (!f.front_returns)
                 *first = st.bytes;
-            else if (*first && (ret = samples_add(&r->return_cost, (double)st.bytes / (double)*first)) < 0)
+            else if (*first && (ret = bench_samples_add(&r->return_cost, (double)st.bytes / (double)*first)) < 0)
                 goto out;
         }
         r->video_bytes += st.video_bytes;
         r->video_ns += st.video_ns;
         r->video_frames += st.video_bytes > 0;
         r->tiles_streamed += st.tiles_streamed;
-        samples_add(&r->encode_ms, (double)enc_ns / 1e6);
-        samples_add(&r->decode_ms, (double)dec_ns / 1e6);
+        bench_samples_add(&r->encode_ms, (double)enc_ns / 1e6);
+        bench_samples_add(&r->decode_ms, (double)dec_ns / 1e6);
         progress(opt, r->name, r->frames, opt->frames > 0 ? opt->frames : bench_workload_length(wl),
                  start, &last_progress);
         ret = 0; /* the frame went through (a limit may end the loop before next() runs) */
@@ -638,7 +607,7 @@ static int bench_kernels(int width, int height, kernel_result *out, int *n_out)
             continue;
         vd_damage_dsp dsp;
         vd_damage_dsp_init(&dsp, kernels[k].flags);
-        samples scan = {0}, copy = {0};
+        bench_samples scan = {0}, copy = {0};
         for (int run = 0; run < KERNEL_RUNS; run++) {
             memset(state, VD_TILE_CANDIDATE, n_tiles);
             uint64_t t0 = vd_now_ns();
@@ -646,15 +615,15 @@ static int bench_kernels(int width, int height, kernel_result *out, int *n_out)
             uint64_t t1 = vd_now_ns();
             memcpy_fn(c, a, bytes);
             uint64_t t2 = vd_now_ns();
-            samples_add(&scan, (double)(t1 - t0) / 1e6);
-            samples_add(&copy, (double)(t2 - t1) / 1e6);
+            bench_samples_add(&scan, (double)(t1 - t0) / 1e6);
+            bench_samples_add(&copy, (double)(t2 - t1) / 1e6);
             if (memchr(state, VD_TILE_DIRTY, n_tiles)) {
                 fprintf(stderr, "vdbench: %s kernel found damage in identical frames\n",
                         kernels[k].name);
                 ret = VD_ERR(EIO);
             }
         }
-        out[(*n_out)++] = (kernel_result){kernels[k].name, quantile(&scan, 0.5), quantile(&copy, 0.5)};
+        out[(*n_out)++] = (kernel_result){kernels[k].name, bench_quantile(&scan, 0.5), bench_quantile(&copy, 0.5)};
         free(scan.v);
         free(copy.v);
     }
@@ -702,7 +671,7 @@ static int bench_classifier(unsigned cpu_flags, classify_result *out)
     size_t stride = (size_t)width * 4;
     uint8_t *img = malloc(stride * (size_t)height);
     vd_encoder *enc = NULL;
-    samples cls = {0}, scan = {0};
+    bench_samples cls = {0}, scan = {0};
     vd_encoder_config cfg;
     vd_encoder_config_default(&cfg);
     cfg.cpu_flags = cpu_flags;
@@ -748,13 +717,13 @@ static int bench_classifier(unsigned cpu_flags, classify_result *out)
         vd_encoder_stats st;
         vd_encoder_get_stats(enc, &st);
         if (i >= CLASSIFY_FRAMES - CLASSIFY_MEASURED &&
-            ((ret = samples_add(&cls, (double)st.classify_ns / 1e6)) < 0 ||
-             (ret = samples_add(&scan, (double)st.scan_ns / 1e6)) < 0))
+            ((ret = bench_samples_add(&cls, (double)st.classify_ns / 1e6)) < 0 ||
+             (ret = bench_samples_add(&scan, (double)st.scan_ns / 1e6)) < 0))
             goto out;
         out->damaged = (int)st.tiles_damaged;
     }
-    out->classify_ms = quantile(&cls, 0.5);
-    out->scan_ms = quantile(&scan, 0.5);
+    out->classify_ms = bench_quantile(&cls, 0.5);
+    out->scan_ms = bench_quantile(&scan, 0.5);
 out:
     free(img);
     free(cls.v);
@@ -802,8 +771,8 @@ static void print_peers_text(const result *r)
     for (size_t i = 0; i <= pb->n; i++) {
         peer_row *row = &pb->rows[i];
         printf("  %-8s %9.3f %7.3f %9.1f %9.1f  %s\n", row->name, peer_bits(pb, row),
-               peer_lz4_ratio(pb, row), quantile(&row->enc_mbps, 0.5),
-               quantile(&row->dec_mbps, 0.5), peer_exact(r, i));
+               peer_lz4_ratio(pb, row), bench_quantile(&row->enc_mbps, 0.5),
+               bench_quantile(&row->dec_mbps, 0.5), peer_exact(r, i));
     }
 }
 
@@ -817,7 +786,7 @@ static void print_peers_json(const result *r)
                "\"ratio_to_lz4\":%.4f,\"encode_mb_per_s\":%.1f,\"decode_mb_per_s\":%.1f,"
                "\"exact\":%s,\"error\":%s}",
                i ? "," : "", row->name, row->bytes, peer_bits(pb, row), peer_lz4_ratio(pb, row),
-               quantile(&row->enc_mbps, 0.5), quantile(&row->dec_mbps, 0.5),
+               bench_quantile(&row->enc_mbps, 0.5), bench_quantile(&row->dec_mbps, 0.5),
                !row->error && !(i ? row->wrong : r->mismatches) ? "true" : "false",
                row->error ? "true" : "false");
     }
@@ -837,9 +806,9 @@ static void print_text(const result *res, int n, const kernel_result *kr, int n_
         printf("%-12s %6d %9.1f %11.0f %9.3f %9.0f %8.3f %8.3f %8.3f %8.3f %7.2f %7.2f %s\n", r->name,
                r->frames, (double)r->damaged_tiles / frames, (double)r->bytes / frames,
                bits_per_damaged_pixel(r), (double)r->video_bytes / frames,
-               quantile(&r->encode_ms, 0.5), quantile(&r->encode_ms, 0.95),
-               quantile(&r->decode_ms, 0.5), quantile(&r->decode_ms, 0.95),
-               quantile(&r->scan_ratio, 0.5), r->lz4_ratio, r->mismatches ? "NO" : "yes");
+               bench_quantile(&r->encode_ms, 0.5), bench_quantile(&r->encode_ms, 0.95),
+               bench_quantile(&r->decode_ms, 0.5), bench_quantile(&r->decode_ms, 0.95),
+               bench_quantile(&r->scan_ratio, 0.5), r->lz4_ratio, r->mismatches ? "NO" : "yes");
     }
     printf("\ncolumns: tiles sent losslessly per frame; bytes per frame, all; bits per pixel of the\n"
            "lossless tiles; bytes per frame of video streams (video and 3D regions); encode and\n"
@@ -860,8 +829,8 @@ static void print_text(const result *res, int n, const kernel_result *kr, int n_
                    r->copied_rows, r->scrolled_rows, 100.0 * (double)r->copied_rows / (double)r->scrolled_rows);
         if (r->return_cost.n)
             printf("%s: a return to a window costs %.1f %% (p50; max %.1f %%) of the bytes of its "
-                   "first showing, over %zu returns\n", r->name, 100 * quantile(&r->return_cost, 0.5),
-                   100 * quantile(&r->return_cost, 1.0), r->return_cost.n);
+                   "first showing, over %zu returns\n", r->name, 100 * bench_quantile(&r->return_cost, 0.5),
+                   100 * bench_quantile(&r->return_cost, 1.0), r->return_cost.n);
     }
     for (int i = 0; i < n; i++) {
         const result *r = &res[i];
@@ -948,9 +917,9 @@ static void print_json(const result *res, int n, const kernel_result *kr, int n_
                "\"y_psnr\":%.3f,\"ssim\":%.5f,\"windows_5s\":{\"count\":%d,\"min_kbit_per_s\":%.1f,"
                "\"max_kbit_per_s\":%.1f},\"time_to_lossless_ms\":{\"p50\":%.1f,\"p95\":%.1f,\"tiles\":%d}}",
                i ? "," : "", r->name, r->width, r->height, r->frames, r->damaged_tiles,
-               r->damaged_pixels, r->bytes, bits_per_damaged_pixel(r), quantile(&r->encode_ms, 0.5),
-               quantile(&r->encode_ms, 0.95), quantile(&r->decode_ms, 0.5),
-               quantile(&r->decode_ms, 0.95), quantile(&r->scan_ratio, 0.5), r->lz4_ratio,
+               r->damaged_pixels, r->bytes, bits_per_damaged_pixel(r), bench_quantile(&r->encode_ms, 0.5),
+               bench_quantile(&r->encode_ms, 0.95), bench_quantile(&r->decode_ms, 0.5),
+               bench_quantile(&r->decode_ms, 0.95), bench_quantile(&r->scan_ratio, 0.5), r->lz4_ratio,
                r->mismatches ? "false" : "true", r->video_bytes, r->tiles_streamed,
                r->lossless_frames, r->video.streams,
                r->frames ? (double)r->video_bytes * 8 * r->fps / r->frames / 1000 : 0,

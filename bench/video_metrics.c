@@ -205,12 +205,6 @@ void bench_video_frame(bench_video *bv, const bench_frame *f, const vd_image *im
     }
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 void bench_video_summarize(const bench_video *bv, bench_video_summary *sum)
 {
     *sum = (bench_video_summary){.streams = bv->streams, .lossy_pixels = bv->lossy_pixels,
@@ -233,7 +227,7 @@ void bench_video_summarize(const bench_video *bv, bench_video_summary *sum)
     }
     sum->windows = (int)whole;
     if (bv->n_ttl) {
-        qsort(bv->ttl, bv->n_ttl, sizeof(double), cmp_double);
+        qsort(bv->ttl, bv->n_ttl, sizeof(double), bench_cmp_double);
         sum->ttl_p50_ms = bv->ttl[(size_t)(0.5 * (double)(bv->n_ttl - 1) + 0.5)];
         sum->ttl_p95_ms = bv->ttl[(size_t)(0.95 * (double)(bv->n_ttl - 1) + 0.5)];
     }

@@ -82,3 +82,31 @@ int bench_bgr_equal(const uint8_t *a, size_t stride_a, const uint8_t *b, size_t 
     }
     return 1;
 }
+
+int bench_samples_add(bench_samples *s, double x)
+{
+    if (s->n == s->cap) { /* plain realloc: vdserver links these sources to libvd's API only */
+        size_t cap = s->cap ? 2 * s->cap : 256;
+        double *v = realloc(s->v, cap * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        s->v = v;
+        s->cap = cap;
+    }
+    s->v[s->n++] = x;
+    return 0;
+}
+
+int bench_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double bench_quantile(bench_samples *s, double q)
+{
+    if (!s->n)
+        return 0;
+    qsort(s->v, s->n, sizeof(double), bench_cmp_double);
+    return s->v[(size_t)(q * (double)(s->n - 1) + 0.5)];
+}

@@ -76,4 +76,17 @@ const char *bench_class_name(enum bench_class cls);
 int bench_bgr_equal(const uint8_t *a, size_t stride_a, const uint8_t *b, size_t stride_b, int width,
                     int height);
 
+/* Per-frame measurements, for medians and percentiles.  Zero-initialise; free .v. */
+typedef struct bench_samples {
+    double *v;
+    size_t n, cap;
+} bench_samples;
+
+/* Returns 0 or -ENOMEM. */
+int bench_samples_add(bench_samples *s, double x);
+/* The q-quantile (nearest rank) of the samples, 0 when there are none; sorts them. */
+double bench_quantile(bench_samples *s, double q);
+/* Ascending order of doubles, for qsort. */
+int bench_cmp_double(const void *a, const void *b);
+
 #endif

@@ -147,24 +147,6 @@ typedef struct out_bytes {
     int packets;
 } out_bytes;
 
-static int encode(vd_encoder *enc, const vd_frame *f, out_bytes *o)
-{
-    o->size = 0;
-    o->packets = 0;
-    int ret = vd_encoder_send_frame(enc, f);
-    vd_packet pkt;
-    while (vd_encoder_receive_packet(enc, &pkt) == 0) {
-        if (o->size + pkt.size > o->cap) {
-            o->cap = 2 * (o->size + pkt.size);
-            o->data = tu_xrealloc(o->data, o->cap);
-        }
-        memcpy(o->data + o->size, pkt.data, pkt.size);
-        o->size += pkt.size;
-        o->packets++;
-    }
-    return ret;
-}
-
 static void receive_all(vd_encoder *enc, out_bytes *o)
 {
     o->size = 0;
@@ -179,6 +161,13 @@ static void receive_all(vd_encoder *enc, out_bytes *o)
         o->size += pkt.size;
         o->packets++;
     }
+}
+
+static int encode(vd_encoder *enc, const vd_frame *f, out_bytes *o)
+{
+    int ret = vd_encoder_send_frame(enc, f);
+    receive_all(enc, o);
+    return ret;
 }
 
 static void same_bytes(const out_bytes *a, const out_bytes *b, const char *what, int frame)
