@@ -40,6 +40,7 @@ typedef struct options {
     int n_inputs;
     int frames, width, height;
     int json, verify, quiet, baselines, peers, gpu;
+    uint32_t video_codecs; /* --codec */
     unsigned cpu_flags;
     const char *dump_dir; /* --dump-streams */
 } options;
@@ -385,6 +386,7 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
     vd_encoder_config ecfg;
     vd_encoder_config_default(&ecfg);
     ecfg.cpu_flags = opt->cpu_flags;
+    ecfg.video_codecs = opt->video_codecs;
     vd_encoder *enc = NULL;
     vd_decoder *dec = NULL;
     uint8_t *scratch = NULL, *lz4_out = NULL;
@@ -964,6 +966,7 @@ static void usage(FILE *out)
                  "      --cpu c|sse2|avx2 limit the damage kernels (default: best available)\n"
                  "      --no-verify       skip the bit-exactness check\n"
                  "      --dump-streams DIR  write each video stream to DIR as .h264 or .ivf\n"
+                 "      --codec h264|av1  the codec of video and 3D streams (default h264)\n"
                  "      --baselines       also run the same frames as one full-frame H.264 stream\n"
                  "                        and all-lossless, with text PSNR (slow)\n"
                  "      --peers           also code the damaged tiles with other lossless codecs\n"
@@ -988,9 +991,11 @@ static int parse_args(int argc, char **argv, options *opt)
         {"json", no_argument, NULL, 'j'},           {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},           {"dump-streams", required_argument, NULL, 'D'},
         {"baselines", no_argument, NULL, 'B'},      {"peers", no_argument, NULL, 'P'},
-        {"gpu", no_argument, NULL, 'G'},            {0},
+        {"gpu", no_argument, NULL, 'G'},            {"codec", required_argument, NULL, 'C'},
+        {0},
     };
-    *opt = (options){.width = 1920, .height = 1080, .verify = 1, .cpu_flags = ~0u};
+    *opt = (options){.width = 1920, .height = 1080, .verify = 1, .cpu_flags = ~0u,
+                     .video_codecs = VD_CODEC_H264};
     opt->inputs = calloc((size_t)argc, sizeof(*opt->inputs));
     if (!opt->inputs)
         return -1;
@@ -1036,6 +1041,14 @@ static int parse_args(int argc, char **argv, options *opt)
             break;
         case 'G':
             opt->gpu = 1;
+            break;
+        case 'C':
+            if (!strcmp(optarg, "h264"))
+                opt->video_codecs = VD_CODEC_H264;
+            else if (!strcmp(optarg, "av1"))
+                opt->video_codecs = VD_CODEC_AV1;
+            else
+                return -1;
             break;
         case 'j':
             opt->json = 1;

@@ -112,13 +112,17 @@ int bench_video_packet(bench_video *bv, const uint8_t *data, size_t size)
             bv->pending_bytes += sf.size;
             if (!bv->dir[0] || !(d = dump_for(bv, sf.stream_id)))
                 continue;
+            const uint8_t *picture;
+            uint32_t picture_size;
+            if (vd_wire_stream_frame_picture(&sf, &picture, &picture_size) < 0)
+                return -EINVAL;
             if (d->ivf) {
                 uint8_t h[12];
-                vd_wl32(h, sf.size);
+                vd_wl32(h, picture_size);
                 vd_wl64(h + 4, d->frames);
                 fwrite(h, 1, sizeof(h), d->file);
             }
-            if (fwrite(sf.data, 1, sf.size, d->file) != sf.size)
+            if (fwrite(picture, 1, picture_size, d->file) != picture_size)
                 return -EIO;
             d->frames++;
         }

@@ -114,6 +114,21 @@ int vd_wire_read_stream_frame(const vd_msg *msg, vd_msg_stream_frame *out)
     return 0;
 }
 
+int vd_wire_stream_frame_picture(const vd_msg_stream_frame *sf, const uint8_t **picture,
+                                 uint32_t *size)
+{
+    if (sf->size < sf->mask_size)
+        return VD_ERR(EBADMSG);
+    uint64_t skip = sf->mask_size;
+    for (uint32_t i = 0; i < sf->mask_size; i++)
+        skip += 2u * (uint32_t)__builtin_popcount(sf->data[i]);
+    if (skip > sf->size)
+        return VD_ERR(EBADMSG);
+    *picture = sf->data + skip;
+    *size = sf->size - (uint32_t)skip;
+    return 0;
+}
+
 int vd_wire_read_stream_id(const vd_msg *msg, uint32_t *id)
 {
     if (msg->size != VD_STREAM_DESTROY_BODY)

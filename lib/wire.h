@@ -143,6 +143,11 @@ VD_HIDDEN int vd_wire_read_tile(const vd_msg *msg, vd_msg_tile *out);
 VD_HIDDEN int vd_wire_read_frame_end(const vd_msg *msg, vd_msg_frame_end *out);
 VD_HIDDEN int vd_wire_read_stream_create(const vd_msg *msg, vd_msg_stream *out);
 VD_HIDDEN int vd_wire_read_stream_frame(const vd_msg *msg, vd_msg_stream_frame *out);
+/* The coded picture of a STREAM_FRAME that was read: after the partial mask and 2 bytes of
+ * bounds per partial block.  Returns 0, or VD_ERR(EBADMSG) when the data is too short (the
+ * decoder checks the bounds against the stream's geometry on its own walk). */
+VD_HIDDEN int vd_wire_stream_frame_picture(const vd_msg_stream_frame *sf, const uint8_t **picture,
+                                           uint32_t *size);
 /* CODEC_RESET: the cache slots the encoder will use, and VD_CODEC_RESET_* flags. */
 VD_HIDDEN int vd_wire_read_codec_reset(const vd_msg *msg, uint32_t *slots, uint32_t *flags);
 VD_HIDDEN int vd_wire_read_copy(const vd_msg *msg, vd_msg_copy *out);

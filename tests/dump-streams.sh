@@ -1,16 +1,19 @@
 #!/bin/sh
-# The video streams are standard bitstreams: vdbench writes them out (--dump-streams) and the
-# ffmpeg command-line tool decodes every one without an error.
+# The video streams are standard bitstreams: vdbench writes them out (--dump-streams), in
+# H.264 and in AV1, and the ffmpeg command-line tool decodes every one without an error.
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -u
 : "${top_builddir:=.}"
 command -v ffmpeg >/dev/null 2>&1 || { echo "SKIP: no ffmpeg command"; exit 77; }
 dir=$(mktemp -d) || exit 99
 trap 'rm -rf "$dir"' EXIT
-"$top_builddir/bench/vdbench" --quiet --workload video --frames 40 --size 960x540 \
-    --dump-streams "$dir" >/dev/null 2>&1 || { echo "FAIL: vdbench"; exit 1; }
+for codec in h264 av1; do
+    mkdir "$dir/$codec"
+    "$top_builddir/bench/vdbench" --quiet --workload video --frames 40 --size 960x540 \
+        --codec $codec --dump-streams "$dir/$codec" >/dev/null 2>&1 || { echo "FAIL: vdbench ($codec)"; exit 1; }
+done
 checked=0
-for f in "$dir"/*.h264 "$dir"/*.ivf; do
+for f in "$dir"/h264/*.h264 "$dir"/av1/*.ivf; do
     [ -s "$f" ] || continue
     frames=$(ffmpeg -v error -xerror -i "$f" -f framecrc - 2>"$dir/err" | grep -vc '^#')
     if [ -s "$dir/err" ] || [ "$frames" -lt 1 ]; then
@@ -19,4 +22,4 @@ for f in "$dir"/*.h264 "$dir"/*.ivf; do
     echo "dump-streams: $(basename "$f"): $frames frames decode with ffmpeg"
     checked=$((checked + 1))
 done
-[ "$checked" -ge 1 ] || { echo "FAIL: no stream was written"; exit 1; }
+[ "$checked" -ge 2 ] || { echo "FAIL: $checked stream(s) written, expected an H.264 and an AV1 one"; exit 1; }

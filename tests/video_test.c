@@ -80,7 +80,7 @@ static vd_image roundtrip(vd_encoder *enc, vd_decoder *dec, const vd_frame *f, i
     return img;
 }
 
-static void run(const char *backend)
+static void run(const char *backend, uint32_t codec)
 {
     if (backend)
         setenv("VD_VIDEO_BACKEND", backend, 1);
@@ -89,7 +89,10 @@ static void run(const char *backend)
     tu_rng r = tu_rng_init(21);
     vd_encoder *enc;
     vd_decoder *dec;
-    CHECK(vd_encoder_new(NULL, &enc) == 0 && vd_decoder_new(NULL, &dec) == 0, "new");
+    vd_encoder_config cfg;
+    vd_encoder_config_default(&cfg);
+    cfg.video_codecs = codec;
+    CHECK(vd_encoder_new(&cfg, &enc) == 0 && vd_decoder_new(NULL, &dec) == 0, "new");
     tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
     tu_fill_desktop(&r, &c);
     int frame = 0, streamed = 0;
@@ -133,8 +136,9 @@ static void run(const char *backend)
         }
     }
     CHECK(exact_at > 0 && exact_at * 33 <= 300, "bit-exact after %d frames", exact_at);
-    printf("video (%s): %d frames streamed, worst PSNR %.1f dB, exact %d ms after it stopped\n",
-           backend ? backend : "auto", streamed, worst_psnr, exact_at * 33);
+    printf("video (%s, %s): %d frames streamed, worst PSNR %.1f dB, exact %d ms after it stopped\n",
+           codec == VD_CODEC_AV1 ? "AV1" : "H.264", backend ? backend : "auto", streamed, worst_psnr,
+           exact_at * 33);
     tu_canvas_free(&c);
     vd_encoder_free(&enc);
     vd_decoder_free(&dec);
@@ -236,9 +240,10 @@ int main(void)
     vd_log_set_level(VD_LOG_WARNING);
     /* Without a VAAPI device (CI has none), auto and a forced VAAPI must fall back to
      * software, say so once (the probe is remembered), and work. */
-    run("vaapi");
-    run(NULL);
-    run("software");
+    run("vaapi", VD_CODEC_H264);
+    run(NULL, VD_CODEC_H264);
+    run("software", VD_CODEC_H264);
+    run("software", VD_CODEC_AV1);
 #if VD_HAVE_VAAPI
     if (access("/dev/dri", F_OK) != 0)
         CHECK(log_lines == 1, "%d log lines about VAAPI, want exactly 1", log_lines);
