@@ -106,7 +106,7 @@ static int js_string(json_parser *jp, char *out, size_t cap, size_t *len)
             if (jp->p >= jp->end)
                 return js_fail(jp, "unterminated string");
             char e = *jp->p++;
-            unsigned u;
+            unsigned u = 0; /* set by js_hex4(); GCC at -O1 cannot see that */
             switch (e) {
             case '"': case '\\': case '/': c = (unsigned char)e; break;
             case 'b': c = '\b'; break;

@@ -272,16 +272,23 @@ static inline int predict_at(const uint8_t *p, int x, int y, int tw)
 
 /* Planes of the reversible transform: byte 0 - byte 1, byte 1, byte 2 - byte 1 (green is
  * byte 1 in every 4-byte format, and it carries most of the luma), then alpha when it is
- * real.  Writes the residuals to out and returns how many are zero. */
-static void transform_planes(vd_tile_encoder *te, size_t n)
+ * real.
+ * Separate pointers, and out of line, for GCC 12: given te, IVOPTs (-O1, or -O2 once inlined)
+ * derived px[i]'s address from the planes' induction variable as a TARGET_MEM_REF with a
+ * literal 0 base, which the late pure-const and modref passes take for a NULL dereference
+ * ("NULL memory access; terminating BB"): they skip the stores after it, find the function
+ * const, and DCE deletes its calls, leaving the planes zero.  IVOPTs does not mix addresses
+ * of different base pointers.  Not UB here: GCC 11, clang and GCC 12 -fno-ivopts are fine. */
+__attribute__((noinline)) static void transform_planes(const uint32_t *restrict px,
+                                                       uint8_t (*restrict plane)[TILE_PIXELS], size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        uint32_t c = te->px[i];
+        uint32_t c = px[i];
         uint8_t g = (uint8_t)(c >> 8);
-        te->plane[0][i] = (uint8_t)((uint8_t)c - g);
-        te->plane[1][i] = g;
-        te->plane[2][i] = (uint8_t)((uint8_t)(c >> 16) - g);
-        te->plane[3][i] = (uint8_t)(c >> 24);
+        plane[0][i] = (uint8_t)((uint8_t)c - g);
+        plane[1][i] = g;
+        plane[2][i] = (uint8_t)((uint8_t)(c >> 16) - g);
+        plane[3][i] = (uint8_t)(c >> 24);
     }
 }
 
@@ -303,7 +310,7 @@ static void med_residuals(const uint8_t *v, int tw, int th, uint8_t *out)
 static size_t predict_planes(vd_tile_encoder *te, int tw, int th, int planes, uint8_t *out)
 {
     size_t n = (size_t)tw * (size_t)th, zeros = 0;
-    transform_planes(te, n);
+    transform_planes(te->px, te->plane, n);
     for (int p = 0; p < planes; p++) {
         med_residuals(te->plane[p], tw, th, out);
         for (size_t i = 0; i < n; i++)
@@ -465,7 +472,7 @@ static int packed_beats_palette(vd_tile_encoder *te, int tw, int th, int planes,
         return 0;
     /* Sharp edges (dense text) pack badly: a rough estimate of the palette's cost (LZ4 keeps
      * about the indices that do not repeat) settles those without the trial below. */
-    transform_planes(te, n);
+    transform_planes(te->px, te->plane, n);
     size_t up = pack_planes(te, tw, th, planes, 0, NULL, te->packed);
     if (up >= 2 * ((size_t)colours * 4 + (n - repeats)))
         return 0;
