@@ -153,8 +153,8 @@ static int full_frame_frame(full_frame *ff, bench_baselines *out, const bench_te
     vd_video_packet pkts[VD_VIDEO_MAX_PACKETS];
     int n = 0;
     ff->coded.size = 0;
-    int ret = vd_video_encode(ff->enc, f->data, f->stride, VD_FORMAT_BGRX8888, f->index == 0,
-                              &ff->coded, pkts, &n);
+    int ret = vd_video_encode(ff->enc, f->data, f->stride, VD_FORMAT_BGRX8888, f->pts_us,
+                              f->index == 0, &ff->coded, pkts, &n);
     for (int i = 0; ret == 0 && i < n; i++) {
         out->h264.bytes += pkts[i].size;
         ret = vd_video_decode(ff->dec, ff->coded.data + pkts[i].offset, pkts[i].size, ff->pic,

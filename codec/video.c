@@ -23,6 +23,12 @@ struct vd_video_encoder {
     struct SwsContext *sws;
     enum AVPixelFormat sws_src;
     int64_t pts;
+    /* Cadence: libx264 budgets bitrate / fps per coded picture, but only changed pictures are
+     * coded (a 15 fps clip in a 30 Hz desktop), so its rate is scaled by how far apart they
+     * really are (x264's timestamp-based mode did much worse at zero latency). */
+    int64_t target;       /* the bit rate asked for */
+    int64_t last_us;      /* the last coded picture's time; -1 before */
+    int64_t interval_us;  /* between coded pictures (EWMA) */
     /* A lower rate reaches x264 in two frames (see vd_video_encoder_set_bitrate): 1 = the
      * average changes with the next frame, 2 = the rate buffer follows with the one after. */
     int lower_pending;
@@ -233,6 +239,9 @@ int vd_video_encoder_new(const vd_video_params *params, vd_video_encoder **out)
     if (!ve)
         return VD_ERR(ENOMEM);
     ve->params = *params;
+    ve->target = params->bitrate;
+    ve->last_us = -1;
+    ve->interval_us = 1000000 / VD_MAX(params->fps, 1);
     enum vd_video_backend want = forced_backend(params->backend);
     int ret = VD_ERR(ENOTSUP);
 #if VD_HAVE_VAAPI
@@ -326,10 +335,63 @@ static int encode_frame(vd_video_encoder *ve, const uint8_t *src, size_t stride,
     return ret == AVERROR(EAGAIN) ? 0 : av_err(ret);
 }
 
+/* Gives libx264 a new rate from the next picture on (libavcodec's wrapper reconfigures x264
+ * when these fields change between frames). */
+static void apply_bitrate(vd_video_encoder *ve, int64_t bitrate)
+{
+    if (bitrate == ve->params.bitrate)
+        return;
+    int lower = bitrate < ve->params.bitrate;
+    ve->params.bitrate = bitrate;
+    /* x264 takes the rate buffer before the average: lowering both at once would put the
+     * peak under the old average for a frame (it warns and switches to CBR). */
+    if (lower) {
+        ve->ctx->bit_rate = bitrate;
+        ve->lower_pending = 1;
+    } else {
+        set_rate(ve->ctx, &ve->params);
+        ve->lower_pending = 0;
+    }
+}
+
+static int is_x264(const vd_video_encoder *ve)
+{
+    return ve->ctx && !strcmp(ve->ctx->codec->name, "libx264");
+}
+
+/* The target scaled by the cadence: between half and four times it. */
+static int64_t cadence_bitrate(const vd_video_encoder *ve)
+{
+    int64_t frame_us = 1000000 / VD_MAX(ve->params.fps, 1);
+    int64_t interval = VD_MIN(VD_MAX(ve->interval_us, frame_us / 2), frame_us * 4);
+    return ve->target * interval / frame_us;
+}
+
+int vd_video_encoder_set_bitrate(vd_video_encoder *ve, int64_t bitrate)
+{
+    if (!is_x264(ve))
+        return bitrate == ve->target ? 0 : VD_ERR(ENOTSUP);
+    ve->target = bitrate;
+    apply_bitrate(ve, cadence_bitrate(ve));
+    return 0;
+}
+
 int vd_video_encode(vd_video_encoder *ve, const uint8_t *src, size_t stride,
-                    enum vd_pixel_format format, int force_key, vd_buf *out,
+                    enum vd_pixel_format format, int64_t pts_us, int force_key, vd_buf *out,
                     vd_video_packet *pkts, int *n_pkts)
 {
+    if (ve->last_us >= 0 && pts_us > ve->last_us) {
+        /* A pause says nothing about the cadence. */
+        int64_t frame_us = 1000000 / VD_MAX(ve->params.fps, 1);
+        int64_t d = VD_MIN(pts_us - ve->last_us, 4 * frame_us);
+        ve->interval_us = (7 * ve->interval_us + d) / 8;
+        int64_t want = cadence_bitrate(ve);
+        /* x264 reconfigures on every change: follow moves of over a tenth only. */
+        if (is_x264(ve) && (want > ve->params.bitrate ? want - ve->params.bitrate
+                                                      : ve->params.bitrate - want) * 10 > ve->params.bitrate)
+            apply_bitrate(ve, want);
+    }
+    ve->last_us = pts_us;
     if (av_format(format) == AV_PIX_FMT_NONE)
         return VD_ERR(EINVAL);
     size_t start = out->size;
@@ -347,26 +409,6 @@ int vd_video_encode(vd_video_encoder *ve, const uint8_t *src, size_t stride,
     return ret;
 }
 
-int vd_video_encoder_set_bitrate(vd_video_encoder *ve, int64_t bitrate)
-{
-    if (bitrate == ve->params.bitrate)
-        return 0;
-    /* libavcodec's libx264 wrapper reconfigures x264 when these change between frames. */
-    if (!ve->ctx || strcmp(ve->ctx->codec->name, "libx264"))
-        return VD_ERR(ENOTSUP);
-    int lower = bitrate < ve->params.bitrate;
-    ve->params.bitrate = bitrate;
-    /* x264 takes the rate buffer before the average: lowering both at once would put the
-     * peak under the old average for a frame (it warns and switches to CBR). */
-    if (lower) {
-        ve->ctx->bit_rate = bitrate;
-        ve->lower_pending = 1;
-    } else {
-        set_rate(ve->ctx, &ve->params);
-        ve->lower_pending = 0;
-    }
-    return 0;
-}
 
 /* ---- decoder ---- */
 

@@ -50,14 +50,15 @@ typedef struct vd_video_packet {
 /* Most pictures one call returns (an encoder with a pipeline may release several at once). */
 #define VD_VIDEO_MAX_PACKETS 8
 
-/* Encodes one frame from width x height pixels at src (stride bytes per row, format) and
+/* Encodes one frame from width x height pixels at src (stride bytes per row, format), shown
+ * at pts_us (microseconds; the rate control spends bits by real time), and
  * appends the coded pictures (Annex B for H.264, a temporal unit of OBUs for AV1) to out,
  * describing each in pkts (*n_pkts of them; 0 when the encoder holds the frame back).
  * force_key asks for an IDR / key frame.  A hardware failure switches the stream to software
  * and codes the frame there as a key frame.  Returns 0 or a negative errno. */
 VD_HIDDEN int vd_video_encode(vd_video_encoder *ve, const uint8_t *src, size_t stride,
-                              enum vd_pixel_format format, int force_key, vd_buf *out,
-                              vd_video_packet *pkts, int *n_pkts);
+                              enum vd_pixel_format format, int64_t pts_us, int force_key,
+                              vd_buf *out, vd_video_packet *pkts, int *n_pkts);
 
 /* Changes the stream's bit rate from the next frame on, without a key frame.  Returns 0, or
  * VD_ERR(ENOTSUP) for an encoder that cannot change it on the fly (only libx264 can, through

@@ -655,7 +655,7 @@ static int encode_streams(vd_encoder *enc, enc_surface *s, const vd_frame *f, in
         vd_video_packet pkts[VD_VIDEO_MAX_PACKETS];
         int n_pkts;
         const uint8_t *src = f->data + (size_t)pic->y * (size_t)f->stride + (size_t)pic->x * (size_t)g->bpp;
-        if ((ret = vd_video_encode(st->video, src, (size_t)f->stride, s->format, st->need_key,
+        if ((ret = vd_video_encode(st->video, src, (size_t)f->stride, s->format, s->last_t, st->need_key,
                                    &enc->video_out, pkts, &n_pkts)) < 0)
             return ret;
         enc->stats.video_ns += vd_now_ns() - t0;

@@ -234,6 +234,40 @@ static void rate_follows_link(void)
     vd_decoder_free(&dec);
 }
 
+/* Video whose pictures change at half the host's frame rate (a 15 fps clip in a 30 Hz
+ * desktop): only frames with changes are coded, and the stream still spends its bit rate. */
+static void cadence(void)
+{
+    tu_rng r = tu_rng_init(13);
+    vd_encoder *enc;
+    vd_decoder *dec;
+    CHECK(vd_encoder_new(NULL, &enc) == 0 && vd_decoder_new(NULL, &dec) == 0, "new");
+    tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
+    tu_fill_desktop(&r, &c);
+    uint64_t bytes = 0;
+    int frames = 240, measured_from = 60, coded = 0;
+    for (int frame = 0; frame < frames; frame++) {
+        if (frame % 2 == 0)
+            paint(&c, &r, frame / 2);
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = (int64_t)frame * 33333;
+        (void)roundtrip(enc, dec, &f, 0);
+        vd_encoder_stats st;
+        vd_encoder_get_stats(enc, &st);
+        if (frame >= measured_from) {
+            bytes += st.video_bytes;
+            coded += st.video_bytes > 0;
+        }
+    }
+    double kbps = (double)bytes * 8 / ((frames - measured_from) * 0.033333) / 1000;
+    printf("video: a 15 fps picture in a 30 Hz desktop: %d frames coded, %.0f kbit/s for 4000\n",
+           coded, kbps);
+    CHECK(kbps > 4000 * 0.85 && kbps < 4000 * 1.15, "%.0f kbit/s for a 4000 kbit/s stream", kbps);
+    tu_canvas_free(&c);
+    vd_encoder_free(&enc);
+    vd_decoder_free(&dec);
+}
+
 int main(void)
 {
     vd_log_set_callback(count_log, NULL);
@@ -251,6 +285,7 @@ int main(void)
     printf("video: VAAPI unavailable -> software, logged %d time(s)\n", log_lines);
     corrupt();
     rate_follows_link();
+    cadence();
     vd_log_set_callback(NULL, NULL);
     printf("video: ok\n");
     return 0;
