@@ -34,6 +34,9 @@ struct vd_video_encoder {
     int lower_pending;
 };
 
+/* A picture's duration at the stream's nominal frame rate. */
+static int64_t frame_us(const vd_video_params *p) { return 1000000 / VD_MAX(p->fps, 1); }
+
 static enum AVPixelFormat av_format(enum vd_pixel_format f)
 {
     switch (f) {
@@ -241,7 +244,7 @@ int vd_video_encoder_new(const vd_video_params *params, vd_video_encoder **out)
     ve->params = *params;
     ve->target = params->bitrate;
     ve->last_us = -1;
-    ve->interval_us = 1000000 / VD_MAX(params->fps, 1);
+    ve->interval_us = frame_us(params);
     enum vd_video_backend want = forced_backend(params->backend);
     int ret = VD_ERR(ENOTSUP);
 #if VD_HAVE_VAAPI
@@ -362,9 +365,9 @@ static int is_x264(const vd_video_encoder *ve)
 /* The target scaled by the cadence: between half and four times it. */
 static int64_t cadence_bitrate(const vd_video_encoder *ve)
 {
-    int64_t frame_us = 1000000 / VD_MAX(ve->params.fps, 1);
-    int64_t interval = VD_MIN(VD_MAX(ve->interval_us, frame_us / 2), frame_us * 4);
-    return ve->target * interval / frame_us;
+    int64_t nominal = frame_us(&ve->params);
+    int64_t interval = VD_MIN(VD_MAX(ve->interval_us, nominal / 2), nominal * 4);
+    return ve->target * interval / nominal;
 }
 
 int vd_video_encoder_set_bitrate(vd_video_encoder *ve, int64_t bitrate)
@@ -380,20 +383,18 @@ int vd_video_encode(vd_video_encoder *ve, const uint8_t *src, size_t stride,
                     enum vd_pixel_format format, int64_t pts_us, int force_key, vd_buf *out,
                     vd_video_packet *pkts, int *n_pkts)
 {
+    if (av_format(format) == AV_PIX_FMT_NONE)
+        return VD_ERR(EINVAL);
     if (ve->last_us >= 0 && pts_us > ve->last_us) {
         /* A pause says nothing about the cadence. */
-        int64_t frame_us = 1000000 / VD_MAX(ve->params.fps, 1);
-        int64_t d = VD_MIN(pts_us - ve->last_us, 4 * frame_us);
+        int64_t d = VD_MIN(pts_us - ve->last_us, 4 * frame_us(&ve->params));
         ve->interval_us = (7 * ve->interval_us + d) / 8;
         int64_t want = cadence_bitrate(ve);
         /* x264 reconfigures on every change: follow moves of over a tenth only. */
-        if (is_x264(ve) && (want > ve->params.bitrate ? want - ve->params.bitrate
-                                                      : ve->params.bitrate - want) * 10 > ve->params.bitrate)
+        if (is_x264(ve) && llabs(want - ve->params.bitrate) * 10 > ve->params.bitrate)
             apply_bitrate(ve, want);
     }
     ve->last_us = pts_us;
-    if (av_format(format) == AV_PIX_FMT_NONE)
-        return VD_ERR(EINVAL);
     size_t start = out->size;
     int ret = encode_frame(ve, src, stride, format, force_key, out, pkts, n_pkts);
     if (ret < 0 && ve->backend == VD_VIDEO_BACKEND_VAAPI) {
@@ -408,7 +409,6 @@ int vd_video_encode(vd_video_encoder *ve, const uint8_t *src, size_t stride,
     }
     return ret;
 }
-
 
 /* ---- decoder ---- */
 

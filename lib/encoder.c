@@ -909,6 +909,14 @@ static void flow_delay_sample(flow_state *fl, uint64_t delay_ns, uint64_t now)
     }
 }
 
+/* The flow-control part of a frame's statistics. */
+static void flow_stats(const vd_encoder *enc, vd_encoder_stats *st)
+{
+    st->frames_unacked = flow_unacked(enc);
+    st->window = flow_window(&enc->flow);
+    st->video_bitrate = (uint32_t)VD_MIN(stream_bitrate(enc), (int64_t)UINT32_MAX);
+}
+
 /* A frame held back: its damage waits for the next frame that goes out. */
 static void hold_back(vd_encoder *enc, enc_surface *s, const vd_frame *f)
 {
@@ -921,10 +929,8 @@ static void hold_back(vd_encoder *enc, enc_surface *s, const vd_frame *f)
             s->held[i] |= s->state[i] == VD_TILE_CANDIDATE;
     }
     s->has_held = 1;
-    enc->stats = (vd_encoder_stats){.tiles_total = (uint32_t)n_tiles, .held_back = 1,
-                                    .frames_unacked = flow_unacked(enc),
-                                    .window = flow_window(&enc->flow),
-                                    .video_bitrate = (uint32_t)VD_MIN(stream_bitrate(enc), (int64_t)UINT32_MAX)};
+    enc->stats = (vd_encoder_stats){.tiles_total = (uint32_t)n_tiles, .held_back = 1};
+    flow_stats(enc, &enc->stats);
 }
 
 static int put_codec_reset(vd_encoder *enc, uint32_t flags)
@@ -1062,9 +1068,7 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f, uint64_t resend_afte
     }
     enc->flow.sent_ns[enc->frame_seq % FLOW_RING] = vd_now_ns();
     enc->flow.sent_seq[enc->frame_seq % FLOW_RING] = enc->frame_seq;
-    enc->stats.frames_unacked = flow_unacked(enc);
-    enc->stats.window = flow_window(&enc->flow);
-    enc->stats.video_bitrate = (uint32_t)VD_MIN(stream_bitrate(enc), (int64_t)UINT32_MAX);
+    flow_stats(enc, &enc->stats);
     s->content = f->surface_content;
     enc->hello_sent = 1;
     s->refresh = 0;

@@ -55,10 +55,7 @@ static void client_feed(client *cl, const uint8_t *data, size_t size)
 static void client_exact(const client *cl, uint32_t id, const tu_canvas *c, const char *what)
 {
     CHECK(cl->has[id], "%s: the client has no surface %u", what, id);
-    const tu_canvas *m = &cl->img[id];
-    vd_image img = {.format = m->format, .width = m->width, .height = m->height, .stride = m->stride,
-                    .data = m->data};
-    long bad = tu_image_diff_canvas(&img, c);
+    long bad = tu_canvas_diff(&cl->img[id], c);
     CHECK(bad < 0, "%s: surface %u differs at pixel %ld", what, id, bad);
 }
 

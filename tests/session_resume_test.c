@@ -189,9 +189,7 @@ static size_t host_send(host *h)
 
 static void check_exact(const viewer *v, const tu_canvas *c, const char *what)
 {
-    vd_image img = {.format = v->img.format, .width = v->img.width, .height = v->img.height,
-                    .stride = v->img.stride, .data = v->img.data};
-    long bad = tu_image_diff_canvas(&img, c);
+    long bad = tu_canvas_diff(&v->img, c);
     CHECK(bad < 0, "%s: the viewer's image differs at pixel %ld", what, bad);
 }
 

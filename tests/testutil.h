@@ -318,6 +318,14 @@ static inline long tu_image_diff_canvas(const vd_image *img, const tu_canvas *c)
     return tu_image_diff(img, c->format, c->width, c->height, c->data, c->stride);
 }
 
+/* tu_image_diff of a canvas that holds a copy of a decoded image against the source. */
+static inline long tu_canvas_diff(const tu_canvas *shown, const tu_canvas *c)
+{
+    vd_image img = {.format = shown->format, .width = shown->width, .height = shown->height,
+                    .stride = shown->stride, .data = shown->data};
+    return tu_image_diff_canvas(&img, c);
+}
+
 /* Tiles (64x64) of two same-sized canvases that differ, X bytes ignored. */
 static inline int tu_tiles_differing(const tu_canvas *a, const tu_canvas *b)
 {
