@@ -32,6 +32,9 @@ VD_HIDDEN void vd_tile_stats_c(const uint8_t *cur, size_t cur_stride, const uint
 VD_HIDDEN void vd_tile_stats_sse2(const uint8_t *cur, size_t cur_stride, const uint8_t *prev,
                                   size_t prev_stride, int w, int h, int bpp, const vd_rect *skip,
                                   vd_tile_stats *out);
+VD_HIDDEN void vd_tile_stats_avx2(const uint8_t *cur, size_t cur_stride, const uint8_t *prev,
+                                  size_t prev_stride, int w, int h, int bpp, const vd_rect *skip,
+                                  vd_tile_stats *out);
 /* The fastest kernel that cpu_mask (VD_CPU_*) and this CPU allow. */
 VD_HIDDEN vd_tile_stats_fn vd_tile_stats_pick(unsigned cpu_mask);
 

@@ -28,6 +28,11 @@ static void fill_tile(tu_rng *r, uint8_t *p, size_t stride, int w, int h, int ki
 
 static void test_kernel(void)
 {
+    static const struct {
+        const char *name;
+        unsigned cpu;
+        vd_tile_stats_fn fn;
+    } kernels[] = {{"sse2", VD_CPU_SSE2, vd_tile_stats_sse2}, {"avx2", VD_CPU_AVX2, vd_tile_stats_avx2}};
     tu_rng r = tu_rng_init(3);
     enum { STRIDE = 64 * 4 + 12 };
     uint8_t *cur = tu_xmalloc(STRIDE * 64), *prev = tu_xmalloc(STRIDE * 64);
@@ -51,21 +56,26 @@ static void test_kernel(void)
         }
         vd_rect skip = {(int32_t)tu_rng_below(&r, 80) - 8, (int32_t)tu_rng_below(&r, 80) - 8,
                         (int32_t)tu_rng_below(&r, 40), (int32_t)tu_rng_below(&r, 40)};
-        vd_tile_stats a, b;
+        vd_tile_stats a;
         vd_tile_stats_c(cur, STRIDE, prev, STRIDE, w, h, bpp, &skip, &a);
-        vd_tile_stats_sse2(cur, STRIDE, prev, STRIDE, w, h, bpp, &skip, &b);
-        CHECK(!memcmp(&a, &b, sizeof(a)),
-              "iteration %d (%dx%d, bpp %d): c changed %u noise %u pairs %u smooth %u colours %u "
-              "blocks %x; sse2 %u %u %u %u %u %x",
-              iter, w, h, bpp, a.changed, a.noise, a.pairs, a.smooth, a.colours, a.blocks,
-              b.changed, b.noise, b.pairs, b.smooth, b.colours, b.blocks);
+        for (size_t k = 0; k < sizeof(kernels) / sizeof(kernels[0]); k++) {
+            if (!(vd_cpu_flags() & kernels[k].cpu))
+                continue;
+            vd_tile_stats b;
+            kernels[k].fn(cur, STRIDE, prev, STRIDE, w, h, bpp, &skip, &b);
+            CHECK(!memcmp(&a, &b, sizeof(a)),
+                  "iteration %d (%dx%d, bpp %d): c changed %u noise %u pairs %u smooth %u "
+                  "colours %u blocks %x; %s %u %u %u %u %u %x",
+                  iter, w, h, bpp, a.changed, a.noise, a.pairs, a.smooth, a.colours, a.blocks,
+                  kernels[k].name, b.changed, b.noise, b.pairs, b.smooth, b.colours, b.blocks);
+        }
         CHECK(a.changed <= a.pixels && a.noise <= a.changed && a.smooth <= a.pairs &&
                   a.colours <= 64,
               "statistics out of range");
     }
     free(cur);
     free(prev);
-    printf("classify: SSE2 statistics match the C reference\n");
+    printf("classify: SSE2 and AVX2 statistics match the C reference (CPU flags %#x)\n", vd_cpu_flags());
 }
 
 /* ---- classifier through the encoder ---- */
