@@ -386,6 +386,7 @@ typedef struct tile_state {
     /* Per 16 x 16 block, how often it takes part in the tile's changes (running average,
      * 1/256): the blocks that keep changing, not one big repaint, shape a region. */
     uint8_t block_rate[16];
+    uint16_t frame_blocks;           /* the 16 x 16 blocks that changed in this frame */
     int64_t last_change;
 } tile_state;
 
@@ -637,10 +638,19 @@ static vd_rect edge_blocks(const vd_classifier *c, size_t i, int dx, int dy, int
 {
     const tile_state *ts = &c->tiles[i];
     vd_rect none = {0, 0, 0, 0};
-    if (c->hint[i] || !ts->count || t - ts->last_change >= VD_CLS_RATE_WINDOW_MS * 1000 ||
-        recent_changes(ts, t) * 1000u / VD_CLS_RATE_WINDOW_MS < c->cfg.enter_rate)
+    if (c->hint[i] || !ts->count)
         return none;
-    unsigned blocks = live_blocks(ts), keep = 0;
+    unsigned rate = recent_changes(ts, t) * 1000u / VD_CLS_RATE_WINDOW_MS;
+    int busy = t - ts->last_change < VD_CLS_RATE_WINDOW_MS * 1000 && rate >= c->cfg.enter_rate;
+    /* An object moving in a 3D view or a video's pan reaches tiles that have not changed
+     * before: natural content changing now beside the region joins it at once. */
+    int spreads = ts->frame_blocks && rate >= c->cfg.exit_rate &&
+                  ts->colours_avg * 4 >= c->cfg.min_colours * 3 &&
+                  ts->smooth_avg * 4 >= c->cfg.min_smooth_fraction * 3;
+    if (!busy && !spreads)
+        return none;
+    /* A busy tile's own change is what keeps changing: not a one-off repaint beside it. */
+    unsigned blocks = busy ? live_blocks(ts) : ts->frame_blocks, keep = 0;
     /* Walk block rows (or columns) inwards from the side that faces the region while they
      * changed. */
     for (int k = 0; k < 4; k++) {
@@ -769,7 +779,9 @@ static int match_regions(vd_classifier *c, int64_t t)
         }
         best->matched = 1;
         if (!r->hinted) {
-            if (t - best->hold_since >= VD_CLS_RECT_HOLD_MS * 1000) {
+            int64_t hold_ms = best->pub.content == VD_CONTENT_3D ? VD_CLS_RECT_HOLD_3D_MS
+                                                                 : VD_CLS_RECT_HOLD_MS;
+            if (t - best->hold_since >= hold_ms * 1000) {
                 r->hold_prev = best->hold_now;
                 r->hold_now = r->pub.rect;
                 r->hold_since = t;
@@ -817,11 +829,14 @@ int vd_classifier_update(vd_classifier *c, int64_t t, const uint8_t *state,
 {
     apply_hints(c, f);
     for (size_t i = 0; i < c->n_tiles; i++) {
+        tile_state *ts = &c->tiles[i];
+        ts->frame_blocks = 0;
         if (state[i] != VD_TILE_DIRTY)
             continue;
-        tile_state *ts = &c->tiles[i];
-        if (stats[i].changed)
+        if (stats[i].changed) {
             record_change(c, ts, &stats[i], t);
+            ts->frame_blocks = stats[i].blocks;
+        }
         classify_tile(c, ts, t);
     }
 

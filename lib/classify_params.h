@@ -42,6 +42,9 @@
 #define VD_CLS_REGION_SWITCH_MS 1000 /* ms */
 /* A detected region's rectangle covers what changed over the last one or two such windows. */
 #define VD_CLS_RECT_HOLD_MS 500 /* ms */
+/* The same for 3D: an object turning or moving in a static view reaches the edges of the area
+ * it sweeps only now and then, and each time the region would have to grow again. */
+#define VD_CLS_RECT_HOLD_3D_MS 3000 /* ms */
 /* Age from which a region is established: its changing tiles keep it alive on their own, and
  * it outlives a pause of up to region_idle_ms (region hysteresis). */
 #define VD_CLS_REGION_ESTABLISHED_MS 500 /* ms */
