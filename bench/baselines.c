@@ -141,7 +141,8 @@ static int full_frame_frame(full_frame *ff, bench_baselines *out, const bench_te
         h = out->h264_height = f->height & ~1;
         vd_video_params p = {.codec = VD_VIDEO_H264, .width = w, .height = h,
                              .fps = (int)lround(fps), .bitrate = out->h264_bitrate,
-                             .backend = VD_VIDEO_BACKEND_SOFTWARE, .latency_first = 1};
+                             .backend = VD_VIDEO_BACKEND_SOFTWARE, .latency_first = 1,
+                             .cpu_flags = ~0u};
         int ret = vd_video_encoder_new(&p, &ff->enc);
         if (ret < 0 || (ret = vd_video_decoder_new(VD_VIDEO_H264, w, h, &ff->dec)) < 0)
             return ret;

@@ -10,6 +10,7 @@
 #include <libswscale/swscale.h>
 
 #include "../lib/log.h"
+#include "colour.h"
 #include "video.h"
 
 struct vd_video_encoder {
@@ -20,8 +21,8 @@ struct vd_video_encoder {
     AVFrame *frame;    /* YUV input (system memory) */
     AVFrame *hw_frame; /* VAAPI surface */
     AVPacket *pkt;
-    struct SwsContext *sws;
-    enum AVPixelFormat sws_src;
+    vd_rgb_to_yuv_fn to_yuv;
+    vd_yuv_layout layout; /* of frame */
     int64_t pts;
     /* Cadence: libx264 budgets bitrate / fps per coded picture, but only changed pictures are
      * coded (a 15 fps clip in a 30 Hz desktop), so its rate is scaled by how far apart they
@@ -61,8 +62,6 @@ static void encoder_close(vd_video_encoder *ve)
     av_frame_free(&ve->frame);
     av_frame_free(&ve->hw_frame);
     av_packet_free(&ve->pkt);
-    sws_freeContext(ve->sws);
-    ve->sws = NULL;
 }
 
 static const char *software_encoder_name(enum vd_video_codec codec)
@@ -142,6 +141,9 @@ static int encoder_open(vd_video_encoder *ve, enum vd_video_backend backend)
     ctx->time_base = (AVRational){1, VD_MAX(p->fps, 1)};
     ctx->framerate = (AVRational){VD_MAX(p->fps, 1), 1};
     ctx->pix_fmt = AV_PIX_FMT_YUV420P;
+    /* What colour.h converts to, said in the stream (it is also the decoders' default). */
+    ctx->colorspace = AVCOL_SPC_SMPTE170M;
+    ctx->color_range = AVCOL_RANGE_MPEG;
     set_realtime_options(ctx, name, p);
     enum AVPixelFormat sw_format = AV_PIX_FMT_YUV420P;
     if (backend == VD_VIDEO_BACKEND_VAAPI) {
@@ -174,6 +176,8 @@ static int encoder_open(vd_video_encoder *ve, enum vd_video_backend backend)
     if ((ret = avcodec_open2(ctx, codec, NULL)) < 0)
         goto fail_av;
     ve->frame->format = sw_format;
+    ve->layout = sw_format == AV_PIX_FMT_NV12 ? VD_YUV_NV12 : VD_YUV420P;
+    ve->to_yuv = vd_rgb_to_yuv_pick(p->cpu_flags);
     ve->frame->width = p->width;
     ve->frame->height = p->height;
     if ((ret = av_frame_get_buffer(ve->frame, 0)) < 0)
@@ -283,7 +287,6 @@ static int encode_frame(vd_video_encoder *ve, const uint8_t *src, size_t stride,
                         enum vd_pixel_format format, int force_key, vd_buf *out,
                         vd_video_packet *pkts, int *n_pkts)
 {
-    enum AVPixelFormat src_fmt = av_format(format);
     AVFrame *f = ve->frame;
     if (ve->lower_pending == 2) {
         set_rate(ve->ctx, &ve->params);
@@ -291,22 +294,11 @@ static int encode_frame(vd_video_encoder *ve, const uint8_t *src, size_t stride,
     } else if (ve->lower_pending) {
         ve->lower_pending = 2;
     }
-    if (!ve->sws || ve->sws_src != src_fmt) {
-        /* Colour conversion at the region's size only (BT.601 limited range, the decoders'
-         * default for untagged streams). */
-        sws_freeContext(ve->sws);
-        ve->sws = sws_getContext(ve->params.width, ve->params.height, src_fmt, f->width,
-                                 f->height, f->format, SWS_POINT, NULL, NULL, NULL);
-        ve->sws_src = src_fmt;
-        if (!ve->sws)
-            return VD_ERR(ENOMEM);
-    }
     int ret = av_frame_make_writable(f);
     if (ret < 0)
         return av_err(ret);
-    const uint8_t *planes[1] = {src};
-    const int strides[1] = {(int)stride};
-    sws_scale(ve->sws, planes, strides, 0, ve->params.height, f->data, f->linesize);
+    ve->to_yuv(src, stride, format, ve->params.width, ve->params.height, ve->layout, f->data,
+               f->linesize);
     f->pts = ve->pts++;
     f->pict_type = force_key ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
     f->key_frame = force_key;

@@ -30,6 +30,7 @@ typedef struct vd_video_params {
      * buffer, so that the rate holds its target over seconds (x264 undershoots a two-frame
      * buffer by a fifth on natural video) at the cost of burstier frames. */
     int latency_first;
+    unsigned cpu_flags; /* VD_CPU_* the colour conversion may use (0 = the C reference) */
 } vd_video_params;
 
 typedef struct vd_video_encoder vd_video_encoder;

@@ -508,6 +508,7 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
             .bitrate = stream_bitrate(enc),
             .backend = (enum vd_video_backend)enc->cfg.video_backend,
             .latency_first = regions[r].content == VD_CONTENT_3D,
+            .cpu_flags = enc->cfg.cpu_flags,
         };
         enc_stream st = {.id = regions[r].id, .rect = *q, .region = regions[r].rect,
                          .content = (uint8_t)regions[r].content, .need_key = 1};
