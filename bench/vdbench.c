@@ -14,10 +14,12 @@
 #include <unistd.h>
 
 #include <libavutil/log.h>
+#include <libswscale/swscale.h>
 #include <lz4.h>
 
 #include <vd/vd.h>
 
+#include "codec/colour.h"
 #include "lib/buf.h"
 #include "lib/clock.h"
 #include "lib/damage.h"
@@ -78,6 +80,15 @@ typedef struct kernel_result {
     const char *name;
     double scan_ms, memcpy_ms;
 } kernel_result;
+
+/* RGB -> YUV420P of a video region, see bench_colour(). */
+#define COLOUR_W 1280
+#define COLOUR_H 720
+
+typedef struct colour_result {
+    const char *kernel; /* the one vd_rgb_to_yuv_pick chose */
+    double kernel_ms, c_ms, sws_point_ms, sws_bilinear_ms;
+} colour_result;
 
 /* The classifier at 10 % damage, see bench_classifier(). */
 #define CLASSIFY_FRAMES 60
@@ -637,6 +648,69 @@ out:
     return ret;
 }
 
+/* RGB -> YUV420P of a COLOUR_W x COLOUR_H region of a 1920-wide BGRX frame, as the video
+ * encoder converts it: the picked kernel (checked against the C reference), the C reference,
+ * and libswscale with point-sampled chroma (what the encoder used before) and bilinear (which
+ * averages, as colour.h does).  The methods take turns, so a busy machine slows them alike. */
+static int bench_colour(unsigned cpu_flags, colour_result *out)
+{
+    enum { METHODS = 4 };
+    const size_t stride = 1920 * 4, y_size = (size_t)COLOUR_W * COLOUR_H;
+    vd_rgb_to_yuv_fn best = vd_rgb_to_yuv_pick(cpu_flags);
+    memset(out, 0, sizeof(*out));
+    out->kernel = best == vd_rgb_to_yuv_avx2 ? "avx2" : best == vd_rgb_to_yuv_sse2 ? "sse2" : "c";
+    /* 64-byte aligned, as libavcodec allocates frames (swscale is slower unaligned). */
+    uint8_t *src = aligned_alloc(64, stride * COLOUR_H), *planes[METHODS][3];
+    int ret = src ? 0 : VD_ERR(ENOMEM);
+    struct SwsContext *sws[2] = {NULL, NULL};
+    for (int m = 0; m < METHODS; m++)
+        for (int p = 0; p < 3; p++)
+            if (!(planes[m][p] = aligned_alloc(64, p ? y_size / 4 : y_size)))
+                ret = VD_ERR(ENOMEM);
+    const int flags[2] = {SWS_POINT, SWS_BILINEAR}, strides[3] = {COLOUR_W, COLOUR_W / 2, COLOUR_W / 2};
+    for (int i = 0; i < 2; i++)
+        if (!(sws[i] = sws_getContext(COLOUR_W, COLOUR_H, AV_PIX_FMT_BGR0, COLOUR_W, COLOUR_H,
+                                      AV_PIX_FMT_YUV420P, flags[i], NULL, NULL, NULL)))
+            ret = VD_ERR(ENOMEM);
+    if (ret < 0)
+        goto out;
+    for (size_t i = 0; i < stride * COLOUR_H; i++)
+        src[i] = (uint8_t)(i * 2654435761u >> 13);
+    bench_samples t[METHODS] = {{0}};
+    for (int run = 0; run < KERNEL_RUNS; run++)
+        for (int m = 0; m < METHODS; m++) {
+            uint64_t t0 = vd_now_ns();
+            if (m < 2) {
+                (m ? vd_rgb_to_yuv_c : best)(src, stride, VD_FORMAT_BGRX8888, COLOUR_W, COLOUR_H,
+                                             VD_YUV420P, planes[m], strides);
+            } else {
+                const uint8_t *const in[1] = {src};
+                const int in_stride[1] = {(int)stride};
+                sws_scale(sws[m - 2], in, in_stride, 0, COLOUR_H, planes[m], strides);
+            }
+            bench_samples_add(&t[m], (double)(vd_now_ns() - t0) / 1e6);
+        }
+    for (int p = 0; p < 3; p++)
+        if (memcmp(planes[0][p], planes[1][p], p ? y_size / 4 : y_size)) {
+            fprintf(stderr, "vdbench: the %s RGB -> YUV kernel differs from the C reference\n",
+                    out->kernel);
+            ret = VD_ERR(EIO);
+        }
+    double *ms[METHODS] = {&out->kernel_ms, &out->c_ms, &out->sws_point_ms, &out->sws_bilinear_ms};
+    for (int m = 0; m < METHODS; m++) {
+        *ms[m] = bench_quantile(&t[m], 0.5);
+        free(t[m].v);
+    }
+out:
+    for (int i = 0; i < 2; i++)
+        sws_freeContext(sws[i]);
+    for (int m = 0; m < METHODS; m++)
+        for (int p = 0; p < 3; p++)
+            free(planes[m][p]);
+    free(src);
+    return ret;
+}
+
 /* Fills tile (tx, ty) with natural-looking content: smooth diagonal ramps (a triangle wave, so
  * no hard edges) drifting with the frame, plus per-pixel noise as in camera footage. */
 static void natural_tile(uint8_t *img, size_t stride, int tx, int ty, int width, int height,
@@ -796,7 +870,7 @@ static void print_peers_json(const result *r)
 }
 
 static void print_text(const result *res, int n, const kernel_result *kr, int n_kr, int width,
-                       int height, const classify_result *cr)
+                       int height, const colour_result *col, const classify_result *cr)
 {
     printf("libvd %s vdbench\n\n", vd_version_string());
     printf("%-12s %6s %9s %11s %9s %9s %8s %8s %8s %8s %7s %7s %s\n", "workload", "frames",
@@ -896,6 +970,12 @@ static void print_text(const result *res, int n, const kernel_result *kr, int n_
     for (int i = 0; i < n_kr; i++)
         printf("  %-5s scan %7.3f ms  memcpy %7.3f ms  ratio %5.2f\n", kr[i].name, kr[i].scan_ms,
                kr[i].memcpy_ms, kr[i].scan_ms / kr[i].memcpy_ms);
+    printf("  RGB -> YUV420P of a %dx%d region (BGRX), median of %d; in brackets: time / %s's\n"
+           "  %-5s %7.3f ms  c %7.3f ms (%.2f)  swscale point %7.3f ms (%.2f)  bilinear %7.3f ms "
+           "(%.2f)\n",
+           COLOUR_W, COLOUR_H, KERNEL_RUNS, col->kernel, col->kernel, col->kernel_ms, col->c_ms,
+           col->c_ms / col->kernel_ms, col->sws_point_ms, col->sws_point_ms / col->kernel_ms,
+           col->sws_bilinear_ms, col->sws_bilinear_ms / col->kernel_ms);
     printf("\nclassifier at 10%% damage: %dx%d, %d of %d tiles change every frame (%d sent), full\n"
            "scan, median of the last %d of %d frames\n", width, height, cr->changed, cr->tiles,
            cr->damaged, CLASSIFY_MEASURED, CLASSIFY_FRAMES);
@@ -904,7 +984,7 @@ static void print_text(const result *res, int n, const kernel_result *kr, int n_
 }
 
 static void print_json(const result *res, int n, const kernel_result *kr, int n_kr, int width,
-                       int height, const classify_result *cr)
+                       int height, const colour_result *col, const classify_result *cr)
 {
     printf("{\"version\":\"%s\",\"workloads\":[", vd_version_string());
     for (int i = 0; i < n; i++) {
@@ -944,7 +1024,11 @@ static void print_json(const result *res, int n, const kernel_result *kr, int n_
     for (int i = 0; i < n_kr; i++)
         printf("%s{\"name\":\"%s\",\"scan_ms\":%.4f,\"memcpy_ms\":%.4f,\"ratio\":%.4f}", i ? "," : "",
                kr[i].name, kr[i].scan_ms, kr[i].memcpy_ms, kr[i].scan_ms / kr[i].memcpy_ms);
-    printf("],\"classifier_10pct\":{\"width\":%d,\"height\":%d,\"tiles\":%d,\"changed_tiles\":%d,"
+    printf("],\"rgb_to_yuv420p\":{\"width\":%d,\"height\":%d,\"kernel\":\"%s\",\"kernel_ms\":%.4f,"
+           "\"c_ms\":%.4f,\"sws_point_ms\":%.4f,\"sws_bilinear_ms\":%.4f}",
+           COLOUR_W, COLOUR_H, col->kernel, col->kernel_ms, col->c_ms, col->sws_point_ms,
+           col->sws_bilinear_ms);
+    printf(",\"classifier_10pct\":{\"width\":%d,\"height\":%d,\"tiles\":%d,\"changed_tiles\":%d,"
            "\"sent_tiles\":%d,\"frames\":%d,\"measured\":%d,\"classify_ms\":%.4f,"
            "\"scan_ms\":%.4f,\"ratio\":%.4f}}}\n",
            width, height, cr->tiles, cr->changed, cr->damaged, CLASSIFY_FRAMES, CLASSIFY_MEASURED,
@@ -963,7 +1047,7 @@ static void usage(FILE *out)
                  "  -i, --input FILE      a video file as workload (repeatable; labels from FILE's .json)\n"
                  "  -n, --frames N        at most N frames per workload\n"
                  "  -s, --size WxH        size of the built-in workloads (default 1920x1080)\n"
-                 "      --cpu c|sse2|avx2 limit the damage kernels (default: best available)\n"
+                 "      --cpu c|sse2|avx2 limit the SIMD kernels (default: best available)\n"
                  "      --no-verify       skip the bit-exactness check\n"
                  "      --dump-streams DIR  write each video stream to DIR as .h264 or .ivf\n"
                  "      --codec h264|av1  the codec of video and 3D streams (default h264)\n"
@@ -1193,13 +1277,16 @@ int main(int argc, char **argv)
     int n_kr = 0;
     if (bench_kernels(1920, 1080, kr, &n_kr) < 0)
         status = 2;
+    colour_result col;
+    if (bench_colour(opt.cpu_flags, &col) < 0)
+        status = 2;
     classify_result cr;
     if (bench_classifier(opt.cpu_flags, &cr) < 0)
         status = 2;
     if (opt.json)
-        print_json(res, n, kr, n_kr, 1920, 1080, &cr);
+        print_json(res, n, kr, n_kr, 1920, 1080, &col, &cr);
     else
-        print_text(res, n, kr, n_kr, 1920, 1080, &cr);
+        print_text(res, n, kr, n_kr, 1920, 1080, &col, &cr);
     for (int i = 0; i < n; i++)
         result_free(&res[i]);
     free(res);
