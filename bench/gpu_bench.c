@@ -1,6 +1,7 @@
 /* vdbench --gpu: the same frames through an encoder that detects damage on the GPU and one
  * that does it on the CPU, lossless only (video off) so that damage detection is what differs.
- * Every frame's bytes must agree; the times are medians over the frames both scanned.
+ * Every frame's bytes and every damaged tile's classifier statistics must agree; the times are
+ * medians over the frames both scanned.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #define _POSIX_C_SOURCE 200809L
 
@@ -80,7 +81,8 @@ int bench_gpu_workload(bench_workload *wl, int max_frames, unsigned cpu_flags, b
     gpu_config(&gcfg);
     vd_encoder *ge = NULL, *ce = NULL;
     packets pa = {0}, pb = {0};
-    bench_samples s[6] = {{0}};
+    bench_samples s[7] = {{0}};
+    uint8_t *classes = NULL;
     int ret = vd_encoder_new(&gcfg, &ge);
     if (ret == 0 && !vd_encoder_gpu(ge) && gcfg.gpu == VD_GPU_AUTO) {
         /* No GPU: a CPU implementation still checks the results. */
@@ -108,6 +110,26 @@ int bench_gpu_workload(bench_workload *wl, int max_frames, unsigned cpu_flags, b
         r->frames++;
         if (pa.size != pb.size || memcmp(pa.data, pb.data, pa.size))
             r->mismatches++;
+        /* The statistics each classified tile was given (the GPU's where it took them). */
+        size_t n_tiles = (size_t)((f.width + 63) / 64) * (size_t)((f.height + 63) / 64);
+        uint8_t *cl = realloc(classes, n_tiles);
+        if (!cl) {
+            ret = VD_ERR(ENOMEM);
+            goto out;
+        }
+        classes = cl;
+        const vd_tile_stats *sa = vd_encoder_tile_stats(ge, 1), *sb = vd_encoder_tile_stats(ce, 1);
+        int n = vd_encoder_get_tile_classes(ce, 1, classes, n_tiles), differ = 0;
+        for (int i = 0; i < n; i++) {
+            if (classes[i] == VD_CONTENT_NONE)
+                continue;
+            r->stats_tiles++;
+            differ |= sa[i].changed != sb[i].changed || sa[i].noise != sb[i].noise ||
+                      sa[i].pairs != sb[i].pairs || sa[i].smooth != sb[i].smooth ||
+                      sa[i].colours != sb[i].colours || sa[i].blocks != sb[i].blocks ||
+                      sa[i].pixels != sb[i].pixels;
+        }
+        r->stats_mismatches += (uint64_t)differ;
         vd_gpu *g = vd_encoder_gpu(ge);
         if (!g) {
             r->gpu_failed = 1;
@@ -128,7 +150,8 @@ int bench_gpu_workload(bench_workload *wl, int max_frames, unsigned cpu_flags, b
             (ret = bench_samples_add(&s[2], (double)t.compare_ns / 1e6)) < 0 ||
             (ret = bench_samples_add(&s[3], (double)gs.scan_ns / 1e6)) < 0 ||
             (ret = bench_samples_add(&s[4], (double)t.host_cpu_ns / 1e6)) < 0 ||
-            (ret = bench_samples_add(&s[5], (double)cs.scan_ns / 1e6)) < 0)
+            (ret = bench_samples_add(&s[5], (double)cs.scan_ns / 1e6)) < 0 ||
+            (ret = bench_samples_add(&s[6], (double)t.stats_ns / 1e6)) < 0)
             goto out;
     }
     r->upload_ms = bench_quantile(&s[0], 0.5);
@@ -137,9 +160,11 @@ int bench_gpu_workload(bench_workload *wl, int max_frames, unsigned cpu_flags, b
     r->gpu_stage_ms = bench_quantile(&s[3], 0.5);
     r->gpu_stage_cpu_ms = bench_quantile(&s[4], 0.5);
     r->cpu_scan_ms = bench_quantile(&s[5], 0.5);
+    r->stats_ms = bench_quantile(&s[6], 0.5);
 out:
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < 7; i++)
         free(s[i].v);
+    free(classes);
     free(pa.data);
     free(pb.data);
     vd_encoder_free(&ge);
@@ -158,34 +183,40 @@ void bench_gpu_print(const bench_gpu_result *res, int n)
                        ? " -- a CPU implementation (lavapipe or alike): its GPU timings mean nothing, "
                          "only the bit-exactness counts"
                        : "");
-    printf("\n%-12s %6s %9s %8s %8s %8s %8s %9s %9s %8s %8s %s\n", "workload", "frames", "scan tl/f",
-           "upload", "ref upd", "compare", "gpu sum", "gpu path", "gpu cpu", "cpu path", "cpu/cpu",
-           "same bytes");
+    printf("\n%-12s %6s %9s %8s %8s %8s %8s %8s %9s %9s %8s %8s %s\n", "workload", "frames",
+           "scan tl/f", "upload", "ref upd", "compare", "stats", "gpu sum", "gpu path", "gpu cpu",
+           "cpu path", "cpu/cpu", "same bytes, stats");
     for (int i = 0; i < n; i++) {
         const bench_gpu_result *r = &res[i];
-        double gsum = r->upload_ms + r->reference_ms + r->compare_ms;
-        char ts[4][16];
+        double gsum = r->upload_ms + r->reference_ms + r->compare_ms + r->stats_ms;
+        char ts[5][16];
         if (r->has_timestamps) {
             snprintf(ts[0], sizeof(ts[0]), "%8.3f", r->upload_ms);
             snprintf(ts[1], sizeof(ts[1]), "%8.3f", r->reference_ms);
             snprintf(ts[2], sizeof(ts[2]), "%8.3f", r->compare_ms);
-            snprintf(ts[3], sizeof(ts[3]), "%8.3f", gsum);
+            snprintf(ts[3], sizeof(ts[3]), "%8.3f", r->stats_ms);
+            snprintf(ts[4], sizeof(ts[4]), "%8.3f", gsum);
         } else {
-            for (int k = 0; k < 4; k++)
+            for (int k = 0; k < 5; k++)
                 snprintf(ts[k], sizeof(ts[k]), "%8s", "-");
         }
-        printf("%-12s %6d %9.1f %s %s %s %s %9.3f %9.3f %8.3f %8.2f %s%s\n", r->name, r->frames,
+        printf("%-12s %6d %9.1f %s %s %s %s %s %9.3f %9.3f %8.3f %8.2f %s, %s (%llu tiles)%s\n",
+               r->name, r->frames,
                r->scanned_frames ? (double)r->scanned_tiles / r->scanned_frames : 0, ts[0], ts[1],
-               ts[2], ts[3], r->gpu_stage_ms, r->gpu_stage_cpu_ms, r->cpu_scan_ms,
+               ts[2], ts[3], ts[4], r->gpu_stage_ms, r->gpu_stage_cpu_ms, r->cpu_scan_ms,
                r->cpu_scan_ms > 0 ? r->gpu_stage_cpu_ms / r->cpu_scan_ms : 0,
-               r->mismatches ? "NO" : "yes", r->gpu_failed ? " (the GPU failed: CPU path since)" : "");
+               r->mismatches ? "NO" : "yes", r->stats_mismatches ? "NO" : "yes",
+               (unsigned long long)r->stats_tiles,
+               r->gpu_failed ? " (the GPU failed: CPU path since)" : "");
     }
     printf("\ncolumns (ms, medians over the frames scanned): scan tl/f = candidate tiles per frame;\n"
-           "upload, ref upd, compare = GPU time of each stage of the one submission per frame\n"
-           "(timestamp queries: staging -> device copy of the frame, the reference's update from\n"
-           "the previous frame's sent tiles, the compare dispatch), gpu sum = their sum;\n"
+           "upload, ref upd, compare, stats = GPU time of each stage of the one submission per\n"
+           "frame (timestamp queries: staging -> device copy of the frame, the reference's update\n"
+           "from the previous frame's sent tiles, the compare dispatch, the classifier's tile\n"
+           "statistics dispatch), gpu sum = their sum;\n"
            "gpu path = wall-clock time of the damage stage on the GPU path (staging copy, submit,\n"
            "wait, mask), gpu cpu = the same in the encoder thread's CPU time; cpu path = the CPU\n"
-           "path's scan (vd_damage_scan); cpu/cpu = gpu cpu / cpu path; same bytes = every frame's\n"
-           "packets identical on both paths\n");
+           "path's scan (vd_damage_scan); cpu/cpu = gpu cpu / cpu path; same bytes, stats = every\n"
+           "frame's packets identical on both paths, and every classified tile's statistics (in\n"
+           "brackets: how many tiles were compared)\n");
 }

@@ -14,9 +14,11 @@ typedef struct bench_gpu_result {
     int frames, scanned_frames;
     uint64_t scanned_tiles;
     uint64_t mismatches; /* frames whose bytes differ between the paths */
+    uint64_t stats_mismatches; /* frames whose tile statistics differ */
+    uint64_t stats_tiles;      /* damaged tiles whose statistics were compared */
     int gpu_failed;      /* the GPU encoder fell back to the CPU during the run */
     int has_timestamps;
-    double upload_ms, reference_ms, compare_ms; /* GPU time per stage, medians */
+    double upload_ms, reference_ms, compare_ms, stats_ms; /* GPU time per stage, medians */
     double gpu_stage_ms, gpu_stage_cpu_ms;      /* the GPU path's damage stage: wall, thread CPU */
     double cpu_scan_ms;                         /* the CPU path's scan */
 } bench_gpu_result;

@@ -334,13 +334,10 @@ static int64_t frame_time(enc_surface *s, const vd_frame *f)
     return t;
 }
 
-/* Per-tile statistics of the damaged tiles against the reference, then classification. */
-static int classify_frame(const vd_encoder *enc, enc_surface *s, const vd_frame *f,
-                          vd_encoder_stats *st)
+/* The cursor's old and new places, which the tile statistics skip: its motion is not content
+ * change. */
+static vd_rect cursor_skip(const enc_surface *s, const vd_frame *f)
 {
-    const vd_tile_grid *g = &s->grid;
-    size_t prev_stride = (size_t)g->width * (size_t)g->bpp;
-    /* The cursor's old and new places: its motion is not content change. */
     vd_rect cursor = f->cursor;
     if (s->last_cursor.width > 0 && s->last_cursor.height > 0) {
         if (cursor.width > 0 && cursor.height > 0) {
@@ -352,6 +349,18 @@ static int classify_frame(const vd_encoder *enc, enc_surface *s, const vd_frame 
             cursor = s->last_cursor;
         }
     }
+    return cursor;
+}
+
+/* Per-tile statistics of the damaged tiles against the reference, then classification.
+ * gpu_stats: the GPU scan left them in s->tile_stats, taken against the reference before
+ * send_copies(); they stand for the tiles whose reference no copy changed since. */
+static int classify_frame(const vd_encoder *enc, enc_surface *s, const vd_frame *f,
+                          vd_encoder_stats *st, int gpu_stats)
+{
+    const vd_tile_grid *g = &s->grid;
+    size_t prev_stride = (size_t)g->width * (size_t)g->bpp;
+    vd_rect cursor = cursor_skip(s, f);
     s->last_cursor = f->cursor;
     int64_t t = frame_time(s, f);
     for (int ty = 0; ty < g->rows; ty++) {
@@ -365,6 +374,8 @@ static int classify_frame(const vd_encoder *enc, enc_surface *s, const vd_frame 
                 s->tile_stats[i] = (vd_tile_stats){.pixels = (uint32_t)(w * h)};
                 continue;
             }
+            if (gpu_stats && !s->copies[i].vector) /* else a band's copied rows changed it */
+                continue;
             vd_rect skip = {cursor.x - x, cursor.y - y, cursor.width, cursor.height};
             enc->tile_stats(f->data + (size_t)y * (size_t)f->stride + (size_t)x * (size_t)g->bpp,
                             (size_t)f->stride, s->prev + (size_t)y * prev_stride + (size_t)x * (size_t)g->bpp,
@@ -802,30 +813,43 @@ static void gpu_disable(vd_encoder *enc, enc_surface *s)
     vd_gpu_free(&enc->gpu);
 }
 
-/* The damage scan on the GPU when there is one; returns 1 when it was done there, 0 when the
- * caller must run vd_damage_scan() (no GPU, a surface too large, or a failure just now). */
+/* What gpu_scan() did. */
+enum { GPU_SCAN_NONE, GPU_SCAN_MASK, GPU_SCAN_STATS };
+
+/* The damage scan on the GPU when there is one: GPU_SCAN_NONE when the caller must run
+ * vd_damage_scan() (no GPU, a surface too large, or a failure just now), GPU_SCAN_STATS when
+ * the damaged tiles' statistics came with the mask (see classify_frame()). */
 static int gpu_scan(vd_encoder *enc, enc_surface *s, const vd_frame *f)
 {
     if (!enc->gpu || s->gpu_unfit)
-        return 0;
+        return GPU_SCAN_NONE;
     if (!s->gpu) {
         if (vd_gpu_surface_new(enc->gpu, &s->grid, &s->gpu) < 0) {
             gpu_disable(enc, s);
-            return 0;
+            return GPU_SCAN_NONE;
         }
         if (!s->gpu) {
             s->gpu_unfit = 1;
-            return 0;
+            return GPU_SCAN_NONE;
         }
     }
-    if (vd_gpu_damage_scan(enc->gpu, s->gpu, f->data, (size_t)f->stride, s->prev, s->state) < 0) {
+    vd_rect cursor = cursor_skip(s, f);
+    int ret = vd_gpu_damage_scan(enc->gpu, s->gpu, f->data, (size_t)f->stride, s->prev, s->state,
+                                 &cursor, s->tile_stats);
+    if (ret < 0) {
         gpu_disable(enc, s);
-        return 0;
+        return GPU_SCAN_NONE;
     }
-    return 1;
+    return ret ? GPU_SCAN_STATS : GPU_SCAN_MASK;
 }
 
 vd_gpu *vd_encoder_gpu(const vd_encoder *enc) { return enc->gpu; }
+
+const vd_tile_stats *vd_encoder_tile_stats(const vd_encoder *enc, uint32_t surface_id)
+{
+    const enc_surface *s = find_surface(enc, surface_id, NULL);
+    return s ? s->tile_stats : NULL;
+}
 
 static int encode_tiles(vd_encoder *enc, enc_surface *s, const vd_frame *f, vd_tile_counts *counts)
 {
@@ -1007,7 +1031,7 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f, uint64_t resend_afte
         for (size_t i = 0; i < n_tiles; i++)
             enc->stats.tiles_scanned += s->state[i] == VD_TILE_CANDIDATE;
         /* A resume's frame is the reference itself: nothing to gain on the GPU. */
-        gpu_scanned = resend_after == UINT64_MAX && gpu_scan(enc, s, f);
+        gpu_scanned = resend_after == UINT64_MAX ? gpu_scan(enc, s, f) : GPU_SCAN_NONE;
         if (!gpu_scanned)
             vd_damage_scan(&enc->dsp, &s->grid, f->data, (size_t)f->stride, s->prev,
                            (size_t)s->grid.width * (size_t)s->grid.bpp, s->state);
@@ -1028,7 +1052,7 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f, uint64_t resend_afte
         memset(s->copies, 0, n_tiles * sizeof(*s->copies)); /* no copies, no bands */
     }
     uint64_t t_cls = vd_now_ns();
-    if ((ret = classify_frame(enc, s, f, &enc->stats)) < 0)
+    if ((ret = classify_frame(enc, s, f, &enc->stats, gpu_scanned == GPU_SCAN_STATS)) < 0)
         goto fail;
     enc->stats.classify_ns = vd_now_ns() - t_cls;
     /* After classification: resent tiles did not change in this frame. */

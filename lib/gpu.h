@@ -1,7 +1,7 @@
 /* GPU offload (Vulkan compute) for the encoder.  One context per encoder: a device, a queue
- * and one command buffer that carries a frame's whole GPU work in one submission.  Today that
- * work is the damage mask; classifier statistics and colour conversion are meant to join the
- * same submission.
+ * and one command buffer that carries a frame's damage work in one submission: the damage
+ * mask and the classifier's statistics of the damaged tiles.  Colour conversion is meant to
+ * join it.
  *
  * Failure is never fatal: any failed call (no loader, no device, an allocation, a lost
  * device) logs once and makes the context refuse further work; the encoder then frees it and
@@ -15,6 +15,7 @@
 
 #include <vd/encoder.h>
 
+#include "classify.h"
 #include "damage.h"
 #include "internal.h"
 #include "log.h"
@@ -34,6 +35,7 @@ typedef struct vd_gpu_times {
     uint64_t upload_ns;    /* staging -> device copy of the frame */
     uint64_t reference_ns; /* the reference's update (last frame's sent rectangles, or a seed) */
     uint64_t compare_ns;   /* the compare dispatch */
+    uint64_t stats_ns;     /* the tile statistics dispatch (0 for 2-byte pixels) */
     uint64_t host_ns;      /* vd_gpu_damage_scan() from entry to mask, wall clock */
     uint64_t host_cpu_ns;  /* the same in the calling thread's CPU time (not the fence wait) */
     int has_timestamps;
@@ -41,6 +43,9 @@ typedef struct vd_gpu_times {
 
 /* The encoder's context, or NULL: for vdbench and the tests. */
 VD_HIDDEN vd_gpu *vd_encoder_gpu(const vd_encoder *enc);
+/* The statistics the classifier took for each tile of the surface's last frame, valid where
+ * vd_encoder_get_tile_classes() gives a class; NULL for an unknown surface.  The same. */
+VD_HIDDEN const vd_tile_stats *vd_encoder_tile_stats(const vd_encoder *enc, uint32_t surface_id);
 
 #if VD_GPU_BUILT
 
@@ -69,10 +74,15 @@ VD_HIDDEN void vd_gpu_surface_invalidate(vd_gpu_surface *surf);
 
 /* vd_damage_scan() on the GPU: uploads cur, brings the device reference up to date (recorded
  * rectangles, or prev when invalidated), and marks the VD_TILE_CANDIDATE tiles of state that
- * differ VD_TILE_DIRTY, in one submission.  prev is the CPU reference (packed rows).  Returns
- * 0, or a negative error with state unchanged (the context is then failed). */
+ * differ VD_TILE_DIRTY, in one submission.  prev is the CPU reference (packed rows).
+ * With stats (not NULL) and 4-byte pixels the same submission also sets stats[i] of every
+ * tile it marks dirty to what vd_tile_stats_c() gives for the tile of cur against that
+ * reference, with the surface rectangle cursor (moved to the tile's coordinates) as skip.
+ * Returns 1 when it set stats, 0 when only the mask, or a negative error with state and stats
+ * unchanged (the context is then failed). */
 VD_HIDDEN int vd_gpu_damage_scan(vd_gpu *gpu, vd_gpu_surface *surf, const uint8_t *cur,
-                                 size_t cur_stride, const uint8_t *prev, uint8_t *state);
+                                 size_t cur_stride, const uint8_t *prev, uint8_t *state,
+                                 const vd_rect *cursor, vd_tile_stats *stats);
 
 /* Test hook: the n-th Vulkan call from now (in any context of the process) fails as if the
  * device were lost; 0 cancels. */
@@ -125,9 +135,11 @@ static inline void vd_gpu_surface_record(vd_gpu_surface *surf, int x, int y, int
 }
 static inline void vd_gpu_surface_invalidate(vd_gpu_surface *surf) { (void)surf; }
 static inline int vd_gpu_damage_scan(vd_gpu *gpu, vd_gpu_surface *surf, const uint8_t *cur,
-                                     size_t cur_stride, const uint8_t *prev, uint8_t *state)
+                                     size_t cur_stride, const uint8_t *prev, uint8_t *state,
+                                     const vd_rect *cursor, vd_tile_stats *stats)
 {
     (void)gpu, (void)surf, (void)cur, (void)cur_stride, (void)prev, (void)state;
+    (void)cursor, (void)stats;
     return VD_ERR(ENOTSUP);
 }
 static inline void vd_gpu_test_fail_call(int n) { (void)n; }

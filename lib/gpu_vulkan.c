@@ -9,7 +9,9 @@
  *   1. ref takes the rectangles the encoder sent from the previous frame (copied from cur,
  *      which still holds that frame), or the CPU reference when it must be re-seeded;
  *   2. the new frame goes staging -> cur;
- *   3. one workgroup per candidate tile compares cur with ref (lib/shaders/damage_compare.comp).
+ *   3. one workgroup per candidate tile compares cur with ref (lib/shaders/damage_compare.comp);
+ *   4. one workgroup per tile that differs takes the classifier's statistics of it against the
+ *      same reference (lib/shaders/tile_stats.comp), for 4-byte pixels.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #define _POSIX_C_SOURCE 200809L /* CLOCK_THREAD_CPUTIME_ID */
 
@@ -30,10 +32,12 @@
 #include "log.h"
 
 #include "shaders/damage_compare.spv.h"
+#include "shaders/tile_stats.spv.h"
 
 #define MAX_DEVICES 16
 #define FENCE_TIMEOUT_NS 10000000000ull /* a frame that takes 10 s means a hung device */
-#define N_TIMESTAMPS 4
+#define N_TIMESTAMPS 5
+#define STATS_WORDS 6 /* per tile, see tile_stats.comp */
 
 /* ---- the loader and its functions ----------------------------------------------------- */
 
@@ -246,6 +250,16 @@ static int type_rank(VkPhysicalDeviceType t)
 
 /* ---- the context ------------------------------------------------------------------------ */
 
+/* A compute shader with its own descriptor set of storage buffers (bindings 0..n-1). */
+typedef struct gpu_pipe {
+    VkShaderModule shader;
+    VkDescriptorSetLayout set_layout;
+    VkPipelineLayout layout;
+    VkPipeline pipeline;
+    VkDescriptorSet set;
+    uint32_t n_bindings, pc_size;
+} gpu_pipe;
+
 struct vd_gpu {
     vk_instance_fns fi;
     vk_device_fns fd;
@@ -258,12 +272,8 @@ struct vd_gpu {
     VkDeviceSize max_buffer; /* maxStorageBufferRange */
     char name[VK_MAX_PHYSICAL_DEVICE_NAME_SIZE];
     int is_cpu;
-    VkShaderModule shader;
-    VkDescriptorSetLayout set_layout;
-    VkPipelineLayout layout;
-    VkPipeline compare;
     VkDescriptorPool pool;
-    VkDescriptorSet set;
+    gpu_pipe compare, stats;
     VkCommandPool cmd_pool;
     VkCommandBuffer cmd;
     VkFence fence;
@@ -368,6 +378,19 @@ static void buffer_free(vd_gpu *g, gpu_buffer *b)
     *b = (gpu_buffer){0};
 }
 
+static void pipe_free(vd_gpu *g, gpu_pipe *p)
+{
+    if (p->pipeline)
+        g->fd.vkDestroyPipeline(g->device, p->pipeline, NULL);
+    if (p->layout)
+        g->fd.vkDestroyPipelineLayout(g->device, p->layout, NULL);
+    if (p->set_layout)
+        g->fd.vkDestroyDescriptorSetLayout(g->device, p->set_layout, NULL);
+    if (p->shader)
+        g->fd.vkDestroyShaderModule(g->device, p->shader, NULL);
+    *p = (gpu_pipe){0};
+}
+
 void vd_gpu_free(vd_gpu **pgpu)
 {
     vd_gpu *g = *pgpu;
@@ -384,14 +407,8 @@ void vd_gpu_free(vd_gpu **pgpu)
             g->fd.vkDestroyCommandPool(g->device, g->cmd_pool, NULL);
         if (g->pool)
             g->fd.vkDestroyDescriptorPool(g->device, g->pool, NULL);
-        if (g->compare)
-            g->fd.vkDestroyPipeline(g->device, g->compare, NULL);
-        if (g->layout)
-            g->fd.vkDestroyPipelineLayout(g->device, g->layout, NULL);
-        if (g->set_layout)
-            g->fd.vkDestroyDescriptorSetLayout(g->device, g->set_layout, NULL);
-        if (g->shader)
-            g->fd.vkDestroyShaderModule(g->device, g->shader, NULL);
+        pipe_free(g, &g->compare);
+        pipe_free(g, &g->stats);
         g->fd.vkDestroyDevice(g->device, NULL);
     }
     if (g->instance)
@@ -406,50 +423,72 @@ typedef struct compare_params {
     uint32_t stride_words, row_bytes, tile_bytes, mask, cols, height;
 } compare_params;
 
-static int pipeline_new(vd_gpu *g)
+/* Push constants of tile_stats.comp, in its order. */
+typedef struct stats_params {
+    uint32_t stride_words, cols;
+    int32_t width, height;
+    int32_t skip[4];
+} stats_params;
+
+#define N_PIPES 2
+#define N_DESCRIPTORS 7 /* the pipes' bindings together */
+
+static int pipe_new(vd_gpu *g, gpu_pipe *p, const uint32_t *code, size_t code_size,
+                    uint32_t n_bindings, uint32_t pc_size)
 {
+    p->n_bindings = n_bindings;
+    p->pc_size = pc_size;
     VkShaderModuleCreateInfo sm = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
-                                   .codeSize = sizeof(vd_spv_damage_compare),
-                                   .pCode = vd_spv_damage_compare};
-    if (!VK(g, "vkCreateShaderModule", g->fd.vkCreateShaderModule(g->device, &sm, NULL, &g->shader)))
+                                   .codeSize = code_size, .pCode = code};
+    if (!VK(g, "vkCreateShaderModule", g->fd.vkCreateShaderModule(g->device, &sm, NULL, &p->shader)))
         return VD_ERR(EIO);
-    VkDescriptorSetLayoutBinding bind[3];
-    for (uint32_t i = 0; i < 3; i++)
+    VkDescriptorSetLayoutBinding bind[4];
+    for (uint32_t i = 0; i < n_bindings; i++)
         bind[i] = (VkDescriptorSetLayoutBinding){.binding = i,
                                                  .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                                                  .descriptorCount = 1,
                                                  .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT};
     VkDescriptorSetLayoutCreateInfo dl = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
-                                          .bindingCount = 3, .pBindings = bind};
+                                          .bindingCount = n_bindings, .pBindings = bind};
     if (!VK(g, "vkCreateDescriptorSetLayout",
-            g->fd.vkCreateDescriptorSetLayout(g->device, &dl, NULL, &g->set_layout)))
+            g->fd.vkCreateDescriptorSetLayout(g->device, &dl, NULL, &p->set_layout)))
         return VD_ERR(EIO);
-    VkPushConstantRange pc = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
-                              .size = sizeof(compare_params)};
+    VkPushConstantRange pc = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = pc_size};
     VkPipelineLayoutCreateInfo pl = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
-                                     .setLayoutCount = 1, .pSetLayouts = &g->set_layout,
+                                     .setLayoutCount = 1, .pSetLayouts = &p->set_layout,
                                      .pushConstantRangeCount = 1, .pPushConstantRanges = &pc};
-    if (!VK(g, "vkCreatePipelineLayout", g->fd.vkCreatePipelineLayout(g->device, &pl, NULL, &g->layout)))
+    if (!VK(g, "vkCreatePipelineLayout", g->fd.vkCreatePipelineLayout(g->device, &pl, NULL, &p->layout)))
         return VD_ERR(EIO);
     VkComputePipelineCreateInfo cp = {
         .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
         .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
-                  .stage = VK_SHADER_STAGE_COMPUTE_BIT, .module = g->shader, .pName = "main"},
-        .layout = g->layout,
+                  .stage = VK_SHADER_STAGE_COMPUTE_BIT, .module = p->shader, .pName = "main"},
+        .layout = p->layout,
     };
     if (!VK(g, "vkCreateComputePipelines",
-            g->fd.vkCreateComputePipelines(g->device, VK_NULL_HANDLE, 1, &cp, NULL, &g->compare)))
-        return VD_ERR(EIO);
-    VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 3};
-    VkDescriptorPoolCreateInfo dp = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
-                                     .maxSets = 1, .poolSizeCount = 1, .pPoolSizes = &ps};
-    if (!VK(g, "vkCreateDescriptorPool", g->fd.vkCreateDescriptorPool(g->device, &dp, NULL, &g->pool)))
+            g->fd.vkCreateComputePipelines(g->device, VK_NULL_HANDLE, 1, &cp, NULL, &p->pipeline)))
         return VD_ERR(EIO);
     VkDescriptorSetAllocateInfo da = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
                                       .descriptorPool = g->pool, .descriptorSetCount = 1,
-                                      .pSetLayouts = &g->set_layout};
-    if (!VK(g, "vkAllocateDescriptorSets", g->fd.vkAllocateDescriptorSets(g->device, &da, &g->set)))
+                                      .pSetLayouts = &p->set_layout};
+    if (!VK(g, "vkAllocateDescriptorSets", g->fd.vkAllocateDescriptorSets(g->device, &da, &p->set)))
         return VD_ERR(EIO);
+    return 0;
+}
+
+static int pipelines_new(vd_gpu *g)
+{
+    VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, N_DESCRIPTORS};
+    VkDescriptorPoolCreateInfo dp = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+                                     .maxSets = N_PIPES, .poolSizeCount = 1, .pPoolSizes = &ps};
+    if (!VK(g, "vkCreateDescriptorPool", g->fd.vkCreateDescriptorPool(g->device, &dp, NULL, &g->pool)))
+        return VD_ERR(EIO);
+    int ret;
+    if ((ret = pipe_new(g, &g->compare, vd_spv_damage_compare, sizeof(vd_spv_damage_compare), 3,
+                        sizeof(compare_params))) < 0 ||
+        (ret = pipe_new(g, &g->stats, vd_spv_tile_stats, sizeof(vd_spv_tile_stats), 4,
+                        sizeof(stats_params))) < 0)
+        return ret;
     return 0;
 }
 
@@ -509,7 +548,7 @@ static int context_init(vd_gpu *g, int index)
         return VD_ERR(EIO);
     g->fd.vkGetDeviceQueue(g->device, g->family, 0, &g->queue);
 
-    int ret = pipeline_new(g);
+    int ret = pipelines_new(g);
     if (ret < 0)
         return ret;
     VkCommandPoolCreateInfo cpi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
@@ -644,6 +683,7 @@ struct vd_gpu_surface {
     gpu_buffer cur, ref;
     gpu_buffer staging;       /* the frame, then room for a seed of the reference */
     gpu_buffer flags;         /* one uint32_t per tile, see damage_compare.comp */
+    gpu_buffer stats;         /* STATS_WORDS per tile, see tile_stats.comp */
     vd_rect *rects;           /* reference updates taken from the frame in cur */
     size_t n_rects, rects_cap;
     int seed;                 /* ref must be seeded from the CPU reference */
@@ -675,7 +715,9 @@ int vd_gpu_surface_new(vd_gpu *g, const vd_tile_grid *grid, vd_gpu_surface **out
     if ((ret = buffer_new(g, &s->cur, size, dev, 0)) < 0 ||
         (ret = buffer_new(g, &s->ref, size, dev, 0)) < 0 ||
         (ret = buffer_new(g, &s->staging, 2 * size, VK_BUFFER_USAGE_TRANSFER_SRC_BIT, 1)) < 0 ||
-        (ret = buffer_new(g, &s->flags, n_tiles * sizeof(uint32_t), VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, 1)) < 0) {
+        (ret = buffer_new(g, &s->flags, n_tiles * sizeof(uint32_t), VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, 1)) < 0 ||
+        (grid->bpp == 4 && (ret = buffer_new(g, &s->stats, n_tiles * STATS_WORDS * sizeof(uint32_t),
+                                             VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, 1)) < 0)) {
         vd_gpu_surface_free(g, &s);
         return ret;
     }
@@ -696,6 +738,7 @@ void vd_gpu_surface_free(vd_gpu *g, vd_gpu_surface **psurf)
         buffer_free(g, &s->ref);
         buffer_free(g, &s->staging);
         buffer_free(g, &s->flags);
+        buffer_free(g, &s->stats);
     }
     free(s->rects);
     free(s);
@@ -775,8 +818,37 @@ static void timestamp(vd_gpu *g, VkPipelineStageFlagBits stage, uint32_t i)
         g->fd.vkCmdWriteTimestamp(g->cmd, stage, g->queries, i);
 }
 
+/* Records p's dispatch of groups_x x groups_y workgroups over buffers (its bindings, in
+ * order).  The set was last used by a completed submission, so it may be rewritten. */
+static void dispatch(vd_gpu *g, const gpu_pipe *p, const VkBuffer *buffers, const void *pc,
+                     uint32_t groups_x, uint32_t groups_y, uint32_t groups_z)
+{
+    VkDescriptorBufferInfo bi[4];
+    VkWriteDescriptorSet w[4];
+    for (uint32_t i = 0; i < p->n_bindings; i++) {
+        bi[i] = (VkDescriptorBufferInfo){buffers[i], 0, VK_WHOLE_SIZE};
+        w[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+                                      .dstSet = p->set, .dstBinding = i, .descriptorCount = 1,
+                                      .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                      .pBufferInfo = &bi[i]};
+    }
+    g->fd.vkUpdateDescriptorSets(g->device, p->n_bindings, w, 0, NULL);
+    g->fd.vkCmdBindPipeline(g->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->pipeline);
+    g->fd.vkCmdBindDescriptorSets(g->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->layout, 0, 1, &p->set,
+                                  0, NULL);
+    g->fd.vkCmdPushConstants(g->cmd, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, p->pc_size, pc);
+    g->fd.vkCmdDispatch(g->cmd, groups_x, groups_y, groups_z);
+}
+
+/* Nanoseconds between two timestamps. */
+static uint64_t ticks_ns(const vd_gpu *g, uint64_t t0, uint64_t t1)
+{
+    return (uint64_t)((double)((t1 - t0) & g->timestamp_mask) * g->timestamp_period);
+}
+
 int vd_gpu_damage_scan(vd_gpu *g, vd_gpu_surface *s, const uint8_t *cur, size_t cur_stride,
-                       const uint8_t *prev, uint8_t *state)
+                       const uint8_t *prev, uint8_t *state, const vd_rect *cursor,
+                       vd_tile_stats *stats)
 {
     if (g->failed)
         return VD_ERR(EIO);
@@ -798,18 +870,7 @@ int vd_gpu_damage_scan(vd_gpu *g, vd_gpu_surface *s, const uint8_t *cur, size_t 
         return VD_ERR(ENOMEM);
     }
     vd_copy_rows(staging, s->stride, cur, cur_stride, s->row_bytes, (size_t)grid->height);
-
-    VkDescriptorBufferInfo bi[3] = {{s->cur.buf, 0, VK_WHOLE_SIZE},
-                                    {s->ref.buf, 0, VK_WHOLE_SIZE},
-                                    {s->flags.buf, 0, VK_WHOLE_SIZE}};
-    VkWriteDescriptorSet w[3];
-    for (uint32_t i = 0; i < 3; i++)
-        w[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
-                                      .dstSet = g->set, .dstBinding = i, .descriptorCount = 1,
-                                      .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-                                      .pBufferInfo = &bi[i]};
-    /* The previous submission has completed (its fence was waited for). */
-    g->fd.vkUpdateDescriptorSets(g->device, 3, w, 0, NULL);
+    int with_stats = stats && s->stats.buf;
 
     VkCommandBufferBeginInfo begin = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
                                       .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
@@ -838,12 +899,18 @@ int vd_gpu_damage_scan(vd_gpu *g, vd_gpu_surface *s, const uint8_t *cur, size_t 
     compare_params pc = {(uint32_t)(s->stride / 4), (uint32_t)s->row_bytes,
                          64u * (uint32_t)grid->bpp, grid->mask, (uint32_t)grid->cols,
                          (uint32_t)grid->height};
-    g->fd.vkCmdBindPipeline(g->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, g->compare);
-    g->fd.vkCmdBindDescriptorSets(g->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, g->layout, 0, 1, &g->set,
-                                  0, NULL);
-    g->fd.vkCmdPushConstants(g->cmd, g->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(pc), &pc);
-    g->fd.vkCmdDispatch(g->cmd, (uint32_t)grid->cols, (uint32_t)grid->rows, 1);
+    VkBuffer bufs[4] = {s->cur.buf, s->ref.buf, s->flags.buf, s->stats.buf};
+    dispatch(g, &g->compare, bufs, &pc, (uint32_t)grid->cols, (uint32_t)grid->rows, 1);
     timestamp(g, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 3);
+    /* 4. The statistics of the tiles that differ, against the same reference. */
+    if (with_stats) {
+        barrier(g, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
+                VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT);
+        stats_params sp = {(uint32_t)(s->stride / 4), (uint32_t)grid->cols, grid->width,
+                           grid->height, {cursor->x, cursor->y, cursor->width, cursor->height}};
+        dispatch(g, &g->stats, bufs, &sp, (uint32_t)grid->cols, (uint32_t)grid->rows, 1);
+    }
+    timestamp(g, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 4);
     barrier(g, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
             VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
     if (!VK(g, "vkEndCommandBuffer", g->fd.vkEndCommandBuffer(g->cmd)))
@@ -864,21 +931,32 @@ int vd_gpu_damage_scan(vd_gpu *g, vd_gpu_surface *s, const uint8_t *cur, size_t 
            g->fd.vkGetQueryPoolResults(g->device, g->queries, 0, N_TIMESTAMPS, sizeof(ts), ts,
                                        sizeof(ts[0]),
                                        VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT))) {
-        double p = g->timestamp_period; /* ns per tick */
-        t.reference_ns = (uint64_t)((double)((ts[1] - ts[0]) & g->timestamp_mask) * p);
-        t.upload_ns = (uint64_t)((double)((ts[2] - ts[1]) & g->timestamp_mask) * p);
-        t.compare_ns = (uint64_t)((double)((ts[3] - ts[2]) & g->timestamp_mask) * p);
+        t.reference_ns = ticks_ns(g, ts[0], ts[1]);
+        t.upload_ns = ticks_ns(g, ts[1], ts[2]);
+        t.compare_ns = ticks_ns(g, ts[2], ts[3]);
+        t.stats_ns = ticks_ns(g, ts[3], ts[4]);
         t.has_timestamps = 1;
     }
     if (g->failed)
         return VD_ERR(EIO);
-    for (size_t i = 0; i < n_tiles; i++)
-        if (flags[i] == 2)
-            state[i] = VD_TILE_DIRTY;
+    const uint32_t *sw = s->stats.map;
+    for (size_t i = 0; i < n_tiles; i++) {
+        if (flags[i] != 2)
+            continue;
+        state[i] = VD_TILE_DIRTY;
+        if (!with_stats)
+            continue;
+        int x = (int)(i % (size_t)grid->cols) * 64, y = (int)(i / (size_t)grid->cols) * 64;
+        const uint32_t *v = sw + i * STATS_WORDS;
+        stats[i] = (vd_tile_stats){.pixels = (uint32_t)(VD_MIN(64, grid->width - x) *
+                                                       VD_MIN(64, grid->height - y)),
+                                   .changed = v[0], .noise = v[1], .pairs = v[2], .smooth = v[3],
+                                   .colours = v[4], .blocks = (uint16_t)v[5]};
+    }
     s->seed = 0;
     s->n_rects = 0;
     t.host_ns = vd_now_ns() - t0;
     t.host_cpu_ns = thread_cpu_ns() - c0;
     g->times = t;
-    return 0;
+    return with_stats;
 }

@@ -1,11 +1,14 @@
-/* GPU damage detection (lib/gpu.h) against the CPU path: the mask bit for bit, the encoder's
- * bytes frame by frame, and the fallbacks (off, a missing device, a failure at any Vulkan
+/* GPU damage detection (lib/gpu.h) against the CPU path: the mask bit for bit, the tile
+ * statistics against vd_tile_stats_c(), the encoder's bytes and classes frame by frame, and
+ * the fallbacks (off, a missing device, a failure at any Vulkan
  * call).  Runs on whatever device there is (lavapipe in CI); without one the fallback checks
  * still run and the test exits 77.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include "testutil.h"
 
+#include "classify.h"
+#include "classify_params.h"
 #include "damage.h"
 #include "gpu.h"
 
@@ -16,7 +19,7 @@ static const enum vd_pixel_format formats[] = {VD_FORMAT_BGRX8888, VD_FORMAT_BGR
 /* Warnings about the GPU: a fallback must log exactly one. */
 static int gpu_warnings;
 /* What the scenarios covered, from the GPU encoder's stats. */
-static long streamed, copied, held_back;
+static long streamed, copied, held_back, detected;
 
 static void log_cb(void *opaque, enum vd_log_level level, const char *msg)
 {
@@ -61,6 +64,55 @@ static void mutate(tu_rng *r, const tu_canvas *c)
     }
 }
 
+/* Content the classifier's statistics tell apart: noise-sized changes (a video's grain), a
+ * few or a few dozen colours (around VD_CLS_COLOUR_CAP), text, gradients, noise. */
+static void mutate_content(tu_rng *r, const tu_canvas *c)
+{
+    vd_rect d = {(int32_t)tu_rng_below(r, (uint32_t)c->width), (int32_t)tu_rng_below(r, (uint32_t)c->height),
+                 1 + (int32_t)tu_rng_below(r, 140), 1 + (int32_t)tu_rng_below(r, 140)};
+    int x1 = VD_MIN(c->width, d.x + d.width), y1 = VD_MIN(c->height, d.y + d.height);
+    switch (tu_rng_below(r, 4)) {
+    case 0: { /* small changes per channel, some of them noise-sized, some not */
+        int amp = 1 + (int)tu_rng_below(r, 10);
+        for (int y = d.y; y < y1; y++)
+            for (int x = d.x; x < x1; x++)
+                for (int k = 0; k < c->bpp; k++) {
+                    uint8_t *b = &c->data[(size_t)y * (size_t)c->stride + (size_t)x * (size_t)c->bpp + (size_t)k];
+                    *b = (uint8_t)(*b + (int)tu_rng_below(r, (uint32_t)(2 * amp + 1)) - amp);
+                }
+        break;
+    }
+    case 1: { /* a palette of 1 to 100 colours */
+        uint32_t pal[100];
+        uint32_t n = 1 + tu_rng_below(r, 100);
+        for (uint32_t i = 0; i < n; i++)
+            pal[i] = tu_rng_u32(r);
+        for (int y = d.y; y < y1; y++)
+            for (int x = d.x; x < x1; x++)
+                tu_put_pixel(c, x, y, pal[tu_rng_below(r, n)]);
+        break;
+    }
+    default:
+        tu_paint_pattern(r, c, d, (enum tu_pattern)tu_rng_below(r, TU_PATTERNS));
+        break;
+    }
+}
+
+/* A cursor rectangle: none, inside, across the edges or beyond them. */
+static vd_rect random_cursor(tu_rng *r, int w, int h)
+{
+    switch (tu_rng_below(r, 4)) {
+    case 0: return (vd_rect){0, 0, 0, 0};
+    case 1: return (vd_rect){(int32_t)tu_rng_below(r, (uint32_t)w), (int32_t)tu_rng_below(r, (uint32_t)h),
+                             1 + (int32_t)tu_rng_below(r, 48), 1 + (int32_t)tu_rng_below(r, 48)};
+    case 2: return (vd_rect){(int32_t)tu_rng_below(r, 80) - 60, (int32_t)tu_rng_below(r, 80) - 60,
+                             (int32_t)tu_rng_below(r, 200), (int32_t)tu_rng_below(r, 200)};
+    default: /* what the encoder makes of an old and a new place: large, maybe empty-wide */
+        return (vd_rect){(int32_t)tu_rng_below(r, (uint32_t)w + 10) - 5, (int32_t)tu_rng_below(r, (uint32_t)h + 10) - 5,
+                         (int32_t)tu_rng_below(r, 300) - 20, (int32_t)tu_rng_below(r, 300)};
+    }
+}
+
 /* A rectangle inside w x h, from one pixel to all of it. */
 static vd_rect random_rect(tu_rng *r, int w, int h)
 {
@@ -80,7 +132,7 @@ static void test_mask(const vd_encoder_config *cfg)
     vd_damage_dsp dsp;
     vd_damage_dsp_init(&dsp, ~0u);
     tu_rng r = tu_rng_init(7);
-    long tiles = 0, dirty = 0;
+    long tiles = 0, dirty = 0, with_stats = 0, capped = 0, noisy = 0, skipped = 0;
     for (size_t fi = 0; fi < TU_ARRAY_SIZE(formats); fi++) {
         for (size_t si = 0; si < TU_ARRAY_SIZE(sizes); si++) {
             int w = sizes[si][0], h = sizes[si][1];
@@ -91,21 +143,54 @@ static void test_mask(const vd_encoder_config *cfg)
             size_t row_bytes = (size_t)w * (size_t)c.bpp, n_tiles = (size_t)grid.cols * (size_t)grid.rows;
             uint8_t *prev = tu_xmalloc(row_bytes * (size_t)h);
             uint8_t *st_cpu = tu_xmalloc(n_tiles), *st_gpu = tu_xmalloc(n_tiles);
+            vd_tile_stats *stats = tu_xmalloc(n_tiles * sizeof(*stats));
             vd_copy_rows(prev, row_bytes, c.data, (size_t)c.stride, row_bytes, (size_t)h);
             vd_gpu_surface *gs;
             CHECK(vd_gpu_surface_new(g, &grid, &gs) == 0 && gs, "surface %dx%d", w, h);
             for (int frame = 0; frame < 16; frame++) {
                 mutate(&r, &c);
                 mutate(&r, &c);
+                for (int k = (int)tu_rng_below(&r, 3); k > 0; k--)
+                    mutate_content(&r, &c);
+                vd_rect cursor = random_cursor(&r, w, h);
                 for (size_t i = 0; i < n_tiles; i++)
                     st_cpu[i] = frame % 3 == 0 || tu_rng_below(&r, 4) ? VD_TILE_CANDIDATE : VD_TILE_SKIP;
                 memcpy(st_gpu, st_cpu, n_tiles);
                 vd_damage_scan(&dsp, &grid, c.data, (size_t)c.stride, prev, row_bytes, st_cpu);
-                CHECK(vd_gpu_damage_scan(g, gs, c.data, (size_t)c.stride, prev, st_gpu) == 0,
-                      "scan failed");
+                memset(stats, 0xa5, n_tiles * sizeof(*stats));
+                int ret = vd_gpu_damage_scan(g, gs, c.data, (size_t)c.stride, prev, st_gpu, &cursor, stats);
+                CHECK(ret == (c.bpp == 4), "scan returned %d", ret);
                 for (size_t i = 0; i < n_tiles; i++)
                     CHECK(st_cpu[i] == st_gpu[i], "format %d %dx%d frame %d tile %zu: CPU %d, GPU %d",
                           (int)formats[fi], w, h, frame, i, st_cpu[i], st_gpu[i]);
+                /* The statistics of every dirty tile, against the reference the scan used. */
+                for (size_t i = 0; ret == 1 && i < n_tiles; i++) {
+                    if (st_cpu[i] != VD_TILE_DIRTY)
+                        continue;
+                    int x = (int)(i % (size_t)grid.cols) * 64, y = (int)(i / (size_t)grid.cols) * 64;
+                    int tw = VD_MIN(64, w - x), th = VD_MIN(64, h - y);
+                    vd_rect skip = {cursor.x - x, cursor.y - y, cursor.width, cursor.height};
+                    vd_rect none = {0, 0, 0, 0};
+                    vd_tile_stats ref, unskipped;
+                    const uint8_t *cp = c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4;
+                    const uint8_t *pp = prev + (size_t)y * row_bytes + (size_t)x * 4;
+                    vd_tile_stats_c(cp, (size_t)c.stride, pp, row_bytes, tw, th, 4, &skip, &ref);
+                    vd_tile_stats_c(cp, (size_t)c.stride, pp, row_bytes, tw, th, 4, &none, &unskipped);
+                    const vd_tile_stats *gt = &stats[i];
+                    CHECK(ref.pixels == gt->pixels && ref.changed == gt->changed &&
+                              ref.noise == gt->noise && ref.pairs == gt->pairs &&
+                              ref.smooth == gt->smooth && ref.colours == gt->colours &&
+                              ref.blocks == gt->blocks,
+                          "format %d %dx%d frame %d tile %zu stats: CPU %u %u %u %u %u %u %04x, "
+                          "GPU %u %u %u %u %u %u %04x", (int)formats[fi], w, h, frame, i,
+                          ref.pixels, ref.changed, ref.noise, ref.pairs, ref.smooth, ref.colours,
+                          ref.blocks, gt->pixels, gt->changed, gt->noise, gt->pairs, gt->smooth,
+                          gt->colours, gt->blocks);
+                    with_stats++;
+                    capped += ref.colours == VD_CLS_COLOUR_CAP;
+                    noisy += ref.noise > 0 && ref.noise < ref.changed;
+                    skipped += ref.changed != unskipped.changed;
+                }
                 tiles += (long)n_tiles;
                 for (size_t i = 0; i < n_tiles; i++)
                     dirty += st_cpu[i] == VD_TILE_DIRTY;
@@ -128,6 +213,7 @@ static void test_mask(const vd_encoder_config *cfg)
             free(prev);
             free(st_cpu);
             free(st_gpu);
+            free(stats);
             tu_canvas_free(&c);
         }
     }
@@ -135,6 +221,10 @@ static void test_mask(const vd_encoder_config *cfg)
     vd_gpu_get_times(g, &t);
     printf("gpu_test: masks equal over %ld tiles (%ld dirty); last scan %s timestamps\n", tiles,
            dirty, t.has_timestamps ? "with" : "without");
+    printf("gpu_test: statistics equal over %ld dirty tiles (%ld at the colour cap, %ld with some "
+           "noise-sized changes, %ld with changes under the cursor)\n", with_stats, capped, noisy,
+           skipped);
+    CHECK(with_stats > 500 && capped > 20 && noisy > 20 && skipped > 20, "a case did not happen");
     vd_gpu_free(&g);
 }
 
@@ -193,7 +283,44 @@ typedef struct scenario {
     int frames;
     uint32_t video_codecs;
     int two_surfaces;
+    /* PLAYING: a video plays (noise-sized changes, no hint) for the classifier to find;
+     * TERMINAL: text scrolls every other frame, new lines inside a tile (copies and a band). */
+    int content;
 } scenario;
+
+enum { MIXED, PLAYING, TERMINAL };
+
+/* Both encoders classified the surface alike: tile classes and regions. */
+static void same_classes(vd_encoder *ge, vd_encoder *ce, uint32_t id, const scenario *sc,
+                         const char *what, int frame)
+{
+    uint8_t a[4096], b[4096];
+    int na = vd_encoder_get_tile_classes(ge, id, a, sizeof(a));
+    int nb = vd_encoder_get_tile_classes(ce, id, b, sizeof(b));
+    CHECK(na > 0 && na == nb && !memcmp(a, b, (size_t)na), "%s, frame %d: tile classes differ",
+          what, frame);
+    for (int i = 0; i < na; i++)
+        detected += sc->content == PLAYING && (a[i] == VD_CONTENT_VIDEO || a[i] == VD_CONTENT_3D);
+    /* The statistics behind them, tile by tile (the GPU's where it took them). */
+    const vd_tile_stats *sa = vd_encoder_tile_stats(ge, id), *sb = vd_encoder_tile_stats(ce, id);
+    for (int i = 0; i < na; i++)
+        CHECK(a[i] == VD_CONTENT_NONE ||
+                  (sa[i].pixels == sb[i].pixels && sa[i].changed == sb[i].changed &&
+                   sa[i].noise == sb[i].noise && sa[i].pairs == sb[i].pairs &&
+                   sa[i].smooth == sb[i].smooth && sa[i].colours == sb[i].colours &&
+                   sa[i].blocks == sb[i].blocks),
+              "%s, frame %d: tile %d's statistics differ (changed %u on the GPU, %u on the CPU)",
+              what, frame, i, sa[i].changed, sb[i].changed);
+    vd_region ra[16], rb[16];
+    na = vd_encoder_get_regions(ge, id, ra, 16);
+    nb = vd_encoder_get_regions(ce, id, rb, 16);
+    CHECK(na == nb, "%s, frame %d: %d regions on the GPU, %d on the CPU", what, frame, na, nb);
+    for (int i = 0; i < VD_MIN(na, 16); i++)
+        CHECK(ra[i].id == rb[i].id && ra[i].content == rb[i].content &&
+                  !memcmp(&ra[i].rect, &rb[i].rect, sizeof(ra[i].rect)) &&
+                  ra[i].start_us == rb[i].start_us,
+              "%s, frame %d: region %d differs", what, frame, i);
+}
 
 /* Runs one scenario through gpu_enc and cpu_enc in lock-step, checking every frame's bytes.
  * Returns the frames whose damage the GPU encoder found on the GPU. */
@@ -207,12 +334,16 @@ static void run_pair(vd_encoder *ge, vd_encoder *ce, const scenario *sc, uint64_
     tu_fill_desktop(&r, &c2);
     out_bytes a = {0}, b = {0};
     int64_t pts = 0;
+    vd_rect cursor = {10, 10, 16, 24};
     for (int frame = 0; frame < sc->frames; frame++) {
         vd_rect damage[9];
         size_t n_damage = 0;
         const vd_rect *dmg = NULL;
         int held = 0;
-        switch (frame < 2 ? 99 : tu_rng_below(&r, 10)) {
+        int kind = frame < 2 ? 99 : (int)tu_rng_below(&r, 10);
+        if (sc->content == TERMINAL && frame >= 2)
+            kind = frame % 2 ? 3 : 0;
+        switch (kind) {
         case 0: /* exact host damage */
             n_damage = tu_scribble(&r, &c, damage, 8);
             dmg = damage;
@@ -271,11 +402,27 @@ static void run_pair(vd_encoder *ge, vd_encoder *ce, const scenario *sc, uint64_
                 dmg = tu_rng_below(&r, 2) ? damage : NULL;
                 n_damage = dmg ? n_damage : 0;
             }
+            if (sc->content == PLAYING) { /* grain on a picture, some frames all new */
+                vd_rect v = {VD_MIN(c.width / 4, 40), 8, VD_MIN(c.width / 2, 200), VD_MIN(c.height / 2, 140)};
+                if (frame % 7 == 0)
+                    tu_paint_pattern(&r, &c, v, TU_GRADIENT);
+                for (int y = v.y; y < VD_MIN(c.height, v.y + v.height); y++)
+                    for (int x = v.x; x < VD_MIN(c.width, v.x + v.width); x++)
+                        c.data[(size_t)y * (size_t)c.stride + (size_t)x * (size_t)c.bpp + (size_t)(x + y) % 3] +=
+                            (uint8_t)(tu_rng_below(&r, 9) - 4);
+                dmg = NULL;
+                n_damage = 0;
+            }
+            /* The cursor wanders, over the video too: its places do not count as change. */
+            cursor.x = VD_MAX(0, VD_MIN(c.width - 1, cursor.x + (int)tu_rng_below(&r, 41) - 20));
+            cursor.y = VD_MAX(0, VD_MIN(c.height - 1, cursor.y + (int)tu_rng_below(&r, 41) - 20));
             vd_frame f = tu_frame(&c, 1, dmg, n_damage);
             f.pts_us = pts;
+            if (frame % 5)
+                f.cursor = cursor;
             /* The host says where the video plays: its tiles go out in a stream. */
             vd_hint video = {{0, 0, VD_MIN(c.width, 150), VD_MIN(c.height, 100)}, VD_CONTENT_VIDEO};
-            if (sc->video_codecs) {
+            if (sc->video_codecs && sc->content != PLAYING) {
                 f.hints = &video;
                 f.n_hints = 1;
                 tu_paint_pattern(&r, &c, video.rect, TU_GRADIENT);
@@ -283,6 +430,7 @@ static void run_pair(vd_encoder *ge, vd_encoder *ce, const scenario *sc, uint64_
             int ra = encode(ge, &f, &a), rb = encode(ce, &f, &b);
             CHECK(ra == 0 && rb == 0, "%s, frame %d: send_frame %d %d", what, frame, ra, rb);
             same_bytes(&a, &b, what, frame);
+            same_classes(ge, ce, 1, sc, what, frame);
             vd_encoder_stats st;
             vd_encoder_get_stats(ge, &st);
             streamed += st.tiles_streamed;
@@ -294,6 +442,7 @@ static void run_pair(vd_encoder *ge, vd_encoder *ce, const scenario *sc, uint64_
                 f2.pts_us = pts;
                 CHECK(encode(ge, &f2, &a) == 0 && encode(ce, &f2, &b) == 0, "surface 2");
                 same_bytes(&a, &b, what, frame);
+                same_classes(ge, ce, 2, sc, what, frame);
             }
         }
         if (frame == sc->frames / 2 && sc->two_surfaces) { /* a resize */
@@ -323,13 +472,16 @@ static vd_encoder *encoder(const vd_encoder_config *base, uint32_t video_codecs,
 static void test_encoders(const vd_encoder_config *gcfg)
 {
     static const scenario scenarios[] = {
-        {VD_FORMAT_BGRX8888, 333, 201, 12, 40, 0, 1},
-        {VD_FORMAT_BGRA8888, 131, 67, 0, 30, 0, 0},
-        {VD_FORMAT_RGBX8888, 200, 130, 3, 30, 0, 0},
-        {VD_FORMAT_RGBA8888, 65, 129, 4, 30, 0, 1},
-        {VD_FORMAT_RGB565, 257, 99, 2, 40, 0, 1},
-        {VD_FORMAT_RGB565, 1, 1, 0, 10, 0, 0},
-        {VD_FORMAT_BGRX8888, 320, 240, 0, 40, VD_CODEC_H264, 0}, /* video tiles */
+        {VD_FORMAT_BGRX8888, 333, 201, 12, 40, 0, 1, 0},
+        {VD_FORMAT_BGRA8888, 131, 67, 0, 30, 0, 0, 0},
+        {VD_FORMAT_RGBX8888, 200, 130, 3, 30, 0, 0, 0},
+        {VD_FORMAT_RGBA8888, 65, 129, 4, 30, 0, 1, 0},
+        {VD_FORMAT_RGB565, 257, 99, 2, 40, 0, 1, 0},
+        {VD_FORMAT_RGB565, 1, 1, 0, 10, 0, 0, 0},
+        {VD_FORMAT_BGRX8888, 320, 240, 0, 40, VD_CODEC_H264, 0, 0}, /* video tiles */
+        {VD_FORMAT_RGBA8888, 333, 250, 4, 60, 0, 0, PLAYING},
+        {VD_FORMAT_BGRX8888, 250, 199, 0, 60, 0, 1, PLAYING},
+        {VD_FORMAT_RGBX8888, 300, 190, 0, 40, 0, 0, TERMINAL},
     };
     for (size_t i = 0; i < TU_ARRAY_SIZE(scenarios); i++) {
         vd_encoder *ge = encoder(gcfg, scenarios[i].video_codecs, 1);
@@ -343,14 +495,15 @@ static void test_encoders(const vd_encoder_config *gcfg)
         vd_encoder_free(&ce);
     }
     CHECK(gpu_warnings == 0, "%d GPU warnings", gpu_warnings);
-    printf("gpu_test: GPU and CPU encoders give the same bytes (%zu scenarios: %ld tiles streamed, "
-           "%ld copied, %ld frames held back)\n", TU_ARRAY_SIZE(scenarios), streamed, copied, held_back);
-    CHECK(streamed && copied && held_back, "a scenario did not happen");
+    printf("gpu_test: GPU and CPU encoders give the same bytes, tile classes and regions (%zu "
+           "scenarios: %ld tiles streamed, %ld copied, %ld frames held back, %ld tiles classified "
+           "video or 3D)\n", TU_ARRAY_SIZE(scenarios), streamed, copied, held_back, detected);
+    CHECK(streamed && copied && held_back && detected, "a scenario did not happen");
 }
 
 /* ---- faults ------------------------------------------------------------------------------- */
 
-static const scenario fault_scenario = {VD_FORMAT_BGRX8888, 200, 130, 8, 8, 0, 1};
+static const scenario fault_scenario = {VD_FORMAT_BGRX8888, 200, 130, 8, 8, 0, 1, PLAYING};
 
 /* An encoder that asks for cfg's GPU but must end up on the CPU, logging warnings times. */
 static void fallback(const vd_encoder_config *cfg, int warnings, const char *what)

@@ -1,0 +1,128 @@
+/* The classifier's per-tile statistics: one workgroup per tile that damage_compare.comp found
+ * changed, one invocation per column, exactly what vd_tile_stats_c() (lib/classify.c) gives
+ * for 4-byte pixels against the same reference.  Counts are sums and the colour count is
+ * min(distinct colours of the sampled rows, VD_CLS_COLOUR_CAP), so neither depends on the
+ * order the invocations run in.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#version 450
+#extension GL_GOOGLE_include_directive : require
+
+#include "vd_defs.glsl"
+
+layout(local_size_x = 64) in;
+
+/* The images as damage_compare.comp reads them (4-byte pixels: one word each). */
+layout(std430, set = 0, binding = 0) readonly buffer Cur { uint cur[]; };
+layout(std430, set = 0, binding = 1) readonly buffer Ref { uint ref_px[]; };
+/* damage_compare.comp's result: 2 for a tile that differs. */
+layout(std430, set = 0, binding = 2) readonly buffer Flags { uint flags[]; };
+/* Six words per tile, in the order of the writes at the end (vd_gpu_damage_scan reads them). */
+layout(std430, set = 0, binding = 3) writeonly buffer Stats { uint stats[]; };
+
+layout(push_constant) uniform Params {
+    uint stride_words;
+    uint cols;
+    int width, height;
+    ivec4 skip; /* the cursor: x, y, width, height on the surface */
+} p;
+
+/* Open addressing with room for every sampled pixel (16 rows of 64) at half load, so an
+ * insert always finds its slot; keys are stored + 1, 0 is empty. */
+#define SLOTS 2048u
+shared uint colour_set[SLOTS];
+shared uint n_changed, n_noise, n_pairs, n_smooth, n_colours, blocks;
+
+uint max_diff24(uint a, uint b)
+{
+    uvec3 ua = uvec3(a & 0xffu, (a >> 8) & 0xffu, (a >> 16) & 0xffu);
+    uvec3 ub = uvec3(b & 0xffu, (b >> 8) & 0xffu, (b >> 16) & 0xffu);
+    uvec3 d = max(ua, ub) - min(ua, ub);
+    return max(d.x, max(d.y, d.z));
+}
+
+void add_colour(uint key)
+{
+    uint k = key + 1u;
+    for (uint h = (key * 2654435761u) >> 21;; h = (h + 1u) & (SLOTS - 1u)) {
+        uint old = atomicCompSwap(colour_set[h], 0u, k);
+        if (old == 0u)
+            atomicAdd(n_colours, 1u);
+        if (old == 0u || old == k)
+            return;
+    }
+}
+
+void main()
+{
+    uint tx = gl_WorkGroupID.x, ty = gl_WorkGroupID.y, lid = gl_LocalInvocationIndex;
+    uint idx = ty * p.cols + tx;
+    /* The same for the whole workgroup, so returning before the barriers is allowed. */
+    if (flags[idx] != 2u)
+        return;
+    for (uint i = lid; i < SLOTS; i += 64u)
+        colour_set[i] = 0u;
+    if (lid == 0u) {
+        n_changed = 0u;
+        n_noise = 0u;
+        n_pairs = 0u;
+        n_smooth = 0u;
+        n_colours = 0u;
+        blocks = 0u;
+    }
+    barrier();
+
+    int x0 = int(tx) * 64, y0 = int(ty) * 64, x = int(lid);
+    int w = min(64, p.width - x0), h = min(64, p.height - y0);
+    /* The cursor, tile-relative, as vd_tile_stats_c() gets it: columns [sx0, sx1) of rows
+     * [sy, sy + its height) do not count as changed. */
+    int sx = p.skip.x - x0, sy = p.skip.y - y0;
+    int sx0 = w, sx1 = w;
+    if (p.skip.z > 0) {
+        sx0 = min(max(sx, 0), w);
+        sx1 = max(min(sx + p.skip.z, w), sx0);
+    }
+    bool skip_col = x >= sx0 && x < sx1;
+    uint changed = 0u, noise = 0u, pairs = 0u, smooth_pairs = 0u, blk = 0u;
+    if (x < w) {
+        for (int y = 0; y < h; y++) {
+            uint at = uint(y0 + y) * p.stride_words + uint(x0 + x);
+            uint a = cur[at] & 0xffffffu, b = ref_px[at] & 0xffffffu;
+            if (a != b && !(skip_col && y >= sy && y < sy + p.skip.w)) {
+                changed++;
+                noise += max_diff24(a, b) <= VD_CLS_NOISE_MAX ? 1u : 0u;
+                blk |= 1u << ((y >> 4) * 4 + (x >> 4));
+            }
+            if ((y & 3) != 0)
+                continue;
+            /* Spatial statistics on every fourth row, as on the CPU. */
+            if (x == 0) {
+                add_colour(a);
+                continue;
+            }
+            uint u = cur[at - 1u] & 0xffffffu;
+            pairs++;
+            smooth_pairs += a != u && max_diff24(a, u) <= VD_CLS_SMOOTH_MAX ? 1u : 0u;
+            if (a != u) /* a repeat is in the set already (or about to be) */
+                add_colour(a);
+        }
+    }
+    if (changed != 0u) {
+        atomicAdd(n_changed, changed);
+        atomicAdd(n_noise, noise);
+        atomicOr(blocks, blk);
+    }
+    if (pairs != 0u) {
+        atomicAdd(n_pairs, pairs);
+        atomicAdd(n_smooth, smooth_pairs);
+    }
+    barrier();
+    if (lid == 0u) {
+        uint o = idx * 6u;
+        stats[o] = n_changed;
+        stats[o + 1u] = n_noise;
+        stats[o + 2u] = n_pairs;
+        stats[o + 3u] = n_smooth;
+        stats[o + 4u] = min(n_colours, uint(VD_CLS_COLOUR_CAP));
+        stats[o + 5u] = blocks;
+    }
+}
