@@ -1,7 +1,8 @@
 /* vdbench --gpu: the same frames through an encoder that detects damage on the GPU and one
  * that does it on the CPU, lossless only (video off) so that damage detection is what differs.
  * Every frame's bytes and every damaged tile's classifier statistics must agree; the times are
- * medians over the frames both scanned.
+ * medians over the frames both scanned.  Besides, each whole frame goes to NV12 on the GPU
+ * (vd_gpu_convert(), a context of its own) and through vd_rgb_to_yuv_c(): same planes, times.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #define _POSIX_C_SOURCE 200809L
 
@@ -14,6 +15,7 @@
 
 #include <vd/vd.h>
 
+#include "lib/clock.h"
 #include "lib/gpu.h"
 
 /* The device: VD_GPU if set (then cleared, or it would turn the CPU encoder's GPU on too),
@@ -49,6 +51,70 @@ typedef struct packets {
     size_t size, cap;
 } packets;
 
+/* The RGB -> YUV side: a GPU context and surface of the frame's size, and both paths' planes. */
+typedef struct converter {
+    vd_gpu *gpu;
+    vd_gpu_surface *surf;
+    vd_tile_grid grid;
+    uint8_t *prev, *state, *planes[2]; /* [0] the GPU's, [1] the CPU's */
+    size_t plane_size;
+} converter;
+
+static void converter_free(converter *c)
+{
+    vd_gpu_surface_free(c->gpu, &c->surf);
+    vd_gpu_free(&c->gpu);
+    free(c->prev);
+    free(c->state);
+    free(c->planes[0]);
+    free(c->planes[1]);
+    *c = (converter){0};
+}
+
+/* Converts one frame both ways and adds the times; 0, or a negative error (the GPU's failure
+ * is one: the run then reports it). */
+static int convert_frame(converter *c, const vd_encoder_config *cfg, const bench_frame *f,
+                         bench_samples s[3], uint64_t *mismatches)
+{
+    if (c->grid.width != f->width || c->grid.height != f->height || !c->gpu) {
+        converter_free(c);
+        vd_tile_grid_init(&c->grid, f->width, f->height, VD_FORMAT_BGRX8888);
+        size_t n_tiles = (size_t)c->grid.cols * (size_t)c->grid.rows;
+        c->plane_size = (size_t)f->width * (size_t)f->height + 2 * (size_t)((f->width + 1) / 2) * (size_t)((f->height + 1) / 2);
+        c->prev = calloc((size_t)f->width * 4, (size_t)f->height);
+        c->state = malloc(n_tiles);
+        c->planes[0] = malloc(c->plane_size);
+        c->planes[1] = malloc(c->plane_size);
+        if (!c->prev || !c->state || !c->planes[0] || !c->planes[1])
+            return VD_ERR(ENOMEM);
+        if (!(c->gpu = vd_gpu_new(cfg)) || vd_gpu_surface_new(c->gpu, &c->grid, &c->surf) < 0 || !c->surf)
+            return VD_ERR(ENODEV);
+    }
+    memset(c->state, VD_TILE_CANDIDATE, (size_t)c->grid.cols * (size_t)c->grid.rows);
+    vd_rect none = {0, 0, 0, 0};
+    int strides[3] = {f->width, 2 * ((f->width + 1) / 2), 0};
+    uint8_t *gp[3] = {c->planes[0], c->planes[0] + (size_t)f->width * (size_t)f->height, NULL};
+    uint8_t *cp[3] = {c->planes[1], c->planes[1] + (size_t)f->width * (size_t)f->height, NULL};
+    vd_gpu_yuv_job job = {{0, 0, f->width, f->height}, VD_YUV_NV12, {gp[0], gp[1], gp[2]},
+                          {strides[0], strides[1], strides[2]}};
+    if (vd_gpu_damage_scan(c->gpu, c->surf, f->data, f->stride, c->prev, c->state, &none, NULL) < 0 ||
+        vd_gpu_convert(c->gpu, c->surf, VD_FORMAT_BGRX8888, &job, 1) < 0)
+        return VD_ERR(EIO);
+    uint64_t t0 = vd_now_ns();
+    vd_rgb_to_yuv_c(f->data, f->stride, VD_FORMAT_BGRX8888, f->width, f->height, VD_YUV_NV12, cp,
+                    strides);
+    uint64_t cpu_ns = vd_now_ns() - t0;
+    *mismatches += memcmp(c->planes[0], c->planes[1], c->plane_size) != 0;
+    vd_gpu_times t;
+    vd_gpu_get_times(c->gpu, &t);
+    int ret;
+    if ((ret = bench_samples_add(&s[0], (double)t.convert_ns / 1e6)) < 0 ||
+        (ret = bench_samples_add(&s[1], (double)t.convert_host_ns / 1e6)) < 0 ||
+        (ret = bench_samples_add(&s[2], (double)cpu_ns / 1e6)) < 0)
+        return ret;
+    return 0;
+}
+
 static int drain(vd_encoder *enc, packets *p)
 {
     p->size = 0;
@@ -81,8 +147,9 @@ int bench_gpu_workload(bench_workload *wl, int max_frames, unsigned cpu_flags, b
     gpu_config(&gcfg);
     vd_encoder *ge = NULL, *ce = NULL;
     packets pa = {0}, pb = {0};
-    bench_samples s[7] = {{0}};
+    bench_samples s[10] = {{0}};
     uint8_t *classes = NULL;
+    converter conv = {0};
     int ret = vd_encoder_new(&gcfg, &ge);
     if (ret == 0 && !vd_encoder_gpu(ge) && gcfg.gpu == VD_GPU_AUTO) {
         /* No GPU: a CPU implementation still checks the results. */
@@ -130,6 +197,8 @@ int bench_gpu_workload(bench_workload *wl, int max_frames, unsigned cpu_flags, b
                       sa[i].pixels != sb[i].pixels;
         }
         r->stats_mismatches += (uint64_t)differ;
+        if ((ret = convert_frame(&conv, &gcfg, &f, &s[7], &r->convert_mismatches)) < 0)
+            goto out;
         vd_gpu *g = vd_encoder_gpu(ge);
         if (!g) {
             r->gpu_failed = 1;
@@ -161,10 +230,14 @@ int bench_gpu_workload(bench_workload *wl, int max_frames, unsigned cpu_flags, b
     r->gpu_stage_cpu_ms = bench_quantile(&s[4], 0.5);
     r->cpu_scan_ms = bench_quantile(&s[5], 0.5);
     r->stats_ms = bench_quantile(&s[6], 0.5);
+    r->convert_ms = bench_quantile(&s[7], 0.5);
+    r->convert_path_ms = bench_quantile(&s[8], 0.5);
+    r->cpu_convert_ms = bench_quantile(&s[9], 0.5);
 out:
-    for (int i = 0; i < 7; i++)
+    for (int i = 0; i < 10; i++)
         free(s[i].v);
     free(classes);
+    converter_free(&conv);
     free(pa.data);
     free(pb.data);
     vd_encoder_free(&ge);
@@ -219,4 +292,21 @@ void bench_gpu_print(const bench_gpu_result *res, int n)
            "path's scan (vd_damage_scan); cpu/cpu = gpu cpu / cpu path; same bytes, stats = every\n"
            "frame's packets identical on both paths, and every classified tile's statistics (in\n"
            "brackets: how many tiles were compared)\n");
+    printf("\n%-12s %9s %9s %9s %8s %s\n", "workload", "yuv gpu", "yuv path", "yuv cpu", "cpu/path",
+           "same planes");
+    for (int i = 0; i < n; i++) {
+        const bench_gpu_result *r = &res[i];
+        char ts[16];
+        if (r->has_timestamps)
+            snprintf(ts, sizeof(ts), "%9.3f", r->convert_ms);
+        else
+            snprintf(ts, sizeof(ts), "%9s", "-");
+        printf("%-12s %s %9.3f %9.3f %8.2f %s\n", r->name, ts, r->convert_path_ms, r->cpu_convert_ms,
+               r->convert_path_ms > 0 ? r->cpu_convert_ms / r->convert_path_ms : 0,
+               r->convert_mismatches ? "NO" : "yes");
+    }
+    printf("\nRGB -> NV12 of each whole frame (ms, medians): yuv gpu = GPU time of the conversion's\n"
+           "dispatch (timestamp queries), yuv path = vd_gpu_convert() wall clock (submit, wait,\n"
+           "read-back into the planes), yuv cpu = vd_rgb_to_yuv_c(); same planes = every frame's\n"
+           "planes identical\n");
 }

@@ -21,6 +21,9 @@ typedef struct bench_gpu_result {
     double upload_ms, reference_ms, compare_ms, stats_ms; /* GPU time per stage, medians */
     double gpu_stage_ms, gpu_stage_cpu_ms;      /* the GPU path's damage stage: wall, thread CPU */
     double cpu_scan_ms;                         /* the CPU path's scan */
+    /* The whole frame to NV12 on the GPU (from the frame a scan uploaded) and on the CPU. */
+    double convert_ms, convert_path_ms, cpu_convert_ms; /* GPU time, wall, vd_rgb_to_yuv_c */
+    uint64_t convert_mismatches;                /* frames whose planes differ */
 } bench_gpu_result;
 
 /* Runs up to max_frames frames (<= 0: all) of wl through both paths.  Returns 0,

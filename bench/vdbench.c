@@ -1194,6 +1194,12 @@ static int run_gpu(options *opt, int n_runs)
             if (!status)
                 status = 1;
         }
+        if (res[n].convert_mismatches) {
+            fprintf(stderr, "vdbench --gpu: %s: %" PRIu64 " frames' YUV planes differ between the GPU and CPU\n",
+                    res[n].name, res[n].convert_mismatches);
+            if (!status)
+                status = 1;
+        }
         if (res[n].stats_mismatches) {
             fprintf(stderr, "vdbench --gpu: %s: %" PRIu64 " frames' tile statistics differ between the GPU and CPU paths\n",
                     res[n].name, res[n].stats_mismatches);

@@ -1,7 +1,8 @@
 /* GPU offload (Vulkan compute) for the encoder.  One context per encoder: a device, a queue
  * and one command buffer that carries a frame's damage work in one submission: the damage
- * mask and the classifier's statistics of the damaged tiles.  Colour conversion is meant to
- * join it.
+ * mask and the classifier's statistics of the damaged tiles.  RGB -> YUV conversion of the
+ * same frame, for the video streams, is a second submission (vd_gpu_convert()): its
+ * rectangles come from the classification of the first one's statistics.
  *
  * Failure is never fatal: any failed call (no loader, no device, an allocation, a lost
  * device) logs once and makes the context refuse further work; the encoder then frees it and
@@ -15,6 +16,7 @@
 
 #include <vd/encoder.h>
 
+#include "../codec/colour.h"
 #include "classify.h"
 #include "damage.h"
 #include "internal.h"
@@ -36,10 +38,20 @@ typedef struct vd_gpu_times {
     uint64_t reference_ns; /* the reference's update (last frame's sent rectangles, or a seed) */
     uint64_t compare_ns;   /* the compare dispatch */
     uint64_t stats_ns;     /* the tile statistics dispatch (0 for 2-byte pixels) */
+    uint64_t convert_ns;   /* vd_gpu_convert()'s dispatch, 0 when none since the scan */
+    uint64_t convert_host_ns; /* vd_gpu_convert() from entry to planes, wall clock */
     uint64_t host_ns;      /* vd_gpu_damage_scan() from entry to mask, wall clock */
     uint64_t host_cpu_ns;  /* the same in the calling thread's CPU time (not the fence wait) */
     int has_timestamps;
 } vd_gpu_times;
+
+/* One rectangle to convert and where its planes go, as vd_rgb_to_yuv_c() takes them. */
+typedef struct vd_gpu_yuv_job {
+    vd_rect rect; /* on the surface, at least 1 x 1 */
+    vd_yuv_layout layout;
+    uint8_t *planes[3];
+    int strides[3];
+} vd_gpu_yuv_job;
 
 /* The encoder's context, or NULL: for vdbench and the tests. */
 VD_HIDDEN vd_gpu *vd_encoder_gpu(const vd_encoder *enc);
@@ -83,6 +95,15 @@ VD_HIDDEN void vd_gpu_surface_invalidate(vd_gpu_surface *surf);
 VD_HIDDEN int vd_gpu_damage_scan(vd_gpu *gpu, vd_gpu_surface *surf, const uint8_t *cur,
                                  size_t cur_stride, const uint8_t *prev, uint8_t *state,
                                  const vd_rect *cursor, vd_tile_stats *stats);
+
+/* vd_rgb_to_yuv_c() of each job's rectangle of the frame of the last vd_gpu_damage_scan() of
+ * surf, which is still on the device: one submission, one read-back, the same bytes.  fmt is
+ * the surface's format.  Returns 0; VD_ERR(ENOTSUP) for 2-byte pixels, VD_ERR(ESTALE) when
+ * the device holds no frame or an older one (vd_gpu_surface_invalidate() since the scan) and
+ * VD_ERR(EINVAL) for a rectangle off the surface, all three with the context still usable; or
+ * another negative error (logged; the context is then failed). */
+VD_HIDDEN int vd_gpu_convert(vd_gpu *gpu, vd_gpu_surface *surf, enum vd_pixel_format fmt,
+                             const vd_gpu_yuv_job *jobs, size_t n);
 
 /* Test hook: the n-th Vulkan call from now (in any context of the process) fails as if the
  * device were lost; 0 cancels. */
@@ -143,6 +164,12 @@ static inline int vd_gpu_damage_scan(vd_gpu *gpu, vd_gpu_surface *surf, const ui
     return VD_ERR(ENOTSUP);
 }
 static inline void vd_gpu_test_fail_call(int n) { (void)n; }
+static inline int vd_gpu_convert(vd_gpu *gpu, vd_gpu_surface *surf, enum vd_pixel_format fmt,
+                                 const vd_gpu_yuv_job *jobs, size_t n)
+{
+    (void)gpu, (void)surf, (void)fmt, (void)jobs, (void)n;
+    return VD_ERR(ENOTSUP);
+}
 
 #endif
 

@@ -12,6 +12,9 @@
  *   3. one workgroup per candidate tile compares cur with ref (lib/shaders/damage_compare.comp);
  *   4. one workgroup per tile that differs takes the classifier's statistics of it against the
  *      same reference (lib/shaders/tile_stats.comp), for 4-byte pixels.
+ * A conversion to YUV (lib/shaders/yuv_convert.comp) is a second submission that reads cur
+ * again: its rectangles (video regions) are known only once the classifier has taken the
+ * first submission's statistics.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #define _POSIX_C_SOURCE 200809L /* CLOCK_THREAD_CPUTIME_ID */
 
@@ -33,10 +36,12 @@
 
 #include "shaders/damage_compare.spv.h"
 #include "shaders/tile_stats.spv.h"
+#include "shaders/yuv_convert.spv.h"
 
 #define MAX_DEVICES 16
 #define FENCE_TIMEOUT_NS 10000000000ull /* a frame that takes 10 s means a hung device */
-#define N_TIMESTAMPS 5
+#define N_SCAN_TIMESTAMPS 5 /* then the conversion's two */
+#define N_TIMESTAMPS (N_SCAN_TIMESTAMPS + 2)
 #define STATS_WORDS 6 /* per tile, see tile_stats.comp */
 
 /* ---- the loader and its functions ----------------------------------------------------- */
@@ -250,6 +255,13 @@ static int type_rank(VkPhysicalDeviceType t)
 
 /* ---- the context ------------------------------------------------------------------------ */
 
+typedef struct gpu_buffer {
+    VkBuffer buf;
+    VkDeviceMemory mem;
+    void *map; /* host-visible buffers stay mapped */
+    VkDeviceSize size;
+} gpu_buffer;
+
 /* A compute shader with its own descriptor set of storage buffers (bindings 0..n-1). */
 typedef struct gpu_pipe {
     VkShaderModule shader;
@@ -273,7 +285,8 @@ struct vd_gpu {
     char name[VK_MAX_PHYSICAL_DEVICE_NAME_SIZE];
     int is_cpu;
     VkDescriptorPool pool;
-    gpu_pipe compare, stats;
+    gpu_pipe compare, stats, convert;
+    gpu_buffer conv_planes, conv_out; /* the conversion's plane list and output, grown */
     VkCommandPool cmd_pool;
     VkCommandBuffer cmd;
     VkFence fence;
@@ -331,13 +344,6 @@ static int memory_type(const vd_gpu *g, uint32_t bits, VkMemoryPropertyFlags wan
     }
     return -1;
 }
-
-typedef struct gpu_buffer {
-    VkBuffer buf;
-    VkDeviceMemory mem;
-    void *map; /* host-visible buffers stay mapped */
-    VkDeviceSize size;
-} gpu_buffer;
 
 static int buffer_new(vd_gpu *g, gpu_buffer *b, VkDeviceSize size, VkBufferUsageFlags usage,
                       int host)
@@ -409,6 +415,9 @@ void vd_gpu_free(vd_gpu **pgpu)
             g->fd.vkDestroyDescriptorPool(g->device, g->pool, NULL);
         pipe_free(g, &g->compare);
         pipe_free(g, &g->stats);
+        pipe_free(g, &g->convert);
+        buffer_free(g, &g->conv_planes);
+        buffer_free(g, &g->conv_out);
         g->fd.vkDestroyDevice(g->device, NULL);
     }
     if (g->instance)
@@ -430,8 +439,20 @@ typedef struct stats_params {
     int32_t skip[4];
 } stats_params;
 
-#define N_PIPES 2
-#define N_DESCRIPTORS 7 /* the pipes' bindings together */
+/* Push constants of yuv_convert.comp, in its order. */
+typedef struct convert_params {
+    uint32_t stride_words, r_shift, b_shift;
+} convert_params;
+
+/* yuv_convert.comp's Plane and KIND_*. */
+typedef struct conv_plane {
+    int32_t x, y, w, h;
+    uint32_t kind, offset, stride, words, rows;
+} conv_plane;
+enum plane_kind { KIND_Y, KIND_U, KIND_V, KIND_U2, KIND_V2, KIND_UV2 };
+
+#define N_PIPES 3
+#define N_DESCRIPTORS 10 /* the pipes' bindings together */
 
 static int pipe_new(vd_gpu *g, gpu_pipe *p, const uint32_t *code, size_t code_size,
                     uint32_t n_bindings, uint32_t pc_size)
@@ -487,7 +508,9 @@ static int pipelines_new(vd_gpu *g)
     if ((ret = pipe_new(g, &g->compare, vd_spv_damage_compare, sizeof(vd_spv_damage_compare), 3,
                         sizeof(compare_params))) < 0 ||
         (ret = pipe_new(g, &g->stats, vd_spv_tile_stats, sizeof(vd_spv_tile_stats), 4,
-                        sizeof(stats_params))) < 0)
+                        sizeof(stats_params))) < 0 ||
+        (ret = pipe_new(g, &g->convert, vd_spv_yuv_convert, sizeof(vd_spv_yuv_convert), 3,
+                        sizeof(convert_params))) < 0)
         return ret;
     return 0;
 }
@@ -687,6 +710,7 @@ struct vd_gpu_surface {
     vd_rect *rects;           /* reference updates taken from the frame in cur */
     size_t n_rects, rects_cap;
     int seed;                 /* ref must be seeded from the CPU reference */
+    int cur_valid;            /* cur holds the frame of the last GPU scan, the CPU's current */
 };
 
 int vd_gpu_surface_new(vd_gpu *g, const vd_tile_grid *grid, vd_gpu_surface **out)
@@ -749,6 +773,7 @@ void vd_gpu_surface_invalidate(vd_gpu_surface *s)
 {
     s->seed = 1;
     s->n_rects = 0;
+    s->cur_valid = 0;
 }
 
 void vd_gpu_surface_record(vd_gpu_surface *s, int x, int y, int w, int h)
@@ -877,7 +902,7 @@ int vd_gpu_damage_scan(vd_gpu *g, vd_gpu_surface *s, const uint8_t *cur, size_t 
     if (!VK(g, "vkBeginCommandBuffer", g->fd.vkBeginCommandBuffer(g->cmd, &begin)))
         return VD_ERR(EIO);
     if (g->queries)
-        g->fd.vkCmdResetQueryPool(g->cmd, g->queries, 0, N_TIMESTAMPS);
+        g->fd.vkCmdResetQueryPool(g->cmd, g->queries, 0, N_SCAN_TIMESTAMPS);
     timestamp(g, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, 0);
     /* 1. The reference catches up with what the encoder sent from the previous frame. */
     if (s->seed) {
@@ -925,10 +950,10 @@ int vd_gpu_damage_scan(vd_gpu *g, vd_gpu_surface *s, const uint8_t *cur, size_t 
         return VD_ERR(EIO);
 
     vd_gpu_times t = {0};
-    uint64_t ts[N_TIMESTAMPS];
+    uint64_t ts[N_SCAN_TIMESTAMPS];
     if (g->queries &&
         VK(g, "vkGetQueryPoolResults",
-           g->fd.vkGetQueryPoolResults(g->device, g->queries, 0, N_TIMESTAMPS, sizeof(ts), ts,
+           g->fd.vkGetQueryPoolResults(g->device, g->queries, 0, N_SCAN_TIMESTAMPS, sizeof(ts), ts,
                                        sizeof(ts[0]),
                                        VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT))) {
         t.reference_ns = ticks_ns(g, ts[0], ts[1]);
@@ -939,6 +964,7 @@ int vd_gpu_damage_scan(vd_gpu *g, vd_gpu_surface *s, const uint8_t *cur, size_t 
     }
     if (g->failed)
         return VD_ERR(EIO);
+    s->cur_valid = 1;
     const uint32_t *sw = s->stats.map;
     for (size_t i = 0; i < n_tiles; i++) {
         if (flags[i] != 2)
@@ -959,4 +985,140 @@ int vd_gpu_damage_scan(vd_gpu *g, vd_gpu_surface *s, const uint8_t *cur, size_t 
     t.host_cpu_ns = thread_cpu_ns() - c0;
     g->times = t;
     return with_stats;
+}
+
+/* A host-visible storage buffer of at least size bytes; the previous submission has completed. */
+static int buffer_reserve(vd_gpu *g, gpu_buffer *b, VkDeviceSize size)
+{
+    if (b->buf && b->size >= size)
+        return 0;
+    buffer_free(g, b);
+    VkDeviceSize cap = 4096;
+    while (cap < size)
+        cap *= 2;
+    return buffer_new(g, b, cap, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, 1);
+}
+
+/* The planes of a layout (as vd_rgb_to_yuv_c() writes them); returns how many. */
+static int layout_kinds(vd_yuv_layout layout, uint32_t kinds[3])
+{
+    switch (layout) {
+    case VD_YUV420P:
+        kinds[0] = KIND_Y, kinds[1] = KIND_U2, kinds[2] = KIND_V2;
+        return 3;
+    case VD_YUV_NV12:
+        kinds[0] = KIND_Y, kinds[1] = KIND_UV2;
+        return 2;
+    case VD_YUV444P:
+        kinds[0] = KIND_Y, kinds[1] = KIND_U, kinds[2] = KIND_V;
+        return 3;
+    }
+    return 0;
+}
+
+/* Bytes per row and rows of a plane of kind for a w x h rectangle. */
+static void plane_size(uint32_t kind, int w, int h, uint32_t *bytes, uint32_t *rows)
+{
+    uint32_t cw = ((uint32_t)w + 1) / 2;
+    *bytes = kind <= KIND_V ? (uint32_t)w : kind == KIND_UV2 ? 2 * cw : cw;
+    *rows = kind <= KIND_V ? (uint32_t)h : ((uint32_t)h + 1) / 2;
+}
+
+int vd_gpu_convert(vd_gpu *g, vd_gpu_surface *s, enum vd_pixel_format fmt,
+                   const vd_gpu_yuv_job *jobs, size_t n)
+{
+    if (g->failed)
+        return VD_ERR(EIO);
+    if (s->grid.bpp != 4)
+        return VD_ERR(ENOTSUP);
+    if (!s->cur_valid)
+        return VD_ERR(ESTALE);
+    size_t n_planes = 0, words = 0;
+    for (size_t i = 0; i < n; i++) {
+        const vd_rect *r = &jobs[i].rect;
+        uint32_t kinds[3];
+        int np = layout_kinds(jobs[i].layout, kinds);
+        if (!np || r->width < 1 || r->height < 1 || r->x < 0 || r->y < 0 ||
+            r->x > s->grid.width - r->width || r->y > s->grid.height - r->height)
+            return VD_ERR(EINVAL);
+        n_planes += (size_t)np;
+        for (int k = 0; k < np; k++) {
+            uint32_t bytes, rows;
+            plane_size(kinds[k], r->width, r->height, &bytes, &rows);
+            words += (size_t)(bytes + 3) / 4 * rows;
+        }
+    }
+    if (!n)
+        return 0;
+    if (n_planes > 65535) /* one workgroup layer each */
+        return VD_ERR(EINVAL);
+    uint64_t t0 = vd_now_ns();
+    int ret;
+    if ((ret = buffer_reserve(g, &g->conv_planes, n_planes * sizeof(conv_plane))) < 0 ||
+        (ret = buffer_reserve(g, &g->conv_out, words * 4)) < 0)
+        return ret;
+    conv_plane *pl = g->conv_planes.map;
+    uint32_t max_words = 0, max_rows = 0, offset = 0;
+    for (size_t i = 0, j = 0; i < n; i++) {
+        const vd_rect *r = &jobs[i].rect;
+        uint32_t kinds[3];
+        int np = layout_kinds(jobs[i].layout, kinds);
+        for (int k = 0; k < np; k++, j++) {
+            uint32_t bytes, rows;
+            plane_size(kinds[k], r->width, r->height, &bytes, &rows);
+            uint32_t w = (bytes + 3) / 4;
+            pl[j] = (conv_plane){r->x, r->y, r->width, r->height, kinds[k], offset, w, w, rows};
+            offset += w * rows;
+            max_words = VD_MAX(max_words, w);
+            max_rows = VD_MAX(max_rows, rows);
+        }
+    }
+
+    VkCommandBufferBeginInfo begin = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                      .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
+    if (!VK(g, "vkBeginCommandBuffer", g->fd.vkBeginCommandBuffer(g->cmd, &begin)))
+        return VD_ERR(EIO);
+    if (g->queries)
+        g->fd.vkCmdResetQueryPool(g->cmd, g->queries, N_SCAN_TIMESTAMPS, 2);
+    timestamp(g, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, N_SCAN_TIMESTAMPS);
+    /* Byte order of the 4-byte formats (vd/common.h): R first in RGBX and RGBA, else B. */
+    int rgb_order = fmt == VD_FORMAT_RGBX8888 || fmt == VD_FORMAT_RGBA8888;
+    convert_params cp = {(uint32_t)(s->stride / 4), rgb_order ? 0u : 16u, rgb_order ? 16u : 0u};
+    VkBuffer bufs[3] = {s->cur.buf, g->conv_planes.buf, g->conv_out.buf};
+    dispatch(g, &g->convert, bufs, &cp, (max_words + 63) / 64, max_rows, (uint32_t)n_planes);
+    timestamp(g, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, N_SCAN_TIMESTAMPS + 1);
+    barrier(g, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
+            VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
+    if (!VK(g, "vkEndCommandBuffer", g->fd.vkEndCommandBuffer(g->cmd)))
+        return VD_ERR(EIO);
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1,
+                       .pCommandBuffers = &g->cmd};
+    if (!VK(g, "vkResetFences", g->fd.vkResetFences(g->device, 1, &g->fence)) ||
+        !VK(g, "vkQueueSubmit", g->fd.vkQueueSubmit(g->queue, 1, &si, g->fence)) ||
+        !VK(g, "vkWaitForFences",
+            g->fd.vkWaitForFences(g->device, 1, &g->fence, VK_TRUE, FENCE_TIMEOUT_NS)))
+        return VD_ERR(EIO);
+    uint64_t ts[2];
+    if (g->queries &&
+        VK(g, "vkGetQueryPoolResults",
+           g->fd.vkGetQueryPoolResults(g->device, g->queries, N_SCAN_TIMESTAMPS, 2, sizeof(ts), ts,
+                                       sizeof(ts[0]),
+                                       VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT)))
+        g->times.convert_ns = ticks_ns(g, ts[0], ts[1]);
+    if (g->failed)
+        return VD_ERR(EIO);
+    /* The one read-back: rows into the caller's planes. */
+    const uint8_t *out = g->conv_out.map;
+    for (size_t i = 0, j = 0; i < n; i++) {
+        uint32_t kinds[3];
+        int np = layout_kinds(jobs[i].layout, kinds);
+        for (int k = 0; k < np; k++, j++) {
+            uint32_t bytes, rows;
+            plane_size(kinds[k], pl[j].w, pl[j].h, &bytes, &rows);
+            vd_copy_rows(jobs[i].planes[k], (size_t)jobs[i].strides[k],
+                         out + (size_t)pl[j].offset * 4, (size_t)pl[j].stride * 4, bytes, rows);
+        }
+    }
+    g->times.convert_host_ns = vd_now_ns() - t0;
+    return 0;
 }

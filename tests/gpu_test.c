@@ -228,6 +228,190 @@ static void test_mask(const vd_encoder_config *cfg)
     vd_gpu_free(&g);
 }
 
+/* ---- RGB -> YUV ----------------------------------------------------------------------------- */
+
+static const vd_yuv_layout layouts[] = {VD_YUV420P, VD_YUV_NV12, VD_YUV444P};
+
+/* Planes for a w x h conversion with padded rows; the padding must stay as it is. */
+typedef struct yuv_buf {
+    uint8_t *data, *planes[3];
+    int strides[3];
+    size_t size;
+} yuv_buf;
+
+static yuv_buf yuv_new(vd_yuv_layout layout, int w, int h)
+{
+    yuv_buf b = {0};
+    int cw = (w + 1) / 2, ch = (h + 1) / 2, full = layout == VD_YUV444P;
+    int widths[3] = {w, full ? w : layout == VD_YUV_NV12 ? 2 * cw : cw, full ? w : layout == VD_YUV_NV12 ? 0 : cw};
+    int heights[3] = {h, full ? h : ch, full ? h : ch};
+    size_t off[3];
+    for (int k = 0; k < 3; k++) {
+        b.strides[k] = widths[k] + 5;
+        off[k] = b.size;
+        b.size += (size_t)b.strides[k] * (size_t)heights[k];
+    }
+    b.data = tu_xmalloc(b.size);
+    memset(b.data, 0xcc, b.size);
+    for (int k = 0; k < 3; k++)
+        b.planes[k] = b.data + off[k];
+    return b;
+}
+
+/* What vd_rgb_to_yuv_c() makes of the rectangle; the GPU's planes (b) must be that. */
+static int yuv_same(const tu_canvas *c, vd_rect r, vd_yuv_layout layout, const yuv_buf *b)
+{
+    yuv_buf ref = yuv_new(layout, r.width, r.height);
+    vd_rgb_to_yuv_c(c->data + (size_t)r.y * (size_t)c->stride + (size_t)r.x * 4, (size_t)c->stride,
+                    c->format, r.width, r.height, layout, ref.planes, ref.strides);
+    int same = ref.size == b->size && !memcmp(ref.data, b->data, b->size);
+    free(ref.data);
+    return same;
+}
+
+/* Every 4-byte format and layout, odd sizes and offsets, several rectangles per submission, on
+ * frames whose reference moved on (the conversion reads the frame, not the reference). */
+static void test_convert(const vd_encoder_config *cfg)
+{
+    static const int sizes[][2] = {{1, 1}, {2, 3}, {65, 33}, {131, 67}, {257, 70}};
+    vd_gpu *g = vd_gpu_new(cfg);
+    CHECK(g, "no GPU context");
+    tu_rng r = tu_rng_init(11);
+    long rects = 0;
+    for (size_t fi = 0; fi < TU_ARRAY_SIZE(formats); fi++) {
+        for (size_t si = 0; si < TU_ARRAY_SIZE(sizes); si++) {
+            int w = sizes[si][0], h = sizes[si][1];
+            tu_canvas c = tu_canvas_new(formats[fi], w, h, (int)(si % 3) * 4);
+            tu_fill_desktop(&r, &c);
+            vd_tile_grid grid;
+            vd_tile_grid_init(&grid, w, h, formats[fi]);
+            size_t row_bytes = (size_t)w * (size_t)c.bpp, n_tiles = (size_t)grid.cols * (size_t)grid.rows;
+            uint8_t *prev = tu_xmalloc(row_bytes * (size_t)h), *st = tu_xmalloc(n_tiles);
+            vd_copy_rows(prev, row_bytes, c.data, (size_t)c.stride, row_bytes, (size_t)h);
+            vd_gpu_surface *gs;
+            CHECK(vd_gpu_surface_new(g, &grid, &gs) == 0 && gs, "surface %dx%d", w, h);
+            vd_gpu_yuv_job job = {{0, 0, w, h}, VD_YUV420P, {0}, {0}};
+            CHECK(vd_gpu_convert(g, gs, c.format, &job, 1) == (c.bpp == 4 ? VD_ERR(ESTALE) : VD_ERR(ENOTSUP)),
+                  "a conversion before any scan");
+            for (int frame = 0; frame < 4; frame++) {
+                mutate(&r, &c);
+                mutate_content(&r, &c);
+                memset(st, VD_TILE_CANDIDATE, n_tiles);
+                vd_rect none = {0, 0, 0, 0};
+                CHECK(vd_gpu_damage_scan(g, gs, c.data, (size_t)c.stride, prev, st, &none, NULL) == 0,
+                      "scan failed");
+                if (c.bpp != 4) {
+                    CHECK(vd_gpu_convert(g, gs, c.format, &job, 1) == VD_ERR(ENOTSUP), "RGB565");
+                    break;
+                }
+                vd_gpu_yuv_job jobs[6];
+                yuv_buf bufs[6];
+                size_t n = 1 + tu_rng_below(&r, 6);
+                for (size_t k = 0; k < n; k++) {
+                    vd_rect rr = k == 0 ? (vd_rect){0, 0, w, h} : random_rect(&r, w, h);
+                    vd_yuv_layout layout = layouts[(k + (size_t)frame) % 3];
+                    bufs[k] = yuv_new(layout, rr.width, rr.height);
+                    jobs[k] = (vd_gpu_yuv_job){rr, layout, {bufs[k].planes[0], bufs[k].planes[1], bufs[k].planes[2]},
+                                               {bufs[k].strides[0], bufs[k].strides[1], bufs[k].strides[2]}};
+                }
+                CHECK(vd_gpu_convert(g, gs, c.format, jobs, n) == 0, "convert failed");
+                for (size_t k = 0; k < n; k++) {
+                    CHECK(yuv_same(&c, jobs[k].rect, jobs[k].layout, &bufs[k]),
+                          "format %d %dx%d frame %d: layout %d of %dx%d at %d,%d differs from the C reference",
+                          (int)c.format, w, h, frame, (int)jobs[k].layout, jobs[k].rect.width,
+                          jobs[k].rect.height, jobs[k].rect.x, jobs[k].rect.y);
+                    free(bufs[k].data);
+                    rects++;
+                }
+                /* The reference follows part of the frame, as after an encoder's frame. */
+                vd_rect u = random_rect(&r, w, h);
+                vd_copy_rows(prev + (size_t)u.y * row_bytes + (size_t)u.x * 4, row_bytes,
+                             c.data + (size_t)u.y * (size_t)c.stride + (size_t)u.x * 4,
+                             (size_t)c.stride, (size_t)u.width * 4, (size_t)u.height);
+                vd_gpu_surface_record(gs, u.x, u.y, u.width, u.height);
+            }
+            if (c.bpp == 4) {
+                job.rect = (vd_rect){1, 0, w, h};
+                CHECK(vd_gpu_convert(g, gs, c.format, &job, 1) == VD_ERR(EINVAL), "a rectangle off the surface");
+                vd_gpu_surface_invalidate(gs);
+                job.rect = (vd_rect){0, 0, w, h};
+                CHECK(vd_gpu_convert(g, gs, c.format, &job, 1) == VD_ERR(ESTALE), "an invalidated surface");
+            }
+            vd_gpu_surface_free(g, &gs);
+            free(prev);
+            free(st);
+            tu_canvas_free(&c);
+        }
+    }
+    CHECK(gpu_warnings == 0, "%d GPU warnings", gpu_warnings);
+    vd_gpu_free(&g);
+    printf("gpu_test: RGB -> YUV equal to vd_rgb_to_yuv_c over %ld rectangles (4:2:0, NV12, 4:4:4)\n",
+           rects);
+}
+
+/* A failure at each Vulkan call of a session that scans and converts: the planes still come
+ * out right (the CPU converts once the GPU refused) and one line is logged. */
+static void test_convert_failures(const vd_encoder_config *cfg)
+{
+    int fell = 0;
+    for (int n = 1; n < 400; n++) {
+        gpu_warnings = 0;
+        tu_rng r = tu_rng_init(3);
+        tu_canvas c = tu_canvas_new(VD_FORMAT_RGBX8888, 131, 67, 4);
+        tu_fill_desktop(&r, &c);
+        vd_tile_grid grid;
+        vd_tile_grid_init(&grid, c.width, c.height, c.format);
+        size_t row_bytes = (size_t)c.width * 4, n_tiles = (size_t)grid.cols * (size_t)grid.rows;
+        uint8_t *prev = tu_xmalloc(row_bytes * (size_t)c.height), *st = tu_xmalloc(n_tiles);
+        vd_copy_rows(prev, row_bytes, c.data, (size_t)c.stride, row_bytes, (size_t)c.height);
+        vd_gpu_test_fail_call(n);
+        vd_gpu *g = vd_gpu_new(cfg);
+        vd_gpu_surface *gs = NULL;
+        if (g && vd_gpu_surface_new(g, &grid, &gs) < 0)
+            vd_gpu_free(&g);
+        for (int frame = 0; frame < 3; frame++) {
+            mutate_content(&r, &c);
+            memset(st, VD_TILE_CANDIDATE, n_tiles);
+            vd_rect none = {0, 0, 0, 0};
+            if (g && vd_gpu_damage_scan(g, gs, c.data, (size_t)c.stride, prev, st, &none, NULL) < 0) {
+                vd_gpu_surface_free(g, &gs);
+                vd_gpu_free(&g);
+            }
+            for (size_t li = 0; li < TU_ARRAY_SIZE(layouts); li++) {
+                vd_rect rr = {3, 5, 101, 51};
+                yuv_buf b = yuv_new(layouts[li], rr.width, rr.height);
+                vd_gpu_yuv_job job = {rr, layouts[li], {b.planes[0], b.planes[1], b.planes[2]},
+                                      {b.strides[0], b.strides[1], b.strides[2]}};
+                if (!g || vd_gpu_convert(g, gs, c.format, &job, 1) < 0) {
+                    /* What a caller does: the CPU, from then on. */
+                    vd_gpu_surface_free(g, &gs);
+                    vd_gpu_free(&g);
+                    vd_rgb_to_yuv_c(c.data + (size_t)rr.y * (size_t)c.stride + (size_t)rr.x * 4,
+                                    (size_t)c.stride, c.format, rr.width, rr.height, layouts[li],
+                                    b.planes, b.strides);
+                }
+                CHECK(yuv_same(&c, rr, layouts[li], &b), "failure at call %d: planes differ", n);
+                free(b.data);
+            }
+        }
+        int alive = g != NULL;
+        vd_gpu_test_fail_call(0);
+        vd_gpu_surface_free(g, &gs);
+        vd_gpu_free(&g);
+        free(prev);
+        free(st);
+        tu_canvas_free(&c);
+        CHECK(gpu_warnings == !alive, "failure at call %d: %d warnings, GPU %s", n, gpu_warnings,
+              alive ? "alive" : "gone");
+        if (alive)
+            break;
+        fell++;
+    }
+    CHECK(fell > 20, "only %d failures injected", fell);
+    printf("gpu_test: a failure at each of the %d Vulkan calls of a scan and convert session "
+           "gives the same planes\n", fell);
+}
+
 /* ---- the encoder's bytes -------------------------------------------------------------------- */
 
 /* A frame's packets, concatenated. */
@@ -609,6 +793,8 @@ int main(void)
     printf("gpu_test: device %s\n", vd_gpu_device_name(g));
     vd_gpu_free(&g);
     test_mask(&gcfg);
+    test_convert(&gcfg);
+    test_convert_failures(&gcfg);
     test_encoders(&gcfg);
     test_fallbacks(&gcfg);
     test_injected_failures(&gcfg);
