@@ -9,6 +9,7 @@
 #include <libavutil/opt.h>
 #include <libswscale/swscale.h>
 
+#include "../lib/clock.h"
 #include "../lib/log.h"
 #include "colour.h"
 #include "video.h"
@@ -23,6 +24,7 @@ struct vd_video_encoder {
     AVPacket *pkt;
     vd_rgb_to_yuv_fn to_yuv;
     vd_yuv_layout layout; /* of frame */
+    uint64_t convert_ns;  /* the last frame's fill_frame() */
     int64_t pts;
     /* Cadence: libx264 budgets bitrate / fps per coded picture, but only changed pictures are
      * coded (a 15 fps clip in a 30 Hz desktop), so its rate is scaled by how far apart they
@@ -34,6 +36,16 @@ struct vd_video_encoder {
      * average changes with the next frame, 2 = the rate buffer follows with the one after. */
     int lower_pending;
 };
+
+/* What a frame is coded from: RGB pixels (rgb set), or planes already converted. */
+typedef struct picture {
+    const uint8_t *rgb;
+    size_t stride;
+    enum vd_pixel_format format;
+    vd_yuv_layout layout;
+    const uint8_t *planes[3];
+    int strides[3];
+} picture;
 
 /* A picture's duration at the stream's nominal frame rate. */
 static int64_t frame_us(const vd_video_params *p) { return 1000000 / VD_MAX(p->fps, 1); }
@@ -195,8 +207,7 @@ fail:
 static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
 static int probe_state[3][3]; /* [codec][backend] */
 
-static int encode_frame(vd_video_encoder *ve, const uint8_t *src, size_t stride,
-                        enum vd_pixel_format format, int force_key, vd_buf *out,
+static int encode_frame(vd_video_encoder *ve, const picture *pic, int force_key, vd_buf *out,
                         vd_video_packet *pkts, int *n_pkts);
 
 /* A real one-frame encode at 64 x 64, since a device can be present and still fail (the
@@ -211,8 +222,9 @@ static int backend_works(enum vd_video_codec codec, enum vd_video_backend backen
         vd_buf out = {0};
         vd_video_packet pkts[VD_VIDEO_MAX_PACKETS];
         int n_pkts, ret = encoder_open(&probe, backend);
+        picture pic = {.rgb = pixels, .stride = 64 * 4, .format = VD_FORMAT_BGRX8888};
         if (ret == 0)
-            ret = encode_frame(&probe, pixels, 64 * 4, VD_FORMAT_BGRX8888, 1, &out, pkts, &n_pkts);
+            ret = encode_frame(&probe, &pic, 1, &out, pkts, &n_pkts);
         encoder_close(&probe);
         vd_buf_free(&out);
         state = ret == 0 ? 1 : -1;
@@ -283,8 +295,44 @@ const char *vd_video_encoder_backend(const vd_video_encoder *ve)
     return ve->backend == VD_VIDEO_BACKEND_VAAPI ? "vaapi" : "software";
 }
 
-static int encode_frame(vd_video_encoder *ve, const uint8_t *src, size_t stride,
-                        enum vd_pixel_format format, int force_key, vd_buf *out,
+vd_yuv_layout vd_video_encoder_layout(const vd_video_encoder *ve) { return ve->layout; }
+
+uint64_t vd_video_encoder_convert_ns(const vd_video_encoder *ve) { return ve->convert_ns; }
+
+/* The frame's planes from pic: converted from RGB, or copied (NV12 and YUV420P hold the same
+ * chroma samples, interleaved or not, so either fills the other). */
+static void fill_frame(vd_video_encoder *ve, const picture *pic)
+{
+    AVFrame *f = ve->frame;
+    int w = ve->params.width, h = ve->params.height, cw = w / 2, ch = h / 2; /* even */
+    uint64_t t0 = vd_now_ns();
+    if (pic->rgb) {
+        ve->to_yuv(pic->rgb, pic->stride, pic->format, w, h, ve->layout, f->data, f->linesize);
+    } else {
+        vd_copy_rows(f->data[0], (size_t)f->linesize[0], pic->planes[0], (size_t)pic->strides[0],
+                     (size_t)w, (size_t)h);
+        int nv12_in = pic->layout == VD_YUV_NV12, nv12_out = ve->layout == VD_YUV_NV12;
+        for (int y = 0; y < ch; y++) {
+            const uint8_t *u = pic->planes[1] + (size_t)y * (size_t)pic->strides[1];
+            const uint8_t *v = nv12_in ? u + 1 : pic->planes[2] + (size_t)y * (size_t)pic->strides[2];
+            uint8_t *du = f->data[1] + (size_t)y * (size_t)f->linesize[1];
+            uint8_t *dv = nv12_out ? du + 1 : f->data[2] + (size_t)y * (size_t)f->linesize[2];
+            if (nv12_in == nv12_out) {
+                memcpy(du, u, (size_t)(nv12_in ? 2 * cw : cw));
+                if (!nv12_in)
+                    memcpy(dv, v, (size_t)cw);
+                continue;
+            }
+            for (int x = 0; x < cw; x++) {
+                du[x << nv12_out] = u[x << nv12_in];
+                dv[x << nv12_out] = v[x << nv12_in];
+            }
+        }
+    }
+    ve->convert_ns = vd_now_ns() - t0;
+}
+
+static int encode_frame(vd_video_encoder *ve, const picture *pic, int force_key, vd_buf *out,
                         vd_video_packet *pkts, int *n_pkts)
 {
     AVFrame *f = ve->frame;
@@ -297,8 +345,7 @@ static int encode_frame(vd_video_encoder *ve, const uint8_t *src, size_t stride,
     int ret = av_frame_make_writable(f);
     if (ret < 0)
         return av_err(ret);
-    ve->to_yuv(src, stride, format, ve->params.width, ve->params.height, ve->layout, f->data,
-               f->linesize);
+    fill_frame(ve, pic);
     f->pts = ve->pts++;
     f->pict_type = force_key ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
     f->key_frame = force_key;
@@ -371,12 +418,10 @@ int vd_video_encoder_set_bitrate(vd_video_encoder *ve, int64_t bitrate)
     return 0;
 }
 
-int vd_video_encode(vd_video_encoder *ve, const uint8_t *src, size_t stride,
-                    enum vd_pixel_format format, int64_t pts_us, int force_key, vd_buf *out,
-                    vd_video_packet *pkts, int *n_pkts)
+/* vd_video_encode() and vd_video_encode_yuv() from their picture on. */
+static int encode_picture(vd_video_encoder *ve, const picture *pic, int64_t pts_us, int force_key,
+                          vd_buf *out, vd_video_packet *pkts, int *n_pkts)
 {
-    if (av_format(format) == AV_PIX_FMT_NONE)
-        return VD_ERR(EINVAL);
     if (ve->last_us >= 0 && pts_us > ve->last_us) {
         /* A pause says nothing about the cadence. */
         int64_t d = VD_MIN(pts_us - ve->last_us, 4 * frame_us(&ve->params));
@@ -388,7 +433,7 @@ int vd_video_encode(vd_video_encoder *ve, const uint8_t *src, size_t stride,
     }
     ve->last_us = pts_us;
     size_t start = out->size;
-    int ret = encode_frame(ve, src, stride, format, force_key, out, pkts, n_pkts);
+    int ret = encode_frame(ve, pic, force_key, out, pkts, n_pkts);
     if (ret < 0 && ve->backend == VD_VIDEO_BACKEND_VAAPI) {
         /* Hardware failed mid-stream: the same frame goes out from software, as a key frame. */
         vd_log(VD_LOG_WARNING, "VAAPI encoder failed (%s); the stream continues in software",
@@ -397,9 +442,31 @@ int vd_video_encode(vd_video_encoder *ve, const uint8_t *src, size_t stride,
         encoder_close(ve);
         if ((ret = encoder_open(ve, VD_VIDEO_BACKEND_SOFTWARE)) < 0)
             return ret;
-        ret = encode_frame(ve, src, stride, format, 1, out, pkts, n_pkts);
+        ret = encode_frame(ve, pic, 1, out, pkts, n_pkts);
     }
     return ret;
+}
+
+int vd_video_encode(vd_video_encoder *ve, const uint8_t *src, size_t stride,
+                    enum vd_pixel_format format, int64_t pts_us, int force_key, vd_buf *out,
+                    vd_video_packet *pkts, int *n_pkts)
+{
+    if (av_format(format) == AV_PIX_FMT_NONE)
+        return VD_ERR(EINVAL);
+    picture pic = {.rgb = src, .stride = stride, .format = format};
+    return encode_picture(ve, &pic, pts_us, force_key, out, pkts, n_pkts);
+}
+
+int vd_video_encode_yuv(vd_video_encoder *ve, vd_yuv_layout layout, const uint8_t *const planes[3],
+                        const int strides[3], int64_t pts_us, int force_key, vd_buf *out,
+                        vd_video_packet *pkts, int *n_pkts)
+{
+    if (layout != VD_YUV420P && layout != VD_YUV_NV12)
+        return VD_ERR(EINVAL);
+    picture pic = {.layout = layout,
+                   .planes = {planes[0], planes[1], layout == VD_YUV420P ? planes[2] : NULL},
+                   .strides = {strides[0], strides[1], layout == VD_YUV420P ? strides[2] : 0}};
+    return encode_picture(ve, &pic, pts_us, force_key, out, pkts, n_pkts);
 }
 
 /* ---- decoder ---- */

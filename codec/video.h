@@ -8,6 +8,7 @@
 
 #include "../lib/buf.h"
 #include "../lib/internal.h"
+#include "colour.h"
 
 enum vd_video_codec {
     VD_VIDEO_H264 = 1,
@@ -60,6 +61,23 @@ typedef struct vd_video_packet {
 VD_HIDDEN int vd_video_encode(vd_video_encoder *ve, const uint8_t *src, size_t stride,
                               enum vd_pixel_format format, int64_t pts_us, int force_key,
                               vd_buf *out, vd_video_packet *pkts, int *n_pkts);
+
+/* The YUV layout the stream's encoder takes: VD_YUV420P for software, VD_YUV_NV12 for the
+ * VAAPI upload.  It changes when a failed VAAPI stream goes on in software. */
+VD_HIDDEN vd_yuv_layout vd_video_encoder_layout(const vd_video_encoder *ve);
+
+/* vd_video_encode() of a picture already converted (colour.h's formulas, as
+ * vd_rgb_to_yuv_c() writes width x height pixels): planes and strides in layout, which
+ * should be vd_video_encoder_layout()'s (the other of VD_YUV420P and VD_YUV_NV12 is
+ * rearranged; VD_YUV444P is refused with VD_ERR(EINVAL)). */
+VD_HIDDEN int vd_video_encode_yuv(vd_video_encoder *ve, vd_yuv_layout layout,
+                                  const uint8_t *const planes[3], const int strides[3],
+                                  int64_t pts_us, int force_key, vd_buf *out,
+                                  vd_video_packet *pkts, int *n_pkts);
+
+/* Nanoseconds the last vd_video_encode() spent converting RGB to YUV, or the last
+ * vd_video_encode_yuv() copying the planes into the encoder's picture. */
+VD_HIDDEN uint64_t vd_video_encoder_convert_ns(const vd_video_encoder *ve);
 
 /* Changes the stream's bit rate from the next frame on, without a key frame.  Returns 0, or
  * VD_ERR(ENOTSUP) for an encoder that cannot change it on the fly (only libx264 can, through
