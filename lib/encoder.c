@@ -44,6 +44,7 @@ typedef struct enc_stream {
     uint8_t content;
     vd_video_encoder *video;
     int need_key;
+    uint8_t *yuv; /* the picture's planes when the GPU converts it (NULL until then) */
 } enc_stream;
 
 typedef struct enc_surface {
@@ -117,12 +118,12 @@ struct vd_encoder {
     int hello_sent, draining;
     vd_buf video_out;        /* one coded video frame */
     flow_state flow;
-    /* A stream frame's block mask: (8192 / 16) squared bits at most, each set block's bounds
-     * by block, and the same packed in mask order for the wire. */
-    uint8_t mask[(VD_MAX_DIMENSION / 16) * (VD_MAX_DIMENSION / 16) / 8];
+    /* Each set block's bounds, by block, of the stream frame being picked (see pick_blocks()),
+     * and the frame's picked streams' block masks and bounds for the wire. */
     uint16_t block_bounds[(VD_MAX_DIMENSION / 16) * (VD_MAX_DIMENSION / 16)];
-    uint8_t bounds[3 * (VD_MAX_DIMENSION / 16) * (VD_MAX_DIMENSION / 16)];
+    vd_buf stream_masks;
     vd_encoder_stats stats;
+    vd_encoder_yuv_stats yuv;
 };
 
 void vd_encoder_config_default(vd_encoder_config *cfg)
@@ -179,10 +180,17 @@ int vd_encoder_new(const vd_encoder_config *cfg, vd_encoder **out)
     return 0;
 }
 
+static void stream_free(enc_stream *st)
+{
+    vd_video_encoder_free(&st->video);
+    free(st->yuv);
+    st->yuv = NULL;
+}
+
 static void streams_free(enc_surface *s)
 {
     for (unsigned k = 0; k < s->n_streams; k++)
-        vd_video_encoder_free(&s->streams[k].video);
+        stream_free(&s->streams[k]);
     s->n_streams = 0;
 }
 
@@ -217,6 +225,7 @@ void vd_encoder_free(vd_encoder **penc)
     vd_tile_cache_free(&enc->cache);
     vd_buf_free(&enc->out);
     vd_buf_free(&enc->video_out);
+    vd_buf_free(&enc->stream_masks);
     free(enc->packets);
     free(enc);
     *penc = NULL;
@@ -439,7 +448,7 @@ static int rect_inside(vd_rect a, vd_rect b)
 static int stream_end(vd_encoder *enc, enc_surface *s, unsigned k)
 {
     int ret = vd_wire_put_stream_id(&enc->out, VD_MSG_STREAM_DESTROY, s->streams[k].id);
-    vd_video_encoder_free(&s->streams[k].video);
+    stream_free(&s->streams[k]);
     s->streams[k] = s->streams[--s->n_streams];
     return ret;
 }
@@ -594,106 +603,169 @@ static int changed_outside(const enc_surface *s, const vd_frame *f, int x, int y
     return 0;
 }
 
-/* Codes each stream's frame over the damaged tiles of its rectangle; those become
- * VD_TILE_VIDEO (lossy on the client).  A tile the rectangle only cuts goes through the stream
- * only when nothing changed outside the rectangle (its outside stays exact on the client);
- * otherwise it stays lossless, so text beside a video never goes through it. */
-static int encode_streams(vd_encoder *enc, enc_surface *s, const vd_frame *f, int trust_ref)
+/* A stream picture the frame codes: its block mask, partial mask and bounds at `at` in
+ * enc->stream_masks. */
+typedef struct stream_pick {
+    unsigned k; /* s->streams[k] */
+    size_t at;
+    uint32_t mask_size, n_bounds;
+} stream_pick;
+
+/* Picks the damaged tiles of st's region that go through it; those become VD_TILE_VIDEO (lossy
+ * on the client).  A tile the region only cuts goes through the stream only when nothing
+ * changed outside the region (its outside stays exact on the client); otherwise it stays
+ * lossless, so text beside a video never goes through it.  Returns 1 with *pk set (but its k)
+ * when the stream codes this frame, 0 when not, or VD_ERR(ENOMEM). */
+static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, const enc_stream *st,
+                       int trust_ref, stream_pick *pk)
 {
     const vd_tile_grid *g = &s->grid;
-    int ret;
-    for (unsigned k = 0; k < s->n_streams; k++) {
-        enc_stream *st = &s->streams[k];
-        /* Tiles are chosen by the region; blocks are counted in the picture. */
-        const vd_rect *q = &st->region, *pic = &st->rect;
-        int bw = (pic->width + 15) / 16, bh = (pic->height + 15) / 16;
-        uint32_t mask_size = (uint32_t)(bw * bh + 7) / 8;
-        memset(enc->mask, 0, mask_size);
-        int any = 0;
-        for (int ty = q->y / 64; ty <= (q->y + q->height - 1) / 64; ty++) {
-            for (int tx = q->x / 64; tx <= (q->x + q->width - 1) / 64; tx++) {
-                int x = tx * 64, y = ty * 64;
-                int w = VD_MIN(64, g->width - x), h = VD_MIN(64, g->height - y);
-                size_t i = (size_t)ty * (size_t)g->cols + (size_t)tx;
-                if (s->state[i] != VD_TILE_DIRTY)
-                    continue;
-                int inside = x >= q->x && y >= q->y && x + w <= q->x + q->width &&
-                             y + h <= q->y + q->height;
-                /* On a frame that (re)creates the surface the reference is not what the client
-                 * has (trust_ref is 0): cut tiles go exactly, and every block is shown. */
-                if (!inside && (!trust_ref || changed_outside(s, f, x, y, w, h, q)))
-                    continue;
-                s->state[i] = VD_TILE_VIDEO;
-                any = 1;
-                /* The blocks of the tile inside the region (16-aligned, inside the picture) that
-                 * changed: an unchanged block (a caption, a HUD, a letterbox bar) keeps its
-                 * exact pixels on the client. */
-                int x0 = VD_MAX(x, q->x) - pic->x, x1 = VD_MIN(x + w, q->x + q->width) - pic->x;
-                int y0 = VD_MAX(y, q->y) - pic->y, y1 = VD_MIN(y + h, q->y + q->height) - pic->y;
-                for (int by = y0 / 16; by < (y1 + 15) / 16; by++)
-                    for (int bx = x0 / 16; bx < (x1 + 15) / 16; bx++) {
-                        int b = by * bw + bx, px = pic->x + bx * 16, py = pic->y + by * 16;
-                        uint16_t bb = trust_ref ? block_bounds(s, f, px, py)
-                                                : (uint16_t)((VD_MIN(16, pic->x + pic->width - px) - 1) << 8 |
-                                                             (VD_MIN(16, pic->y + pic->height - py) - 1) << 12);
-                        if (bb == 0xffff)
-                            continue;
-                        enc->mask[b / 8] |= (uint8_t)(1u << (b % 8));
-                        enc->block_bounds[b] = bb;
-                    }
-            }
-        }
-        if (!any)
-            continue;
-        /* The partial mask, then the bounds of the partial blocks, in raster order. */
-        uint8_t *partial = enc->bounds, *bounds = enc->bounds + mask_size;
-        uint32_t n_bounds = 0;
-        memset(partial, 0, mask_size);
-        for (int b = 0; b < bw * bh; b++) {
-            if (!(enc->mask[b / 8] & (1u << (b % 8))))
+    /* Tiles are chosen by the region; blocks are counted in the picture. */
+    const vd_rect *q = &st->region, *pic = &st->rect;
+    int bw = (pic->width + 15) / 16, bh = (pic->height + 15) / 16;
+    uint32_t mask_size = (uint32_t)(bw * bh + 7) / 8;
+    uint8_t *mask = vd_buf_reserve(&enc->stream_masks, 2 * (size_t)mask_size + 2 * (size_t)(bw * bh));
+    if (!mask)
+        return VD_ERR(ENOMEM);
+    memset(mask, 0, mask_size);
+    int any = 0;
+    for (int ty = q->y / 64; ty <= (q->y + q->height - 1) / 64; ty++) {
+        for (int tx = q->x / 64; tx <= (q->x + q->width - 1) / 64; tx++) {
+            int x = tx * 64, y = ty * 64;
+            int w = VD_MIN(64, g->width - x), h = VD_MIN(64, g->height - y);
+            size_t i = (size_t)ty * (size_t)g->cols + (size_t)tx;
+            if (s->state[i] != VD_TILE_DIRTY)
                 continue;
-            int bx = b % bw, by = b / bw;
-            unsigned whole = (unsigned)((VD_MIN(16, pic->width - bx * 16) - 1) << 8 |
-                                        (VD_MIN(16, pic->height - by * 16) - 1) << 12);
-            if (enc->block_bounds[b] == whole)
+            int inside = x >= q->x && y >= q->y && x + w <= q->x + q->width &&
+                         y + h <= q->y + q->height;
+            /* On a frame that (re)creates the surface the reference is not what the client
+             * has (trust_ref is 0): cut tiles go exactly, and every block is shown. */
+            if (!inside && (!trust_ref || changed_outside(s, f, x, y, w, h, q)))
                 continue;
-            partial[b / 8] |= (uint8_t)(1u << (b % 8));
-            bounds[2 * n_bounds] = (uint8_t)enc->block_bounds[b];
-            bounds[2 * n_bounds + 1] = (uint8_t)(enc->block_bounds[b] >> 8);
-            n_bounds++;
-        }
-        uint64_t t0 = vd_now_ns();
-        enc->video_out.size = 0;
-        vd_video_packet pkts[VD_VIDEO_MAX_PACKETS];
-        int n_pkts;
-        const uint8_t *src = f->data + (size_t)pic->y * (size_t)f->stride + (size_t)pic->x * (size_t)g->bpp;
-        if ((ret = vd_video_encode(st->video, src, (size_t)f->stride, s->format, s->last_t, st->need_key,
-                                   &enc->video_out, pkts, &n_pkts)) < 0)
-            return ret;
-        enc->stats.video_ns += vd_now_ns() - t0;
-        if (!n_pkts) {
-            /* The encoder held the picture back (an AV1 pipeline): these tiles go exactly
-             * this time, as the client cannot be told to wait. */
-            for (size_t i = 0; i < (size_t)g->cols * (size_t)g->rows; i++)
-                if (s->state[i] == VD_TILE_VIDEO)
-                    s->state[i] = VD_TILE_DIRTY;
-            continue;
-        }
-        /* One message per coded picture: the decoder takes one at a time.  Every one shows the
-         * same blocks, the newest last. */
-        for (int p = 0; p < n_pkts; p++) {
-            if (pkts[p].key)
-                st->need_key = 0;
-            vd_msg_stream_frame sf = {st->id, pkts[p].key ? VD_STREAM_FRAME_KEY : 0, enc->mask,
-                                      mask_size, enc->video_out.data + pkts[p].offset,
-                                      (uint32_t)pkts[p].size, enc->bounds, mask_size + 2 * n_bounds};
-            size_t before = enc->out.size;
-            if ((ret = vd_wire_put_stream_frame(&enc->out, &sf)) < 0 ||
-                (ret = maybe_cut_packet(enc, s->id, f->pts_us)) < 0)
-                return ret;
-            enc->stats.video_bytes += enc->out.size - before;
+            s->state[i] = VD_TILE_VIDEO;
+            any = 1;
+            /* The blocks of the tile inside the region (16-aligned, inside the picture) that
+             * changed: an unchanged block (a caption, a HUD, a letterbox bar) keeps its
+             * exact pixels on the client. */
+            int x0 = VD_MAX(x, q->x) - pic->x, x1 = VD_MIN(x + w, q->x + q->width) - pic->x;
+            int y0 = VD_MAX(y, q->y) - pic->y, y1 = VD_MIN(y + h, q->y + q->height) - pic->y;
+            for (int by = y0 / 16; by < (y1 + 15) / 16; by++)
+                for (int bx = x0 / 16; bx < (x1 + 15) / 16; bx++) {
+                    int b = by * bw + bx, px = pic->x + bx * 16, py = pic->y + by * 16;
+                    uint16_t bb = trust_ref ? block_bounds(s, f, px, py)
+                                            : (uint16_t)((VD_MIN(16, pic->x + pic->width - px) - 1) << 8 |
+                                                         (VD_MIN(16, pic->y + pic->height - py) - 1) << 12);
+                    if (bb == 0xffff)
+                        continue;
+                    mask[b / 8] |= (uint8_t)(1u << (b % 8));
+                    enc->block_bounds[b] = bb;
+                }
         }
     }
+    if (!any)
+        return 0;
+    /* The partial mask, then the bounds of the partial blocks, in raster order. */
+    uint8_t *partial = mask + mask_size, *bounds = partial + mask_size;
+    uint32_t n_bounds = 0;
+    memset(partial, 0, mask_size);
+    for (int b = 0; b < bw * bh; b++) {
+        if (!(mask[b / 8] & (1u << (b % 8))))
+            continue;
+        int bx = b % bw, by = b / bw;
+        unsigned whole = (unsigned)((VD_MIN(16, pic->width - bx * 16) - 1) << 8 |
+                                    (VD_MIN(16, pic->height - by * 16) - 1) << 12);
+        if (enc->block_bounds[b] == whole)
+            continue;
+        partial[b / 8] |= (uint8_t)(1u << (b % 8));
+        bounds[2 * n_bounds] = (uint8_t)enc->block_bounds[b];
+        bounds[2 * n_bounds + 1] = (uint8_t)(enc->block_bounds[b] >> 8);
+        n_bounds++;
+    }
+    *pk = (stream_pick){0, enc->stream_masks.size, mask_size, n_bounds};
+    enc->stream_masks.size += 2 * (size_t)mask_size + 2 * (size_t)n_bounds;
+    return 1;
+}
+
+/* Codes a picked stream's picture, from yuv's planes (converted on the GPU) or else from the
+ * frame, and puts its frames out. */
+static int code_stream(vd_encoder *enc, enc_surface *s, const vd_frame *f, const stream_pick *pk,
+                       const vd_gpu_yuv_job *yuv)
+{
+    const vd_tile_grid *g = &s->grid;
+    enc_stream *st = &s->streams[pk->k];
+    const vd_rect *pic = &st->rect;
+    uint64_t t0 = vd_now_ns();
+    enc->video_out.size = 0;
+    vd_video_packet pkts[VD_VIDEO_MAX_PACKETS];
+    int n_pkts, ret;
+    if (yuv) {
+        const uint8_t *planes[3] = {yuv->planes[0], yuv->planes[1], yuv->planes[2]};
+        ret = vd_video_encode_yuv(st->video, yuv->layout, planes, yuv->strides, s->last_t,
+                                  st->need_key, &enc->video_out, pkts, &n_pkts);
+    } else {
+        const uint8_t *src = f->data + (size_t)pic->y * (size_t)f->stride + (size_t)pic->x * (size_t)g->bpp;
+        ret = vd_video_encode(st->video, src, (size_t)f->stride, s->format, s->last_t,
+                              st->need_key, &enc->video_out, pkts, &n_pkts);
+    }
+    if (ret < 0)
+        return ret;
+    enc->stats.video_ns += vd_now_ns() - t0;
+    enc->yuv.convert_ns += vd_video_encoder_convert_ns(st->video);
+    enc->yuv.gpu_pictures += yuv != NULL;
+    if (!n_pkts) {
+        /* The encoder held the picture back (an AV1 pipeline): the region's tiles go exactly
+         * this time, as the client cannot be told to wait. */
+        const vd_rect *q = &st->region;
+        for (int ty = q->y / 64; ty <= (q->y + q->height - 1) / 64; ty++)
+            for (int tx = q->x / 64; tx <= (q->x + q->width - 1) / 64; tx++) {
+                size_t i = (size_t)ty * (size_t)g->cols + (size_t)tx;
+                if (s->state[i] == VD_TILE_VIDEO)
+                    s->state[i] = VD_TILE_DIRTY;
+            }
+        return 0;
+    }
+    /* One message per coded picture: the decoder takes one at a time.  Every one shows the
+     * same blocks, the newest last. */
+    const uint8_t *mask = enc->stream_masks.data + pk->at;
+    for (int p = 0; p < n_pkts; p++) {
+        if (pkts[p].key)
+            st->need_key = 0;
+        vd_msg_stream_frame sf = {st->id, pkts[p].key ? VD_STREAM_FRAME_KEY : 0, mask,
+                                  pk->mask_size, enc->video_out.data + pkts[p].offset,
+                                  (uint32_t)pkts[p].size, mask + pk->mask_size,
+                                  pk->mask_size + 2 * pk->n_bounds};
+        size_t before = enc->out.size;
+        if ((ret = vd_wire_put_stream_frame(&enc->out, &sf)) < 0 ||
+            (ret = maybe_cut_packet(enc, s->id, f->pts_us)) < 0)
+            return ret;
+        enc->stats.video_bytes += enc->out.size - before;
+    }
+    return 0;
+}
+
+static int gpu_convert(vd_encoder *enc, enc_surface *s, const stream_pick *picks, unsigned n,
+                       vd_gpu_yuv_job *jobs);
+
+/* Codes each stream's frame over the damaged tiles of its region.  on_gpu: the device holds
+ * this frame (gpu_scan() took it), so the pictures are converted there, all in one call. */
+static int encode_streams(vd_encoder *enc, enc_surface *s, const vd_frame *f, int trust_ref,
+                          int on_gpu)
+{
+    stream_pick picks[MAX_STREAMS];
+    vd_gpu_yuv_job jobs[MAX_STREAMS];
+    unsigned n = 0;
+    int ret;
+    enc->stream_masks.size = 0;
+    for (unsigned k = 0; k < s->n_streams; k++) {
+        if ((ret = pick_blocks(enc, s, f, &s->streams[k], trust_ref, &picks[n])) < 0)
+            return ret;
+        if (ret)
+            picks[n++].k = k;
+    }
+    int yuv = n && on_gpu && gpu_convert(enc, s, picks, n, jobs);
+    for (unsigned i = 0; i < n; i++)
+        if ((ret = code_stream(enc, s, f, &picks[i], yuv ? &jobs[i] : NULL)) < 0)
+            return ret;
     return 0;
 }
 
@@ -843,7 +915,41 @@ static int gpu_scan(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     return ret ? GPU_SCAN_STATS : GPU_SCAN_MASK;
 }
 
+/* The picked streams' pictures to YUV on the GPU, which holds this frame: one vd_gpu_convert()
+ * into the streams' planes, in the layouts their encoders take, described by jobs.  Returns 1,
+ * or 0 when the CPU converts them this time: a refusal (2-byte pixels) or an allocation
+ * failure, silently; a failed context, after which the GPU is off as in gpu_scan(). */
+static int gpu_convert(vd_encoder *enc, enc_surface *s, const stream_pick *picks, unsigned n,
+                       vd_gpu_yuv_job *jobs)
+{
+    for (unsigned i = 0; i < n; i++) {
+        enc_stream *st = &s->streams[picks[i].k];
+        int w = st->rect.width; /* even, as the height */
+        size_t luma = (size_t)w * (size_t)st->rect.height;
+        if (!st->yuv && !(st->yuv = malloc(luma + luma / 2)))
+            return 0;
+        vd_yuv_layout layout = vd_video_encoder_layout(st->video);
+        int nv12 = layout == VD_YUV_NV12;
+        jobs[i] = (vd_gpu_yuv_job){st->rect, layout,
+                                   {st->yuv, st->yuv + luma, nv12 ? NULL : st->yuv + luma + luma / 4},
+                                   {w, nv12 ? w : w / 2, nv12 ? 0 : w / 2}};
+    }
+    uint64_t t0 = vd_now_ns();
+    int ret = vd_gpu_convert(enc->gpu, s->gpu, s->format, jobs, n);
+    uint64_t dt = vd_now_ns() - t0;
+    enc->stats.video_ns += dt;
+    enc->yuv.convert_ns += dt;
+    if (ret < 0 && ret != VD_ERR(ENOTSUP) && ret != VD_ERR(ESTALE) && ret != VD_ERR(EINVAL))
+        gpu_disable(enc, s);
+    return ret == 0;
+}
+
 vd_gpu *vd_encoder_gpu(const vd_encoder *enc) { return enc->gpu; }
+
+void vd_encoder_get_yuv_stats(const vd_encoder *enc, vd_encoder_yuv_stats *stats)
+{
+    *stats = enc->yuv;
+}
 
 const vd_tile_stats *vd_encoder_tile_stats(const vd_encoder *enc, uint32_t surface_id)
 {
@@ -1003,6 +1109,7 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f, uint64_t resend_afte
     }
 
     enc->stats = (vd_encoder_stats){.tiles_total = (uint32_t)(s->grid.cols * s->grid.rows)};
+    enc->yuv.convert_ns = 0;
     size_t n_tiles = (size_t)s->grid.cols * (size_t)s->grid.rows;
 
     if (!enc->hello_sent && (ret = vd_wire_put_hello(&enc->out)) < 0)
@@ -1065,7 +1172,7 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f, uint64_t resend_afte
         streams_free(s);
 
     uint64_t t1 = vd_now_ns();
-    if ((ret = sync_streams(enc, s)) < 0 || (ret = encode_streams(enc, s, f, trust_ref)) < 0)
+    if ((ret = sync_streams(enc, s)) < 0 || (ret = encode_streams(enc, s, f, trust_ref, gpu_scanned != GPU_SCAN_NONE)) < 0)
         goto fail;
     enc->stats.tiles_refreshed = schedule_refresh(s, f);
 

@@ -53,8 +53,17 @@ typedef struct vd_gpu_yuv_job {
     int strides[3];
 } vd_gpu_yuv_job;
 
+/* The video streams' RGB -> YUV, for vdbench and the tests. */
+typedef struct vd_encoder_yuv_stats {
+    /* The last frame's: on the GPU path vd_gpu_convert() from entry to planes plus the planes'
+     * copies into the video encoders, else the CPU's conversions. */
+    uint64_t convert_ns;
+    uint64_t gpu_pictures; /* pictures coded from vd_gpu_convert()'s planes, since the start */
+} vd_encoder_yuv_stats;
+
 /* The encoder's context, or NULL: for vdbench and the tests. */
 VD_HIDDEN vd_gpu *vd_encoder_gpu(const vd_encoder *enc);
+VD_HIDDEN void vd_encoder_get_yuv_stats(const vd_encoder *enc, vd_encoder_yuv_stats *stats);
 /* The statistics the classifier took for each tile of the surface's last frame, valid where
  * vd_encoder_get_tile_classes() gives a class; NULL for an unknown surface.  The same. */
 VD_HIDDEN const vd_tile_stats *vd_encoder_tile_stats(const vd_encoder *enc, uint32_t surface_id);
