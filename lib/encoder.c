@@ -326,9 +326,13 @@ static int surface_configure(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     return 0;
 }
 
-/* The classifier's clock: the host's timestamps while they increase, else elapsed time. */
-static int64_t frame_time(enc_surface *s, const vd_frame *f)
+/* The classifier's clock: the host's timestamps while they increase, else elapsed time.  A
+ * resume's frame (resend) is the last one again: a microsecond on, not the time the resume
+ * came at, or the streams' and regions' times would depend on when it was called. */
+static int64_t frame_time(enc_surface *s, const vd_frame *f, int resend)
 {
+    if (resend && s->last_clock_ns)
+        return ++s->last_t;
     uint64_t now = vd_now_ns();
     int64_t t;
     if (f->pts_us > s->last_pts || !s->last_clock_ns)
@@ -365,13 +369,13 @@ static vd_rect cursor_skip(const enc_surface *s, const vd_frame *f)
  * gpu_stats: the GPU scan left them in s->tile_stats, taken against the reference before
  * send_copies(); they stand for the tiles whose reference no copy changed since. */
 static int classify_frame(const vd_encoder *enc, enc_surface *s, const vd_frame *f,
-                          vd_encoder_stats *st, int gpu_stats)
+                          vd_encoder_stats *st, int gpu_stats, int resend)
 {
     const vd_tile_grid *g = &s->grid;
     size_t prev_stride = (size_t)g->width * (size_t)g->bpp;
     vd_rect cursor = cursor_skip(s, f);
     s->last_cursor = f->cursor;
-    int64_t t = frame_time(s, f);
+    int64_t t = frame_time(s, f, resend);
     for (int ty = 0; ty < g->rows; ty++) {
         for (int tx = 0; tx < g->cols; tx++) {
             size_t i = (size_t)ty * (size_t)g->cols + (size_t)tx;
@@ -1159,7 +1163,8 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f, uint64_t resend_afte
         memset(s->copies, 0, n_tiles * sizeof(*s->copies)); /* no copies, no bands */
     }
     uint64_t t_cls = vd_now_ns();
-    if ((ret = classify_frame(enc, s, f, &enc->stats, gpu_scanned == GPU_SCAN_STATS)) < 0)
+    if ((ret = classify_frame(enc, s, f, &enc->stats, gpu_scanned == GPU_SCAN_STATS,
+                              resend_after != UINT64_MAX)) < 0)
         goto fail;
     enc->stats.classify_ns = vd_now_ns() - t_cls;
     /* After classification: resent tiles did not change in this frame. */
