@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include <libavcodec/avcodec.h>
@@ -87,6 +88,13 @@ static const char *software_encoder_name(enum vd_video_codec codec)
     return avcodec_find_encoder_by_name("libaom-av1") ? "libaom-av1" : "libsvtav1";
 }
 
+static atomic_int single_thread;
+
+void vd_video_test_single_thread(int on) { atomic_store(&single_thread, on); }
+
+/* Two: libx264 codes a picture in two slices at once (zerolatency's sliced threads). */
+static int encoder_threads(void) { return atomic_load(&single_thread) ? 1 : 2; }
+
 /* Real-time settings: no B-frames, no lookahead, an endless GOP (key frames on request only);
  * the rate buffer as vd_video_params.latency_first says. */
 static void set_rate(AVCodecContext *ctx, const vd_video_params *p)
@@ -116,7 +124,7 @@ static void set_realtime_options(AVCodecContext *ctx, const char *name, const vd
         set_option(ctx, name, "tune", "zerolatency");
         set_option(ctx, name, "forced-idr", "1");
         set_option(ctx, name, "x264-params", "keyint=infinite:scenecut=0:rc-lookahead=0");
-        ctx->thread_count = 2;
+        ctx->thread_count = encoder_threads();
     } else if (!strcmp(name, "libsvtav1")) {
         /* SVT-AV1 wants its peak above the target and its own CBR mode for low delay. */
         ctx->rc_max_rate = 0;
@@ -126,7 +134,7 @@ static void set_realtime_options(AVCodecContext *ctx, const char *name, const vd
         set_option(ctx, name, "usage", "realtime");
         set_option(ctx, name, "cpu-used", "8"); /* libavcodec 5.1's highest */
         set_option(ctx, name, "lag-in-frames", "0");
-        ctx->thread_count = 2;
+        ctx->thread_count = encoder_threads();
     } else { /* VAAPI */
         set_option(ctx, name, "async_depth", "1");
     }

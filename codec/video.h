@@ -84,6 +84,11 @@ VD_HIDDEN uint64_t vd_video_encoder_convert_ns(const vd_video_encoder *ve);
  * libavcodec 5.1); the stream then keeps its rate. */
 VD_HIDDEN int vd_video_encoder_set_bitrate(vd_video_encoder *ve, int64_t bitrate);
 
+/* Test hook: software streams opened from now on code with one thread, so that their bytes
+ * do not depend on thread timing (libx264's row rate control in sliced-thread mode reads the
+ * other slice's progress while it runs); 0 restores two. */
+VD_HIDDEN void vd_video_test_single_thread(int on);
+
 /* "vaapi" or "software". */
 VD_HIDDEN const char *vd_video_encoder_backend(const vd_video_encoder *ve);
 
