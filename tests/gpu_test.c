@@ -1,12 +1,13 @@
 /* GPU damage detection (lib/gpu.h) against the CPU path: the mask bit for bit, the tile
- * statistics against vd_tile_stats_c(), the encoder's bytes and classes frame by frame, and
- * the fallbacks (off, a missing device, a failure at any Vulkan
- * call).  Runs on whatever device there is (lavapipe in CI); without one the fallback checks
- * still run and the test exits 77.
+ * statistics against vd_tile_stats_c(), the video streams' pictures converted on the GPU, the
+ * encoder's bytes and classes frame by frame, and the fallbacks (off, a missing device, a
+ * failure at any Vulkan call).  Runs on whatever device there is (lavapipe in CI); without
+ * one the fallback checks and the video encoder's YUV input still run and the test exits 77.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include "testutil.h"
 
+#include "../codec/video.h"
 #include "classify.h"
 #include "classify_params.h"
 #include "damage.h"
@@ -20,6 +21,8 @@ static const enum vd_pixel_format formats[] = {VD_FORMAT_BGRX8888, VD_FORMAT_BGR
 static int gpu_warnings;
 /* What the scenarios covered, from the GPU encoder's stats. */
 static long streamed, copied, held_back, detected;
+/* Test hook for run_pair(): before the GPU encoder's frame fail_frame, vd_gpu_test_fail_call(fail_call). */
+static int fail_frame = -1, fail_call;
 
 static void log_cb(void *opaque, enum vd_log_level level, const char *msg)
 {
@@ -468,11 +471,12 @@ typedef struct scenario {
     uint32_t video_codecs;
     int two_surfaces;
     /* PLAYING: a video plays (noise-sized changes, no hint) for the classifier to find;
-     * TERMINAL: text scrolls every other frame, new lines inside a tile (copies and a band). */
+     * TERMINAL: text scrolls every other frame, new lines inside a tile (copies and a band);
+     * HINTED: the host says where a video and a 3D view play (streams with video_codecs). */
     int content;
 } scenario;
 
-enum { MIXED, PLAYING, TERMINAL };
+enum { MIXED, PLAYING, TERMINAL, HINTED };
 
 /* Both encoders classified the surface alike: tile classes and regions. */
 static void same_classes(vd_encoder *ge, vd_encoder *ce, uint32_t id, const scenario *sc,
@@ -601,16 +605,24 @@ static void run_pair(vd_encoder *ge, vd_encoder *ce, const scenario *sc, uint64_
             cursor.x = VD_MAX(0, VD_MIN(c.width - 1, cursor.x + (int)tu_rng_below(&r, 41) - 20));
             cursor.y = VD_MAX(0, VD_MIN(c.height - 1, cursor.y + (int)tu_rng_below(&r, 41) - 20));
             vd_frame f = tu_frame(&c, 1, dmg, n_damage);
-            f.pts_us = pts;
+            /* Increasing: the classifier's clock, and the streams' rate, would otherwise follow
+             * the wall clock (frame_time()), which differs between the two encoders. */
+            f.pts_us = pts + k;
             if (frame % 5)
                 f.cursor = cursor;
-            /* The host says where the video plays: its tiles go out in a stream. */
-            vd_hint video = {{0, 0, VD_MIN(c.width, 150), VD_MIN(c.height, 100)}, VD_CONTENT_VIDEO};
-            if (sc->video_codecs && sc->content != PLAYING) {
-                f.hints = &video;
-                f.n_hints = 1;
-                tu_paint_pattern(&r, &c, video.rect, TU_GRADIENT);
+            /* The host says where the video and the 3D view play: their tiles go out in
+             * streams, odd sizes and offsets included. */
+            vd_hint hints[2] = {{{0, 0, VD_MIN(c.width, 150), VD_MIN(c.height, 100)}, VD_CONTENT_VIDEO},
+                                {{c.width / 2 + 3, c.height / 2 + 1, c.width / 2 - 3, c.height / 2 - 1},
+                                 VD_CONTENT_3D}};
+            if (sc->content == HINTED) {
+                f.hints = hints;
+                f.n_hints = 2;
+                tu_paint_pattern(&r, &c, hints[0].rect, TU_GRADIENT);
+                tu_paint_pattern(&r, &c, hints[1].rect, frame % 3 ? TU_GRADIENT : TU_NOISE);
             }
+            if (frame == fail_frame && k == 0)
+                vd_gpu_test_fail_call(fail_call);
             int ra = encode(ge, &f, &a), rb = encode(ce, &f, &b);
             CHECK(ra == 0 && rb == 0, "%s, frame %d: send_frame %d %d", what, frame, ra, rb);
             same_bytes(&a, &b, what, frame);
@@ -623,7 +635,7 @@ static void run_pair(vd_encoder *ge, vd_encoder *ce, const scenario *sc, uint64_
             if (sc->two_surfaces) {
                 mutate(&r, &c2);
                 vd_frame f2 = tu_frame(&c2, 2, NULL, 0);
-                f2.pts_us = pts;
+                f2.pts_us = pts + k;
                 CHECK(encode(ge, &f2, &a) == 0 && encode(ce, &f2, &b) == 0, "surface 2");
                 same_bytes(&a, &b, what, frame);
                 same_classes(ge, ce, 2, sc, what, frame);
@@ -662,11 +674,15 @@ static void test_encoders(const vd_encoder_config *gcfg)
         {VD_FORMAT_RGBA8888, 65, 129, 4, 30, 0, 1, 0},
         {VD_FORMAT_RGB565, 257, 99, 2, 40, 0, 1, 0},
         {VD_FORMAT_RGB565, 1, 1, 0, 10, 0, 0, 0},
-        {VD_FORMAT_BGRX8888, 320, 240, 0, 40, VD_CODEC_H264, 0, 0}, /* video tiles */
+        {VD_FORMAT_BGRX8888, 320, 240, 0, 40, VD_CODEC_H264, 0, HINTED}, /* video tiles */
         {VD_FORMAT_RGBA8888, 333, 250, 4, 60, 0, 0, PLAYING},
         {VD_FORMAT_BGRX8888, 250, 199, 0, 60, 0, 1, PLAYING},
         {VD_FORMAT_RGBX8888, 300, 190, 0, 40, 0, 0, TERMINAL},
+        {VD_FORMAT_RGBA8888, 333, 251, 8, 30, VD_CODEC_H264, 1, HINTED},
+        {VD_FORMAT_RGB565, 200, 130, 0, 20, VD_CODEC_H264, 0, HINTED}, /* converted on the CPU */
+        {VD_FORMAT_BGRX8888, 250, 199, 0, 60, VD_CODEC_H264, 1, PLAYING}, /* found, not hinted */
     };
+    uint64_t gpu_pictures = 0;
     for (size_t i = 0; i < TU_ARRAY_SIZE(scenarios); i++) {
         vd_encoder *ge = encoder(gcfg, scenarios[i].video_codecs, 1);
         vd_encoder *ce = encoder(gcfg, scenarios[i].video_codecs, 0);
@@ -675,13 +691,23 @@ static void test_encoders(const vd_encoder_config *gcfg)
         snprintf(what, sizeof(what), "scenario %zu", i);
         run_pair(ge, ce, &scenarios[i], 100 + i, what);
         CHECK(vd_encoder_gpu(ge), "%s: the GPU failed", what);
+        /* Streams of 4-byte pixels are converted on the GPU, 2-byte ones never. */
+        vd_encoder_yuv_stats ys, yc;
+        vd_encoder_get_yuv_stats(ge, &ys);
+        vd_encoder_get_yuv_stats(ce, &yc);
+        CHECK(yc.gpu_pictures == 0 &&
+                  (scenarios[i].video_codecs && scenarios[i].format != VD_FORMAT_RGB565) ==
+                      (ys.gpu_pictures > 0),
+              "%s: %llu pictures converted on the GPU", what, (unsigned long long)ys.gpu_pictures);
+        gpu_pictures += ys.gpu_pictures;
         vd_encoder_free(&ge);
         vd_encoder_free(&ce);
     }
     CHECK(gpu_warnings == 0, "%d GPU warnings", gpu_warnings);
     printf("gpu_test: GPU and CPU encoders give the same bytes, tile classes and regions (%zu "
            "scenarios: %ld tiles streamed, %ld copied, %ld frames held back, %ld tiles classified "
-           "video or 3D)\n", TU_ARRAY_SIZE(scenarios), streamed, copied, held_back, detected);
+           "video or 3D, %llu stream pictures converted on the GPU)\n", TU_ARRAY_SIZE(scenarios),
+           streamed, copied, held_back, detected, (unsigned long long)gpu_pictures);
     CHECK(streamed && copied && held_back && detected, "a scenario did not happen");
 }
 
@@ -749,10 +775,105 @@ static void test_injected_failures(const vd_encoder_config *gcfg)
     printf("gpu_test: a failure at each of the %d Vulkan calls of a session falls back cleanly\n", fell);
 }
 
+/* A failure at each Vulkan call from the second frame of a session with streams on (the first
+ * one scanned and converted on the GPU) to its end.  Returns how many calls failed. */
+static int fail_each_call(const vd_encoder_config *gcfg, uint32_t video_codecs)
+{
+    const scenario sc = {VD_FORMAT_BGRX8888, 200, 130, 8, 6, video_codecs, 0, HINTED};
+    int fell = 0;
+    fail_frame = 1;
+    for (fail_call = 1; fail_call < 1000; fail_call++) {
+        gpu_warnings = 0;
+        vd_encoder *ge = encoder(gcfg, video_codecs, 1), *ce = encoder(gcfg, video_codecs, 0);
+        run_pair(ge, ce, &sc, 7, "injected failure with streams");
+        int alive = vd_encoder_gpu(ge) != NULL;
+        vd_gpu_test_fail_call(0);
+        vd_encoder_yuv_stats ys;
+        vd_encoder_get_yuv_stats(ge, &ys);
+        vd_encoder_free(&ge);
+        vd_encoder_free(&ce);
+        CHECK(gpu_warnings == !alive, "failure at call %d of frame 1 on: %d warnings, GPU %s",
+              fail_call, gpu_warnings, alive ? "alive" : "gone");
+        /* Frame 0 creates the surface (not scanned): nothing before frame 1 was converted. */
+        CHECK(!video_codecs || alive || ys.gpu_pictures < 2 * (uint64_t)(sc.frames - 1),
+              "failure at call %d: %llu pictures converted on the GPU", fail_call,
+              (unsigned long long)ys.gpu_pictures);
+        if (alive)
+            break;
+        fell++;
+    }
+    fail_frame = -1;
+    return fell;
+}
+
+/* Frames with streams: a failure in a conversion (more calls than the scans alone make) gives
+ * the CPU encoder's bytes too, with one line logged. */
+static void test_injected_failures_streams(const vd_encoder_config *gcfg)
+{
+    int scans = fail_each_call(gcfg, 0), both = fail_each_call(gcfg, VD_CODEC_H264);
+    CHECK(both > scans && scans > 10, "%d calls with conversions, %d without", both, scans);
+    printf("gpu_test: with streams, a failure at each of the %d Vulkan calls of 5 frames (%d "
+           "without conversions) gives the same bytes\n", both, scans);
+}
+
+/* ---- the video encoder's YUV input ---------------------------------------------------------- */
+
+/* vd_video_encode_yuv() of colour.h's planes codes the bytes vd_video_encode() codes from the
+ * RGB, in the encoder's layout and in the other one (rearranged); 4:4:4 is refused. */
+static void test_video_yuv(void)
+{
+    enum { W = 96, H = 64 };
+    vd_video_params p = {.codec = VD_VIDEO_H264, .width = W, .height = H, .fps = 30,
+                         .bitrate = 1000000, .backend = VD_VIDEO_BACKEND_SOFTWARE};
+    static const vd_yuv_layout ins[] = {VD_YUV420P, VD_YUV_NV12};
+    tu_rng r = tu_rng_init(3);
+    tu_canvas c = tu_canvas_new(VD_FORMAT_RGBX8888, W, H, 4);
+    uint8_t *yuv = tu_xrealloc(NULL, W * H * 3 / 2);
+    for (size_t l = 0; l < TU_ARRAY_SIZE(ins); l++) {
+        vd_video_encoder *a, *b;
+        CHECK(vd_video_encoder_new(&p, &a) == 0 && vd_video_encoder_new(&p, &b) == 0, "encoders");
+        CHECK(vd_video_encoder_layout(a) == VD_YUV420P, "software takes %d", vd_video_encoder_layout(a));
+        vd_buf oa = {0}, ob = {0};
+        for (int frame = 0; frame < 6; frame++) {
+            tu_paint_pattern(&r, &c, (vd_rect){0, 0, W, H}, frame % 2 ? TU_NOISE : TU_GRADIENT);
+            int nv12 = ins[l] == VD_YUV_NV12;
+            uint8_t *planes[3] = {yuv, yuv + W * H, nv12 ? NULL : yuv + W * H * 5 / 4};
+            int strides[3] = {W, nv12 ? W : W / 2, nv12 ? 0 : W / 2};
+            vd_rgb_to_yuv_c(c.data, (size_t)c.stride, c.format, W, H, ins[l], planes, strides);
+            const uint8_t *in[3] = {planes[0], planes[1], planes[2]};
+            vd_video_packet pa[VD_VIDEO_MAX_PACKETS], pb[VD_VIDEO_MAX_PACKETS];
+            int na, nb;
+            oa.size = ob.size = 0;
+            CHECK(vd_video_encode(a, c.data, (size_t)c.stride, c.format, frame * 33333, !frame,
+                                  &oa, pa, &na) == 0 &&
+                      vd_video_encode_yuv(b, ins[l], in, strides, frame * 33333, !frame, &ob, pb,
+                                          &nb) == 0,
+                  "encode");
+            CHECK(na == nb && oa.size == ob.size && !memcmp(oa.data, ob.data, oa.size),
+                  "layout %d, frame %d: %zu bytes from RGB, %zu from YUV", (int)ins[l], frame,
+                  oa.size, ob.size);
+        }
+        const uint8_t *in[3] = {yuv, yuv, yuv};
+        int strides[3] = {W, W, W}, n;
+        vd_video_packet pkts[VD_VIDEO_MAX_PACKETS];
+        CHECK(vd_video_encode_yuv(b, VD_YUV444P, in, strides, 7 * 33333, 0, &ob, pkts, &n) ==
+                  VD_ERR(EINVAL), "4:4:4 accepted");
+        vd_buf_free(&oa);
+        vd_buf_free(&ob);
+        vd_video_encoder_free(&a);
+        vd_video_encoder_free(&b);
+    }
+    free(yuv);
+    tu_canvas_free(&c);
+    printf("gpu_test: the video encoder codes YUV420P and NV12 planes as it codes their RGB\n");
+}
+
 int main(void)
 {
     vd_log_set_callback(log_cb, NULL);
     vd_log_set_level(VD_LOG_INFO);
+    /* Two encoders' streams must code the same bytes: not with libx264's sliced threads. */
+    vd_video_test_single_thread(1);
     vd_encoder_config gcfg;
     vd_encoder_config_default(&gcfg);
     /* VD_GPU picks the device to test; the test then sets it itself. */
@@ -783,6 +904,7 @@ int main(void)
             gcfg = c;
     }
     gpu_warnings = 0;
+    test_video_yuv();
     if (!g) {
         printf("gpu_test: no Vulkan device; checking the fallbacks only\n");
         vd_encoder_config cfg;
@@ -798,6 +920,7 @@ int main(void)
     test_encoders(&gcfg);
     test_fallbacks(&gcfg);
     test_injected_failures(&gcfg);
+    test_injected_failures_streams(&gcfg);
     printf("gpu_test: ok\n");
     return 0;
 }
