@@ -3,6 +3,8 @@
  * Every frame's bytes and every damaged tile's classifier statistics must agree; the times are
  * medians over the frames both scanned.  Besides, each whole frame goes to NV12 on the GPU
  * (vd_gpu_convert(), a context of its own) and through vd_rgb_to_yuv_c(): same planes, times.
+ * Then the whole path with video streams on: a GPU encoder that converts the streams' pictures
+ * on the GPU and a CPU one, frame times with their RGB -> YUV stage, the same bytes.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #define _POSIX_C_SOURCE 200809L
 
@@ -15,6 +17,7 @@
 
 #include <vd/vd.h>
 
+#include "codec/video.h"
 #include "lib/clock.h"
 #include "lib/gpu.h"
 
@@ -134,6 +137,45 @@ static int drain(vd_encoder *enc, packets *p)
     return 0;
 }
 
+/* The video pair: each frame through both encoders, timed; frames that coded a stream picture
+ * on both add their times.  0, or a negative error. */
+typedef struct video_pair {
+    vd_encoder *enc[2]; /* [0] the GPU's, [1] the CPU's */
+    packets out[2];
+} video_pair;
+
+static int video_pair_frame(video_pair *vp, const vd_frame *vf, bench_samples s[4],
+                            bench_gpu_result *r)
+{
+    double ms[2], yuv[2];
+    int coded = 1, ret;
+    for (int k = 0; k < 2; k++) {
+        uint64_t t0 = vd_now_ns();
+        if ((ret = vd_encoder_send_frame(vp->enc[k], vf)) < 0)
+            return ret;
+        ms[k] = (double)(vd_now_ns() - t0) / 1e6;
+        if ((ret = drain(vp->enc[k], &vp->out[k])) < 0)
+            return ret;
+        vd_encoder_stats st;
+        vd_encoder_get_stats(vp->enc[k], &st);
+        vd_encoder_yuv_stats ys;
+        vd_encoder_get_yuv_stats(vp->enc[k], &ys);
+        coded &= st.video_bytes > 0;
+        yuv[k] = (double)ys.convert_ns / 1e6;
+        if (k == 0)
+            r->gpu_pictures = ys.gpu_pictures;
+    }
+    if (vp->out[0].size != vp->out[1].size || memcmp(vp->out[0].data, vp->out[1].data, vp->out[0].size))
+        r->video_mismatches++;
+    if (!coded)
+        return 0;
+    r->video_frames++;
+    if ((ret = bench_samples_add(&s[0], ms[0])) < 0 || (ret = bench_samples_add(&s[1], ms[1])) < 0 ||
+        (ret = bench_samples_add(&s[2], yuv[0])) < 0 || (ret = bench_samples_add(&s[3], yuv[1])) < 0)
+        return ret;
+    return 0;
+}
+
 int bench_gpu_workload(bench_workload *wl, int max_frames, unsigned cpu_flags, bench_gpu_result *r)
 {
     *r = (bench_gpu_result){0};
@@ -147,9 +189,10 @@ int bench_gpu_workload(bench_workload *wl, int max_frames, unsigned cpu_flags, b
     gpu_config(&gcfg);
     vd_encoder *ge = NULL, *ce = NULL;
     packets pa = {0}, pb = {0};
-    bench_samples s[10] = {{0}};
+    bench_samples s[14] = {{0}};
     uint8_t *classes = NULL;
     converter conv = {0};
+    video_pair vp = {{NULL, NULL}, {{0}}};
     int ret = vd_encoder_new(&gcfg, &ge);
     if (ret == 0 && !vd_encoder_gpu(ge) && gcfg.gpu == VD_GPU_AUTO) {
         /* No GPU: a CPU implementation still checks the results. */
@@ -164,6 +207,16 @@ int bench_gpu_workload(bench_workload *wl, int max_frames, unsigned cpu_flags, b
         ret = VD_ERR(ENODEV);
         goto out;
     }
+    {
+        vd_encoder_config vcfg[2] = {gcfg, ccfg};
+        vd_video_test_single_thread(1); /* for the streams opened while it runs */
+        for (int k = 0; k < 2 && ret == 0; k++) {
+            vcfg[k].video_codecs = VD_CODEC_H264;
+            ret = vd_encoder_new(&vcfg[k], &vp.enc[k]);
+        }
+        if (ret < 0)
+            goto out;
+    }
     snprintf(r->device, sizeof(r->device), "%s", vd_gpu_device_name(vd_encoder_gpu(ge)));
     r->device_is_cpu = vd_gpu_device_is_cpu(vd_encoder_gpu(ge));
     bench_frame f;
@@ -177,6 +230,8 @@ int bench_gpu_workload(bench_workload *wl, int max_frames, unsigned cpu_flags, b
         r->frames++;
         if (pa.size != pb.size || memcmp(pa.data, pb.data, pa.size))
             r->mismatches++;
+        if ((ret = video_pair_frame(&vp, &vf, &s[10], r)) < 0)
+            goto out;
         /* The statistics each classified tile was given (the GPU's where it took them). */
         size_t n_tiles = (size_t)((f.width + 63) / 64) * (size_t)((f.height + 63) / 64);
         uint8_t *cl = realloc(classes, n_tiles);
@@ -233,8 +288,17 @@ int bench_gpu_workload(bench_workload *wl, int max_frames, unsigned cpu_flags, b
     r->convert_ms = bench_quantile(&s[7], 0.5);
     r->convert_path_ms = bench_quantile(&s[8], 0.5);
     r->cpu_convert_ms = bench_quantile(&s[9], 0.5);
+    r->frame_gpu_ms = bench_quantile(&s[10], 0.5);
+    r->frame_cpu_ms = bench_quantile(&s[11], 0.5);
+    r->yuv_gpu_ms = bench_quantile(&s[12], 0.5);
+    r->yuv_cpu_ms = bench_quantile(&s[13], 0.5);
 out:
-    for (int i = 0; i < 10; i++)
+    vd_video_test_single_thread(0);
+    for (int k = 0; k < 2; k++) {
+        vd_encoder_free(&vp.enc[k]);
+        free(vp.out[k].data);
+    }
+    for (int i = 0; i < 14; i++)
         free(s[i].v);
     free(classes);
     converter_free(&conv);
@@ -309,4 +373,20 @@ void bench_gpu_print(const bench_gpu_result *res, int n)
            "dispatch (timestamp queries), yuv path = vd_gpu_convert() wall clock (submit, wait,\n"
            "read-back into the planes), yuv cpu = vd_rgb_to_yuv_c(); same planes = every frame's\n"
            "planes identical\n");
+    printf("\n%-12s %6s %8s %9s %9s %9s %9s %s\n", "workload", "frames", "gpu pics", "frame gpu",
+           "yuv gpu", "frame cpu", "yuv cpu", "same bytes");
+    for (int i = 0; i < n; i++) {
+        const bench_gpu_result *r = &res[i];
+        if (!r->video_frames && !r->video_mismatches)
+            continue;
+        printf("%-12s %6d %8llu %9.3f %9.3f %9.3f %9.3f %s\n", r->name, r->video_frames,
+               (unsigned long long)r->gpu_pictures, r->frame_gpu_ms, r->yuv_gpu_ms, r->frame_cpu_ms,
+               r->yuv_cpu_ms, r->video_mismatches ? "NO" : "yes");
+    }
+    printf("\nwith video and 3D streams on (H.264, one coding thread; workloads whose frames coded a\n"
+           "stream picture; ms, medians over those frames): frames = how many; gpu pics = stream\n"
+           "pictures coded from planes converted on the GPU; frame gpu, frame cpu = the whole\n"
+           "vd_encoder_send_frame() on the GPU and the CPU path; yuv gpu, yuv cpu = its RGB -> YUV\n"
+           "stage (vd_gpu_convert() from entry to planes plus their copy into the encoders, or the\n"
+           "CPU's conversion); same bytes = every frame's packets identical on both paths\n");
 }

@@ -24,6 +24,12 @@ typedef struct bench_gpu_result {
     /* The whole frame to NV12 on the GPU (from the frame a scan uploaded) and on the CPU. */
     double convert_ms, convert_path_ms, cpu_convert_ms; /* GPU time, wall, vd_rgb_to_yuv_c */
     uint64_t convert_mismatches;                /* frames whose planes differ */
+    /* The same frames with video and 3D streams on (H.264, one coding thread so that the
+     * bytes compare), over the frames that coded a stream picture on both paths: the whole
+     * vd_encoder_send_frame() and its RGB -> YUV stage, medians (ms). */
+    int video_frames;
+    uint64_t video_mismatches, gpu_pictures;
+    double frame_gpu_ms, frame_cpu_ms, yuv_gpu_ms, yuv_cpu_ms;
 } bench_gpu_result;
 
 /* Runs up to max_frames frames (<= 0: all) of wl through both paths.  Returns 0,

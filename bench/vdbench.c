@@ -1056,9 +1056,10 @@ static void usage(FILE *out)
                  "      --peers           also code the damaged tiles with other lossless codecs\n"
                  "                        (lz4, lz4hc, zstd, png, planar, tight, zrle, as built)\n"
                  "                        and compare bits and speed with libvd's (slow)\n"
-                 "      --gpu             only compare damage detection on the GPU (Vulkan; VD_GPU\n"
-                 "                        picks the device, else the best GPU, else lavapipe) with\n"
-                 "                        the CPU path: per-stage GPU times and the same bytes\n"
+                 "      --gpu             only compare damage detection and the video streams' RGB ->\n"
+                 "                        YUV on the GPU (Vulkan; VD_GPU picks the device, else the\n"
+                 "                        best GPU, else lavapipe) with the CPU path: per-stage GPU\n"
+                 "                        times, frame times and the same bytes\n"
                  "  -j, --json            machine-readable output\n"
                  "  -q, --quiet           no progress line\n"
                  "  -h, --help\n"
@@ -1197,6 +1198,12 @@ static int run_gpu(options *opt, int n_runs)
         if (res[n].convert_mismatches) {
             fprintf(stderr, "vdbench --gpu: %s: %" PRIu64 " frames' YUV planes differ between the GPU and CPU\n",
                     res[n].name, res[n].convert_mismatches);
+            if (!status)
+                status = 1;
+        }
+        if (res[n].video_mismatches) {
+            fprintf(stderr, "vdbench --gpu: %s: %" PRIu64 " frames with video streams differ between the GPU and CPU paths\n",
+                    res[n].name, res[n].video_mismatches);
             if (!status)
                 status = 1;
         }
