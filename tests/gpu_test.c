@@ -591,7 +591,8 @@ static void run_pair(vd_encoder *ge, vd_encoder *ce, const scenario *sc, uint64_
                 n_damage = dmg ? n_damage : 0;
             }
             if (sc->content == PLAYING) { /* grain on a picture, some frames all new */
-                vd_rect v = {VD_MIN(c.width / 4, 40), 8, VD_MIN(c.width / 2, 200), VD_MIN(c.height / 2, 140)};
+                /* Large enough for a region (VD_CLS_MIN_REGION_TILES) on 250 x 199. */
+                vd_rect v = {VD_MIN(c.width / 8, 40), 8, VD_MIN(c.width * 3 / 4, 200), VD_MIN(c.height * 3 / 4, 140)};
                 if (frame % 7 == 0)
                     tu_paint_pattern(&r, &c, v, TU_GRADIENT);
                 for (int y = v.y; y < VD_MIN(c.height, v.y + v.height); y++)
