@@ -485,6 +485,11 @@ static void adapt_video_rate(vd_encoder *enc, int held)
             (void)vd_video_encoder_set_bitrate(enc->surfaces[i]->streams[k].video, stream_bitrate(enc));
 }
 
+/* Pixels a replaced stream's picture reaches past its region where the region outgrew the
+ * old picture (a multiple of 16): a region grows in steps of 16 as an object sweeps out, and
+ * each replacement costs a key frame. */
+#define STREAM_GROW_MARGIN 64
+
 /* One stream per video/3D region, ended with it.  A codec's picture size is fixed, so the
  * picture covers every rectangle the region has had: a region that grows past it (an object
  * sweeping a scene) gets a new stream over the union, and shrinking costs nothing (the block
@@ -504,11 +509,16 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
             s->streams[k++].region = regions[r].rect;
             continue;
         }
-        if (r < n) { /* the replacement covers both */
+        if (r < n) { /* the replacement covers both, with room to grow where it grew */
             const vd_rect *a = &regions[r].rect, *b = &s->streams[k].rect;
-            int x0 = VD_MIN(a->x, b->x), y0 = VD_MIN(a->y, b->y);
-            grown[r] = (vd_rect){x0, y0, VD_MAX(a->x + a->width, b->x + b->width) - x0,
-                                 VD_MAX(a->y + a->height, b->y + b->height) - y0};
+            int m = STREAM_GROW_MARGIN;
+            int x0 = a->x < b->x ? VD_MAX(a->x - m, 0) : b->x;
+            int y0 = a->y < b->y ? VD_MAX(a->y - m, 0) : b->y;
+            int x1 = a->x + a->width > b->x + b->width ? VD_MIN(a->x + a->width + m, s->grid.width)
+                                                       : b->x + b->width;
+            int y1 = a->y + a->height > b->y + b->height ? VD_MIN(a->y + a->height + m, s->grid.height)
+                                                         : b->y + b->height;
+            grown[r] = (vd_rect){x0, y0, x1 - x0, y1 - y0};
         }
         if ((ret = stream_end(enc, s, k)) < 0)
             return ret;
