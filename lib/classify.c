@@ -362,6 +362,7 @@ void vd_classifier_config_default(vd_classifier_config *cfg)
         .min_smooth_fraction = VD_CLS_MIN_SMOOTH,
         .video_score = VD_CLS_VIDEO_SCORE,
         .region_idle_ms = VD_CLS_REGION_IDLE_MS,
+        .fast_start_changed = VD_CLS_FAST_START_CHANGED,
     };
 }
 
@@ -372,7 +373,8 @@ int vd_classifier_config_check(const vd_classifier_config *c)
              c->enter_rate * VD_CLS_RATE_WINDOW_MS / 1000 <= VD_CLS_HISTORY &&
              c->min_changed_fraction <= 256 && c->min_colours <= VD_CLS_COLOUR_CAP &&
              c->min_smooth_fraction <= 256 && c->video_score <= 256 &&
-             c->region_idle_ms >= 1 && c->region_idle_ms <= 600000;
+             c->region_idle_ms >= 1 && c->region_idle_ms <= 600000 &&
+             c->fast_start_changed <= 256;
     return ok ? 0 : VD_ERR(EINVAL);
 }
 
@@ -507,6 +509,13 @@ static void classify_tile(const vd_classifier *c, tile_state *ts, int64_t t)
     const vd_classifier_config *k = &c->cfg;
     unsigned rate = recent_changes(ts, t) * 1000u / VD_CLS_RATE_WINDOW_MS;
     int fast = ts->dynamic ? rate >= k->exit_rate : rate >= k->enter_rate;
+    /* Fast start: two changes in a row that each repaint most of the tile.  Video and 3D
+     * start like that, and every frame sent exactly before detection costs several times
+     * a coded one; a window dragged over a photo or a repaint does not repaint a tile twice. */
+    if (!fast && k->fast_start_changed && ts->count >= 2 && ts->last_change == t) {
+        int64_t before = ts->changes[(ts->head + VD_CLS_HISTORY - 2) % VD_CLS_HISTORY];
+        fast = t - before <= VD_CLS_FAST_START_MS * 1000 && ts->changed_avg >= k->fast_start_changed;
+    }
     /* Leaving needs the content to stop looking natural by a clear margin, not just dip. */
     unsigned scale = ts->dynamic ? 3 : 4; /* in quarters of each threshold */
     int natural = ts->colours_avg * 4 >= k->min_colours * scale &&

@@ -18,6 +18,9 @@
 #define VD_CLS_MIN_SMOOTH 64    /* 1/256 of sampled neighbour pairs */
 /* Video against 3D: mean of the noise-sized share of changes and the smooth-pair share. */
 #define VD_CLS_VIDEO_SCORE 170  /* 1/256 */
+/* Fast start: a tile also enters on its second change in a row (at most VD_CLS_FAST_START_MS
+ * after the first) when its changes cover at least this fraction of its pixels; 0 = off. */
+#define VD_CLS_FAST_START_CHANGED 192 /* 1/256 of the tile's pixels */
 /* A region ends after this long without damage. */
 #define VD_CLS_REGION_IDLE_MS 1000 /* ms */
 
@@ -25,6 +28,8 @@
 
 /* Window over which change rates are counted. */
 #define VD_CLS_RATE_WINDOW_MS 500 /* ms */
+/* Longest gap between the two changes of a fast start (a frame at 10 fps). */
+#define VD_CLS_FAST_START_MS 100 /* ms */
 /* Recent changes remembered per tile (must cover the rate window at 60 changes/s). */
 #define VD_CLS_HISTORY 32       /* changes */
 /* Distinct colours counted per tile before giving up (natural content reaches it fast). */

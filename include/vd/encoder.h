@@ -52,7 +52,11 @@ typedef struct vd_classifier_config {
     uint32_t video_score;
     /* A region ends after this long without damage.  Default 1000 ms. */
     uint32_t region_idle_ms;
-    uint8_t reserved[32];
+    /* Fast start: a natural-looking tile also becomes video or 3D on its second change in a
+     * row (the two at most 100 ms apart) when both covered at least this fraction of its
+     * pixels, instead of waiting for enter_rate.  0 turns it off.  Default 192 (75 %). */
+    uint32_t fast_start_changed;
+    uint8_t reserved[28];
 } vd_classifier_config;
 
 /* Video codecs a client decodes (the transport's handshake tells the host). */
