@@ -11,6 +11,7 @@
 #include "classify.h"
 #include "clock.h"
 #include "damage.h"
+#include "dmabuf.h"
 #include "gpu.h"
 #include "log.h"
 #include "motion.h"
@@ -240,7 +241,7 @@ static int content_is_valid(enum vd_content c)
 static int frame_is_valid(const vd_frame *f)
 {
     int bpp = vd_format_bytes_per_pixel(f->format);
-    if (!bpp || !f->data || f->width < 1 || f->width > VD_MAX_DIMENSION || f->height < 1 ||
+    if (!bpp || (!f->data && !f->dmabuf) || f->width < 1 || f->width > VD_MAX_DIMENSION || f->height < 1 ||
         f->height > VD_MAX_DIMENSION || f->stride < f->width * bpp ||
         f->n_damage > MAX_DAMAGE_RECTS || (!f->damage && f->n_damage) ||
         f->surface_id == VD_ALL_SURFACES || f->n_hints > VD_MAX_HINTS ||
@@ -1260,6 +1261,20 @@ int vd_encoder_send_frame(vd_encoder *enc, const vd_frame *frame)
                frame->surface_id);
         return VD_ERR(EINVAL);
     }
+    /* A dma-buf without data is mapped for the call: the CPU path reads it like data. */
+    vd_dmabuf_mapping map = {0};
+    vd_frame mapped;
+    int ret;
+    if (frame->dmabuf) {
+        if ((ret = vd_dmabuf_check(frame)) < 0)
+            return ret;
+        if (!frame->data) {
+            mapped = *frame;
+            if ((ret = vd_dmabuf_map(frame, &map, &mapped.data)) < 0)
+                return ret;
+            frame = &mapped;
+        }
+    }
     /* The frame interval, for the flow window; a pause says nothing about the rate. */
     uint64_t now = vd_now_ns();
     flow_state *fl = &enc->flow;
@@ -1267,7 +1282,9 @@ int vd_encoder_send_frame(vd_encoder *enc, const vd_frame *frame)
         fl->interval_ns = fl->interval_ns ? (7 * fl->interval_ns + (now - fl->last_call_ns)) / 8
                                           : now - fl->last_call_ns;
     fl->last_call_ns = now;
-    return encode_frame(enc, frame, UINT64_MAX);
+    ret = encode_frame(enc, frame, UINT64_MAX);
+    vd_dmabuf_unmap(&map);
+    return ret;
 }
 
 int vd_encoder_receive_packet(vd_encoder *enc, vd_packet *pkt)

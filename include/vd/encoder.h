@@ -147,12 +147,36 @@ typedef struct vd_hint {
  *    motion over video or 3D does not count as content change. */
 #define VD_MAX_HINTS 256
 
+/* Pixels in a dma-buf (Linux): a frame already in GPU memory, such as a scanout buffer or a
+ * virtio-gpu resource, passed by reference (vd_frame.dmabuf).
+ *  - The fd stays the host's: libvd never closes it.
+ *  - libvd reads the buffer during vd_encoder_send_frame() only, like vd_frame.data: the host
+ *    must have finished writing it (waited for its rendering's fence) before the call and may
+ *    reuse it as soon as the call returns.
+ *  - Layout: the frame's format, width, height and stride, starting offset bytes into the
+ *    buffer; offset + stride * (height - 1) + width * bytes per pixel must not exceed the
+ *    buffer's size (fstat()).  Only modifier DRM_FORMAT_MOD_LINEAR (0) is accepted; any
+ *    other (tiled or compressed layouts, and DRM_FORMAT_MOD_INVALID, whose layout is
+ *    unknown) is refused with VD_ERR(ENOTSUP): libvd does not import images with
+ *    VK_EXT_image_drm_format_modifier.
+ *  - libvd maps the buffer read-only for the call (bracketed by DMA_BUF_IOCTL_SYNC) and reads
+ *    it as it reads data.  The packets are the same as for data. */
+typedef struct vd_dmabuf {
+    int32_t fd;
+    uint32_t offset;
+    uint64_t modifier;
+    uint8_t reserved[16];
+} vd_dmabuf;
+
 typedef struct vd_frame {
     uint32_t surface_id;          /* any value but VD_ALL_SURFACES; a new id creates a surface */
     enum vd_pixel_format format;
     int32_t width, height;        /* 1 .. VD_MAX_DIMENSION; a change resizes the surface */
     int32_t stride;               /* bytes between rows, >= width * bytes per pixel */
-    const uint8_t *data;          /* read during send_frame only; libvd keeps its own copy */
+    const uint8_t *data;          /* read during send_frame only; libvd keeps its own copy.
+                                   * NULL when dmabuf holds the pixels; a host with both
+                                   * (its own mapping) may pass both, with the same pixels:
+                                   * data is read, the dma-buf only checked */
     const vd_rect *damage;        /* see the damage contract above; NULL = unknown */
     size_t n_damage;              /* at most 65536 */
     /* The host's capture time, carried to the decoder.  The classifier measures update rates
@@ -162,13 +186,16 @@ typedef struct vd_frame {
     size_t n_hints;
     enum vd_content surface_content; /* hint for the whole surface; VD_CONTENT_NONE = detect */
     vd_rect cursor;               /* a cursor drawn into this frame, or all zero */
-    uint8_t reserved[32];
+    const vd_dmabuf *dmabuf;      /* NULL: none; read during send_frame only */
+    uint8_t reserved[32 - sizeof(void *)]; /* the size stays that of reserved[32] */
 } vd_frame;
 
 /* Encodes one frame of one surface.  Returns 0; VD_ERR(EAGAIN) while packets are waiting to
- * be received; VD_ERR(EINVAL) for a bad format, size, stride, NULL data, too many damage
- * rectangles or hints, or an unknown content value (the encoder is unchanged and keeps
- * working); VD_ERR(ENOSPC) when a new surface
+ * be received; VD_ERR(EINVAL) for a bad format, size, stride, NULL data without a dma-buf,
+ * a dma-buf too small for the frame, too many damage rectangles or hints, or an unknown
+ * content value; VD_ERR(EBADF) for a dma-buf fd that is not open; VD_ERR(ENOTSUP) for a
+ * modifier other than linear; mmap()'s error for a dma-buf that cannot be mapped (all of
+ * these leave the encoder unchanged and working); VD_ERR(ENOSPC) when a new surface
  * would exceed max_surfaces; VD_EOF after draining.  frame NULL drains. */
 VD_API VD_NODISCARD int vd_encoder_send_frame(vd_encoder *enc, const vd_frame *frame);
 
