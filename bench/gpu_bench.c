@@ -100,7 +100,7 @@ static int convert_frame(converter *c, const vd_encoder_config *cfg, const bench
     uint8_t *cp[3] = {c->planes[1], c->planes[1] + (size_t)f->width * (size_t)f->height, NULL};
     vd_gpu_yuv_job job = {{0, 0, f->width, f->height}, VD_YUV_NV12, {gp[0], gp[1], gp[2]},
                           {strides[0], strides[1], strides[2]}};
-    if (vd_gpu_damage_scan(c->gpu, c->surf, f->data, f->stride, c->prev, c->state, &none, NULL) < 0 ||
+    if (vd_gpu_damage_scan(c->gpu, c->surf, f->data, f->stride, NULL, c->prev, c->state, &none, NULL) < 0 ||
         vd_gpu_convert(c->gpu, c->surf, VD_FORMAT_BGRX8888, &job, 1) < 0)
         return VD_ERR(EIO);
     uint64_t t0 = vd_now_ns();

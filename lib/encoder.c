@@ -921,8 +921,8 @@ static int gpu_scan(vd_encoder *enc, enc_surface *s, const vd_frame *f)
         }
     }
     vd_rect cursor = cursor_skip(s, f);
-    int ret = vd_gpu_damage_scan(enc->gpu, s->gpu, f->data, (size_t)f->stride, s->prev, s->state,
-                                 &cursor, s->tile_stats);
+    int ret = vd_gpu_damage_scan(enc->gpu, s->gpu, f->data, (size_t)f->stride, f->dmabuf, s->prev,
+                                 s->state, &cursor, s->tile_stats);
     if (ret < 0) {
         gpu_disable(enc, s);
         return GPU_SCAN_NONE;

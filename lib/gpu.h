@@ -34,7 +34,7 @@ typedef struct vd_gpu_surface vd_gpu_surface;
 /* GPU time of the last submission's stages, from timestamp queries (0 when the device has
  * none), and the host's wall-clock time around the whole damage stage. */
 typedef struct vd_gpu_times {
-    uint64_t upload_ns;    /* staging -> device copy of the frame */
+    uint64_t upload_ns;    /* staging -> device copy of the frame, or dma-buf -> device */
     uint64_t reference_ns; /* the reference's update (last frame's sent rectangles, or a seed) */
     uint64_t compare_ns;   /* the compare dispatch */
     uint64_t stats_ns;     /* the tile statistics dispatch (0 for 2-byte pixels) */
@@ -43,6 +43,10 @@ typedef struct vd_gpu_times {
     uint64_t host_ns;      /* vd_gpu_damage_scan() from entry to mask, wall clock */
     uint64_t host_cpu_ns;  /* the same in the calling thread's CPU time (not the fence wait) */
     int has_timestamps;
+    int from_dmabuf;       /* the last scan read the frame from an imported dma-buf */
+    /* dma-buf imports since the context began: made, used again from the cache, failed
+     * (those buffers' frames went up through staging). */
+    uint64_t dmabuf_imports, dmabuf_reuses, dmabuf_failures;
 } vd_gpu_times;
 
 /* One rectangle to convert and where its planes go, as vd_rgb_to_yuv_c() takes them. */
@@ -93,7 +97,8 @@ VD_HIDDEN void vd_gpu_surface_record(vd_gpu_surface *surf, int x, int y, int w, 
  * it): the next scan seeds it from the CPU reference. */
 VD_HIDDEN void vd_gpu_surface_invalidate(vd_gpu_surface *surf);
 
-/* vd_damage_scan() on the GPU: uploads cur, brings the device reference up to date (recorded
+/* vd_damage_scan() on the GPU: uploads cur (or, with dmabuf not NULL, copies the frame from
+ * the imported buffer, on the device; cur is the fallback when the import fails), brings the device reference up to date (recorded
  * rectangles, or prev when invalidated), and marks the VD_TILE_CANDIDATE tiles of state that
  * differ VD_TILE_DIRTY, in one submission.  prev is the CPU reference (packed rows).
  * With stats (not NULL) and 4-byte pixels the same submission also sets stats[i] of every
@@ -102,8 +107,8 @@ VD_HIDDEN void vd_gpu_surface_invalidate(vd_gpu_surface *surf);
  * Returns 1 when it set stats, 0 when only the mask, or a negative error with state and stats
  * unchanged (the context is then failed). */
 VD_HIDDEN int vd_gpu_damage_scan(vd_gpu *gpu, vd_gpu_surface *surf, const uint8_t *cur,
-                                 size_t cur_stride, const uint8_t *prev, uint8_t *state,
-                                 const vd_rect *cursor, vd_tile_stats *stats);
+                                 size_t cur_stride, const vd_dmabuf *dmabuf, const uint8_t *prev,
+                                 uint8_t *state, const vd_rect *cursor, vd_tile_stats *stats);
 
 /* vd_rgb_to_yuv_c() of each job's rectangle of the frame of the last vd_gpu_damage_scan() of
  * surf, which is still on the device: one submission, one read-back, the same bytes.  fmt is
@@ -117,6 +122,12 @@ VD_HIDDEN int vd_gpu_convert(vd_gpu *gpu, vd_gpu_surface *surf, enum vd_pixel_fo
 /* Test hook: the n-th Vulkan call from now (in any context of the process) fails as if the
  * device were lost; 0 cancels. */
 VD_HIDDEN void vd_gpu_test_fail_call(int n);
+
+/* Test hook for devices (lavapipe) that export and import only opaque fds: size not 0 makes
+ * contexts made afterwards import frames' fds as VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT
+ * allocations of size bytes whose memory starts base bytes into the fd (lavapipe's are
+ * memfds with a header), so that the tests can pass such an fd as a frame's dma-buf. */
+VD_HIDDEN void vd_gpu_test_import_opaque(uint64_t base, uint64_t size);
 
 #else /* the backend is not built: every entry point says "no GPU" */
 
@@ -165,14 +176,19 @@ static inline void vd_gpu_surface_record(vd_gpu_surface *surf, int x, int y, int
 }
 static inline void vd_gpu_surface_invalidate(vd_gpu_surface *surf) { (void)surf; }
 static inline int vd_gpu_damage_scan(vd_gpu *gpu, vd_gpu_surface *surf, const uint8_t *cur,
-                                     size_t cur_stride, const uint8_t *prev, uint8_t *state,
-                                     const vd_rect *cursor, vd_tile_stats *stats)
+                                     size_t cur_stride, const vd_dmabuf *dmabuf,
+                                     const uint8_t *prev, uint8_t *state, const vd_rect *cursor,
+                                     vd_tile_stats *stats)
 {
-    (void)gpu, (void)surf, (void)cur, (void)cur_stride, (void)prev, (void)state;
+    (void)gpu, (void)surf, (void)cur, (void)cur_stride, (void)dmabuf, (void)prev, (void)state;
     (void)cursor, (void)stats;
     return VD_ERR(ENOTSUP);
 }
 static inline void vd_gpu_test_fail_call(int n) { (void)n; }
+static inline void vd_gpu_test_import_opaque(uint64_t base, uint64_t size)
+{
+    (void)base, (void)size;
+}
 static inline int vd_gpu_convert(vd_gpu *gpu, vd_gpu_surface *surf, enum vd_pixel_format fmt,
                                  const vd_gpu_yuv_job *jobs, size_t n)
 {

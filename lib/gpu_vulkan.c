@@ -8,7 +8,11 @@
  * and ref, the encoder's reference (what the client has).  A scan is one submission:
  *   1. ref takes the rectangles the encoder sent from the previous frame (copied from cur,
  *      which still holds that frame), or the CPU reference when it must be re-seeded;
- *   2. the new frame goes staging -> cur;
+ *   2. the new frame goes staging -> cur, or, when it came as a dma-buf the device imported,
+ *      straight from that buffer to cur (cur, not the import, is what the next steps and the
+ *      next scan read: the host may overwrite its buffer once send_frame returns, while the
+ *      next scan's reference update still needs this frame, and cur has the packed stride
+ *      the shaders share with ref);
  *   3. one workgroup per candidate tile compares cur with ref (lib/shaders/damage_compare.comp);
  *   4. one workgroup per tile that differs takes the classifier's statistics of it against the
  *      same reference (lib/shaders/tile_stats.comp), for 4-byte pixels.
@@ -21,11 +25,13 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define VK_NO_PROTOTYPES
 #include <vulkan/vulkan.h>
@@ -39,6 +45,8 @@
 #include "shaders/yuv_convert.spv.h"
 
 #define MAX_DEVICES 16
+#define MAX_IMPORTS 8         /* per surface: a host cycles through two to four scanout buffers */
+#define IMPORT_IDLE_SCANS 120 /* an import not used for this many scans of its surface goes */
 #define FENCE_TIMEOUT_NS 10000000000ull /* a frame that takes 10 s means a hung device */
 #define N_SCAN_TIMESTAMPS 5 /* then the conversion's two */
 #define N_TIMESTAMPS (N_SCAN_TIMESTAMPS + 2)
@@ -52,6 +60,7 @@
     X(vkGetPhysicalDeviceProperties)                                                              \
     X(vkGetPhysicalDeviceQueueFamilyProperties)                                                   \
     X(vkGetPhysicalDeviceMemoryProperties)                                                        \
+    X(vkEnumerateDeviceExtensionProperties)                                                       \
     X(vkCreateDevice)                                                                             \
     X(vkGetDeviceProcAddr)
 
@@ -128,6 +137,15 @@ static struct {
 } loader = {.once = PTHREAD_ONCE_INIT};
 
 static atomic_int fail_countdown;
+static struct {
+    uint64_t base, size;
+} import_opaque; /* the test hook's; set before contexts are made */
+
+void vd_gpu_test_import_opaque(uint64_t base, uint64_t size)
+{
+    import_opaque.base = base;
+    import_opaque.size = size;
+}
 
 void vd_gpu_test_fail_call(int n) { atomic_store(&fail_countdown, n); }
 
@@ -167,10 +185,34 @@ static const VkApplicationInfo app_info = {
     .apiVersion = VK_API_VERSION_1_0,
 };
 
+/* Those of names the instance has, into found; returns how many. */
+static uint32_t instance_extensions(const char *const *names, uint32_t n, const char **found)
+{
+    PFN_vkEnumerateInstanceExtensionProperties enumerate =
+        (PFN_vkEnumerateInstanceExtensionProperties)loader.get_instance_proc(
+            NULL, "vkEnumerateInstanceExtensionProperties");
+    VkExtensionProperties props[256];
+    uint32_t n_props = VD_ARRAY_SIZE(props), n_found = 0;
+    if (!enumerate || enumerate(NULL, &n_props, props) < 0)
+        return 0;
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t j = 0; j < n_props; j++)
+            if (!strcmp(props[j].extensionName, names[i])) {
+                found[n_found++] = names[i];
+                break;
+            }
+    return n_found;
+}
+
 static VkResult instance_new(VkInstance *inst, vk_instance_fns *fn)
 {
+    /* What the device's VK_KHR_external_memory (dma-buf import) depends on in Vulkan 1.0. */
+    static const char *const wanted[] = {"VK_KHR_get_physical_device_properties2",
+                                         "VK_KHR_external_memory_capabilities"};
+    const char *exts[VD_ARRAY_SIZE(wanted)];
     VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
-                               .pApplicationInfo = &app_info};
+                               .pApplicationInfo = &app_info, .ppEnabledExtensionNames = exts};
+    ci.enabledExtensionCount = instance_extensions(wanted, VD_ARRAY_SIZE(wanted), exts);
     VkResult r = loader.create_instance(&ci, NULL, inst);
     if (r != VK_SUCCESS)
         return r;
@@ -294,9 +336,16 @@ struct vd_gpu {
     float timestamp_period;
     uint64_t timestamp_mask;
     int failed;
-    VkBufferCopy *regions; /* scratch for the reference update */
+    VkBufferCopy *regions; /* scratch for the reference update and dma-buf copies */
     size_t regions_cap;
     vd_gpu_times times;
+    /* dma-buf import: the handle type (0: the device cannot), its properties call (dma-bufs
+     * only), whether a failure was logged, and the counters of vd_gpu_times. */
+    VkExternalMemoryHandleTypeFlagBits import_type;
+    uint64_t import_base, import_size; /* the test hook's opaque fds: memory at base, size */
+    PFN_vkGetMemoryFdPropertiesKHR get_fd_props;
+    int import_logged;
+    uint64_t imports, import_reuses, import_failures;
 };
 
 /* The first failure of a context logs; later calls see failed and do nothing. */
@@ -331,7 +380,13 @@ static uint64_t thread_cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void vd_gpu_get_times(const vd_gpu *gpu, vd_gpu_times *times) { *times = gpu->times; }
+void vd_gpu_get_times(const vd_gpu *gpu, vd_gpu_times *times)
+{
+    *times = gpu->times;
+    times->dmabuf_imports = gpu->imports;
+    times->dmabuf_reuses = gpu->import_reuses;
+    times->dmabuf_failures = gpu->import_failures;
+}
 
 static int memory_type(const vd_gpu *g, uint32_t bits, VkMemoryPropertyFlags want,
                        VkMemoryPropertyFlags prefer)
@@ -550,8 +605,24 @@ static int context_init(vd_gpu *g, int index)
     VkDeviceQueueCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
                                    .queueFamilyIndex = g->family, .queueCount = 1,
                                    .pQueuePriorities = &prio};
+    /* Optional: importing dma-bufs needs all three; the test hook's opaque fds the first two. */
+    static const char *const import_exts[] = {"VK_KHR_external_memory", "VK_KHR_external_memory_fd",
+                                              "VK_EXT_external_memory_dma_buf"};
+    const char *exts[VD_ARRAY_SIZE(import_exts)];
+    uint32_t n_exts = 0;
+    VkExtensionProperties props_ext[256];
+    uint32_t n_props = VD_ARRAY_SIZE(props_ext);
+    if (g->fi.vkEnumerateDeviceExtensionProperties(g->pd, NULL, &n_props, props_ext) < 0)
+        n_props = 0;
+    for (uint32_t i = 0; i < VD_ARRAY_SIZE(import_exts) && n_exts == i; i++)
+        for (uint32_t j = 0; j < n_props; j++)
+            if (!strcmp(props_ext[j].extensionName, import_exts[i])) {
+                exts[n_exts++] = import_exts[i];
+                break;
+            }
     VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
-                              .queueCreateInfoCount = 1, .pQueueCreateInfos = &qci};
+                              .queueCreateInfoCount = 1, .pQueueCreateInfos = &qci,
+                              .enabledExtensionCount = n_exts, .ppEnabledExtensionNames = exts};
     if (!VK(g, "vkCreateDevice", g->fi.vkCreateDevice(g->pd, &dci, NULL, &g->device)))
         return VD_ERR(EIO);
     r = VK_SUCCESS;
@@ -569,6 +640,13 @@ static int context_init(vd_gpu *g, int index)
     }
     if (!vk_ok(g, r, "vkGetDeviceProcAddr"))
         return VD_ERR(EIO);
+    g->get_fd_props = (PFN_vkGetMemoryFdPropertiesKHR)g->fi.vkGetDeviceProcAddr(
+        g->device, "vkGetMemoryFdPropertiesKHR");
+    g->import_base = import_opaque.base;
+    g->import_size = import_opaque.size;
+    if (g->import_size ? n_exts >= 2 : n_exts == 3 && g->get_fd_props)
+        g->import_type = g->import_size ? VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT
+                                        : VK_EXTERNAL_MEMORY_HANDLE_TYPE_DMA_BUF_BIT_EXT;
     g->fd.vkGetDeviceQueue(g->device, g->family, 0, &g->queue);
 
     int ret = pipelines_new(g);
@@ -700,6 +778,19 @@ vd_gpu *vd_gpu_new(const vd_encoder_config *cfg)
 
 /* ---- surfaces ---------------------------------------------------------------------------- */
 
+/* A dma-buf the device imported, cached by file identity (st_dev, st_ino), not by fd number:
+ * a host may pass the same buffer under different fds, and a number may be reused for another
+ * buffer once closed. */
+typedef struct gpu_import {
+    int used;
+    dev_t dev;
+    ino_t ino;
+    int fd;             /* a dup of the host's: while it is open the identity cannot be reused */
+    VkBuffer buf;       /* VK_NULL_HANDLE: the import failed; the buffer's frames use staging */
+    VkDeviceMemory mem;
+    uint64_t last_scan; /* the surface's scan count when it was last passed */
+} gpu_import;
+
 struct vd_gpu_surface {
     vd_tile_grid grid;
     size_t row_bytes, stride; /* device rows: row_bytes padded to 4 */
@@ -711,7 +802,145 @@ struct vd_gpu_surface {
     size_t n_rects, rects_cap;
     int seed;                 /* ref must be seeded from the CPU reference */
     int cur_valid;            /* cur holds the frame of the last GPU scan, the CPU's current */
+    gpu_import imports[MAX_IMPORTS];
+    uint64_t scans;
+    VkBufferCopy *rows;       /* dma-buf -> cur copy regions, one per row */
 };
+
+/* ---- dma-buf import ------------------------------------------------------------------- */
+
+/* The device's work on the import has completed (or g is NULL: the context is gone). */
+static void import_free(vd_gpu *g, gpu_import *e)
+{
+    if (!e->used)
+        return;
+    if (g && e->buf)
+        g->fd.vkDestroyBuffer(g->device, e->buf, NULL);
+    if (g && e->mem)
+        g->fd.vkFreeMemory(g->device, e->mem, NULL);
+    close(e->fd);
+    *e = (gpu_import){0};
+}
+
+/* Like VK(), but a failure here is the import's, not the context's. */
+static int import_ok(VkResult *r, VkResult call)
+{
+    *r = injected_failure() ? VK_ERROR_DEVICE_LOST : call;
+    return *r == VK_SUCCESS;
+}
+
+/* Imports the host's fd (size bytes) into e->buf; 0, or -1 with e->buf and e->mem unset. */
+static int import_new(vd_gpu *g, gpu_import *e, int fd, VkDeviceSize size)
+{
+    VkExternalMemoryHandleTypeFlagBits type = g->import_type;
+    uint32_t bits = ~0u;
+    VkResult r;
+    const char *what = "vkGetMemoryFdPropertiesKHR";
+    if (type == VK_EXTERNAL_MEMORY_HANDLE_TYPE_DMA_BUF_BIT_EXT) {
+        VkMemoryFdPropertiesKHR fp = {.sType = VK_STRUCTURE_TYPE_MEMORY_FD_PROPERTIES_KHR};
+        if (!import_ok(&r, g->get_fd_props(g->device, type, fd, &fp)))
+            goto fail;
+        bits = fp.memoryTypeBits;
+    }
+    VkExternalMemoryBufferCreateInfo ext = {
+        .sType = VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_BUFFER_CREATE_INFO, .handleTypes = type};
+    VkBufferCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .pNext = &ext,
+                             .size = size, .usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT,
+                             .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
+    what = "vkCreateBuffer";
+    if (!import_ok(&r, g->fd.vkCreateBuffer(g->device, &ci, NULL, &e->buf)))
+        goto fail;
+    VkMemoryRequirements req;
+    g->fd.vkGetBufferMemoryRequirements(g->device, e->buf, &req);
+    bits &= req.memoryTypeBits;
+    what = "finding a memory type";
+    r = VK_ERROR_FORMAT_NOT_SUPPORTED;
+    if (!bits || req.size > size)
+        goto fail;
+    /* The import owns this duplicate once it succeeds. */
+    int import_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    what = "dup";
+    r = VK_ERROR_TOO_MANY_OBJECTS;
+    if (import_fd < 0)
+        goto fail;
+    VkImportMemoryFdInfoKHR imp = {.sType = VK_STRUCTURE_TYPE_IMPORT_MEMORY_FD_INFO_KHR,
+                                   .handleType = type, .fd = import_fd};
+    VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .pNext = &imp,
+                               .allocationSize = size,
+                               .memoryTypeIndex = (uint32_t)__builtin_ctz(bits)};
+    what = "vkAllocateMemory (import)";
+    if (!import_ok(&r, g->fd.vkAllocateMemory(g->device, &ai, NULL, &e->mem))) {
+        close(import_fd);
+        goto fail;
+    }
+    what = "vkBindBufferMemory";
+    if (!import_ok(&r, g->fd.vkBindBufferMemory(g->device, e->buf, e->mem, 0)))
+        goto fail;
+    return 0;
+fail:
+    if (e->buf)
+        g->fd.vkDestroyBuffer(g->device, e->buf, NULL);
+    if (e->mem)
+        g->fd.vkFreeMemory(g->device, e->mem, NULL);
+    e->buf = VK_NULL_HANDLE;
+    e->mem = VK_NULL_HANDLE;
+    g->import_failures++;
+    if (!g->import_logged) {
+        g->import_logged = 1;
+        vd_log(VD_LOG_WARNING, "GPU offload: importing a dma-buf failed on %s (%s: %s); its "
+               "frames go up through host memory", g->name, what, vk_result_name(r));
+    }
+    return -1;
+}
+
+/* The imported buffer of d for this scan of s, imported now or found in the cache, or
+ * VK_NULL_HANDLE when the frame must go up through staging.  Also ages the cache. */
+static VkBuffer import_get(vd_gpu *g, vd_gpu_surface *s, const vd_dmabuf *d)
+{
+    s->scans++;
+    gpu_import *e = NULL, *lru = NULL;
+    for (int i = 0; i < MAX_IMPORTS; i++) {
+        gpu_import *c = &s->imports[i];
+        if (c->used && s->scans - c->last_scan > IMPORT_IDLE_SCANS)
+            import_free(g, c); /* the previous scan completed: nothing uses it */
+        if (!lru || !c->used || (lru->used && c->last_scan < lru->last_scan))
+            lru = c;
+    }
+    if (!g->import_type) {
+        if (!g->import_logged) {
+            g->import_logged = 1;
+            vd_log(VD_LOG_INFO, "GPU offload: %s cannot import dma-bufs (no "
+                   "VK_EXT_external_memory_dma_buf); their frames go up through host memory",
+                   g->name);
+        }
+        return VK_NULL_HANDLE;
+    }
+    struct stat st;
+    if (fstat(d->fd, &st) < 0) /* checked by the encoder; only a racing close() gets here */
+        return VK_NULL_HANDLE;
+    for (int i = 0; i < MAX_IMPORTS && !e; i++)
+        if (s->imports[i].used && s->imports[i].dev == st.st_dev && s->imports[i].ino == st.st_ino)
+            e = &s->imports[i];
+    if (e) {
+        e->last_scan = s->scans;
+        g->import_reuses += e->buf != VK_NULL_HANDLE;
+        return e->buf;
+    }
+    if (!s->rows && !(s->rows = malloc((size_t)s->grid.height * sizeof(*s->rows))))
+        return VK_NULL_HANDLE;
+    e = lru;
+    import_free(g, e);
+    int fd = fcntl(d->fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        return VK_NULL_HANDLE;
+    *e = (gpu_import){.used = 1, .dev = st.st_dev, .ino = st.st_ino, .fd = fd,
+                      .last_scan = s->scans};
+    if (import_new(g, e, d->fd, g->import_size ? g->import_size : (VkDeviceSize)st.st_size) == 0)
+        g->imports++;
+    return e->buf;
+}
+
+/* ---- surfaces (continued) -------------------------------------------------------------- */
 
 int vd_gpu_surface_new(vd_gpu *g, const vd_tile_grid *grid, vd_gpu_surface **out)
 {
@@ -756,8 +985,11 @@ void vd_gpu_surface_free(vd_gpu *g, vd_gpu_surface **psurf)
     vd_gpu_surface *s = *psurf;
     if (!s)
         return;
-    if (g) {
+    if (g)
         g->fd.vkDeviceWaitIdle(g->device);
+    for (int i = 0; i < MAX_IMPORTS; i++)
+        import_free(g, &s->imports[i]);
+    if (g) {
         buffer_free(g, &s->cur);
         buffer_free(g, &s->ref);
         buffer_free(g, &s->staging);
@@ -765,6 +997,7 @@ void vd_gpu_surface_free(vd_gpu *g, vd_gpu_surface **psurf)
         buffer_free(g, &s->stats);
     }
     free(s->rects);
+    free(s->rows);
     free(s);
     *psurf = NULL;
 }
@@ -872,8 +1105,8 @@ static uint64_t ticks_ns(const vd_gpu *g, uint64_t t0, uint64_t t1)
 }
 
 int vd_gpu_damage_scan(vd_gpu *g, vd_gpu_surface *s, const uint8_t *cur, size_t cur_stride,
-                       const uint8_t *prev, uint8_t *state, const vd_rect *cursor,
-                       vd_tile_stats *stats)
+                       const vd_dmabuf *dmabuf, const uint8_t *prev, uint8_t *state,
+                       const vd_rect *cursor, vd_tile_stats *stats)
 {
     if (g->failed)
         return VD_ERR(EIO);
@@ -894,7 +1127,10 @@ int vd_gpu_damage_scan(vd_gpu *g, vd_gpu_surface *s, const uint8_t *cur, size_t 
         gpu_fail(g, "allocating copy regions", VK_ERROR_OUT_OF_HOST_MEMORY);
         return VD_ERR(ENOMEM);
     }
-    vd_copy_rows(staging, s->stride, cur, cur_stride, s->row_bytes, (size_t)grid->height);
+    VkBuffer src = dmabuf && dmabuf->offset >= g->import_base ? import_get(g, s, dmabuf)
+                                                                : VK_NULL_HANDLE;
+    if (!src)
+        vd_copy_rows(staging, s->stride, cur, cur_stride, s->row_bytes, (size_t)grid->height);
     int with_stats = stats && s->stats.buf;
 
     VkCommandBufferBeginInfo begin = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
@@ -915,8 +1151,28 @@ int vd_gpu_damage_scan(vd_gpu *g, vd_gpu_surface *s, const uint8_t *cur, size_t 
     /* 2. The new frame, once cur has been read. */
     barrier(g, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT,
             VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT);
-    VkBufferCopy up = {0, 0, size};
-    g->fd.vkCmdCopyBuffer(g->cmd, s->staging.buf, s->cur.buf, 1, &up);
+    if (src) {
+        /* Acquire the buffer from the host's side (its writes are complete: see vd_dmabuf). */
+        VkBufferMemoryBarrier acq = {.sType = VK_STRUCTURE_TYPE_BUFFER_MEMORY_BARRIER,
+                                     .dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT,
+                                     .srcQueueFamilyIndex = VK_QUEUE_FAMILY_EXTERNAL_KHR,
+                                     .dstQueueFamilyIndex = g->family, .buffer = src,
+                                     .size = VK_WHOLE_SIZE};
+        g->fd.vkCmdPipelineBarrier(g->cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT,
+                                   VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 0, NULL, 1, &acq, 0, NULL);
+        uint32_t n_rows = cur_stride == s->stride ? 1 : (uint32_t)grid->height;
+        for (uint32_t y = 0; y < n_rows; y++)
+            s->rows[y] = (VkBufferCopy){dmabuf->offset - g->import_base +
+                                            (VkDeviceSize)y * cur_stride,
+                                        (VkDeviceSize)y * s->stride,
+                                        n_rows == 1 ? (VkDeviceSize)(grid->height - 1) * s->stride +
+                                                          s->row_bytes
+                                                    : s->row_bytes};
+        g->fd.vkCmdCopyBuffer(g->cmd, src, s->cur.buf, n_rows, s->rows);
+    } else {
+        VkBufferCopy up = {0, 0, size};
+        g->fd.vkCmdCopyBuffer(g->cmd, s->staging.buf, s->cur.buf, 1, &up);
+    }
     timestamp(g, VK_PIPELINE_STAGE_TRANSFER_BIT, 2);
     /* 3. The compare, over both copies' results. */
     barrier(g, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
@@ -964,6 +1220,7 @@ int vd_gpu_damage_scan(vd_gpu *g, vd_gpu_surface *s, const uint8_t *cur, size_t 
     }
     if (g->failed)
         return VD_ERR(EIO);
+    t.from_dmabuf = src != VK_NULL_HANDLE;
     s->cur_valid = 1;
     const uint32_t *sw = s->stats.map;
     for (size_t i = 0; i < n_tiles; i++) {

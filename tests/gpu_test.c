@@ -161,7 +161,7 @@ static void test_mask(const vd_encoder_config *cfg)
                 memcpy(st_gpu, st_cpu, n_tiles);
                 vd_damage_scan(&dsp, &grid, c.data, (size_t)c.stride, prev, row_bytes, st_cpu);
                 memset(stats, 0xa5, n_tiles * sizeof(*stats));
-                int ret = vd_gpu_damage_scan(g, gs, c.data, (size_t)c.stride, prev, st_gpu, &cursor, stats);
+                int ret = vd_gpu_damage_scan(g, gs, c.data, (size_t)c.stride, NULL, prev, st_gpu, &cursor, stats);
                 CHECK(ret == (c.bpp == 4), "scan returned %d", ret);
                 for (size_t i = 0; i < n_tiles; i++)
                     CHECK(st_cpu[i] == st_gpu[i], "format %d %dx%d frame %d tile %zu: CPU %d, GPU %d",
@@ -301,7 +301,7 @@ static void test_convert(const vd_encoder_config *cfg)
                 mutate_content(&r, &c);
                 memset(st, VD_TILE_CANDIDATE, n_tiles);
                 vd_rect none = {0, 0, 0, 0};
-                CHECK(vd_gpu_damage_scan(g, gs, c.data, (size_t)c.stride, prev, st, &none, NULL) == 0,
+                CHECK(vd_gpu_damage_scan(g, gs, c.data, (size_t)c.stride, NULL, prev, st, &none, NULL) == 0,
                       "scan failed");
                 if (c.bpp != 4) {
                     CHECK(vd_gpu_convert(g, gs, c.format, &job, 1) == VD_ERR(ENOTSUP), "RGB565");
@@ -376,7 +376,7 @@ static void test_convert_failures(const vd_encoder_config *cfg)
             mutate_content(&r, &c);
             memset(st, VD_TILE_CANDIDATE, n_tiles);
             vd_rect none = {0, 0, 0, 0};
-            if (g && vd_gpu_damage_scan(g, gs, c.data, (size_t)c.stride, prev, st, &none, NULL) < 0) {
+            if (g && vd_gpu_damage_scan(g, gs, c.data, (size_t)c.stride, NULL, prev, st, &none, NULL) < 0) {
                 vd_gpu_surface_free(g, &gs);
                 vd_gpu_free(&g);
             }

@@ -149,7 +149,9 @@ typedef struct vd_hint {
 
 /* Pixels in a dma-buf (Linux): a frame already in GPU memory, such as a scanout buffer or a
  * virtio-gpu resource, passed by reference (vd_frame.dmabuf).
- *  - The fd stays the host's: libvd never closes it.
+ *  - The fd stays the host's: libvd never closes it.  It may dup() it to keep a GPU import
+ *    of the buffer (below); such a duplicate pins the buffer until the surface goes, or until
+ *    the buffer has not been seen for 120 frames of that surface.
  *  - libvd reads the buffer during vd_encoder_send_frame() only, like vd_frame.data: the host
  *    must have finished writing it (waited for its rendering's fence) before the call and may
  *    reuse it as soon as the call returns.
@@ -159,8 +161,11 @@ typedef struct vd_hint {
  *    other (tiled or compressed layouts, and DRM_FORMAT_MOD_INVALID, whose layout is
  *    unknown) is refused with VD_ERR(ENOTSUP): libvd does not import images with
  *    VK_EXT_image_drm_format_modifier.
- *  - libvd maps the buffer read-only for the call (bracketed by DMA_BUF_IOCTL_SYNC) and reads
- *    it as it reads data.  The packets are the same as for data. */
+ *  - The CPU path maps the buffer read-only for the call (bracketed by DMA_BUF_IOCTL_SYNC);
+ *    with a GPU (enum vd_gpu_choice) that has VK_EXT_external_memory_dma_buf, damage
+ *    detection imports it and reads it on the device instead of uploading the frame.  A
+ *    failed import falls back to the upload (logged once).  The packets are the same on
+ *    every path. */
 typedef struct vd_dmabuf {
     int32_t fd;
     uint32_t offset;
@@ -175,8 +180,7 @@ typedef struct vd_frame {
     int32_t stride;               /* bytes between rows, >= width * bytes per pixel */
     const uint8_t *data;          /* read during send_frame only; libvd keeps its own copy.
                                    * NULL when dmabuf holds the pixels; a host with both
-                                   * (its own mapping) may pass both, with the same pixels:
-                                   * data is read, the dma-buf only checked */
+                                   * (its own mapping) may pass both, with the same pixels */
     const vd_rect *damage;        /* see the damage contract above; NULL = unknown */
     size_t n_damage;              /* at most 65536 */
     /* The host's capture time, carried to the decoder.  The classifier measures update rates
