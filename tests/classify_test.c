@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "lib/classify.h"
+#include "lib/classify_params.h"
 #include "tests/testutil.h"
 
 /* ---- kernel against reference ---- */
@@ -186,6 +187,47 @@ static void test_detect(enum vd_content what)
     vd_encoder_free(&enc);
 }
 
+/* The frame at which a video painted from frame 1 every `every` frames becomes a region,
+ * -1 if not within 20 frames. */
+static int detection_frame(uint32_t fast_start_changed, int every)
+{
+    tu_rng r = tu_rng_init(17);
+    vd_encoder_config cfg;
+    vd_encoder_config_default(&cfg);
+    cfg.classifier.fast_start_changed = fast_start_changed;
+    vd_encoder *enc;
+    CHECK(vd_encoder_new(&cfg, &enc) == 0, "encoder_new");
+    tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
+    tu_fill_desktop(&r, &c);
+    vd_region reg[8];
+    int found = -1;
+    for (int frame = 0; frame < 20 && found < 0; frame++) {
+        if (frame && frame % every == 0)
+            paint(&c, &r, frame, VD_CONTENT_VIDEO);
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        send(enc, &f);
+        if (regions(enc, reg) > 0)
+            found = frame;
+    }
+    tu_canvas_free(&c);
+    vd_encoder_free(&enc);
+    return found;
+}
+
+/* Fast start: a video is found on its second frame; without it, once the enter rate is
+ * reached; two repaints 200 ms apart are not a start. */
+static void test_fast_start(void)
+{
+    int fast = detection_frame(VD_CLS_FAST_START_CHANGED, 1);
+    int slow = detection_frame(0, 1);
+    CHECK(fast == 2, "fast start: found at frame %d, want 2", fast);
+    CHECK(slow == 4, "without fast start: found at frame %d, want 4", slow);
+    int apart = detection_frame(VD_CLS_FAST_START_CHANGED, 6);
+    CHECK(apart == -1, "repaints 200 ms apart: found at frame %d", apart);
+    printf("classify: fast start finds a video at frame %d (without it: %d)\n", fast, slow);
+}
+
 /* Text that changes fast (typing, a scrolling log) never becomes a region. */
 static void test_text_stays_text(void)
 {
@@ -300,6 +342,7 @@ int main(void)
     printf("classify: video detected, tracked and ended\n");
     test_detect(VD_CONTENT_3D);
     printf("classify: 3D detected, tracked and ended\n");
+    test_fast_start();
     test_text_stays_text();
     printf("classify: fast-changing text stays text\n");
     test_hints();
