@@ -385,6 +385,7 @@ typedef struct tile_state {
     uint8_t head, count;
     uint8_t dynamic;                 /* looks like video or 3D (with hysteresis) */
     uint16_t changed_avg, noise_avg, smooth_avg, colours_avg; /* running averages, 1/256 */
+    uint16_t changed_last[2];        /* fraction of the last two changes, newest first, 1/256 */
     /* Per 16 x 16 block, how often it takes part in the tile's changes (running average,
      * 1/256): the blocks that keep changing, not one big repaint, shape a region. */
     uint8_t block_rate[16];
@@ -490,7 +491,9 @@ static void record_change(vd_classifier *c, tile_state *ts, const vd_tile_stats 
     ts->changes[ts->head] = t;
     ts->head = (uint8_t)((ts->head + 1) % VD_CLS_HISTORY);
     ts->count = (uint8_t)VD_MIN(ts->count + 1, VD_CLS_HISTORY);
-    ts->changed_avg = ewma(ts->changed_avg, st->changed * 256 / st->pixels, first);
+    ts->changed_last[1] = ts->changed_last[0];
+    ts->changed_last[0] = (uint16_t)(st->changed * 256 / st->pixels);
+    ts->changed_avg = ewma(ts->changed_avg, ts->changed_last[0], first);
     ts->noise_avg = ewma(ts->noise_avg, st->noise * 256 / st->changed, first);
     if (st->pairs)
         ts->smooth_avg = ewma(ts->smooth_avg, st->smooth * 256 / st->pairs, first);
@@ -514,7 +517,9 @@ static void classify_tile(const vd_classifier *c, tile_state *ts, int64_t t)
      * a coded one; a window dragged over a photo or a repaint does not repaint a tile twice. */
     if (!fast && k->fast_start_changed && ts->count >= 2 && ts->last_change == t) {
         int64_t before = ts->changes[(ts->head + VD_CLS_HISTORY - 2) % VD_CLS_HISTORY];
-        fast = t - before <= VD_CLS_FAST_START_MS * 1000 && ts->changed_avg >= k->fast_start_changed;
+        fast = t - before <= VD_CLS_FAST_START_MS * 1000 &&
+               ts->changed_last[0] >= k->fast_start_changed &&
+               ts->changed_last[1] >= k->fast_start_changed;
     }
     /* Leaving needs the content to stop looking natural by a clear margin, not just dip. */
     unsigned scale = ts->dynamic ? 3 : 4; /* in quarters of each threshold */

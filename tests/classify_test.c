@@ -188,8 +188,9 @@ static void test_detect(enum vd_content what)
 }
 
 /* The frame at which a video painted from frame 1 every `every` frames becomes a region,
- * -1 if not within 20 frames. */
-static int detection_frame(uint32_t fast_start_changed, int every)
+ * -1 if not within 20 frames.  touch_up: frame 1 repaints, frame 2 changes a few pixels of
+ * every tile, then nothing changes. */
+static int detection_frame(uint32_t fast_start_changed, int every, int touch_up)
 {
     tu_rng r = tu_rng_init(17);
     vd_encoder_config cfg;
@@ -202,8 +203,13 @@ static int detection_frame(uint32_t fast_start_changed, int every)
     vd_region reg[8];
     int found = -1;
     for (int frame = 0; frame < 20 && found < 0; frame++) {
-        if (frame && frame % every == 0)
+        if (touch_up && frame == 2) {
+            for (int y = area.y; y < area.y + area.height; y += 16)
+                for (int x = area.x; x < area.x + area.width; x += 16)
+                    c.data[(size_t)y * (size_t)c.stride + (size_t)x * 4] ^= 0x80;
+        } else if (frame && frame % every == 0 && (!touch_up || frame == 1)) {
             paint(&c, &r, frame, VD_CONTENT_VIDEO);
+        }
         vd_frame f = tu_frame(&c, 1, NULL, 0);
         f.pts_us = frame * 33333;
         send(enc, &f);
@@ -216,15 +222,17 @@ static int detection_frame(uint32_t fast_start_changed, int every)
 }
 
 /* Fast start: a video is found on its second frame; without it, once the enter rate is
- * reached; two repaints 200 ms apart are not a start. */
+ * reached; two repaints 200 ms apart are not a start, nor is a repaint touched up at once. */
 static void test_fast_start(void)
 {
-    int fast = detection_frame(VD_CLS_FAST_START_CHANGED, 1);
-    int slow = detection_frame(0, 1);
+    int fast = detection_frame(VD_CLS_FAST_START_CHANGED, 1, 0);
+    int slow = detection_frame(0, 1, 0);
     CHECK(fast == 2, "fast start: found at frame %d, want 2", fast);
     CHECK(slow == 4, "without fast start: found at frame %d, want 4", slow);
-    int apart = detection_frame(VD_CLS_FAST_START_CHANGED, 6);
+    int apart = detection_frame(VD_CLS_FAST_START_CHANGED, 6, 0);
     CHECK(apart == -1, "repaints 200 ms apart: found at frame %d", apart);
+    int touched = detection_frame(VD_CLS_FAST_START_CHANGED, 1, 1);
+    CHECK(touched == -1, "a repaint touched up: found at frame %d", touched);
     printf("classify: fast start finds a video at frame %d (without it: %d)\n", fast, slow);
 }
 
