@@ -15,6 +15,44 @@
 #include "colour.h"
 #include "video.h"
 
+/* The outer rate loop (libx264 only): x264 misses its rate by up to a fifth depending on the
+ * content and the buffer (under on natural video in a small buffer, under at a slow cadence),
+ * so the rate it is given is the target times a factor that the bytes it really produced
+ * over the coded pictures' time correct, slowly.  The factor outlives new targets and
+ * cadences (the miss is the content's), the measurement does not.  Units: microseconds of
+ * pts, bits. */
+#define LOOP_STEP_US 1000000   /* a correction per second of coded pictures */
+#define LOOP_SETTLE_US 1000000 /* not measured after a start, key frame or new target */
+#define LOOP_ONE 1024                   /* factors and ratios in 1/LOOP_ONE */
+#define LOOP_FACTOR_MIN (LOOP_ONE * 7 / 10)
+#define LOOP_FACTOR_MAX (LOOP_ONE * 8 / 5)
+#define LOOP_STEP_MAX (LOOP_ONE * 8 / 100) /* the most one correction moves the factor */
+#define LOOP_GAIN_PCT 60                    /* the part of the error one correction takes */
+#define LOOP_DEADBAND (LOOP_ONE * 2 / 100)  /* errors this small are left alone */
+/* x264 at or below this average QP is not short of bits (its floor is 0: libavcodec leaves
+ * it): the content needs fewer (a nearly static picture), and a higher rate would only wind
+ * the factor up for a burst once motion starts. */
+#define LOOP_QP_FLOOR 2
+
+/* One second's coded pictures (after the settling time). */
+typedef struct rate_span {
+    int64_t us;      /* pts covered */
+    int64_t budget;  /* bits the target allowed for it, times 1e6 (bit us / s) */
+    uint64_t bytes;  /* produced */
+    int64_t qp_sum;  /* of the pictures with a QP */
+    int qp_n;
+} rate_span;
+
+typedef struct rate_loop {
+    int64_t factor;
+    int64_t settle_until_us; /* pictures before this pts are not measured; -1: from the next */
+    rate_span cur, prev;     /* prev is part of the window while the factor stays */
+    int prev_valid;
+    int64_t last_raise;      /* the last correction's raise (0: it did not raise) */
+    int64_t last_ratio;      /* the bytes / budget it was made on */
+    int64_t last_qp;         /* and the average QP, in 1/LOOP_ONE (-1: none) */
+} rate_loop;
+
 struct vd_video_encoder {
     vd_video_params params;
     enum vd_video_backend backend; /* the one in use */
@@ -36,6 +74,8 @@ struct vd_video_encoder {
     /* A lower rate reaches x264 in two frames (see vd_video_encoder_set_bitrate): 1 = the
      * average changes with the next frame, 2 = the rate buffer follows with the one after. */
     int lower_pending;
+    int qp; /* the last coded picture's, when the encoder says; else -1 */
+    rate_loop loop;
 };
 
 /* What a frame is coded from: RGB pixels (rgb set), or planes already converted. */
@@ -269,6 +309,7 @@ int vd_video_encoder_new(const vd_video_params *params, vd_video_encoder **out)
     ve->target = params->bitrate;
     ve->last_us = -1;
     ve->interval_us = frame_us(params);
+    ve->loop = (rate_loop){.factor = LOOP_ONE, .settle_until_us = -1};
     enum vd_video_backend want = forced_backend(params->backend);
     int ret = VD_ERR(ENOTSUP);
 #if VD_HAVE_VAAPI
@@ -370,7 +411,13 @@ static int encode_frame(vd_video_encoder *ve, const picture *pic, int force_key,
     if ((ret = avcodec_send_frame(ve->ctx, send)) < 0)
         return av_err(ret);
     *n_pkts = 0;
+    ve->qp = -1;
     while ((ret = avcodec_receive_packet(ve->ctx, ve->pkt)) == 0) {
+        size_t sd_size;
+        const uint8_t *sd = av_packet_get_side_data(ve->pkt, AV_PKT_DATA_QUALITY_STATS, &sd_size);
+        if (sd && sd_size >= 4) /* libx264 gives its QP as a lambda */
+            ve->qp = (int)((uint32_t)sd[0] | (uint32_t)sd[1] << 8 | (uint32_t)sd[2] << 16 |
+                           (uint32_t)sd[3] << 24) / FF_QP2LAMBDA;
         uint8_t *dst = vd_buf_reserve(out, (size_t)ve->pkt->size);
         if (!dst || *n_pkts == VD_VIDEO_MAX_PACKETS) {
             av_packet_unref(ve->pkt);
@@ -409,20 +456,103 @@ static int is_x264(const vd_video_encoder *ve)
     return ve->ctx && !strcmp(ve->ctx->codec->name, "libx264");
 }
 
-/* The target scaled by the cadence: between half and four times it. */
-static int64_t cadence_bitrate(const vd_video_encoder *ve)
+/* The rate x264 is given: the target scaled by the cadence (between half and four times it)
+ * and by the outer loop's factor. */
+static int64_t coded_bitrate(const vd_video_encoder *ve)
 {
     int64_t nominal = frame_us(&ve->params);
     int64_t interval = VD_MIN(VD_MAX(ve->interval_us, nominal / 2), nominal * 4);
-    return ve->target * interval / nominal;
+    return ve->target * interval / nominal * ve->loop.factor / LOOP_ONE;
+}
+
+/* Forgets the measured pictures: what x264 did before a new rate or cadence says little
+ * about what it does after.  settle: also skip the next LOOP_SETTLE_US of pictures (x264
+ * spends unevenly after a key frame or a new target while its rate buffer refills). */
+static void loop_restart(rate_loop *l, int settle)
+{
+    l->cur = l->prev = (rate_span){0};
+    l->prev_valid = 0;
+    l->last_raise = 0;
+    if (settle)
+        l->settle_until_us = -1;
+}
+
+/* A correction from the window (the last one or two spans): a part of the error, at most
+ * LOOP_STEP_MAX, never a raise that cannot buy anything (the QP is at its floor, or the last
+ * raise did not raise the bytes; the factor then goes back towards 1 instead, so that it
+ * cannot wind up over a static picture and burst when motion starts). */
+static void loop_correct(vd_video_encoder *ve)
+{
+    rate_loop *l = &ve->loop;
+    rate_span w = l->cur;
+    if (l->prev_valid) {
+        w.us += l->prev.us;
+        w.budget += l->prev.budget;
+        w.bytes += l->prev.bytes;
+        w.qp_sum += l->prev.qp_sum;
+        w.qp_n += l->prev.qp_n;
+    }
+    int64_t ratio = (int64_t)w.bytes * 8 * LOOP_ONE / VD_MAX(w.budget / 1000000, 1);
+    int64_t step = LOOP_ONE;
+    if (llabs(ratio - LOOP_ONE) > LOOP_DEADBAND) {
+        step = LOOP_ONE + (LOOP_ONE * LOOP_ONE / VD_MAX(ratio, 1) - LOOP_ONE) * LOOP_GAIN_PCT / 100;
+        step = VD_MIN(VD_MAX(step, LOOP_ONE - LOOP_STEP_MAX), LOOP_ONE + LOOP_STEP_MAX);
+    }
+    int64_t qp = w.qp_n ? w.qp_sum * LOOP_ONE / w.qp_n : -1;
+    if (step > LOOP_ONE) {
+        int at_floor = qp >= 0 && qp <= LOOP_QP_FLOOR * LOOP_ONE;
+        /* No effect: the bytes grew by under a quarter of the raise, and the QP did not fall
+         * (when it did, the content got cheaper, and raising still helps). */
+        int no_effect = l->last_raise &&
+                        ratio * 4 * LOOP_ONE < l->last_ratio * (4 * LOOP_ONE + l->last_raise) &&
+                        (qp < 0 || l->last_qp < 0 || qp >= l->last_qp);
+        if (at_floor || no_effect)
+            step = VD_MAX(LOOP_ONE * LOOP_ONE / VD_MAX(l->factor, LOOP_ONE),
+                          LOOP_ONE - LOOP_STEP_MAX);
+    }
+    int64_t factor = VD_MIN(VD_MAX(l->factor * step / LOOP_ONE, LOOP_FACTOR_MIN), LOOP_FACTOR_MAX);
+    l->last_raise = factor > l->factor ? (factor - l->factor) * LOOP_ONE / l->factor : 0;
+    l->last_ratio = ratio;
+    l->last_qp = qp;
+    l->prev = l->cur;
+    l->prev_valid = factor == l->factor;
+    l->cur = (rate_span){0};
+    if (factor != l->factor) {
+        l->factor = factor;
+        apply_bitrate(ve, coded_bitrate(ve));
+    }
+}
+
+/* Counts a coded picture (d_us of pts since the one before) in the loop's window. */
+static void loop_account(vd_video_encoder *ve, int64_t pts_us, int64_t d_us, int key, size_t bytes)
+{
+    rate_loop *l = &ve->loop;
+    if (key || l->settle_until_us < 0) {
+        loop_restart(l, 0);
+        l->settle_until_us = pts_us + LOOP_SETTLE_US;
+    }
+    if (pts_us < l->settle_until_us)
+        return;
+    rate_span *c = &l->cur;
+    c->us += d_us;
+    c->budget += ve->target * d_us;
+    c->bytes += bytes;
+    if (ve->qp >= 0) {
+        c->qp_sum += ve->qp;
+        c->qp_n++;
+    }
+    if (c->us >= LOOP_STEP_US)
+        loop_correct(ve);
 }
 
 int vd_video_encoder_set_bitrate(vd_video_encoder *ve, int64_t bitrate)
 {
     if (!is_x264(ve))
         return bitrate == ve->target ? 0 : VD_ERR(ENOTSUP);
+    if (bitrate != ve->target)
+        loop_restart(&ve->loop, 1); /* measured against the new target once x264 follows */
     ve->target = bitrate;
-    apply_bitrate(ve, cadence_bitrate(ve));
+    apply_bitrate(ve, coded_bitrate(ve));
     return 0;
 }
 
@@ -430,14 +560,17 @@ int vd_video_encoder_set_bitrate(vd_video_encoder *ve, int64_t bitrate)
 static int encode_picture(vd_video_encoder *ve, const picture *pic, int64_t pts_us, int force_key,
                           vd_buf *out, vd_video_packet *pkts, int *n_pkts)
 {
+    /* A pause says nothing about the cadence, nor about what the picture after it may cost. */
+    int64_t d = frame_us(&ve->params);
     if (ve->last_us >= 0 && pts_us > ve->last_us) {
-        /* A pause says nothing about the cadence. */
-        int64_t d = VD_MIN(pts_us - ve->last_us, 4 * frame_us(&ve->params));
+        d = VD_MIN(pts_us - ve->last_us, 4 * frame_us(&ve->params));
         ve->interval_us = (7 * ve->interval_us + d) / 8;
-        int64_t want = cadence_bitrate(ve);
+        int64_t want = coded_bitrate(ve);
         /* x264 reconfigures on every change: follow moves of over a tenth only. */
-        if (is_x264(ve) && llabs(want - ve->params.bitrate) * 10 > ve->params.bitrate)
+        if (is_x264(ve) && llabs(want - ve->params.bitrate) * 10 > ve->params.bitrate) {
             apply_bitrate(ve, want);
+            loop_restart(&ve->loop, 0);
+        }
     }
     ve->last_us = pts_us;
     size_t start = out->size;
@@ -451,6 +584,12 @@ static int encode_picture(vd_video_encoder *ve, const picture *pic, int64_t pts_
         if ((ret = encoder_open(ve, VD_VIDEO_BACKEND_SOFTWARE)) < 0)
             return ret;
         ret = encode_frame(ve, pic, 1, out, pkts, n_pkts);
+    }
+    if (ret == 0 && is_x264(ve)) {
+        int key = force_key;
+        for (int i = 0; i < *n_pkts; i++)
+            key |= pkts[i].key;
+        loop_account(ve, pts_us, d, key, out->size - start);
     }
     return ret;
 }
