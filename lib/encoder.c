@@ -515,10 +515,12 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
             int m = STREAM_GROW_MARGIN;
             int x0 = a->x < b->x ? VD_MAX(a->x - m, 0) : b->x;
             int y0 = a->y < b->y ? VD_MAX(a->y - m, 0) : b->y;
-            int x1 = a->x + a->width > b->x + b->width ? VD_MIN(a->x + a->width + m, s->grid.width)
-                                                       : b->x + b->width;
-            int y1 = a->y + a->height > b->y + b->height ? VD_MIN(a->y + a->height + m, s->grid.height)
-                                                         : b->y + b->height;
+            /* Codecs take even sizes only: the margin stops at an even edge. */
+            int ax1 = a->x + a->width, ay1 = a->y + a->height;
+            int x1 = ax1 > b->x + b->width ? VD_MAX(ax1, VD_MIN(ax1 + m, s->grid.width & ~1))
+                                           : b->x + b->width;
+            int y1 = ay1 > b->y + b->height ? VD_MAX(ay1, VD_MIN(ay1 + m, s->grid.height & ~1))
+                                            : b->y + b->height;
             grown[r] = (vd_rect){x0, y0, x1 - x0, y1 - y0};
         }
         if ((ret = stream_end(enc, s, k)) < 0)
