@@ -204,7 +204,8 @@ static uint32_t instance_extensions(const char *const *names, uint32_t n, const 
     return n_found;
 }
 
-static VkResult instance_new(VkInstance *inst, vk_instance_fns *fn)
+/* *can_import: the instance has what device-level memory import needs. */
+static VkResult instance_new(VkInstance *inst, vk_instance_fns *fn, int *can_import)
 {
     /* What the device's VK_KHR_external_memory (dma-buf import) depends on in Vulkan 1.0. */
     static const char *const wanted[] = {"VK_KHR_get_physical_device_properties2",
@@ -213,6 +214,7 @@ static VkResult instance_new(VkInstance *inst, vk_instance_fns *fn)
     VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
                                .pApplicationInfo = &app_info, .ppEnabledExtensionNames = exts};
     ci.enabledExtensionCount = instance_extensions(wanted, VD_ARRAY_SIZE(wanted), exts);
+    *can_import = ci.enabledExtensionCount == VD_ARRAY_SIZE(wanted);
     VkResult r = loader.create_instance(&ci, NULL, inst);
     if (r != VK_SUCCESS)
         return r;
@@ -258,7 +260,8 @@ static void loader_init(void)
     }
     VkInstance inst;
     vk_instance_fns fn;
-    VkResult r = instance_new(&inst, &fn);
+    int can_import;
+    VkResult r = instance_new(&inst, &fn, &can_import);
     if (r != VK_SUCCESS) {
         loader.error = "no Vulkan instance (no driver?)";
         return;
@@ -572,7 +575,8 @@ static int pipelines_new(vd_gpu *g)
 
 static int context_init(vd_gpu *g, int index)
 {
-    if (!VK(g, "vkCreateInstance", instance_new(&g->instance, &g->fi)))
+    int can_import;
+    if (!VK(g, "vkCreateInstance", instance_new(&g->instance, &g->fi, &can_import)))
         return VD_ERR(EIO);
     VkPhysicalDevice pds[MAX_DEVICES];
     uint32_t n = MAX_DEVICES;
@@ -614,7 +618,7 @@ static int context_init(vd_gpu *g, int index)
     uint32_t n_props = VD_ARRAY_SIZE(props_ext);
     if (g->fi.vkEnumerateDeviceExtensionProperties(g->pd, NULL, &n_props, props_ext) < 0)
         n_props = 0;
-    for (uint32_t i = 0; i < VD_ARRAY_SIZE(import_exts) && n_exts == i; i++)
+    for (uint32_t i = 0; can_import && i < VD_ARRAY_SIZE(import_exts) && n_exts == i; i++)
         for (uint32_t j = 0; j < n_props; j++)
             if (!strcmp(props_ext[j].extensionName, import_exts[i])) {
                 exts[n_exts++] = import_exts[i];
@@ -893,16 +897,24 @@ fail:
     return -1;
 }
 
-/* The imported buffer of d for this scan of s, imported now or found in the cache, or
- * VK_NULL_HANDLE when the frame must go up through staging.  Also ages the cache. */
-static VkBuffer import_get(vd_gpu *g, vd_gpu_surface *s, const vd_dmabuf *d)
+/* Counts a scan of s and frees the imports it has not used for IMPORT_IDLE_SCANS, whatever
+ * the frames are now: a host that went back to host memory must not keep buffers pinned.
+ * The previous scan completed, so nothing uses them. */
+static void imports_age(vd_gpu *g, vd_gpu_surface *s)
 {
     s->scans++;
+    for (int i = 0; i < MAX_IMPORTS; i++)
+        if (s->imports[i].used && s->scans - s->imports[i].last_scan > IMPORT_IDLE_SCANS)
+            import_free(g, &s->imports[i]);
+}
+
+/* The imported buffer of d for this scan of s, imported now or found in the cache, or
+ * VK_NULL_HANDLE when the frame must go up through staging. */
+static VkBuffer import_get(vd_gpu *g, vd_gpu_surface *s, const vd_dmabuf *d)
+{
     gpu_import *e = NULL, *lru = NULL;
     for (int i = 0; i < MAX_IMPORTS; i++) {
         gpu_import *c = &s->imports[i];
-        if (c->used && s->scans - c->last_scan > IMPORT_IDLE_SCANS)
-            import_free(g, c); /* the previous scan completed: nothing uses it */
         if (!lru || !c->used || (lru->used && c->last_scan < lru->last_scan))
             lru = c;
     }
@@ -1127,6 +1139,7 @@ int vd_gpu_damage_scan(vd_gpu *g, vd_gpu_surface *s, const uint8_t *cur, size_t 
         gpu_fail(g, "allocating copy regions", VK_ERROR_OUT_OF_HOST_MEMORY);
         return VD_ERR(ENOMEM);
     }
+    imports_age(g, s);
     VkBuffer src = dmabuf && dmabuf->offset >= g->import_base ? import_get(g, s, dmabuf)
                                                                 : VK_NULL_HANDLE;
     if (!src)
@@ -1341,6 +1354,10 @@ int vd_gpu_convert(vd_gpu *g, vd_gpu_surface *s, enum vd_pixel_format fmt,
     /* Byte order of the 4-byte formats (vd/common.h): R first in RGBX and RGBA, else B. */
     int rgb_order = fmt == VD_FORMAT_RGBX8888 || fmt == VD_FORMAT_RGBA8888;
     convert_params cp = {(uint32_t)(s->stride / 4), rgb_order ? 0u : 16u, rgb_order ? 16u : 0u};
+    /* The scan's submission wrote cur by a copy; a fence wait does not make that visible to
+     * this one's shader reads. */
+    barrier(g, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
+            VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT);
     VkBuffer bufs[3] = {s->cur.buf, g->conv_planes.buf, g->conv_out.buf};
     dispatch(g, &g->convert, bufs, &cp, (max_words + 63) / 64, max_rows, (uint32_t)n_planes);
     timestamp(g, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, N_SCAN_TIMESTAMPS + 1);

@@ -151,7 +151,7 @@ typedef struct vd_hint {
  * virtio-gpu resource, passed by reference (vd_frame.dmabuf).
  *  - The fd stays the host's: libvd never closes it.  It may dup() it to keep a GPU import
  *    of the buffer (below); such a duplicate pins the buffer until the surface goes, or until
- *    the buffer has not been seen for 120 frames of that surface.
+ *    the buffer has not been seen for 120 frames of that surface that the GPU scanned.
  *  - libvd reads the buffer during vd_encoder_send_frame() only, like vd_frame.data: the host
  *    must have finished writing it (waited for its rendering's fence) before the call and may
  *    reuse it as soon as the call returns.
