@@ -142,7 +142,7 @@ static int full_frame_frame(full_frame *ff, bench_baselines *out, const bench_te
         vd_video_params p = {.codec = VD_VIDEO_H264, .width = w, .height = h,
                              .fps = (int)lround(fps), .bitrate = out->h264_bitrate,
                              .backend = VD_VIDEO_BACKEND_SOFTWARE, .latency_first = 1,
-                             .cpu_flags = ~0u};
+                             .cpu_flags = ~0u, .plain_rate_control = 1};
         int ret = vd_video_encoder_new(&p, &ff->enc);
         if (ret < 0 || (ret = vd_video_decoder_new(VD_VIDEO_H264, w, h, &ff->dec)) < 0)
             return ret;

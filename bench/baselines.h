@@ -15,7 +15,8 @@
  *    software x264 stream with codec/video.c's real-time settings (veryfast, zerolatency, no
  *    B-frames, endless GOP) and latency_first (a two-frame rate buffer, every frame coded at
  *    once), its target bitrate = libvd's average total bitrate on the same frames
- *    (libvd bytes * 8 * fps / frames).  Bytes are what x264 produced (Annex B, no framing);
+ *    (libvd bytes * 8 * fps / frames), with x264's own rate control only (not libvd's outer
+ *    rate loop, which would make it send more: game streamers run x264 as it is).  Bytes are what x264 produced (Annex B, no framing);
  *    the decoded picture is what a viewer shows (black before the first).
  *  - lossless only: a vd_encoder with video_codecs = 0 and a vd_decoder; every decoded
  *    frame must equal the source (B, G, R) everywhere.  Bytes as libvd's (stats.bytes). */

@@ -527,6 +527,8 @@ static void loop_correct(vd_video_encoder *ve)
 static void loop_account(vd_video_encoder *ve, int64_t pts_us, int64_t d_us, int key, size_t bytes)
 {
     rate_loop *l = &ve->loop;
+    if (ve->params.plain_rate_control)
+        return;
     if (key || l->settle_until_us < 0) {
         loop_restart(l, 0);
         l->settle_until_us = pts_us + LOOP_SETTLE_US;

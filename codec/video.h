@@ -32,6 +32,9 @@ typedef struct vd_video_params {
      * buffer by a fifth on natural video) at the cost of burstier frames. */
     int latency_first;
     unsigned cpu_flags; /* VD_CPU_* the colour conversion may use (0 = the C reference) */
+    /* x264's own rate control only, without libvd's outer loop: vdbench's full-frame
+     * baseline, which stands for how game streamers run x264. */
+    int plain_rate_control;
 } vd_video_params;
 
 typedef struct vd_video_encoder vd_video_encoder;
