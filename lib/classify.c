@@ -761,6 +761,47 @@ static vd_rect hinted_rect(const vd_classifier *c, const vd_frame *f, vd_rect ti
     return (vd_rect){(int32_t)x0, (int32_t)y0, (int32_t)(x1 - x0), (int32_t)(y1 - y0)};
 }
 
+/* Whether the w x h pixels at (x, y) of the frame (inside it) are all one colour. */
+static int uniform(const vd_frame *f, int bpp, int x, int y, int w, int h)
+{
+    const uint8_t *first = f->data + (size_t)y * (size_t)f->stride + (size_t)x * (size_t)bpp;
+    for (int r = 0; r < h; r++) {
+        const uint8_t *row = f->data + (size_t)(y + r) * (size_t)f->stride + (size_t)x * (size_t)bpp;
+        for (int k = 0; k < w; k++)
+            if (memcmp(row + (size_t)k * (size_t)bpp, first, (size_t)bpp))
+                return 0;
+    }
+    return 1;
+}
+
+/* A video's rectangle with the letterbox or pillarbox bars around it: a player shows a
+ * picture of another shape with still, single-coloured bars (black, mostly) that belong to
+ * the video's window, not to the desktop.  Each side grows in steps of VD_CLS_ALIGN while the
+ * strip beyond it is one colour, by at most VD_CLS_BARS_MAX of the rectangle's size. */
+static vd_rect with_bars(const vd_classifier *c, const vd_frame *f, vd_rect q)
+{
+    int bpp = c->grid.bpp, a = VD_CLS_ALIGN;
+    if (!f->data)
+        return q;
+    int max_x = q.width * VD_CLS_BARS_MAX / 256 / a * a, max_y = q.height * VD_CLS_BARS_MAX / 256 / a * a;
+    int x0 = q.x, y0 = q.y, x1 = q.x + q.width, y1 = q.y + q.height;
+    if (q.width <= 2 * a || q.height <= 2 * a)
+        return q;
+    /* The aligned rectangle reaches up to a - 1 pixels past the picture: a strip's ends may
+     * lie on the window's frame. */
+    while (q.x - x0 < max_x && x0 >= a && uniform(f, bpp, x0 - a, y0 + a, a, y1 - y0 - 2 * a))
+        x0 -= a;
+    while (x1 - (q.x + q.width) < max_x && x1 + a <= c->grid.width &&
+           uniform(f, bpp, x1, y0 + a, a, y1 - y0 - 2 * a))
+        x1 += a;
+    while (q.y - y0 < max_y && y0 >= a && uniform(f, bpp, q.x + a, y0 - a, q.width - 2 * a, a))
+        y0 -= a;
+    while (y1 - (q.y + q.height) < max_y && y1 + a <= c->grid.height &&
+           uniform(f, bpp, q.x + a, y1, q.width - 2 * a, a))
+        y1 += a;
+    return (vd_rect){x0, y0, x1 - x0, y1 - y0};
+}
+
 /* Gives each new region the id of the old region it overlaps most, or a fresh one; old
  * established regions without tiles this frame live on, unchanged, until region_idle_ms
  * after their last active frame (a paused game or a buffering video is still one; the
@@ -875,6 +916,8 @@ int vd_classifier_update(vd_classifier *c, int64_t t, const uint8_t *state,
                 if (c->component[k] == (int32_t)c->n_next)
                     c->component[k] = -2; /* visited, no region */
             continue;
+        } else if (r.pub.content == VD_CONTENT_VIDEO) {
+            r.pub.rect = with_bars(c, f, r.pub.rect);
         }
         c->next[c->n_next++] = r;
     }

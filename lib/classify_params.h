@@ -57,6 +57,9 @@
  * edges of windows dragged over a wallpaper far more often than video (the drag workload's
  * last false regions had 4 and 5 tiles); a smaller video stays lossless. */
 #define VD_CLS_MIN_REGION_TILES 6 /* tiles */
+/* A video's rectangle takes in single-coloured bars beside it up to this share of its size on
+ * each side (a 4:3 picture in a 16:9 window has bars of 1/6 of the picture's width). */
+#define VD_CLS_BARS_MAX 64 /* 1/256 */
 /* Region rectangles are aligned to this many pixels (the video codecs' macroblock). */
 #define VD_CLS_ALIGN 16         /* pixels */
 

@@ -236,6 +236,42 @@ static void test_fast_start(void)
     printf("classify: fast start finds a video at frame %d (without it: %d)\n", fast, slow);
 }
 
+/* A player's pillarbox: the video's region takes in the black bars beside the picture (they
+ * belong to the player's window), not the desktop beyond them. */
+static void test_bars(void)
+{
+    tu_rng r = tu_rng_init(23);
+    vd_encoder *enc = new_encoder();
+    tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
+    tu_fill_desktop(&r, &c);
+    const vd_rect window = {area.x - 40, area.y, area.width + 80, area.height};
+    for (int y = window.y; y < window.y + window.height; y++)
+        memset(c.data + (size_t)y * (size_t)c.stride + (size_t)window.x * 4, 0, (size_t)window.width * 4);
+    vd_region reg[8];
+    int n = 0;
+    for (int frame = 0; frame < 10; frame++) {
+        paint(&c, &r, frame, VD_CONTENT_VIDEO);
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        send(enc, &f);
+        n = regions(enc, reg);
+    }
+    CHECK(n == 1, "%d regions", n);
+    const vd_rect *q = &reg[0].rect;
+    /* The bars reach 40 px out; the 16-aligned steps stop where a strip touches the desktop. */
+    CHECK(q->x <= window.x + 15 && q->x >= window.x - 15 &&
+              q->x + q->width >= window.x + window.width - 15 &&
+              q->x + q->width <= window.x + window.width + 15,
+          "rect %d,%d %dx%d does not take in the bars of %d..%d", q->x, q->y, q->width, q->height,
+          window.x, window.x + window.width);
+    CHECK(q->y > area.y - 16 && q->y + q->height < area.y + area.height + 16,
+          "rect %d,%d %dx%d grew over the desktop", q->x, q->y, q->width, q->height);
+    tu_canvas_free(&c);
+    vd_encoder_free(&enc);
+    printf("classify: a video takes in its player's bars (%d..%d for %d..%d)\n", q->x,
+           q->x + q->width, window.x, window.x + window.width);
+}
+
 /* Text that changes fast (typing, a scrolling log) never becomes a region. */
 static void test_text_stays_text(void)
 {
@@ -351,6 +387,7 @@ int main(void)
     test_detect(VD_CONTENT_3D);
     printf("classify: 3D detected, tracked and ended\n");
     test_fast_start();
+    test_bars();
     test_text_stays_text();
     printf("classify: fast-changing text stays text\n");
     test_hints();
