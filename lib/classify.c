@@ -390,6 +390,7 @@ typedef struct tile_state {
      * 1/256): the blocks that keep changing, not one big repaint, shape a region. */
     uint8_t block_rate[16];
     uint16_t frame_blocks;           /* the 16 x 16 blocks that changed in this frame */
+    uint8_t moved_rate;              /* share of its changes made beside a copy (a scroll), 1/256 */
     int64_t last_change;
 } tile_state;
 
@@ -464,17 +465,23 @@ vd_classifier *vd_classifier_new(const vd_tile_grid *grid, const vd_classifier_c
     return c;
 }
 
-/* Changes of a tile within the rate window ending at t. */
-static unsigned recent_changes(const tile_state *ts, int64_t t)
+/* Changes of a tile within the window_ms ending at t. */
+static unsigned changes_within(const tile_state *ts, int64_t t, int64_t window_ms)
 {
     unsigned n = 0;
     for (unsigned i = 0; i < ts->count; i++) {
         int64_t when = ts->changes[(ts->head + VD_CLS_HISTORY - 1 - i) % VD_CLS_HISTORY];
-        if (t - when >= VD_CLS_RATE_WINDOW_MS * 1000)
+        if (t - when >= window_ms * 1000)
             break;
         n++;
     }
     return n;
+}
+
+/* Changes of a tile within the rate window ending at t. */
+static unsigned recent_changes(const tile_state *ts, int64_t t)
+{
+    return changes_within(ts, t, VD_CLS_RATE_WINDOW_MS);
 }
 
 static uint16_t ewma(uint16_t avg, uint32_t x, int first)
@@ -484,7 +491,8 @@ static uint16_t ewma(uint16_t avg, uint32_t x, int first)
     return (uint16_t)((int32_t)avg + (((int32_t)x - (int32_t)avg) >> VD_CLS_EWMA_SHIFT));
 }
 
-static void record_change(vd_classifier *c, tile_state *ts, const vd_tile_stats *st, int64_t t)
+static void record_change(vd_classifier *c, tile_state *ts, const vd_tile_stats *st, int moved,
+                          int64_t t)
 {
     /* A tile idle for longer than a region lives starts its averages afresh. */
     int first = !ts->count || t - ts->last_change > (int64_t)c->cfg.region_idle_ms * 1000;
@@ -502,6 +510,8 @@ static void record_change(vd_classifier *c, tile_state *ts, const vd_tile_stats 
         unsigned hit = (st->blocks >> b) & 1u, r = first ? 0 : ts->block_rate[b];
         ts->block_rate[b] = (uint8_t)(r - (r >> VD_CLS_EWMA_SHIFT) + (hit << (8 - VD_CLS_EWMA_SHIFT)) - hit);
     }
+    unsigned m = first ? 0 : ts->moved_rate, hit = moved != 0;
+    ts->moved_rate = (uint8_t)(m - (m >> VD_CLS_EWMA_SHIFT) + (hit << (8 - VD_CLS_EWMA_SHIFT)) - hit);
     ts->last_change = t;
 }
 
@@ -526,7 +536,14 @@ static void classify_tile(const vd_classifier *c, tile_state *ts, int64_t t)
     int natural = ts->colours_avg * 4 >= k->min_colours * scale &&
                   ts->smooth_avg * 4 >= k->min_smooth_fraction * scale &&
                   ts->changed_avg * 4 >= k->min_changed_fraction * scale;
-    ts->dynamic = (uint8_t)(fast && natural);
+    /* Flat-shaded 3D (untextured models, gears, CAD views) has neither the colours nor the
+     * gradients of natural content: a few flat colours redrawn without pause.  Busy text looks
+     * the same, but it scrolls: its tiles, or the tiles beside them, go as copies. */
+    int animated = changes_within(ts, t, VD_CLS_FLAT_WINDOW_MS) >= VD_CLS_FLAT_CHANGES &&
+                   ts->moved_rate < VD_CLS_FLAT_MAX_MOVED &&
+                   ts->colours_avg <= VD_CLS_FLAT_MAX_COLOURS &&
+                   ts->smooth_avg <= VD_CLS_FLAT_MAX_SMOOTH;
+    ts->dynamic = (uint8_t)((fast && natural) || animated);
 }
 
 static void apply_hints(vd_classifier *c, const vd_frame *f)
@@ -879,8 +896,24 @@ static int match_regions(vd_classifier *c, int64_t t)
     return 0;
 }
 
+/* Whether tile i or one of its four neighbours went as a copy this frame. */
+static int beside_copy(const vd_classifier *c, const vd_tile_copy *copies, size_t i)
+{
+    if (copies[i].vector)
+        return 1;
+    int tx = (int)(i % (size_t)c->grid.cols), ty = (int)(i / (size_t)c->grid.cols);
+    for (int d = 0; d < 4; d++) {
+        int nx = tx + step_x[d], ny = ty + step_y[d];
+        if (nx >= 0 && ny >= 0 && nx < c->grid.cols && ny < c->grid.rows &&
+            copies[(size_t)ny * (size_t)c->grid.cols + (size_t)nx].vector)
+            return 1;
+    }
+    return 0;
+}
+
 int vd_classifier_update(vd_classifier *c, int64_t t, const uint8_t *state,
-                         const vd_tile_stats *stats, const vd_frame *f)
+                         const vd_tile_stats *stats, const vd_tile_copy *copies,
+                         const vd_frame *f)
 {
     apply_hints(c, f);
     for (size_t i = 0; i < c->n_tiles; i++) {
@@ -889,7 +922,7 @@ int vd_classifier_update(vd_classifier *c, int64_t t, const uint8_t *state,
         if (state[i] != VD_TILE_DIRTY)
             continue;
         if (stats[i].changed) {
-            record_change(c, ts, &stats[i], t);
+            record_change(c, ts, &stats[i], copies && beside_copy(c, copies, i), t);
             ts->frame_blocks = stats[i].blocks;
         }
         classify_tile(c, ts, t);

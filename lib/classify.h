@@ -7,6 +7,7 @@
 #include <vd/encoder.h>
 
 #include "damage.h"
+#include "motion.h"
 #include "internal.h"
 
 /* What one damaged tile's change looked like (the statistics kernel's output). */
@@ -52,10 +53,12 @@ VD_HIDDEN vd_classifier *vd_classifier_new(const vd_tile_grid *grid, const vd_cl
 VD_HIDDEN void vd_classifier_free(vd_classifier **cls);
 
 /* Classifies a frame: stats[i] describes tile i where state[i] == VD_TILE_DIRTY (ignored
- * elsewhere); hints override detection.  Afterwards tile classes and regions describe this
+ * elsewhere), copies[i] (may be NULL) whether its change went as a copy (a scroll, a move);
+ * hints override detection.  Afterwards tile classes and regions describe this
  * frame.  Returns 0 or VD_ERR(ENOMEM) (the classifier then keeps its previous result). */
 VD_HIDDEN int vd_classifier_update(vd_classifier *cls, int64_t t_us, const uint8_t *state,
-                                   const vd_tile_stats *stats, const vd_frame *frame);
+                                   const vd_tile_stats *stats, const vd_tile_copy *copies,
+                                   const vd_frame *frame);
 
 /* Class of every tile for the last frame: VD_CONTENT_NONE where not damaged. */
 VD_HIDDEN const uint8_t *vd_classifier_tile_classes(const vd_classifier *cls);

@@ -396,7 +396,7 @@ static int classify_frame(const vd_encoder *enc, enc_surface *s, const vd_frame 
                             prev_stride, w, h, g->bpp, &skip, &s->tile_stats[i]);
         }
     }
-    int ret = vd_classifier_update(s->classifier, t, s->state, s->tile_stats, f);
+    int ret = vd_classifier_update(s->classifier, t, s->state, s->tile_stats, s->copies, f);
     if (ret < 0)
         return ret;
     const uint8_t *classes = vd_classifier_tile_classes(s->classifier);

@@ -272,6 +272,35 @@ static void test_bars(void)
            q->x + q->width, window.x, window.x + window.width);
 }
 
+/* Flat-shaded 3D (four flat colours, zooming, redrawn every frame) becomes a 3D region
+ * within 0.5 s, though it looks nothing like natural content. */
+static void test_flat_3d(void)
+{
+    static const uint32_t palette[4] = {0x000000, 0x2020d0, 0x20c020, 0xd02020};
+    tu_rng r = tu_rng_init(29);
+    vd_encoder *enc = new_encoder();
+    tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
+    tu_fill_desktop(&r, &c);
+    vd_region reg[8];
+    int found = -1;
+    for (int frame = 0; frame < 30 && found < 0; frame++) {
+        for (int y = area.y; y < area.y + area.height; y++)
+            for (int x = area.x; x < area.x + area.width; x++) {
+                uint32_t v = palette[(((x * 2 + y) * (64 + frame) / 64 + frame * 40) >> 5) & 3];
+                memcpy(c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, &v, 4);
+            }
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        send(enc, &f);
+        if (regions(enc, reg) == 1 && reg[0].content == VD_CONTENT_3D)
+            found = frame;
+    }
+    CHECK(found > 0 && found * 33333 <= 500000, "flat-shaded 3D found at frame %d", found);
+    tu_canvas_free(&c);
+    vd_encoder_free(&enc);
+    printf("classify: flat-shaded 3D found at frame %d\n", found);
+}
+
 /* Text that changes fast (typing, a scrolling log) never becomes a region. */
 static void test_text_stays_text(void)
 {
@@ -388,6 +417,7 @@ int main(void)
     printf("classify: 3D detected, tracked and ended\n");
     test_fast_start();
     test_bars();
+    test_flat_3d();
     test_text_stays_text();
     printf("classify: fast-changing text stays text\n");
     test_hints();
