@@ -1082,6 +1082,37 @@ static void barrier(vd_gpu *g, VkPipelineStageFlags src, VkAccessFlags src_acces
     g->fd.vkCmdPipelineBarrier(g->cmd, src, dst, 0, 1, &mb, 0, NULL, 0, NULL);
 }
 
+/* Starts recording the one command buffer, resetting n_queries timestamp queries from
+ * first_query; 0 or VD_ERR(EIO) (logged, the context failed). */
+static int record_begin(vd_gpu *g, uint32_t first_query, uint32_t n_queries)
+{
+    VkCommandBufferBeginInfo begin = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                      .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
+    if (!VK(g, "vkBeginCommandBuffer", g->fd.vkBeginCommandBuffer(g->cmd, &begin)))
+        return VD_ERR(EIO);
+    if (g->queries)
+        g->fd.vkCmdResetQueryPool(g->cmd, g->queries, first_query, n_queries);
+    return 0;
+}
+
+/* Makes the shaders' writes visible to the host, ends the command buffer, submits it and
+ * waits for it; 0 or VD_ERR(EIO) (logged, the context failed). */
+static int submit_and_wait(vd_gpu *g)
+{
+    barrier(g, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
+            VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
+    if (!VK(g, "vkEndCommandBuffer", g->fd.vkEndCommandBuffer(g->cmd)))
+        return VD_ERR(EIO);
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1,
+                       .pCommandBuffers = &g->cmd};
+    if (!VK(g, "vkResetFences", g->fd.vkResetFences(g->device, 1, &g->fence)) ||
+        !VK(g, "vkQueueSubmit", g->fd.vkQueueSubmit(g->queue, 1, &si, g->fence)) ||
+        !VK(g, "vkWaitForFences",
+            g->fd.vkWaitForFences(g->device, 1, &g->fence, VK_TRUE, FENCE_TIMEOUT_NS)))
+        return VD_ERR(EIO);
+    return 0;
+}
+
 static void timestamp(vd_gpu *g, VkPipelineStageFlagBits stage, uint32_t i)
 {
     if (g->queries)
@@ -1146,12 +1177,8 @@ int vd_gpu_damage_scan(vd_gpu *g, vd_gpu_surface *s, const uint8_t *cur, size_t 
         vd_copy_rows(staging, s->stride, cur, cur_stride, s->row_bytes, (size_t)grid->height);
     int with_stats = stats && s->stats.buf;
 
-    VkCommandBufferBeginInfo begin = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
-                                      .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
-    if (!VK(g, "vkBeginCommandBuffer", g->fd.vkBeginCommandBuffer(g->cmd, &begin)))
+    if (record_begin(g, 0, N_SCAN_TIMESTAMPS) < 0)
         return VD_ERR(EIO);
-    if (g->queries)
-        g->fd.vkCmdResetQueryPool(g->cmd, g->queries, 0, N_SCAN_TIMESTAMPS);
     timestamp(g, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, 0);
     /* 1. The reference catches up with what the encoder sent from the previous frame. */
     if (s->seed) {
@@ -1205,18 +1232,9 @@ int vd_gpu_damage_scan(vd_gpu *g, vd_gpu_surface *s, const uint8_t *cur, size_t 
         dispatch(g, &g->stats, bufs, &sp, (uint32_t)grid->cols, (uint32_t)grid->rows, 1);
     }
     timestamp(g, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 4);
-    barrier(g, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
-            VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
-    if (!VK(g, "vkEndCommandBuffer", g->fd.vkEndCommandBuffer(g->cmd)))
+    if (submit_and_wait(g) < 0)
         return VD_ERR(EIO);
 
-    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1,
-                       .pCommandBuffers = &g->cmd};
-    if (!VK(g, "vkResetFences", g->fd.vkResetFences(g->device, 1, &g->fence)) ||
-        !VK(g, "vkQueueSubmit", g->fd.vkQueueSubmit(g->queue, 1, &si, g->fence)) ||
-        !VK(g, "vkWaitForFences",
-            g->fd.vkWaitForFences(g->device, 1, &g->fence, VK_TRUE, FENCE_TIMEOUT_NS)))
-        return VD_ERR(EIO);
 
     vd_gpu_times t = {0};
     uint64_t ts[N_SCAN_TIMESTAMPS];
@@ -1344,12 +1362,8 @@ int vd_gpu_convert(vd_gpu *g, vd_gpu_surface *s, enum vd_pixel_format fmt,
         }
     }
 
-    VkCommandBufferBeginInfo begin = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
-                                      .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
-    if (!VK(g, "vkBeginCommandBuffer", g->fd.vkBeginCommandBuffer(g->cmd, &begin)))
+    if (record_begin(g, N_SCAN_TIMESTAMPS, 2) < 0)
         return VD_ERR(EIO);
-    if (g->queries)
-        g->fd.vkCmdResetQueryPool(g->cmd, g->queries, N_SCAN_TIMESTAMPS, 2);
     timestamp(g, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, N_SCAN_TIMESTAMPS);
     /* Byte order of the 4-byte formats (vd/common.h): R first in RGBX and RGBA, else B. */
     int rgb_order = fmt == VD_FORMAT_RGBX8888 || fmt == VD_FORMAT_RGBA8888;
@@ -1361,16 +1375,7 @@ int vd_gpu_convert(vd_gpu *g, vd_gpu_surface *s, enum vd_pixel_format fmt,
     VkBuffer bufs[3] = {s->cur.buf, g->conv_planes.buf, g->conv_out.buf};
     dispatch(g, &g->convert, bufs, &cp, (max_words + 63) / 64, max_rows, (uint32_t)n_planes);
     timestamp(g, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, N_SCAN_TIMESTAMPS + 1);
-    barrier(g, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
-            VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
-    if (!VK(g, "vkEndCommandBuffer", g->fd.vkEndCommandBuffer(g->cmd)))
-        return VD_ERR(EIO);
-    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1,
-                       .pCommandBuffers = &g->cmd};
-    if (!VK(g, "vkResetFences", g->fd.vkResetFences(g->device, 1, &g->fence)) ||
-        !VK(g, "vkQueueSubmit", g->fd.vkQueueSubmit(g->queue, 1, &si, g->fence)) ||
-        !VK(g, "vkWaitForFences",
-            g->fd.vkWaitForFences(g->device, 1, &g->fence, VK_TRUE, FENCE_TIMEOUT_NS)))
+    if (submit_and_wait(g) < 0)
         return VD_ERR(EIO);
     uint64_t ts[2];
     if (g->queries &&
