@@ -162,12 +162,30 @@ __attribute__((target("sse2"))) static void changes_sse2(const uint8_t *c, const
     }
 }
 
+/* Smooth neighbour pairs (x - 1, x) of [x, w) of a row; 4 pixels per step, the C loop's
+ * logic. */
+__attribute__((target("sse2"))) static void smooth_sse2(const uint8_t *c, int x, int w,
+                                                        vd_tile_stats *out)
+{
+    const __m128i rgb = _mm_set1_epi32(0x00ffffff), smooth = _mm_set1_epi8(VD_CLS_SMOOTH_MAX);
+    for (; x + 4 <= w; x += 4) {
+        __m128i v = _mm_and_si128(_mm_loadu_si128((const __m128i *)(c + 4 * (size_t)x)), rgb);
+        __m128i u = _mm_and_si128(_mm_loadu_si128((const __m128i *)(c + 4 * (size_t)x - 4)), rgb);
+        int ne = _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(v, u))) ^ 0xf;
+        out->smooth += lanes_set[ne & lanes_within(v, u, smooth)];
+    }
+    for (; x < w; x++) {
+        uint32_t v = vd_rl32(c + 4 * (size_t)x) & 0x00ffffffu;
+        uint32_t u = vd_rl32(c + 4 * (size_t)x - 4) & 0x00ffffffu;
+        out->smooth += v != u && max_diff24(v, u) <= VD_CLS_SMOOTH_MAX;
+    }
+}
+
 __attribute__((target("sse2"))) static void tile_stats_4_sse2(const uint8_t *cur, size_t cur_stride,
                                                               const uint8_t *prev, size_t prev_stride,
                                                               int w, int h, const vd_rect *skip,
                                                               vd_tile_stats *out)
 {
-    const __m128i rgb = _mm_set1_epi32(0x00ffffff), smooth = _mm_set1_epi8(VD_CLS_SMOOTH_MAX);
     uint32_t set[128] = {0};
     for (int y = 0; y < h; y++) {
         const uint8_t *c = cur + (size_t)y * cur_stride, *p = prev + (size_t)y * prev_stride;
@@ -179,18 +197,7 @@ __attribute__((target("sse2"))) static void tile_stats_4_sse2(const uint8_t *cur
         out->blocks |= (uint16_t)(row_blocks << ((y >> 4) * 4));
         if (y & 3)
             continue;
-        int x = 1;
-        for (; x + 4 <= w; x += 4) {
-            __m128i v = _mm_and_si128(_mm_loadu_si128((const __m128i *)(c + 4 * (size_t)x)), rgb);
-            __m128i u = _mm_and_si128(_mm_loadu_si128((const __m128i *)(c + 4 * (size_t)x - 4)), rgb);
-            int ne = _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(v, u))) ^ 0xf;
-            out->smooth += lanes_set[ne & lanes_within(v, u, smooth)];
-        }
-        for (; x < w; x++) {
-            uint32_t v = vd_rl32(c + 4 * (size_t)x) & 0x00ffffffu;
-            uint32_t u = vd_rl32(c + 4 * (size_t)x - 4) & 0x00ffffffu;
-            out->smooth += v != u && max_diff24(v, u) <= VD_CLS_SMOOTH_MAX;
-        }
+        smooth_sse2(c, 1, w, out);
         out->pairs += (uint32_t)(w - 1);
         if (out->colours < VD_CLS_COLOUR_CAP)
             count_colours_row(c, w, set, out);
@@ -260,11 +267,7 @@ __attribute__((target("avx2,popcnt"))) static void tile_stats_4_avx2(const uint8
             unsigned ne = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(v, u))) ^ 0xffu;
             out->smooth += (uint32_t)_mm_popcnt_u32(ne & (unsigned)lanes_within8(v, u, smooth));
         }
-        for (; x < w; x++) {
-            uint32_t v = vd_rl32(c + 4 * (size_t)x) & 0x00ffffffu;
-            uint32_t u = vd_rl32(c + 4 * (size_t)x - 4) & 0x00ffffffu;
-            out->smooth += v != u && max_diff24(v, u) <= VD_CLS_SMOOTH_MAX;
-        }
+        smooth_sse2(c, x, w, out);
         out->pairs += (uint32_t)(w - 1);
         if (out->colours < VD_CLS_COLOUR_CAP)
             count_colours_row(c, w, set, out);
