@@ -47,29 +47,16 @@ typedef struct host_buf {
     size_t fd_size;  /* fstat()'s */
 } host_buf;
 
-typedef struct out_bytes {
-    uint8_t *data;
-    size_t size, cap;
-} out_bytes;
-
-/* Sends a frame and takes its packets, concatenated. */
-static int encode(vd_encoder *enc, const vd_frame *f, out_bytes *o)
+/* Sends a frame and takes its packets in place of o's. */
+static int encode(vd_encoder *enc, const vd_frame *f, tu_packets *o)
 {
-    o->size = 0;
+    tu_packets_clear(o);
     int ret = vd_encoder_send_frame(enc, f);
-    vd_packet pkt;
-    while (vd_encoder_receive_packet(enc, &pkt) == 0) {
-        if (o->size + pkt.size > o->cap) {
-            o->cap = 2 * (o->size + pkt.size);
-            o->data = tu_xrealloc(o->data, o->cap);
-        }
-        memcpy(o->data + o->size, pkt.data, pkt.size);
-        o->size += pkt.size;
-    }
+    tu_receive_packets(enc, o);
     return ret;
 }
 
-static void same_bytes(const out_bytes *a, const out_bytes *b, const char *what, int frame)
+static void same_bytes(const tu_packets *a, const tu_packets *b, const char *what, int frame)
 {
     CHECK(a->size == b->size && (!a->size || !memcmp(a->data, b->data, a->size)),
           "%s, frame %d: %zu bytes, the data encoder %zu", what, frame, a->size, b->size);
@@ -142,7 +129,7 @@ static void run(vd_encoder *ref, vd_encoder *const *encs, int n_encs, const host
     tu_canvas c = tu_canvas_new(fmt, w, h, 0);
     tu_fill_desktop(&r, &c);
     int stride = c.stride + pad;
-    out_bytes a = {0}, b = {0};
+    tu_packets a = {0}, b = {0};
     for (int frame = 0; frame < frames; frame++) {
         vd_rect damage[8];
         const vd_rect *dmg = NULL;
@@ -163,8 +150,8 @@ static void run(vd_encoder *ref, vd_encoder *const *encs, int n_encs, const host
                 check(encs[i], frame);
         }
     }
-    free(a.data);
-    free(b.data);
+    tu_packets_free(&a);
+    tu_packets_free(&b);
     tu_canvas_free(&c);
 }
 
@@ -174,7 +161,7 @@ static void bad_descriptors(vd_encoder *enc, vd_encoder *ref, const host_buf *b,
     tu_rng r = tu_rng_init(7);
     tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, 150, 90, 0);
     tu_fill_desktop(&r, &c);
-    out_bytes x = {0}, y = {0};
+    tu_packets x = {0}, y = {0};
     vd_dmabuf d;
     vd_frame good = dmabuf_frame(&c, b, &d, 0, c.stride, NULL, 0);
     CHECK(encode(enc, &good, &x) == 0 && encode(ref, &good, &y) == 0, "%s: a good frame", what);
@@ -213,8 +200,8 @@ static void bad_descriptors(vd_encoder *enc, vd_encoder *ref, const host_buf *b,
     }
     CHECK(encode(enc, &good, &x) == 0 && encode(ref, &good, &y) == 0, "%s: after", what);
     same_bytes(&x, &y, what, 1);
-    free(x.data);
-    free(y.data);
+    tu_packets_free(&x);
+    tu_packets_free(&y);
     tu_canvas_free(&c);
 }
 
@@ -485,7 +472,7 @@ static void test_gpu(const vd_encoder_config *cfg, vk_env *e)
         tu_rng r = tu_rng_init(40);
         tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, 200, 130, 0);
         tu_fill_desktop(&r, &c);
-        out_bytes a = {0}, b = {0};
+        tu_packets a = {0}, b = {0};
         for (int frame = 0; frame < 6; frame++) {
             vd_rect damage[8];
             const vd_rect *dmg = NULL;
@@ -517,8 +504,8 @@ static void test_gpu(const vd_encoder_config *cfg, vk_env *e)
         } else {
             CHECK(warnings == 1, "failure at call %d: %d warnings", n, warnings);
         }
-        free(a.data);
-        free(b.data);
+        tu_packets_free(&a);
+        tu_packets_free(&b);
         tu_canvas_free(&c);
         vd_encoder_free(&ge);
         vd_encoder_free(&ref);

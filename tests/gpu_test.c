@@ -417,42 +417,26 @@ static void test_convert_failures(const vd_encoder_config *cfg)
 
 /* ---- the encoder's bytes -------------------------------------------------------------------- */
 
-/* A frame's packets, concatenated. */
-typedef struct out_bytes {
-    uint8_t *data;
-    size_t size, cap;
-    int packets;
-} out_bytes;
-
-static void receive_all(vd_encoder *enc, out_bytes *o)
+/* Replaces o with the packets the encoder has waiting. */
+static void receive_all(vd_encoder *enc, tu_packets *o)
 {
-    o->size = 0;
-    o->packets = 0;
-    vd_packet pkt;
-    while (vd_encoder_receive_packet(enc, &pkt) == 0) {
-        if (o->size + pkt.size > o->cap) {
-            o->cap = 2 * (o->size + pkt.size);
-            o->data = tu_xrealloc(o->data, o->cap);
-        }
-        memcpy(o->data + o->size, pkt.data, pkt.size);
-        o->size += pkt.size;
-        o->packets++;
-    }
+    tu_packets_clear(o);
+    tu_receive_packets(enc, o);
 }
 
-static int encode(vd_encoder *enc, const vd_frame *f, out_bytes *o)
+static int encode(vd_encoder *enc, const vd_frame *f, tu_packets *o)
 {
     int ret = vd_encoder_send_frame(enc, f);
     receive_all(enc, o);
     return ret;
 }
 
-static void same_bytes(const out_bytes *a, const out_bytes *b, const char *what, int frame)
+static void same_bytes(const tu_packets *a, const tu_packets *b, const char *what, int frame)
 {
-    CHECK(a->packets == b->packets && a->size == b->size &&
+    CHECK(a->count == b->count && a->size == b->size &&
               (!a->size || !memcmp(a->data, b->data, a->size)),
-          "%s, frame %d: GPU encoder %d packets %zu bytes, CPU encoder %d packets %zu bytes", what,
-          frame, a->packets, a->size, b->packets, b->size);
+          "%s, frame %d: GPU encoder %zu packets %zu bytes, CPU encoder %zu packets %zu bytes",
+          what, frame, a->count, a->size, b->count, b->size);
 }
 
 /* Scrolls rows [y0, y1) of a canvas up by dy (new rows at the bottom are repainted). */
@@ -520,7 +504,7 @@ static void run_pair(vd_encoder *ge, vd_encoder *ce, const scenario *sc, uint64_
     tu_canvas c2 = tu_canvas_new(VD_FORMAT_BGRX8888, 97, 75, 4);
     tu_fill_desktop(&r, &c);
     tu_fill_desktop(&r, &c2);
-    out_bytes a = {0}, b = {0};
+    tu_packets a = {0}, b = {0};
     int64_t pts = 0;
     vd_rect cursor = {10, 10, 16, 24};
     for (int frame = 0; frame < sc->frames; frame++) {
@@ -649,8 +633,8 @@ static void run_pair(vd_encoder *ge, vd_encoder *ce, const scenario *sc, uint64_
             c = n;
         }
     }
-    free(a.data);
-    free(b.data);
+    tu_packets_free(&a);
+    tu_packets_free(&b);
     tu_canvas_free(&c);
     tu_canvas_free(&c2);
 }

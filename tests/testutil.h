@@ -8,6 +8,7 @@
  *   tu_scribble       changes a few random rectangles of a frame and reports them as damage
  *   CHECK(cond, ...)  prints file:line, the condition and a printf message, then exit(1)
  *   tu_packets        growable list of encoder packets that stays valid after the encoder moves on
+ *                     (tu_packets_clear empties it)
  *   tu_encode_frame   send_frame + receive every packet into a tu_packets
  *   tu_image_diff     compares a decoded image with a source frame, ignoring X bytes
  */
@@ -223,6 +224,13 @@ static inline void tu_packets_free(tu_packets *pl)
     free(pl->data);
     free(pl->info);
     *pl = (tu_packets){0};
+}
+
+/* Empties pl, keeping its buffers. */
+static inline void tu_packets_clear(tu_packets *pl)
+{
+    pl->size = 0;
+    pl->count = 0;
 }
 
 /* Appends a copy of size bytes as one packet. */
