@@ -1189,27 +1189,22 @@ static int run_gpu(options *opt, int n_runs)
             status = 2;
             continue;
         }
-        if (res[n].mismatches) {
-            fprintf(stderr, "vdbench --gpu: %s: %" PRIu64 " frames differ between the GPU and CPU paths\n",
-                    res[n].name, res[n].mismatches);
-            if (!status)
-                status = 1;
-        }
-        if (res[n].convert_mismatches) {
-            fprintf(stderr, "vdbench --gpu: %s: %" PRIu64 " frames' YUV planes differ between the GPU and CPU\n",
-                    res[n].name, res[n].convert_mismatches);
-            if (!status)
-                status = 1;
-        }
-        if (res[n].video_mismatches) {
-            fprintf(stderr, "vdbench --gpu: %s: %" PRIu64 " frames with video streams differ between the GPU and CPU paths\n",
-                    res[n].name, res[n].video_mismatches);
-            if (!status)
-                status = 1;
-        }
-        if (res[n].stats_mismatches) {
-            fprintf(stderr, "vdbench --gpu: %s: %" PRIu64 " frames' tile statistics differ between the GPU and CPU paths\n",
-                    res[n].name, res[n].stats_mismatches);
+        const struct {
+            uint64_t frames;
+            const char *what;
+        } differ[] = {
+            {res[n].mismatches, "frames differ between the GPU and CPU paths"},
+            {res[n].convert_mismatches, "frames' YUV planes differ between the GPU and CPU"},
+            {res[n].video_mismatches,
+             "frames with video streams differ between the GPU and CPU paths"},
+            {res[n].stats_mismatches,
+             "frames' tile statistics differ between the GPU and CPU paths"},
+        };
+        for (size_t k = 0; k < sizeof(differ) / sizeof(differ[0]); k++) {
+            if (!differ[k].frames)
+                continue;
+            fprintf(stderr, "vdbench --gpu: %s: %" PRIu64 " %s\n", res[n].name,
+                    differ[k].frames, differ[k].what);
             if (!status)
                 status = 1;
         }
