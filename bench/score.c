@@ -43,7 +43,9 @@ struct bench_score {
     /* per-frame scratch carved from one buffer: labels in priority order, tracking slot per
      * label, a tile's labels and predictions, a tile's band edges */
     int *scratch, *order, *slot, *cand, *ys;
-    uint64_t *won; /* per candidate label of a tile: pixels it wins */
+    uint64_t *won, *won_changed; /* per candidate label of a tile: pixels it wins, changed ones */
+    uint8_t *prev; /* the frame before (width * 4 bytes a row), for what changed */
+    size_t prev_size;
     size_t cap_won;
     size_t cap_scratch;
 };
@@ -88,6 +90,7 @@ void bench_score_free(bench_score **ps)
     free(s->cost);
     free(s->scratch);
     free(s->won);
+    free(s->prev);
     free(s);
     *ps = NULL;
 }
@@ -170,11 +173,11 @@ static int clampi(int64_t v, int lo, int hi)
 }
 
 /* Scores one damaged tile [x0, x1) x [y0, y1) predicted pred: its labelled pixels all count
- * for the class that covers most of them (the tile's truth), and the tile belongs to the
- * label with the most visible pixels in it, for that region's latency and flaps (a window
- * frame is not judged by the video tiles its border shares).  The tile is split into bands of rows in
- * which every label covers a row entirely or not at all, and the columns of a band are
- * resolved once. */
+ * for the class of most of those that changed (the tile's truth), and the tile belongs to the
+ * label with the most changed visible pixels in it, for that region's latency and flaps (a
+ * window frame is not judged by the video tiles its border shares); by all pixels where none
+ * changed.  The tile is split into bands of rows in which every label covers a row entirely
+ * or not at all, and the columns of a band are resolved once. */
 static void score_tile(bench_score *s, const bench_frame *f, int n_order, int pred, int x0, int y0,
                        int x1, int y1)
 {
@@ -196,10 +199,10 @@ static void score_tile(bench_score *s, const bench_frame *f, int n_order, int pr
     }
     qsort(s->ys, (size_t)ny, sizeof(int), cmp_int);
 
-    int owner[BENCH_SCORE_TILE], tw = x1 - x0;
-    uint64_t truth[SCORE_N] = {0};
+    int owner[BENCH_SCORE_TILE], tw = x1 - x0; /* candidate index per column, -1 = none */
+    uint64_t truth[SCORE_N] = {0}, changed[SCORE_N] = {0}, any_changed = 0;
     for (int j = 0; j < nc; j++)
-        s->won[j] = 0;
+        s->won[j] = s->won_changed[j] = 0;
     for (int b = 0; b + 1 < ny; b++) {
         int ya = s->ys[b], yb = s->ys[b + 1];
         if (ya == yb)
@@ -215,29 +218,38 @@ static void score_tile(bench_score *s, const bench_frame *f, int n_order, int pr
             int xa = clampi(r->x, x0, x1) - x0, xb = clampi((int64_t)r->x + r->w, x0, x1) - x0;
             for (int x = xa; x < xb; x++)
                 if (owner[x] < 0) {
-                    owner[x] = s->cand[j];
+                    owner[x] = j;
                     left--;
                 }
         }
-        for (int x = 0; x < tw; x++) {
-            if (owner[x] < 0)
-                continue;
-            truth[scored_class(lab[owner[x]].cls)] += bh;
-        }
-        for (int j = 0; j < nc; j++) /* pixels each candidate won in this band */
+        for (int x = 0; x < tw; x++)
+            if (owner[x] >= 0) {
+                truth[scored_class(lab[s->cand[owner[x]]].cls)] += bh;
+                s->won[owner[x]] += bh;
+            }
+        for (int y = ya; y < yb; y++) {
+            const uint8_t *a = f->data + (size_t)y * f->stride + (size_t)x0 * 4;
+            const uint8_t *p = s->prev + ((size_t)y * (size_t)s->width + (size_t)x0) * 4;
             for (int x = 0; x < tw; x++)
-                s->won[j] += owner[x] == s->cand[j] ? bh : 0;
+                if (owner[x] >= 0 && memcmp(a + 4 * x, p + 4 * x, 3)) {
+                    changed[scored_class(lab[s->cand[owner[x]]].cls)]++;
+                    s->won_changed[owner[x]]++;
+                    any_changed++;
+                }
+        }
     }
+    const uint64_t *won = any_changed ? s->won_changed : s->won;
     int best = 0;
     for (int j = 1; j < nc; j++)
-        if (s->won[j] > s->won[best])
+        if (won[j] > won[best])
             best = j;
     int sl = s->slot[s->cand[best]];
     if (sl >= 0)
         s->trk[sl].cur[pred] += s->won[best];
     int major = 0;
+    const uint64_t *by = any_changed ? changed : truth;
     for (int k = 1; k < SCORE_N; k++)
-        if (truth[k] > truth[major])
+        if (by[k] > by[major])
             major = k;
     s->conf[major][pred] += truth[0] + truth[1] + truth[2];
 }
@@ -302,9 +314,8 @@ static int motion(const tracked *t, int *latency, int *flaps, int *frames)
     return 0;
 }
 
-int bench_score_frame(bench_score *s, const bench_frame *f, const uint8_t *classes,
-                      size_t n_classes,
-                      const vd_encoder_stats *stats)
+static int score_frame(bench_score *s, const bench_frame *f, const uint8_t *classes,
+                       size_t n_classes, const vd_encoder_stats *stats)
 {
     if (grow(&s->cost, &s->cap_cost, s->n_cost + 1, sizeof(*s->cost)) < 0)
         return -ENOMEM;
@@ -332,8 +343,9 @@ int bench_score_frame(bench_score *s, const bench_frame *f, const uint8_t *class
     s->slot = s->order + n;
     s->cand = s->slot + n;
     s->ys = s->cand + n; /* 2 + 2 per label */
-    if (grow(&s->won, &s->cap_won, n + 1, sizeof(*s->won)) < 0)
+    if (grow(&s->won, &s->cap_won, 2 * (n + 1), sizeof(*s->won)) < 0)
         return -ENOMEM;
+    s->won_changed = s->won + n + 1;
 
     int n_order = 0;
     for (size_t i = 0; i < n; i++) {
@@ -377,6 +389,18 @@ int bench_score_frame(bench_score *s, const bench_frame *f, const uint8_t *class
             return -ENOMEM;
         s->trk[sl].stamp = -1;
     }
+    return 0;
+}
+
+int bench_score_frame(bench_score *s, const bench_frame *f, const uint8_t *classes,
+                      size_t n_classes, const vd_encoder_stats *stats)
+{
+    int ret = score_frame(s, f, classes, n_classes, stats);
+    size_t row = (size_t)f->width * 4;
+    if (ret < 0 || grow(&s->prev, &s->prev_size, row * (size_t)f->height, 1) < 0)
+        return ret < 0 ? ret : -ENOMEM;
+    for (int y = 0; y < f->height; y++)
+        memcpy(s->prev + (size_t)y * row, f->data + (size_t)y * f->stride, row);
     return 0;
 }
 

@@ -6,18 +6,21 @@
  *    z the later label wins.  Unlabelled pixels are not scored.  Label classes map to scored
  *    classes: text and static -> text (wallpaper is lossless content too), video, 3d.
  *  - Scored are the damaged tiles: the 64x64 tiles the encoder sent this frame, with the class
- *    it gave them (vd_encoder_get_tile_classes: the class of the video/3D region covering most
- *    of the tile, else text).  The first frame (everything is sent) is not scored, nor is a
- *    frame whose size differs from the one before.
- *  - Area-weighted: a tile's truth is the class that covers most of its labelled pixels, and
- *    it counts with all its labelled pixels.  (Region rectangles are aligned to 16 px and
- *    label boundaries are not, so a per-pixel score would measure alignment, not
- *    classification.)
+ *    it gave them (vd_encoder_get_tile_classes: the class of the video/3D region whose
+ *    rectangle holds all that changed in the tile, whose stream carries that change, else
+ *    text).  The first frame (everything is sent) is not scored, nor is a frame whose size
+ *    differs from the one before.
+ *  - Area-weighted: a tile's truth is the class of most of its labelled pixels that changed
+ *    since the frame before (of most of its labelled pixels when none did: only unlabelled
+ *    ones or the X byte), and it counts with all its labelled pixels.  A tile that a window's
+ *    title bar shares with the video under it is judged by what damaged it.  (Region
+ *    rectangles are aligned to 16 px and label boundaries are not, so a per-pixel score
+ *    would measure alignment, not classification.)
  *  - conf[truth][pred] counts pixels over the run.  precision_k = conf[k][k] / sum_t conf[t][k],
  *    recall_k = conf[k][k] / sum_p conf[k][p]; n/a when the denominator is 0.
  *  - A region is a label id (bench_region.id).  A damaged tile belongs to the label that wins
- *    most of its pixels; a region's pixels in a frame are those it wins in its tiles, each
- *    predicted as its tile.  It starts at the first scored frame in which it has such a tile.
+ *    most of its changed pixels (most of its pixels when none changed); a region's pixels in a
+ *    frame are those it wins in its tiles, each predicted as its tile.  It starts at the first scored frame in which it has such a tile.
  *  - Detection latency (video and 3D regions): from the first of the first 3 frames in a row
  *    in which at least half as much of it is in damaged tiles as at most during the run (its
  *    content starts to move; a stray repaint or a small animation inside it is not that) to
@@ -34,8 +37,9 @@
  *    detection nor the end of the motion counts as a flap; active over the motion.
  *  - Cost: per frame vd_encoder_stats.classify_ns and scan_ns over every frame; the median
  *    classify time and median(classify) / median(scan).
- * Everything here runs outside vdbench's timed sections.  The per-frame work is per damaged
- * tile and per horizontal band of constant label/prediction coverage, not per pixel. */
+ * Everything here runs outside vdbench's timed sections.  The per-frame work is a copy of the
+ * frame (for what changed) and, per damaged tile, per horizontal band of constant label
+ * coverage plus one comparison per pixel. */
 #ifndef VDBENCH_SCORE_H
 #define VDBENCH_SCORE_H
 

@@ -624,6 +624,18 @@ static int64_t overlap_area(vd_rect a, vd_rect b)
     return w > 0 && h > 0 ? w * h : 0;
 }
 
+/* Whether damaged tile i takes the class of the region at r: when r holds all that changed in
+ * it this frame (its changed 16 x 16 blocks), as the encoder streams a tile that a region only
+ * cuts when nothing changed outside it; when that is unknown (only the cursor moved), when r
+ * covers most of the tile. */
+static int tile_in_region(const vd_classifier *c, size_t i, vd_rect r)
+{
+    unsigned blocks = c->tiles[i].frame_blocks;
+    vd_rect part = blocks_rect(c, i, blocks); /* blocks 0: the whole tile */
+    int64_t area = (int64_t)part.width * part.height;
+    return blocks ? overlap_area(part, r) == area : overlap_area(part, r) * 2 > area;
+}
+
 /* Active: a video/3D tile, hinted or detected (and changing: a region outlives its tiles'
  * pauses by itself, see match_regions), or one that keeps an existing region alive. */
 static int is_active(const vd_classifier *c, size_t i, int64_t t)
@@ -961,14 +973,12 @@ int vd_classifier_update(vd_classifier *c, int64_t t, const uint8_t *state,
     if (ret < 0)
         return ret;
 
-    /* A damaged tile takes the class of the region that covers most of it. */
     for (size_t i = 0; i < c->n_tiles; i++) {
         c->classes[i] = state[i] == VD_TILE_DIRTY ? VD_CONTENT_TEXT : VD_CONTENT_NONE;
         if (state[i] != VD_TILE_DIRTY)
             continue;
-        vd_rect tile = blocks_rect(c, i, 0);
         for (size_t n = 0; n < c->n_next; n++)
-            if (overlap_area(tile, c->next[n].pub.rect) * 2 > (int64_t)tile.width * tile.height)
+            if (tile_in_region(c, i, c->next[n].pub.rect))
                 c->classes[i] = (uint8_t)c->next[n].pub.content;
     }
     /* Swap the region lists: this frame's become the current ones. */

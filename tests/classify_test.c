@@ -137,11 +137,24 @@ static void test_detect(enum vd_content what)
     vd_region reg[8];
     uint32_t id = 0;
     int detected_at = -1;
+    /* The tile the rectangle's right edge cuts (a quarter of it): the region's while it
+     * changes only inside the rectangle (the stream carries it); text in the last frame, in
+     * which a pixel of it outside changes too (it goes losslessly). */
+    int cut_tile = (area.y / 64 + 1) * 10 + (area.x + area.width) / 64;
+    uint8_t classes[100];
     for (int frame = 0; frame < 45; frame++) {
         paint(&c, &r, frame, what);
+        if (frame == 44)
+            memset(c.data + (size_t)(area.y + 40) * (size_t)c.stride + (size_t)(cut_tile % 10 * 64 + 56) * 4,
+                   0x5a, 3);
         vd_frame f = tu_frame(&c, 1, NULL, 0);
         f.pts_us = frame * 33333;
         send(enc, &f);
+        if (frame >= 43) {
+            CHECK(vd_encoder_get_tile_classes(enc, 1, classes, sizeof(classes)) == 80, "classes");
+            CHECK(classes[cut_tile] == (frame == 43 ? what : VD_CONTENT_TEXT),
+                  "frame %d: cut tile class %d", frame, classes[cut_tile]);
+        }
         int n = regions(enc, reg);
         if (detected_at < 0 && n == 1) {
             detected_at = frame;
@@ -163,7 +176,6 @@ static void test_detect(enum vd_content what)
               q->width, q->height);
     }
     CHECK(detected_at >= 1 && detected_at * 33333 <= 500000, "detected at frame %d", detected_at);
-    uint8_t classes[100];
     int nt = vd_encoder_get_tile_classes(enc, 1, classes, sizeof(classes));
     CHECK(nt == 80, "%d tiles", nt);
     CHECK(classes[(area.y / 64 + 1) * 10 + area.x / 64 + 1] == what, "inner tile class");
