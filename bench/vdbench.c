@@ -71,7 +71,7 @@ typedef struct result {
     /* Workloads that bring windows to the front: each return's bytes / the bytes of that
      * window's first showing (issue #5: <= 5 %). */
     uint64_t first_show_bytes[16];
-    uint64_t tiles_copied, tiles_cached; /* vd_encoder_stats, summed */
+    uint64_t tiles_copied, tiles_cached, tiles_delta; /* vd_encoder_stats, summed */
     uint64_t scrolled_rows, copied_rows;  /* scroll_metrics.h */
     bench_samples return_cost;
 } result;
@@ -538,6 +538,7 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
         r->bytes += st.bytes;
         r->tiles_copied += st.tiles_copied;
         r->tiles_cached += st.tiles_cached;
+        r->tiles_delta += st.tiles_delta;
         if ((ret = bench_scroll_frame(scroll, &f)) < 0)
             goto out;
         if (f.front_window >= 0 && f.front_window < (int)VD_ARRAY_SIZE(r->first_show_bytes)) {
@@ -894,12 +895,13 @@ static void print_text(const result *res, int n, const kernel_result *kr, int n_
            "build-to-lossless\n");
     for (int i = 0; i < n; i++) {
         result *r = (result *)&res[i];
-        if (r->tiles_copied || r->tiles_cached)
+        uint64_t lossless = r->tiles_copied + r->damaged_tiles;
+        if (r->tiles_copied || r->tiles_cached || r->tiles_delta)
             printf("%s: of %" PRIu64 " changed tiles sent losslessly, %.1f %% went as copies of pixels the "
-                   "client had and %.1f %% as cache references\n", r->name,
-                   r->tiles_copied + r->damaged_tiles,
-                   100.0 * (double)r->tiles_copied / (double)(r->tiles_copied + r->damaged_tiles),
-                   100.0 * (double)r->tiles_cached / (double)(r->tiles_copied + r->damaged_tiles));
+                   "client had, %.1f %% as cache references and %.1f %% as differences to what it "
+                   "had\n", r->name, lossless, 100.0 * (double)r->tiles_copied / (double)lossless,
+                   100.0 * (double)r->tiles_cached / (double)lossless,
+                   100.0 * (double)r->tiles_delta / (double)lossless);
         if (r->scrolled_rows)
             printf("%s: %" PRIu64 " of %" PRIu64 " scrolled rows (%.1f %%) went as copies\n", r->name,
                    r->copied_rows, r->scrolled_rows, 100.0 * (double)r->copied_rows / (double)r->scrolled_rows);

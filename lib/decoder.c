@@ -36,6 +36,7 @@ typedef struct staged_run {
     uint16_t tx, ty;
     uint8_t count;
     uint8_t top, height; /* the band of rows of the tile row */
+    uint8_t delta;       /* its pixels are added to the image's (VD_TILE_BULK_DELTA) */
     size_t offset; /* of its packed rows in the arena */
 } staged_run;
 
@@ -536,11 +537,13 @@ static int handle_tile(vd_decoder *dec, const vd_msg *msg)
     uint8_t *dst = vd_buf_reserve(&st->arena, packed);
     if (!dst)
         return VD_ERR(ENOMEM);
-    if ((ret = vd_tile_decode(dec->tiles, t.encoding, t.data, t.size, w, h, g->bpp,
-                              vd_format_has_x(staged_format(s)), dst)) < 0)
+    uint8_t delta = t.encoding & VD_TILE_BULK_DELTA;
+    if ((ret = vd_tile_decode(dec->tiles, t.encoding & ~VD_TILE_BULK_DELTA, t.data, t.size, w, h,
+                              g->bpp, vd_format_has_x(staged_format(s)), dst)) < 0)
         return ret;
     memset(covered, 1, t.count);
-    st->runs[st->n_runs++] = (staged_run){t.tx, t.ty, t.count, t.top, (uint8_t)h, st->arena.size};
+    st->runs[st->n_runs++] = (staged_run){t.tx, t.ty, t.count, t.top, (uint8_t)h, !!delta,
+                                          st->arena.size};
     st->arena.size += packed;
     return 0;
 }
@@ -631,6 +634,20 @@ static int commit_geometry(dec_surface *s)
     return 0;
 }
 
+/* A delta run: each byte of the difference (packed rows of row_bytes) is added modulo 256 to
+ * the image's; with an X byte the pixels are 4 bytes and X stays 0xff. */
+static void add_rows(uint8_t *dst, size_t stride, const uint8_t *diff, size_t row_bytes, int h,
+                     int has_x)
+{
+    for (int y = 0; y < h; y++, dst += stride, diff += row_bytes) {
+        for (size_t k = 0; k < row_bytes; k++)
+            dst[k] = (uint8_t)(dst[k] + diff[k]);
+        if (has_x)
+            for (size_t k = 3; k < row_bytes; k += 4)
+                dst[k] = 0xff;
+    }
+}
+
 static int handle_frame_end(vd_decoder *dec, const vd_msg *msg)
 {
     vd_msg_frame_end fe;
@@ -660,8 +677,12 @@ static int handle_frame_end(vd_decoder *dec, const vd_msg *msg)
         int x = run->tx * 64, y = run->ty * 64 + run->top;
         int w = VD_MIN(64 * run->count, g->width - x), h = run->height;
         size_t row_bytes = (size_t)w * (size_t)g->bpp;
-        vd_copy_rows(s->pixels + (size_t)y * stride + (size_t)x * (size_t)g->bpp, stride,
-                     st->arena.data + run->offset, row_bytes, row_bytes, (size_t)h);
+        uint8_t *at = s->pixels + (size_t)y * stride + (size_t)x * (size_t)g->bpp;
+        if (run->delta)
+            add_rows(at, stride, st->arena.data + run->offset, row_bytes, h,
+                     vd_format_has_x(s->format));
+        else
+            vd_copy_rows(at, stride, st->arena.data + run->offset, row_bytes, row_bytes, (size_t)h);
         memset(s->damage + (size_t)run->ty * (size_t)g->cols + run->tx, VD_TILE_DIRTY, run->count);
     }
     staging_reset(s);

@@ -48,6 +48,9 @@ enum {
 enum vd_tile_encoding {
     VD_TILE_BULK_RAW = 0,
     VD_TILE_BULK_LZ4 = 1,
+    /* Flag: the run's pixels are differences, added byte by byte to what the client shows
+     * there (docs/protocol.md, section 6.4). */
+    VD_TILE_BULK_DELTA = 0x80,
 };
 
 #define VD_HELLO_BODY 8

@@ -627,8 +627,9 @@ static void corrupt_packet(const recording *rec, size_t k, size_t p, tu_rng *rng
             sc->d[mp->at + HDR + 9] = count;
             run_case(&c);
         }
-        /* Encodings: unknown, and RAW and LZ4 swapped. */
-        static const uint8_t encodings[] = {ENC_RAW, ENC_LZ4, 2, 0xff};
+        /* Encodings: unknown, RAW and LZ4 swapped, and the delta flag set or cleared (valid
+         * framing, other pixels: the refresh must still restore the image). */
+        static const uint8_t encodings[] = {ENC_RAW, ENC_LZ4, 2, 0xff, 0x80 | ENC_RAW, 0x80 | ENC_LZ4, 0x82};
         for (size_t i = 0; i < TU_ARRAY_SIZE(encodings); i++) {
             if (encodings[i] == body[8])
                 continue;

@@ -352,20 +352,41 @@ static inline int tu_tiles_differing(const tu_canvas *a, const tu_canvas *b)
     return n;
 }
 
-/* Bytes a fresh encoder spends on the change from `from` to `to` (the changed tiles, coded
- * with the whole of `from` in its history): what sending only the change costs. */
-static inline size_t tu_delta_bytes(const tu_canvas *from, const tu_canvas *to)
+/* Bytes a fresh encoder spends on sending again the tiles of `to` that differ from `from`,
+ * whole, with the whole of `from` in its history: what a client that missed them gets after
+ * a resume, which has no pixels of theirs the encoder could send differences to.  (Between
+ * the two, those tiles are painted one flat colour, so that they change entirely.) */
+static inline size_t tu_resend_bytes(const tu_canvas *from, const tu_canvas *to)
 {
     vd_encoder *enc;
     CHECK(vd_encoder_new(NULL, &enc) == 0, "encoder_new");
+    tu_canvas mid = tu_canvas_new(from->format, from->width, from->height, 0);
+    for (int y = 0; y < from->height; y++)
+        memcpy(mid.data + (size_t)y * (size_t)mid.stride, from->data + (size_t)y * (size_t)from->stride,
+               (size_t)from->width * (size_t)from->bpp);
+    for (int ty = 0; ty < (from->height + 63) / 64; ty++)
+        for (int tx = 0; tx < (from->width + 63) / 64; tx++) {
+            int differs = 0;
+            for (int y = ty * 64; y < from->height && y < ty * 64 + 64 && !differs; y++)
+                differs = memcmp(from->data + (size_t)y * (size_t)from->stride + (size_t)(tx * 64 * from->bpp),
+                                 to->data + (size_t)y * (size_t)to->stride + (size_t)(tx * 64 * to->bpp),
+                                 (size_t)((from->width - tx * 64 < 64 ? from->width - tx * 64 : 64) * from->bpp)) != 0;
+            for (int y = ty * 64; differs && y < from->height && y < ty * 64 + 64; y++)
+                memset(mid.data + (size_t)y * (size_t)mid.stride + (size_t)(tx * 64 * from->bpp), 0x5a,
+                       (size_t)((from->width - tx * 64 < 64 ? from->width - tx * 64 : 64) * from->bpp));
+        }
     tu_packets pl = {0};
-    vd_frame f = tu_frame(from, 1, NULL, 0);
-    CHECK(tu_encode_frame(enc, &f, &pl) == 0, "delta: first frame");
-    size_t before = pl.size;
-    f = tu_frame(to, 1, NULL, 0);
-    CHECK(tu_encode_frame(enc, &f, &pl) == 0, "delta: second frame");
+    const tu_canvas *seq[3] = {from, &mid, to};
+    size_t before = 0;
+    for (int i = 0; i < 3; i++) {
+        vd_frame f = tu_frame(seq[i], 1, NULL, 0);
+        f.pts_us = i * 33333;
+        before = pl.size;
+        CHECK(tu_encode_frame(enc, &f, &pl) == 0, "resend: frame %d", i);
+    }
     size_t n = pl.size - before;
     tu_packets_free(&pl);
+    tu_canvas_free(&mid);
     vd_encoder_free(&enc);
     return n;
 }

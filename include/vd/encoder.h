@@ -274,7 +274,8 @@ typedef struct vd_encoder_stats {
     uint32_t window;        /* frames that may be unacknowledged before frames are held back */
     uint32_t video_bitrate; /* each video stream's target now: video_bitrate, lowered while
                              * frames are held back (vd_encoder_send_feedback()) */
-    uint8_t reserved[40];
+    uint32_t tiles_delta;   /* of tiles_damaged: sent as differences to the pixels the client had */
+    uint8_t reserved[36];
 } vd_encoder_stats;
 
 /* What the host learns from its transport and the client, for flow control. */
