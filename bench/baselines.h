@@ -56,6 +56,7 @@ typedef struct bench_baseline {
 typedef struct bench_baselines {
     int frames;
     int64_t h264_bitrate; /* its target, bits per second */
+    double h264_target_bytes; /* what that target allows over the frames run */
     int h264_width, h264_height;
     bench_baseline h264, lossless;
 } bench_baselines;
