@@ -13,7 +13,7 @@
 #include "video_metrics.h"
 #include "lib/buf.h"
 
-enum { MASK_NONE, MASK_TEXT, MASK_CHANGED };
+enum { MASK_NONE, MASK_TEXT, MASK_CHANGED, MASK_NATURAL };
 
 struct bench_text_mask {
     uint8_t *map;  /* per pixel: MASK_* */
@@ -75,6 +75,7 @@ int bench_text_mask_update(bench_text_mask *m, const bench_frame *f)
         int x0 = VD_MAX(r->x, 0), y0 = VD_MAX(r->y, 0);
         int x1 = VD_MIN(r->x + r->w, f->width), y1 = VD_MIN(r->y + r->h, f->height);
         uint8_t v = r->cls == BENCH_CLASS_TEXT || r->cls == BENCH_CLASS_STATIC ? MASK_TEXT
+                    : r->cls == BENCH_CLASS_VIDEO || r->cls == BENCH_CLASS_3D     ? MASK_NATURAL
                                                                                : MASK_NONE;
         for (int y = y0; y < y1 && x0 < x1; y++)
             memset(m->map + (size_t)y * w + (size_t)x0, v, (size_t)(x1 - x0));
@@ -83,7 +84,7 @@ int bench_text_mask_update(bench_text_mask *m, const bench_frame *f)
         const uint8_t *src = f->data + y * f->stride, *prev = m->prev + y * row;
         if (m->have_prev && memcmp(src, prev, row))
             for (size_t x = 0; x < w; x++)
-                if (m->map[y * w + x] && memcmp(src + x * 4, prev + x * 4, 3))
+                if (m->map[y * w + x] == MASK_TEXT && memcmp(src + x * 4, prev + x * 4, 3))
                     m->map[y * w + x] = MASK_CHANGED;
         memcpy(m->prev + y * row, src, row);
     }
@@ -102,6 +103,12 @@ void bench_text_error_add(bench_text_error *e, const bench_text_mask *m, const b
         for (int x = 0; x < w; x++, a += 4, b += 4) {
             if (!map[x])
                 continue;
+            if (map[x] == MASK_NATURAL) {
+                double d = same ? 0 : bench_luma_diff(a, b);
+                e->n_natural++;
+                e->se_natural += d * d;
+                continue;
+            }
             e->n_all++;
             e->n_changed += map[x] == MASK_CHANGED;
             if (same || !memcmp(a, b, 3))
@@ -272,7 +279,9 @@ static void print_row(FILE *out, const char *label, uint64_t bytes, uint64_t lib
             libvd_bytes ? (double)bytes / (double)libvd_bytes : 0);
     print_psnr(out, t->se_all, t->n_all);
     print_psnr(out, t->se_changed, t->n_changed);
-    fprintf(out, " %12" PRIu64 "  %s\n", t->wrong, note);
+    fprintf(out, " %12" PRIu64, t->wrong);
+    print_psnr(out, t->se_natural, t->n_natural);
+    fprintf(out, "  %s\n", note);
 }
 
 void bench_baselines_print_text(FILE *out, const char *name, uint64_t libvd_bytes,
@@ -281,8 +290,8 @@ void bench_baselines_print_text(FILE *out, const char *name, uint64_t libvd_byte
     char note[96];
     fprintf(out, "%s baselines: %d frames, %" PRIu64 " text pixel-frames (%" PRIu64 " changed)\n",
             name, b->frames, libvd_text->n_all, libvd_text->n_changed);
-    fprintf(out, "  %-18s %12s %8s %9s %9s %12s\n", "baseline", "bytes", "ratio", "text all",
-            "changed", "text wrong");
+    fprintf(out, "  %-18s %12s %8s %9s %9s %12s %9s\n", "baseline", "bytes", "ratio", "text all",
+            "changed", "text wrong", "video/3d");
     /* issue #4's goal: libvd's bytes at most 1.0x what the full-frame stream really sent */
     snprintf(note, sizeof(note), "%.3fx full-frame H.264's bytes",
              b->h264.bytes ? (double)libvd_bytes / (double)b->h264.bytes : 0);
@@ -297,8 +306,8 @@ void bench_baselines_print_text(FILE *out, const char *name, uint64_t libvd_byte
     print_row(out, "lossless only", b->lossless.bytes, libvd_bytes, &b->lossless.text, note);
 }
 
-/* JSON has no infinity: "psnr" is null when the error is 0 (see "mse") or nothing was
- * measured (pixels 0). */
+/* "text":{...},"video_3d":{...} after a caller's "text": key.  JSON has no infinity: "psnr"
+ * is null when the error is 0 (see "mse") or nothing was measured (pixels 0). */
 static void print_text_json(FILE *out, const bench_text_error *t)
 {
     double all = psnr(t->se_all, t->n_all), changed = psnr(t->se_changed, t->n_changed);
@@ -314,6 +323,13 @@ static void print_text_json(FILE *out, const bench_text_error *t)
         fprintf(out, "\"y_psnr\":%.3f}}", changed);
     else
         fprintf(out, "\"y_psnr\":null}}");
+    double natural = psnr(t->se_natural, t->n_natural);
+    fprintf(out, ",\"video_3d\":{\"pixels\":%" PRIu64 ",\"mse\":%.6g,", t->n_natural,
+            t->n_natural ? t->se_natural / (double)t->n_natural : 0);
+    if (isfinite(natural))
+        fprintf(out, "\"y_psnr\":%.3f}", natural);
+    else
+        fprintf(out, "\"y_psnr\":null}");
 }
 
 void bench_baselines_print_json(FILE *out, uint64_t libvd_bytes,

@@ -11,6 +11,8 @@
  *    difference (0.299 R + 0.587 G + 0.114 B, as video_metrics.c); Y-PSNR = 10 log10(255^2 /
  *    mean squared difference), infinite when it is 0.  wrong counts the text pixels whose
  *    B, G or R differ at all (bit-exactness, which luma alone could hide).
+ *  - Video/3D error: the same over the pixels whose winning label is video or 3D, in every
+ *    frame: what the bytes bought where video and 3D are.
  *  - full-frame H.264: the whole frame (cropped to even width and height) through one
  *    software x264 stream with codec/video.c's real-time settings (veryfast, zerolatency, no
  *    B-frames, endless GOP) and latency_first (a two-frame rate buffer, every frame coded at
@@ -33,13 +35,16 @@ typedef struct bench_text_mask bench_text_mask;
 
 int bench_text_mask_new(bench_text_mask **out);
 void bench_text_mask_free(bench_text_mask **m);
-/* Marks f's text and changed text pixels; call once per frame, in order.  0 or -ENOMEM. */
+/* Marks f's text, changed text and video/3D pixels; call once per frame, in order.  0 or
+ * -ENOMEM. */
 int bench_text_mask_update(bench_text_mask *m, const bench_frame *f);
 
 typedef struct bench_text_error {
     double se_all, se_changed; /* summed squared luma differences */
     uint64_t n_all, n_changed; /* pixel-frames */
     uint64_t wrong;            /* text pixel-frames not bit-exact */
+    double se_natural;         /* ... over video and 3D pixels */
+    uint64_t n_natural;
 } bench_text_error;
 
 /* Adds the frame last given to the mask, decoded as img (BGRX, stride bytes per row); only

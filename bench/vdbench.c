@@ -953,7 +953,7 @@ static void print_text(const result *res, int n, const kernel_result *kr, int n_
                "at libvd's average bitrate, and with every damaged tile lossless; ratio = bytes /\n"
                "libvd's; Y-PSNR in dB of the decoded image over text/static-labelled pixels, all and\n"
                "just changed from the previous frame; text wrong = those pixel-frames not bit-exact;\n"
-               "definitions in bench/baselines.h\n");
+               "video/3d = Y-PSNR over video/3D-labelled pixels; definitions in bench/baselines.h\n");
     int labelled = 0;
     for (int i = 0; i < n; i++)
         if (res[i].classification.labelled) {
