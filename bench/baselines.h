@@ -20,6 +20,9 @@
  *    (libvd bytes * 8 * fps / frames), with x264's own rate control only (not libvd's outer
  *    rate loop, which would make it send more: game streamers run x264 as it is).  Bytes are what x264 produced (Annex B, no framing);
  *    the decoded picture is what a viewer shows (black before the first).
+ *  - full-frame, same quality: the same stream again, at the target at which its video/3D
+ *    Y-PSNR comes within BENCH_MATCH_DB of libvd's (secant steps on the log of the target),
+ *    for a comparison of bytes at equal video quality, text aside.
  *  - lossless only: a vd_encoder with video_codecs = 0 and a vd_decoder; every decoded
  *    frame must equal the source (B, G, R) everywhere.  Bytes as libvd's (stats.bytes). */
 #ifndef VDBENCH_BASELINES_H
@@ -64,12 +67,29 @@ typedef struct bench_baselines {
     double h264_target_bytes; /* what that target allows over the frames run */
     int h264_width, h264_height;
     bench_baseline h264, lossless;
+    /* The full-frame stream again at the target that gives its video/3D pixels libvd's Y-PSNR
+     * (bench_baselines_match()); matched_bitrate 0 when not run. */
+    int64_t matched_bitrate;
+    bench_baseline matched;
+    int matched_ok; /* within BENCH_MATCH_DB; else matched is the nearest run */
 } bench_baselines;
+
+#define BENCH_MATCH_RUNS 5   /* full-frame runs at most */
+#define BENCH_MATCH_DB 0.1   /* close enough */
 
 /* Runs both baselines over the first `frames` frames of wl (a fresh copy of the workload
  * libvd ran, which sent libvd_bytes for them).  Returns 0 or a negative errno. */
 int bench_baselines_run(bench_workload *wl, int frames, uint64_t libvd_bytes, unsigned cpu_flags,
                         bench_baselines *out);
+
+/* Runs the full-frame stream again (a fresh copy of the workload from open each time) until
+ * its video/3D Y-PSNR is within BENCH_MATCH_DB of libvd's (its error over the same pixels),
+ * at most BENCH_MATCH_RUNS times, keeping the nearest run in b->matched: what full-frame
+ * H.264 costs for the quality libvd gives video and 3D.  Nothing when either has no such
+ * pixels.
+ * Returns 0 or a negative errno. */
+int bench_baselines_match(int (*open)(void *ctx, bench_workload **wl), void *ctx,
+                          const bench_text_error *libvd, bench_baselines *b);
 
 /* The table (after the video lines) and the JSON object (no leading key); libvd's row from
  * its bytes and text error over the same frames. */
