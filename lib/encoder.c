@@ -74,6 +74,9 @@ typedef struct enc_surface {
     unsigned n_streams;
     uint8_t *lossy;         /* per tile: the client shows lossy pixels */
     uint8_t *was_lossy;     /* ... as the frame began (before build-to-lossless cleared it) */
+    /* Tiles last sent before this frame may not be on the client: it dropped frames after
+     * an error until the refresh it asked for (vd_encoder_request_refresh()). */
+    uint64_t sure_from;
     int64_t *last_damage;   /* per tile: frame time of its last change */
     uint32_t *candidates;   /* build-to-lossless candidates (scratch) */
     vd_tile_copy *copies;   /* per tile: what copies give it this frame (band: rows still to send) */
@@ -747,13 +750,16 @@ static int code_stream(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
     enc->yuv.gpu_pictures += yuv != NULL;
     if (!n_pkts) {
         /* The encoder held the picture back (an AV1 pipeline): the region's tiles go exactly
-         * this time, as the client cannot be told to wait. */
+         * this time, as the client cannot be told to wait.  Whole, not as differences: an
+         * overlapping region's stream may have shown lossy blocks of them in this frame. */
         const vd_rect *q = &st->region;
         for (int ty = q->y / 64; ty <= (q->y + q->height - 1) / 64; ty++)
             for (int tx = q->x / 64; tx <= (q->x + q->width - 1) / 64; tx++) {
                 size_t i = (size_t)ty * (size_t)g->cols + (size_t)tx;
-                if (s->state[i] == VD_TILE_VIDEO)
+                if (s->state[i] == VD_TILE_VIDEO) {
                     s->state[i] = VD_TILE_DIRTY;
+                    s->lossy[i] = 1;
+                }
             }
         return 0;
     }
@@ -997,7 +1003,7 @@ const vd_tile_stats *vd_encoder_tile_stats(const vd_encoder *enc, uint32_t surfa
 static int delta_tile(const enc_surface *s, size_t i, int trust_ref)
 {
     const vd_tile_stats *st = &s->tile_stats[i];
-    return trust_ref && !s->was_lossy[i] &&
+    return trust_ref && !s->was_lossy[i] && s->tile_seq[i] >= s->sure_from &&
            (uint64_t)st->changed * 100 < (uint64_t)st->pixels * DELTA_MAX_CHANGED_PCT &&
            (uint64_t)st->smooth * 100 >= (uint64_t)st->pairs * DELTA_MIN_SMOOTH_PCT && st->pairs;
 }
@@ -1038,7 +1044,6 @@ static int encode_tiles(vd_encoder *enc, enc_surface *s, const vd_frame *f, int 
             }
             if (row_state[tx] != VD_TILE_DIRTY)
                 continue;
-            /* A run shares its band of rows (all of the tile row, or what copies left). */
             /* A run shares its band of rows (all of the tile row, or what copies left) and
              * whether it goes as differences. */
             const vd_tile_copy *tc = s->copies + (size_t)ty * (size_t)g->cols;
@@ -1273,7 +1278,7 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f, uint64_t resend_afte
             s->tile_seq[i] = enc->frame_seq;
     if (is_new || s->refresh)
         s->geometry_seq = enc->frame_seq;
-    if (s->has_held) {
+    if (s->has_held && resend_after == UINT64_MAX) { /* a resume sends the reference, not them */
         memset(s->held, 0, n_tiles);
         s->has_held = 0;
     }
@@ -1400,6 +1405,10 @@ int vd_encoder_request_refresh(vd_encoder *enc, uint32_t surface_id)
             return VD_ERR(ENOENT);
         s->refresh = 1;
     }
+    /* After bad input the client dropped the frames of every surface until this refresh:
+     * differences to what they show wait until each tile went whole again. */
+    for (unsigned i = 0; i < enc->n_surfaces; i++)
+        enc->surfaces[i]->sure_from = enc->frame_seq + 1;
     /* The client may have lost the HELLO too (a broken first packet): resend it.  After bad
      * input it also refuses tiles until its history and cache start afresh. */
     enc->hello_sent = 0;

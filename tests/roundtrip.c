@@ -193,6 +193,55 @@ static void test_delta(void)
     printf("roundtrip: small changes over natural content go as differences, bit-exact\n");
 }
 
+/* A client error drops the frames of every surface until the refresh it asks for, here of
+ * the broken surface only: the other surface's tiles it missed must not go as differences to
+ * what it never got (they go whole once they change, and are exact from then on). */
+static void test_delta_after_error(void)
+{
+    tu_rng rng = tu_rng_init(5);
+    vd_encoder *enc;
+    vd_decoder *dec;
+    CHECK(vd_encoder_new(NULL, &enc) == 0 && vd_decoder_new(NULL, &dec) == 0, "new");
+    tu_canvas c[2] = {tu_canvas_new(VD_FORMAT_BGRX8888, 256, 128, 0),
+                      tu_canvas_new(VD_FORMAT_BGRX8888, 256, 128, 0)};
+    tu_packets pl = {0};
+    int64_t pts = 0;
+    for (int frame = 0; frame < 6; frame++) {
+        for (uint32_t id = 1; id <= 2; id++) {
+            tu_canvas *cv = &c[id - 1];
+            if (frame == 0)
+                tu_paint_pattern(&rng, cv, (vd_rect){0, 0, 256, 128}, TU_GRADIENT);
+            else /* a small change in tile (1, 0) over the gradient: a delta run, in time */
+                tu_paint_pattern(&rng, cv, (vd_rect){70 + 6 * frame, 10 + 4 * frame, 6, 6}, TU_FLAT);
+            if (frame == 3 && id == 1)
+                CHECK(vd_encoder_request_refresh(enc, 1) == 0, "refresh");
+            vd_frame f = tu_frame(cv, id, NULL, 0);
+            f.pts_us = pts += 16667;
+            size_t first = pl.count;
+            CHECK(tu_encode_frame(enc, &f, &pl) == 0, "encode");
+            if (frame == 2) { /* bad input: then both surfaces' frames are refused */
+                static const uint8_t junk[16] = {0xff, 0xff, 0xff, 0xff, 0x20};
+                int ret = id == 1 ? vd_decoder_send_packet(dec, junk, sizeof(junk)) : -1;
+                CHECK(ret < 0, "junk accepted");
+                for (size_t i = first; i < pl.count; i++)
+                    ret = vd_decoder_send_packet(dec, tu_packet_data(&pl, i), pl.info[i].size);
+                vd_image img;
+                CHECK(vd_decoder_receive_image(dec, &img) == VD_ERR(EAGAIN), "a refused frame shown");
+                continue;
+            }
+            vd_image img = decode_packets(dec, &pl, first);
+            long bad = tu_image_diff_canvas(&img, cv);
+            CHECK(bad < 0, "surface %u frame %d: pixel %ld differs", id, frame, bad);
+        }
+    }
+    tu_packets_free(&pl);
+    tu_canvas_free(&c[0]);
+    tu_canvas_free(&c[1]);
+    vd_encoder_free(&enc);
+    vd_decoder_free(&dec);
+    printf("roundtrip: after a client error, no differences to tiles it may have missed\n");
+}
+
 /* Several surfaces at once, a resize with a format change, a destroy and an id reused. */
 static void test_surfaces(void)
 {
@@ -460,6 +509,7 @@ int main(void)
     test_misc();
     test_formats_and_sizes();
     test_delta();
+    test_delta_after_error();
     test_surfaces();
     test_rules();
     test_flow();
