@@ -85,8 +85,8 @@ int bench_baselines_run(bench_workload *wl, int frames, uint64_t libvd_bytes, un
 /* Runs the full-frame stream again (a fresh copy of the workload from open each time) until
  * its video/3D Y-PSNR is within BENCH_MATCH_DB of libvd's (its error over the same pixels),
  * at most BENCH_MATCH_RUNS times, keeping the nearest run in b->matched: what full-frame
- * H.264 costs for the quality libvd gives video and 3D.  Nothing when either has no such
- * pixels.
+ * H.264 costs for the quality libvd gives video and 3D (the first run itself when it is
+ * close enough).  Nothing when either has no such pixels, or libvd's are exact.
  * Returns 0 or a negative errno. */
 int bench_baselines_match(int (*open)(void *ctx, bench_workload **wl), void *ctx,
                           const bench_text_error *libvd, bench_baselines *b);

@@ -626,8 +626,11 @@ static int64_t overlap_area(vd_rect a, vd_rect b)
 
 /* Whether damaged tile i takes the class of the region at r: when r holds all that changed in
  * it this frame (its changed 16 x 16 blocks), as the encoder streams a tile that a region only
- * cuts when nothing changed outside it; when that is unknown (only the cursor moved), when r
- * covers most of the tile. */
+ * cuts when nothing changed outside it; when that is unknown (only the cursor moved, or a
+ * frame with nothing to compare with), when r covers most of the tile.  Two cases differ from
+ * the encoder: cursor pixels do not count here, but a cut tile whose cursor changed outside
+ * the region goes losslessly; and on a frame that defines the surface the encoder streams only
+ * the tiles wholly inside. */
 static int tile_in_region(const vd_classifier *c, size_t i, vd_rect r)
 {
     unsigned blocks = c->tiles[i].frame_blocks;

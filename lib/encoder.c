@@ -588,6 +588,25 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
  * reference, packed as in a STREAM_FRAME's bounds (x0 | y0 << 4 | (x1 - 1) << 8 |
  * (y1 - 1) << 12); 0xffff when nothing changed.  Early exits keep it cheap inside moving
  * content, where the first row and pixel usually differ already. */
+/* Whether n pixels at a and b differ in the bytes that count: an X byte does not (as for
+ * damage, docs/protocol.md section 8). */
+static int pixels_differ(const enc_surface *s, const uint8_t *a, const uint8_t *b, size_t n)
+{
+    size_t bytes = n * (size_t)s->grid.bpp;
+    if (!memcmp(a, b, bytes))
+        return 0;
+    if (s->grid.bpp != 4 || s->grid.mask == UINT32_MAX)
+        return 1;
+    for (size_t k = 0; k < bytes; k += 4) {
+        uint32_t u, v;
+        memcpy(&u, a + k, 4);
+        memcpy(&v, b + k, 4);
+        if ((u ^ v) & s->grid.mask)
+            return 1;
+    }
+    return 0;
+}
+
 static uint16_t block_bounds(const enc_surface *s, const vd_frame *f, int x, int y)
 {
     size_t bpp = (size_t)s->grid.bpp, ref_stride = (size_t)s->grid.width * bpp;
@@ -595,22 +614,22 @@ static uint16_t block_bounds(const enc_surface *s, const vd_frame *f, int x, int
 #define ROW_A(r) (f->data + (size_t)(y + (r)) * (size_t)f->stride + (size_t)x * bpp)
 #define ROW_B(r) (s->prev + (size_t)(y + (r)) * ref_stride + (size_t)x * bpp)
     int y0 = 0, y1 = h;
-    while (y0 < h && !memcmp(ROW_A(y0), ROW_B(y0), (size_t)w * bpp))
+    while (y0 < h && !pixels_differ(s, ROW_A(y0), ROW_B(y0), (size_t)w))
         y0++;
     if (y0 == h)
         return 0xffff;
-    while (!memcmp(ROW_A(y1 - 1), ROW_B(y1 - 1), (size_t)w * bpp))
+    while (!pixels_differ(s, ROW_A(y1 - 1), ROW_B(y1 - 1), (size_t)w))
         y1--;
     int x0 = w, x1 = 0;
     for (int r = y0; r < y1 && (x0 > 0 || x1 < w); r++) {
         const uint8_t *a = ROW_A(r), *b = ROW_B(r);
         for (int c = 0; c < x0; c++)
-            if (memcmp(a + (size_t)c * bpp, b + (size_t)c * bpp, bpp)) {
+            if (pixels_differ(s, a + (size_t)c * bpp, b + (size_t)c * bpp, 1)) {
                 x0 = c;
                 break;
             }
         for (int c = w - 1; c >= x1; c--)
-            if (memcmp(a + (size_t)c * bpp, b + (size_t)c * bpp, bpp)) {
+            if (pixels_differ(s, a + (size_t)c * bpp, b + (size_t)c * bpp, 1)) {
                 x1 = c + 1;
                 break;
             }
@@ -632,8 +651,8 @@ static int changed_outside(const enc_surface *s, const vd_frame *f, int x, int y
         int spans[2][2] = {{x, inside ? ix0 : x + w}, {inside ? ix1 : x + w, x + w}};
         for (int k = 0; k < 2; k++)
             if (spans[k][0] < spans[k][1] &&
-                memcmp(a + (size_t)spans[k][0] * bpp, b + (size_t)spans[k][0] * bpp,
-                       (size_t)(spans[k][1] - spans[k][0]) * bpp))
+                pixels_differ(s, a + (size_t)spans[k][0] * bpp, b + (size_t)spans[k][0] * bpp,
+                              (size_t)(spans[k][1] - spans[k][0])))
                 return 1;
     }
     return 0;

@@ -354,8 +354,9 @@ static inline int tu_tiles_differing(const tu_canvas *a, const tu_canvas *b)
 
 /* Bytes a fresh encoder spends on sending again the tiles of `to` that differ from `from`,
  * whole, with the whole of `from` in its history: what a client that missed them gets after
- * a resume, which has no pixels of theirs the encoder could send differences to.  (Between
- * the two, those tiles are painted one flat colour, so that they change entirely.) */
+ * a resume, where the encoder does not know which of their pixels the client has and so
+ * sends no differences.  (Between the two, those tiles are painted one flat colour, so that
+ * they change entirely.) */
 static inline size_t tu_resend_bytes(const tu_canvas *from, const tu_canvas *to)
 {
     vd_encoder *enc;
