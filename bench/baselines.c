@@ -392,30 +392,28 @@ void bench_baselines_print_text(FILE *out, const char *name, uint64_t libvd_byte
     print_row(out, "lossless only", b->lossless.bytes, libvd_bytes, &b->lossless.text, note);
 }
 
-/* "text":{...},"video_3d":{...} after a caller's "text": key.  JSON has no infinity: "psnr"
- * is null when the error is 0 (see "mse") or nothing was measured (pixels 0). */
+/* "pixels":n,"mse":...,"y_psnr":... of a squared error summed over n pixels.  JSON has no
+ * infinity: "y_psnr" is null when the error is 0 (see "mse") or nothing was measured. */
+static void print_error_json(FILE *out, uint64_t n, double se)
+{
+    double p = psnr(se, n);
+    fprintf(out, "\"pixels\":%" PRIu64 ",\"mse\":%.6g,", n, n ? se / (double)n : 0);
+    if (isfinite(p))
+        fprintf(out, "\"y_psnr\":%.3f", p);
+    else
+        fprintf(out, "\"y_psnr\":null");
+}
+
+/* {...},"video_3d":{...} after a caller's "text": key. */
 static void print_text_json(FILE *out, const bench_text_error *t)
 {
-    double all = psnr(t->se_all, t->n_all), changed = psnr(t->se_changed, t->n_changed);
-    fprintf(out, "{\"pixels\":%" PRIu64 ",\"wrong\":%" PRIu64 ",\"mse\":%.6g,", t->n_all,
-            t->wrong, t->n_all ? t->se_all / (double)t->n_all : 0);
-    if (isfinite(all))
-        fprintf(out, "\"y_psnr\":%.3f,", all);
-    else
-        fprintf(out, "\"y_psnr\":null,");
-    fprintf(out, "\"changed\":{\"pixels\":%" PRIu64 ",\"mse\":%.6g,", t->n_changed,
-            t->n_changed ? t->se_changed / (double)t->n_changed : 0);
-    if (isfinite(changed))
-        fprintf(out, "\"y_psnr\":%.3f}}", changed);
-    else
-        fprintf(out, "\"y_psnr\":null}}");
-    double natural = psnr(t->se_natural, t->n_natural);
-    fprintf(out, ",\"video_3d\":{\"pixels\":%" PRIu64 ",\"mse\":%.6g,", t->n_natural,
-            t->n_natural ? t->se_natural / (double)t->n_natural : 0);
-    if (isfinite(natural))
-        fprintf(out, "\"y_psnr\":%.3f}", natural);
-    else
-        fprintf(out, "\"y_psnr\":null}");
+    fprintf(out, "{");
+    print_error_json(out, t->n_all, t->se_all);
+    fprintf(out, ",\"wrong\":%" PRIu64 ",\"changed\":{", t->wrong);
+    print_error_json(out, t->n_changed, t->se_changed);
+    fprintf(out, "}},\"video_3d\":{");
+    print_error_json(out, t->n_natural, t->se_natural);
+    fprintf(out, "}");
 }
 
 void bench_baselines_print_json(FILE *out, uint64_t libvd_bytes,
