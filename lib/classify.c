@@ -426,6 +426,9 @@ struct vd_classifier {
     region_state *next;  /* regions being built for this frame */
     size_t n_next, next_cap;
     size_t component_voters; /* active tiles of the component grow_component just filled */
+    /* The cursor drawn into the frame, this frame and the last, while it moves (else empty):
+     * its pixels are no change to the statistics, but they are to the encoder. */
+    vd_rect cursor_now, cursor_before, cursor_last;
 };
 
 void vd_classifier_free(vd_classifier **pc)
@@ -624,16 +627,30 @@ static int64_t overlap_area(vd_rect a, vd_rect b)
     return w > 0 && h > 0 ? w * h : 0;
 }
 
+/* Whether rectangle a meets tile rectangle t outside r. */
+static int meets_outside(vd_rect a, vd_rect t, vd_rect r)
+{
+    int x0 = VD_MAX(a.x, t.x), y0 = VD_MAX(a.y, t.y);
+    int x1 = VD_MIN(a.x + a.width, t.x + t.width), y1 = VD_MIN(a.y + a.height, t.y + t.height);
+    if (x0 >= x1 || y0 >= y1)
+        return 0;
+    vd_rect in = {x0, y0, x1 - x0, y1 - y0};
+    return overlap_area(in, r) < (int64_t)in.width * in.height;
+}
+
 /* Whether damaged tile i takes the class of the region at r: when r holds all that changed in
- * it this frame (its changed 16 x 16 blocks), as the encoder streams a tile that a region only
- * cuts when nothing changed outside it; when that is unknown (only the cursor moved, or a
- * frame with nothing to compare with), when r covers most of the tile.  Two cases differ from
- * the encoder: cursor pixels do not count here, but a cut tile whose cursor changed outside
- * the region goes losslessly; and on a frame that defines the surface the encoder streams only
- * the tiles wholly inside. */
+ * it this frame (its changed 16 x 16 blocks, and a moving cursor), as the encoder streams a
+ * tile that a region only cuts when nothing changed outside it; when the changed blocks are
+ * unknown (only the cursor moved, or a frame with nothing to compare with), when r covers
+ * most of the tile.  It differs from the encoder for a cursor whose image changes in place,
+ * and on a frame that defines the surface, where the encoder streams only the tiles wholly
+ * inside. */
 static int tile_in_region(const vd_classifier *c, size_t i, vd_rect r)
 {
     unsigned blocks = c->tiles[i].frame_blocks;
+    vd_rect tile = blocks_rect(c, i, 0);
+    if (meets_outside(c->cursor_now, tile, r) || meets_outside(c->cursor_before, tile, r))
+        return 0;
     vd_rect part = blocks_rect(c, i, blocks); /* blocks 0: the whole tile */
     int64_t area = (int64_t)part.width * part.height;
     return blocks ? overlap_area(part, r) == area : overlap_area(part, r) * 2 > area;
@@ -934,6 +951,10 @@ int vd_classifier_update(vd_classifier *c, int64_t t, const uint8_t *state,
                          const vd_frame *f)
 {
     apply_hints(c, f);
+    int moved = memcmp(&f->cursor, &c->cursor_last, sizeof(f->cursor)) != 0;
+    c->cursor_now = moved ? f->cursor : (vd_rect){0, 0, 0, 0};
+    c->cursor_before = moved ? c->cursor_last : (vd_rect){0, 0, 0, 0};
+    c->cursor_last = f->cursor;
     for (size_t i = 0; i < c->n_tiles; i++) {
         tile_state *ts = &c->tiles[i];
         ts->frame_blocks = 0;

@@ -138,25 +138,39 @@ static void test_detect(enum vd_content what)
     uint32_t id = 0;
     int detected_at = -1;
     /* The tile the rectangle's right edge cuts (a quarter of it): the region's while it
-     * changes only inside the rectangle (the stream carries it); text in the last frame, in
-     * which a pixel of it outside changes too (it goes losslessly). */
+     * changes only inside the rectangle (the stream carries it); text while a cursor drawn
+     * into the frame moves over its outside (frames 40-41), and in the last frame, in which a
+     * pixel of it outside changes too (it goes losslessly). */
     int cut_tile = (area.y / 64 + 1) * 10 + (area.x + area.width) / 64;
-    uint8_t classes[100];
+    uint8_t classes[100], under[8 * 8 * 4];
+    vd_rect cursor = {0, 0, 0, 0};
     for (int frame = 0; frame < 45; frame++) {
         paint(&c, &r, frame, what);
+        for (int y = 0; y < cursor.height; y++) /* what the cursor covered comes back */
+            memcpy(c.data + (size_t)(cursor.y + y) * (size_t)c.stride + (size_t)cursor.x * 4,
+                   under + y * 32, 32);
+        cursor = frame == 40 || frame == 41
+                     ? (vd_rect){cut_tile % 10 * 64 + 40 + 8 * (frame - 40), area.y + 30, 8, 8}
+                     : (vd_rect){0, 0, 0, 0}; /* gone from frame 42 on */
+        for (int y = 0; y < cursor.height; y++) {
+            uint8_t *row = c.data + (size_t)(cursor.y + y) * (size_t)c.stride + (size_t)cursor.x * 4;
+            memcpy(under + y * 32, row, 32);
+            memset(row, 0xee, 32);
+        }
         if (frame == 44)
             memset(c.data + (size_t)(area.y + 40) * (size_t)c.stride + (size_t)(cut_tile % 10 * 64 + 56) * 4,
                    0x5a, 3);
         vd_frame f = tu_frame(&c, 1, NULL, 0);
         f.pts_us = frame * 33333;
+        f.cursor = cursor;
         send(enc, &f);
-        if (frame >= 43) { /* and the encoder did as the class says: streamed, or exact */
+        if (frame >= 40 && frame != 42) { /* and the encoder did as the class says */
             uint8_t lossy[100];
+            int region_s = frame == 43;
             CHECK(vd_encoder_get_tile_classes(enc, 1, classes, sizeof(classes)) == 80 &&
                       vd_encoder_get_lossy_tiles(enc, 1, lossy, sizeof(lossy)) == 80,
                   "classes");
-            CHECK(classes[cut_tile] == (frame == 43 ? what : VD_CONTENT_TEXT) &&
-                      lossy[cut_tile] == (frame == 43),
+            CHECK(classes[cut_tile] == (region_s ? what : VD_CONTENT_TEXT) && lossy[cut_tile] == region_s,
                   "frame %d: cut tile class %d, lossy %d", frame, classes[cut_tile], lossy[cut_tile]);
         }
         int n = regions(enc, reg);
