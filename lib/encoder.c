@@ -73,7 +73,6 @@ typedef struct enc_surface {
     enc_stream streams[MAX_STREAMS];
     unsigned n_streams;
     uint8_t *lossy;         /* per tile: the client shows lossy pixels */
-    uint8_t *was_lossy;     /* ... as the frame began (before build-to-lossless cleared it) */
     /* Tiles last sent before this frame may not be on the client: it dropped frames after
      * an error until the refresh it asked for (vd_encoder_request_refresh()). */
     uint64_t sure_from;
@@ -216,7 +215,6 @@ static void surface_free(vd_encoder *enc, enc_surface *s)
     vd_gpu_surface_free(enc->gpu, &s->gpu);
     streams_free(s);
     free(s->lossy);
-    free(s->was_lossy);
     free(s->last_damage);
     free(s->candidates);
     free(s->copies);
@@ -291,14 +289,14 @@ static int surface_configure(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     uint8_t *state = malloc(n_tiles);
     vd_tile_stats *stats = malloc(n_tiles * sizeof(*stats));
     vd_classifier *classifier = vd_classifier_new(&grid, &enc->cfg.classifier, &enc->next_region_id);
-    uint8_t *lossy = calloc(n_tiles, 1), *was_lossy = calloc(n_tiles, 1);
+    uint8_t *lossy = calloc(n_tiles, 1);
     int64_t *last_damage = calloc(n_tiles, sizeof(*last_damage));
     uint32_t *candidates = malloc(n_tiles * sizeof(*candidates));
     vd_tile_copy *copies = calloc(n_tiles, sizeof(*copies));
     uint64_t *tile_seq = calloc(n_tiles, sizeof(*tile_seq));
     uint8_t *held = calloc(n_tiles, 1);
-    if (!prev || !state || !stats || !classifier || !lossy || !was_lossy || !last_damage ||
-        !candidates || !copies || !tile_seq || !held) {
+    if (!prev || !state || !stats || !classifier || !lossy || !last_damage || !candidates ||
+        !copies || !tile_seq || !held) {
         free(copies);
         free(tile_seq);
         free(held);
@@ -306,7 +304,6 @@ static int surface_configure(vd_encoder *enc, enc_surface *s, const vd_frame *f)
         free(state);
         free(stats);
         free(lossy);
-        free(was_lossy);
         free(last_damage);
         free(candidates);
         vd_classifier_free(&classifier);
@@ -315,7 +312,6 @@ static int surface_configure(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     /* The client drops a surface's streams when it is resized. */
     streams_free(s);
     free(s->lossy);
-    free(s->was_lossy);
     free(s->last_damage);
     free(s->candidates);
     free(s->copies);
@@ -326,7 +322,6 @@ static int surface_configure(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     s->held = held;
     s->has_held = 0;
     s->lossy = lossy;
-    s->was_lossy = was_lossy;
     s->last_damage = last_damage;
     s->candidates = candidates;
     free(s->prev);
@@ -584,29 +579,23 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
     return 0;
 }
 
-/* The part of the 16 x 16 block at (x, y), clipped to the surface, that differs from the
- * reference, packed as in a STREAM_FRAME's bounds (x0 | y0 << 4 | (x1 - 1) << 8 |
- * (y1 - 1) << 12); 0xffff when nothing changed.  Early exits keep it cheap inside moving
- * content, where the first row and pixel usually differ already. */
 /* Whether n pixels at a and b differ in the bytes that count: an X byte does not (as for
  * damage, docs/protocol.md section 8). */
 static int pixels_differ(const enc_surface *s, const uint8_t *a, const uint8_t *b, size_t n)
 {
-    size_t bytes = n * (size_t)s->grid.bpp;
-    if (!memcmp(a, b, bytes))
+    int bpp = s->grid.bpp;
+    if (!memcmp(a, b, n * (size_t)bpp))
         return 0;
-    if (s->grid.bpp != 4 || s->grid.mask == UINT32_MAX)
-        return 1;
-    for (size_t k = 0; k < bytes; k += 4) {
-        uint32_t u, v;
-        memcpy(&u, a + k, 4);
-        memcpy(&v, b + k, 4);
-        if ((u ^ v) & s->grid.mask)
+    for (size_t k = 0; k < n; k++)
+        if ((vd_rl_px(a + k * (size_t)bpp, bpp) ^ vd_rl_px(b + k * (size_t)bpp, bpp)) & s->grid.mask)
             return 1;
-    }
     return 0;
 }
 
+/* The part of the 16 x 16 block at (x, y), clipped to the surface, that differs from the
+ * reference, packed as in a STREAM_FRAME's bounds (x0 | y0 << 4 | (x1 - 1) << 8 |
+ * (y1 - 1) << 12); 0xffff when nothing changed.  Early exits keep it cheap inside moving
+ * content, where the first row and pixel usually differ already. */
 static uint16_t block_bounds(const enc_surface *s, const vd_frame *f, int x, int y)
 {
     size_t bpp = (size_t)s->grid.bpp, ref_stride = (size_t)s->grid.width * bpp;
@@ -834,14 +823,10 @@ static uint32_t schedule_refresh(enc_surface *s, const vd_frame *f)
     const vd_tile_grid *g = &s->grid;
     size_t n_tiles = (size_t)g->cols * (size_t)g->rows, n = 0;
     int64_t t = s->last_t;
-    memcpy(s->was_lossy, s->lossy, n_tiles);
     for (size_t i = 0; i < n_tiles; i++) {
         if (s->state[i] == VD_TILE_DIRTY || s->state[i] == VD_TILE_VIDEO)
             s->last_damage[i] = t;
-        if (s->state[i] == VD_TILE_DIRTY)
-            s->lossy[i] = 0; /* sent exactly now */
-        else if (s->lossy[i] && s->state[i] != VD_TILE_VIDEO &&
-                 t - s->last_damage[i] >= VD_LOSSLESS_AFTER_MS * 1000)
+        else if (s->lossy[i] && t - s->last_damage[i] >= VD_LOSSLESS_AFTER_MS * 1000)
             s->candidates[n++] = (uint32_t)i;
     }
     if (n > REFRESH_TILES_PER_FRAME) {
@@ -864,10 +849,8 @@ static uint32_t schedule_refresh(enc_surface *s, const vd_frame *f)
         }
         n = REFRESH_TILES_PER_FRAME;
     }
-    for (size_t k = 0; k < n; k++) {
+    for (size_t k = 0; k < n; k++) /* encode_tiles() clears their lossy flags */
         s->state[s->candidates[k]] = VD_TILE_DIRTY;
-        s->lossy[s->candidates[k]] = 0;
-    }
     return (uint32_t)n;
 }
 
@@ -1022,7 +1005,7 @@ const vd_tile_stats *vd_encoder_tile_stats(const vd_encoder *enc, uint32_t surfa
 static int delta_tile(const enc_surface *s, size_t i, int trust_ref)
 {
     const vd_tile_stats *st = &s->tile_stats[i];
-    return trust_ref && !s->was_lossy[i] && s->tile_seq[i] >= s->sure_from &&
+    return trust_ref && !s->lossy[i] && s->tile_seq[i] >= s->sure_from &&
            (uint64_t)st->changed * 100 < (uint64_t)st->pixels * DELTA_MAX_CHANGED_PCT &&
            (uint64_t)st->smooth * 100 >= (uint64_t)st->pairs * DELTA_MIN_SMOOTH_PCT && st->pairs;
 }
@@ -1076,6 +1059,7 @@ static int encode_tiles(vd_encoder *enc, enc_surface *s, const vd_frame *f, int 
                    (tc[tx + count].band ? tc[tx + count].band_bottom : 0) == bottom &&
                    delta_tile(s, first + (size_t)count, trust_ref) == delta)
                 count++;
+            memset(s->lossy + first, 0, (size_t)count); /* sent exactly now */
             int x = tx * 64, y = ty * 64 + top;
             int w = VD_MIN(64 * count, g->width - x), h = VD_MIN(64, g->height - ty * 64) - top - bottom;
             const uint8_t *src = f->data + (size_t)y * (size_t)f->stride + (size_t)x * (size_t)g->bpp;
