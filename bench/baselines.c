@@ -296,15 +296,15 @@ int bench_baselines_match(int (*open)(void *ctx, bench_workload **wl), void *ctx
     b->matched_ok = 0;
     if (!isfinite(p0) || !isfinite(want) || b->frames <= 0)
         return 0;
-    /* Secant steps on log(bitrate) against Y-PSNR from the first run (the first guess
-     * assumes 6 dB per doubling), each at most 4x either way, within 1 kbit/s .. 200 Mbit/s;
-     * the run that came closest is kept. */
     if (fabs(p0 - want) <= BENCH_MATCH_DB) { /* the first run is it */
         b->matched = b->h264;
         b->matched_bitrate = b->h264_bitrate;
         b->matched_ok = 1;
         return 0;
     }
+    /* Secant steps on log(bitrate) against Y-PSNR from the first run (the first guess
+     * assumes 6 dB per doubling), each at most 4x either way, within 1 kbit/s .. 200 Mbit/s;
+     * the run that came closest is kept. */
     double prev_r = log((double)b->h264_bitrate), prev_p = p0, best = 0;
     double r = prev_r + (want - p0) / 6 * log(2.0);
     for (int run = 0; run < BENCH_MATCH_RUNS; run++) {
