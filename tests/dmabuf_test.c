@@ -217,17 +217,20 @@ static host_buf memfd_buf(size_t size)
     return b;
 }
 
+/* A frame layout in a buffer: format, size, padding per row, offset of its first byte. */
+typedef struct scenario {
+    enum vd_pixel_format fmt;
+    int w, h, pad;
+    uint32_t offset;
+} scenario;
+
 static void test_cpu(const vd_encoder_config *cfg)
 {
     host_buf bufs[3];
     for (int i = 0; i < 3; i++)
         bufs[i] = memfd_buf(1 << 20);
     int fds = open_fds();
-    static const struct {
-        enum vd_pixel_format fmt;
-        int w, h, pad;
-        uint32_t offset;
-    } sc[] = {
+    static const scenario sc[] = {
         {VD_FORMAT_BGRX8888, 333, 201, 0, 0},
         {VD_FORMAT_RGBA8888, 130, 70, 12, 4096 + 64},
         {VD_FORMAT_RGB565, 257, 99, 2, 6},
@@ -402,11 +405,7 @@ static void test_gpu(const vd_encoder_config *cfg, vk_env *e)
 {
     /* With the GPU (imports), without (mmap), and data: the same bytes, 4- and 2-byte pixels,
      * a packed stride (one copy) and a padded one at an offset (a copy per row). */
-    static const struct {
-        enum vd_pixel_format fmt;
-        int w, h, pad;
-        uint32_t offset;
-    } sc[] = {
+    static const scenario sc[] = {
         {VD_FORMAT_BGRX8888, 333, 201, 0, 0},
         {VD_FORMAT_RGBA8888, 200, 130, 12, 4096 + 64},
         {VD_FORMAT_RGB565, 257, 99, 2, 6},
