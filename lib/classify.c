@@ -394,6 +394,11 @@ typedef struct tile_state {
     uint8_t block_rate[16];
     uint16_t frame_blocks;           /* the 16 x 16 blocks that changed in this frame */
     uint8_t moved_rate;              /* share of its changes made beside a copy (a scroll), 1/256 */
+    /* What the tile shows now, from its last statistics (a frame with nothing to compare
+     * with included): colours and smooth-pair share, 1/256. */
+    uint8_t shown_colours, shown_smooth, shown_known;
+    uint8_t natural_repaint;         /* this frame: natural content repainted in place */
+    uint8_t moved_now;               /* this frame: changed beside a copy */
     int64_t last_change;
 } tile_state;
 
@@ -527,16 +532,24 @@ static void classify_tile(const vd_classifier *c, tile_state *ts, int64_t t)
 {
     const vd_classifier_config *k = &c->cfg;
     unsigned rate = recent_changes(ts, t) * 1000u / VD_CLS_RATE_WINDOW_MS;
-    int fast = ts->dynamic ? rate >= k->exit_rate : rate >= k->enter_rate;
+    /* Content that goes as copies scrolls or moves: a page of photos, text, a window.  Video
+     * and rendered 3D never repeat pixels that exactly. */
+    int scrolled = ts->moved_now || ts->moved_rate >= VD_CLS_MAX_MOVED;
+    int fast = !scrolled && (ts->dynamic ? rate >= k->exit_rate : rate >= k->enter_rate);
     /* Fast start: two changes in a row that each repaint most of the tile.  Video and 3D
      * start like that, and every frame sent exactly before detection costs several times
      * a coded one; a window dragged over a photo or a repaint does not repaint a tile twice. */
-    if (!fast && k->fast_start_changed && ts->count >= 2 && ts->last_change == t) {
+    if (!fast && !scrolled && k->fast_start_changed && ts->count >= 2 && ts->last_change == t) {
         int64_t before = ts->changes[(ts->head + VD_CLS_HISTORY - 2) % VD_CLS_HISTORY];
         fast = t - before <= VD_CLS_FAST_START_MS * 1000 &&
                ts->changed_last[0] >= k->fast_start_changed &&
                ts->changed_last[1] >= k->fast_start_changed;
     }
+    /* Natural content repainted in place by other natural content: a video or a 3D view
+     * that was already playing, or cut to a new scene.  A photo that opens replaces a
+     * window or a background, and a scroll or a move goes as copies. */
+    if (!fast && k->fast_start_changed && ts->natural_repaint)
+        fast = ts->changed_last[0] >= k->fast_start_changed;
     /* Leaving needs the content to stop looking natural by a clear margin, not just dip. */
     unsigned scale = ts->dynamic ? 3 : 4; /* in quarters of each threshold */
     int natural = ts->colours_avg * 4 >= k->min_colours * scale &&
@@ -544,9 +557,8 @@ static void classify_tile(const vd_classifier *c, tile_state *ts, int64_t t)
                   ts->changed_avg * 4 >= k->min_changed_fraction * scale;
     /* Flat-shaded 3D (untextured models, gears, CAD views) has neither the colours nor the
      * gradients of natural content: a few flat colours redrawn without pause.  Busy text looks
-     * the same, but it scrolls: its tiles, or the tiles beside them, go as copies. */
-    int animated = changes_within(ts, t, VD_CLS_FLAT_WINDOW_MS) >= VD_CLS_FLAT_CHANGES &&
-                   ts->moved_rate < VD_CLS_FLAT_MAX_MOVED &&
+     * the same, but it scrolls. */
+    int animated = changes_within(ts, t, VD_CLS_FLAT_WINDOW_MS) >= VD_CLS_FLAT_CHANGES && !scrolled &&
                    ts->colours_avg <= VD_CLS_FLAT_MAX_COLOURS &&
                    ts->smooth_avg <= VD_CLS_FLAT_MAX_SMOOTH;
     ts->dynamic = (uint8_t)((fast && natural) || animated);
@@ -699,8 +711,10 @@ static void mark_sticky(vd_classifier *c, int64_t t)
  * the region to the tile), as a pixel rectangle; empty when the tile is not busy.  A video
  * window rarely ends on a tile edge: its partly covered border tiles change too little to be
  * detected on their own, but their changed blocks beside the region belong to it when they
- * change as often as a region's tiles must (a passing cursor does not). */
-static vd_rect edge_blocks(const vd_classifier *c, size_t i, int dx, int dy, int64_t t)
+ * change as often as a region's tiles must (a passing cursor does not), or, when the region
+ * is born on a natural repaint (born), when they were repainted too. */
+static vd_rect edge_blocks(const vd_classifier *c, size_t i, int dx, int dy, int64_t t,
+                           int born)
 {
     const tile_state *ts = &c->tiles[i];
     vd_rect none = {0, 0, 0, 0};
@@ -710,7 +724,7 @@ static vd_rect edge_blocks(const vd_classifier *c, size_t i, int dx, int dy, int
     int busy = t - ts->last_change < VD_CLS_RATE_WINDOW_MS * 1000 && rate >= c->cfg.enter_rate;
     /* An object moving in a 3D view or a video's pan reaches tiles that have not changed
      * before: natural content changing now beside the region joins it at once. */
-    int spreads = ts->frame_blocks && rate >= c->cfg.exit_rate &&
+    int spreads = ts->frame_blocks && (rate >= c->cfg.exit_rate || (born && ts->natural_repaint)) &&
                   ts->colours_avg * 4 >= c->cfg.min_colours * 3 &&
                   ts->smooth_avg * 4 >= c->cfg.min_smooth_fraction * 3;
     if (!busy && !spreads)
@@ -739,6 +753,7 @@ static region_state grow_component(vd_classifier *c, size_t seed, int32_t index,
     uint64_t score = 0;
     vd_rect rect = {0, 0, 0, 0};
     int hinted = c->hint[seed] != 0;
+    int born = 1; /* each tile's change is its first in the rate window: a natural repaint */
     int64_t last_change = hinted ? t : INT64_MIN;
     c->queue[tail++] = (uint32_t)seed;
     c->component[seed] = index;
@@ -747,6 +762,7 @@ static region_state grow_component(vd_classifier *c, size_t seed, int32_t index,
         if (!c->hint[i]) {
             score += (uint64_t)c->tiles[i].noise_avg + c->tiles[i].smooth_avg;
             voters++;
+            born &= recent_changes(&c->tiles[i], t) <= 1;
             last_change = VD_MAX(last_change, c->tiles[i].last_change);
         }
         rect = rect_union(rect, tile_block_rect(c, i));
@@ -773,7 +789,7 @@ static region_state grow_component(vd_classifier *c, size_t seed, int32_t index,
                     continue;
                 size_t n = (size_t)ny * (size_t)g->cols + (size_t)nx;
                 if (c->component[n] != index)
-                    rect = rect_union(rect, edge_blocks(c, n, step_x[d], step_y[d], t));
+                    rect = rect_union(rect, edge_blocks(c, n, step_x[d], step_y[d], t, born));
             }
         }
     }
@@ -958,11 +974,22 @@ int vd_classifier_update(vd_classifier *c, int64_t t, const uint8_t *state,
     for (size_t i = 0; i < c->n_tiles; i++) {
         tile_state *ts = &c->tiles[i];
         ts->frame_blocks = 0;
+        ts->natural_repaint = ts->moved_now = 0;
         if (state[i] != VD_TILE_DIRTY)
             continue;
+        int copied = copies && beside_copy(c, copies, i);
+        ts->moved_now = (uint8_t)(stats[i].changed && copied);
+        ts->natural_repaint = stats[i].changed && ts->shown_known && !copied &&
+                              ts->shown_colours >= c->cfg.min_colours &&
+                              ts->shown_smooth >= c->cfg.min_smooth_fraction;
         if (stats[i].changed) {
-            record_change(c, ts, &stats[i], copies && beside_copy(c, copies, i), t);
+            record_change(c, ts, &stats[i], copied, t);
             ts->frame_blocks = stats[i].blocks;
+        }
+        if (stats[i].pairs) {
+            ts->shown_colours = (uint8_t)stats[i].colours;
+            ts->shown_smooth = (uint8_t)VD_MIN(stats[i].smooth * 256 / stats[i].pairs, 255);
+            ts->shown_known = 1;
         }
         classify_tile(c, ts, t);
     }

@@ -30,12 +30,14 @@
 #define VD_CLS_RATE_WINDOW_MS 500 /* ms */
 /* Longest gap between the two changes of a fast start (a frame at 10 fps). */
 #define VD_CLS_FAST_START_MS 100 /* ms */
+/* A tile whose changes went beside copies this often (running average), or whose change
+ * did in this frame, scrolls or moves: it is not video or 3D. */
+#define VD_CLS_MAX_MOVED 64        /* 1/256 of its changes */
 /* Flat-shaded 3D: a tile with at most VD_CLS_FLAT_MAX_COLOURS colours and
  * VD_CLS_FLAT_MAX_SMOOTH smooth neighbour pairs that changed VD_CLS_FLAT_CHANGES times over
- * VD_CLS_FLAT_WINDOW_MS, less than VD_CLS_FLAT_MAX_MOVED of them beside copies, is animated. */
+ * VD_CLS_FLAT_WINDOW_MS, and does not scroll, is animated. */
 #define VD_CLS_FLAT_WINDOW_MS 1000 /* ms */
 #define VD_CLS_FLAT_CHANGES 14     /* changes (a view at 15 fps or more) */
-#define VD_CLS_FLAT_MAX_MOVED 64   /* 1/256 of its changes */
 #define VD_CLS_FLAT_MAX_COLOURS 8  /* colours */
 #define VD_CLS_FLAT_MAX_SMOOTH 16  /* 1/256 of sampled neighbour pairs */
 /* Recent changes remembered per tile (must cover the rate window at 60 changes/s). */

@@ -36,8 +36,9 @@ typedef struct vd_encoder vd_encoder;
  * field (lib/classify_params.h holds them).  Times in milliseconds, rates in changes per
  * second, fractions in 1/256. */
 typedef struct vd_classifier_config {
-    /* A tile becomes video or 3D when it changed at least this often over the last second,
-     * and stays so until its rate falls below exit_rate (hysteresis).  Default 8 and 3. */
+    /* A tile becomes video or 3D when it changed at least this often (per second, over the
+     * last half second), and stays so until its rate falls below exit_rate (hysteresis).
+     * Changes that go as copies (scrolls, moves) make no tile video or 3D.  Default 8 and 3. */
     uint32_t enter_rate, exit_rate;
     /* ... its changes must cover at least this fraction of its pixels (median of recent
      * changes).  Default 96 (37.5 %). */
@@ -54,7 +55,9 @@ typedef struct vd_classifier_config {
     uint32_t region_idle_ms;
     /* Fast start: a natural-looking tile also becomes video or 3D on its second change in a
      * row (the two at most 100 ms apart) when both covered at least this fraction of its
-     * pixels, instead of waiting for enter_rate.  0 turns it off.  Default 192 (75 %). */
+     * pixels, and on its first change when that covered this fraction and repainted natural
+     * content in place (a video or 3D view already playing, a scene cut), instead of waiting
+     * for enter_rate.  0 turns it off.  Default 192 (75 %). */
     uint32_t fast_start_changed;
     uint8_t reserved[28];
 } vd_classifier_config;
