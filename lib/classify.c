@@ -714,7 +714,7 @@ static void mark_sticky(vd_classifier *c, int64_t t)
  * change as often as a region's tiles must (a passing cursor does not), or, when the region
  * is born on a natural repaint (born), when they were repainted too. */
 static vd_rect edge_blocks(const vd_classifier *c, size_t i, int dx, int dy, int64_t t,
-                           int born)
+                           int born, int sweeps)
 {
     const tile_state *ts = &c->tiles[i];
     vd_rect none = {0, 0, 0, 0};
@@ -729,8 +729,11 @@ static vd_rect edge_blocks(const vd_classifier *c, size_t i, int dx, int dy, int
                   ts->smooth_avg * 4 >= c->cfg.min_smooth_fraction * 3;
     if (!busy && !spreads)
         return none;
-    /* A busy tile's own change is what keeps changing: not a one-off repaint beside it. */
-    unsigned blocks = busy ? live_blocks(ts) : ts->frame_blocks, keep = 0;
+    /* A busy tile's own change is what keeps changing: not a one-off repaint beside it.  In
+     * a 3D view (sweeps) objects move through a still scene and reach new blocks all the
+     * time; a video's picture does not grow. */
+    unsigned blocks = busy ? live_blocks(ts) | (sweeps ? ts->frame_blocks : 0u) : ts->frame_blocks;
+    unsigned keep = 0;
     /* Walk block rows (or columns) inwards from the side that faces the region while they
      * changed. */
     for (int k = 0; k < 4; k++) {
@@ -741,6 +744,22 @@ static vd_rect edge_blocks(const vd_classifier *c, size_t i, int dx, int dy, int
         keep |= blocks & mask;
     }
     return keep ? blocks_rect(c, i, keep) : none;
+}
+
+/* Whether a detected component at rect shows a 3D view: the class of the last frame's
+ * detected region that overlaps it most, or its own vote (video_vote) when it is new. */
+static int shows_3d(const vd_classifier *c, vd_rect rect, int video_vote)
+{
+    const region_state *best = NULL;
+    int64_t best_area = 0;
+    for (size_t i = 0; i < c->n_regions; i++) {
+        int64_t a = overlap_area(c->regions[i].pub.rect, rect);
+        if (!c->regions[i].hinted && a > best_area) {
+            best_area = a;
+            best = &c->regions[i];
+        }
+    }
+    return best ? best->pub.content == VD_CONTENT_3D : !video_vote;
 }
 
 /* Flood-fills the component of active tiles from seed (hinted and detected ones apart) and
@@ -779,7 +798,9 @@ static region_state grow_component(vd_classifier *c, size_t seed, int32_t index,
             c->queue[tail++] = (uint32_t)n;
         }
     }
+    int video = score >= (uint64_t)c->cfg.video_score * 2 * voters;
     if (!hinted) {
+        int sweeps = shows_3d(c, rect, video);
         for (size_t q = 0; q < tail; q++) {
             size_t i = c->queue[q];
             int tx = (int)(i % (size_t)g->cols), ty = (int)(i / (size_t)g->cols);
@@ -789,11 +810,10 @@ static region_state grow_component(vd_classifier *c, size_t seed, int32_t index,
                     continue;
                 size_t n = (size_t)ny * (size_t)g->cols + (size_t)nx;
                 if (c->component[n] != index)
-                    rect = rect_union(rect, edge_blocks(c, n, step_x[d], step_y[d], t, born));
+                    rect = rect_union(rect, edge_blocks(c, n, step_x[d], step_y[d], t, born, sweeps));
             }
         }
     }
-    int video = score >= (uint64_t)c->cfg.video_score * 2 * voters;
     c->component_voters = voters;
     region_state r = {.pub = {.content = hinted  ? c->hint[seed]
                                          : video ? VD_CONTENT_VIDEO

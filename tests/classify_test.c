@@ -272,6 +272,45 @@ static void test_fast_start(void)
     printf("classify: fast start finds a video at frame %d (without it: %d)\n", fast, slow);
 }
 
+/* An object that moves out of a 3D view's busy area, into 16 x 16 blocks that have not
+ * changed before, is 3D from its first frame there: the region's rectangle takes in the
+ * blocks it reaches beside the region.  Beside a video, whose picture does not grow, the
+ * same object is not the video's (a player's controls, a tooltip). */
+static void test_sweep(enum vd_content what)
+{
+    tu_rng r = tu_rng_init(23);
+    vd_encoder *enc = new_encoder();
+    tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
+    tu_fill_desktop(&r, &c);
+    uint8_t classes[100];
+    int right = 0, frames = 0;
+    for (int frame = 0; frame < 26; frame++) { /* the ball stays above the view */
+        paint(&c, &r, frame, what);
+        if (frame >= 10) { /* a shaded ball rolling right just above the view's top edge */
+            int x0 = area.x + 16 * (frame - 10), y0 = area.y - 24;
+            for (int y = y0; y < y0 + 16; y++)
+                for (int x = x0; x < x0 + 16; x++) {
+                    uint32_t g = (uint32_t)(128 + (x - x0) * 4 + (y - y0) * 3 + frame);
+                    uint32_t v = (g & 0xff) | ((g / 2 & 0xff) << 8) | (0x30u << 16);
+                    memcpy(c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, &v, 4);
+                }
+        }
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        send(enc, &f);
+        if (frame < 12)
+            continue;
+        CHECK(vd_encoder_get_tile_classes(enc, 1, classes, sizeof(classes)) == 80, "classes");
+        int tile = (area.y - 24) / 64 * 10 + (area.x + 16 * (frame - 10)) / 64;
+        right += classes[tile] == (what == VD_CONTENT_3D ? VD_CONTENT_3D : VD_CONTENT_TEXT);
+        frames++;
+    }
+    CHECK(right == frames, "the ball's tile was right (class %d) in %d of %d frames",
+          what == VD_CONTENT_3D ? VD_CONTENT_3D : VD_CONTENT_TEXT, right, frames);
+    tu_canvas_free(&c);
+    vd_encoder_free(&enc);
+}
+
 /* A player's pillarbox: the video's region takes in the black bars beside the picture (they
  * belong to the player's window), not the desktop beyond them. */
 static void test_bars(void)
@@ -483,6 +522,9 @@ int main(void)
     test_detect(VD_CONTENT_3D);
     printf("classify: 3D detected, tracked and ended\n");
     test_fast_start();
+    test_sweep(VD_CONTENT_3D);
+    test_sweep(VD_CONTENT_VIDEO);
+    printf("classify: an object leaving a 3D view's busy area stays 3D; beside a video, text\n");
     test_bars();
     test_flat_3d();
     test_text_stays_text();
