@@ -34,6 +34,8 @@ struct bench_video {
     int64_t window_start;       /* pts of the first stream frame; -1 before */
     int64_t last_pts;
     uint64_t window_bytes[MAX_WINDOWS];
+    double window_target[MAX_WINDOWS]; /* sum over its frames of the targets, bit/s */
+    uint32_t window_frames[MAX_WINDOWS];
     int64_t *lossy_since;   /* per tile: pts of its last lossy update; -1 = exact */
     size_t n_tiles;
     double *ttl;
@@ -161,17 +163,20 @@ static void tile_ssim(bench_video *bv, const bench_frame *f, const vd_image *img
 }
 
 void bench_video_frame(bench_video *bv, const bench_frame *f, const vd_image *img,
-                       const uint8_t *lossy, const uint8_t *classes, int64_t pts_us)
+                       const uint8_t *lossy, const uint8_t *classes, uint32_t target_bps,
+                       int64_t pts_us)
 {
-    /* The stream frames sent for this frame count in the 5 s window of its pts. */
-    if (bv->pending_bytes) {
-        if (bv->window_start < 0)
-            bv->window_start = pts_us;
-        int64_t k = (pts_us - bv->window_start) / WINDOW_US;
-        if (k >= 0 && k < MAX_WINDOWS)
-            bv->window_bytes[k] += bv->pending_bytes;
-        bv->pending_bytes = 0;
+    /* The stream frames sent for this frame, and its target, count in the 5 s window of its
+     * pts. */
+    if (bv->pending_bytes && bv->window_start < 0)
+        bv->window_start = pts_us;
+    int64_t k = bv->window_start >= 0 ? (pts_us - bv->window_start) / WINDOW_US : -1;
+    if (k >= 0 && k < MAX_WINDOWS) {
+        bv->window_bytes[k] += bv->pending_bytes;
+        bv->window_target[k] += target_bps;
+        bv->window_frames[k]++;
     }
+    bv->pending_bytes = 0;
     bv->last_pts = pts_us;
     int cols = (f->width + 63) / 64, rows = (f->height + 63) / 64;
     size_t n = (size_t)cols * (size_t)rows;
@@ -224,10 +229,20 @@ void bench_video_summarize(const bench_video *bv, bench_video_summary *sum)
     whole = whole < MAX_WINDOWS ? whole : MAX_WINDOWS;
     for (int k = 0; k < whole; k++) {
         double kbps = (double)bv->window_bytes[k] * 8 / (WINDOW_US / 1e6) / 1000;
+        double target = bv->window_frames[k] ? bv->window_target[k] / bv->window_frames[k] / 1000 : 0;
+        double off = target > 0 ? 100 * (kbps / target - 1) : 0;
         if (!k || kbps < sum->window_min_kbps)
             sum->window_min_kbps = kbps;
         if (!k || kbps > sum->window_max_kbps)
             sum->window_max_kbps = kbps;
+        if (!k || target < sum->target_min_kbps)
+            sum->target_min_kbps = target;
+        if (!k || target > sum->target_max_kbps)
+            sum->target_max_kbps = target;
+        if (!k || off < sum->off_min_pct)
+            sum->off_min_pct = off;
+        if (!k || off > sum->off_max_pct)
+            sum->off_max_pct = off;
     }
     sum->windows = (int)whole;
     if (bv->n_ttl) {

@@ -473,9 +473,39 @@ static int stream_end(vd_encoder *enc, enc_surface *s, unsigned k)
     return ret;
 }
 
-static int64_t stream_bitrate(const vd_encoder *enc)
+/* The picture area video_bitrate is for (1280 x 720). */
+#define REFERENCE_AREA (1280 * 720)
+
+/* The reference picture's rate now: video_bitrate, lowered while the link is behind. */
+static int64_t reference_bitrate(const vd_encoder *enc)
 {
     return (int64_t)enc->cfg.video_bitrate * enc->flow.rate_scale / RATE_ONE;
+}
+
+static uint64_t isqrt64(uint64_t x)
+{
+    uint64_t r = 0;
+    for (uint64_t bit = (uint64_t)1 << 62; bit; bit >>= 2) {
+        if (x >= r + bit) {
+            x -= r + bit;
+            r = (r >> 1) + bit;
+        } else {
+            r >>= 1;
+        }
+    }
+    return r;
+}
+
+/* A stream's rate: the reference rate times (area / REFERENCE_AREA)^0.75, at least 1/16 of
+ * it.  A codec needs fewer bits per pixel the larger the picture at the same quality, and a
+ * small animation beside the text must not take a full video's rate. */
+static int64_t stream_bitrate(const vd_encoder *enc, const vd_rect *picture)
+{
+    uint64_t area = (uint64_t)picture->width * (uint64_t)picture->height;
+    uint64_t root = isqrt64((area << 32) / REFERENCE_AREA); /* sqrt(ratio), 16.16 */
+    uint64_t scale = root * isqrt64(root << 16) >> 16;     /* ratio^0.75, 16.16 */
+    int64_t rate = (int64_t)(((uint64_t)reference_bitrate(enc) * scale) >> 16);
+    return VD_MAX(rate, reference_bitrate(enc) / 16);
 }
 
 /* Video rates follow the link (see RATE_PERIOD); called once per frame, held back or not. */
@@ -498,7 +528,8 @@ static void adapt_video_rate(vd_encoder *enc, int held)
     fl->rate_scale = scale;
     for (unsigned i = 0; i < enc->n_surfaces; i++)
         for (unsigned k = 0; k < enc->surfaces[i]->n_streams; k++) /* ENOTSUP: keeps its rate */
-            (void)vd_video_encoder_set_bitrate(enc->surfaces[i]->streams[k].video, stream_bitrate(enc));
+            (void)vd_video_encoder_set_bitrate(enc->surfaces[i]->streams[k].video,
+                                               stream_bitrate(enc, &enc->surfaces[i]->streams[k].rect));
 }
 
 /* Pixels a replaced stream's picture reaches past its region where the region outgrew the
@@ -557,7 +588,7 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
             .width = q->width,
             .height = q->height,
             .fps = 30,
-            .bitrate = stream_bitrate(enc),
+            .bitrate = stream_bitrate(enc, q),
             .backend = (enum vd_video_backend)enc->cfg.video_backend,
             .latency_first = regions[r].content == VD_CONTENT_3D,
             .cpu_flags = enc->cfg.cpu_flags,
@@ -1132,7 +1163,12 @@ static void flow_stats(const vd_encoder *enc, vd_encoder_stats *st)
 {
     st->frames_unacked = flow_unacked(enc);
     st->window = flow_window(&enc->flow);
-    st->video_bitrate = (uint32_t)VD_MIN(stream_bitrate(enc), (int64_t)UINT32_MAX);
+    st->video_bitrate = (uint32_t)VD_MIN(reference_bitrate(enc), (int64_t)UINT32_MAX);
+    int64_t targets = 0;
+    for (unsigned i = 0; i < enc->n_surfaces; i++)
+        for (unsigned k = 0; k < enc->surfaces[i]->n_streams; k++)
+            targets += stream_bitrate(enc, &enc->surfaces[i]->streams[k].rect);
+    st->video_target = (uint32_t)VD_MIN(targets, (int64_t)UINT32_MAX);
 }
 
 /* A frame held back: its damage waits for the next frame that goes out. */

@@ -249,6 +249,7 @@ static void cadence(void)
     tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
     tu_fill_desktop(&r, &c);
     uint64_t bytes = 0;
+    double target = 0; /* kbit/s, summed over the measured frames */
     int frames = 240, measured_from = 60, coded = 0;
     for (int frame = 0; frame < frames; frame++) {
         if (frame % 2 == 0)
@@ -260,13 +261,15 @@ static void cadence(void)
         vd_encoder_get_stats(enc, &st);
         if (frame >= measured_from) {
             bytes += st.video_bytes;
+            target += st.video_target / 1000.0;
             coded += st.video_bytes > 0;
         }
     }
     double kbps = (double)bytes * 8 / ((frames - measured_from) * 0.033333) / 1000;
-    printf("video: a 15 fps picture in a 30 Hz desktop: %d frames coded, %.0f kbit/s for 4000\n",
-           coded, kbps);
-    CHECK(kbps > 4000 * 0.9 && kbps < 4000 * 1.1, "%.0f kbit/s for a 4000 kbit/s stream", kbps);
+    double want = target / (frames - measured_from);
+    printf("video: a 15 fps picture in a 30 Hz desktop: %d frames coded, %.0f kbit/s for %.0f\n",
+           coded, kbps, want);
+    CHECK(kbps > want * 0.9 && kbps < want * 1.1, "%.0f kbit/s for a %.0f kbit/s stream", kbps, want);
     tu_canvas_free(&c);
     vd_encoder_free(&enc);
     vd_decoder_free(&dec);
@@ -299,6 +302,7 @@ static void rate_windows(int static_frames)
     /* Two windows at 30 fps; one after the static part. */
     int from = static_frames ? static_frames : 30, windows = static_frames ? 1 : 2;
     uint64_t bytes[2] = {0};
+    double target[2] = {0}; /* kbit/s, summed over the window's frames */
     int created = streams_created;
     for (int frame = 0; frame < from + windows * RATE_WINDOW_FRAMES; frame++) {
         if (frame < static_frames && frame > 0) /* the first one starts the stream */
@@ -310,20 +314,27 @@ static void rate_windows(int static_frames)
         (void)roundtrip(enc, dec, &f, 0);
         vd_encoder_stats st;
         vd_encoder_get_stats(enc, &st);
-        if (frame >= from)
+        if (frame >= from) {
             bytes[(frame - from) / RATE_WINDOW_FRAMES] += st.video_bytes;
+            target[(frame - from) / RATE_WINDOW_FRAMES] += st.video_target / 1000.0;
+        }
     }
     for (int w = 0; w < windows; w++) {
         double kbps = (double)bytes[w] * 8 / (RATE_WINDOW_FRAMES * 0.033333) / 1000;
+        double want = target[w] / RATE_WINDOW_FRAMES;
         if (static_frames) {
             printf("video: %.1f s of a nearly static picture, then motion: its first 5 s sent "
-                   "%.0f kbit/s for 4000\n", static_frames / 30.0, kbps);
+                   "%.0f kbit/s for %.0f\n", static_frames / 30.0, kbps, want);
             CHECK(streams_created - created == 1, "%d streams", streams_created - created);
-            CHECK(kbps > 4000 * 0.8 && kbps < 4000 * 1.2, "%.0f kbit/s after the static picture",
+            CHECK(kbps > want * 0.8 && kbps < want * 1.2, "%.0f kbit/s after the static picture",
                   kbps);
         } else {
-            printf("video: 30 fps, 5 s window %d: %.0f kbit/s for 4000\n", w + 1, kbps);
-            CHECK(kbps > 4000 * 0.9 && kbps < 4000 * 1.1, "window %d: %.0f kbit/s", w + 1, kbps);
+            printf("video: 30 fps, 5 s window %d: %.0f kbit/s for %.0f\n", w + 1, kbps, want);
+            /* A stream's target scales with its picture's area to the power 0.75. */
+            double scaled = 4000 * pow((double)area.width * area.height / (1280 * 720), 0.75);
+            CHECK(fabs(want - scaled) < scaled * 0.02, "target %.0f kbit/s for a %dx%d picture, "
+                  "want %.0f", want, area.width, area.height, scaled);
+            CHECK(kbps > want * 0.9 && kbps < want * 1.1, "window %d: %.0f kbit/s", w + 1, kbps);
         }
     }
     tu_canvas_free(&c);

@@ -101,7 +101,9 @@ typedef struct vd_encoder_config {
     /* Codecs the client decodes (VD_CODEC_*); video and 3D regions go out as video streams in
      * the first of them (H.264 first).  0 sends everything losslessly.  Default VD_CODEC_H264. */
     uint32_t video_codecs;
-    /* Bits per second of each video stream.  Default 4000000. */
+    /* Bits per second of a 1280 x 720 video stream.  A stream gets this times (its picture's
+     * area / 1280 x 720)^0.75, and at least 1/16 of it: 640 x 360 gets 35 %, 1920 x 1080
+     * 184 %.  Default 4000000. */
     uint32_t video_bitrate;
     /* Default VD_BACKEND_AUTO; the VD_VIDEO_BACKEND environment variable ("vaapi",
      * "software") overrides it. */
@@ -275,10 +277,11 @@ typedef struct vd_encoder_stats {
                              * this frame's changes (vd_encoder_send_feedback()) */
     uint32_t frames_unacked; /* frames sent and not acknowledged, after this one */
     uint32_t window;        /* frames that may be unacknowledged before frames are held back */
-    uint32_t video_bitrate; /* each video stream's target now: video_bitrate, lowered while
+    uint32_t video_bitrate; /* a 1280 x 720 stream's target now: video_bitrate, lowered while
                              * frames are held back (vd_encoder_send_feedback()) */
     uint32_t tiles_delta;   /* of tiles_damaged: sent as differences to the pixels the client had */
-    uint8_t reserved[36];
+    uint32_t video_target;  /* the targets of all video streams now, bits per second */
+    uint8_t reserved[32];
 } vd_encoder_stats;
 
 /* What the host learns from its transport and the client, for flow control. */
