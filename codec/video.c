@@ -198,8 +198,8 @@ static int encoder_open(vd_video_encoder *ve, enum vd_video_backend backend)
     const AVCodec *codec = avcodec_find_encoder_by_name(name);
     if (!codec)
         return VD_ERR(ENOTSUP);
-    if (!strcmp(name, "libx264")) /* the outer loop's factor applies from the start */
-        ve->params.bitrate = coded_bitrate(ve);
+    if (!strcmp(name, "libx264") && ve->target) /* the outer loop's factor from the start */
+        ve->params.bitrate = coded_bitrate(ve);                 /* (a probe has no target) */
     int ret = VD_ERR(ENOMEM);
     ve->ctx = avcodec_alloc_context3(codec);
     ve->frame = av_frame_alloc();
@@ -311,7 +311,7 @@ int vd_video_encoder_new(const vd_video_params *params, vd_video_encoder **out)
 {
     *out = NULL;
     if ((params->codec != VD_VIDEO_H264 && params->codec != VD_VIDEO_AV1) || params->width < 2 ||
-        params->height < 2 || (params->width | params->height) & 1 || params->bitrate < 1000)
+        params->height < 2 || (params->width | params->height) & 1 || params->bitrate < VD_VIDEO_MIN_BITRATE)
         return VD_ERR(EINVAL);
     vd_video_encoder *ve = calloc(1, sizeof(*ve));
     if (!ve)

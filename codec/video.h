@@ -21,11 +21,14 @@ enum vd_video_backend {
     VD_VIDEO_BACKEND_SOFTWARE = 2,
 };
 
+/* The lowest rate a stream takes: x264 counts in kbit/s. */
+#define VD_VIDEO_MIN_BITRATE 1000
+
 typedef struct vd_video_params {
     enum vd_video_codec codec;
     int width, height;       /* even; the region's size */
     int fps;                 /* the stream's frame rate, for rate control */
-    int64_t bitrate;         /* bits per second */
+    int64_t bitrate;         /* bits per second, at least VD_VIDEO_MIN_BITRATE */
     enum vd_video_backend backend;
     /* 3D: every frame out at once, in a rate buffer of two frames.  Video: a half-second
      * buffer, so that the rate holds its target over seconds (x264 undershoots a two-frame

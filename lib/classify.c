@@ -526,15 +526,20 @@ static void record_change(vd_classifier *c, tile_state *ts, const vd_tile_stats 
     ts->last_change = t;
 }
 
+/* Content that goes as copies scrolls or moves: a page of photos, text, a window.  Video and
+ * rendered 3D never repeat pixels that exactly. */
+static int scrolls(const tile_state *ts)
+{
+    return ts->moved_now || ts->moved_rate >= VD_CLS_MAX_MOVED;
+}
+
 /* The hysteresis: whether a damaged tile's history says it shows video or 3D.  Which of the
  * two is decided per region, where more tiles vote. */
 static void classify_tile(const vd_classifier *c, tile_state *ts, int64_t t)
 {
     const vd_classifier_config *k = &c->cfg;
     unsigned rate = recent_changes(ts, t) * 1000u / VD_CLS_RATE_WINDOW_MS;
-    /* Content that goes as copies scrolls or moves: a page of photos, text, a window.  Video
-     * and rendered 3D never repeat pixels that exactly. */
-    int scrolled = ts->moved_now || ts->moved_rate >= VD_CLS_MAX_MOVED;
+    int scrolled = scrolls(ts);
     int fast = !scrolled && (ts->dynamic ? rate >= k->exit_rate : rate >= k->enter_rate);
     /* Fast start: two changes in a row that each repaint most of the tile.  Video and 3D
      * start like that, and every frame sent exactly before detection costs several times
@@ -718,7 +723,7 @@ static vd_rect edge_blocks(const vd_classifier *c, size_t i, int dx, int dy, int
 {
     const tile_state *ts = &c->tiles[i];
     vd_rect none = {0, 0, 0, 0};
-    if (c->hint[i] || !ts->count)
+    if (c->hint[i] || !ts->count || scrolls(ts))
         return none;
     unsigned rate = recent_changes(ts, t) * 1000u / VD_CLS_RATE_WINDOW_MS;
     int busy = t - ts->last_change < VD_CLS_RATE_WINDOW_MS * 1000 && rate >= c->cfg.enter_rate;
@@ -746,9 +751,8 @@ static vd_rect edge_blocks(const vd_classifier *c, size_t i, int dx, int dy, int
     return keep ? blocks_rect(c, i, keep) : none;
 }
 
-/* Whether a detected component at rect shows a 3D view: the class of the last frame's
- * detected region that overlaps it most, or its own vote (video_vote) when it is new. */
-static int shows_3d(const vd_classifier *c, vd_rect rect, int video_vote)
+/* The last frame's detected region that overlaps rect most, NULL if none does. */
+static const region_state *previous_region(const vd_classifier *c, vd_rect rect)
 {
     const region_state *best = NULL;
     int64_t best_area = 0;
@@ -759,7 +763,7 @@ static int shows_3d(const vd_classifier *c, vd_rect rect, int video_vote)
             best = &c->regions[i];
         }
     }
-    return best ? best->pub.content == VD_CONTENT_3D : !video_vote;
+    return best;
 }
 
 /* Flood-fills the component of active tiles from seed (hinted and detected ones apart) and
@@ -772,7 +776,7 @@ static region_state grow_component(vd_classifier *c, size_t seed, int32_t index,
     uint64_t score = 0;
     vd_rect rect = {0, 0, 0, 0};
     int hinted = c->hint[seed] != 0;
-    int born = 1; /* each tile's change is its first in the rate window: a natural repaint */
+    int born = 1; /* a new region whose tiles all changed for the first time in the window */
     int64_t last_change = hinted ? t : INT64_MIN;
     c->queue[tail++] = (uint32_t)seed;
     c->component[seed] = index;
@@ -800,7 +804,10 @@ static region_state grow_component(vd_classifier *c, size_t seed, int32_t index,
     }
     int video = score >= (uint64_t)c->cfg.video_score * 2 * voters;
     if (!hinted) {
-        int sweeps = shows_3d(c, rect, video);
+        /* A 3D view: the class the region had, or its own vote when it is new. */
+        const region_state *before = previous_region(c, rect);
+        int sweeps = before ? before->pub.content == VD_CONTENT_3D : !video;
+        born &= !before && c->cfg.fast_start_changed;
         for (size_t q = 0; q < tail; q++) {
             size_t i = c->queue[q];
             int tx = (int)(i % (size_t)g->cols), ty = (int)(i / (size_t)g->cols);
@@ -995,6 +1002,8 @@ int vd_classifier_update(vd_classifier *c, int64_t t, const uint8_t *state,
         tile_state *ts = &c->tiles[i];
         ts->frame_blocks = 0;
         ts->natural_repaint = ts->moved_now = 0;
+        if (copies && copies[i].vector) /* its content came from elsewhere, unmeasured */
+            ts->shown_known = 0;
         if (state[i] != VD_TILE_DIRTY)
             continue;
         int copied = copies && beside_copy(c, copies, i);

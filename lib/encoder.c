@@ -53,6 +53,7 @@ typedef struct enc_stream {
     vd_rect region; /* the region's rectangle now (inside rect): which tiles go through it */
     uint8_t content;
     vd_video_encoder *video;
+    int64_t bitrate; /* its target now (an encoder that cannot change it keeps its first) */
     int need_key;
     uint8_t *yuv; /* the picture's planes when the GPU converts it (NULL until then) */
 } enc_stream;
@@ -498,14 +499,15 @@ static uint64_t isqrt64(uint64_t x)
 
 /* A stream's rate: the reference rate times (area / REFERENCE_AREA)^0.75, at least 1/16 of
  * it.  A codec needs fewer bits per pixel the larger the picture at the same quality, and a
- * small animation beside the text must not take a full video's rate. */
+ * small animation beside the text must not take a full video's rate.  Never below what a
+ * codec takes. */
 static int64_t stream_bitrate(const vd_encoder *enc, const vd_rect *picture)
 {
     uint64_t area = (uint64_t)picture->width * (uint64_t)picture->height;
     uint64_t root = isqrt64((area << 32) / REFERENCE_AREA); /* sqrt(ratio), 16.16 */
     uint64_t scale = root * isqrt64(root << 16) >> 16;     /* ratio^0.75, 16.16 */
     int64_t rate = (int64_t)(((uint64_t)reference_bitrate(enc) * scale) >> 16);
-    return VD_MAX(rate, reference_bitrate(enc) / 16);
+    return VD_MAX(VD_MAX(rate, reference_bitrate(enc) / 16), VD_VIDEO_MIN_BITRATE);
 }
 
 /* Video rates follow the link (see RATE_PERIOD); called once per frame, held back or not. */
@@ -527,9 +529,12 @@ static void adapt_video_rate(vd_encoder *enc, int held)
         return;
     fl->rate_scale = scale;
     for (unsigned i = 0; i < enc->n_surfaces; i++)
-        for (unsigned k = 0; k < enc->surfaces[i]->n_streams; k++) /* ENOTSUP: keeps its rate */
-            (void)vd_video_encoder_set_bitrate(enc->surfaces[i]->streams[k].video,
-                                               stream_bitrate(enc, &enc->surfaces[i]->streams[k].rect));
+        for (unsigned k = 0; k < enc->surfaces[i]->n_streams; k++) {
+            enc_stream *st = &enc->surfaces[i]->streams[k];
+            int64_t rate = stream_bitrate(enc, &st->rect);
+            if (vd_video_encoder_set_bitrate(st->video, rate) == 0) /* ENOTSUP: keeps its rate */
+                st->bitrate = rate;
+        }
 }
 
 /* Pixels a replaced stream's picture reaches past its region where the region outgrew the
@@ -594,7 +599,8 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
             .cpu_flags = enc->cfg.cpu_flags,
         };
         enc_stream st = {.id = regions[r].id, .rect = *q, .region = regions[r].rect,
-                         .content = (uint8_t)regions[r].content, .need_key = 1};
+                         .content = (uint8_t)regions[r].content, .bitrate = p.bitrate,
+                         .need_key = 1};
         /* A region no encoder takes (an odd size at the surface's edge, no codec) stays
          * lossless. */
         if (vd_video_encoder_new(&p, &st.video) < 0)
@@ -1167,7 +1173,7 @@ static void flow_stats(const vd_encoder *enc, vd_encoder_stats *st)
     int64_t targets = 0;
     for (unsigned i = 0; i < enc->n_surfaces; i++)
         for (unsigned k = 0; k < enc->surfaces[i]->n_streams; k++)
-            targets += stream_bitrate(enc, &enc->surfaces[i]->streams[k].rect);
+            targets += enc->surfaces[i]->streams[k].bitrate;
     st->video_target = (uint32_t)VD_MIN(targets, (int64_t)UINT32_MAX);
 }
 

@@ -403,6 +403,18 @@ static void test_text_stays_text(void)
     vd_encoder_free(&enc);
 }
 
+/* A photo on a page, a textured gradient: rows r.y.. show the page's rows page_y.. */
+static void paint_photo(tu_canvas *c, vd_rect r, int page_y)
+{
+    for (int y = r.y; y < r.y + r.height; y++)
+        for (int x = r.x; x < r.x + r.width; x++) {
+            uint32_t py = (uint32_t)(y - r.y + page_y), h = (uint32_t)x * 2654435761u ^ py * 40503u;
+            uint32_t g = (uint32_t)(x / 3 + py / 2) & 0xff, n = (h >> 13) % 7;
+            uint32_t v = (g + n) % 256 | ((g / 2 + n) % 256) << 8 | ((255 - g + n) % 256) << 16;
+            memcpy(c->data + (size_t)y * (size_t)c->stride + (size_t)x * 4, &v, 4);
+        }
+}
+
 /* A photo scrolled fast: the rows it brings in repaint most of the tiles below the copied
  * band with natural content, in place of natural content, but beside a copy; no region. */
 static void test_scrolled_photo_stays_text(void)
@@ -413,13 +425,7 @@ static void test_scrolled_photo_stays_text(void)
     vd_region reg[8];
     uint8_t classes[100];
     for (int frame = 0; frame < 12; frame++) {
-        for (int y = 0; y < 384; y++) /* the page row y + 48 * frame, a textured gradient */
-            for (int x = 0; x < W; x++) {
-                uint32_t py = (uint32_t)(y + 48 * frame), h = (uint32_t)x * 2654435761u ^ py * 40503u;
-                uint32_t g = (uint32_t)(x / 3 + py / 2) & 0xff, n = (h >> 13) % 7;
-                uint32_t v = (g + n) % 256 | ((g / 2 + n) % 256) << 8 | ((255 - g + n) % 256) << 16;
-                memcpy(c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, &v, 4);
-            }
+        paint_photo(&c, (vd_rect){0, 0, W, 384}, 48 * frame);
         vd_frame f = tu_frame(&c, 1, NULL, 0);
         f.pts_us = frame * 33333;
         send(enc, &f);
@@ -430,6 +436,38 @@ static void test_scrolled_photo_stays_text(void)
             CHECK(classes[i] != VD_CONTENT_VIDEO && classes[i] != VD_CONTENT_3D,
                   "frame %d: tile %d class %d", frame, i, classes[i]);
     }
+    tu_canvas_free(&c);
+    vd_encoder_free(&enc);
+}
+
+/* A page with a photo at its top scrolls so that text takes the photo's place (the tiles go
+ * as copies); a photo that then loads over that text replaces text, not natural content: no
+ * region.  Over the photo itself, it would be a repaint of natural content in place. */
+static void test_scrolled_away(int scroll)
+{
+    tu_rng r = tu_rng_init(5);
+    vd_encoder *enc = new_encoder();
+    tu_canvas page = tu_canvas_new(VD_FORMAT_BGRX8888, W, H + 192, 0);
+    tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
+    memset(page.data, 0xff, (size_t)page.stride * (H + 192));
+    for (int y = 0; y < H + 192; y += 24)
+        tu_paint_pattern(&r, &page, (vd_rect){0, y, W, 24}, TU_TEXT);
+    paint_photo(&page, (vd_rect){0, 0, 320, 192}, 0);
+    vd_region reg[8];
+    for (int frame = 0; frame < 32; frame++) {
+        int top = scroll && frame ? 192 : 0;
+        for (int y = 0; y < H; y++)
+            memcpy(c.data + (size_t)y * (size_t)c.stride,
+                   page.data + (size_t)(y + top) * (size_t)page.stride, (size_t)W * 4);
+        if (frame == 31) /* a photo loads in place of what is there */
+            paint_photo(&c, (vd_rect){0, 0, 320, 192}, 777);
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        send(enc, &f);
+    }
+    int n = regions(enc, reg);
+    CHECK(n == !scroll, "%s: %d regions after the photo loaded", scroll ? "scrolled" : "in place", n);
+    tu_canvas_free(&page);
     tu_canvas_free(&c);
     vd_encoder_free(&enc);
 }
@@ -530,7 +568,9 @@ int main(void)
     test_text_stays_text();
     printf("classify: fast-changing text stays text\n");
     test_scrolled_photo_stays_text();
-    printf("classify: a scrolled photo stays text\n");
+    test_scrolled_away(1);
+    test_scrolled_away(0);
+    printf("classify: a scrolled photo stays text; a photo loading where one scrolled away too\n");
     test_hints();
     printf("classify: ok\n");
     return 0;

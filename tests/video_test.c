@@ -286,6 +286,40 @@ static void cadence(void)
     vd_decoder_free(&dec);
 }
 
+/* At the lowest video_bitrate the config takes, a small region still gets a stream (its
+ * rate floors at what a codec takes) and streams. */
+static void lowest_rate(void)
+{
+    vd_encoder_config cfg;
+    vd_encoder_config_default(&cfg);
+    cfg.video_bitrate = 10000;
+    vd_encoder *enc;
+    CHECK(vd_encoder_new(&cfg, &enc) == 0, "encoder_new");
+    tu_rng r = tu_rng_init(3);
+    tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
+    tu_fill_desktop(&r, &c);
+    vd_hint h = {.rect = {64, 64, 128, 128}, .content = VD_CONTENT_VIDEO};
+    vd_encoder_stats st = {0};
+    uint32_t streamed = 0;
+    for (int frame = 0; frame < 10; frame++) {
+        tu_paint_pattern(&r, &c, h.rect, TU_NOISE);
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        f.hints = &h;
+        f.n_hints = 1;
+        tu_packets pl = {0};
+        CHECK(tu_encode_frame(enc, &f, &pl) == 0, "send_frame");
+        tu_packets_free(&pl);
+        vd_encoder_get_stats(enc, &st);
+        streamed += st.tiles_streamed;
+    }
+    printf("video: at video_bitrate 10000 a 128x128 region streams at %u bit/s\n", st.video_target);
+    CHECK(st.video_target >= 1000 && streamed > 0, "target %u, %u tiles streamed", st.video_target,
+          streamed);
+    tu_canvas_free(&c);
+    vd_encoder_free(&enc);
+}
+
 /* A nearly static picture: the area as paint() left it, one step brighter on odd frames
  * (every pixel changes, and a stream codes it for almost nothing). */
 static void flicker(tu_canvas *c, int frame)
@@ -380,6 +414,7 @@ int main(void)
     corrupt();
     rate_follows_link();
     cadence();
+    lowest_rate();
     rate_windows(0, 0);
     rate_windows(0, 1);
     rate_windows(180, 0);
