@@ -23,6 +23,8 @@
  *  - full-frame, same quality: the same stream again, at the target at which its video/3D
  *    Y-PSNR comes within BENCH_MATCH_DB of libvd's (secant steps on the log of the target),
  *    for a comparison of bytes at equal video quality, text aside.
+ *  - full-frame, same bytes: the same at the target at which it sends libvd's bytes within
+ *    BENCH_MATCH_BYTES, for a comparison of quality at equal bytes really sent.
  *  - lossless only: a vd_encoder with video_codecs = 0 and a vd_decoder; every decoded
  *    frame must equal the source (B, G, R) everywhere.  Bytes as libvd's (stats.bytes). */
 #ifndef VDBENCH_BASELINES_H
@@ -61,35 +63,42 @@ typedef struct bench_baseline {
     uint64_t mismatches; /* lossless only: frames not bit-exact */
 } bench_baseline;
 
+/* A full-frame run found by a search: bitrate 0 when none ran. */
+typedef struct bench_match {
+    int64_t bitrate;      /* its target */
+    bench_baseline run;
+    int ok;               /* within the search's tolerance; else the nearest run */
+} bench_match;
+
 typedef struct bench_baselines {
     int frames;
     int64_t h264_bitrate; /* its target, bits per second */
     double h264_target_bytes; /* what that target allows over the frames run */
     int h264_width, h264_height;
     bench_baseline h264, lossless;
-    /* The full-frame stream again at the target that gives its video/3D pixels libvd's Y-PSNR
-     * (bench_baselines_match()); matched_bitrate 0 when not run. */
-    int64_t matched_bitrate;
-    bench_baseline matched;
-    int matched_ok; /* within BENCH_MATCH_DB; else matched is the nearest run */
+    /* The full-frame stream again at the target that gives its video/3D pixels libvd's Y-PSNR,
+     * and at the one at which it sends libvd's bytes (bench_baselines_match()). */
+    bench_match same_quality, same_bytes;
 } bench_baselines;
 
-#define BENCH_MATCH_RUNS 5   /* full-frame runs at most */
-#define BENCH_MATCH_DB 0.1   /* close enough */
+#define BENCH_MATCH_RUNS 5      /* full-frame runs at most, per search */
+#define BENCH_MATCH_DB 0.1      /* close enough in Y-PSNR */
+#define BENCH_MATCH_BYTES 0.01  /* close enough in bytes: this fraction */
 
 /* Runs both baselines over the first `frames` frames of wl (a fresh copy of the workload
  * libvd ran, which sent libvd_bytes for them).  Returns 0 or a negative errno. */
 int bench_baselines_run(bench_workload *wl, int frames, uint64_t libvd_bytes, unsigned cpu_flags,
                         bench_baselines *out);
 
-/* Runs the full-frame stream again (a fresh copy of the workload from open each time) until
+/* Runs the full-frame stream again (a fresh copy of the workload from open each time), at
+ * most BENCH_MATCH_RUNS times per search, keeping the nearest run: in b->same_quality until
  * its video/3D Y-PSNR is within BENCH_MATCH_DB of libvd's (its error over the same pixels),
- * at most BENCH_MATCH_RUNS times, keeping the nearest run in b->matched: what full-frame
- * H.264 costs for the quality libvd gives video and 3D (the first run itself when it is
- * close enough).  Nothing when either has no such pixels, or libvd's are exact.
- * Returns 0 or a negative errno. */
+ * what full-frame H.264 costs for the quality libvd gives video and 3D (nothing when either
+ * has no such pixels, or libvd's are exact); in b->same_bytes until it sends libvd_bytes
+ * within BENCH_MATCH_BYTES, what it shows for what libvd sent.  The first run itself when it
+ * is close enough.  Returns 0 or a negative errno. */
 int bench_baselines_match(int (*open)(void *ctx, bench_workload **wl), void *ctx,
-                          const bench_text_error *libvd, bench_baselines *b);
+                          uint64_t libvd_bytes, const bench_text_error *libvd, bench_baselines *b);
 
 /* The table (after the video lines) and the JSON object (no leading key); libvd's row from
  * its bytes and text error over the same frames. */

@@ -957,8 +957,9 @@ static void print_text(const result *res, int n, const kernel_result *kr, int n_
                "libvd's; Y-PSNR in dB of the decoded image over text/static-labelled pixels, all and\n"
                "just changed from the previous frame; text wrong = those pixel-frames not bit-exact;\n"
                "video/3d = Y-PSNR over video/3D-labelled pixels; full-frame, same q = the stream\n"
-               "again at the target that gives it libvd's video/3d Y-PSNR (within 0.1 dB, at most 5\n"
-               "runs); definitions in bench/baselines.h\n");
+               "again at the target that gives it libvd's video/3d Y-PSNR (within 0.1 dB), same B\n"
+               "= at the one at which it sends libvd's bytes (within 1 %%), at most 5 runs each;\n"
+               "definitions in bench/baselines.h\n");
     int labelled = 0;
     for (int i = 0; i < n; i++)
         if (res[i].classification.labelled) {
@@ -1279,9 +1280,11 @@ int main(int argc, char **argv)
             bench_workload_free(&wl);
             reopen_ctx rc = {&opt, i, res[n].frames};
             int match_ret =
-                ret == 0 ? bench_baselines_match(reopen, &rc, &res[n].text, &res[n].baselines) : 0;
+                ret == 0 ? bench_baselines_match(reopen, &rc, res[n].bytes, &res[n].text,
+                                            &res[n].baselines)
+                         : 0;
             if (match_ret < 0) /* the baselines that ran still count */
-                fprintf(stderr, "vdbench: %s: full-frame run at libvd's quality failed: %s\n",
+                fprintf(stderr, "vdbench: %s: full-frame run at libvd's quality or bytes failed: %s\n",
                         res[n].name, vd_strerror(match_ret));
             res[n].have_baselines = ret == 0;
         }
