@@ -384,6 +384,18 @@ static void print_row(FILE *out, const char *label, uint64_t bytes, uint64_t lib
     fprintf(out, "  %s\n", note);
 }
 
+/* A searched full-frame run's row, if it ran; goal: what it was matched to. */
+static void print_match_row(FILE *out, const char *label, const bench_match *m, const char *goal,
+                            uint64_t libvd_bytes)
+{
+    if (!m->bitrate)
+        return;
+    char note[96];
+    snprintf(note, sizeof(note), "the same at %.0f kbit/s: %s%s", (double)m->bitrate / 1000,
+             m->ok ? "" : "the nearest it came to ", goal);
+    print_row(out, label, m->run.bytes, libvd_bytes, &m->run.text, note);
+}
+
 void bench_baselines_print_text(FILE *out, const char *name, uint64_t libvd_bytes,
                                 const bench_text_error *libvd_text, const bench_baselines *b)
 {
@@ -406,20 +418,9 @@ void bench_baselines_print_text(FILE *out, const char *name, uint64_t libvd_byte
              b->h264_height, (double)b->h264_bitrate / 1000,
              b->h264_target_bytes > 0 ? 100 * (double)b->h264.bytes / b->h264_target_bytes : 0);
     print_row(out, "full-frame H.264", b->h264.bytes, libvd_bytes, &b->h264.text, note);
-    if (b->same_quality.bitrate) {
-        snprintf(note, sizeof(note), "the same at %.0f kbit/s: %s",
-                 (double)b->same_quality.bitrate / 1000,
-                 b->same_quality.ok ? "libvd's video/3d quality" : "the nearest it came to libvd's");
-        print_row(out, "full-frame, same q", b->same_quality.run.bytes, libvd_bytes,
-                  &b->same_quality.run.text, note);
-    }
-    if (b->same_bytes.bitrate) {
-        snprintf(note, sizeof(note), "the same at %.0f kbit/s: %s",
-                 (double)b->same_bytes.bitrate / 1000,
-                 b->same_bytes.ok ? "libvd's bytes" : "the nearest it came to libvd's bytes");
-        print_row(out, "full-frame, same B", b->same_bytes.run.bytes, libvd_bytes,
-                  &b->same_bytes.run.text, note);
-    }
+    print_match_row(out, "full-frame, same q", &b->same_quality, "libvd's video/3d quality",
+                    libvd_bytes);
+    print_match_row(out, "full-frame, same B", &b->same_bytes, "libvd's bytes", libvd_bytes);
     snprintf(note, sizeof(note), "%s", b->lossless.mismatches ? "NOT bit-exact" : "bit-exact");
     print_row(out, "lossless only", b->lossless.bytes, libvd_bytes, &b->lossless.text, note);
 }

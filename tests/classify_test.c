@@ -105,6 +105,14 @@ static void paint(tu_canvas *c, tu_rng *r, int frame, enum vd_content what)
         }
 }
 
+/* A W x H frame of desktop-like pixels. */
+static tu_canvas desktop(tu_rng *r)
+{
+    tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
+    tu_fill_desktop(r, &c);
+    return c;
+}
+
 static vd_encoder *new_encoder(void)
 {
     vd_encoder *enc;
@@ -133,8 +141,7 @@ static void test_detect(enum vd_content what)
 {
     tu_rng r = tu_rng_init(11);
     vd_encoder *enc = new_encoder();
-    tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
-    tu_fill_desktop(&r, &c);
+    tu_canvas c = desktop(&r);
     vd_region reg[8];
     uint32_t id = 0;
     int detected_at = -1;
@@ -230,8 +237,7 @@ static int detection_frame(uint32_t fast_start_changed, int every, int touch_up)
     cfg.classifier.fast_start_changed = fast_start_changed;
     vd_encoder *enc;
     CHECK(vd_encoder_new(&cfg, &enc) == 0, "encoder_new");
-    tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
-    tu_fill_desktop(&r, &c);
+    tu_canvas c = desktop(&r);
     vd_region reg[8];
     int found = -1;
     for (int frame = 0; frame < 20 && found < 0; frame++) {
@@ -280,8 +286,7 @@ static void test_sweep(enum vd_content what)
 {
     tu_rng r = tu_rng_init(23);
     vd_encoder *enc = new_encoder();
-    tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
-    tu_fill_desktop(&r, &c);
+    tu_canvas c = desktop(&r);
     uint8_t classes[100];
     int right = 0, frames = 0;
     for (int frame = 0; frame < 26; frame++) { /* the ball stays above the view */
@@ -317,8 +322,7 @@ static void test_bars(void)
 {
     tu_rng r = tu_rng_init(23);
     vd_encoder *enc = new_encoder();
-    tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
-    tu_fill_desktop(&r, &c);
+    tu_canvas c = desktop(&r);
     const vd_rect window = {area.x - 40, area.y, area.width + 80, area.height};
     for (int y = window.y; y < window.y + window.height; y++)
         memset(c.data + (size_t)y * (size_t)c.stride + (size_t)window.x * 4, 0, (size_t)window.width * 4);
@@ -354,8 +358,7 @@ static void test_flat_3d(void)
     static const uint32_t palette[4] = {0x000000, 0x2020d0, 0x20c020, 0xd02020};
     tu_rng r = tu_rng_init(29);
     vd_encoder *enc = new_encoder();
-    tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
-    tu_fill_desktop(&r, &c);
+    tu_canvas c = desktop(&r);
     vd_region reg[8];
     int found = -1;
     for (int frame = 0; frame < 30 && found < 0; frame++) {
@@ -477,8 +480,7 @@ static void test_hints(void)
 {
     tu_rng r = tu_rng_init(9);
     vd_encoder *enc = new_encoder();
-    tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
-    tu_fill_desktop(&r, &c);
+    tu_canvas c = desktop(&r);
     vd_region reg[8];
 
     vd_frame f = tu_frame(&c, 1, NULL, 0);
