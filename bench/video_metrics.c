@@ -229,7 +229,8 @@ void bench_video_summarize(const bench_video *bv, bench_video_summary *sum)
     whole = whole < MAX_WINDOWS ? whole : MAX_WINDOWS;
     for (int k = 0; k < whole; k++) {
         double kbps = (double)bv->window_bytes[k] * 8 / (WINDOW_US / 1e6) / 1000;
-        double target = bv->window_frames[k] ? bv->window_target[k] / bv->window_frames[k] / 1000 : 0;
+        double target =
+            bv->window_frames[k] ? bv->window_target[k] / bv->window_frames[k] / 1000 : 0;
         double off = target > 0 ? 100 * (kbps / target - 1) : 0;
         if (!k || kbps < sum->window_min_kbps)
             sum->window_min_kbps = kbps;

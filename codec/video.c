@@ -311,7 +311,8 @@ int vd_video_encoder_new(const vd_video_params *params, vd_video_encoder **out)
 {
     *out = NULL;
     if ((params->codec != VD_VIDEO_H264 && params->codec != VD_VIDEO_AV1) || params->width < 2 ||
-        params->height < 2 || (params->width | params->height) & 1 || params->bitrate < VD_VIDEO_MIN_BITRATE)
+        params->height < 2 || (params->width | params->height) & 1 ||
+        params->bitrate < VD_VIDEO_MIN_BITRATE)
         return VD_ERR(EINVAL);
     vd_video_encoder *ve = calloc(1, sizeof(*ve));
     if (!ve)

@@ -563,7 +563,8 @@ static void classify_tile(const vd_classifier *c, tile_state *ts, int64_t t)
     /* Flat-shaded 3D (untextured models, gears, CAD views) has neither the colours nor the
      * gradients of natural content: a few flat colours redrawn without pause.  Busy text looks
      * the same, but it scrolls. */
-    int animated = changes_within(ts, t, VD_CLS_FLAT_WINDOW_MS) >= VD_CLS_FLAT_CHANGES && !scrolled &&
+    int animated = changes_within(ts, t, VD_CLS_FLAT_WINDOW_MS) >= VD_CLS_FLAT_CHANGES &&
+                   !scrolled &&
                    ts->colours_avg <= VD_CLS_FLAT_MAX_COLOURS &&
                    ts->smooth_avg <= VD_CLS_FLAT_MAX_SMOOTH;
     ts->dynamic = (uint8_t)((fast && natural) || animated);
@@ -817,7 +818,8 @@ static region_state grow_component(vd_classifier *c, size_t seed, int32_t index,
                     continue;
                 size_t n = (size_t)ny * (size_t)g->cols + (size_t)nx;
                 if (c->component[n] != index)
-                    rect = rect_union(rect, edge_blocks(c, n, step_x[d], step_y[d], t, born, sweeps));
+                    rect = rect_union(rect,
+                                      edge_blocks(c, n, step_x[d], step_y[d], t, born, sweeps));
             }
         }
     }

@@ -399,7 +399,8 @@ static int classify_frame(const vd_encoder *enc, enc_surface *s, const vd_frame 
                 continue;
             int x = tx * 64, y = ty * 64;
             int w = VD_MIN(64, g->width - x), h = VD_MIN(64, g->height - y);
-            const uint8_t *cur = f->data + (size_t)y * (size_t)f->stride + (size_t)x * (size_t)g->bpp;
+            const uint8_t *cur =
+                f->data + (size_t)y * (size_t)f->stride + (size_t)x * (size_t)g->bpp;
             if (!s->prev_valid) { /* nothing to compare with: only what the tile shows */
                 enc->tile_stats(cur, (size_t)f->stride, cur, (size_t)f->stride, w, h, g->bpp,
                                 &(vd_rect){0, 0, 0, 0}, &s->tile_stats[i]);
@@ -408,7 +409,8 @@ static int classify_frame(const vd_encoder *enc, enc_surface *s, const vd_frame 
             if (gpu_stats && !s->copies[i].vector) /* else a band's copied rows changed it */
                 continue;
             vd_rect skip = {cursor.x - x, cursor.y - y, cursor.width, cursor.height};
-            enc->tile_stats(cur, (size_t)f->stride, s->prev + (size_t)y * prev_stride + (size_t)x * (size_t)g->bpp,
+            enc->tile_stats(cur, (size_t)f->stride,
+                            s->prev + (size_t)y * prev_stride + (size_t)x * (size_t)g->bpp,
                             prev_stride, w, h, g->bpp, &skip, &s->tile_stats[i]);
         }
     }
