@@ -550,9 +550,10 @@ static void classify_tile(const vd_classifier *c, tile_state *ts, int64_t t)
                ts->changed_last[0] >= k->fast_start_changed &&
                ts->changed_last[1] >= k->fast_start_changed;
     }
-    /* Natural content repainted in place by other natural content: a video or a 3D view
-     * that was already playing, or cut to a new scene.  A photo that opens replaces a
-     * window or a background, and a scroll or a move goes as copies. */
+    /* Natural content repainted in place by the next picture of itself: a video or a 3D view
+     * that was already playing.  A photo that opens replaces a window or a background, the
+     * next one in a slideshow is another picture (most pixels change by far more than
+     * noise), and a scroll or a move goes as copies. */
     if (!fast && k->fast_start_changed && ts->natural_repaint)
         fast = ts->changed_last[0] >= k->fast_start_changed;
     /* Leaving needs the content to stop looking natural by a clear margin, not just dip. */
@@ -1012,7 +1013,8 @@ int vd_classifier_update(vd_classifier *c, int64_t t, const uint8_t *state,
         ts->moved_now = (uint8_t)(stats[i].changed && copied);
         ts->natural_repaint = stats[i].changed && ts->shown_known && !copied &&
                               ts->shown_colours >= c->cfg.min_colours &&
-                              ts->shown_smooth >= c->cfg.min_smooth_fraction;
+                              ts->shown_smooth >= c->cfg.min_smooth_fraction &&
+                              stats[i].noise * 256 >= stats[i].changed * VD_CLS_REPAINT_MIN_NOISE;
         if (stats[i].changed) {
             record_change(c, ts, &stats[i], copied, t);
             ts->frame_blocks = stats[i].blocks;

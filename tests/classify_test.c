@@ -201,8 +201,10 @@ static void test_detect(enum vd_content what)
               "rect %d,%d %dx%d is not the 16-aligned hull of the content", q->x, q->y,
               q->width, q->height);
     }
-    /* On screen from the first frame: its first change repaints natural content in place. */
-    CHECK(detected_at == 1, "detected at frame %d, want 1", detected_at);
+    /* On screen from the first frame: the video's first change repaints it in place by noise
+     * and a drift; the 3D shading here jumps by far more than noise each frame, so it takes
+     * the second change (fast start). */
+    CHECK(detected_at == (what == VD_CONTENT_VIDEO ? 1 : 2), "detected at frame %d", detected_at);
     int nt = vd_encoder_get_tile_classes(enc, 1, classes, sizeof(classes));
     CHECK(nt == 80, "%d tiles", nt);
     CHECK(classes[(area.y / 64 + 1) * 10 + area.x / 64 + 1] == what, "inner tile class");
@@ -260,9 +262,9 @@ static int detection_frame(uint32_t fast_start_changed, int every, int touch_up)
 }
 
 /* Fast start: a video that replaces the desktop is found on its second frame; without fast
- * start, once the enter rate is reached.  A repaint 200 ms after the first is a start too
- * (natural content repainted in place), unless fast start is off; a repaint touched up at
- * once is not. */
+ * start, once the enter rate is reached.  Two repaints 200 ms apart are not a start (the
+ * second moves the picture by far more than noise: another picture), nor is a repaint
+ * touched up at once. */
 static void test_fast_start(void)
 {
     int fast = detection_frame(VD_CLS_FAST_START_CHANGED, 1, 0);
@@ -270,9 +272,7 @@ static void test_fast_start(void)
     CHECK(fast == 2, "fast start: found at frame %d, want 2", fast);
     CHECK(slow == 4, "without fast start: found at frame %d, want 4", slow);
     int apart = detection_frame(VD_CLS_FAST_START_CHANGED, 6, 0);
-    CHECK(apart == 12, "repaints 200 ms apart: found at frame %d, want 12", apart);
-    apart = detection_frame(0, 6, 0);
-    CHECK(apart == -1, "repaints 200 ms apart without fast start: found at frame %d", apart);
+    CHECK(apart == -1, "repaints 200 ms apart: found at frame %d", apart);
     int touched = detection_frame(VD_CLS_FAST_START_CHANGED, 1, 1);
     CHECK(touched == -1, "a repaint touched up: found at frame %d", touched);
     printf("classify: fast start finds a video at frame %d (without it: %d)\n", fast, slow);
@@ -443,34 +443,32 @@ static void test_scrolled_photo_stays_text(void)
     vd_encoder_free(&enc);
 }
 
-/* A page with a photo at its top scrolls so that text takes the photo's place (the tiles go
- * as copies); a photo that then loads over that text replaces text, not natural content: no
- * region.  Over the photo itself, it would be a repaint of natural content in place. */
-static void test_scrolled_away(int scroll)
+/* A photo on screen from the first frame, repainted in place once: by the next picture of
+ * itself (every pixel moves by noise, as in a video that was already playing) it is a region
+ * at once; by another photo (a slideshow, most pixels change far more) it is not. */
+static void test_repaint_in_place(int next_picture)
 {
-    tu_rng r = tu_rng_init(5);
     vd_encoder *enc = new_encoder();
-    tu_canvas page = tu_canvas_new(VD_FORMAT_BGRX8888, W, H + 192, 0);
     tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
-    memset(page.data, 0xff, (size_t)page.stride * (H + 192));
-    for (int y = 0; y < H + 192; y += 24)
-        tu_paint_pattern(&r, &page, (vd_rect){0, y, W, 24}, TU_TEXT);
-    paint_photo(&page, (vd_rect){0, 0, 320, 192}, 0);
+    memset(c.data, 0xff, (size_t)c.stride * H);
+    paint_photo(&c, (vd_rect){0, 0, 320, 192}, 0);
     vd_region reg[8];
-    for (int frame = 0; frame < 32; frame++) {
-        int top = scroll && frame ? 192 : 0;
-        for (int y = 0; y < H; y++)
-            memcpy(c.data + (size_t)y * (size_t)c.stride,
-                   page.data + (size_t)(y + top) * (size_t)page.stride, (size_t)W * 4);
-        if (frame == 31) /* a photo loads in place of what is there */
+    tu_rng r = tu_rng_init(31);
+    for (int frame = 0; frame < 31; frame++) {
+        if (frame == 30 && !next_picture)
             paint_photo(&c, (vd_rect){0, 0, 320, 192}, 777);
+        for (int y = 0; frame == 30 && next_picture && y < 192; y++) /* sensor noise */
+            for (int x = 0; x < 320 * 4; x++) {
+                uint8_t *p = c.data + (size_t)y * (size_t)c.stride + (size_t)x;
+                *p = (uint8_t)VD_MIN(VD_MAX(*p + (int)tu_rng_below(&r, 7) - 3, 0), 255);
+            }
         vd_frame f = tu_frame(&c, 1, NULL, 0);
         f.pts_us = frame * 33333;
         send(enc, &f);
     }
     int n = regions(enc, reg);
-    CHECK(n == !scroll, "%s: %d regions after the photo loaded", scroll ? "scrolled" : "in place", n);
-    tu_canvas_free(&page);
+    CHECK(n == next_picture, "%s: %d regions after the repaint",
+          next_picture ? "the next picture" : "another photo", n);
     tu_canvas_free(&c);
     vd_encoder_free(&enc);
 }
@@ -570,9 +568,11 @@ int main(void)
     test_text_stays_text();
     printf("classify: fast-changing text stays text\n");
     test_scrolled_photo_stays_text();
-    test_scrolled_away(1);
-    test_scrolled_away(0);
-    printf("classify: a scrolled photo stays text; a photo loading where one scrolled away too\n");
+    printf("classify: a scrolled photo stays text\n");
+    test_repaint_in_place(1);
+    test_repaint_in_place(0);
+    printf("classify: a picture repainted by its next frame is a region at once, by another "
+           "photo not\n");
     test_hints();
     printf("classify: ok\n");
     return 0;

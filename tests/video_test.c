@@ -345,9 +345,9 @@ static void rate_windows(int static_frames, int rendered)
     tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
     tu_fill_desktop(&r, &c);
     /* Two windows at 30 fps, from the second second on or, rendered, from the stream's first
-     * frame (a 3D stream's rate buffer makes x264 spend less than its rate, and its outer loop
-     * has not measured yet); one after the static part. */
-    int from = static_frames ? static_frames : rendered ? 1 : 30, windows = static_frames ? 1 : 2;
+     * frame, the second change (a 3D stream's rate buffer makes x264 spend less than its
+     * rate, and its outer loop has not measured yet); one after the static part. */
+    int from = static_frames ? static_frames : rendered ? 2 : 30, windows = static_frames ? 1 : 2;
     uint64_t bytes[2] = {0};
     double target[2] = {0}; /* kbit/s, summed over the window's frames */
     int created = streams_created;

@@ -56,8 +56,9 @@ typedef struct vd_classifier_config {
     /* Fast start: a natural-looking tile also becomes video or 3D on its second change in a
      * row (the two at most 100 ms apart) when both covered at least this fraction of its
      * pixels, and on its first change when that covered this fraction and repainted natural
-     * content in place (a video or 3D view already playing, a scene cut), instead of waiting
-     * for enter_rate.  0 turns it off.  Default 192 (75 %). */
+     * content in place by the next picture of itself (most changed pixels moved by noise
+     * only: a video or 3D view already playing, not the next photo of a slideshow), instead
+     * of waiting for enter_rate.  0 turns it off.  Default 192 (75 %). */
     uint32_t fast_start_changed;
     uint8_t reserved[28];
 } vd_classifier_config;
