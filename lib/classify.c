@@ -977,6 +977,35 @@ static int match_regions(vd_classifier *c, int64_t t)
     return 0;
 }
 
+/* Detected regions of one class whose rectangles overlap become one, under the older id: parts
+ * of one picture that change apart (a dark corner of a full-screen video, a second moving
+ * object in a 3D view) inside the rectangle a region holds would otherwise each get a stream
+ * over the same pixels. */
+static void merge_overlapping(vd_classifier *c)
+{
+    for (size_t i = 0; i < c->n_next; i++) {
+        for (size_t j = i + 1; j < c->n_next;) {
+            region_state *a = &c->next[i], *b = &c->next[j];
+            if (a->hinted || b->hinted || a->pub.content != b->pub.content ||
+                !overlap_area(a->pub.rect, b->pub.rect)) {
+                j++;
+                continue;
+            }
+            if (b->pub.start_us < a->pub.start_us) { /* the older one stays */
+                region_state keep = *b;
+                *b = *a;
+                *a = keep;
+            }
+            a->pub.rect = rect_union(a->pub.rect, b->pub.rect);
+            a->hold_now = rect_union(a->hold_now, b->hold_now);
+            a->hold_prev = rect_union(a->hold_prev, b->hold_prev);
+            a->last_active = VD_MAX(a->last_active, b->last_active);
+            c->next[j] = c->next[--c->n_next];
+            j = i + 1; /* the grown rectangle may now meet one passed over */
+        }
+    }
+}
+
 /* Whether tile i or one of its four neighbours went as a copy this frame. */
 static int beside_copy(const vd_classifier *c, const vd_tile_copy *copies, size_t i)
 {
@@ -1056,6 +1085,7 @@ int vd_classifier_update(vd_classifier *c, int64_t t, const uint8_t *state,
     int ret = match_regions(c, t);
     if (ret < 0)
         return ret;
+    merge_overlapping(c);
 
     for (size_t i = 0; i < c->n_tiles; i++) {
         c->classes[i] = state[i] == VD_TILE_DIRTY ? VD_CONTENT_TEXT : VD_CONTENT_NONE;

@@ -316,6 +316,43 @@ static void test_sweep(enum vd_content what)
     vd_encoder_free(&enc);
 }
 
+/* A video whose middle stops changing (a dark, still part of the picture) splits into two
+ * components of changing tiles; while the region holds its rectangle over both, they stay one
+ * region (one stream), not a second region over the same pixels. */
+static void test_split_stays_one(void)
+{
+    tu_rng r = tu_rng_init(29);
+    vd_encoder *enc = new_encoder();
+    tu_canvas c = desktop(&r);
+    vd_region reg[8];
+    uint32_t id = 0;
+    for (int frame = 0; frame < 46; frame++) {
+        for (int y = 64; y < 320; y++)
+            for (int x = 64; x < 576; x++) {
+                if (frame >= 20 && x >= 256 && x < 384)
+                    continue; /* the middle holds still */
+                int g = (x + y + frame * 3) & 0xff;
+                uint32_t v = (uint32_t)((g + (int)tu_rng_below(&r, 5)) & 0xff) |
+                             (uint32_t)(((g / 2 + (int)tu_rng_below(&r, 5)) & 0xff) << 8) |
+                             (uint32_t)(((255 - g + (int)tu_rng_below(&r, 5)) & 0xff) << 16);
+                memcpy(c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, &v, 4);
+            }
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        send(enc, &f);
+        int n = regions(enc, reg);
+        if (frame == 10) {
+            CHECK(n == 1, "frame 10: %d regions", n);
+            id = reg[0].id;
+        }
+        if (frame > 20) /* its middle tiles stay active 500 ms, then it splits (frame 36 on) */
+            CHECK(n == 1 && reg[0].id == id, "frame %d: %d regions (first id %u, was %u)", frame,
+                  n, n ? reg[0].id : 0, id);
+    }
+    tu_canvas_free(&c);
+    vd_encoder_free(&enc);
+}
+
 /* A player's pillarbox: the video's region takes in the black bars beside the picture (they
  * belong to the player's window), not the desktop beyond them. */
 static void test_bars(void)
@@ -564,6 +601,8 @@ int main(void)
     test_sweep(VD_CONTENT_VIDEO);
     printf("classify: an object leaving a 3D view's busy area stays 3D; beside a video, text\n");
     test_bars();
+    test_split_stays_one();
+    printf("classify: a video whose middle stops changing stays one region\n");
     test_flat_3d();
     test_text_stays_text();
     printf("classify: fast-changing text stays text\n");
