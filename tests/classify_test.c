@@ -84,11 +84,12 @@ static void test_kernel(void)
 enum { W = 640, H = 480 };
 static const vd_rect area = {136, 120, 256, 192}; /* the moving content, not tile-aligned */
 
-/* "video": a drifting gradient with sensor noise; "3d": exact shading that jumps each frame. */
-static void paint(tu_canvas *c, tu_rng *r, int frame, enum vd_content what)
+/* "video": a drifting gradient with sensor noise; "3d": exact shading that jumps each frame;
+ * over the rectangle q. */
+static void paint_in(tu_canvas *c, tu_rng *r, int frame, enum vd_content what, vd_rect q)
 {
-    for (int y = area.y; y < area.y + area.height; y++)
-        for (int x = area.x; x < area.x + area.width; x++) {
+    for (int y = q.y; y < q.y + q.height; y++)
+        for (int x = q.x; x < q.x + q.width; x++) {
             uint32_t v;
             if (what == VD_CONTENT_VIDEO) {
                 int g = (x + y + frame * 3) & 0xff;
@@ -103,6 +104,12 @@ static void paint(tu_canvas *c, tu_rng *r, int frame, enum vd_content what)
             }
             memcpy(c->data + (size_t)y * (size_t)c->stride + (size_t)x * 4, &v, 4);
         }
+}
+
+/* The same over the moving content's area. */
+static void paint(tu_canvas *c, tu_rng *r, int frame, enum vd_content what)
+{
+    paint_in(c, r, frame, what, area);
 }
 
 /* A W x H frame of desktop-like pixels. */
@@ -327,16 +334,10 @@ static void test_split_stays_one(void)
     vd_region reg[8];
     uint32_t id = 0;
     for (int frame = 0; frame < 46; frame++) {
-        for (int y = 64; y < 320; y++)
-            for (int x = 64; x < 576; x++) {
-                if (frame >= 20 && x >= 256 && x < 384)
-                    continue; /* the middle holds still */
-                int g = (x + y + frame * 3) & 0xff;
-                uint32_t v = (uint32_t)((g + (int)tu_rng_below(&r, 5)) & 0xff) |
-                             (uint32_t)(((g / 2 + (int)tu_rng_below(&r, 5)) & 0xff) << 8) |
-                             (uint32_t)(((255 - g + (int)tu_rng_below(&r, 5)) & 0xff) << 16);
-                memcpy(c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, &v, 4);
-            }
+        paint_in(&c, &r, frame, VD_CONTENT_VIDEO, (vd_rect){64, 64, 192, 256});
+        paint_in(&c, &r, frame, VD_CONTENT_VIDEO, (vd_rect){384, 64, 192, 256});
+        if (frame < 20) /* then the middle holds still */
+            paint_in(&c, &r, frame, VD_CONTENT_VIDEO, (vd_rect){256, 64, 128, 256});
         vd_frame f = tu_frame(&c, 1, NULL, 0);
         f.pts_us = frame * 33333;
         send(enc, &f);
