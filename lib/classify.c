@@ -1109,6 +1109,11 @@ int vd_classifier_update(vd_classifier *c, int64_t t, const uint8_t *state,
 
 const uint8_t *vd_classifier_tile_classes(const vd_classifier *c) { return c->classes; }
 
+void vd_classifier_set_tile_class(vd_classifier *c, size_t tile, enum vd_content content)
+{
+    c->classes[tile] = (uint8_t)content;
+}
+
 size_t vd_classifier_regions(const vd_classifier *c, vd_region *out, size_t max)
 {
     for (size_t i = 0; i < c->n_regions && i < max; i++)

@@ -14,6 +14,8 @@ enum {
     VD_TILE_DIRTY = 1,     /* differs (or must be sent) */
     VD_TILE_SKIP = 2,      /* outside the host's damage */
     VD_TILE_VIDEO = 3,     /* differs, and goes out in a video stream's frame */
+    VD_TILE_SPLIT = 4,     /* a region's edge cuts it: the stream carries the part inside, a
+                            * band of rows outside goes exactly */
 };
 
 typedef struct vd_tile_grid {

@@ -384,8 +384,8 @@ static vd_rect cursor_skip(const enc_surface *s, const vd_frame *f)
 /* Per-tile statistics of the damaged tiles against the reference, then classification.
  * gpu_stats: the GPU scan left them in s->tile_stats, taken against the reference before
  * send_copies(); they stand for the tiles whose reference no copy changed since. */
-static int classify_frame(const vd_encoder *enc, enc_surface *s, const vd_frame *f,
-                          vd_encoder_stats *st, int gpu_stats, int resend)
+static int classify_frame(const vd_encoder *enc, enc_surface *s, const vd_frame *f, int gpu_stats,
+                          int resend)
 {
     const vd_tile_grid *g = &s->grid;
     size_t prev_stride = (size_t)g->width * (size_t)g->bpp;
@@ -414,15 +414,18 @@ static int classify_frame(const vd_encoder *enc, enc_surface *s, const vd_frame 
                             prev_stride, w, h, g->bpp, &skip, &s->tile_stats[i]);
         }
     }
-    int ret = vd_classifier_update(s->classifier, t, s->state, s->tile_stats, s->copies, f);
-    if (ret < 0)
-        return ret;
+    return vd_classifier_update(s->classifier, t, s->state, s->tile_stats, s->copies, f);
+}
+
+/* The classes of the frame's damaged tiles, in the statistics: after the streams picked their
+ * tiles (split ones may have become video or 3D). */
+static void count_classes(const enc_surface *s, vd_encoder_stats *st)
+{
     const uint8_t *classes = vd_classifier_tile_classes(s->classifier);
-    for (size_t i = 0; i < (size_t)g->cols * (size_t)g->rows; i++) {
+    for (size_t i = 0; i < (size_t)s->grid.cols * (size_t)s->grid.rows; i++) {
         st->tiles_video += classes[i] == VD_CONTENT_VIDEO;
         st->tiles_3d += classes[i] == VD_CONTENT_3D;
     }
-    return 0;
 }
 
 static int push_packet(vd_encoder *enc, uint32_t flags, uint32_t surface_id, int64_t pts_us)
@@ -695,9 +698,56 @@ typedef struct stream_pick {
     uint32_t mask_size, n_bounds;
 } stream_pick;
 
+/* For a damaged tile (x, y, w, h) that region q cuts, with changes outside q: whether those
+ * changes lie in whole rows above or below q only (a player's controls under its picture, a
+ * title bar over a 3D view), so that the stream can carry the part inside while those rows go
+ * exactly, as the tile's band (in s->copies[i]).  Columns beside q, two bands, or a tile that
+ * copies already cut go whole and exactly. */
+static int split_band(enc_surface *s, const vd_frame *f, size_t i, int x, int y, int w, int h,
+                      const vd_rect *q)
+{
+    vd_tile_copy *tc = &s->copies[i];
+    int above = q->y > y, below = q->y + q->height < y + h;
+    if (tc->vector || tc->band || above == below)
+        return 0;
+    int in0 = VD_MAX(y, q->y), in1 = VD_MIN(y + h, q->y + q->height);
+    if (changed_outside(s, f, x, in0, w, in1 - in0, q))
+        return 0;
+    *tc = (vd_tile_copy){.band = 1,
+                         .band_top = (uint8_t)(above ? 0 : in1 - y),
+                         .band_bottom = (uint8_t)(above ? y + h - in0 : 0)};
+    return 1;
+}
+
+/* Pixels of rows [y0, y1) of the w columns from x that differ from the reference. */
+static int changed_pixels(const enc_surface *s, const vd_frame *f, int x, int w, int y0, int y1)
+{
+    size_t bpp = (size_t)s->grid.bpp, ref_stride = (size_t)s->grid.width * bpp;
+    int n = 0;
+    for (int r = y0; r < y1; r++) {
+        const uint8_t *a = f->data + (size_t)r * (size_t)f->stride + (size_t)x * bpp;
+        const uint8_t *b = s->prev + (size_t)r * ref_stride + (size_t)x * bpp;
+        for (int c = 0; c < w; c++)
+            n += pixels_differ(s, a + (size_t)c * bpp, b + (size_t)c * bpp, 1);
+    }
+    return n;
+}
+
+/* Whether most of what changed in a split tile (x, y, w, h) is outside its band: the stream
+ * carries most of its change. */
+static int mostly_streamed(const enc_surface *s, const vd_frame *f, int x, int y, int w, int h,
+                           const vd_tile_copy *band)
+{
+    int b0 = y + band->band_top, b1 = y + h - band->band_bottom;
+    int in_band = changed_pixels(s, f, x, w, b0, b1);
+    int streamed = band->band_top ? changed_pixels(s, f, x, w, y, b0) : changed_pixels(s, f, x, w, b1, y + h);
+    return streamed > in_band;
+}
+
 /* Picks the damaged tiles of st's region that go through it; those become VD_TILE_VIDEO (lossy
  * on the client).  A tile the region only cuts goes through the stream only when nothing
- * changed outside the region (its outside stays exact on the client); otherwise it stays
+ * changed outside the region (its outside stays exact on the client), or as VD_TILE_SPLIT when
+ * what changed outside is rows above or below the region (split_band()); otherwise it stays
  * lossless, so text beside a video never goes through it.  Returns 1 with *pk set (but its k)
  * when the stream codes this frame, 0 when not, or VD_ERR(ENOMEM). */
 static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, const enc_stream *st,
@@ -724,10 +774,12 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
                          y + h <= q->y + q->height;
             /* On a frame that (re)creates the surface the reference is not what the client
              * has (trust_ref is 0): cut tiles go exactly, and every block is shown. */
-            if (!inside && (!trust_ref || changed_outside(s, f, x, y, w, h, q)))
+            if (!inside && !trust_ref)
                 continue;
-            s->state[i] = VD_TILE_VIDEO;
-            any = 1;
+            int split = !inside && changed_outside(s, f, x, y, w, h, q);
+            if (split && !split_band(s, f, i, x, y, w, h, q))
+                continue;
+            int marked = 0;
             /* The blocks of the tile inside the region (16-aligned, inside the picture) that
              * changed: an unchanged block (a caption, a HUD, a letterbox bar) keeps its
              * exact pixels on the client. */
@@ -743,7 +795,16 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
                         continue;
                     mask[b / 8] |= (uint8_t)(1u << (b % 8));
                     enc->block_bounds[b] = bb;
+                    marked = 1;
                 }
+            if (split && !marked) { /* all of its change is outside: it goes whole */
+                s->copies[i].band = 0;
+                continue;
+            }
+            s->state[i] = split ? VD_TILE_SPLIT : VD_TILE_VIDEO;
+            any = 1;
+            if (split && mostly_streamed(s, f, x, y, w, h, &s->copies[i]))
+                vd_classifier_set_tile_class(s->classifier, i, (enum vd_content)st->content);
         }
     }
     if (!any)
@@ -804,7 +865,9 @@ static int code_stream(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
         for (int ty = q->y / 64; ty <= (q->y + q->height - 1) / 64; ty++)
             for (int tx = q->x / 64; tx <= (q->x + q->width - 1) / 64; tx++) {
                 size_t i = (size_t)ty * (size_t)g->cols + (size_t)tx;
-                if (s->state[i] == VD_TILE_VIDEO) {
+                if (s->state[i] == VD_TILE_SPLIT)
+                    s->copies[i].band = 0;
+                if (s->state[i] == VD_TILE_VIDEO || s->state[i] == VD_TILE_SPLIT) {
                     s->state[i] = VD_TILE_DIRTY;
                     s->lossy[i] = 1;
                 }
@@ -864,7 +927,7 @@ static uint32_t schedule_refresh(enc_surface *s, const vd_frame *f)
     size_t n_tiles = (size_t)g->cols * (size_t)g->rows, n = 0;
     int64_t t = s->last_t;
     for (size_t i = 0; i < n_tiles; i++) {
-        if (s->state[i] == VD_TILE_DIRTY || s->state[i] == VD_TILE_VIDEO)
+        if (s->state[i] == VD_TILE_DIRTY || s->state[i] == VD_TILE_VIDEO || s->state[i] == VD_TILE_SPLIT)
             s->last_damage[i] = t;
         else if (s->lossy[i] && t - s->last_damage[i] >= VD_LOSSLESS_AFTER_MS * 1000)
             s->candidates[n++] = (uint32_t)i;
@@ -1084,24 +1147,32 @@ static int encode_tiles(vd_encoder *enc, enc_surface *s, const vd_frame *f, int 
                 enc->stats.tiles_streamed++;
                 continue;
             }
-            if (row_state[tx] != VD_TILE_DIRTY)
+            uint8_t kind = row_state[tx];
+            if (kind != VD_TILE_DIRTY && kind != VD_TILE_SPLIT)
                 continue;
-            /* A run shares its band of rows (all of the tile row, or what copies left) and
-             * whether it goes as differences. */
+            /* A run shares its kind, its band of rows (all of the tile row, or what copies or
+             * a region's edge left) and whether it goes as differences. */
             const vd_tile_copy *tc = s->copies + (size_t)ty * (size_t)g->cols;
             size_t first = (size_t)ty * (size_t)g->cols + (size_t)tx;
             int top = tc[tx].band ? tc[tx].band_top : 0, bottom = tc[tx].band ? tc[tx].band_bottom : 0;
             int delta = delta_tile(s, first, trust_ref);
             int count = 1;
-            while (count < VD_TILE_RUN_MAX && tx + count < g->cols &&
-                   row_state[tx + count] == VD_TILE_DIRTY &&
+            while (count < VD_TILE_RUN_MAX && tx + count < g->cols && row_state[tx + count] == kind &&
                    (tc[tx + count].band ? tc[tx + count].band_top : 0) == top &&
                    (tc[tx + count].band ? tc[tx + count].band_bottom : 0) == bottom &&
                    delta_tile(s, first + (size_t)count, trust_ref) == delta)
                 count++;
-            memset(s->lossy + first, 0, (size_t)count); /* sent exactly now */
             int x = tx * 64, y = ty * 64 + top;
             int w = VD_MIN(64 * count, g->width - x), h = VD_MIN(64, g->height - ty * 64) - top - bottom;
+            if (kind == VD_TILE_SPLIT) {
+                /* The stream showed the rows inside the region, on one side of the band: they
+                 * are lossy, and the reference takes them (the band's, after its differences). */
+                update_reference(s, f, x, top ? ty * 64 : y + h, w, top + bottom);
+                memset(s->lossy + first, 1, (size_t)count);
+                enc->stats.tiles_streamed += (uint32_t)count;
+            } else {
+                memset(s->lossy + first, 0, (size_t)count); /* sent exactly now */
+            }
             const uint8_t *src = f->data + (size_t)y * (size_t)f->stride + (size_t)x * (size_t)g->bpp;
             size_t src_stride = (size_t)f->stride;
             uint64_t t0 = vd_now_ns();
@@ -1290,7 +1361,7 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f, uint64_t resend_afte
         memset(s->copies, 0, n_tiles * sizeof(*s->copies)); /* no copies, no bands */
     }
     uint64_t t_cls = vd_now_ns();
-    if ((ret = classify_frame(enc, s, f, &enc->stats, gpu_scanned == GPU_SCAN_STATS,
+    if ((ret = classify_frame(enc, s, f, gpu_scanned == GPU_SCAN_STATS,
                               resend_after != UINT64_MAX)) < 0)
         goto fail;
     enc->stats.classify_ns = vd_now_ns() - t_cls;
@@ -1306,6 +1377,7 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f, uint64_t resend_afte
     uint64_t t1 = vd_now_ns();
     if ((ret = sync_streams(enc, s)) < 0 || (ret = encode_streams(enc, s, f, trust_ref, gpu_scanned != GPU_SCAN_NONE)) < 0)
         goto fail;
+    count_classes(s, &enc->stats);
     enc->stats.tiles_refreshed = schedule_refresh(s, f);
 
     enc->frame_seq++;
@@ -1322,7 +1394,8 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f, uint64_t resend_afte
         goto fail;
 
     for (size_t i = 0; i < n_tiles; i++)
-        if (s->state[i] == VD_TILE_DIRTY || s->state[i] == VD_TILE_VIDEO || s->copies[i].vector)
+        if (s->state[i] == VD_TILE_DIRTY || s->state[i] == VD_TILE_VIDEO ||
+            s->state[i] == VD_TILE_SPLIT || s->copies[i].vector)
             s->tile_seq[i] = enc->frame_seq;
     if (is_new || s->refresh)
         s->geometry_seq = enc->frame_seq;

@@ -159,6 +159,60 @@ static void run(const char *backend, uint32_t codec)
     vd_decoder_free(&dec);
 }
 
+/* A player's controls redrawn under its picture, and a title over it, in the tile rows that
+ * the picture's edges cut: the stream carries the picture's part of those tiles while the rows
+ * beside it go exactly, so those tiles count as video and their text rows stay exact. */
+static void controls_beside(void)
+{
+    tu_rng r = tu_rng_init(33);
+    vd_encoder *enc;
+    vd_decoder *dec;
+    CHECK(vd_encoder_new(NULL, &enc) == 0 && vd_decoder_new(NULL, &dec) == 0, "new");
+    tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
+    tu_fill_desktop(&r, &c);
+    /* The picture's bottom edge (336) cuts tile row 5, its top edge (96) tile row 1; each text
+     * changes fewer pixels of those tiles than the picture does. */
+    const vd_rect controls = {area.x, area.y + area.height + 4, area.width, 8};
+    const vd_rect title = {area.x, area.y - 20, area.width, 16};
+    int split_frames = 0;
+    for (int frame = 0; frame < 60; frame++) {
+        paint(&c, &r, frame);
+        int redraw = frame >= 20 && frame % 5 == 0;
+        const vd_rect *text = frame % 10 ? &title : &controls;
+        if (redraw)
+            tu_paint_pattern(&r, &c, *text, TU_TEXT);
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        vd_image img = roundtrip(enc, dec, &f, 0);
+        uint8_t classes[80], lossy[80];
+        CHECK(vd_encoder_get_tile_classes(enc, 1, classes, sizeof(classes)) == 80 &&
+                  vd_encoder_get_lossy_tiles(enc, 1, lossy, sizeof(lossy)) == 80, "tile maps");
+        if (redraw) {
+            int ty = text->y / 64, video = 0;
+            for (int tx = area.x / 64; tx < (area.x + area.width) / 64; tx++)
+                video += classes[ty * 10 + tx] == VD_CONTENT_VIDEO && lossy[ty * 10 + tx];
+            split_frames += video == area.width / 64;
+        }
+        /* Every row beside the picture is exact on every frame, in lossy tiles too. */
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                int in_picture = x >= area.x && x < area.x + area.width && y >= area.y &&
+                                 y < area.y + area.height;
+                if (!in_picture || !lossy[(y / 64) * 10 + x / 64])
+                    CHECK(!memcmp(img.data + (size_t)y * (size_t)img.stride + (size_t)x * 4,
+                                  c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, 3),
+                          "frame %d: pixel %d,%d outside the picture differs", frame, x, y);
+            }
+    }
+    CHECK(split_frames == 8, "%d of 8 text redraws beside the picture left its tiles video",
+          split_frames);
+    printf("video: text redrawn beside the picture: %d of 8 times its tiles stayed video, exact\n",
+           split_frames);
+    tu_canvas_free(&c);
+    vd_encoder_free(&enc);
+    vd_decoder_free(&dec);
+}
+
 /* A corrupt stream frame: an error for that stream, a key request, recovery after it. */
 static void corrupt(void)
 {
@@ -412,6 +466,7 @@ int main(void)
 #endif
     printf("video: VAAPI unavailable -> software, logged %d time(s)\n", log_lines);
     corrupt();
+    controls_beside();
     rate_follows_link();
     cadence();
     lowest_rate();
