@@ -969,7 +969,7 @@ static void print_text(const result *res, int n, const kernel_result *kr, int n_
     if (labelled)
         printf("\nclassification: area-weighted over damaged tiles (a tile counts as the class of\n"
                "most of its changed pixels, and is predicted video/3D when that region's stream\n"
-               "carries all its change); latency in ms from when a region's content starts to move to\n"
+               "carries most of its change); latency in ms from when a region's content starts to move to\n"
                "half of it classified right; flaps = changes of its majority class per 5 s (video\n"
                "and 3D: while moving, after detection); definitions in bench/score.h.  Targets:\n"
                "precision and recall >= 95 %%, video/3d latency <= 500 ms, <= 1 flap per 5 s,\n"

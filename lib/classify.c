@@ -659,7 +659,8 @@ static int meets_outside(vd_rect a, vd_rect t, vd_rect r)
 
 /* Whether damaged tile i takes the class of the region at r: when r holds all that changed in
  * it this frame (its changed 16 x 16 blocks, and a moving cursor), as the encoder streams a
- * tile that a region only cuts when nothing changed outside it; when the changed blocks are
+ * tile that a region only cuts when nothing changed outside it (a tile that the encoder splits
+ * takes its class there, vd_classifier_set_tile_class()); when the changed blocks are
  * unknown (only the cursor moved, or a frame with nothing to compare with), when r covers
  * most of the tile.  It differs from the encoder for a cursor whose image changes in place,
  * and on a frame that defines the surface, where the encoder streams only the tiles wholly

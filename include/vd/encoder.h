@@ -354,8 +354,10 @@ VD_API int vd_encoder_request_keyframe(vd_encoder *enc, uint32_t stream_id);
 /* Writes the content class of every tile of a surface as of its last frame, raster order, one
  * byte per tile (enum vd_content; VD_CONTENT_NONE for tiles that were not damaged), and
  * returns the tile count, or VD_ERR(ENOENT), or VD_ERR(ENOSPC) when size is too small.  A
- * damaged tile is video or 3D when that region's rectangle holds everything that changed in
- * it (its change goes through the region's stream), else text. */
+ * damaged tile is video or 3D when that region's stream carries its change: all of it (the
+ * region's rectangle holds everything that changed in the tile), or most of its changed pixels
+ * when the rectangle's top or bottom edge cuts the tile and the rest, rows above or below the
+ * region, goes exactly; else text. */
 VD_API int vd_encoder_get_tile_classes(const vd_encoder *enc, uint32_t surface_id,
                                        uint8_t *classes, size_t size);
 
