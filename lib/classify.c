@@ -715,14 +715,48 @@ static void mark_sticky(vd_classifier *c, int64_t t)
     }
 }
 
+/* Of blocks (of tile i), those whose pixels in f look rendered: as many colours, and as many
+ * small steps between horizontal neighbours (shading, texture), as a tile's content must have
+ * to be natural.  Text and UI drawn beside a 3D view have few colours or hard edges. */
+static unsigned rendered_blocks(const vd_classifier *c, const vd_frame *f, size_t i,
+                                unsigned blocks)
+{
+    int bpp = c->grid.bpp;
+    unsigned out = 0;
+    for (int b = 0; b < 16; b++) {
+        if (!(blocks >> b & 1u))
+            continue;
+        vd_rect r = blocks_rect(c, i, 1u << b);
+        uint32_t set[128] = {0};
+        unsigned colours = 0, pairs = 0, smooth = 0;
+        for (int y = r.y; y < r.y + r.height; y++) {
+            const uint8_t *row = f->data + (size_t)y * f->stride + (size_t)r.x * (size_t)bpp;
+            colours += (unsigned)colour_set_add(set, colour_key(row, bpp));
+            for (int x = 1; x < r.width; x++) {
+                const uint8_t *a = row + (size_t)(x - 1) * (size_t)bpp, *p = a + bpp;
+                uint32_t kp = colour_key(p, bpp);
+                pairs++;
+                if (colour_key(a, bpp) == kp)
+                    continue;
+                smooth += max_channel_diff(a, p, bpp) <= VD_CLS_SMOOTH_MAX;
+                if (colours < VD_CLS_COLOUR_CAP)
+                    colours += (unsigned)colour_set_add(set, kp);
+            }
+        }
+        if (colours >= c->cfg.min_colours && smooth * 256 >= pairs * c->cfg.min_smooth_fraction)
+            out |= 1u << b;
+    }
+    return out;
+}
+
 /* The changed 16 x 16 blocks of tile i that touch its side facing a region (dx, dy point from
  * the region to the tile), as a pixel rectangle; empty when the tile is not busy.  A video
  * window rarely ends on a tile edge: its partly covered border tiles change too little to be
  * detected on their own, but their changed blocks beside the region belong to it when they
  * change as often as a region's tiles must (a passing cursor does not), or, when the region
  * is born on a natural repaint (born), when they were repainted too. */
-static vd_rect edge_blocks(const vd_classifier *c, size_t i, int dx, int dy, int64_t t,
-                           int born, int sweeps)
+static vd_rect edge_blocks(const vd_classifier *c, const vd_frame *f, size_t i, int dx, int dy,
+                           int64_t t, int born, int sweeps)
 {
     const tile_state *ts = &c->tiles[i];
     vd_rect none = {0, 0, 0, 0};
@@ -735,12 +769,15 @@ static vd_rect edge_blocks(const vd_classifier *c, size_t i, int dx, int dy, int
     int spreads = ts->frame_blocks && (rate >= c->cfg.exit_rate || (born && ts->natural_repaint)) &&
                   ts->colours_avg * 4 >= c->cfg.min_colours * 3 &&
                   ts->smooth_avg * 4 >= c->cfg.min_smooth_fraction * 3;
-    if (!busy && !spreads)
-        return none;
     /* A busy tile's own change is what keeps changing: not a one-off repaint beside it.  In
      * a 3D view (sweeps) objects move through a still scene and reach new blocks all the
-     * time; a video's picture does not grow. */
-    unsigned blocks = busy ? live_blocks(ts) | (sweeps ? ts->frame_blocks : 0u) : ts->frame_blocks;
+     * time, of a sky or a floor too: the blocks that changed this frame join when they look
+     * rendered.  A video's picture does not grow. */
+    unsigned live = live_blocks(ts);
+    unsigned fresh = sweeps ? rendered_blocks(c, f, i, ts->frame_blocks & ~live) : 0u;
+    if (!busy && !spreads && !fresh)
+        return none;
+    unsigned blocks = busy ? live | fresh : spreads ? ts->frame_blocks : fresh;
     unsigned keep = 0;
     /* Walk block rows (or columns) inwards from the side that faces the region while they
      * changed. */
@@ -772,7 +809,8 @@ static const region_state *previous_region(const vd_classifier *c, vd_rect rect)
 /* Flood-fills the component of active tiles from seed (hinted and detected ones apart) and
  * returns its region, not yet given an id: the hint's class, or video or 3D by the mean score
  * of its tiles. */
-static region_state grow_component(vd_classifier *c, size_t seed, int32_t index, int64_t t)
+static region_state grow_component(vd_classifier *c, const vd_frame *f, size_t seed,
+                                   int32_t index, int64_t t)
 {
     const vd_tile_grid *g = &c->grid;
     size_t head = 0, tail = 0, voters = 0;
@@ -821,7 +859,7 @@ static region_state grow_component(vd_classifier *c, size_t seed, int32_t index,
                 size_t n = (size_t)ny * (size_t)g->cols + (size_t)nx;
                 if (c->component[n] != index)
                     rect = rect_union(rect,
-                                      edge_blocks(c, n, step_x[d], step_y[d], t, born, sweeps));
+                                      edge_blocks(c, f, n, step_x[d], step_y[d], t, born, sweeps));
             }
         }
     }
@@ -1069,7 +1107,7 @@ int vd_classifier_update(vd_classifier *c, int64_t t, const uint8_t *state,
         if (!next)
             return VD_ERR(ENOMEM);
         c->next = next;
-        region_state r = grow_component(c, i, (int32_t)c->n_next, t);
+        region_state r = grow_component(c, f, i, (int32_t)c->n_next, t);
         if (c->hint[i]) {
             r.pub.rect = hinted_rect(c, f, r.pub.rect);
         } else if (c->component_voters < VD_CLS_MIN_REGION_TILES) {

@@ -331,6 +331,38 @@ static void test_sweep(enum vd_content what)
     vd_encoder_free(&enc);
 }
 
+/* Text typed just above a 3D view, two characters a frame, while the view changes every frame:
+ * no region takes in its rows, so it goes exactly (in the tile that the view's edge cuts, as
+ * the rows beside the stream's part). */
+static void test_typing_beside_3d(void)
+{
+    tu_rng r = tu_rng_init(29);
+    vd_encoder *enc = new_encoder();
+    tu_canvas c = desktop(&r);
+    const int y0 = area.y - 20, rows = 12; /* 100..111: the tile row the view's edge cuts */
+    int wrong = 0;
+    for (int frame = 0; frame < 40; frame++) {
+        paint(&c, &r, frame, VD_CONTENT_3D);
+        if (frame >= 10) /* two 8 px glyphs: dark strokes on a light line */
+            tu_paint_pattern(&r, &c, (vd_rect){area.x + 16 * (frame - 10) % area.width, y0, 16, rows},
+                             TU_TEXT);
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        send(enc, &f);
+        if (frame < 10)
+            continue;
+        vd_region reg[8];
+        int n = regions(enc, reg), over = 0;
+        for (int k = 0; k < n; k++)
+            over |= reg[k].rect.y < y0 + rows;
+        wrong += !n || over;
+    }
+    CHECK(!wrong, "typed text beside a 3D view was the view's in %d of 30 frames", wrong);
+    printf("classify: text typed beside a 3D view stays outside its region\n");
+    tu_canvas_free(&c);
+    vd_encoder_free(&enc);
+}
+
 /* A video whose middle stops changing (a dark, still part of the picture) splits into two
  * components of changing tiles; while the region holds its rectangle over both, they stay one
  * region (one stream), not a second region over the same pixels. */
@@ -608,6 +640,7 @@ int main(void)
     test_fast_start();
     test_sweep(VD_CONTENT_3D);
     test_sweep(VD_CONTENT_VIDEO);
+    test_typing_beside_3d();
     printf("classify: an object leaving a 3D view's busy area stays 3D; beside a video, outside its region\n");
     test_bars();
     test_split_stays_one();
