@@ -136,6 +136,7 @@ typedef struct full_frame {
     vd_video_decoder *dec;
     vd_buf coded;
     uint8_t *pic;
+    size_t pic_stride;
     int width, height; /* of the stream */
     int64_t bitrate;
 } full_frame;
@@ -163,7 +164,8 @@ static int full_frame_frame(full_frame *ff, bench_baseline *out, const bench_tex
         int ret = vd_video_encoder_new(&p, &ff->enc);
         if (ret < 0 || (ret = vd_video_decoder_new(VD_VIDEO_H264, w, h, &ff->dec)) < 0)
             return ret;
-        if (!(ff->pic = calloc((size_t)w * (size_t)h, 4))) /* black until the first picture */
+        ff->pic_stride = (size_t)w * 4 + VD_VIDEO_ROW_SLACK;
+        if (!(ff->pic = calloc(ff->pic_stride, (size_t)h))) /* black until the first picture */
             return -ENOMEM;
     } else if ((f->width & ~1) != w || (f->height & ~1) != h) {
         return -ENOTSUP; /* one stream, one size */
@@ -176,10 +178,10 @@ static int full_frame_frame(full_frame *ff, bench_baseline *out, const bench_tex
     for (int i = 0; ret == 0 && i < n; i++) {
         out->bytes += pkts[i].size;
         ret = vd_video_decode(ff->dec, ff->coded.data + pkts[i].offset, pkts[i].size, ff->pic,
-                              (size_t)w * 4, VD_FORMAT_BGRX8888);
+                              ff->pic_stride, VD_FORMAT_BGRX8888);
     }
     if (ret == 0)
-        bench_text_error_add(&out->text, mask, f, ff->pic, (size_t)w * 4, w, h);
+        bench_text_error_add(&out->text, mask, f, ff->pic, ff->pic_stride, w, h);
     return ret;
 }
 

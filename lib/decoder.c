@@ -23,7 +23,8 @@ typedef struct dec_stream {
     enum vd_pixel_format format;
     int bpp;
     vd_video_decoder *video;
-    uint8_t *pixels;  /* rect, in the surface's format, stride width * bpp */
+    uint8_t *pixels;  /* rect, in the surface's format */
+    size_t stride;    /* of pixels: width * bpp and VD_VIDEO_ROW_SLACK, rounded up to 64 */
     uint8_t *mask;    /* blocks to show at frame end */
     uint32_t mask_size;
     uint16_t *bounds; /* per block: the part to show (as on the wire), for set mask bits */
@@ -385,7 +386,8 @@ static int handle_stream_create(vd_decoder *dec, const vd_msg *msg)
                      .rect = {(int32_t)m.x, (int32_t)m.y, (int32_t)m.width, (int32_t)m.height},
                      .format = format, .bpp = g->bpp};
     st.mask_size = ((m.width + 15) / 16 * ((m.height + 15) / 16) + 7) / 8;
-    st.pixels = calloc((size_t)m.width * m.height, (size_t)g->bpp);
+    st.stride = ((size_t)m.width * (size_t)g->bpp + VD_VIDEO_ROW_SLACK + 63) / 64 * 64;
+    st.pixels = calloc(st.stride, m.height);
     size_t blocks = (size_t)((m.width + 15) / 16) * ((m.height + 15) / 16);
     st.mask = calloc(st.mask_size, 1);
     st.bounds = calloc(blocks, sizeof(*st.bounds));
@@ -442,8 +444,7 @@ static int handle_stream_frame(vd_decoder *dec, const vd_msg *msg)
     uint32_t coded = m.size - (uint32_t)(p - m.data);
     if (st->broken && !(m.flags & VD_STREAM_FRAME_KEY))
         return 0; /* what follows a loss would decode to garbage: wait for the key frame */
-    ret = vd_video_decode(st->video, p, coded, st->pixels, (size_t)st->rect.width * (size_t)st->bpp,
-                          st->format);
+    ret = vd_video_decode(st->video, p, coded, st->pixels, st->stride, st->format);
     if (ret == VD_ERR(ENOMEM))
         return ret;
     if (ret < 0) {
@@ -490,7 +491,6 @@ static void apply_streams(vd_decoder *dec, dec_surface *s)
         if (st->surface_id != s->id || !st->pending || st->bpp != g->bpp)
             continue;
         int bw = (st->rect.width + 15) / 16, bh = (st->rect.height + 15) / 16;
-        size_t src_stride = (size_t)st->rect.width * (size_t)st->bpp;
         for (int by = 0; by < bh; by++)
             for (int bx = 0; bx < bw; bx++) {
                 int b = by * bw + bx;
@@ -503,7 +503,7 @@ static void apply_streams(vd_decoder *dec, dec_surface *s)
                 for (int r = 0; r < h; r++)
                     memcpy(s->pixels + (size_t)(st->rect.y + y + r) * stride +
                                (size_t)(st->rect.x + x) * (size_t)g->bpp,
-                           st->pixels + (size_t)(y + r) * src_stride + (size_t)x * (size_t)st->bpp,
+                           st->pixels + (size_t)(y + r) * st->stride + (size_t)x * (size_t)st->bpp,
                            (size_t)w * (size_t)st->bpp);
                 s->damage[(size_t)((st->rect.y + y) / 64) * (size_t)g->cols +
                           (size_t)((st->rect.x + x) / 64)] = VD_TILE_DIRTY;
