@@ -62,8 +62,10 @@ VD_HIDDEN int vd_classifier_update(vd_classifier *cls, int64_t t_us, const uint8
 
 /* Class of every tile for the last frame: VD_CONTENT_NONE where not damaged. */
 VD_HIDDEN const uint8_t *vd_classifier_tile_classes(const vd_classifier *cls);
-/* The encoder sent most of damaged tile i's change through a stream of that content after
- * all: a region's edge cut it, and rows beside the region went exactly (VD_TILE_SPLIT). */
+/* The encoder sent damaged tile i otherwise than the class says: most of its change through a
+ * stream of that content after all (a region's edge cut it, and rows beside the region went
+ * exactly: VD_TILE_SPLIT), or all of it exactly (VD_CONTENT_TEXT: the stream's encoder held
+ * its picture back). */
 VD_HIDDEN void vd_classifier_set_tile_class(vd_classifier *cls, size_t tile,
                                             enum vd_content content);
 /* Regions alive after the last frame. */

@@ -870,6 +870,7 @@ static int code_stream(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
                 if (s->state[i] == VD_TILE_VIDEO || s->state[i] == VD_TILE_SPLIT) {
                     s->state[i] = VD_TILE_DIRTY;
                     s->lossy[i] = 1;
+                    vd_classifier_set_tile_class(s->classifier, i, VD_CONTENT_TEXT);
                 }
             }
         return 0;

@@ -267,7 +267,9 @@ typedef struct vd_encoder_stats {
     uint64_t classify_ns;   /* tile statistics, classification and region tracking */
     uint32_t tiles_video;   /* damaged tiles classified video */
     uint32_t tiles_3d;      /* damaged tiles classified 3D (the rest are text/UI) */
-    uint32_t tiles_streamed; /* damaged tiles sent in video streams (lossy) */
+    uint32_t tiles_streamed; /* damaged tiles sent in video streams (lossy); one that a
+                              * region's edge cuts counts in tiles_damaged too, for the rows
+                              * beside the region that went exactly */
     uint32_t tiles_refreshed; /* tiles sent losslessly again over lossy ones (build-to-lossless) */
     uint32_t tiles_lossy;   /* tiles the client now shows lossy, all surfaces */
     uint64_t video_bytes;   /* of bytes: the video streams' frames */
