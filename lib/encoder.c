@@ -708,7 +708,8 @@ static int split_band(enc_surface *s, const vd_frame *f, size_t i, int x, int y,
 {
     vd_tile_copy *tc = &s->copies[i];
     int above = q->y > y, below = q->y + q->height < y + h;
-    if (tc->vector || tc->band || above == below)
+    /* The stream's blocks must end at the cut (regions are 16-aligned; hints too). */
+    if (tc->vector || tc->band || above == below || (above ? q->y : q->y + q->height) % 16)
         return 0;
     int in0 = VD_MAX(y, q->y), in1 = VD_MIN(y + h, q->y + q->height);
     if (changed_outside(s, f, x, in0, w, in1 - in0, q))
