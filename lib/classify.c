@@ -715,9 +715,11 @@ static void mark_sticky(vd_classifier *c, int64_t t)
     }
 }
 
-/* Of blocks (of tile i), those whose pixels in f look rendered: as many colours, and as many
- * small steps between horizontal neighbours (shading, texture), as a tile's content must have
- * to be natural.  Text and UI drawn beside a 3D view have few colours or hard edges. */
+/* Of blocks (of tile i), those whose pixels in f look rendered: as many colours as natural
+ * content must have, and most of the steps between neighbours small, across and down (shading
+ * and texture are smooth both ways; a flat sky beside an object is at least smooth down).
+ * Text and UI drawn beside a 3D view have hard edges: on a flat line, or on a gradient across
+ * or down, most of its steps one way are glyph edges. */
 static unsigned rendered_blocks(const vd_classifier *c, const vd_frame *f, size_t i,
                                 unsigned blocks)
 {
@@ -728,23 +730,28 @@ static unsigned rendered_blocks(const vd_classifier *c, const vd_frame *f, size_
             continue;
         vd_rect r = blocks_rect(c, i, 1u << b);
         uint32_t set[128] = {0};
-        unsigned colours = 0, pairs = 0, smooth = 0;
+        unsigned colours = 0, steps[2] = {0, 0}, smooth[2] = {0, 0}; /* across, down */
         for (int y = r.y; y < r.y + r.height; y++) {
             const uint8_t *row = f->data + (size_t)y * f->stride + (size_t)r.x * (size_t)bpp;
             colours += (unsigned)colour_set_add(set, colour_key(row, bpp));
-            for (int x = 1; x < r.width; x++) {
-                const uint8_t *a = row + (size_t)(x - 1) * (size_t)bpp, *p = a + bpp;
+            for (int x = 0; x < r.width; x++) {
+                const uint8_t *p = row + (size_t)x * (size_t)bpp;
                 uint32_t kp = colour_key(p, bpp);
-                pairs++;
-                if (colour_key(a, bpp) == kp)
-                    continue;
-                smooth += max_channel_diff(a, p, bpp) <= VD_CLS_SMOOTH_MAX;
-                if (colours < VD_CLS_COLOUR_CAP)
+                const uint8_t *nb[2] = {x ? p - bpp : NULL, y > r.y ? p - f->stride : NULL};
+                for (int d = 0; d < 2; d++) {
+                    if (!nb[d] || colour_key(nb[d], bpp) == kp)
+                        continue;
+                    steps[d]++;
+                    smooth[d] += max_channel_diff(nb[d], p, bpp) <= VD_CLS_SMOOTH_MAX;
+                }
+                if (x && colours < VD_CLS_COLOUR_CAP)
                     colours += (unsigned)colour_set_add(set, kp);
             }
         }
-        if (colours >= c->cfg.min_colours && smooth * 256 >= pairs * c->cfg.min_smooth_fraction)
-            out |= 1u << b;
+        int rendered = colours >= c->cfg.min_colours;
+        for (int d = 0; d < 2; d++)
+            rendered &= steps[d] >= VD_CLS_RENDERED_MIN_STEPS && smooth[d] * 2 >= steps[d];
+        out |= (unsigned)rendered << b;
     }
     return out;
 }
@@ -755,8 +762,7 @@ static unsigned rendered_blocks(const vd_classifier *c, const vd_frame *f, size_
  * detected on their own, but their changed blocks beside the region belong to it when they
  * change as often as a region's tiles must (a passing cursor does not), or, when the region
  * is born on a natural repaint (born), when they were repainted too. */
-static vd_rect edge_blocks(const vd_classifier *c, const vd_frame *f, size_t i, int dx, int dy,
-                           int64_t t, int born, int sweeps)
+static vd_rect edge_blocks(const vd_classifier *c, size_t i, int dx, int dy, int64_t t, int born)
 {
     const tile_state *ts = &c->tiles[i];
     vd_rect none = {0, 0, 0, 0};
@@ -769,15 +775,10 @@ static vd_rect edge_blocks(const vd_classifier *c, const vd_frame *f, size_t i, 
     int spreads = ts->frame_blocks && (rate >= c->cfg.exit_rate || (born && ts->natural_repaint)) &&
                   ts->colours_avg * 4 >= c->cfg.min_colours * 3 &&
                   ts->smooth_avg * 4 >= c->cfg.min_smooth_fraction * 3;
-    /* A busy tile's own change is what keeps changing: not a one-off repaint beside it.  In
-     * a 3D view (sweeps) objects move through a still scene and reach new blocks all the
-     * time, of a sky or a floor too: the blocks that changed this frame join when they look
-     * rendered.  A video's picture does not grow. */
-    unsigned live = live_blocks(ts);
-    unsigned fresh = sweeps ? rendered_blocks(c, f, i, ts->frame_blocks & ~live) : 0u;
-    if (!busy && !spreads && !fresh)
+    if (!busy && !spreads)
         return none;
-    unsigned blocks = busy ? live | fresh : spreads ? ts->frame_blocks : fresh;
+    /* A busy tile's own change is what keeps changing: not a one-off repaint beside it. */
+    unsigned blocks = busy ? live_blocks(ts) : ts->frame_blocks;
     unsigned keep = 0;
     /* Walk block rows (or columns) inwards from the side that faces the region while they
      * changed. */
@@ -789,6 +790,49 @@ static vd_rect edge_blocks(const vd_classifier *c, const vd_frame *f, size_t i, 
         keep |= blocks & mask;
     }
     return keep ? blocks_rect(c, i, keep) : none;
+}
+
+/* Whether a and b overlap or share an edge or a corner. */
+static int touches(vd_rect a, vd_rect b)
+{
+    return overlap_area(a, (vd_rect){b.x - 1, b.y - 1, b.width + 2, b.height + 2}) > 0;
+}
+
+/* A 3D view's objects move through a still scene (a sky, a floor) into blocks that were
+ * not changing: of this frame's changed blocks, those that look rendered join the region's
+ * rectangle when they touch it, or the rectangle it had (before), or a block that joined (up
+ * to VD_CLS_SWEEP_STEPS blocks out).  Tiles of other content that is changing on its own (a
+ * video beside the view) form their own regions. */
+static vd_rect sweep_blocks(const vd_classifier *c, const vd_frame *f, int32_t index, int64_t t,
+                            vd_rect rect, vd_rect before)
+{
+    const vd_tile_grid *g = &c->grid;
+    vd_rect reach = rect_union(rect, before);
+    for (int step = 0, grew = 1; grew && step < VD_CLS_SWEEP_STEPS; step++) {
+        grew = 0;
+        int tx0 = VD_MAX(reach.x - 1, 0) / 64, ty0 = VD_MAX(reach.y - 1, 0) / 64;
+        int tx1 = VD_MIN(reach.x + reach.width, g->width - 1) / 64;
+        int ty1 = VD_MIN(reach.y + reach.height, g->height - 1) / 64;
+        for (int ty = ty0; ty <= ty1; ty++)
+            for (int tx = tx0; tx <= tx1; tx++) {
+                size_t i = (size_t)ty * (size_t)g->cols + (size_t)tx;
+                const tile_state *ts = &c->tiles[i];
+                if (!ts->frame_blocks || c->hint[i] || scrolls(ts) ||
+                    (c->component[i] != index && is_active(c, i, t)))
+                    continue;
+                for (int b = 0; b < 16; b++) {
+                    vd_rect block = blocks_rect(c, i, 1u << b);
+                    if (!(ts->frame_blocks >> b & 1u) || !touches(block, reach) ||
+                        overlap_area(block, reach) == (int64_t)block.width * block.height ||
+                        !rendered_blocks(c, f, i, 1u << b))
+                        continue;
+                    rect = rect_union(rect, block);
+                    reach = rect_union(reach, block);
+                    grew = 1;
+                }
+            }
+    }
+    return rect;
 }
 
 /* The last frame's detected region that overlaps rect most, NULL if none does. */
@@ -859,9 +903,12 @@ static region_state grow_component(vd_classifier *c, const vd_frame *f, size_t s
                 size_t n = (size_t)ny * (size_t)g->cols + (size_t)nx;
                 if (c->component[n] != index)
                     rect = rect_union(rect,
-                                      edge_blocks(c, f, n, step_x[d], step_y[d], t, born, sweeps));
+                                      edge_blocks(c, n, step_x[d], step_y[d], t, born));
             }
         }
+        if (sweeps)
+            rect = sweep_blocks(c, f, index, t, rect,
+                                before ? before->pub.rect : (vd_rect){0, 0, 0, 0});
     }
     c->component_voters = voters;
     region_state r = {.pub = {.content = hinted  ? c->hint[seed]

@@ -68,6 +68,11 @@
 /* Age from which a region is established: its changing tiles keep it alive on their own, and
  * it outlives a pause of up to region_idle_ms (region hysteresis). */
 #define VD_CLS_REGION_ESTABLISHED_MS 500 /* ms */
+/* A 16 x 16 block that changed beside a 3D region joins it when it looks rendered: at least
+ * this many colour steps between neighbours each way (across and down), most of them small. */
+#define VD_CLS_RENDERED_MIN_STEPS 8 /* neighbour pairs */
+/* ... and blocks that join reach at most this many blocks beyond the region in a frame. */
+#define VD_CLS_SWEEP_STEPS 4 /* 16 x 16 blocks */
 /* Fewer detected tiles than this make no region: small changing photo-like patches are the
  * edges of windows dragged over a wallpaper far more often than video (the drag workload's
  * last false regions had 4 and 5 tiles); a smaller video stays lossless. */

@@ -331,10 +331,67 @@ static void test_sweep(enum vd_content what)
     vd_encoder_free(&enc);
 }
 
-/* Text typed just above a 3D view, two characters a frame, while the view changes every frame:
+/* A shaded ball rises out of a 3D view into the still sky above it (one colour per row, which
+ * does not look natural as a whole tile): each tile it reaches is 3D from its first frame
+ * there, as the blocks it changed look rendered. */
+static void test_rise_into_sky(void)
+{
+    tu_rng r = tu_rng_init(31);
+    vd_encoder *enc = new_encoder();
+    tu_canvas c = desktop(&r);
+    const vd_rect sky = {area.x, area.y - 96, area.width, 96};
+    for (int y = sky.y; y < sky.y + sky.height; y++)
+        for (int x = sky.x; x < sky.x + sky.width; x++)
+            tu_put_pixel(&c, x, y, (uint32_t)(90 + (y - sky.y) / 2) * 0x010100u + 0xc0u);
+    uint8_t classes[100];
+    int right = 0, frames = 0;
+    for (int frame = 0; frame < 22; frame++) {
+        paint(&c, &r, frame, VD_CONTENT_3D);
+        int top = area.y - 8 * (frame - 10); /* the ball's top row, 8 px higher each frame */
+        if (frame > 10) /* the sky where it was */
+            for (int y = VD_MAX(top + 8, sky.y); y < VD_MIN(top + 32, area.y); y++)
+                for (int x = 200; x < 224; x++)
+                    tu_put_pixel(&c, x, y, (uint32_t)(90 + (y - sky.y) / 2) * 0x010100u + 0xc0u);
+        if (frame >= 10)
+            for (int y = VD_MAX(top, sky.y); y < top + 24; y++)
+                for (int x = 200; x < 224; x++) {
+                    uint32_t g = (uint32_t)(96 + (x - 200) * 5 + (y - top) * 3);
+                    tu_put_pixel(&c, x, y, (g & 0xff) | (g / 2 & 0xff) << 8 | 0x40u << 16);
+                }
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        send(enc, &f);
+        if (frame < 11 || top < sky.y)
+            continue;
+        CHECK(vd_encoder_get_tile_classes(enc, 1, classes, sizeof(classes)) == 80, "classes");
+        right += classes[top / 64 * 10 + 200 / 64] == VD_CONTENT_3D;
+        frames++;
+    }
+    CHECK(frames >= 10 && right == frames, "the rising ball's tile was 3D in %d of %d frames",
+          right, frames);
+    printf("classify: an object rising out of a 3D view into a still sky is 3D at once\n");
+    tu_canvas_free(&c);
+    vd_encoder_free(&enc);
+}
+
+/* Glyphs: strokes of dark greys (anti-aliased edges) on a light line that is flat (kind 0),
+ * a gradient across (1) or down (2). */
+static void paint_glyphs(tu_canvas *c, tu_rng *r, vd_rect rect, int kind)
+{
+    for (int y = rect.y; y < rect.y + rect.height; y++)
+        for (int x = rect.x; x < rect.x + rect.width; x++) {
+            uint32_t g = kind == 0 ? 224 : kind == 1 ? 150 + (uint32_t)(x - rect.x) % 64
+                                                     : 150 + 3 * (uint32_t)(y - rect.y);
+            if (tu_rng_below(r, 5) == 0)
+                g = tu_rng_below(r, 96);
+            tu_put_pixel(c, x, y, g * 0x010101u);
+        }
+}
+
+/* Text typed just above a 3D view, two 8 px glyphs a frame, while the view changes every frame:
  * no region takes in its rows, so it goes exactly (in the tile that the view's edge cuts, as
- * the rows beside the stream's part). */
-static void test_typing_beside_3d(void)
+ * the rows beside the stream's part).  Rendered pixels reaching new blocks there would join. */
+static void test_typing_beside_3d(int kind)
 {
     tu_rng r = tu_rng_init(29);
     vd_encoder *enc = new_encoder();
@@ -343,9 +400,9 @@ static void test_typing_beside_3d(void)
     int wrong = 0;
     for (int frame = 0; frame < 40; frame++) {
         paint(&c, &r, frame, VD_CONTENT_3D);
-        if (frame >= 10) /* two 8 px glyphs: dark strokes on a light line */
-            tu_paint_pattern(&r, &c, (vd_rect){area.x + 16 * (frame - 10) % area.width, y0, 16, rows},
-                             TU_TEXT);
+        if (frame >= 10)
+            paint_glyphs(&c, &r, (vd_rect){area.x + 16 * (frame - 10) % area.width, y0, 16, rows},
+                         kind);
         vd_frame f = tu_frame(&c, 1, NULL, 0);
         f.pts_us = frame * 33333;
         send(enc, &f);
@@ -357,8 +414,8 @@ static void test_typing_beside_3d(void)
             over |= reg[k].rect.y < y0 + rows;
         wrong += !n || over;
     }
-    CHECK(!wrong, "typed text beside a 3D view was the view's in %d of 30 frames", wrong);
-    printf("classify: text typed beside a 3D view stays outside its region\n");
+    CHECK(!wrong, "typed text (line %d) beside a 3D view was the view's in %d of 30 frames", kind,
+          wrong);
     tu_canvas_free(&c);
     vd_encoder_free(&enc);
 }
@@ -640,7 +697,11 @@ int main(void)
     test_fast_start();
     test_sweep(VD_CONTENT_3D);
     test_sweep(VD_CONTENT_VIDEO);
-    test_typing_beside_3d();
+    test_rise_into_sky();
+    for (int kind = 0; kind < 3; kind++)
+        test_typing_beside_3d(kind);
+    printf("classify: text typed beside a 3D view, on a flat or graded line, stays outside its "
+           "region\n");
     printf("classify: an object leaving a 3D view's busy area stays 3D; beside a video, outside its region\n");
     test_bars();
     test_split_stays_one();
