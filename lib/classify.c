@@ -715,9 +715,9 @@ static void mark_sticky(vd_classifier *c, int64_t t)
     }
 }
 
-/* Of blocks (of tile i), those whose pixels in f look rendered: as many colours as natural
- * content must have, and most of the steps between neighbours small, across and down (shading
- * and texture are smooth both ways; a flat sky beside an object is at least smooth down).
+/* Of blocks (of tile i), those whose pixels in f look rendered: several colours, and most of
+ * the steps between neighbours small, across and down (shading and texture are smooth both
+ * ways; a flat sky beside an object is at least smooth down).
  * Text and UI drawn beside a 3D view have hard edges: on a flat line, or on a gradient across
  * or down, most of its steps one way are glyph edges. */
 static unsigned rendered_blocks(const vd_classifier *c, const vd_frame *f, size_t i,
@@ -748,7 +748,7 @@ static unsigned rendered_blocks(const vd_classifier *c, const vd_frame *f, size_
                     colours += (unsigned)colour_set_add(set, kp);
             }
         }
-        int rendered = colours >= c->cfg.min_colours;
+        int rendered = colours >= VD_CLS_RENDERED_MIN_COLOURS;
         for (int d = 0; d < 2; d++)
             rendered &= steps[d] >= VD_CLS_RENDERED_MIN_STEPS && smooth[d] * 2 >= steps[d];
         out |= (unsigned)rendered << b;

@@ -69,8 +69,11 @@
  * it outlives a pause of up to region_idle_ms (region hysteresis). */
 #define VD_CLS_REGION_ESTABLISHED_MS 500 /* ms */
 /* A 16 x 16 block that changed beside a 3D region joins it when it looks rendered: at least
- * this many colour steps between neighbours each way (across and down), most of them small. */
-#define VD_CLS_RENDERED_MIN_STEPS 8 /* neighbour pairs */
+ * this many colours (a shaded floor's block has 5-10; text's hard edges are what tell it
+ * apart), and this many colour steps between neighbours each way (across and down), most of
+ * them small. */
+#define VD_CLS_RENDERED_MIN_COLOURS 8 /* colours */
+#define VD_CLS_RENDERED_MIN_STEPS 8   /* neighbour pairs */
 /* ... and blocks that join reach at most this many blocks beyond the region in a frame. */
 #define VD_CLS_SWEEP_STEPS 4 /* 16 x 16 blocks */
 /* Fewer detected tiles than this make no region: small changing photo-like patches are the
