@@ -393,6 +393,7 @@ typedef struct tile_state {
      * 1/256): the blocks that keep changing, not one big repaint, shape a region. */
     uint8_t block_rate[16];
     uint16_t frame_blocks;           /* the 16 x 16 blocks that changed in this frame */
+    uint16_t looked, rendered;       /* blocks rendered_blocks() judged this frame, and how */
     uint8_t moved_rate;              /* share of its changes made beside a copy (a scroll), 1/256 */
     /* What the tile shows now, from its last statistics (a frame with nothing to compare
      * with included): colours and smooth-pair share, 1/256. */
@@ -798,18 +799,32 @@ static int touches(vd_rect a, vd_rect b)
     return overlap_area(a, (vd_rect){b.x - 1, b.y - 1, b.width + 2, b.height + 2}) > 0;
 }
 
+/* Of tile i's blocks, those that look rendered (rendered_blocks()), each judged once a frame. */
+static unsigned rendered_once(vd_classifier *c, const vd_frame *f, size_t i, unsigned blocks)
+{
+    tile_state *ts = &c->tiles[i];
+    unsigned fresh = blocks & ~(unsigned)ts->looked;
+    if (fresh) {
+        ts->rendered |= (uint16_t)rendered_blocks(c, f, i, fresh);
+        ts->looked |= (uint16_t)fresh;
+    }
+    return blocks & ts->rendered;
+}
+
 /* A 3D view's objects move through a still scene (a sky, a floor) into blocks that were
- * not changing: of this frame's changed blocks, those that look rendered join the region's
- * rectangle when they touch it, or the rectangle it had (before), or a block that joined (up
- * to VD_CLS_SWEEP_STEPS blocks out).  Tiles of other content that is changing on its own (a
- * video beside the view) form their own regions. */
-static vd_rect sweep_blocks(const vd_classifier *c, const vd_frame *f, int32_t index, int64_t t,
+ * not changing: blocks that changed this frame and look rendered join the region's rectangle
+ * when they touch it or the rectangle it had (before); further out, up to VD_CLS_SWEEP_STEPS
+ * blocks, those that touch blocks that joined and changed lately too (VD_CLS_SWEEP_MIN_RATE).
+ * What changes once beside the view (a photo that opens) takes at most a block's width of
+ * it; tiles of other content that changes on its own (a video beside the view) form their
+ * own regions. */
+static vd_rect sweep_blocks(vd_classifier *c, const vd_frame *f, int32_t index, int64_t t,
                             vd_rect rect, vd_rect before)
 {
     const vd_tile_grid *g = &c->grid;
     vd_rect reach = rect_union(rect, before);
-    for (int step = 0, grew = 1; grew && step < VD_CLS_SWEEP_STEPS; step++) {
-        grew = 0;
+    for (int step = 0; step < VD_CLS_SWEEP_STEPS; step++) {
+        vd_rect grown = {0, 0, 0, 0}; /* this step's blocks: they touch reach as it was */
         int tx0 = VD_MAX(reach.x - 1, 0) / 64, ty0 = VD_MAX(reach.y - 1, 0) / 64;
         int tx1 = VD_MIN(reach.x + reach.width, g->width - 1) / 64;
         int ty1 = VD_MIN(reach.y + reach.height, g->height - 1) / 64;
@@ -817,20 +832,29 @@ static vd_rect sweep_blocks(const vd_classifier *c, const vd_frame *f, int32_t i
             for (int tx = tx0; tx <= tx1; tx++) {
                 size_t i = (size_t)ty * (size_t)g->cols + (size_t)tx;
                 const tile_state *ts = &c->tiles[i];
+                vd_rect tile = blocks_rect(c, i, 0);
                 if (!ts->frame_blocks || c->hint[i] || scrolls(ts) ||
+                    overlap_area(tile, reach) == (int64_t)tile.width * tile.height ||
                     (c->component[i] != index && is_active(c, i, t)))
                     continue;
+                unsigned candidates = 0;
                 for (int b = 0; b < 16; b++) {
                     vd_rect block = blocks_rect(c, i, 1u << b);
-                    if (!(ts->frame_blocks >> b & 1u) || !touches(block, reach) ||
-                        overlap_area(block, reach) == (int64_t)block.width * block.height ||
-                        !rendered_blocks(c, f, i, 1u << b))
-                        continue;
-                    rect = rect_union(rect, block);
-                    reach = rect_union(reach, block);
-                    grew = 1;
+                    if ((ts->frame_blocks >> b & 1u) &&
+                        (!step || ts->block_rate[b] >= VD_CLS_SWEEP_MIN_RATE) &&
+                        touches(block, reach) &&
+                        overlap_area(block, reach) < (int64_t)block.width * block.height)
+                        candidates |= 1u << b;
                 }
+                unsigned joined = candidates ? rendered_once(c, f, i, candidates) : 0u;
+                for (int b = 0; b < 16; b++)
+                    if (joined >> b & 1u)
+                        grown = rect_union(grown, blocks_rect(c, i, 1u << b));
             }
+        if (grown.width <= 0)
+            break;
+        rect = rect_union(rect, grown);
+        reach = rect_union(reach, grown);
     }
     return rect;
 }
@@ -906,7 +930,7 @@ static region_state grow_component(vd_classifier *c, const vd_frame *f, size_t s
                                       edge_blocks(c, n, step_x[d], step_y[d], t, born));
             }
         }
-        if (sweeps)
+        if (sweeps && voters >= VD_CLS_MIN_REGION_TILES) /* else no region (update()) */
             rect = sweep_blocks(c, f, index, t, rect,
                                 before ? before->pub.rect : (vd_rect){0, 0, 0, 0});
     }
@@ -1118,7 +1142,7 @@ int vd_classifier_update(vd_classifier *c, int64_t t, const uint8_t *state,
     c->cursor_last = f->cursor;
     for (size_t i = 0; i < c->n_tiles; i++) {
         tile_state *ts = &c->tiles[i];
-        ts->frame_blocks = 0;
+        ts->frame_blocks = ts->looked = 0;
         ts->natural_repaint = ts->moved_now = 0;
         if (copies && copies[i].vector) /* its content came from elsewhere, unmeasured */
             ts->shown_known = 0;

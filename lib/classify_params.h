@@ -74,8 +74,11 @@
  * them small. */
 #define VD_CLS_RENDERED_MIN_COLOURS 8 /* colours */
 #define VD_CLS_RENDERED_MIN_STEPS 8   /* neighbour pairs */
-/* ... and blocks that join reach at most this many blocks beyond the region in a frame. */
-#define VD_CLS_SWEEP_STEPS 4 /* 16 x 16 blocks */
+/* Blocks that join reach at most this many blocks beyond the region in a frame; beyond the
+ * first, only those whose change rate (VD_CLS_BLOCK_LIVE's scale: one change from rest gives
+ * 63, two in a row 111, two one frame apart 99) is at least VD_CLS_SWEEP_MIN_RATE. */
+#define VD_CLS_SWEEP_STEPS 4       /* 16 x 16 blocks */
+#define VD_CLS_SWEEP_MIN_RATE 96   /* 1/256 */
 /* Fewer detected tiles than this make no region: small changing photo-like patches are the
  * edges of windows dragged over a wallpaper far more often than video (the drag workload's
  * last false regions had 4 and 5 tiles); a smaller video stays lossless. */

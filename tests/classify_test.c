@@ -388,6 +388,40 @@ static void paint_glyphs(tu_canvas *c, tu_rng *r, vd_rect rect, int kind)
         }
 }
 
+/* A picture that opens once beside a 3D view (shaded, so its blocks look rendered), and text
+ * typed further out in the same rows: the region takes at most a block's width of the
+ * picture, never the text (a chat panel beside a game, an image loading beside a WebGL
+ * canvas). */
+static void test_picture_beside_3d(void)
+{
+    tu_rng r = tu_rng_init(41);
+    vd_encoder *enc = new_encoder();
+    tu_canvas c = desktop(&r);
+    const int right = area.x + area.width; /* 392 */
+    const vd_rect picture = {right + 8, area.y - 8, 128, 32};
+    int wrong = 0;
+    for (int frame = 0; frame < 50; frame++) {
+        paint(&c, &r, frame, VD_CONTENT_3D);
+        if (frame == 15)
+            tu_paint_pattern(&r, &c, picture, TU_GRADIENT);
+        vd_rect text = {right + 40, 260, 16 * (frame - 19), 12};
+        if (frame >= 20)
+            paint_glyphs(&c, &r, (vd_rect){text.x + text.width - 16, text.y, 16, 12}, 0);
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        send(enc, &f);
+        vd_region reg[8];
+        int n = regions(enc, reg);
+        for (int k = 0; k < n; k++)
+            wrong += frame >= 20 && reg[k].rect.x + reg[k].rect.width > text.x;
+        wrong += frame >= 20 && !n;
+    }
+    CHECK(!wrong, "text typed beside a picture beside a 3D view was in its region %d times", wrong);
+    printf("classify: a picture opening beside a 3D view does not carry its region over text\n");
+    tu_canvas_free(&c);
+    vd_encoder_free(&enc);
+}
+
 /* Text typed just above a 3D view, two 8 px glyphs a frame, while the view changes every frame:
  * no region takes in its rows, so it goes exactly (in the tile that the view's edge cuts, as
  * the rows beside the stream's part).  Rendered pixels reaching new blocks there would join. */
@@ -698,6 +732,7 @@ int main(void)
     test_sweep(VD_CONTENT_3D);
     test_sweep(VD_CONTENT_VIDEO);
     test_rise_into_sky();
+    test_picture_beside_3d();
     for (int kind = 0; kind < 3; kind++)
         test_typing_beside_3d(kind);
     printf("classify: text typed beside a 3D view, on a flat or graded line, stays outside its "
