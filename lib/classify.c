@@ -1199,7 +1199,7 @@ int vd_classifier_update(vd_classifier *c, int64_t t, const uint8_t *state,
 
     for (size_t i = 0; i < c->n_tiles; i++) {
         c->classes[i] = state[i] == VD_TILE_DIRTY ? VD_CONTENT_TEXT : VD_CONTENT_NONE;
-        if (state[i] != VD_TILE_DIRTY)
+        if (state[i] != VD_TILE_DIRTY || vd_classifier_hinted_text(c, i))
             continue;
         for (size_t n = 0; n < c->n_next; n++)
             if (tile_in_region(c, i, c->next[n].pub.rect))
@@ -1218,6 +1218,11 @@ int vd_classifier_update(vd_classifier *c, int64_t t, const uint8_t *state,
 }
 
 const uint8_t *vd_classifier_tile_classes(const vd_classifier *c) { return c->classes; }
+
+int vd_classifier_hinted_text(const vd_classifier *c, size_t tile)
+{
+    return c->hint[tile] == VD_CONTENT_TEXT;
+}
 
 void vd_classifier_set_tile_class(vd_classifier *c, size_t tile, enum vd_content content)
 {

@@ -62,6 +62,9 @@ VD_HIDDEN int vd_classifier_update(vd_classifier *cls, int64_t t_us, const uint8
 
 /* Class of every tile for the last frame: VD_CONTENT_NONE where not damaged. */
 VD_HIDDEN const uint8_t *vd_classifier_tile_classes(const vd_classifier *cls);
+/* Whether the host's hints for the last frame say tile i is text: it never goes through a
+ * stream, whatever region's rectangle holds it. */
+VD_HIDDEN int vd_classifier_hinted_text(const vd_classifier *cls, size_t tile);
 /* The encoder sent damaged tile i otherwise than the class says: most of its change through a
  * stream of that content after all (a region's edge cut it, and rows beside the region went
  * exactly: VD_TILE_SPLIT), or all of it exactly (VD_CONTENT_TEXT: the stream's encoder held

@@ -769,7 +769,7 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
             int x = tx * 64, y = ty * 64;
             int w = VD_MIN(64, g->width - x), h = VD_MIN(64, g->height - y);
             size_t i = (size_t)ty * (size_t)g->cols + (size_t)tx;
-            if (s->state[i] != VD_TILE_DIRTY)
+            if (s->state[i] != VD_TILE_DIRTY || vd_classifier_hinted_text(s->classifier, i))
                 continue;
             int inside = x >= q->x && y >= q->y && x + w <= q->x + q->width &&
                          y + h <= q->y + q->height;

@@ -687,6 +687,28 @@ static void test_hints(void)
         CHECK(regions(enc, reg) == 0, "frame %d: a text hint was overridden", frame);
     }
 
+    /* A text hint over part of a video (a chat overlay, subtitles the host knows of): those
+     * tiles stay text and exact while the rest is video, also inside the region's rectangle. */
+    vd_encoder *over = new_encoder();
+    vd_hint overlay = {{192, 192, 64, 64}, VD_CONTENT_TEXT};
+    int streamed = 0;
+    for (int frame = 0; frame < 20; frame++) {
+        paint(&c, &r, frame, VD_CONTENT_VIDEO);
+        f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        f.hints = &overlay;
+        f.n_hints = 1;
+        send(over, &f);
+        uint8_t classes[80], lossy[80];
+        CHECK(vd_encoder_get_tile_classes(over, 1, classes, sizeof(classes)) == 80 &&
+                  vd_encoder_get_lossy_tiles(over, 1, lossy, sizeof(lossy)) == 80, "maps");
+        CHECK(classes[3 * 10 + 3] == VD_CONTENT_TEXT && !lossy[3 * 10 + 3],
+              "frame %d: the text-hinted tile is class %d, lossy %d", frame, classes[33], lossy[33]);
+        streamed += regions(over, reg) == 1 && classes[3 * 10 + 4] == VD_CONTENT_VIDEO;
+    }
+    CHECK(streamed >= 15, "the video beside the text hint was video in %d of 20 frames", streamed);
+    vd_encoder_free(&over);
+
     /* Absurd or invalid hints are refused, and the encoder goes on. */
     vd_hint many[VD_MAX_HINTS + 1];
     for (size_t i = 0; i < TU_ARRAY_SIZE(many); i++)
