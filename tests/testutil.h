@@ -174,6 +174,23 @@ static inline void tu_fill_desktop(tu_rng *r, const tu_canvas *c)
             c->data[(size_t)y * (size_t)c->stride + (size_t)i] = (uint8_t)tu_rng_u32(r);
 }
 
+/* An encoder (cfg NULL: the defaults), a decoder, and a w x h BGRX desktop to show them. */
+static inline tu_canvas tu_open_desktop(const vd_encoder_config *cfg, int w, int h, tu_rng *r,
+                                        vd_encoder **enc, vd_decoder **dec)
+{
+    CHECK(vd_encoder_new(cfg, enc) == 0 && vd_decoder_new(NULL, dec) == 0, "encoder/decoder new");
+    tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, w, h, 0);
+    tu_fill_desktop(r, &c);
+    return c;
+}
+
+static inline void tu_close_desktop(tu_canvas *c, vd_encoder **enc, vd_decoder **dec)
+{
+    tu_canvas_free(c);
+    vd_encoder_free(enc);
+    vd_decoder_free(dec);
+}
+
 /* Repaints up to n random rectangles and writes them to damage (room for n); returns how many.
  * The rectangles are what changed, so they are exact damage for the encoder. */
 static inline size_t tu_scribble(tu_rng *r, const tu_canvas *c, vd_rect *damage, size_t n)

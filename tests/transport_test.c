@@ -1007,10 +1007,8 @@ static void test_video_path(const char *how)
 
     vd_encoder *enc;
     vd_decoder *dec;
-    CHECK(vd_encoder_new(NULL, &enc) == 0 && vd_decoder_new(NULL, &dec) == 0, "codec");
     tu_rng r = tu_rng_init(42);
-    tu_canvas cv = tu_canvas_new(VD_FORMAT_BGRX8888, 1280, 720, 0);
-    tu_fill_desktop(&r, &cv);
+    tu_canvas cv = tu_open_desktop(NULL, 1280, 720, &r, &enc, &dec);
     /* Noise over the whole frame makes packets far larger than a record. */
     tu_paint_pattern(&r, &cv, (vd_rect){0, 0, 1280, 720}, TU_NOISE);
     size_t total_wire = 0;
@@ -1064,9 +1062,7 @@ static void test_video_path(const char *how)
            "wire (+%.2f%%)\n",
            how, frames, total_wire, (unsigned long long)st.bytes_sent,
            100.0 * ((double)st.bytes_sent - (double)total_wire) / (double)total_wire);
-    tu_canvas_free(&cv);
-    vd_encoder_free(&enc);
-    vd_decoder_free(&dec);
+    tu_close_desktop(&cv, &enc, &dec);
     side_free(&c);
     side_free(&srv);
     if (lfd >= 0)

@@ -63,23 +63,6 @@ static void count_log(void *opaque, enum vd_log_level level, const char *msg)
         log_lines++;
 }
 
-/* An encoder (cfg NULL: the defaults) and a decoder, and a desktop to show them. */
-static tu_canvas open_desktop(const vd_encoder_config *cfg, tu_rng *r, vd_encoder **enc,
-                              vd_decoder **dec)
-{
-    CHECK(vd_encoder_new(cfg, enc) == 0 && vd_decoder_new(NULL, dec) == 0, "new");
-    tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
-    tu_fill_desktop(r, &c);
-    return c;
-}
-
-static void close_desktop(tu_canvas *c, vd_encoder **enc, vd_decoder **dec)
-{
-    tu_canvas_free(c);
-    vd_encoder_free(enc);
-    vd_decoder_free(dec);
-}
-
 static int streams_created; /* STREAM_CREATE messages roundtrip() has passed on */
 
 /* Sends a frame and feeds every packet to the decoder (optionally corrupting stream frames). */
@@ -124,7 +107,7 @@ static void run(const char *backend, uint32_t codec)
     vd_encoder_config cfg;
     vd_encoder_config_default(&cfg);
     cfg.video_codecs = codec;
-    tu_canvas c = open_desktop(&cfg, &r, &enc, &dec);
+    tu_canvas c = tu_open_desktop(&cfg, W, H, &r, &enc, &dec);
     int frame = 0, streamed = 0;
     double worst_psnr = 99;
     vd_image img;
@@ -169,7 +152,7 @@ static void run(const char *backend, uint32_t codec)
     printf("video (%s, %s): %d frames streamed, worst PSNR %.1f dB, exact %d ms after it stopped\n",
            codec == VD_CODEC_AV1 ? "AV1" : "H.264", backend ? backend : "auto", streamed, worst_psnr,
            exact_at * 33);
-    close_desktop(&c, &enc, &dec);
+    tu_close_desktop(&c, &enc, &dec);
 }
 
 /* A player's controls redrawn under its picture, and a title over it, in the tile rows that
@@ -180,7 +163,7 @@ static void controls_beside(void)
     tu_rng r = tu_rng_init(33);
     vd_encoder *enc;
     vd_decoder *dec;
-    tu_canvas c = open_desktop(NULL, &r, &enc, &dec);
+    tu_canvas c = tu_open_desktop(NULL, W, H, &r, &enc, &dec);
     /* The picture's bottom edge (336) cuts tile row 5, its top edge (96) tile row 1; each text
      * changes fewer pixels of those tiles than the picture does. */
     const vd_rect controls = {area.x, area.y + area.height + 4, area.width, 8};
@@ -219,7 +202,7 @@ static void controls_beside(void)
           split_frames);
     printf("video: text redrawn beside the picture: %d of 8 times its tiles stayed video, exact\n",
            split_frames);
-    close_desktop(&c, &enc, &dec);
+    tu_close_desktop(&c, &enc, &dec);
 }
 
 /* A corrupt stream frame: an error for that stream, a key request, recovery after it. */
@@ -228,7 +211,7 @@ static void corrupt(void)
     tu_rng r = tu_rng_init(5);
     vd_encoder *enc;
     vd_decoder *dec;
-    tu_canvas c = open_desktop(NULL, &r, &enc, &dec);
+    tu_canvas c = tu_open_desktop(NULL, W, H, &r, &enc, &dec);
     uint32_t ids[4];
     size_t n = 0;
     int frame = 0;
@@ -252,7 +235,7 @@ static void corrupt(void)
     }
     CHECK(p >= 30, "stream did not recover after the key frame: PSNR %.1f", p);
     printf("video: corrupt stream data -> key request -> recovered (PSNR %.1f dB)\n", p);
-    close_desktop(&c, &enc, &dec);
+    tu_close_desktop(&c, &enc, &dec);
 }
 
 /* Flow control reaches the streams: frames held back lower their bit rate, a calm link
@@ -262,7 +245,7 @@ static void rate_follows_link(void)
     tu_rng r = tu_rng_init(9);
     vd_encoder *enc;
     vd_decoder *dec;
-    tu_canvas c = open_desktop(NULL, &r, &enc, &dec);
+    tu_canvas c = tu_open_desktop(NULL, W, H, &r, &enc, &dec);
     vd_encoder_stats st;
     uint64_t bytes[3] = {0};
     int sent[3] = {0};
@@ -301,7 +284,7 @@ static void rate_follows_link(void)
     CHECK(rate[0] == 4000000 && rate[1] <= 1000000 && rate[2] > rate[1], "rates %u %u %u", rate[0],
           rate[1], rate[2]);
     CHECK(per[1] < per[0] / 2 && per[2] > per[1], "bytes per frame %.0f %.0f %.0f", per[0], per[1], per[2]);
-    close_desktop(&c, &enc, &dec);
+    tu_close_desktop(&c, &enc, &dec);
 }
 
 /* Video whose pictures change at half the host's frame rate (a 15 fps clip in a 30 Hz
@@ -311,7 +294,7 @@ static void cadence(void)
     tu_rng r = tu_rng_init(13);
     vd_encoder *enc;
     vd_decoder *dec;
-    tu_canvas c = open_desktop(NULL, &r, &enc, &dec);
+    tu_canvas c = tu_open_desktop(NULL, W, H, &r, &enc, &dec);
     uint64_t bytes = 0;
     double target = 0; /* kbit/s, summed over the measured frames */
     int frames = 240, measured_from = 60, coded = 0;
@@ -334,7 +317,7 @@ static void cadence(void)
     printf("video: a 15 fps picture in a 30 Hz desktop: %d frames coded, %.0f kbit/s for %.0f\n",
            coded, kbps, want);
     CHECK(kbps > want * 0.9 && kbps < want * 1.1, "%.0f kbit/s for a %.0f kbit/s stream", kbps, want);
-    close_desktop(&c, &enc, &dec);
+    tu_close_desktop(&c, &enc, &dec);
 }
 
 /* At the lowest video_bitrate the config takes, a small region still gets a stream (its
@@ -379,10 +362,8 @@ static void odd_width_edge(void)
 {
     vd_encoder *enc;
     vd_decoder *dec;
-    CHECK(vd_encoder_new(NULL, &enc) == 0 && vd_decoder_new(NULL, &dec) == 0, "new");
     tu_rng r = tu_rng_init(37);
-    tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, 412, 164, 0);
-    tu_fill_desktop(&r, &c);
+    tu_canvas c = tu_open_desktop(NULL, 412, 164, &r, &enc, &dec);
     vd_hint h = {.rect = {116, 16, 296, 134}, .content = VD_CONTENT_VIDEO};
     int streamed = 0;
     for (int frame = 0; frame < 12; frame++) {
@@ -399,7 +380,7 @@ static void odd_width_edge(void)
     }
     CHECK(streamed >= 10, "%d of 12 frames streamed", streamed);
     printf("video: a 296-wide picture at the right edge of a 412-wide surface decodes\n");
-    close_desktop(&c, &enc, &dec);
+    tu_close_desktop(&c, &enc, &dec);
 }
 
 /* A nearly static picture: the area as paint() left it, one step brighter on odd frames
@@ -423,7 +404,7 @@ static void rate_windows(int static_frames, int rendered)
     tu_rng r = tu_rng_init(17);
     vd_encoder *enc;
     vd_decoder *dec;
-    tu_canvas c = open_desktop(NULL, &r, &enc, &dec);
+    tu_canvas c = tu_open_desktop(NULL, W, H, &r, &enc, &dec);
     /* Two windows at 30 fps, from the second second on or, rendered, from the stream's first
      * frame, the second change (a 3D stream's rate buffer makes x264 spend less than its
      * rate, and its outer loop has not measured yet); one after the static part. */
@@ -471,7 +452,7 @@ static void rate_windows(int static_frames, int rendered)
             CHECK(kbps > want * 0.9 && kbps < want * 1.1, "window %d: %.0f kbit/s", w + 1, kbps);
         }
     }
-    close_desktop(&c, &enc, &dec);
+    tu_close_desktop(&c, &enc, &dec);
 }
 
 int main(void)
