@@ -741,7 +741,8 @@ static int mostly_streamed(const enc_surface *s, const vd_frame *f, int x, int y
 {
     int b0 = y + band->band_top, b1 = y + h - band->band_bottom;
     int in_band = changed_pixels(s, f, x, w, b0, b1);
-    int streamed = band->band_top ? changed_pixels(s, f, x, w, y, b0) : changed_pixels(s, f, x, w, b1, y + h);
+    int streamed = band->band_top ? changed_pixels(s, f, x, w, y, b0)
+                                  : changed_pixels(s, f, x, w, b1, y + h);
     return streamed > in_band;
 }
 
@@ -929,7 +930,8 @@ static uint32_t schedule_refresh(enc_surface *s, const vd_frame *f)
     size_t n_tiles = (size_t)g->cols * (size_t)g->rows, n = 0;
     int64_t t = s->last_t;
     for (size_t i = 0; i < n_tiles; i++) {
-        if (s->state[i] == VD_TILE_DIRTY || s->state[i] == VD_TILE_VIDEO || s->state[i] == VD_TILE_SPLIT)
+        if (s->state[i] == VD_TILE_DIRTY || s->state[i] == VD_TILE_VIDEO ||
+            s->state[i] == VD_TILE_SPLIT)
             s->last_damage[i] = t;
         else if (s->lossy[i] && t - s->last_damage[i] >= VD_LOSSLESS_AFTER_MS * 1000)
             s->candidates[n++] = (uint32_t)i;
@@ -1159,7 +1161,8 @@ static int encode_tiles(vd_encoder *enc, enc_surface *s, const vd_frame *f, int 
             int top = tc[tx].band ? tc[tx].band_top : 0, bottom = tc[tx].band ? tc[tx].band_bottom : 0;
             int delta = delta_tile(s, first, trust_ref);
             int count = 1;
-            while (count < VD_TILE_RUN_MAX && tx + count < g->cols && row_state[tx + count] == kind &&
+            while (count < VD_TILE_RUN_MAX && tx + count < g->cols &&
+                   row_state[tx + count] == kind &&
                    (tc[tx + count].band ? tc[tx + count].band_top : 0) == top &&
                    (tc[tx + count].band ? tc[tx + count].band_bottom : 0) == bottom &&
                    delta_tile(s, first + (size_t)count, trust_ref) == delta)

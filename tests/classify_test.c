@@ -703,7 +703,8 @@ static void test_hints(void)
         CHECK(vd_encoder_get_tile_classes(over, 1, classes, sizeof(classes)) == 80 &&
                   vd_encoder_get_lossy_tiles(over, 1, lossy, sizeof(lossy)) == 80, "maps");
         CHECK(classes[3 * 10 + 3] == VD_CONTENT_TEXT && !lossy[3 * 10 + 3],
-              "frame %d: the text-hinted tile is class %d, lossy %d", frame, classes[33], lossy[33]);
+              "frame %d: the text-hinted tile is class %d, lossy %d", frame, classes[33],
+              lossy[33]);
         streamed += regions(over, reg) == 1 && classes[3 * 10 + 4] == VD_CONTENT_VIDEO;
     }
     CHECK(streamed >= 15, "the video beside the text hint was video in %d of 20 frames", streamed);
@@ -759,7 +760,8 @@ int main(void)
         test_typing_beside_3d(kind);
     printf("classify: text typed beside a 3D view, on a flat or graded line, stays outside its "
            "region\n");
-    printf("classify: an object leaving a 3D view's busy area stays 3D; beside a video, outside its region\n");
+    printf("classify: an object leaving a 3D view's busy area stays 3D; beside a video, outside "
+           "its region\n");
     test_bars();
     test_split_stays_one();
     printf("classify: a video whose middle stops changing stays one region\n");
