@@ -146,7 +146,9 @@ typedef struct vd_hint {
  *    created by a 3D context, QEMU's dpy_gl_scanout_*): surface_content = VD_CONTENT_3D.
  *  - A video overlay plane, or a window the guest agent reports as a player: a VD_CONTENT_VIDEO
  *    hint with its rectangle, every frame while it plays.
- *  - Areas known to be text (a console, a locked screen): VD_CONTENT_TEXT hints.
+ *  - Areas known to be text (a console, a locked screen, subtitles or a chat overlay drawn
+ *    over a video): VD_CONTENT_TEXT hints.  Their tiles go exactly, also inside a video or
+ *    3D region's rectangle.
  *  - The cursor: with a separate cursor plane (virtio-gpu UPDATE_CURSOR / MOVE_CURSOR, QEMU's
  *    dpy_cursor_define / dpy_mouse_set) the host leaves it out of the frame.  A host that
  *    draws the cursor into the frame sets frame.cursor to where it drew it, so that cursor
