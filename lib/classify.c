@@ -1142,7 +1142,7 @@ int vd_classifier_update(vd_classifier *c, int64_t t, const uint8_t *state,
     c->cursor_last = f->cursor;
     for (size_t i = 0; i < c->n_tiles; i++) {
         tile_state *ts = &c->tiles[i];
-        ts->frame_blocks = ts->looked = 0;
+        ts->frame_blocks = ts->looked = ts->rendered = 0;
         ts->natural_repaint = ts->moved_now = 0;
         if (copies && copies[i].vector) /* its content came from elsewhere, unmeasured */
             ts->shown_known = 0;
