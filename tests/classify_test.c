@@ -422,6 +422,38 @@ static void test_picture_beside_3d(void)
     vd_encoder_free(&enc);
 }
 
+/* A shaded patch painted once just above a 3D view joins it; after the region's rectangle let
+ * go of it (3 to 6 s: RECT_HOLD_3D_MS), a glyph typed into the same block does not: whether a block looks
+ * rendered is judged afresh every frame. */
+static void test_block_judged_afresh(void)
+{
+    tu_rng r = tu_rng_init(43);
+    vd_encoder *enc = new_encoder();
+    tu_canvas c = desktop(&r);
+    const vd_rect block = {208, 96, 16, 16}; /* the block row above the view's rectangle (112) */
+    int joined = 0, wrong = 0, released = 0;
+    for (int frame = 0; frame < 240; frame++) {
+        paint(&c, &r, frame, VD_CONTENT_3D);
+        if (frame == 10)
+            tu_paint_pattern(&r, &c, block, TU_GRADIENT);
+        if (frame == 230) /* a glyph typed into it */
+            paint_glyphs(&c, &r, block, 0);
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        send(enc, &f);
+        vd_region reg[8];
+        int n = regions(enc, reg), top = n ? reg[0].rect.y : -1;
+        joined |= frame == 10 && top <= block.y;
+        released |= frame == 229 && top > block.y;
+        wrong += frame >= 230 && top <= block.y;
+    }
+    CHECK(joined && released && !wrong,
+          "patch joined %d, released %d; a glyph in its block joined %d times", joined, released,
+          wrong);
+    tu_canvas_free(&c);
+    vd_encoder_free(&enc);
+}
+
 /* Text typed just above a 3D view, two 8 px glyphs a frame, while the view changes every frame:
  * no region takes in its rows, so it goes exactly (in the tile that the view's edge cuts, as
  * the rows beside the stream's part).  Rendered pixels reaching new blocks there would join. */
@@ -756,6 +788,7 @@ int main(void)
     test_sweep(VD_CONTENT_VIDEO);
     test_rise_into_sky();
     test_picture_beside_3d();
+    test_block_judged_afresh();
     for (int kind = 0; kind < 3; kind++)
         test_typing_beside_3d(kind);
     printf("classify: text typed beside a 3D view, on a flat or graded line, stays outside its "
