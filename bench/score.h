@@ -8,8 +8,8 @@
  *  - Scored are the damaged tiles: the 64x64 tiles the encoder sent this frame, with the class
  *    it gave them (vd_encoder_get_tile_classes: the class of the video/3D region whose
  *    stream carries the tile's change, all of it or, beside rows above or below the region
- *    that go exactly, most of its changed pixels; else text).  The first frame (everything is sent) is not scored, nor is a frame whose size
- *    differs from the one before.
+ *    that go exactly, most of its changed pixels; else text).  The first frame (everything
+ *    is sent) is not scored, nor is a frame whose size differs from the one before.
  *  - Area-weighted: a tile's truth is the class of most of its labelled pixels that changed
  *    since the frame before (of most of its labelled pixels when none did: only unlabelled
  *    ones or the X byte), and it counts with all its labelled pixels.  A tile that a window's

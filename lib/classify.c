@@ -647,6 +647,12 @@ static int64_t overlap_area(vd_rect a, vd_rect b)
     return w > 0 && h > 0 ? w * h : 0;
 }
 
+/* Whether outer holds all of inner. */
+static int holds(vd_rect outer, vd_rect inner)
+{
+    return overlap_area(inner, outer) == (int64_t)inner.width * inner.height;
+}
+
 /* Whether rectangle a meets tile rectangle t outside r. */
 static int meets_outside(vd_rect a, vd_rect t, vd_rect r)
 {
@@ -654,8 +660,7 @@ static int meets_outside(vd_rect a, vd_rect t, vd_rect r)
     int x1 = VD_MIN(a.x + a.width, t.x + t.width), y1 = VD_MIN(a.y + a.height, t.y + t.height);
     if (x0 >= x1 || y0 >= y1)
         return 0;
-    vd_rect in = {x0, y0, x1 - x0, y1 - y0};
-    return overlap_area(in, r) < (int64_t)in.width * in.height;
+    return !holds(r, (vd_rect){x0, y0, x1 - x0, y1 - y0});
 }
 
 /* Whether damaged tile i takes the class of the region at r: when r holds all that changed in
@@ -673,8 +678,9 @@ static int tile_in_region(const vd_classifier *c, size_t i, vd_rect r)
     if (meets_outside(c->cursor_now, tile, r) || meets_outside(c->cursor_before, tile, r))
         return 0;
     vd_rect part = blocks_rect(c, i, blocks); /* blocks 0: the whole tile */
-    int64_t area = (int64_t)part.width * part.height;
-    return blocks ? overlap_area(part, r) == area : overlap_area(part, r) * 2 > area;
+    if (blocks)
+        return holds(r, part);
+    return overlap_area(part, r) * 2 > (int64_t)part.width * part.height;
 }
 
 /* Active: a video/3D tile, hinted or detected (and changing: a region outlives its tiles'
@@ -832,9 +838,8 @@ static vd_rect sweep_blocks(vd_classifier *c, const vd_frame *f, int32_t index, 
             for (int tx = tx0; tx <= tx1; tx++) {
                 size_t i = (size_t)ty * (size_t)g->cols + (size_t)tx;
                 const tile_state *ts = &c->tiles[i];
-                vd_rect tile = blocks_rect(c, i, 0);
                 if (!ts->frame_blocks || c->hint[i] || scrolls(ts) ||
-                    overlap_area(tile, reach) == (int64_t)tile.width * tile.height ||
+                    holds(reach, blocks_rect(c, i, 0)) ||
                     (c->component[i] != index && is_active(c, i, t)))
                     continue;
                 unsigned candidates = 0;
@@ -842,8 +847,7 @@ static vd_rect sweep_blocks(vd_classifier *c, const vd_frame *f, int32_t index, 
                     vd_rect block = blocks_rect(c, i, 1u << b);
                     if ((ts->frame_blocks >> b & 1u) &&
                         (!step || ts->block_rate[b] >= VD_CLS_SWEEP_MIN_RATE) &&
-                        touches(block, reach) &&
-                        overlap_area(block, reach) < (int64_t)block.width * block.height)
+                        touches(block, reach) && !holds(reach, block))
                         candidates |= 1u << b;
                 }
                 unsigned joined = candidates ? rendered_once(c, f, i, candidates) : 0u;

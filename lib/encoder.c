@@ -690,6 +690,12 @@ static int changed_outside(const enc_surface *s, const vd_frame *f, int x, int y
     return 0;
 }
 
+/* Whether a tile's scan state says a stream carries (some of) its change this frame. */
+static int streamed(uint8_t state)
+{
+    return state == VD_TILE_VIDEO || state == VD_TILE_SPLIT;
+}
+
 /* A stream picture the frame codes: its block mask, partial mask and bounds at `at` in
  * enc->stream_masks. */
 typedef struct stream_pick {
@@ -867,9 +873,9 @@ static int code_stream(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
         for (int ty = q->y / 64; ty <= (q->y + q->height - 1) / 64; ty++)
             for (int tx = q->x / 64; tx <= (q->x + q->width - 1) / 64; tx++) {
                 size_t i = (size_t)ty * (size_t)g->cols + (size_t)tx;
-                if (s->state[i] == VD_TILE_SPLIT)
-                    s->copies[i].band = 0;
-                if (s->state[i] == VD_TILE_VIDEO || s->state[i] == VD_TILE_SPLIT) {
+                if (streamed(s->state[i])) {
+                    if (s->state[i] == VD_TILE_SPLIT) /* all of it goes now, not its band */
+                        s->copies[i].band = 0;
                     s->state[i] = VD_TILE_DIRTY;
                     s->lossy[i] = 1;
                     vd_classifier_set_tile_class(s->classifier, i, VD_CONTENT_TEXT);
@@ -930,8 +936,7 @@ static uint32_t schedule_refresh(enc_surface *s, const vd_frame *f)
     size_t n_tiles = (size_t)g->cols * (size_t)g->rows, n = 0;
     int64_t t = s->last_t;
     for (size_t i = 0; i < n_tiles; i++) {
-        if (s->state[i] == VD_TILE_DIRTY || s->state[i] == VD_TILE_VIDEO ||
-            s->state[i] == VD_TILE_SPLIT)
+        if (s->state[i] == VD_TILE_DIRTY || streamed(s->state[i]))
             s->last_damage[i] = t;
         else if (s->lossy[i] && t - s->last_damage[i] >= VD_LOSSLESS_AFTER_MS * 1000)
             s->candidates[n++] = (uint32_t)i;
@@ -1399,8 +1404,7 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f, uint64_t resend_afte
         goto fail;
 
     for (size_t i = 0; i < n_tiles; i++)
-        if (s->state[i] == VD_TILE_DIRTY || s->state[i] == VD_TILE_VIDEO ||
-            s->state[i] == VD_TILE_SPLIT || s->copies[i].vector)
+        if (s->state[i] == VD_TILE_DIRTY || streamed(s->state[i]) || s->copies[i].vector)
             s->tile_seq[i] = enc->frame_seq;
     if (is_new || s->refresh)
         s->geometry_seq = enc->frame_seq;
