@@ -60,6 +60,36 @@ static inline int max_diff24(uint32_t a, uint32_t b)
     return VD_MAX(d0, VD_MAX(d1, d2));
 }
 
+/* A run of three neighbours a, b, d across: 0 unless both steps are smooth and not both
+ * flat; then 2 when every channel's second difference a - 2b + d is within 1 (the exact
+ * gradients that rendering leaves; video's grain and coding noise break them), else 1. */
+static inline unsigned triple_kind(int ar, int ag, int ab, int br, int bg, int bb, int dr, int dg,
+                                   int db)
+{
+    int s1 = VD_MAX(abs(ar - br), VD_MAX(abs(ag - bg), abs(ab - bb)));
+    int s2 = VD_MAX(abs(br - dr), VD_MAX(abs(bg - dg), abs(bb - db)));
+    if (s1 > VD_CLS_SMOOTH_MAX || s2 > VD_CLS_SMOOTH_MAX || (s1 == 0 && s2 == 0))
+        return 0;
+    int e = VD_MAX(abs(ar - 2 * br + dr), VD_MAX(abs(ag - 2 * bg + dg), abs(ab - 2 * bb + db)));
+    return e <= 1 ? 2 : 1;
+}
+
+static inline void add_triple(unsigned kind, vd_tile_stats *out)
+{
+    out->triples += kind != 0;
+    out->regular += kind == 2;
+}
+
+/* Triples centred on [x, w - 1) of a sampled row of 4-byte pixels; the C version of every
+ * kernel's loop. */
+static void triples_row_4(const uint8_t *c, int x, int w, vd_tile_stats *out)
+{
+    for (; x < w - 1; x++) {
+        const uint8_t *a = c + 4 * (size_t)x - 4, *b = a + 4, *d = a + 8;
+        add_triple(triple_kind(a[0], a[1], a[2], b[0], b[1], b[2], d[0], d[1], d[2]), out);
+    }
+}
+
 /* Colours of one sampled row, left to right, skipping repeats of the previous pixel; shared
  * by every version of the kernel so that they count alike. */
 static void count_colours_row(const uint8_t *c, int w, uint32_t *set, vd_tile_stats *out)
@@ -113,6 +143,7 @@ static void tile_stats_4(const uint8_t *cur, size_t cur_stride, const uint8_t *p
             out->pairs++;
             out->smooth += v != u && max_diff24(v, u) <= VD_CLS_SMOOTH_MAX;
         }
+        triples_row_4(c, 1, w, out);
         if (out->colours < VD_CLS_COLOUR_CAP)
             count_colours_row(c, w, set, out);
     }
@@ -181,6 +212,35 @@ __attribute__((target("sse2"))) static void smooth_sse2(const uint8_t *c, int x,
     }
 }
 
+/* Lanes whose three colour bytes all have a second difference u - 2v + d within 1.  Only
+ * asked of smooth triples, whose steps (at most VD_CLS_SMOOTH_MAX) keep the wrapping byte
+ * arithmetic exact: e + 1 lands in [0, 2] exactly when e is in [-1, 1]. */
+__attribute__((target("sse2"))) static inline int lanes_regular(__m128i u, __m128i v, __m128i d)
+{
+    __m128i e = _mm_sub_epi8(_mm_add_epi8(u, d), _mm_add_epi8(v, v));
+    __m128i over = _mm_subs_epu8(_mm_add_epi8(e, _mm_set1_epi8(1)), _mm_set1_epi8(2));
+    return _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(over, _mm_setzero_si128())));
+}
+
+/* Triples centred on [x, w - 1) of a sampled row; 4 per step, triple_kind()'s logic. */
+__attribute__((target("sse2"))) static void triples_sse2(const uint8_t *c, int x, int w,
+                                                         vd_tile_stats *out)
+{
+    const __m128i rgb = _mm_set1_epi32(0x00ffffff), smooth = _mm_set1_epi8(VD_CLS_SMOOTH_MAX);
+    for (; x + 5 <= w; x += 4) {
+        const uint8_t *at = c + 4 * (size_t)x;
+        __m128i u = _mm_and_si128(_mm_loadu_si128((const __m128i *)(at - 4)), rgb);
+        __m128i v = _mm_and_si128(_mm_loadu_si128((const __m128i *)at), rgb);
+        __m128i d = _mm_and_si128(_mm_loadu_si128((const __m128i *)(at + 4)), rgb);
+        int flat = _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(u, v))) &
+                   _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(v, d)));
+        int triple = lanes_within(u, v, smooth) & lanes_within(v, d, smooth) & ~flat & 0xf;
+        out->triples += lanes_set[triple];
+        out->regular += lanes_set[triple & lanes_regular(u, v, d)];
+    }
+    triples_row_4(c, x, w, out);
+}
+
 __attribute__((target("sse2"))) static void tile_stats_4_sse2(const uint8_t *cur, size_t cur_stride,
                                                               const uint8_t *prev, size_t prev_stride,
                                                               int w, int h, const vd_rect *skip,
@@ -199,6 +259,7 @@ __attribute__((target("sse2"))) static void tile_stats_4_sse2(const uint8_t *cur
             continue;
         smooth_sse2(c, 1, w, out);
         out->pairs += (uint32_t)(w - 1);
+        triples_sse2(c, 1, w, out);
         if (out->colours < VD_CLS_COLOUR_CAP)
             count_colours_row(c, w, set, out);
     }
@@ -243,6 +304,33 @@ __attribute__((target("avx2,popcnt"))) static void changes_avx2(const uint8_t *c
     changes_sse2(c, p, x, end, out, row_blocks);
 }
 
+__attribute__((target("avx2"))) static inline int lanes_regular8(__m256i u, __m256i v, __m256i d)
+{
+    __m256i e = _mm256_sub_epi8(_mm256_add_epi8(u, d), _mm256_add_epi8(v, v));
+    __m256i over =
+        _mm256_subs_epu8(_mm256_add_epi8(e, _mm256_set1_epi8(1)), _mm256_set1_epi8(2));
+    return _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(over, _mm256_setzero_si256())));
+}
+
+__attribute__((target("avx2,popcnt"))) static void triples_avx2(const uint8_t *c, int x, int w,
+                                                                vd_tile_stats *out)
+{
+    const __m256i rgb = _mm256_set1_epi32(0x00ffffff), smooth = _mm256_set1_epi8(VD_CLS_SMOOTH_MAX);
+    for (; x + 9 <= w; x += 8) {
+        const uint8_t *at = c + 4 * (size_t)x;
+        __m256i u = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(at - 4)), rgb);
+        __m256i v = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)at), rgb);
+        __m256i d = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(at + 4)), rgb);
+        unsigned flat = (unsigned)(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(u, v))) &
+                                   _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(v, d))));
+        unsigned triple = (unsigned)(lanes_within8(u, v, smooth) & lanes_within8(v, d, smooth)) &
+                          ~flat & 0xffu;
+        out->triples += (uint32_t)_mm_popcnt_u32(triple);
+        out->regular += (uint32_t)_mm_popcnt_u32(triple & (unsigned)lanes_regular8(u, v, d));
+    }
+    triples_sse2(c, x, w, out);
+}
+
 __attribute__((target("avx2,popcnt"))) static void tile_stats_4_avx2(const uint8_t *cur, size_t cur_stride,
                                                                      const uint8_t *prev, size_t prev_stride,
                                                                      int w, int h, const vd_rect *skip,
@@ -269,6 +357,7 @@ __attribute__((target("avx2,popcnt"))) static void tile_stats_4_avx2(const uint8
         }
         smooth_sse2(c, x, w, out);
         out->pairs += (uint32_t)(w - 1);
+        triples_avx2(c, 1, w, out);
         if (out->colours < VD_CLS_COLOUR_CAP)
             count_colours_row(c, w, set, out);
     }
@@ -347,6 +436,12 @@ void vd_tile_stats_c(const uint8_t *cur, size_t cur_stride, const uint8_t *prev,
             if (out->colours < VD_CLS_COLOUR_CAP)
                 out->colours += (uint32_t)colour_set_add(set, kb);
         }
+        for (int x = 1; x < w - 1; x++) {
+            int v[9];
+            for (int k = 0; k < 3; k++)
+                rgb_of(c + (size_t)(x - 1 + k) * bpp_z, bpp, &v[3 * k], &v[3 * k + 1], &v[3 * k + 2]);
+            add_triple(triple_kind(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]), out);
+        }
         if (w && out->colours < VD_CLS_COLOUR_CAP)
             out->colours += (uint32_t)colour_set_add(set, colour_key(c, bpp));
     }
@@ -388,6 +483,8 @@ typedef struct tile_state {
     uint8_t head, count;
     uint8_t dynamic;                 /* looks like video or 3D (with hysteresis) */
     uint16_t changed_avg, noise_avg, smooth_avg, colours_avg; /* running averages, 1/256 */
+    uint16_t regular_avg;            /* ... of the regular share of smooth triples, 1/256 */
+    uint8_t regular_known;           /* regular_avg has had a tile with enough triples */
     uint16_t changed_last[2];        /* fraction of the last two changes, newest first, 1/256 */
     /* Per 16 x 16 block, how often it takes part in the tile's changes (running average,
      * 1/256): the blocks that keep changing, not one big repaint, shape a region. */
@@ -518,6 +615,12 @@ static void record_change(vd_classifier *c, tile_state *ts, const vd_tile_stats 
     if (st->pairs)
         ts->smooth_avg = ewma(ts->smooth_avg, st->smooth * 256 / st->pairs, first);
     ts->colours_avg = ewma(ts->colours_avg, st->colours, first);
+    if (first)
+        ts->regular_known = 0;
+    if (st->triples >= VD_CLS_MIN_TRIPLES) {
+        ts->regular_avg = ewma(ts->regular_avg, st->regular * 256 / st->triples, !ts->regular_known);
+        ts->regular_known = 1;
+    }
     for (int b = 0; b < 16; b++) {
         unsigned hit = (st->blocks >> b) & 1u, r = first ? 0 : ts->block_rate[b];
         ts->block_rate[b] = (uint8_t)(r - (r >> VD_CLS_EWMA_SHIFT) + (hit << (8 - VD_CLS_EWMA_SHIFT)) - hit);
@@ -885,8 +988,8 @@ static region_state grow_component(vd_classifier *c, const vd_frame *f, size_t s
                                    int32_t index, int64_t t)
 {
     const vd_tile_grid *g = &c->grid;
-    size_t head = 0, tail = 0, voters = 0;
-    uint64_t score = 0;
+    size_t head = 0, tail = 0, voters = 0, graded = 0;
+    uint64_t score = 0, regular = 0;
     vd_rect rect = {0, 0, 0, 0};
     int hinted = c->hint[seed] != 0;
     int born = 1; /* a new region whose tiles all changed for the first time in the window */
@@ -898,6 +1001,10 @@ static region_state grow_component(vd_classifier *c, const vd_frame *f, size_t s
         if (!c->hint[i]) {
             score += (uint64_t)c->tiles[i].noise_avg + c->tiles[i].smooth_avg;
             voters++;
+            if (c->tiles[i].regular_known) {
+                regular += c->tiles[i].regular_avg;
+                graded++;
+            }
             born &= recent_changes(&c->tiles[i], t) <= 1;
             last_change = VD_MAX(last_change, c->tiles[i].last_change);
         }
@@ -915,7 +1022,10 @@ static region_state grow_component(vd_classifier *c, const vd_frame *f, size_t s
             c->queue[tail++] = (uint32_t)n;
         }
     }
-    int video = score >= (uint64_t)c->cfg.video_score * 2 * voters;
+    /* Rendered shading that turns slowly changes by noise-sized steps and is smooth, as
+     * video is; its gradients are exact where a video's are not. */
+    int video = score >= (uint64_t)c->cfg.video_score * 2 * voters &&
+                regular < (uint64_t)VD_CLS_RENDERED_REGULAR * graded;
     if (!hinted) {
         /* A 3D view: the class the region had, or its own vote when it is new. */
         const region_state *before = previous_region(c, rect);

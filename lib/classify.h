@@ -18,6 +18,8 @@ typedef struct vd_tile_stats {
     uint32_t pairs;   /* sampled horizontal neighbour pairs of the new content */
     uint32_t smooth;  /* ... that differ by a little: gradients, texture, noise */
     uint32_t colours; /* distinct colours of the new content, at most VD_CLS_COLOUR_CAP */
+    uint32_t triples; /* sampled runs of three neighbours across, both steps smooth, not flat */
+    uint32_t regular; /* ... whose second difference is at most 1 in every channel */
     uint16_t blocks;  /* 4 x 4 bits: which 16 x 16 blocks changed, bit (by * 4 + bx) */
 } vd_tile_stats;
 

@@ -47,6 +47,14 @@
 #define VD_CLS_FLAT_MAX_SMOOTH 16  /* 1/256 of sampled neighbour pairs */
 /* Recent changes remembered per tile (must cover the rate window at 60 changes/s). */
 #define VD_CLS_HISTORY 32       /* changes */
+/* Rendered against video: a region whose tiles' smooth runs of three neighbours across
+ * have, on average, at least this share with every channel's second difference within 1 is
+ * 3D whatever the video score says.  Slowly turning smooth shading scores like video
+ * (noise-sized changes, smooth steps); per-tile medians over the recordings: glmark2's
+ * shaded model 196-237, decoded video 26-133 (95th percentile 154). */
+#define VD_CLS_RENDERED_REGULAR 176 /* 1/256 of smooth triples */
+/* Fewest smooth triples (of up to 16 x 62 sampled) for a tile's regular share to count. */
+#define VD_CLS_MIN_TRIPLES 32   /* triples */
 /* Distinct colours counted per tile before giving up (natural content reaches it fast). */
 #define VD_CLS_COLOUR_CAP 64    /* colours */
 /* Largest per-channel difference of a "smooth" neighbour pair. */

@@ -50,7 +50,7 @@
 #define FENCE_TIMEOUT_NS 10000000000ull /* a frame that takes 10 s means a hung device */
 #define N_SCAN_TIMESTAMPS 5 /* then the conversion's two */
 #define N_TIMESTAMPS (N_SCAN_TIMESTAMPS + 2)
-#define STATS_WORDS 6 /* per tile, see tile_stats.comp */
+#define STATS_WORDS 8 /* per tile, see tile_stats.comp */
 
 /* ---- the loader and its functions ----------------------------------------------------- */
 
@@ -1265,7 +1265,8 @@ int vd_gpu_damage_scan(vd_gpu *g, vd_gpu_surface *s, const uint8_t *cur, size_t 
         stats[i] = (vd_tile_stats){.pixels = (uint32_t)(VD_MIN(64, grid->width - x) *
                                                        VD_MIN(64, grid->height - y)),
                                    .changed = v[0], .noise = v[1], .pairs = v[2], .smooth = v[3],
-                                   .colours = v[4], .blocks = (uint16_t)v[5]};
+                                   .colours = v[4], .blocks = (uint16_t)v[5],
+                                   .triples = v[6], .regular = v[7]};
     }
     s->seed = 0;
     s->n_rects = 0;

@@ -14,13 +14,23 @@
 static void fill_tile(tu_rng *r, uint8_t *p, size_t stride, int w, int h, int kind)
 {
     uint32_t base = tu_rng_u32(r);
+    /* kind 4: a gradient of steps up to a little past VD_CLS_SMOOTH_MAX with a little noise,
+     * so that second differences fall on both sides of the regular test's limit */
+    int step[3];
+    for (int k = 0; k < 3; k++)
+        step[k] = (int)tu_rng_below(r, 2 * VD_CLS_SMOOTH_MAX + 5) - VD_CLS_SMOOTH_MAX - 2;
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
-            uint32_t v;
+            uint32_t v = 0;
             switch (kind) {
             case 0: v = base; break;
             case 1: v = base + (uint32_t)(x * 0x010203 + y * 0x020101); break;
             case 2: v = tu_rng_below(r, 6) ? base : 0x202020u * tu_rng_below(r, 8); break;
+            case 4:
+                for (int k = 0; k < 3; k++)
+                    v |= (uint32_t)(uint8_t)((int)(base >> (8 * k)) + step[k] * x +
+                                             (int)tu_rng_below(r, 3)) << (8 * k);
+                break;
             default: v = tu_rng_u32(r); break;
             }
             memcpy(p + (size_t)y * stride + (size_t)x * 4, &v, 4);
@@ -40,7 +50,7 @@ static void test_kernel(void)
     for (int iter = 0; iter < 20000; iter++) {
         int w = 1 + (int)tu_rng_below(&r, 64), h = 1 + (int)tu_rng_below(&r, 64);
         int bpp = tu_rng_below(&r, 5) ? 4 : 2;
-        fill_tile(&r, cur, STRIDE, 64, 64, (int)tu_rng_below(&r, 4));
+        fill_tile(&r, cur, STRIDE, 64, 64, (int)tu_rng_below(&r, 5));
         memcpy(prev, cur, STRIDE * 64);
         int changes = (int)tu_rng_below(&r, 5);
         for (int k = 0; k < changes; k++) {
@@ -66,12 +76,13 @@ static void test_kernel(void)
             kernels[k].fn(cur, STRIDE, prev, STRIDE, w, h, bpp, &skip, &b);
             CHECK(!memcmp(&a, &b, sizeof(a)),
                   "iteration %d (%dx%d, bpp %d): c changed %u noise %u pairs %u smooth %u "
-                  "colours %u blocks %x; %s %u %u %u %u %u %x",
+                  "colours %u blocks %x triples %u regular %u; %s %u %u %u %u %u %x %u %u",
                   iter, w, h, bpp, a.changed, a.noise, a.pairs, a.smooth, a.colours, a.blocks,
-                  kernels[k].name, b.changed, b.noise, b.pairs, b.smooth, b.colours, b.blocks);
+                  a.triples, a.regular, kernels[k].name, b.changed, b.noise, b.pairs, b.smooth,
+                  b.colours, b.blocks, b.triples, b.regular);
         }
         CHECK(a.changed <= a.pixels && a.noise <= a.changed && a.smooth <= a.pairs &&
-                  a.colours <= 64,
+                  a.colours <= 64 && a.regular <= a.triples && a.triples <= a.pairs,
               "statistics out of range");
     }
     free(cur);
@@ -580,6 +591,45 @@ static void test_flat_3d(void)
     printf("classify: flat-shaded 3D found at frame %d\n", found);
 }
 
+/* Smooth shading that turns slowly changes by noise-sized steps and is smooth, as a video
+ * is: its exact gradients make it 3D.  The same with a video's grain stays video. */
+static void test_slow_shading(int grain)
+{
+    tu_rng r = tu_rng_init(31);
+    vd_encoder *enc = new_encoder();
+    tu_canvas c = desktop(&r);
+    vd_region reg[8];
+    enum vd_content want = grain ? VD_CONTENT_VIDEO : VD_CONTENT_3D;
+    int found = -1, wrong = 0;
+    for (int frame = 0; frame < 20; frame++) {
+        for (int y = area.y; y < area.y + area.height; y++)
+            for (int x = area.x; x < area.x + area.width; x++) {
+                uint32_t v = 0;
+                for (int k = 0; k < 3; k++) {
+                    /* each channel a plane that tilts by under 2 levels a frame */
+                    int g = (x * (150 + 40 * k + frame) + y * (120 - 30 * k - frame)) / 256 +
+                            40 * k + (grain ? (int)tu_rng_below(&r, 5) : 0);
+                    v |= (uint32_t)(g & 0xff) << (8 * k);
+                }
+                memcpy(c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, &v, 4);
+            }
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        send(enc, &f);
+        int n = regions(enc, reg);
+        for (int i = 0; i < n; i++) {
+            wrong += reg[i].content != want;
+            if (reg[i].content == want && found < 0)
+                found = frame;
+        }
+    }
+    CHECK(found >= 0 && found * 33333 <= 500000 && !wrong,
+          "slowly turning shading%s: %s from frame %d, %d frames called the other class",
+          grain ? " with grain" : "", grain ? "video" : "3D", found, wrong);
+    tu_canvas_free(&c);
+    vd_encoder_free(&enc);
+}
+
 /* Text that changes fast (typing, a scrolling log) never becomes a region. */
 static void test_text_stays_text(void)
 {
@@ -799,6 +849,9 @@ int main(void)
     test_split_stays_one();
     printf("classify: a video whose middle stops changing stays one region\n");
     test_flat_3d();
+    test_slow_shading(0);
+    test_slow_shading(1);
+    printf("classify: slowly turning smooth shading is 3D, with a video's grain video\n");
     test_text_stays_text();
     printf("classify: fast-changing text stays text\n");
     test_scrolled_photo_stays_text();

@@ -135,7 +135,7 @@ static void test_mask(const vd_encoder_config *cfg)
     vd_damage_dsp dsp;
     vd_damage_dsp_init(&dsp, ~0u);
     tu_rng r = tu_rng_init(7);
-    long tiles = 0, dirty = 0, with_stats = 0, capped = 0, noisy = 0, skipped = 0;
+    long tiles = 0, dirty = 0, with_stats = 0, capped = 0, noisy = 0, skipped = 0, graded = 0;
     for (size_t fi = 0; fi < TU_ARRAY_SIZE(formats); fi++) {
         for (size_t si = 0; si < TU_ARRAY_SIZE(sizes); si++) {
             int w = sizes[si][0], h = sizes[si][1];
@@ -183,16 +183,19 @@ static void test_mask(const vd_encoder_config *cfg)
                     CHECK(ref.pixels == gt->pixels && ref.changed == gt->changed &&
                               ref.noise == gt->noise && ref.pairs == gt->pairs &&
                               ref.smooth == gt->smooth && ref.colours == gt->colours &&
-                              ref.blocks == gt->blocks,
-                          "format %d %dx%d frame %d tile %zu stats: CPU %u %u %u %u %u %u %04x, "
-                          "GPU %u %u %u %u %u %u %04x", (int)formats[fi], w, h, frame, i,
-                          ref.pixels, ref.changed, ref.noise, ref.pairs, ref.smooth, ref.colours,
-                          ref.blocks, gt->pixels, gt->changed, gt->noise, gt->pairs, gt->smooth,
-                          gt->colours, gt->blocks);
+                              ref.blocks == gt->blocks && ref.triples == gt->triples &&
+                              ref.regular == gt->regular,
+                          "format %d %dx%d frame %d tile %zu stats: CPU %u %u %u %u %u %u %04x %u "
+                          "%u, GPU %u %u %u %u %u %u %04x %u %u", (int)formats[fi], w, h, frame,
+                          i, ref.pixels, ref.changed, ref.noise, ref.pairs, ref.smooth,
+                          ref.colours, ref.blocks, ref.triples, ref.regular, gt->pixels,
+                          gt->changed, gt->noise, gt->pairs, gt->smooth, gt->colours, gt->blocks,
+                          gt->triples, gt->regular);
                     with_stats++;
                     capped += ref.colours == VD_CLS_COLOUR_CAP;
                     noisy += ref.noise > 0 && ref.noise < ref.changed;
                     skipped += ref.changed != unskipped.changed;
+                    graded += ref.regular > 0 && ref.regular < ref.triples;
                 }
                 tiles += (long)n_tiles;
                 for (size_t i = 0; i < n_tiles; i++)
@@ -225,9 +228,10 @@ static void test_mask(const vd_encoder_config *cfg)
     printf("gpu_test: masks equal over %ld tiles (%ld dirty); last scan %s timestamps\n", tiles,
            dirty, t.has_timestamps ? "with" : "without");
     printf("gpu_test: statistics equal over %ld dirty tiles (%ld at the colour cap, %ld with some "
-           "noise-sized changes, %ld with changes under the cursor)\n", with_stats, capped, noisy,
-           skipped);
-    CHECK(with_stats > 500 && capped > 20 && noisy > 20 && skipped > 20, "a case did not happen");
+           "noise-sized changes, %ld with changes under the cursor, %ld with regular and "
+           "irregular gradient steps)\n", with_stats, capped, noisy, skipped, graded);
+    CHECK(with_stats > 500 && capped > 20 && noisy > 20 && skipped > 20 && graded > 20,
+          "a case did not happen");
     vd_gpu_free(&g);
 }
 

@@ -49,7 +49,10 @@ typedef struct vd_classifier_config {
     /* Video against 3D, per region: the mean over its tiles of (share of changed pixels whose
      * change is noise-sized + share of smooth neighbour pairs) / 2.  Decoded video jitters
      * everywhere and is smooth everywhere; rendered frames change exactly and have flat
-     * areas and hard edges.  At or above this it is video.  Default 170. */
+     * areas and hard edges.  At or above this it is video, unless its tiles' smooth runs
+     * of three neighbours are mostly exact gradients (second difference within 1: smooth
+     * shading, which video's grain and coding noise break; VD_CLS_RENDERED_REGULAR in
+     * lib/classify_params.h).  Default 170. */
     uint32_t video_score;
     /* A region ends after this long without damage.  Default 1000 ms. */
     uint32_t region_idle_ms;

@@ -16,7 +16,7 @@ layout(std430, set = 0, binding = 0) readonly buffer Cur { uint cur[]; };
 layout(std430, set = 0, binding = 1) readonly buffer Ref { uint ref_px[]; };
 /* damage_compare.comp's result: 2 for a tile that differs. */
 layout(std430, set = 0, binding = 2) readonly buffer Flags { uint flags[]; };
-/* Six words per tile, in the order of the writes at the end (vd_gpu_damage_scan reads them). */
+/* Eight words per tile, in the order of the writes at the end (vd_gpu_damage_scan reads them). */
 layout(std430, set = 0, binding = 3) writeonly buffer Stats { uint stats[]; };
 
 layout(push_constant) uniform Params {
@@ -30,7 +30,7 @@ layout(push_constant) uniform Params {
  * insert always finds its slot; keys are stored + 1, 0 is empty. */
 #define SLOTS 2048u
 shared uint colour_set[SLOTS];
-shared uint n_changed, n_noise, n_pairs, n_smooth, n_colours, blocks;
+shared uint n_changed, n_noise, n_pairs, n_smooth, n_colours, blocks, n_triples, n_regular;
 
 uint max_diff24(uint a, uint b)
 {
@@ -38,6 +38,19 @@ uint max_diff24(uint a, uint b)
     uvec3 ub = uvec3(b & 0xffu, (b >> 8) & 0xffu, (b >> 16) & 0xffu);
     uvec3 d = max(ua, ub) - min(ua, ub);
     return max(d.x, max(d.y, d.z));
+}
+
+/* vd_tile_stats_c()'s triple_kind(): 0 no triple, 1 a smooth one, 2 a regular one. */
+uint triple_kind(uint a, uint b, uint d)
+{
+    uint s1 = max_diff24(a, b), s2 = max_diff24(b, d);
+    if (s1 > VD_CLS_SMOOTH_MAX || s2 > VD_CLS_SMOOTH_MAX || (s1 == 0u && s2 == 0u))
+        return 0u;
+    ivec3 ia = ivec3(a & 0xffu, (a >> 8) & 0xffu, (a >> 16) & 0xffu);
+    ivec3 ib = ivec3(b & 0xffu, (b >> 8) & 0xffu, (b >> 16) & 0xffu);
+    ivec3 id = ivec3(d & 0xffu, (d >> 8) & 0xffu, (d >> 16) & 0xffu);
+    ivec3 e = abs(ia - 2 * ib + id);
+    return max(e.x, max(e.y, e.z)) <= 1 ? 2u : 1u;
 }
 
 void add_colour(uint key)
@@ -68,6 +81,8 @@ void main()
         n_smooth = 0u;
         n_colours = 0u;
         blocks = 0u;
+        n_triples = 0u;
+        n_regular = 0u;
     }
     barrier();
 
@@ -82,7 +97,8 @@ void main()
         sx1 = max(min(sx + p.skip.z, w), sx0);
     }
     bool skip_col = x >= sx0 && x < sx1;
-    uint changed = 0u, noise = 0u, pairs = 0u, smooth_pairs = 0u, blk = 0u;
+    uint changed = 0u, noise = 0u, pairs = 0u, smooth_pairs = 0u, blk = 0u, triples = 0u;
+    uint regular = 0u;
     if (x < w) {
         for (int y = 0; y < h; y++) {
             uint at = uint(y0 + y) * p.stride_words + uint(x0 + x);
@@ -104,6 +120,11 @@ void main()
             smooth_pairs += a != u && max_diff24(a, u) <= VD_CLS_SMOOTH_MAX ? 1u : 0u;
             if (a != u) /* a repeat is in the set already (or about to be) */
                 add_colour(a);
+            if (x < w - 1) {
+                uint kind = triple_kind(u, a, cur[at + 1u] & 0xffffffu);
+                triples += kind != 0u ? 1u : 0u;
+                regular += kind == 2u ? 1u : 0u;
+            }
         }
     }
     if (changed != 0u) {
@@ -114,15 +135,19 @@ void main()
     if (pairs != 0u) {
         atomicAdd(n_pairs, pairs);
         atomicAdd(n_smooth, smooth_pairs);
+        atomicAdd(n_triples, triples);
+        atomicAdd(n_regular, regular);
     }
     barrier();
     if (lid == 0u) {
-        uint o = idx * 6u;
+        uint o = idx * 8u;
         stats[o] = n_changed;
         stats[o + 1u] = n_noise;
         stats[o + 2u] = n_pairs;
         stats[o + 3u] = n_smooth;
         stats[o + 4u] = min(n_colours, uint(VD_CLS_COLOUR_CAP));
         stats[o + 5u] = blocks;
+        stats[o + 6u] = n_triples;
+        stats[o + 7u] = n_regular;
     }
 }
