@@ -985,7 +985,8 @@ static int send_copies(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     const vd_tile_grid *g = &s->grid;
     vd_motion_vector vec[VD_MOTION_MAX_VECTORS];
     int n = vd_motion_find(&enc->dsp, g, f->data, (size_t)f->stride, s->prev,
-                           (size_t)g->width * (size_t)g->bpp, s->state, s->lossy, s->copies, vec);
+                           (size_t)g->width * (size_t)g->bpp, s->state, s->lossy,
+                           vd_classifier_tile_classes(s->classifier), s->copies, vec);
     if (!n)
         return 0;
     for (int ty = 0; ty < g->rows; ty++) {

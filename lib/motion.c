@@ -12,7 +12,7 @@
 #define ANCHOR_TABLE 256   /* power of two, at most a quarter full */
 #define VOTE_TABLE 4096    /* power of two; offsets beyond 3/4 of it are not counted */
 #define MIN_VOTES 3        /* anchors that must agree on an offset */
-#define ROWS_PER_TILE 4    /* anchor rows tried per tile */
+#define ROWS_PER_TILE 4    /* anchor rows per tile */
 /* Damaged boxes larger than this (a 4K screen) are not searched: the scan would cost more
  * than it saves. */
 #define MAX_BOX_PIXELS (3840 * 2160)
@@ -60,6 +60,23 @@ static int good_anchor(const uint8_t *cur, const uint8_t *ref, int bpp, uint32_t
         if (pixel(cur + i * bpp, bpp, mask) != first)
             return 1;
     return 0;
+}
+
+/* Where anchor k of tile i lies: a centred strip on a row off the 8-pixel grid that UI
+ * lines like; 0 when the tile has no such row or is too narrow. */
+static int anchor_at(const vd_tile_grid *g, size_t i, int k, int *x, int *y)
+{
+    int tx = (int)(i % (size_t)g->cols), ty = (int)(i / (size_t)g->cols);
+    int w = VD_MIN(64, g->width - tx * 64), h = VD_MIN(64, g->height - ty * 64);
+    *x = tx * 64 + (w - STRIP) / 2;
+    *y = ty * 64 + 5 + 16 * k;
+    return w >= STRIP && *y < ty * 64 + h;
+}
+
+/* Tiles that were video or 3D last frame. */
+static int streamed(const uint8_t *classes, size_t i)
+{
+    return classes && (classes[i] == VD_CONTENT_VIDEO || classes[i] == VD_CONTENT_3D);
 }
 
 static void add_vote(vote *votes, int dx, int dy, unsigned *used)
@@ -188,7 +205,8 @@ static void row_bands(const vd_damage_dsp *dsp, const vd_tile_grid *g, const uin
 
 int vd_motion_find(const vd_damage_dsp *dsp, const vd_tile_grid *g, const uint8_t *cur,
                    size_t cur_stride, const uint8_t *ref, size_t ref_stride, const uint8_t *state,
-                   const uint8_t *lossy, vd_tile_copy *out, vd_motion_vector vec[VD_MOTION_MAX_VECTORS])
+                   const uint8_t *lossy, const uint8_t *classes, vd_tile_copy *out,
+                   vd_motion_vector vec[VD_MOTION_MAX_VECTORS])
 {
     size_t n_tiles = (size_t)g->cols * (size_t)g->rows, n_dirty = 0;
     int bx0 = g->cols, by0 = g->rows, bx1 = -1, by1 = -1;
@@ -211,28 +229,45 @@ int vd_motion_find(const vd_damage_dsp *dsp, const vd_tile_grid *g, const uint8_
     anchor anchors[MAX_ANCHORS];
     uint8_t table[ANCHOR_TABLE] = {0}; /* anchor index + 1 */
     int n_anchors = 0;
-    size_t step = (n_dirty * ROWS_PER_TILE + MAX_ANCHORS - 1) / MAX_ANCHORS, seen = 0;
-    for (size_t i = 0; i < n_tiles && n_anchors < MAX_ANCHORS; i++) {
-        if (state[i] != VD_TILE_DIRTY || seen++ % step)
-            continue;
-        int tx = (int)(i % (size_t)g->cols), ty = (int)(i / (size_t)g->cols);
-        int w = VD_MIN(64, g->width - tx * 64), h = VD_MIN(64, g->height - ty * 64);
-        if (w < STRIP)
-            continue;
-        int x = tx * 64 + (w - STRIP) / 2;
-        for (int k = 0; k < ROWS_PER_TILE && n_anchors < MAX_ANCHORS; k++) {
-            int y = ty * 64 + 5 + 16 * k; /* off the 8-pixel grid that UI lines like */
-            if (y >= ty * 64 + h)
-                break;
-            const uint8_t *c = cur + (size_t)y * cur_stride + (size_t)x * (size_t)bpp;
-            if (!good_anchor(c, ref + (size_t)y * ref_stride + (size_t)x * (size_t)bpp, bpp, mask))
+    /* Good strips (changed, not flat) are counted first, then taken evenly, so that flat
+     * damage (a list, a page) does not use up the anchors.  Tiles that were video or 3D last
+     * frame change every frame and mostly match nothing: they get what tiles of other
+     * content leave, and at least a quarter (a player window dragged whole still moves). */
+    size_t good[2] = {0, 0}; /* other tiles, video or 3D ones */
+    for (int pass = 0; pass < 2; pass++) {
+        size_t quota[2] = {0, 0}, seen[2] = {0, 0};
+        if (pass) {
+            quota[1] = VD_MIN(good[1], (size_t)MAX_ANCHORS / 4);
+            quota[0] = VD_MIN(good[0], (size_t)MAX_ANCHORS - quota[1]);
+            quota[1] = VD_MIN(good[1], (size_t)MAX_ANCHORS - quota[0]);
+        }
+        for (size_t i = 0; i < n_tiles; i++) {
+            if (state[i] != VD_TILE_DIRTY)
                 continue;
-            uint64_t hash = strip_hash(c, bpp, mask);
-            anchors[n_anchors] = (anchor){hash, x, y};
-            uint32_t slot = (uint32_t)(hash >> 56);
-            while (table[slot])
-                slot = (slot + 1) & (ANCHOR_TABLE - 1);
-            table[slot] = (uint8_t)++n_anchors;
+            int kind = streamed(classes, i);
+            for (int k = 0; k < ROWS_PER_TILE; k++) {
+                int x, y;
+                if (!anchor_at(g, i, k, &x, &y))
+                    break;
+                const uint8_t *c = cur + (size_t)y * cur_stride + (size_t)x * (size_t)bpp;
+                if (!good_anchor(c, ref + (size_t)y * ref_stride + (size_t)x * (size_t)bpp, bpp,
+                                 mask))
+                    continue;
+                if (!pass) {
+                    good[kind]++;
+                    continue;
+                }
+                /* the j-th of n good strips is taken when the running share passes a step */
+                size_t j = seen[kind]++;
+                if ((j + 1) * quota[kind] / good[kind] == j * quota[kind] / good[kind])
+                    continue;
+                uint64_t hash = strip_hash(c, bpp, mask);
+                anchors[n_anchors] = (anchor){hash, x, y};
+                uint32_t slot = (uint32_t)(hash >> 56);
+                while (table[slot])
+                    slot = (slot + 1) & (ANCHOR_TABLE - 1);
+                table[slot] = (uint8_t)++n_anchors;
+            }
         }
     }
     if (n_anchors < MIN_VOTES)

@@ -31,11 +31,12 @@ typedef struct vd_tile_copy {
  * changed pixels' bounding box does, or rows at its top and bottom do (the rows between then
  * go as pixels), always from pixels no lossy[] tile holds.  Pixels of the tile outside the
  * copies and the band are unchanged.  cur and ref are the new frame and what the client
- * shows (strides in bytes).  Returns the number of vectors written to vec (0 when nothing
- * moved). */
+ * shows (strides in bytes).  classes (VD_CONTENT_* per tile as of the last frame, or NULL)
+ * says which tiles showed video or 3D: they take fewer of the search's anchors.  Returns the
+ * number of vectors written to vec (0 when nothing moved). */
 VD_HIDDEN int vd_motion_find(const vd_damage_dsp *dsp, const vd_tile_grid *g, const uint8_t *cur,
                              size_t cur_stride, const uint8_t *ref, size_t ref_stride,
-                             const uint8_t *state, const uint8_t *lossy, vd_tile_copy *out,
-                             vd_motion_vector vec[VD_MOTION_MAX_VECTORS]);
+                             const uint8_t *state, const uint8_t *lossy, const uint8_t *classes,
+                             vd_tile_copy *out, vd_motion_vector vec[VD_MOTION_MAX_VECTORS]);
 
 #endif

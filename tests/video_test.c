@@ -205,6 +205,73 @@ static void controls_beside(void)
     tu_close_desktop(&c, &enc, &dec);
 }
 
+/* A window dragged below a large video goes as copies: the video's tiles, which change every
+ * frame, must not take every anchor of the motion search.  Likewise below a large area
+ * repainted in a new flat colour every frame (flat strips match anywhere: no anchors). */
+static void window_dragged_beside(int flat)
+{
+    enum { SW = 1280, SH = 720, WW = 96, WH = 64, FRAMES = 60 };
+    const vd_rect player = {0, 0, SW, 512};
+    tu_rng r = tu_rng_init(41);
+    vd_encoder *enc;
+    vd_decoder *dec;
+    tu_canvas c = tu_open_desktop(NULL, SW, SH, &r, &enc, &dec);
+    tu_canvas desk = tu_canvas_new(VD_FORMAT_BGRX8888, SW, SH, 0);
+    tu_canvas win = tu_canvas_new(VD_FORMAT_BGRX8888, WW, WH, 0);
+    memcpy(desk.data, c.data, (size_t)c.stride * SH);
+    tu_paint_pattern(&r, &win, (vd_rect){0, 0, WW, WH}, TU_TEXT);
+    int copied_frames = 0, moves = 0;
+    for (int frame = 0; frame < FRAMES; frame++) {
+        /* the picture: drifting gradient with noise, as paint() */
+        for (int y = player.y; y < player.y + player.height; y++)
+            for (int x = player.x; x < player.x + player.width; x++) {
+                if (flat) {
+                    uint32_t v = 0x102030u * (uint32_t)(frame % 7 + 1);
+                    memcpy(c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, &v, 4);
+                    continue;
+                }
+                int g = (x + y + frame * 3) & 0xff;
+                uint32_t v = (uint32_t)((g + (int)tu_rng_below(&r, 5)) & 0xff) |
+                             (uint32_t)(((g / 2 + (int)tu_rng_below(&r, 5)) & 0xff) << 8) |
+                             (uint32_t)(((255 - g + (int)tu_rng_below(&r, 5)) & 0xff) << 16);
+                memcpy(c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, &v, 4);
+            }
+        /* the window: back to the desktop under it, then drawn 9 px right, 1 px down */
+        int wx = 40 + 9 * frame, wy = 560 + frame / 4;
+        if (frame) {
+            int ox = wx - 9, oy = 560 + (frame - 1) / 4;
+            for (int y = oy; y < oy + WH; y++)
+                memcpy(c.data + (size_t)y * (size_t)c.stride + (size_t)ox * 4,
+                       desk.data + (size_t)y * (size_t)desk.stride + (size_t)ox * 4, WW * 4);
+        }
+        for (int y = 0; y < WH; y++)
+            memcpy(c.data + (size_t)(wy + y) * (size_t)c.stride + (size_t)wx * 4,
+                   win.data + (size_t)y * (size_t)win.stride, WW * 4);
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        vd_image img = roundtrip(enc, dec, &f, 0);
+        vd_encoder_stats st;
+        vd_encoder_get_stats(enc, &st);
+        if (frame >= 10) { /* the video region is established */
+            moves++;
+            copied_frames += st.tiles_copied > 0;
+        }
+        for (int y = player.y + player.height; y < SH; y++)
+            for (int x = 0; x < SW; x++)
+                CHECK(!memcmp(img.data + (size_t)y * (size_t)img.stride + (size_t)x * 4,
+                              c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, 3),
+                      "frame %d: pixel %d,%d below the picture differs", frame, x, y);
+    }
+    const char *what = flat ? "a flat repaint" : "a video";
+    CHECK(copied_frames * 10 >= moves * 9, "the window dragged below %s went as copies in %d "
+          "of %d frames", what, copied_frames, moves);
+    printf("video: a window dragged below %s went as copies in %d of %d frames\n", what,
+           copied_frames, moves);
+    tu_canvas_free(&desk);
+    tu_canvas_free(&win);
+    tu_close_desktop(&c, &enc, &dec);
+}
+
 /* A corrupt stream frame: an error for that stream, a key request, recovery after it. */
 static void corrupt(void)
 {
@@ -472,6 +539,8 @@ int main(void)
     printf("video: VAAPI unavailable -> software, logged %d time(s)\n", log_lines);
     corrupt();
     controls_beside();
+    window_dragged_beside(0);
+    window_dragged_beside(1);
     rate_follows_link();
     cadence();
     lowest_rate();
