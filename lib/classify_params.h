@@ -41,8 +41,8 @@
 /* Flat-shaded 3D: a tile with at most VD_CLS_FLAT_MAX_COLOURS colours and
  * VD_CLS_FLAT_MAX_SMOOTH smooth neighbour pairs that changed VD_CLS_FLAT_CHANGES times over
  * VD_CLS_FLAT_WINDOW_MS, and does not scroll, is animated. */
-#define VD_CLS_FLAT_WINDOW_MS 1000 /* ms */
-#define VD_CLS_FLAT_CHANGES 14     /* changes (a view at 15 fps or more) */
+#define VD_CLS_FLAT_WINDOW_MS 500 /* ms */
+#define VD_CLS_FLAT_CHANGES 8      /* changes (a view at 16 fps or more) */
 #define VD_CLS_FLAT_MAX_COLOURS 8  /* colours */
 #define VD_CLS_FLAT_MAX_SMOOTH 16  /* 1/256 of sampled neighbour pairs */
 /* Recent changes remembered per tile (must cover the rate window at 60 changes/s). */
