@@ -461,6 +461,9 @@ void vd_classifier_config_default(vd_classifier_config *cfg)
         .video_score = VD_CLS_VIDEO_SCORE,
         .region_idle_ms = VD_CLS_REGION_IDLE_MS,
         .fast_start_changed = VD_CLS_FAST_START_CHANGED,
+        .rendered_regular = VD_CLS_RENDERED_REGULAR,
+        .flat_changes = VD_CLS_FLAT_CHANGES,
+        .flat_window_ms = VD_CLS_FLAT_WINDOW_MS,
     };
 }
 
@@ -472,7 +475,9 @@ int vd_classifier_config_check(const vd_classifier_config *c)
              c->min_changed_fraction <= 256 && c->min_colours <= VD_CLS_COLOUR_CAP &&
              c->min_smooth_fraction <= 256 && c->video_score <= 256 &&
              c->region_idle_ms >= 1 && c->region_idle_ms <= 600000 &&
-             c->fast_start_changed <= 256;
+             c->fast_start_changed <= 256 && c->rendered_regular <= 256 &&
+             c->flat_changes <= VD_CLS_HISTORY && c->flat_window_ms >= 1 &&
+             c->flat_window_ms <= 60000;
     return ok ? 0 : VD_ERR(EINVAL);
 }
 
@@ -668,7 +673,8 @@ static void classify_tile(const vd_classifier *c, tile_state *ts, int64_t t)
     /* Flat-shaded 3D (untextured models, gears, CAD views) has neither the colours nor the
      * gradients of natural content: a few flat colours redrawn without pause.  Busy text looks
      * the same, but it scrolls. */
-    int animated = changes_within(ts, t, VD_CLS_FLAT_WINDOW_MS) >= VD_CLS_FLAT_CHANGES &&
+    int animated = k->flat_changes &&
+                   changes_within(ts, t, k->flat_window_ms) >= k->flat_changes &&
                    !scrolled &&
                    ts->colours_avg <= VD_CLS_FLAT_MAX_COLOURS &&
                    ts->smooth_avg <= VD_CLS_FLAT_MAX_SMOOTH;
@@ -1025,7 +1031,8 @@ static region_state grow_component(vd_classifier *c, const vd_frame *f, size_t s
     /* Rendered shading that turns slowly changes by noise-sized steps and is smooth, as
      * video is; its gradients are exact where a video's are not. */
     int video = score >= (uint64_t)c->cfg.video_score * 2 * voters &&
-                regular < (uint64_t)VD_CLS_RENDERED_REGULAR * graded;
+                (!c->cfg.rendered_regular ||
+                 regular < (uint64_t)c->cfg.rendered_regular * graded);
     if (!hinted) {
         /* A 3D view: the class the region had, or its own vote when it is new. */
         const region_state *before = previous_region(c, rect);

@@ -18,6 +18,17 @@
 #define VD_CLS_MIN_SMOOTH 64    /* 1/256 of sampled neighbour pairs */
 /* Video against 3D: mean of the noise-sized share of changes and the smooth-pair share. */
 #define VD_CLS_VIDEO_SCORE 170  /* 1/256 */
+/* Rendered against video: a region whose tiles' smooth runs of three neighbours across
+ * have, on average, at least this share with every channel's second difference within 1 is
+ * 3D whatever the video score says.  Per component on the recordings: decoded video 9-130
+ * (a generated Mandelbrot clip included), glmark2's shaded model 198-238, synthetic 3D
+ * 237-250. */
+#define VD_CLS_RENDERED_REGULAR 176 /* 1/256 of smooth triples */
+/* Flat-shaded 3D: a tile that changed VD_CLS_FLAT_CHANGES times over VD_CLS_FLAT_WINDOW_MS
+ * (with at most VD_CLS_FLAT_MAX_COLOURS colours and VD_CLS_FLAT_MAX_SMOOTH smooth neighbour
+ * pairs, below), and does not scroll, is animated. */
+#define VD_CLS_FLAT_CHANGES 8      /* changes (a view at 16 fps or more) */
+#define VD_CLS_FLAT_WINDOW_MS 500  /* ms */
 /* Fast start: a tile also enters on its second change in a row (at most VD_CLS_FAST_START_MS
  * after the first) when its changes cover at least this fraction of its pixels; 0 = off. */
 #define VD_CLS_FAST_START_CHANGED 192 /* 1/256 of the tile's pixels */
@@ -38,21 +49,11 @@
 /* A tile whose changes went beside copies this often (running average), or whose change
  * did in this frame, scrolls or moves: it is not video or 3D. */
 #define VD_CLS_MAX_MOVED 64        /* 1/256 of its changes */
-/* Flat-shaded 3D: a tile with at most VD_CLS_FLAT_MAX_COLOURS colours and
- * VD_CLS_FLAT_MAX_SMOOTH smooth neighbour pairs that changed VD_CLS_FLAT_CHANGES times over
- * VD_CLS_FLAT_WINDOW_MS, and does not scroll, is animated. */
-#define VD_CLS_FLAT_WINDOW_MS 500 /* ms */
-#define VD_CLS_FLAT_CHANGES 8      /* changes (a view at 16 fps or more) */
+/* What a flat-shaded tile (VD_CLS_FLAT_CHANGES) may have at most. */
 #define VD_CLS_FLAT_MAX_COLOURS 8  /* colours */
 #define VD_CLS_FLAT_MAX_SMOOTH 16  /* 1/256 of sampled neighbour pairs */
 /* Recent changes remembered per tile (must cover the rate window at 60 changes/s). */
 #define VD_CLS_HISTORY 32       /* changes */
-/* Rendered against video: a region whose tiles' smooth runs of three neighbours across
- * have, on average, at least this share with every channel's second difference within 1 is
- * 3D whatever the video score says.  Slowly turning smooth shading scores like video
- * (noise-sized changes, smooth steps); per-tile medians over the recordings: glmark2's
- * shaded model 196-237, decoded video 26-133 (95th percentile 154). */
-#define VD_CLS_RENDERED_REGULAR 176 /* 1/256 of smooth triples */
 /* Fewest smooth triples (of up to 16 x 62 sampled) for a tile's regular share to count. */
 #define VD_CLS_MIN_TRIPLES 32   /* triples */
 /* Distinct colours counted per tile before giving up (natural content reaches it fast). */

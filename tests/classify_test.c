@@ -566,11 +566,16 @@ static void test_bars(void)
 /* Flat-shaded 3D (four flat colours, zooming, redrawn every frame) becomes a 3D region
  * within 0.3 s (VD_CLS_FLAT_CHANGES frames at 30 fps), though it looks nothing like natural
  * content. */
-static void test_flat_3d(void)
+static void test_flat_3d(int rule_off)
 {
     static const uint32_t palette[4] = {0x000000, 0x2020d0, 0x20c020, 0xd02020};
     tu_rng r = tu_rng_init(29);
-    vd_encoder *enc = new_encoder();
+    vd_encoder_config cfg;
+    vd_encoder_config_default(&cfg);
+    if (rule_off)
+        cfg.classifier.flat_changes = 0;
+    vd_encoder *enc;
+    CHECK(vd_encoder_new(&cfg, &enc) == 0, "encoder_new");
     tu_canvas c = desktop(&r);
     vd_region reg[8];
     int found = -1;
@@ -586,21 +591,30 @@ static void test_flat_3d(void)
         if (regions(enc, reg) == 1 && reg[0].content == VD_CONTENT_3D)
             found = frame;
     }
-    CHECK(found > 0 && found * 33333 <= 300000, "flat-shaded 3D found at frame %d", found);
     tu_canvas_free(&c);
     vd_encoder_free(&enc);
-    printf("classify: flat-shaded 3D found at frame %d\n", found);
+    if (rule_off) {
+        CHECK(found < 0, "flat-shaded 3D found at frame %d with flat_changes 0", found);
+        return;
+    }
+    CHECK(found > 0 && found * 33333 <= 300000, "flat-shaded 3D found at frame %d", found);
+    printf("classify: flat-shaded 3D found at frame %d (never with flat_changes 0)\n", found);
 }
 
 /* Smooth shading that turns slowly changes by noise-sized steps and is smooth, as a video
  * is: its exact gradients make it 3D.  The same with a video's grain stays video. */
-static void test_slow_shading(int grain)
+static void test_slow_shading(int grain, int rule_off)
 {
     tu_rng r = tu_rng_init(31);
-    vd_encoder *enc = new_encoder();
+    vd_encoder_config cfg;
+    vd_encoder_config_default(&cfg);
+    if (rule_off)
+        cfg.classifier.rendered_regular = 0;
+    vd_encoder *enc;
+    CHECK(vd_encoder_new(&cfg, &enc) == 0, "encoder_new");
     tu_canvas c = desktop(&r);
     vd_region reg[8];
-    enum vd_content want = grain ? VD_CONTENT_VIDEO : VD_CONTENT_3D;
+    enum vd_content want = grain || rule_off ? VD_CONTENT_VIDEO : VD_CONTENT_3D;
     int found = -1, wrong = 0;
     for (int frame = 0; frame < 20; frame++) {
         for (int y = area.y; y < area.y + area.height; y++)
@@ -625,8 +639,9 @@ static void test_slow_shading(int grain)
         }
     }
     CHECK(found >= 0 && found * 33333 <= 500000 && !wrong,
-          "slowly turning shading%s: %s from frame %d, %d frames called the other class",
-          grain ? " with grain" : "", grain ? "video" : "3D", found, wrong);
+          "slowly turning shading%s%s: %s from frame %d, %d frames called the other class",
+          grain ? " with grain" : "", rule_off ? " (rendered_regular 0)" : "",
+          want == VD_CONTENT_VIDEO ? "video" : "3D", found, wrong);
     tu_canvas_free(&c);
     vd_encoder_free(&enc);
 }
@@ -821,6 +836,15 @@ static void test_hints(void)
     cfg.classifier.exit_rate = cfg.classifier.enter_rate + 1;
     vd_encoder *bad = NULL;
     CHECK(vd_encoder_new(&cfg, &bad) == VD_ERR(EINVAL) && !bad, "exit rate above enter rate");
+    vd_encoder_config_default(&cfg);
+    cfg.classifier.rendered_regular = 257;
+    CHECK(vd_encoder_new(&cfg, &bad) == VD_ERR(EINVAL) && !bad, "rendered_regular 257");
+    vd_encoder_config_default(&cfg);
+    cfg.classifier.flat_changes = VD_CLS_HISTORY + 1;
+    CHECK(vd_encoder_new(&cfg, &bad) == VD_ERR(EINVAL) && !bad, "more flat changes than kept");
+    vd_encoder_config_default(&cfg);
+    cfg.classifier.flat_window_ms = 0;
+    CHECK(vd_encoder_new(&cfg, &bad) == VD_ERR(EINVAL) && !bad, "flat window 0");
 
     tu_canvas_free(&c);
     vd_encoder_free(&enc);
@@ -849,10 +873,13 @@ int main(void)
     test_bars();
     test_split_stays_one();
     printf("classify: a video whose middle stops changing stays one region\n");
-    test_flat_3d();
-    test_slow_shading(0);
-    test_slow_shading(1);
-    printf("classify: slowly turning smooth shading is 3D, with a video's grain video\n");
+    test_flat_3d(1);
+    test_flat_3d(0);
+    test_slow_shading(0, 0);
+    test_slow_shading(1, 0);
+    test_slow_shading(0, 1);
+    printf("classify: slowly turning smooth shading is 3D, with a video's grain (or the rule "
+           "off) video\n");
     test_text_stays_text();
     printf("classify: fast-changing text stays text\n");
     test_scrolled_photo_stays_text();
