@@ -215,6 +215,8 @@ __attribute__((target("sse2"))) static void smooth_sse2(const uint8_t *c, int x,
 /* Lanes whose three colour bytes all have a second difference u - 2v + d within 1.  Only
  * asked of smooth triples, whose steps (at most VD_CLS_SMOOTH_MAX) keep the wrapping byte
  * arithmetic exact: e + 1 lands in [0, 2] exactly when e is in [-1, 1]. */
+_Static_assert(2 * VD_CLS_SMOOTH_MAX + 1 <= 127, "lanes_regular()'s byte arithmetic");
+
 __attribute__((target("sse2"))) static inline int lanes_regular(__m128i u, __m128i v, __m128i d)
 {
     __m128i e = _mm_sub_epi8(_mm_add_epi8(u, d), _mm_add_epi8(v, v));
@@ -309,7 +311,8 @@ __attribute__((target("avx2"))) static inline int lanes_regular8(__m256i u, __m2
     __m256i e = _mm256_sub_epi8(_mm256_add_epi8(u, d), _mm256_add_epi8(v, v));
     __m256i over =
         _mm256_subs_epu8(_mm256_add_epi8(e, _mm256_set1_epi8(1)), _mm256_set1_epi8(2));
-    return _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(over, _mm256_setzero_si256())));
+    return _mm256_movemask_ps(
+        _mm256_castsi256_ps(_mm256_cmpeq_epi32(over, _mm256_setzero_si256())));
 }
 
 __attribute__((target("avx2,popcnt"))) static void triples_avx2(const uint8_t *c, int x, int w,
@@ -321,8 +324,9 @@ __attribute__((target("avx2,popcnt"))) static void triples_avx2(const uint8_t *c
         __m256i u = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(at - 4)), rgb);
         __m256i v = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)at), rgb);
         __m256i d = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(at + 4)), rgb);
-        unsigned flat = (unsigned)(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(u, v))) &
-                                   _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(v, d))));
+        __m256i same_uv = _mm256_cmpeq_epi32(u, v), same_vd = _mm256_cmpeq_epi32(v, d);
+        unsigned flat = (unsigned)(_mm256_movemask_ps(_mm256_castsi256_ps(same_uv)) &
+                                   _mm256_movemask_ps(_mm256_castsi256_ps(same_vd)));
         unsigned triple = (unsigned)(lanes_within8(u, v, smooth) & lanes_within8(v, d, smooth)) &
                           ~flat & 0xffu;
         out->triples += (uint32_t)_mm_popcnt_u32(triple);
@@ -439,7 +443,8 @@ void vd_tile_stats_c(const uint8_t *cur, size_t cur_stride, const uint8_t *prev,
         for (int x = 1; x < w - 1; x++) {
             int v[9];
             for (int k = 0; k < 3; k++)
-                rgb_of(c + (size_t)(x - 1 + k) * bpp_z, bpp, &v[3 * k], &v[3 * k + 1], &v[3 * k + 2]);
+                rgb_of(c + (size_t)(x - 1 + k) * bpp_z, bpp, &v[3 * k], &v[3 * k + 1],
+                       &v[3 * k + 2]);
             add_triple(triple_kind(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]), out);
         }
         if (w && out->colours < VD_CLS_COLOUR_CAP)
@@ -476,8 +481,8 @@ int vd_classifier_config_check(const vd_classifier_config *c)
              c->min_smooth_fraction <= 256 && c->video_score <= 256 &&
              c->region_idle_ms >= 1 && c->region_idle_ms <= 600000 &&
              c->fast_start_changed <= 256 && c->rendered_regular <= 256 &&
-             c->flat_changes <= VD_CLS_HISTORY && c->flat_window_ms >= 1 &&
-             c->flat_window_ms <= 60000;
+             c->flat_changes <= VD_CLS_HISTORY && c->flat_window_ms <= 60000 &&
+             (!c->flat_changes || c->flat_window_ms >= 1);
     return ok ? 0 : VD_ERR(EINVAL);
 }
 
@@ -623,7 +628,8 @@ static void record_change(vd_classifier *c, tile_state *ts, const vd_tile_stats 
     if (first)
         ts->regular_known = 0;
     if (st->triples >= VD_CLS_MIN_TRIPLES) {
-        ts->regular_avg = ewma(ts->regular_avg, st->regular * 256 / st->triples, !ts->regular_known);
+        ts->regular_avg =
+            ewma(ts->regular_avg, st->regular * 256 / st->triples, !ts->regular_known);
         ts->regular_known = 1;
     }
     for (int b = 0; b < 16; b++) {
@@ -1031,7 +1037,7 @@ static region_state grow_component(vd_classifier *c, const vd_frame *f, size_t s
     /* Rendered shading that turns slowly changes by noise-sized steps and is smooth, as
      * video is; its gradients are exact where a video's are not. */
     int video = score >= (uint64_t)c->cfg.video_score * 2 * voters &&
-                (!c->cfg.rendered_regular ||
+                (!c->cfg.rendered_regular || !graded ||
                  regular < (uint64_t)c->cfg.rendered_regular * graded);
     if (!hinted) {
         /* A 3D view: the class the region had, or its own vote when it is new. */

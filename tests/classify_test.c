@@ -2,6 +2,7 @@
  * classifier through the encoder's API (detection, region tracking and ending, hints,
  * clipping, bad input).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -67,14 +68,22 @@ static void test_kernel(void)
         }
         vd_rect skip = {(int32_t)tu_rng_below(&r, 80) - 8, (int32_t)tu_rng_below(&r, 80) - 8,
                         (int32_t)tu_rng_below(&r, 40), (int32_t)tu_rng_below(&r, 40)};
+        /* Copies that end at the tile's last byte: a kernel that reads past a row's end
+         * trips the sanitizers. */
+        size_t size = (size_t)(h - 1) * STRIDE + (size_t)(w * bpp);
+        uint8_t *ec = tu_xmalloc(size), *ep = tu_xmalloc(size);
+        memcpy(ec, cur, size);
+        memcpy(ep, prev, size);
         vd_tile_stats a;
-        vd_tile_stats_c(cur, STRIDE, prev, STRIDE, w, h, bpp, &skip, &a);
+        vd_tile_stats_c(ec, STRIDE, ep, STRIDE, w, h, bpp, &skip, &a);
         for (size_t k = 0; k < sizeof(kernels) / sizeof(kernels[0]); k++) {
             if (!(vd_cpu_flags() & kernels[k].cpu))
                 continue;
             vd_tile_stats b;
-            kernels[k].fn(cur, STRIDE, prev, STRIDE, w, h, bpp, &skip, &b);
-            CHECK(!memcmp(&a, &b, sizeof(a)),
+            kernels[k].fn(ec, STRIDE, ep, STRIDE, w, h, bpp, &skip, &b);
+            CHECK(a.pixels == b.pixels && a.changed == b.changed && a.noise == b.noise &&
+                      a.pairs == b.pairs && a.smooth == b.smooth && a.colours == b.colours &&
+                      a.blocks == b.blocks && a.triples == b.triples && a.regular == b.regular,
                   "iteration %d (%dx%d, bpp %d): c changed %u noise %u pairs %u smooth %u "
                   "colours %u blocks %x triples %u regular %u; %s %u %u %u %u %u %x %u %u",
                   iter, w, h, bpp, a.changed, a.noise, a.pairs, a.smooth, a.colours, a.blocks,
@@ -84,6 +93,8 @@ static void test_kernel(void)
         CHECK(a.changed <= a.pixels && a.noise <= a.changed && a.smooth <= a.pairs &&
                   a.colours <= 64 && a.regular <= a.triples && a.triples <= a.pairs,
               "statistics out of range");
+        free(ec);
+        free(ep);
     }
     free(cur);
     free(prev);
@@ -646,6 +657,54 @@ static void test_slow_shading(int grain, int rule_off)
     vd_encoder_free(&enc);
 }
 
+/* The class a classifier gives a 512 x 512 surface whose every tile reports video-like
+ * statistics (noise-sized changes, smooth pairs, many colours) with the given triples, all
+ * irregular, for 30 frames; -1 for no region. */
+static int class_of_statistics(uint32_t triples)
+{
+    vd_tile_grid g;
+    vd_tile_grid_init(&g, 512, 512, VD_FORMAT_BGRX8888);
+    vd_classifier_config cfg;
+    vd_classifier_config_default(&cfg);
+    uint32_t next_id = 1;
+    vd_classifier *c = vd_classifier_new(&g, &cfg, &next_id);
+    CHECK(c, "classifier_new");
+    size_t n = (size_t)g.cols * (size_t)g.rows;
+    uint8_t *state = tu_xmalloc(n);
+    vd_tile_stats *st = tu_xmalloc(n * sizeof(*st));
+    tu_canvas canvas = tu_canvas_new(VD_FORMAT_BGRX8888, 512, 512, 0);
+    vd_frame f = tu_frame(&canvas, 1, NULL, 0);
+    vd_region reg[8];
+    size_t regions = 0;
+    for (int frame = 0; frame < 30; frame++) {
+        memset(state, VD_TILE_DIRTY, n);
+        for (size_t i = 0; i < n; i++)
+            st[i] = (vd_tile_stats){.pixels = 4096, .changed = 4096, .noise = 4096,
+                                    .pairs = 1008, .smooth = 900, .colours = 64,
+                                    .blocks = 0xffff, .triples = triples};
+        f.pts_us = frame * 33333;
+        CHECK(vd_classifier_update(c, f.pts_us, state, st, NULL, &f) == 0, "update");
+        regions = vd_classifier_regions(c, reg, 8);
+    }
+    int content = regions ? (int)reg[0].content : -1;
+    tu_canvas_free(&canvas);
+    free(state);
+    free(st);
+    vd_classifier_free(&c);
+    return content;
+}
+
+/* The exact-gradient rule needs tiles with enough smooth triples to judge: a region without
+ * any is left to the video score. */
+static void test_ungraded_region(void)
+{
+    int graded = class_of_statistics(VD_CLS_MIN_TRIPLES);
+    int ungraded = class_of_statistics(VD_CLS_MIN_TRIPLES - 1);
+    CHECK(graded == VD_CONTENT_VIDEO && ungraded == VD_CONTENT_VIDEO,
+          "video-like statistics with irregular triples: %d, with too few triples: %d", graded,
+          ungraded);
+}
+
 /* Text that changes fast (typing, a scrolling log) never becomes a region. */
 static void test_text_stays_text(void)
 {
@@ -836,6 +895,18 @@ static void test_hints(void)
     cfg.classifier.exit_rate = cfg.classifier.enter_rate + 1;
     vd_encoder *bad = NULL;
     CHECK(vd_encoder_new(&cfg, &bad) == VD_ERR(EINVAL) && !bad, "exit rate above enter rate");
+    /* The fields keep the places of the releases before them (they came from reserved). */
+    _Static_assert(offsetof(vd_classifier_config, region_idle_ms) == 24 &&
+                       offsetof(vd_classifier_config, fast_start_changed) == 28 &&
+                       offsetof(vd_classifier_config, rendered_regular) == 32 &&
+                       offsetof(vd_classifier_config, flat_window_ms) == 40 &&
+                       sizeof(vd_classifier_config) == 60,
+                   "vd_classifier_config's layout changed");
+    vd_encoder_config_default(&cfg);
+    cfg.classifier.flat_changes = 0;
+    cfg.classifier.flat_window_ms = 0;
+    CHECK(vd_encoder_new(&cfg, &bad) == 0 && bad, "flat rule off with window 0");
+    vd_encoder_free(&bad);
     vd_encoder_config_default(&cfg);
     cfg.classifier.rendered_regular = 257;
     CHECK(vd_encoder_new(&cfg, &bad) == VD_ERR(EINVAL) && !bad, "rendered_regular 257");
@@ -878,6 +949,7 @@ int main(void)
     test_slow_shading(0, 0);
     test_slow_shading(1, 0);
     test_slow_shading(0, 1);
+    test_ungraded_region();
     printf("classify: slowly turning smooth shading is 3D, with a video's grain (or the rule "
            "off) video\n");
     test_text_stays_text();

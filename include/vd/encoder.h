@@ -52,17 +52,6 @@ typedef struct vd_classifier_config {
      * areas and hard edges.  At or above this it is video (unless rendered_regular says
      * otherwise).  Default 170. */
     uint32_t video_score;
-    /* ... but a region whose tiles' smooth runs of three neighbours across have, on
-     * average, at least this fraction with every channel's second difference within 1 (the
-     * exact gradients of smooth shading, which video's grain and coding noise break) is 3D:
-     * slowly turning shading changes by noise-sized steps and is smooth, like video.  0 turns
-     * this off.  Default 176 (69 %). */
-    uint32_t rendered_regular;
-    /* Flat-shaded 3D (untextured models, gears, CAD views), which has neither the colours
-     * nor the gradients of natural content: a tile of a few flat colours that changed at
-     * least flat_changes times over the last flat_window_ms, and does not scroll, becomes
-     * 3D.  flat_changes at most 32; 0 turns this off.  Default 8 in 500 ms (16 fps). */
-    uint32_t flat_changes, flat_window_ms;
     /* A region ends after this long without damage.  Default 1000 ms. */
     uint32_t region_idle_ms;
     /* Fast start: a natural-looking tile also becomes video or 3D on its second change in a
@@ -72,6 +61,19 @@ typedef struct vd_classifier_config {
      * only: a video or 3D view already playing, not the next photo of a slideshow), instead
      * of waiting for enter_rate.  0 turns it off.  Default 192 (75 %). */
     uint32_t fast_start_changed;
+    /* Rendered against video (after video_score): a region whose tiles' smooth runs of
+     * three neighbours across have, on average, at least this fraction with every channel's
+     * second difference within 1 (the exact gradients of smooth shading, which video's grain
+     * and coding noise break) is 3D: slowly turning shading changes by noise-sized steps and
+     * is smooth, like video.  The average is over tiles with enough such runs (32 of those
+     * sampled); without any the rule does not apply.  0 turns it off.  Default 176 (69 %). */
+    uint32_t rendered_regular;
+    /* Flat-shaded 3D (untextured models, gears, CAD views), which has neither the colours
+     * nor the gradients of natural content: a tile of a few flat colours that changed at
+     * least flat_changes times over the last flat_window_ms, and does not scroll, becomes
+     * 3D.  flat_changes at most 32, 0 turns this off; flat_window_ms 1 to 60000 (any when
+     * off).  Default 8 in 500 ms (16 fps). */
+    uint32_t flat_changes, flat_window_ms;
     uint8_t reserved[16];
 } vd_classifier_config;
 
