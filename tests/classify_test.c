@@ -149,6 +149,18 @@ static vd_encoder *new_encoder(void)
     return enc;
 }
 
+/* An encoder with the two rendered-content rules set (0 turns each off). */
+static vd_encoder *new_encoder_with_rules(uint32_t rendered_regular, uint32_t flat_changes)
+{
+    vd_encoder_config cfg;
+    vd_encoder_config_default(&cfg);
+    cfg.classifier.rendered_regular = rendered_regular;
+    cfg.classifier.flat_changes = flat_changes;
+    vd_encoder *enc;
+    CHECK(vd_encoder_new(&cfg, &enc) == 0, "encoder_new");
+    return enc;
+}
+
 static void send(vd_encoder *enc, const vd_frame *f)
 {
     tu_packets pl = {0};
@@ -581,12 +593,8 @@ static void test_flat_3d(int rule_off)
 {
     static const uint32_t palette[4] = {0x000000, 0x2020d0, 0x20c020, 0xd02020};
     tu_rng r = tu_rng_init(29);
-    vd_encoder_config cfg;
-    vd_encoder_config_default(&cfg);
-    if (rule_off)
-        cfg.classifier.flat_changes = 0;
-    vd_encoder *enc;
-    CHECK(vd_encoder_new(&cfg, &enc) == 0, "encoder_new");
+    vd_encoder *enc = new_encoder_with_rules(VD_CLS_RENDERED_REGULAR,
+                                             rule_off ? 0 : VD_CLS_FLAT_CHANGES);
     tu_canvas c = desktop(&r);
     vd_region reg[8];
     int found = -1;
@@ -617,12 +625,8 @@ static void test_flat_3d(int rule_off)
 static void test_slow_shading(int grain, int rule_off)
 {
     tu_rng r = tu_rng_init(31);
-    vd_encoder_config cfg;
-    vd_encoder_config_default(&cfg);
-    if (rule_off)
-        cfg.classifier.rendered_regular = 0;
-    vd_encoder *enc;
-    CHECK(vd_encoder_new(&cfg, &enc) == 0, "encoder_new");
+    vd_encoder *enc = new_encoder_with_rules(rule_off ? 0 : VD_CLS_RENDERED_REGULAR,
+                                             VD_CLS_FLAT_CHANGES);
     tu_canvas c = desktop(&r);
     vd_region reg[8];
     enum vd_content want = grain || rule_off ? VD_CONTENT_VIDEO : VD_CONTENT_3D;
