@@ -503,12 +503,14 @@ static uint64_t isqrt64(uint64_t x)
 }
 
 /* A stream's rate: the reference rate times (area / REFERENCE_AREA)^0.75, at least 1/16 of
- * it.  A codec needs fewer bits per pixel the larger the picture at the same quality, and a
- * small animation beside the text must not take a full video's rate.  Never below what a
- * codec takes. */
-static int64_t stream_bitrate(const vd_encoder *enc, const vd_rect *picture)
+ * it, for the area of its region (the content), not of its picture, which keeps every
+ * rectangle the region had and a margin to grow into: static parts cost a codec next to
+ * nothing.  A codec needs fewer bits per pixel the larger the picture at the same quality,
+ * and a small animation beside the text must not take a full video's rate.  Never below
+ * what a codec takes. */
+static int64_t stream_bitrate(const vd_encoder *enc, const vd_rect *region)
 {
-    uint64_t area = (uint64_t)picture->width * (uint64_t)picture->height;
+    uint64_t area = (uint64_t)region->width * (uint64_t)region->height;
     uint64_t root = isqrt64((area << 32) / REFERENCE_AREA); /* sqrt(ratio), 16.16 */
     uint64_t scale = root * isqrt64(root << 16) >> 16;     /* ratio^0.75, 16.16 */
     int64_t rate = (int64_t)(((uint64_t)reference_bitrate(enc) * scale) >> 16);
@@ -536,7 +538,7 @@ static void adapt_video_rate(vd_encoder *enc, int held)
     for (unsigned i = 0; i < enc->n_surfaces; i++)
         for (unsigned k = 0; k < enc->surfaces[i]->n_streams; k++) {
             enc_stream *st = &enc->surfaces[i]->streams[k];
-            int64_t rate = stream_bitrate(enc, &st->rect);
+            int64_t rate = stream_bitrate(enc, &st->region);
             if (vd_video_encoder_set_bitrate(st->video, rate) == 0) /* ENOTSUP: keeps its rate */
                 st->bitrate = rate;
         }
@@ -563,7 +565,13 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
         while (r < n && regions[r].id != s->streams[k].id)
             r++;
         if (r < n && rect_inside(regions[r].rect, s->streams[k].rect)) {
-            s->streams[k++].region = regions[r].rect;
+            enc_stream *st = &s->streams[k++];
+            st->region = regions[r].rect;
+            /* The rate follows the region's size, not every 16-pixel step of it. */
+            int64_t rate = stream_bitrate(enc, &st->region);
+            if ((rate > st->bitrate + st->bitrate / 8 || rate < st->bitrate - st->bitrate / 8) &&
+                vd_video_encoder_set_bitrate(st->video, rate) == 0)
+                st->bitrate = rate;
             continue;
         }
         if (r < n) { /* the replacement covers both, with room to grow where it grew */
@@ -598,7 +606,7 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
             .width = q->width,
             .height = q->height,
             .fps = 30,
-            .bitrate = stream_bitrate(enc, q),
+            .bitrate = stream_bitrate(enc, &regions[r].rect),
             .backend = (enum vd_video_backend)enc->cfg.video_backend,
             .latency_first = regions[r].content == VD_CONTENT_3D,
             .cpu_flags = enc->cfg.cpu_flags,

@@ -387,6 +387,44 @@ static void cadence(void)
     tu_close_desktop(&c, &enc, &dec);
 }
 
+/* A region that grows past its stream's picture gets a new picture with room to grow; its
+ * target follows the region (the content), not the larger picture. */
+static void rate_follows_region(void)
+{
+    tu_rng r = tu_rng_init(43);
+    vd_encoder *enc;
+    vd_decoder *dec;
+    tu_canvas c = tu_open_desktop(NULL, W, H, &r, &enc, &dec);
+    vd_encoder_stats st = {0};
+    vd_rect grown = {area.x, area.y, area.width + 64, area.height};
+    for (int frame = 0; frame < 60; frame++) {
+        const vd_rect *q = frame < 30 ? &area : &grown;
+        for (int y = q->y; y < q->y + q->height; y++)
+            for (int x = q->x; x < q->x + q->width; x++) {
+                int g = (x + y + frame * 3) & 0xff;
+                uint32_t v = (uint32_t)((g + (int)tu_rng_below(&r, 5)) & 0xff) |
+                             (uint32_t)(((g / 2 + (int)tu_rng_below(&r, 5)) & 0xff) << 8) |
+                             (uint32_t)(((255 - g + (int)tu_rng_below(&r, 5)) & 0xff) << 16);
+                memcpy(c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, &v, 4);
+            }
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        roundtrip(enc, dec, &f, 0);
+        vd_encoder_get_stats(enc, &st);
+    }
+    vd_region reg[4];
+    int n = vd_encoder_get_regions(enc, 1, reg, 4);
+    CHECK(n == 1 && reg[0].rect.width == grown.width && reg[0].rect.height == grown.height,
+          "%d regions, the first %dx%d", n, n > 0 ? reg[0].rect.width : 0,
+          n > 0 ? reg[0].rect.height : 0);
+    double want = 4000000 * pow((double)grown.width * grown.height / (1280 * 720), 0.75);
+    CHECK(fabs(st.video_target - want) < want * 0.03, "target %u bit/s for a %dx%d region, want "
+          "%.0f", st.video_target, grown.width, grown.height, want);
+    printf("video: a region grown to %dx%d streams at %u bit/s (for its size: %.0f)\n",
+           grown.width, grown.height, st.video_target, want);
+    tu_close_desktop(&c, &enc, &dec);
+}
+
 /* At the lowest video_bitrate the config takes, a small region still gets a stream (its
  * rate floors at what a codec takes) and streams. */
 static void lowest_rate(void)
@@ -512,7 +550,8 @@ static void rate_windows(int static_frames, int rendered)
         } else {
             printf("video: 30 fps%s, 5 s window %d: %.0f kbit/s for %.0f\n",
                    rendered ? ", rendered, from the start" : "", w + 1, kbps, want);
-            /* A stream's target scales with its picture's area to the power 0.75. */
+            /* A stream's target scales with its region's area to the power 0.75 (here the
+             * region is the whole picture). */
             double scaled = 4000 * pow((double)area.width * area.height / (1280 * 720), 0.75);
             CHECK(fabs(want - scaled) < scaled * 0.02, "target %.0f kbit/s for a %dx%d picture, "
                   "want %.0f", want, area.width, area.height, scaled);
@@ -544,6 +583,7 @@ int main(void)
     rate_follows_link();
     cadence();
     lowest_rate();
+    rate_follows_region();
     odd_width_edge();
     rate_windows(0, 0);
     rate_windows(0, 1);

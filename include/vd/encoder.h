@@ -116,9 +116,11 @@ typedef struct vd_encoder_config {
     /* Codecs the client decodes (VD_CODEC_*); video and 3D regions go out as video streams in
      * the first of them (H.264 first).  0 sends everything losslessly.  Default VD_CODEC_H264. */
     uint32_t video_codecs;
-    /* Bits per second of a 1280 x 720 video stream.  A stream gets this times (its picture's
+    /* Bits per second of a 1280 x 720 video stream.  A stream gets this times (its region's
      * area / 1280 x 720)^0.75, and at least 1/16 of it: 640 x 360 gets 35 %, 1920 x 1080
-     * 184 %.  Default 4000000. */
+     * 184 %.  The region's area is that of its rectangle now (the coded picture may be larger:
+     * it keeps room for the region to grow into); the rate follows when it changes by more
+     * than an eighth.  Default 4000000. */
     uint32_t video_bitrate;
     /* Default VD_BACKEND_AUTO; the VD_VIDEO_BACKEND environment variable ("vaapi",
      * "software") overrides it. */
