@@ -517,6 +517,15 @@ static int64_t stream_bitrate(const vd_encoder *enc, const vd_rect *region)
     return VD_MAX(VD_MAX(rate, reference_bitrate(enc) / 16), VD_VIDEO_MIN_BITRATE);
 }
 
+/* Sets a stream's target to stream_bitrate() when that differs from it by more than
+ * min_step; an encoder that cannot change its rate (ENOTSUP) keeps it. */
+static void retarget(const vd_encoder *enc, enc_stream *st, int64_t min_step)
+{
+    int64_t rate = stream_bitrate(enc, &st->region);
+    if (llabs(rate - st->bitrate) > min_step && vd_video_encoder_set_bitrate(st->video, rate) == 0)
+        st->bitrate = rate;
+}
+
 /* Video rates follow the link (see RATE_PERIOD); called once per frame, held back or not. */
 static void adapt_video_rate(vd_encoder *enc, int held)
 {
@@ -536,12 +545,8 @@ static void adapt_video_rate(vd_encoder *enc, int held)
         return;
     fl->rate_scale = scale;
     for (unsigned i = 0; i < enc->n_surfaces; i++)
-        for (unsigned k = 0; k < enc->surfaces[i]->n_streams; k++) {
-            enc_stream *st = &enc->surfaces[i]->streams[k];
-            int64_t rate = stream_bitrate(enc, &st->region);
-            if (vd_video_encoder_set_bitrate(st->video, rate) == 0) /* ENOTSUP: keeps its rate */
-                st->bitrate = rate;
-        }
+        for (unsigned k = 0; k < enc->surfaces[i]->n_streams; k++)
+            retarget(enc, &enc->surfaces[i]->streams[k], 0);
 }
 
 /* Pixels a replaced stream's picture reaches past its region where the region outgrew the
@@ -568,10 +573,7 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
             enc_stream *st = &s->streams[k++];
             st->region = regions[r].rect;
             /* The rate follows the region's size, not every 16-pixel step of it. */
-            int64_t rate = stream_bitrate(enc, &st->region);
-            if ((rate > st->bitrate + st->bitrate / 8 || rate < st->bitrate - st->bitrate / 8) &&
-                vd_video_encoder_set_bitrate(st->video, rate) == 0)
-                st->bitrate = rate;
+            retarget(enc, st, st->bitrate / 8);
             continue;
         }
         if (r < n) { /* the replacement covers both, with room to grow where it grew */

@@ -16,17 +16,23 @@
 enum { W = 640, H = 480 };
 static const vd_rect area = {128, 96, 320, 240}; /* the "player" */
 
-/* Natural-looking moving content: a drifting gradient with sensor noise. */
-static void paint(tu_canvas *c, tu_rng *r, int frame)
+/* Natural-looking moving content over q: a drifting gradient with sensor noise. */
+static void paint_in(tu_canvas *c, tu_rng *r, int frame, vd_rect q)
 {
-    for (int y = area.y; y < area.y + area.height; y++)
-        for (int x = area.x; x < area.x + area.width; x++) {
+    for (int y = q.y; y < q.y + q.height; y++)
+        for (int x = q.x; x < q.x + q.width; x++) {
             int g = (x + y + frame * 3) & 0xff;
             uint32_t v = (uint32_t)((g + (int)tu_rng_below(r, 5)) & 0xff) |
                          (uint32_t)(((g / 2 + (int)tu_rng_below(r, 5)) & 0xff) << 8) |
                          (uint32_t)(((255 - g + (int)tu_rng_below(r, 5)) & 0xff) << 16);
             memcpy(c->data + (size_t)y * (size_t)c->stride + (size_t)x * 4, &v, 4);
         }
+}
+
+/* The same over the player's area. */
+static void paint(tu_canvas *c, tu_rng *r, int frame)
+{
+    paint_in(c, r, frame, area);
 }
 
 /* Rendered content (a 3D view): exact shading that zooms and moves, no noise. */
@@ -222,20 +228,14 @@ static void window_dragged_beside(int flat)
     tu_paint_pattern(&r, &win, (vd_rect){0, 0, WW, WH}, TU_TEXT);
     int copied_frames = 0, moves = 0;
     for (int frame = 0; frame < FRAMES; frame++) {
-        /* the picture: drifting gradient with noise, as paint() */
-        for (int y = player.y; y < player.y + player.height; y++)
-            for (int x = player.x; x < player.x + player.width; x++) {
-                if (flat) {
-                    uint32_t v = 0x102030u * (uint32_t)(frame % 7 + 1);
+        if (flat) {
+            uint32_t v = 0x102030u * (uint32_t)(frame % 7 + 1);
+            for (int y = player.y; y < player.y + player.height; y++)
+                for (int x = player.x; x < player.x + player.width; x++)
                     memcpy(c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, &v, 4);
-                    continue;
-                }
-                int g = (x + y + frame * 3) & 0xff;
-                uint32_t v = (uint32_t)((g + (int)tu_rng_below(&r, 5)) & 0xff) |
-                             (uint32_t)(((g / 2 + (int)tu_rng_below(&r, 5)) & 0xff) << 8) |
-                             (uint32_t)(((255 - g + (int)tu_rng_below(&r, 5)) & 0xff) << 16);
-                memcpy(c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, &v, 4);
-            }
+        } else {
+            paint_in(&c, &r, frame, player);
+        }
         /* the window: back to the desktop under it, then drawn 9 px right, 1 px down */
         int wx = 40 + 9 * frame, wy = 560 + frame / 4;
         if (frame) {
@@ -398,15 +398,7 @@ static void rate_follows_region(void)
     vd_encoder_stats st = {0};
     vd_rect grown = {area.x, area.y, area.width + 64, area.height};
     for (int frame = 0; frame < 60; frame++) {
-        const vd_rect *q = frame < 30 ? &area : &grown;
-        for (int y = q->y; y < q->y + q->height; y++)
-            for (int x = q->x; x < q->x + q->width; x++) {
-                int g = (x + y + frame * 3) & 0xff;
-                uint32_t v = (uint32_t)((g + (int)tu_rng_below(&r, 5)) & 0xff) |
-                             (uint32_t)(((g / 2 + (int)tu_rng_below(&r, 5)) & 0xff) << 8) |
-                             (uint32_t)(((255 - g + (int)tu_rng_below(&r, 5)) & 0xff) << 16);
-                memcpy(c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, &v, 4);
-            }
+        paint_in(&c, &r, frame, frame < 30 ? area : grown);
         vd_frame f = tu_frame(&c, 1, NULL, 0);
         f.pts_us = frame * 33333;
         roundtrip(enc, dec, &f, 0);
