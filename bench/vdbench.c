@@ -969,11 +969,11 @@ static void print_text(const result *res, int n, const kernel_result *kr, int n_
     if (labelled)
         printf("\nclassification: area-weighted over damaged tiles (a tile counts as the class of\n"
                "most of its changed pixels, and is predicted video/3D when that region's stream\n"
-               "carries most of its change); latency in ms from when a region's content starts to move to\n"
-               "half of it classified right; flaps = changes of its majority class per 5 s (video\n"
-               "and 3D: while moving, after detection); definitions in bench/score.h.  Targets:\n"
-               "precision and recall >= 95 %%, video/3d latency <= 500 ms, <= 1 flap per 5 s,\n"
-               "classifier at 10 %% damage <= 0.5 ms (kernels below)\n");
+               "carries most of its change); latency in ms from when a region's content starts\n"
+               "to move to half of it classified right; flaps = changes of its majority class\n"
+               "per 5 s (video and 3D: while moving, after detection); definitions in\n"
+               "bench/score.h.  Targets: precision and recall >= 95 %%, video/3d latency <=\n"
+               "500 ms, <= 1 flap per 5 s, classifier at 10 %% damage <= 0.5 ms (kernels below)\n");
     printf("\nkernels: full-frame %dx%d damage scan of identical frames (worst case), median of %d\n",
            width, height, KERNEL_RUNS);
     for (int i = 0; i < n_kr; i++)

@@ -457,8 +457,8 @@ static void test_picture_beside_3d(void)
 }
 
 /* A shaded patch painted once just above a 3D view joins it; after the region's rectangle let
- * go of it (3 to 6 s: RECT_HOLD_3D_MS), a glyph typed into the same block does not: whether a block looks
- * rendered is judged afresh every frame. */
+ * go of it (3 to 6 s: RECT_HOLD_3D_MS), a glyph typed into the same block does not: whether a
+ * block looks rendered is judged afresh every frame. */
 static void test_block_judged_afresh(void)
 {
     tu_rng r = tu_rng_init(43);
