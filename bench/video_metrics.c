@@ -23,6 +23,7 @@ struct bench_video {
         FILE *file;
         int ivf;
         uint32_t frames;
+        int width, height;
     } dumped[MAX_DUMPED];
     int n_dumped, streams;
     double se;              /* luma squared error over the lossy pixels */
@@ -105,7 +106,7 @@ int bench_video_packet(bench_video *bv, const uint8_t *data, size_t size)
                 return -errno;
             if (ivf)
                 ivf_header(f, 0, bv->fps);
-            bv->dumped[bv->n_dumped++] = (struct dumped){s.id, f, ivf, 0};
+            bv->dumped[bv->n_dumped++] = (struct dumped){s.id, f, ivf, 0, (int)s.width, (int)s.height};
         } else if (msg.type == VD_MSG_STREAM_FRAME) {
             vd_msg_stream_frame sf;
             struct dumped *d;
@@ -116,7 +117,7 @@ int bench_video_packet(bench_video *bv, const uint8_t *data, size_t size)
                 continue;
             const uint8_t *picture;
             uint32_t picture_size;
-            if (vd_wire_stream_frame_picture(&sf, &picture, &picture_size) < 0)
+            if (vd_wire_stream_frame_shown(&sf, d->width, d->height, NULL, &picture, &picture_size) < 0)
                 return -EINVAL;
             if (d->ivf) {
                 uint8_t h[12];

@@ -27,8 +27,8 @@ typedef struct dec_stream {
     size_t stride;    /* of pixels: width * bpp and VD_VIDEO_ROW_SLACK, rounded up to 64 */
     uint8_t *mask;    /* blocks to show at frame end */
     uint32_t mask_size;
-    uint16_t *bounds; /* per block: the part to show (as on the wire), for set mask bits */
-    uint16_t *incoming; /* per block: a frame's bounds while it is checked */
+    uint16_t *rows;   /* 16 per block: the pixels to show of set mask bits, a bit per column */
+    uint16_t *incoming; /* the same for a frame while it is checked */
     int pending;      /* a decoded frame waits for its frame end */
     int broken;       /* waits for a key frame */
 } dec_stream;
@@ -106,7 +106,7 @@ static void stream_free(dec_stream *st)
     vd_video_decoder_free(&st->video);
     free(st->pixels);
     free(st->mask);
-    free(st->bounds);
+    free(st->rows);
     free(st->incoming);
 }
 
@@ -390,9 +390,9 @@ static int handle_stream_create(vd_decoder *dec, const vd_msg *msg)
     st.pixels = calloc(st.stride, m.height);
     size_t blocks = (size_t)((m.width + 15) / 16) * ((m.height + 15) / 16);
     st.mask = calloc(st.mask_size, 1);
-    st.bounds = calloc(blocks, sizeof(*st.bounds));
-    st.incoming = calloc(blocks, sizeof(*st.incoming));
-    if (!st.pixels || !st.mask || !st.bounds || !st.incoming) {
+    st.rows = calloc(16 * blocks, sizeof(*st.rows));
+    st.incoming = calloc(16 * blocks, sizeof(*st.incoming));
+    if (!st.pixels || !st.mask || !st.rows || !st.incoming) {
         stream_free(&st);
         return VD_ERR(ENOMEM);
     }
@@ -414,37 +414,15 @@ static int handle_stream_frame(vd_decoder *dec, const vd_msg *msg)
     dec_stream *st = find_stream(dec, m.stream_id, NULL);
     if (!st || m.mask_size != st->mask_size)
         return VD_ERR(EBADMSG);
-    /* The changed part of each set block (whole unless marked partial); checked in full
-     * before anything is decoded. */
-    int bw = (st->rect.width + 15) / 16, bh = (st->rect.height + 15) / 16;
-    if (m.size < m.mask_size)
-        return VD_ERR(EBADMSG);
-    const uint8_t *partial = m.data, *p = m.data + m.mask_size;
-    for (int b = 0; b < bw * bh; b++) {
-        int set = m.mask[b / 8] >> (b % 8) & 1, part = partial[b / 8] >> (b % 8) & 1;
-        if (part && !set)
-            return VD_ERR(EBADMSG);
-        if (!set)
-            continue;
-        int bx = b % bw, by = b / bw;
-        int w = VD_MIN(16, st->rect.width - bx * 16), h = VD_MIN(16, st->rect.height - by * 16);
-        unsigned v = (unsigned)((w - 1) << 8 | (h - 1) << 12);
-        if (part) {
-            if ((size_t)(p - m.data) + 2 > m.size)
-                return VD_ERR(EBADMSG);
-            v = vd_rl16(p);
-            p += 2;
-            int x0 = (int)(v & 15), y0 = (int)(v >> 4 & 15);
-            int x1 = (int)(v >> 8 & 15) + 1, y1 = (int)(v >> 12) + 1;
-            if (x0 >= x1 || y0 >= y1 || x1 > w || y1 > h)
-                return VD_ERR(EBADMSG);
-        }
-        st->incoming[b] = (uint16_t)v;
-    }
-    uint32_t coded = m.size - (uint32_t)(p - m.data);
+    /* What each set block shows, checked in full before anything is decoded. */
+    const uint8_t *coded;
+    uint32_t coded_size;
+    if ((ret = vd_wire_stream_frame_shown(&m, st->rect.width, st->rect.height, st->incoming,
+                                          &coded, &coded_size)) < 0)
+        return ret;
     if (st->broken && !(m.flags & VD_STREAM_FRAME_KEY))
         return 0; /* what follows a loss would decode to garbage: wait for the key frame */
-    ret = vd_video_decode(st->video, p, coded, st->pixels, st->stride, st->format);
+    ret = vd_video_decode(st->video, coded, coded_size, st->pixels, st->stride, st->format);
     if (ret == VD_ERR(ENOMEM))
         return ret;
     if (ret < 0) {
@@ -454,14 +432,13 @@ static int handle_stream_frame(vd_decoder *dec, const vd_msg *msg)
         return 0;
     }
     st->broken = 0;
-    for (int b = 0; b < bw * bh; b++) {
+    int blocks = (st->rect.width + 15) / 16 * ((st->rect.height + 15) / 16);
+    for (int b = 0; b < blocks; b++) {
         if (!(m.mask[b / 8] & (1u << (b % 8))))
             continue;
-        unsigned v = st->incoming[b], old = st->bounds[b];
-        if (st->mask[b / 8] & (1u << (b % 8))) /* shown twice before a frame end: the union */
-            v = VD_MIN(v & 15, old & 15) | VD_MIN(v >> 4 & 15, old >> 4 & 15) << 4 |
-                VD_MAX(v >> 8 & 15, old >> 8 & 15) << 8 | VD_MAX(v >> 12, old >> 12) << 12;
-        st->bounds[b] = (uint16_t)v;
+        int again = st->mask[b / 8] & (1u << (b % 8)); /* shown twice before a frame end: the union */
+        for (int r = 0; r < 16; r++)
+            st->rows[16 * b + r] = (uint16_t)((again ? st->rows[16 * b + r] : 0) | st->incoming[16 * b + r]);
         st->mask[b / 8] |= (uint8_t)(1u << (b % 8));
     }
     st->pending = 1;
@@ -496,17 +473,21 @@ static void apply_streams(vd_decoder *dec, dec_surface *s)
                 int b = by * bw + bx;
                 if (!(st->mask[b / 8] & (1u << (b % 8))))
                     continue;
-                /* Only the part of the block that changed. */
-                unsigned v = st->bounds[b];
-                int x = bx * 16 + (int)(v & 15), y = by * 16 + (int)(v >> 4 & 15);
-                int w = (int)(v >> 8 & 15) + 1 - (int)(v & 15), h = (int)(v >> 12) + 1 - (int)(v >> 4 & 15);
-                for (int r = 0; r < h; r++)
-                    memcpy(s->pixels + (size_t)(st->rect.y + y + r) * stride +
-                               (size_t)(st->rect.x + x) * (size_t)g->bpp,
-                           st->pixels + (size_t)(y + r) * st->stride + (size_t)x * (size_t)st->bpp,
-                           (size_t)w * (size_t)st->bpp);
-                s->damage[(size_t)((st->rect.y + y) / 64) * (size_t)g->cols +
-                          (size_t)((st->rect.x + x) / 64)] = VD_TILE_DIRTY;
+                /* Only the pixels that changed, a run of columns at a time. */
+                const uint16_t *rows = st->rows + 16 * b;
+                for (int r = 0; r < 16; r++)
+                    for (unsigned cols = rows[r]; cols;) {
+                        int c = __builtin_ctz(cols), n = __builtin_ctz(~(cols >> c));
+                        int x = st->rect.x + bx * 16 + c, y = st->rect.y + by * 16 + r;
+                        memcpy(s->pixels + (size_t)y * stride + (size_t)x * (size_t)g->bpp,
+                               st->pixels + (size_t)(by * 16 + r) * st->stride +
+                                   (size_t)(bx * 16 + c) * (size_t)st->bpp,
+                               (size_t)n * (size_t)st->bpp);
+                        cols &= ~(((1u << n) - 1) << c);
+                    }
+                /* Blocks are 16-aligned in the surface: one tile holds the block. */
+                s->damage[(size_t)((st->rect.y + by * 16) / 64) * (size_t)g->cols +
+                          (size_t)((st->rect.x + bx * 16) / 64)] = VD_TILE_DIRTY;
             }
         memset(st->mask, 0, st->mask_size);
         st->pending = 0;

@@ -74,6 +74,9 @@ typedef struct enc_surface {
     enc_stream streams[MAX_STREAMS];
     unsigned n_streams;
     uint8_t *lossy;         /* per tile: the client shows lossy pixels */
+    /* Per pixel row and 16 columns (bit c: column 16 * k + c): the client shows the pixel lossy.
+     * Streams leave exact pixels next to what changed alone (see block_part_find()). */
+    uint16_t *lossy_px;
     /* Tiles last sent before this frame may not be on the client: it dropped frames after
      * an error until the refresh it asked for (vd_encoder_request_refresh()). */
     uint64_t sure_from;
@@ -132,9 +135,9 @@ struct vd_encoder {
     int hello_sent, draining;
     vd_buf video_out;        /* one coded video frame */
     flow_state flow;
-    /* Each set block's bounds, by block, of the stream frame being picked (see pick_blocks()),
-     * and the frame's picked streams' block masks and bounds for the wire. */
-    uint16_t block_bounds[(VD_MAX_DIMENSION / 16) * (VD_MAX_DIMENSION / 16)];
+    /* Per block of the stream frame being picked, a block_part for set blocks (see
+     * pick_blocks()); and the frame's picked streams' masks for the wire. */
+    vd_buf block_parts;
     vd_buf stream_masks;
     vd_buf delta;            /* a delta run's differences */
     vd_encoder_stats stats;
@@ -216,6 +219,7 @@ static void surface_free(vd_encoder *enc, enc_surface *s)
     vd_gpu_surface_free(enc->gpu, &s->gpu);
     streams_free(s);
     free(s->lossy);
+    free(s->lossy_px);
     free(s->last_damage);
     free(s->candidates);
     free(s->copies);
@@ -241,6 +245,7 @@ void vd_encoder_free(vd_encoder **penc)
     vd_buf_free(&enc->out);
     vd_buf_free(&enc->video_out);
     vd_buf_free(&enc->stream_masks);
+    vd_buf_free(&enc->block_parts);
     vd_buf_free(&enc->delta);
     free(enc->packets);
     free(enc);
@@ -291,13 +296,14 @@ static int surface_configure(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     vd_tile_stats *stats = malloc(n_tiles * sizeof(*stats));
     vd_classifier *classifier = vd_classifier_new(&grid, &enc->cfg.classifier, &enc->next_region_id);
     uint8_t *lossy = calloc(n_tiles, 1);
+    uint16_t *lossy_px = calloc((size_t)(f->width + 15) / 16 * (size_t)f->height, sizeof(*lossy_px));
     int64_t *last_damage = calloc(n_tiles, sizeof(*last_damage));
     uint32_t *candidates = malloc(n_tiles * sizeof(*candidates));
     vd_tile_copy *copies = calloc(n_tiles, sizeof(*copies));
     uint64_t *tile_seq = calloc(n_tiles, sizeof(*tile_seq));
     uint8_t *held = calloc(n_tiles, 1);
-    if (!prev || !state || !stats || !classifier || !lossy || !last_damage || !candidates ||
-        !copies || !tile_seq || !held) {
+    if (!prev || !state || !stats || !classifier || !lossy || !lossy_px || !last_damage ||
+        !candidates || !copies || !tile_seq || !held) {
         free(copies);
         free(tile_seq);
         free(held);
@@ -305,6 +311,7 @@ static int surface_configure(vd_encoder *enc, enc_surface *s, const vd_frame *f)
         free(state);
         free(stats);
         free(lossy);
+        free(lossy_px);
         free(last_damage);
         free(candidates);
         vd_classifier_free(&classifier);
@@ -313,6 +320,7 @@ static int surface_configure(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     /* The client drops a surface's streams when it is resized. */
     streams_free(s);
     free(s->lossy);
+    free(s->lossy_px);
     free(s->last_damage);
     free(s->candidates);
     free(s->copies);
@@ -323,6 +331,7 @@ static int surface_configure(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     s->held = held;
     s->has_held = 0;
     s->lossy = lossy;
+    s->lossy_px = lossy_px;
     s->last_damage = last_damage;
     s->candidates = candidates;
     free(s->prev);
@@ -681,6 +690,97 @@ static uint16_t block_bounds(const enc_surface *s, const vd_frame *f, int x, int
     return (uint16_t)(x0 | y0 << 4 | (x1 - 1) << 8 | (y1 - 1) << 12);
 }
 
+/* The rectangle of the pixels set in keep at a corner of the box [x0, x1) x [y0, y1), packed
+ * as block_bounds() gives it, where those pixels form exactly a rectangle there: no set pixel
+ * touches its two inner sides.  0xffff when there is none. */
+static uint16_t corner_rect(const uint16_t keep[16], int x0, int y0, int x1, int y1, int corner)
+{
+    int right = corner & 1, bottom = corner >> 1, w = 0, k = 0;
+    for (; k < y1 - y0; k++) {
+        int r = bottom ? y1 - 1 - k : y0 + k, run = 0;
+        while (run < x1 - x0 && keep[r] >> (right ? x1 - 1 - run : x0 + run) & 1)
+            run++;
+        if (k == 0)
+            w = run;
+        if (!w || run != w)
+            break;
+    }
+    if (!w)
+        return 0xffff;
+    int cx0 = right ? x1 - w : x0, cy0 = bottom ? y1 - k : y0, cy1 = bottom ? y1 : y0 + k;
+    unsigned cols = (1u << (cx0 + w)) - (1u << cx0);
+    int next = bottom ? cy0 - 1 : cy1; /* the row past its inner side */
+    if (k < y1 - y0 && keep[next] & cols)
+        return 0xffff;
+    return (uint16_t)(cx0 | cy0 << 4 | (cx0 + w - 1) << 8 | (cy1 - 1) << 12);
+}
+
+/* What a stream shows of a block: the bounds of what changed (packed as block_bounds() gives
+ * them), rectangles within them left out, and the pixels that leaves (bit c of rows[r]: pixel
+ * (c, r) of the block). */
+typedef struct block_part {
+    uint16_t rows[16];
+    uint16_t bounds;
+    uint16_t cuts[VD_STREAM_FRAME_MAX_CUTS];
+    uint8_t n_cuts;
+} block_part;
+
+/* The pixels of the 16 x 16 block at (x, y) to show, given the bounds bb of what changed in it.
+ * That is bb, but for a rectangle at each corner of bb of pixels that the client shows exactly
+ * and that did not change, bounded by other pixels: the corner of a window over a video, or of
+ * a HUD inside a 3D view, stays exact where bounds alone would show it lossy for as long as
+ * the content moves.  Exact pixels of other shapes (a still background along a 3D object's
+ * curved edge, still pixels of a video) are shown: a mask of single pixels for them cost 11 to
+ * 35 % more bytes on 3D and video recordings, these cuts 0.1 to 1.4 %. */
+static void block_part_find(const enc_surface *s, const vd_frame *f, int x, int y, uint16_t bb,
+                            int trust_ref, block_part *part)
+{
+    size_t bpp = (size_t)s->grid.bpp, ref_stride = (size_t)s->grid.width * bpp;
+    size_t words = (size_t)(s->grid.width + 15) / 16;
+    int x0 = bb & 15, y0 = bb >> 4 & 15, x1 = (bb >> 8 & 15) + 1, y1 = (bb >> 12) + 1;
+    unsigned cols = (1u << x1) - (1u << x0);
+    uint16_t keep[16] = {0}; /* exact and unchanged */
+    part->bounds = bb;
+    part->n_cuts = 0;
+    for (int r = 0; r < 16; r++) {
+        part->rows[r] = (uint16_t)(r >= y0 && r < y1 ? cols : 0);
+        /* On a frame that (re)creates the surface the client has nothing exact here. */
+        if (!part->rows[r] || !trust_ref)
+            continue;
+        unsigned exact = part->rows[r] & ~(unsigned)s->lossy_px[(size_t)(y + r) * words + (size_t)x / 16];
+        const uint8_t *a = f->data + (size_t)(y + r) * (size_t)f->stride + (size_t)x * bpp;
+        const uint8_t *b = s->prev + (size_t)(y + r) * ref_stride + (size_t)x * bpp;
+        for (; exact; exact &= exact - 1) {
+            int c = __builtin_ctz(exact);
+            if (!pixels_differ(s, a + (size_t)c * bpp, b + (size_t)c * bpp, 1))
+                keep[r] |= (uint16_t)(1u << c);
+        }
+    }
+    for (int corner = 0; corner < 4; corner++) {
+        uint16_t cut = corner_rect(keep, x0, y0, x1, y1, corner);
+        int cx0 = cut & 15, cy0 = cut >> 4 & 15, cx1 = (cut >> 8 & 15) + 1, cy1 = (cut >> 12) + 1;
+        if (cut == 0xffff)
+            continue;
+        for (int r = cy0; r < cy1; r++) {
+            part->rows[r] &= (uint16_t)~((1u << cx1) - (1u << cx0));
+            keep[r] &= (uint16_t)~((1u << cx1) - (1u << cx0));
+        }
+        part->cuts[part->n_cuts++] = cut;
+    }
+}
+
+/* Marks the pixels of a rectangle shown exactly in s->lossy_px. */
+static void mark_exact(enc_surface *s, int x, int y, int w, int h)
+{
+    size_t words = (size_t)(s->grid.width + 15) / 16;
+    for (int r = y; r < y + h; r++)
+        for (int c = x; c < x + w;) {
+            int k = c / 16, end = VD_MIN(x + w, 16 * k + 16);
+            s->lossy_px[(size_t)r * words + (size_t)k] &= (uint16_t)~((1u << (end - 16 * k)) - (1u << (c - 16 * k)));
+            c = end;
+        }
+}
+
 /* Whether any pixel of the tile (x, y, w, h) outside q differs from the reference. */
 static int changed_outside(const enc_surface *s, const vd_frame *f, int x, int y, int w, int h,
                            const vd_rect *q)
@@ -706,12 +806,13 @@ static int streamed(uint8_t state)
     return state == VD_TILE_VIDEO || state == VD_TILE_SPLIT;
 }
 
-/* A stream picture the frame codes: its block mask, partial mask and bounds at `at` in
- * enc->stream_masks. */
+/* A stream picture the frame codes: its block mask and what follows it on the wire (the
+ * partial mask, bounds and cuts) at `at` in enc->stream_masks. */
 typedef struct stream_pick {
     unsigned k; /* s->streams[k] */
     size_t at;
-    uint32_t mask_size, n_bounds;
+    uint32_t mask_size, shown_size;
+    uint8_t flags; /* VD_STREAM_FRAME_CUTS or 0 */
 } stream_pick;
 
 /* For a damaged tile (x, y, w, h) that region q cuts, with changes outside q: whether those
@@ -776,8 +877,10 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
     const vd_rect *q = &st->region, *pic = &st->rect;
     int bw = (pic->width + 15) / 16, bh = (pic->height + 15) / 16;
     uint32_t mask_size = (uint32_t)(bw * bh + 7) / 8;
-    uint8_t *mask = vd_buf_reserve(&enc->stream_masks, 2 * (size_t)mask_size + 2 * (size_t)(bw * bh));
-    if (!mask)
+    size_t blocks = (size_t)(bw * bh), words = (size_t)(g->width + 15) / 16;
+    uint8_t *mask = vd_buf_reserve(&enc->stream_masks, 3 * (size_t)mask_size + (3 + 2 * VD_STREAM_FRAME_MAX_CUTS) * blocks);
+    block_part *parts = (block_part *)(void *)vd_buf_reserve(&enc->block_parts, sizeof(*parts) * blocks);
+    if (!mask || !parts)
         return VD_ERR(ENOMEM);
     memset(mask, 0, mask_size);
     int any = 0;
@@ -812,7 +915,10 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
                     if (bb == 0xffff)
                         continue;
                     mask[b / 8] |= (uint8_t)(1u << (b % 8));
-                    enc->block_bounds[b] = bb;
+                    block_part_find(s, f, px, py, bb, trust_ref, &parts[b]);
+                    for (int r = 0; r < 16; r++) /* rows past the surface's edge are 0 */
+                        if (parts[b].rows[r])
+                            s->lossy_px[(size_t)(py + r) * words + (size_t)px / 16] |= parts[b].rows[r];
                     marked = 1;
                 }
             if (split && !marked) { /* all of its change is outside: it goes whole */
@@ -827,25 +933,44 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
     }
     if (!any)
         return 0;
-    /* The partial mask, then the bounds of the partial blocks, in raster order. */
-    uint8_t *partial = mask + mask_size, *bounds = partial + mask_size;
+    /* The partial mask and the bounds of the partial blocks in raster order; then, if some
+     * leave rectangles out, a bit per partial block for those that do, and their cuts. */
+    uint8_t *partial = mask + mask_size, *bounds = partial + mask_size, *cuts = NULL, *out = NULL;
     uint32_t n_bounds = 0;
+    int any_cut = 0;
     memset(partial, 0, mask_size);
-    for (int b = 0; b < bw * bh; b++) {
-        if (!(mask[b / 8] & (1u << (b % 8))))
-            continue;
-        int bx = b % bw, by = b / bw;
-        unsigned whole = (unsigned)((VD_MIN(16, pic->width - bx * 16) - 1) << 8 |
-                                    (VD_MIN(16, pic->height - by * 16) - 1) << 12);
-        if (enc->block_bounds[b] == whole)
-            continue;
-        partial[b / 8] |= (uint8_t)(1u << (b % 8));
-        bounds[2 * n_bounds] = (uint8_t)enc->block_bounds[b];
-        bounds[2 * n_bounds + 1] = (uint8_t)(enc->block_bounds[b] >> 8);
-        n_bounds++;
+    for (int pass = 0; pass < 1 + any_cut; pass++) {
+        if (pass == 1) {
+            cuts = bounds + 2 * n_bounds;
+            out = cuts + (n_bounds + 7) / 8;
+            memset(cuts, 0, (n_bounds + 7) / 8);
+        }
+        for (size_t b = 0, i = 0; b < blocks; b++) {
+            if (!(partial[b / 8] & (1u << (b % 8))) && (pass == 1 || !(mask[b / 8] & (1u << (b % 8)))))
+                continue;
+            const block_part *bp = &parts[b];
+            int bx = (int)b % bw, by = (int)b / bw;
+            unsigned whole = (unsigned)((VD_MIN(16, pic->width - bx * 16) - 1) << 8 |
+                                        (VD_MIN(16, pic->height - by * 16) - 1) << 12);
+            if (pass == 0 && (bp->bounds != whole || bp->n_cuts)) {
+                partial[b / 8] |= (uint8_t)(1u << (b % 8));
+                vd_wl16(bounds + 2 * n_bounds++, bp->bounds);
+                any_cut |= bp->n_cuts;
+            } else if (pass == 1) {
+                if (bp->n_cuts) {
+                    cuts[i / 8] |= (uint8_t)(1u << (i % 8));
+                    *out++ = bp->n_cuts;
+                    for (int k = 0; k < bp->n_cuts; k++, out += 2)
+                        vd_wl16(out, bp->cuts[k]);
+                }
+                i++;
+            }
+        }
     }
-    *pk = (stream_pick){0, enc->stream_masks.size, mask_size, n_bounds};
-    enc->stream_masks.size += 2 * (size_t)mask_size + 2 * (size_t)n_bounds;
+    uint32_t shown_size = mask_size + 2 * n_bounds + (cuts ? (uint32_t)(out - cuts) : 0);
+    *pk = (stream_pick){0, enc->stream_masks.size, mask_size, shown_size,
+                        cuts ? VD_STREAM_FRAME_CUTS : 0};
+    enc->stream_masks.size += mask_size + shown_size;
     return 1;
 }
 
@@ -899,10 +1024,9 @@ static int code_stream(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
     for (int p = 0; p < n_pkts; p++) {
         if (pkts[p].key)
             st->need_key = 0;
-        vd_msg_stream_frame sf = {st->id, pkts[p].key ? VD_STREAM_FRAME_KEY : 0, mask,
-                                  pk->mask_size, enc->video_out.data + pkts[p].offset,
-                                  (uint32_t)pkts[p].size, mask + pk->mask_size,
-                                  pk->mask_size + 2 * pk->n_bounds};
+        vd_msg_stream_frame sf = {st->id, (uint8_t)((pkts[p].key ? VD_STREAM_FRAME_KEY : 0) | pk->flags),
+                                  mask, pk->mask_size, enc->video_out.data + pkts[p].offset,
+                                  (uint32_t)pkts[p].size, mask + pk->mask_size, pk->shown_size};
         size_t before = enc->out.size;
         if ((ret = vd_wire_put_stream_frame(&enc->out, &sf)) < 0 ||
             (ret = maybe_cut_packet(enc, s->id, f->pts_us)) < 0)
@@ -1025,8 +1149,10 @@ static int send_copies(vd_encoder *enc, enc_surface *s, const vd_frame *f)
                 int ret = vd_wire_put_copy(&enc->out, &c);
                 if (ret < 0)
                     return ret;
-                /* The client's copy equals these pixels (checked), so the reference takes them. */
+                /* The client's copy equals these pixels (checked, from exact tiles), so the
+                 * reference takes them. */
                 update_reference(s, f, r->x, r->y, r->width, r->height);
+                mark_exact(s, r->x, r->y, r->width, r->height);
             }
             size_t i = (size_t)ty * (size_t)g->cols + (size_t)tx;
             if (!tc[tx].band) /* else the band's rows still go out as a TILE */
@@ -1204,6 +1330,7 @@ static int encode_tiles(vd_encoder *enc, enc_surface *s, const vd_frame *f, int 
                 enc->stats.tiles_delta += (uint32_t)count;
             }
             update_reference(s, f, x, y, w, h);
+            mark_exact(s, x, y, w, h);
 
             uint8_t *payload = vd_wire_begin_tile(&enc->out, s->id, (uint16_t)tx, (uint16_t)ty,
                                                   (uint8_t)count, (uint8_t)top, (uint8_t)bottom,

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <string.h>
 
 #include <vd/common.h>
 
@@ -98,7 +99,7 @@ int vd_wire_read_stream_create(const vd_msg *msg, vd_msg_stream *out)
 int vd_wire_read_stream_frame(const vd_msg *msg, vd_msg_stream_frame *out)
 {
     const uint8_t *b = msg->body;
-    if (msg->size < VD_STREAM_FRAME_HEADER || b[4] & ~VD_STREAM_FRAME_KEY || b[5] || vd_rl16(b + 6))
+    if (msg->size < VD_STREAM_FRAME_HEADER || b[4] & ~(VD_STREAM_FRAME_KEY | VD_STREAM_FRAME_CUTS) || b[5] || vd_rl16(b + 6))
         return VD_ERR(EBADMSG);
     uint32_t mask_size = vd_rl32(b + 8);
     if (mask_size > msg->size - VD_STREAM_FRAME_HEADER)
@@ -114,18 +115,69 @@ int vd_wire_read_stream_frame(const vd_msg *msg, vd_msg_stream_frame *out)
     return 0;
 }
 
-int vd_wire_stream_frame_picture(const vd_msg_stream_frame *sf, const uint8_t **picture,
-                                 uint32_t *size)
+/* Reads a box of a STREAM_FRAME (bounds or a cut: x0 | y0 << 4, then (x1 - 1) | (y1 - 1) << 4)
+ * that must lie within [bx0, bx1) x [by0, by1); 0 when it does not or the data ends. */
+static int read_box(const uint8_t **p, const uint8_t *end, int bx0, int by0, int bx1, int by1,
+                    int *x0, int *y0, int *x1, int *y1)
 {
-    if (sf->size < sf->mask_size)
+    if (end - *p < 2)
+        return 0;
+    unsigned v = vd_rl16(*p);
+    *p += 2;
+    *x0 = (int)(v & 15), *y0 = (int)(v >> 4 & 15), *x1 = (int)(v >> 8 & 15) + 1, *y1 = (int)(v >> 12) + 1;
+    return *x0 >= bx0 && *y0 >= by0 && *x0 < *x1 && *y0 < *y1 && *x1 <= bx1 && *y1 <= by1;
+}
+
+int vd_wire_stream_frame_shown(const vd_msg_stream_frame *sf, int width, int height,
+                               uint16_t *rows, const uint8_t **picture, uint32_t *size)
+{
+    int bw = (width + 15) / 16, bh = (height + 15) / 16, blocks = bw * bh;
+    uint32_t ms = sf->mask_size;
+    if (ms != (uint32_t)(blocks + 7) / 8 || sf->size < ms)
         return VD_ERR(EBADMSG);
-    uint64_t skip = sf->mask_size;
-    for (uint32_t i = 0; i < sf->mask_size; i++)
-        skip += 2u * (uint32_t)__builtin_popcount(sf->data[i]);
-    if (skip > sf->size)
+    const uint8_t *partial = sf->data, *end = sf->data + sf->size;
+    int n_partial = 0;
+    for (int b = 0; b < blocks; b++)
+        n_partial += partial[b / 8] >> (b % 8) & 1;
+    const uint8_t *bounds = partial + ms, *cuts = NULL, *p = bounds + 2 * (size_t)n_partial;
+    if ((size_t)(end - bounds) < 2 * (size_t)n_partial)
         return VD_ERR(EBADMSG);
-    *picture = sf->data + skip;
-    *size = sf->size - (uint32_t)skip;
+    if (sf->flags & VD_STREAM_FRAME_CUTS) {
+        if ((size_t)(end - p) < (size_t)(n_partial + 7) / 8)
+            return VD_ERR(EBADMSG);
+        cuts = p;
+        p += (n_partial + 7) / 8;
+    }
+    for (int b = 0, i = 0; b < blocks; b++) {
+        int set = sf->mask[b / 8] >> (b % 8) & 1, part = partial[b / 8] >> (b % 8) & 1;
+        int cut = part && cuts && cuts[i / 8] >> (i % 8) & 1;
+        i += part;
+        if (part && !set)
+            return VD_ERR(EBADMSG);
+        int w = VD_MIN(16, width - b % bw * 16), h = VD_MIN(16, height - b / bw * 16);
+        int x0 = 0, y0 = 0, x1 = w, y1 = set ? h : 0, n_cuts = 0;
+        if (part && !read_box(&bounds, end, 0, 0, w, h, &x0, &y0, &x1, &y1))
+            return VD_ERR(EBADMSG);
+        if (cut) {
+            if (p == end || !*p || *p > VD_STREAM_FRAME_MAX_CUTS)
+                return VD_ERR(EBADMSG);
+            n_cuts = *p++;
+        }
+        uint16_t shown[16];
+        for (int r = 0; r < 16; r++)
+            shown[r] = (uint16_t)(r >= y0 && r < y1 ? (1u << x1) - (1u << x0) : 0);
+        for (int k = 0; k < n_cuts; k++) {
+            int cx0, cy0, cx1, cy1;
+            if (!read_box(&p, end, x0, y0, x1, y1, &cx0, &cy0, &cx1, &cy1))
+                return VD_ERR(EBADMSG);
+            for (int r = cy0; r < cy1; r++)
+                shown[r] &= (uint16_t)~((1u << cx1) - (1u << cx0));
+        }
+        if (rows)
+            memcpy(rows + 16 * b, shown, sizeof(shown));
+    }
+    *picture = p;
+    *size = (uint32_t)(end - p);
     return 0;
 }
 
@@ -253,10 +305,10 @@ int vd_wire_put_stream_id(vd_buf *buf, uint8_t type, uint32_t id)
 
 int vd_wire_put_stream_frame(vd_buf *buf, const vd_msg_stream_frame *sf)
 {
-    if ((size_t)sf->mask_size + sf->bounds_size + sf->size > VD_WIRE_MAX_BODY - VD_STREAM_FRAME_HEADER)
+    if ((size_t)sf->mask_size + sf->shown_size + sf->size > VD_WIRE_MAX_BODY - VD_STREAM_FRAME_HEADER)
         return VD_ERR(ENOSPC);
     uint8_t *b = put_msg(buf, VD_MSG_STREAM_FRAME,
-                         VD_STREAM_FRAME_HEADER + sf->mask_size + sf->bounds_size + sf->size);
+                         VD_STREAM_FRAME_HEADER + sf->mask_size + sf->shown_size + sf->size);
     if (!b)
         return VD_ERR(ENOMEM);
     vd_wl32(b, sf->stream_id);
@@ -266,8 +318,8 @@ int vd_wire_put_stream_frame(vd_buf *buf, const vd_msg_stream_frame *sf)
     vd_wl32(b + 8, sf->mask_size);
     b += VD_STREAM_FRAME_HEADER;
     memcpy(b, sf->mask, sf->mask_size);
-    memcpy(b + sf->mask_size, sf->bounds, sf->bounds_size);
-    memcpy(b + sf->mask_size + sf->bounds_size, sf->data, sf->size);
+    memcpy(b + sf->mask_size, sf->shown, sf->shown_size);
+    memcpy(b + sf->mask_size + sf->shown_size, sf->data, sf->size);
     return 0;
 }
 

@@ -61,6 +61,7 @@ enum vd_tile_encoding {
 #define VD_STREAM_CREATE_BODY 28
 #define VD_STREAM_DESTROY_BODY 4
 #define VD_STREAM_FRAME_HEADER 12
+#define VD_STREAM_FRAME_MAX_CUTS 4
 #define VD_KEY_REQUEST_BODY 4
 #define VD_CODEC_RESET_BODY 8
 /* CODEC_RESET flag: a resume after a dropped connection.  The cache keeps its tiles (the
@@ -71,6 +72,8 @@ enum vd_tile_encoding {
 
 enum {
     VD_STREAM_FRAME_KEY = 1u << 0, /* an IDR / key frame: decoding can start here */
+    /* Some partial blocks leave rectangles out: a cut mask and the cuts follow the bounds. */
+    VD_STREAM_FRAME_CUTS = 1u << 1,
 };
 
 /* A video or 3D region's stream: its rectangle (16-aligned, inside the surface) is coded with
@@ -85,18 +88,22 @@ typedef struct vd_msg_stream {
 /* Body after the header: the block mask (ceil(blocks / 8) bytes, bit b of byte b / 8, raster
  * order); a partial mask of the same size (set only where the mask is) marking blocks of which
  * only a part changed; 2 bytes per partial block in the same order giving that part (byte 0:
- * x0 | y0 << 4, byte 1: (x1 - 1) | (y1 - 1) << 4, pixels within the block); then the coded
- * picture.  Only that part of a block is shown, so exact pixels beside moving content inside a
- * block (a window frame next to a video's edge) stay exact; whole blocks cost no bytes. */
+ * x0 | y0 << 4, byte 1: (x1 - 1) | (y1 - 1) << 4, pixels within the block); with
+ * VD_STREAM_FRAME_CUTS, a cut mask of the same size (set only where partial is) and per cut
+ * block a count (1 to VD_STREAM_FRAME_MAX_CUTS) and as many rectangles within its part not to
+ * show, 2 bytes each as the part; then the coded picture.
+ * Only that part of a block is shown, so exact pixels beside moving content inside a block (a
+ * window frame next to a video's edge, a HUD's corner) stay exact; whole blocks cost no bytes. */
 typedef struct vd_msg_stream_frame {
     uint32_t stream_id;
     uint8_t flags;            /* VD_STREAM_FRAME_* */
     const uint8_t *mask;
     uint32_t mask_size;
-    const uint8_t *data;      /* reading: bounds then the coded picture; writing: the picture */
+    const uint8_t *data;      /* reading: what mask does not say, then the coded picture;
+                                 writing: the picture */
     uint32_t size;
-    const uint8_t *bounds;    /* writing: 2 bytes per set mask bit */
-    uint32_t bounds_size;
+    const uint8_t *shown;     /* writing: the partial mask, bounds, cut mask and cuts */
+    uint32_t shown_size;
 } vd_msg_stream_frame;
 
 typedef struct vd_msg {
@@ -146,11 +153,12 @@ VD_HIDDEN int vd_wire_read_tile(const vd_msg *msg, vd_msg_tile *out);
 VD_HIDDEN int vd_wire_read_frame_end(const vd_msg *msg, vd_msg_frame_end *out);
 VD_HIDDEN int vd_wire_read_stream_create(const vd_msg *msg, vd_msg_stream *out);
 VD_HIDDEN int vd_wire_read_stream_frame(const vd_msg *msg, vd_msg_stream_frame *out);
-/* The coded picture of a STREAM_FRAME that was read: after the partial mask and 2 bytes of
- * bounds per partial block.  Returns 0, or VD_ERR(EBADMSG) when the data is too short (the
- * decoder checks the bounds against the stream's geometry on its own walk). */
-VD_HIDDEN int vd_wire_stream_frame_picture(const vd_msg_stream_frame *sf, const uint8_t **picture,
-                                           uint32_t *size);
+/* Checks what a STREAM_FRAME that was read shows of a width x height stream picture and finds
+ * its coded picture.  With rows, writes 16 u16 per block of the picture (raster order), bit c
+ * of rows[16 * b + r] = show pixel (c, r) of block b; 0 for blocks not shown.  Returns 0, or
+ * VD_ERR(EBADMSG) for a wrong mask size, a part outside its block or data too short. */
+VD_HIDDEN int vd_wire_stream_frame_shown(const vd_msg_stream_frame *sf, int width, int height,
+                                         uint16_t *rows, const uint8_t **picture, uint32_t *size);
 /* CODEC_RESET: the cache slots the encoder will use, and VD_CODEC_RESET_* flags. */
 VD_HIDDEN int vd_wire_read_codec_reset(const vd_msg *msg, uint32_t *slots, uint32_t *flags);
 VD_HIDDEN int vd_wire_read_copy(const vd_msg *msg, vd_msg_copy *out);
