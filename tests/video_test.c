@@ -1,6 +1,6 @@
 /* Video and 3D regions through the public API: streams appear for moving natural content, the
  * picture is close to the source while it moves and bit-exact soon after it stops, text
- * beside it stays exact, a forced VAAPI backend falls back to software on a machine without
+ * beside it and over it stays exact, a forced VAAPI backend falls back to software on a machine without
  * a device, a corrupt stream frame costs a key frame, not the session, and a stream's bit
  * rate holds its target over 5 s windows (at 30 fps, at a slower cadence, after a static
  * picture).
@@ -208,6 +208,45 @@ static void controls_beside(void)
           split_frames);
     printf("video: text redrawn beside the picture: %d of 8 times its tiles stayed video, exact\n",
            split_frames);
+    tu_close_desktop(&c, &enc, &dec);
+}
+
+/* A still window over a playing video, its corners inside the picture and off the 16-pixel
+ * grid: the blocks at its corners change on two sides of it, and the window's part of them
+ * must stay exact on every frame (the stream leaves it out), not go lossy for as long as the
+ * video plays. */
+static void window_over_video(void)
+{
+    tu_rng r = tu_rng_init(47);
+    vd_encoder *enc;
+    vd_decoder *dec;
+    tu_canvas c = tu_open_desktop(NULL, W, H, &r, &enc, &dec);
+    const vd_rect win = {area.x + 37, area.y + 45, 101, 70};
+    tu_paint_pattern(&r, &c, win, TU_TEXT);
+    const vd_rect around[4] = {
+        {area.x, area.y, area.width, win.y - area.y},
+        {area.x, win.y + win.height, area.width, area.y + area.height - win.y - win.height},
+        {area.x, win.y, win.x - area.x, win.height},
+        {win.x + win.width, win.y, area.x + area.width - win.x - win.width, win.height},
+    };
+    int streamed = 0;
+    for (int frame = 0; frame < 45; frame++) {
+        for (int k = 0; k < 4; k++)
+            paint_in(&c, &r, frame, around[k]);
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        vd_image img = roundtrip(enc, dec, &f, 0);
+        vd_encoder_stats st;
+        vd_encoder_get_stats(enc, &st);
+        streamed += st.tiles_streamed > 0;
+        for (int y = win.y; y < win.y + win.height; y++)
+            for (int x = win.x; x < win.x + win.width; x++)
+                CHECK(!memcmp(img.data + (size_t)y * (size_t)img.stride + (size_t)x * 4,
+                              c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, 3),
+                      "frame %d: pixel %d,%d of the window over the video differs", frame, x, y);
+    }
+    CHECK(streamed >= 30, "only %d of 45 frames used a video stream", streamed);
+    printf("video: a window over the video stayed exact on %d streamed frames\n", streamed);
     tu_close_desktop(&c, &enc, &dec);
 }
 
@@ -570,6 +609,7 @@ int main(void)
     printf("video: VAAPI unavailable -> software, logged %d time(s)\n", log_lines);
     corrupt();
     controls_beside();
+    window_over_video();
     window_dragged_beside(0);
     window_dragged_beside(1);
     rate_follows_link();
