@@ -32,6 +32,7 @@ struct bench_video {
     uint64_t ssim_windows;
     float *luma_src, *luma_img; /* one tile's luma, scratch */
     uint64_t pending_bytes;     /* stream frames since the last frame() */
+    vd_buf side;                /* a stream frame's masks, unpacked */
     int64_t window_start;       /* pts of the first stream frame; -1 before */
     int64_t last_pts;
     uint64_t window_bytes[MAX_WINDOWS];
@@ -112,12 +113,13 @@ int bench_video_packet(bench_video *bv, const uint8_t *data, size_t size)
             struct dumped *d;
             if (vd_wire_read_stream_frame(&msg, &sf) < 0)
                 return -EINVAL;
-            bv->pending_bytes += sf.size;
+            bv->pending_bytes += VD_WIRE_HEADER_SIZE + msg.size; /* the whole message */
             if (!bv->dir[0] || !(d = dump_for(bv, sf.stream_id)))
                 continue;
             const uint8_t *picture;
             uint32_t picture_size;
-            if (vd_wire_stream_frame_shown(&sf, d->width, d->height, NULL, &picture, &picture_size) < 0)
+            if (vd_wire_stream_frame_shown(&sf, d->width, d->height, NULL, &bv->side, &picture,
+                                           &picture_size) < 0)
                 return -EINVAL;
             if (d->ivf) {
                 uint8_t h[12];
@@ -265,6 +267,7 @@ void bench_video_free(bench_video **pbv)
             ivf_header(d->file, d->frames, bv->fps);
         fclose(d->file);
     }
+    vd_buf_free(&bv->side);
     free(bv->lossy_since);
     free(bv->ttl);
     free(bv->luma_src);

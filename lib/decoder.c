@@ -99,6 +99,7 @@ struct vd_decoder {
     unsigned n_key_requests;
     vd_tile_decoder *tiles; /* the tile history and cache, shared by all surfaces */
     uint64_t last_frame_seq; /* of the last frame completed */
+    vd_buf stream_side;      /* a STREAM_FRAME's masks, unpacked */
 };
 
 static void stream_free(dec_stream *st)
@@ -210,6 +211,7 @@ void vd_decoder_free(vd_decoder **pdec)
     for (unsigned k = 0; k < dec->n_streams; k++)
         stream_free(&dec->streams[k]);
     vd_tile_decoder_free(&dec->tiles);
+    vd_buf_free(&dec->stream_side);
     free(dec);
     *pdec = NULL;
 }
@@ -418,7 +420,7 @@ static int handle_stream_frame(vd_decoder *dec, const vd_msg *msg)
     const uint8_t *coded;
     uint32_t coded_size;
     if ((ret = vd_wire_stream_frame_shown(&m, st->rect.width, st->rect.height, st->incoming,
-                                          &coded, &coded_size)) < 0)
+                                          &dec->stream_side, &coded, &coded_size)) < 0)
         return ret;
     if (st->broken && !(m.flags & VD_STREAM_FRAME_KEY))
         return 0; /* what follows a loss would decode to garbage: wait for the key frame */
@@ -434,11 +436,15 @@ static int handle_stream_frame(vd_decoder *dec, const vd_msg *msg)
     st->broken = 0;
     int blocks = (st->rect.width + 15) / 16 * ((st->rect.height + 15) / 16);
     for (int b = 0; b < blocks; b++) {
-        if (!(m.mask[b / 8] & (1u << (b % 8))))
+        uint16_t *rows = st->rows + 16 * b, any = 0;
+        const uint16_t *incoming = st->incoming + 16 * b;
+        for (int r = 0; r < 16; r++)
+            any |= incoming[r];
+        if (!any)
             continue;
         int again = st->mask[b / 8] & (1u << (b % 8)); /* shown twice before a frame end: the union */
         for (int r = 0; r < 16; r++)
-            st->rows[16 * b + r] = (uint16_t)((again ? st->rows[16 * b + r] : 0) | st->incoming[16 * b + r]);
+            rows[r] = (uint16_t)((again ? rows[r] : 0) | incoming[r]);
         st->mask[b / 8] |= (uint8_t)(1u << (b % 8));
     }
     st->pending = 1;

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
+
+#include <lz4.h>
 
 #include <vd/common.h>
 
@@ -99,18 +102,16 @@ int vd_wire_read_stream_create(const vd_msg *msg, vd_msg_stream *out)
 int vd_wire_read_stream_frame(const vd_msg *msg, vd_msg_stream_frame *out)
 {
     const uint8_t *b = msg->body;
-    if (msg->size < VD_STREAM_FRAME_HEADER || b[4] & ~(VD_STREAM_FRAME_KEY | VD_STREAM_FRAME_CUTS) || b[5] || vd_rl16(b + 6))
-        return VD_ERR(EBADMSG);
-    uint32_t mask_size = vd_rl32(b + 8);
-    if (mask_size > msg->size - VD_STREAM_FRAME_HEADER)
+    if (msg->size < VD_STREAM_FRAME_HEADER ||
+        b[4] & ~(VD_STREAM_FRAME_KEY | VD_STREAM_FRAME_CUTS | VD_STREAM_FRAME_PACKED) || b[5] ||
+        vd_rl16(b + 6))
         return VD_ERR(EBADMSG);
     *out = (vd_msg_stream_frame){
         .stream_id = vd_rl32(b),
         .flags = b[4],
-        .mask = b + VD_STREAM_FRAME_HEADER,
-        .mask_size = mask_size,
-        .data = b + VD_STREAM_FRAME_HEADER + mask_size,
-        .size = msg->size - VD_STREAM_FRAME_HEADER - mask_size,
+        .mask_size = vd_rl32(b + 8),
+        .data = b + VD_STREAM_FRAME_HEADER,
+        .size = msg->size - VD_STREAM_FRAME_HEADER,
     };
     return 0;
 }
@@ -129,19 +130,43 @@ static int read_box(const uint8_t **p, const uint8_t *end, int bx0, int by0, int
 }
 
 int vd_wire_stream_frame_shown(const vd_msg_stream_frame *sf, int width, int height,
-                               uint16_t *rows, const uint8_t **picture, uint32_t *size)
+                               uint16_t *rows, vd_buf *scratch, const uint8_t **picture,
+                               uint32_t *size)
 {
     int bw = (width + 15) / 16, bh = (height + 15) / 16, blocks = bw * bh;
     uint32_t ms = sf->mask_size;
-    if (ms != (uint32_t)(blocks + 7) / 8 || sf->size < ms)
+    if (ms != (uint32_t)(blocks + 7) / 8)
         return VD_ERR(EBADMSG);
-    const uint8_t *partial = sf->data, *end = sf->data + sf->size;
+    const uint8_t *p = sf->data, *end = sf->data + sf->size;
+    *picture = NULL;
+    if (sf->flags & VD_STREAM_FRAME_PACKED) {
+        uint32_t packed;
+        if (sf->size < 4 || (packed = vd_rl32(p)) > sf->size - 4 || packed > INT32_MAX)
+            return VD_ERR(EBADMSG);
+        /* The largest side an encoder can write for this picture. */
+        size_t cap = 2 * (size_t)ms + 2 * (size_t)blocks + (size_t)ms +
+                     (1 + 2 * VD_STREAM_FRAME_MAX_CUTS) * (size_t)blocks;
+        scratch->size = 0;
+        uint8_t *out = vd_buf_reserve(scratch, cap);
+        if (!out)
+            return VD_ERR(ENOMEM);
+        int n = LZ4_decompress_safe((const char *)p + 4, (char *)out, (int)packed, (int)cap);
+        if (n < 0)
+            return VD_ERR(EBADMSG);
+        *picture = p + 4 + packed;
+        p = out;
+        end = out + n;
+    }
+    if ((size_t)(end - p) < 2 * (size_t)ms)
+        return VD_ERR(EBADMSG);
+    const uint8_t *mask = p, *partial = p + ms;
     int n_partial = 0;
     for (int b = 0; b < blocks; b++)
         n_partial += partial[b / 8] >> (b % 8) & 1;
-    const uint8_t *bounds = partial + ms, *cuts = NULL, *p = bounds + 2 * (size_t)n_partial;
+    const uint8_t *bounds = partial + ms, *cuts = NULL;
     if ((size_t)(end - bounds) < 2 * (size_t)n_partial)
         return VD_ERR(EBADMSG);
+    p = bounds + 2 * (size_t)n_partial;
     if (sf->flags & VD_STREAM_FRAME_CUTS) {
         if ((size_t)(end - p) < (size_t)(n_partial + 7) / 8)
             return VD_ERR(EBADMSG);
@@ -149,7 +174,7 @@ int vd_wire_stream_frame_shown(const vd_msg_stream_frame *sf, int width, int hei
         p += (n_partial + 7) / 8;
     }
     for (int b = 0, i = 0; b < blocks; b++) {
-        int set = sf->mask[b / 8] >> (b % 8) & 1, part = partial[b / 8] >> (b % 8) & 1;
+        int set = mask[b / 8] >> (b % 8) & 1, part = partial[b / 8] >> (b % 8) & 1;
         int cut = part && cuts && cuts[i / 8] >> (i % 8) & 1;
         i += part;
         if (part && !set)
@@ -176,8 +201,12 @@ int vd_wire_stream_frame_shown(const vd_msg_stream_frame *sf, int width, int hei
         if (rows)
             memcpy(rows + 16 * b, shown, sizeof(shown));
     }
-    *picture = p;
-    *size = (uint32_t)(end - p);
+    if (!*picture) {
+        *picture = p;
+    } else if (p != end) { /* the packed block holds exactly the side */
+        return VD_ERR(EBADMSG);
+    }
+    *size = (uint32_t)(sf->data + sf->size - *picture);
     return 0;
 }
 
@@ -305,10 +334,9 @@ int vd_wire_put_stream_id(vd_buf *buf, uint8_t type, uint32_t id)
 
 int vd_wire_put_stream_frame(vd_buf *buf, const vd_msg_stream_frame *sf)
 {
-    if ((size_t)sf->mask_size + sf->shown_size + sf->size > VD_WIRE_MAX_BODY - VD_STREAM_FRAME_HEADER)
+    if ((size_t)sf->side_size + sf->size > VD_WIRE_MAX_BODY - VD_STREAM_FRAME_HEADER)
         return VD_ERR(ENOSPC);
-    uint8_t *b = put_msg(buf, VD_MSG_STREAM_FRAME,
-                         VD_STREAM_FRAME_HEADER + sf->mask_size + sf->shown_size + sf->size);
+    uint8_t *b = put_msg(buf, VD_MSG_STREAM_FRAME, VD_STREAM_FRAME_HEADER + sf->side_size + sf->size);
     if (!b)
         return VD_ERR(ENOMEM);
     vd_wl32(b, sf->stream_id);
@@ -317,9 +345,8 @@ int vd_wire_put_stream_frame(vd_buf *buf, const vd_msg_stream_frame *sf)
     vd_wl16(b + 6, 0);
     vd_wl32(b + 8, sf->mask_size);
     b += VD_STREAM_FRAME_HEADER;
-    memcpy(b, sf->mask, sf->mask_size);
-    memcpy(b + sf->mask_size, sf->shown, sf->shown_size);
-    memcpy(b + sf->mask_size + sf->shown_size, sf->data, sf->size);
+    memcpy(b, sf->side, sf->side_size);
+    memcpy(b + sf->side_size, sf->data, sf->size);
     return 0;
 }
 

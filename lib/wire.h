@@ -74,6 +74,8 @@ enum {
     VD_STREAM_FRAME_KEY = 1u << 0, /* an IDR / key frame: decoding can start here */
     /* Some partial blocks leave rectangles out: a cut mask and the cuts follow the bounds. */
     VD_STREAM_FRAME_CUTS = 1u << 1,
+    /* The masks, bounds and cuts are one LZ4 block: a u32 size, then that many bytes. */
+    VD_STREAM_FRAME_PACKED = 1u << 2,
 };
 
 /* A video or 3D region's stream: its rectangle (16-aligned, inside the surface) is coded with
@@ -97,13 +99,11 @@ typedef struct vd_msg_stream {
 typedef struct vd_msg_stream_frame {
     uint32_t stream_id;
     uint8_t flags;            /* VD_STREAM_FRAME_* */
-    const uint8_t *mask;
     uint32_t mask_size;
-    const uint8_t *data;      /* reading: what mask does not say, then the coded picture;
-                                 writing: the picture */
+    const uint8_t *side;      /* writing: the body between the header and the picture */
+    uint32_t side_size;
+    const uint8_t *data;      /* reading: the body after the header; writing: the picture */
     uint32_t size;
-    const uint8_t *shown;     /* writing: the partial mask, bounds, cut mask and cuts */
-    uint32_t shown_size;
 } vd_msg_stream_frame;
 
 typedef struct vd_msg {
@@ -154,11 +154,13 @@ VD_HIDDEN int vd_wire_read_frame_end(const vd_msg *msg, vd_msg_frame_end *out);
 VD_HIDDEN int vd_wire_read_stream_create(const vd_msg *msg, vd_msg_stream *out);
 VD_HIDDEN int vd_wire_read_stream_frame(const vd_msg *msg, vd_msg_stream_frame *out);
 /* Checks what a STREAM_FRAME that was read shows of a width x height stream picture and finds
- * its coded picture.  With rows, writes 16 u16 per block of the picture (raster order), bit c
- * of rows[16 * b + r] = show pixel (c, r) of block b; 0 for blocks not shown.  Returns 0, or
- * VD_ERR(EBADMSG) for a wrong mask size, a part outside its block or data too short. */
+ * its coded picture; scratch holds what was packed.  With rows, writes 16 u16 per block of the
+ * picture (raster order), bit c of rows[16 * b + r] = show pixel (c, r) of block b; 0 for
+ * blocks not shown.  Returns 0, VD_ERR(ENOMEM), or VD_ERR(EBADMSG) for a wrong mask size, a
+ * part outside its block, a broken LZ4 block or data too short or too long. */
 VD_HIDDEN int vd_wire_stream_frame_shown(const vd_msg_stream_frame *sf, int width, int height,
-                                         uint16_t *rows, const uint8_t **picture, uint32_t *size);
+                                         uint16_t *rows, vd_buf *scratch, const uint8_t **picture,
+                                         uint32_t *size);
 /* CODEC_RESET: the cache slots the encoder will use, and VD_CODEC_RESET_* flags. */
 VD_HIDDEN int vd_wire_read_codec_reset(const vd_msg *msg, uint32_t *slots, uint32_t *flags);
 VD_HIDDEN int vd_wire_read_copy(const vd_msg *msg, vd_msg_copy *out);

@@ -560,71 +560,105 @@ static void test_unpack4(void)
 }
 
 /* What a STREAM_FRAME shows of each block (bounds less cuts) for a 32 x 24 picture (2 x 2
- * blocks, the bottom ones 8 rows high), and every malformed variant refused. */
+ * blocks, the bottom ones 8 rows high), as it is and packed, and every malformed variant
+ * refused. */
 static void test_stream_frame_shown(void)
 {
     /* Blocks 0, 1 and 3 set; 0 and 3 partial; block 0 cut twice, block 3 not. */
-    uint8_t mask = 0x0b;
-    uint8_t body[] = {0x09,                   /* partial: blocks 0 and 3 */
-                      0x21, 0xfd,             /* block 0: x 1..13, y 2..15 */
-                      0x00, 0x7f,             /* block 3: x 0..15, y 0..7 */
-                      0x01,                   /* cut: the first partial block */
+    uint8_t body[] = {0x0b,                      /* mask: blocks 0, 1 and 3 */
+                      0x09,                      /* partial: blocks 0 and 3 */
+                      0x21, 0xfd,                /* block 0: x 1..13, y 2..15 */
+                      0x00, 0x7f,                /* block 3: x 0..15, y 0..7 */
+                      0x01,                      /* cut: the first partial block */
                       2, 0x21, 0x33, 0xcd, 0xfd, /* cuts 1..3 x 2..3 and 13 x 12..15 */
-                      0xaa, 0xbb};            /* the coded picture */
-    vd_msg_stream_frame sf = {.flags = VD_STREAM_FRAME_CUTS, .mask = &mask, .mask_size = 1,
-                              .data = body, .size = sizeof(body)};
+                      0xaa, 0xbb};               /* the coded picture */
+    enum { SIDE = 12 };
+    vd_msg_stream_frame sf = {.flags = VD_STREAM_FRAME_CUTS, .mask_size = 1, .data = body,
+                              .size = sizeof(body)};
+    vd_buf scratch = {0};
     uint16_t rows[64];
     const uint8_t *pic;
     uint32_t pic_size;
-    CHECK(vd_wire_stream_frame_shown(&sf, 32, 24, rows, &pic, &pic_size) == 0 && pic == body + 11 &&
-              pic_size == 2, "a frame with cuts");
-    for (int r = 0; r < 16; r++) {
-        unsigned want0 = r < 2 ? 0 : 0x3ffe & ~(r <= 3 ? 0x000eu : 0) & ~(r >= 12 ? 0x2000u : 0);
-        CHECK(rows[r] == want0 && rows[16 + r] == 0xffff && rows[32 + r] == 0 &&
-                  rows[48 + r] == (r < 8 ? 0xffff : 0),
-              "row %d: %04x %04x %04x %04x", r, rows[r], rows[16 + r], rows[32 + r], rows[48 + r]);
+    for (int packed = 0; packed < 2; packed++) {
+        uint8_t wire[64];
+        if (packed) { /* the same side as one LZ4 block */
+            int n = LZ4_compress_default((const char *)body, (char *)wire + 4, SIDE, 60);
+            CHECK(n > 0, "LZ4");
+            vd_wl32(wire, (uint32_t)n);
+            memcpy(wire + 4 + n, body + SIDE, 2);
+            sf = (vd_msg_stream_frame){.flags = VD_STREAM_FRAME_CUTS | VD_STREAM_FRAME_PACKED,
+                                       .mask_size = 1, .data = wire, .size = 4 + (uint32_t)n + 2};
+        }
+        memset(rows, 0x55, sizeof(rows));
+        CHECK(vd_wire_stream_frame_shown(&sf, 32, 24, rows, &scratch, &pic, &pic_size) == 0 &&
+                  pic_size == 2 && pic[0] == 0xaa && pic[1] == 0xbb,
+              "a frame with cuts (packed %d)", packed);
+        for (int r = 0; r < 16; r++) {
+            unsigned want0 = r < 2 ? 0 : 0x3ffe & ~(r <= 3 ? 0x000eu : 0) & ~(r >= 12 ? 0x2000u : 0);
+            CHECK(rows[r] == want0 && rows[16 + r] == 0xffff && rows[32 + r] == 0 &&
+                      rows[48 + r] == (r < 8 ? 0xffff : 0),
+                  "row %d: %04x %04x %04x %04x", r, rows[r], rows[16 + r], rows[32 + r],
+                  rows[48 + r]);
+        }
+        if (packed) {
+            /* A broken block, and a block that holds more than the side. */
+            sf.size = 4 + vd_rl32(wire) - 1;
+            CHECK(vd_wire_stream_frame_shown(&sf, 32, 24, rows, &scratch, &pic, &pic_size) ==
+                      VD_ERR(EBADMSG), "a truncated LZ4 block accepted");
+            uint8_t longer[SIDE + 1];
+            memcpy(longer, body, SIDE);
+            longer[SIDE] = 0;
+            int n = LZ4_compress_default((const char *)longer, (char *)wire + 4, SIDE + 1, 60);
+            vd_wl32(wire, (uint32_t)n);
+            sf.size = 4 + (uint32_t)n;
+            CHECK(vd_wire_stream_frame_shown(&sf, 32, 24, rows, &scratch, &pic, &pic_size) ==
+                      VD_ERR(EBADMSG), "a packed side with a byte too many accepted");
+        }
     }
-    CHECK(vd_wire_stream_frame_shown(&sf, 32, 24, NULL, &pic, &pic_size) == 0 && pic == body + 11,
-          "checking without rows");
+    sf = (vd_msg_stream_frame){.flags = VD_STREAM_FRAME_CUTS, .mask_size = 1, .data = body,
+                               .size = sizeof(body)};
+    CHECK(vd_wire_stream_frame_shown(&sf, 32, 24, NULL, &scratch, &pic, &pic_size) == 0 &&
+              pic == body + SIDE, "checking without rows");
     /* Without the flag the cut bytes are the picture. */
     sf.flags = 0;
-    CHECK(vd_wire_stream_frame_shown(&sf, 32, 24, rows, &pic, &pic_size) == 0 && pic == body + 5,
-          "no cuts");
+    CHECK(vd_wire_stream_frame_shown(&sf, 32, 24, rows, &scratch, &pic, &pic_size) == 0 &&
+              pic == body + 6, "no cuts");
     sf.flags = VD_STREAM_FRAME_CUTS;
     struct {
         int at;
         uint8_t value;
         const char *what;
     } bad[] = {
-        {6, 0, "no cuts"},
-        {6, VD_STREAM_FRAME_MAX_CUTS + 1, "too many cuts"},
-        {7, 0x20, "a cut left of the bounds"},
-        {7, 0x11, "a cut above the bounds"},
-        {8, 0x3e, "a cut right of the bounds"},
-        {10, 0xfe, "a cut of the second right of the bounds"},
-        {9, 0xce, "a cut of no width"},
-        {0, 0x0d, "partial where the mask is not set"},
-        {1, 0x2e, "bounds of no width"},
-        {4, 0x8f, "bounds below a short block"},
+        {7, 0, "no cuts"},
+        {7, VD_STREAM_FRAME_MAX_CUTS + 1, "too many cuts"},
+        {8, 0x20, "a cut left of the bounds"},
+        {8, 0x11, "a cut above the bounds"},
+        {9, 0x3e, "a cut right of the bounds"},
+        {11, 0xfe, "a cut of the second right of the bounds"},
+        {10, 0xce, "a cut of no width"},
+        {1, 0x0d, "partial where the mask is not set"},
+        {2, 0x2e, "bounds of no width"},
+        {5, 0x8f, "bounds below a short block"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         uint8_t copy[sizeof(body)];
         memcpy(copy, body, sizeof(body));
         copy[bad[i].at] = bad[i].value;
         sf.data = copy;
-        CHECK(vd_wire_stream_frame_shown(&sf, 32, 24, rows, &pic, &pic_size) == VD_ERR(EBADMSG),
-              "%s accepted", bad[i].what);
+        CHECK(vd_wire_stream_frame_shown(&sf, 32, 24, rows, &scratch, &pic, &pic_size) ==
+                  VD_ERR(EBADMSG), "%s accepted", bad[i].what);
     }
     /* Truncated anywhere before the picture; a mask of the wrong size. */
     sf.data = body;
-    for (uint32_t n = 0; n < 11; n++) {
+    for (uint32_t n = 0; n < SIDE; n++) {
         sf.size = n;
-        CHECK(vd_wire_stream_frame_shown(&sf, 32, 24, rows, &pic, &pic_size) == VD_ERR(EBADMSG),
-              "truncated to %u bytes accepted", n);
+        CHECK(vd_wire_stream_frame_shown(&sf, 32, 24, rows, &scratch, &pic, &pic_size) ==
+                  VD_ERR(EBADMSG), "truncated to %u bytes accepted", n);
     }
     sf.size = sizeof(body);
-    CHECK(vd_wire_stream_frame_shown(&sf, 80, 24, rows, &pic, &pic_size) == VD_ERR(EBADMSG),
+    CHECK(vd_wire_stream_frame_shown(&sf, 80, 24, rows, &scratch, &pic, &pic_size) == VD_ERR(EBADMSG),
           "a mask for another picture size accepted");
+    vd_buf_free(&scratch);
 }
 
 int main(void)
