@@ -96,7 +96,12 @@ int bench_video_packet(bench_video *bv, const uint8_t *data, size_t size)
             if (vd_wire_read_stream_create(&msg, &s) < 0)
                 return -EINVAL;
             bv->streams++;
-            if (!bv->dir[0] || bv->n_dumped == MAX_DUMPED || dump_for(bv, s.id))
+            struct dumped *d = dump_for(bv, s.id);
+            if (d) { /* a region that outgrew its picture: the same stream goes on, larger */
+                d->width = (int)s.width;
+                d->height = (int)s.height;
+            }
+            if (!bv->dir[0] || bv->n_dumped == MAX_DUMPED || d)
                 continue;
             int ivf = s.codec == VD_VIDEO_AV1;
             char path[700];

@@ -658,9 +658,13 @@ static int pixels_differ(const enc_surface *s, const uint8_t *a, const uint8_t *
     return 0;
 }
 
+/* A packed box (x0 | y0 << 4 | (x1 - 1) << 8 | (y1 - 1) << 12) that no box can be: x0 past
+ * x1 - 1.  (0xffff is the box of pixel (15, 15) alone.) */
+#define NO_BOX 0x000f
+
 /* The part of the 16 x 16 block at (x, y), clipped to the surface, that differs from the
  * reference, packed as in a STREAM_FRAME's bounds (x0 | y0 << 4 | (x1 - 1) << 8 |
- * (y1 - 1) << 12); 0xffff when nothing changed.  Early exits keep it cheap inside moving
+ * (y1 - 1) << 12); NO_BOX when nothing changed.  Early exits keep it cheap inside moving
  * content, where the first row and pixel usually differ already. */
 static uint16_t block_bounds(const enc_surface *s, const vd_frame *f, int x, int y)
 {
@@ -672,7 +676,7 @@ static uint16_t block_bounds(const enc_surface *s, const vd_frame *f, int x, int
     while (y0 < h && !pixels_differ(s, ROW_A(y0), ROW_B(y0), (size_t)w))
         y0++;
     if (y0 == h)
-        return 0xffff;
+        return NO_BOX;
     while (!pixels_differ(s, ROW_A(y1 - 1), ROW_B(y1 - 1), (size_t)w))
         y1--;
     int x0 = w, x1 = 0;
@@ -696,7 +700,7 @@ static uint16_t block_bounds(const enc_surface *s, const vd_frame *f, int x, int
 
 /* The rectangle of the pixels set in keep at a corner of the box [x0, x1) x [y0, y1), packed
  * as block_bounds() gives it, where those pixels form exactly a rectangle there: no set pixel
- * touches its two inner sides.  0xffff when there is none. */
+ * touches its two inner sides.  NO_BOX when there is none. */
 static uint16_t corner_rect(const uint16_t keep[16], int x0, int y0, int x1, int y1, int corner)
 {
     int right = corner & 1, bottom = corner >> 1, w = 0, k = 0;
@@ -710,12 +714,12 @@ static uint16_t corner_rect(const uint16_t keep[16], int x0, int y0, int x1, int
             break;
     }
     if (!w)
-        return 0xffff;
+        return NO_BOX;
     int cx0 = right ? x1 - w : x0, cy0 = bottom ? y1 - k : y0, cy1 = bottom ? y1 : y0 + k;
     unsigned cols = (1u << (cx0 + w)) - (1u << cx0);
     int next = bottom ? cy0 - 1 : cy1; /* the row past its inner side */
     if (k < y1 - y0 && keep[next] & cols)
-        return 0xffff;
+        return NO_BOX;
     return (uint16_t)(cx0 | cy0 << 4 | (cx0 + w - 1) << 8 | (cy1 - 1) << 12);
 }
 
@@ -763,7 +767,7 @@ static void block_part_find(const enc_surface *s, const vd_frame *f, int x, int 
     for (int corner = 0; corner < 4; corner++) {
         uint16_t cut = corner_rect(keep, x0, y0, x1, y1, corner);
         int cx0 = cut & 15, cy0 = cut >> 4 & 15, cx1 = (cut >> 8 & 15) + 1, cy1 = (cut >> 12) + 1;
-        if (cut == 0xffff)
+        if (cut == NO_BOX)
             continue;
         for (int r = cy0; r < cy1; r++) {
             part->rows[r] &= (uint16_t)~((1u << cx1) - (1u << cx0));
@@ -917,7 +921,7 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
                     uint16_t bb = trust_ref ? block_bounds(s, f, px, py)
                                             : (uint16_t)((VD_MIN(16, pic->x + pic->width - px) - 1) << 8 |
                                                          (VD_MIN(16, pic->y + pic->height - py) - 1) << 12);
-                    if (bb == 0xffff)
+                    if (bb == NO_BOX)
                         continue;
                     mask[b / 8] |= (uint8_t)(1u << (b % 8));
                     block_part_find(s, f, px, py, bb, trust_ref, &parts[b]);
@@ -960,7 +964,7 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
             if (pass == 0 && (bp->bounds != whole || bp->n_cuts)) {
                 partial[b / 8] |= (uint8_t)(1u << (b % 8));
                 vd_wl16(bounds + 2 * n_bounds++, bp->bounds);
-                any_cut |= bp->n_cuts;
+                any_cut |= bp->n_cuts != 0;
             } else if (pass == 1) {
                 if (bp->n_cuts) {
                     cuts[i / 8] |= (uint8_t)(1u << (i % 8));

@@ -91,9 +91,11 @@ typedef struct vd_msg_stream {
  * order); a partial mask of the same size (set only where the mask is) marking blocks of which
  * only a part changed; 2 bytes per partial block in the same order giving that part (byte 0:
  * x0 | y0 << 4, byte 1: (x1 - 1) | (y1 - 1) << 4, pixels within the block); with
- * VD_STREAM_FRAME_CUTS, a cut mask of the same size (set only where partial is) and per cut
- * block a count (1 to VD_STREAM_FRAME_MAX_CUTS) and as many rectangles within its part not to
- * show, 2 bytes each as the part; then the coded picture.
+ * VD_STREAM_FRAME_CUTS, a bit per partial block (ceil(partial blocks / 8) bytes, in the same
+ * order) set for those that leave rectangles out, and per such block a count (1 to
+ * VD_STREAM_FRAME_MAX_CUTS) and as many rectangles within its part not to show, 2 bytes each
+ * as the part; then the coded picture.  With VD_STREAM_FRAME_PACKED all of that but the
+ * picture is one LZ4 block after its u32 size.
  * Only that part of a block is shown, so exact pixels beside moving content inside a block (a
  * window frame next to a video's edge, a HUD's corner) stay exact; whole blocks cost no bytes. */
 typedef struct vd_msg_stream_frame {
