@@ -1539,14 +1539,16 @@ static void test_idle_timeout(void)
               (unsigned long long)(cs1.records_sent - cs0.records_sent),
               (unsigned long long)(ss1.records_sent - ss0.records_sent), c.n_rtt, srv.n_rtt);
         /* The server stops reading and answering (a peer whose network vanished): the client
-         * notices within about the timeout.  Its pings went out meanwhile. */
+         * notices within about the timeout.  Its pings went out meanwhile.  The timeout counts
+         * from the last byte in, a keepalive period (IDLE / 3) or, on a loaded machine, more
+         * before t0: CI saw 127 ms of 200 once. */
         vd_session_get_stats(c.s, &cs0);
         t0 = vd_now_ns();
         while (!c.err && ms_since(t0) < 4 * IDLE)
             pump_timed(&c, NULL);
         int64_t el = ms_since(t0);
         vd_session_get_stats(c.s, &cs1);
-        CHECK(c.err == VD_ERR(ETIMEDOUT) && el >= IDLE - IDLE / 3 - 5 && el < 2 * IDLE &&
+        CHECK(c.err == VD_ERR(ETIMEDOUT) && el >= IDLE / 2 && el < 2 * IDLE &&
                   cs1.records_sent - cs0.records_sent >= 1,
               "dead peer: %s after %lld ms, %llu pings", vd_strerror(c.err), (long long)el,
               (unsigned long long)(cs1.records_sent - cs0.records_sent));
