@@ -777,6 +777,23 @@ static void block_part_find(const enc_surface *s, const vd_frame *f, int x, int 
     }
 }
 
+/* bb, the bounds of what changed in the w x h block at (x, y), or the whole block when every
+ * pixel outside bb is shown lossy already: showing those again costs nothing where bounds cost
+ * 2 bytes, and a video's still pixels would make most of its blocks partial (a tenth of a
+ * full-screen video's bytes went to bounds). */
+static uint16_t widen_bounds(const enc_surface *s, int x, int y, int w, int h, uint16_t bb)
+{
+    size_t words = (size_t)(s->grid.width + 15) / 16;
+    int x0 = bb & 15, y0 = bb >> 4 & 15, x1 = (bb >> 8 & 15) + 1, y1 = (bb >> 12) + 1;
+    unsigned all = (1u << w) - 1, inside = (1u << x1) - (1u << x0);
+    for (int r = 0; r < h; r++) {
+        unsigned outside = r >= y0 && r < y1 ? all & ~inside : all;
+        if (outside & ~(unsigned)s->lossy_px[(size_t)(y + r) * words + (size_t)x / 16])
+            return bb;
+    }
+    return (uint16_t)((w - 1) << 8 | (h - 1) << 12);
+}
+
 /* Marks the pixels of a rectangle shown exactly in s->lossy_px. */
 static void mark_exact(enc_surface *s, int x, int y, int w, int h)
 {
@@ -918,11 +935,12 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
             for (int by = y0 / 16; by < (y1 + 15) / 16; by++)
                 for (int bx = x0 / 16; bx < (x1 + 15) / 16; bx++) {
                     int b = by * bw + bx, px = pic->x + bx * 16, py = pic->y + by * 16;
+                    int bw16 = VD_MIN(16, pic->x + pic->width - px), bh16 = VD_MIN(16, pic->y + pic->height - py);
                     uint16_t bb = trust_ref ? block_bounds(s, f, px, py)
-                                            : (uint16_t)((VD_MIN(16, pic->x + pic->width - px) - 1) << 8 |
-                                                         (VD_MIN(16, pic->y + pic->height - py) - 1) << 12);
+                                            : (uint16_t)((bw16 - 1) << 8 | (bh16 - 1) << 12);
                     if (bb == NO_BOX)
                         continue;
+                    bb = widen_bounds(s, px, py, bw16, bh16, bb);
                     mask[b / 8] |= (uint8_t)(1u << (b % 8));
                     block_part_find(s, f, px, py, bb, trust_ref, &parts[b]);
                     for (int r = 0; r < 16; r++) /* rows past the surface's edge are 0 */
