@@ -61,6 +61,13 @@ static double psnr_area(const vd_image *img, const tu_canvas *c)
     return se > 0 ? 10 * log10(255.0 * 255.0 / se) : 99;
 }
 
+/* Whether the image shows the canvas's pixel at (x, y) exactly (its X byte aside). */
+static int same_pixel(const vd_image *img, const tu_canvas *c, int x, int y)
+{
+    return !memcmp(img->data + (size_t)y * (size_t)img->stride + (size_t)x * 4,
+                   c->data + (size_t)y * (size_t)c->stride + (size_t)x * 4, 3);
+}
+
 static int log_lines;
 static void count_log(void *opaque, enum vd_log_level level, const char *msg)
 {
@@ -133,8 +140,7 @@ static void run(const char *backend, uint32_t codec)
         for (int y = 0; y < H; y++)
             for (int x = 0; x < W; x++)
                 if (!lossy[(y / 64) * 10 + x / 64])
-                    CHECK(!memcmp(img.data + (size_t)y * (size_t)img.stride + (size_t)x * 4,
-                                  c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, 3),
+                    CHECK(same_pixel(&img, &c, x, y),
                           "frame %d: pixel %d,%d of an exact tile differs", frame, x, y);
     }
     CHECK(streamed >= 25, "only %d of 40 frames used a video stream", streamed);
@@ -199,8 +205,7 @@ static void controls_beside(void)
                 int in_picture = x >= area.x && x < area.x + area.width && y >= area.y &&
                                  y < area.y + area.height;
                 if (!in_picture || !lossy[(y / 64) * 10 + x / 64])
-                    CHECK(!memcmp(img.data + (size_t)y * (size_t)img.stride + (size_t)x * 4,
-                                  c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, 3),
+                    CHECK(same_pixel(&img, &c, x, y),
                           "frame %d: pixel %d,%d outside the picture differs", frame, x, y);
             }
     }
@@ -241,8 +246,7 @@ static void window_over_video(void)
         streamed += st.tiles_streamed > 0;
         for (int y = win.y; y < win.y + win.height; y++)
             for (int x = win.x; x < win.x + win.width; x++)
-                CHECK(!memcmp(img.data + (size_t)y * (size_t)img.stride + (size_t)x * 4,
-                              c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, 3),
+                CHECK(same_pixel(&img, &c, x, y),
                       "frame %d: pixel %d,%d of the window over the video differs", frame, x, y);
     }
     CHECK(streamed >= 30, "only %d of 45 frames used a video stream", streamed);
@@ -330,8 +334,7 @@ static void window_dragged_beside(int flat)
         }
         for (int y = player.y + player.height; y < SH; y++)
             for (int x = 0; x < SW; x++)
-                CHECK(!memcmp(img.data + (size_t)y * (size_t)img.stride + (size_t)x * 4,
-                              c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, 3),
+                CHECK(same_pixel(&img, &c, x, y),
                       "frame %d: pixel %d,%d below the picture differs", frame, x, y);
     }
     const char *what = flat ? "a flat repaint" : "a video";
