@@ -112,7 +112,8 @@ int bench_video_packet(bench_video *bv, const uint8_t *data, size_t size)
                 return -errno;
             if (ivf)
                 ivf_header(f, 0, bv->fps);
-            bv->dumped[bv->n_dumped++] = (struct dumped){s.id, f, ivf, 0, (int)s.width, (int)s.height};
+            bv->dumped[bv->n_dumped++] =
+                (struct dumped){s.id, f, ivf, 0, (int)s.width, (int)s.height};
         } else if (msg.type == VD_MSG_STREAM_FRAME) {
             vd_msg_stream_frame sf;
             struct dumped *d;

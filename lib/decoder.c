@@ -442,7 +442,8 @@ static int handle_stream_frame(vd_decoder *dec, const vd_msg *msg)
             any |= incoming[r];
         if (!any)
             continue;
-        int again = st->mask[b / 8] & (1u << (b % 8)); /* shown twice before a frame end: the union */
+        /* Shown twice before a frame end: the union. */
+        int again = st->mask[b / 8] & (1u << (b % 8));
         for (int r = 0; r < 16; r++)
             rows[r] = (uint16_t)((again ? rows[r] : 0) | incoming[r]);
         st->mask[b / 8] |= (uint8_t)(1u << (b % 8));

@@ -300,7 +300,8 @@ static int surface_configure(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     vd_tile_stats *stats = malloc(n_tiles * sizeof(*stats));
     vd_classifier *classifier = vd_classifier_new(&grid, &enc->cfg.classifier, &enc->next_region_id);
     uint8_t *lossy = calloc(n_tiles, 1);
-    uint16_t *lossy_px = calloc((size_t)(f->width + 15) / 16 * (size_t)f->height, sizeof(*lossy_px));
+    uint16_t *lossy_px = calloc((size_t)(f->width + 15) / 16 * (size_t)f->height,
+                                sizeof(*lossy_px));
     int64_t *last_damage = calloc(n_tiles, sizeof(*last_damage));
     uint32_t *candidates = malloc(n_tiles * sizeof(*candidates));
     vd_tile_copy *copies = calloc(n_tiles, sizeof(*copies));
@@ -755,7 +756,8 @@ static void block_part_find(const enc_surface *s, const vd_frame *f, int x, int 
         /* On a frame that (re)creates the surface the client has nothing exact here. */
         if (!part->rows[r] || !trust_ref)
             continue;
-        unsigned exact = part->rows[r] & ~(unsigned)s->lossy_px[(size_t)(y + r) * words + (size_t)x / 16];
+        unsigned lossy = s->lossy_px[(size_t)(y + r) * words + (size_t)x / 16];
+        unsigned exact = part->rows[r] & ~lossy;
         const uint8_t *a = f->data + (size_t)(y + r) * (size_t)f->stride + (size_t)x * bpp;
         const uint8_t *b = s->prev + (size_t)(y + r) * ref_stride + (size_t)x * bpp;
         for (; exact; exact &= exact - 1) {
@@ -801,7 +803,8 @@ static void mark_exact(enc_surface *s, int x, int y, int w, int h)
     for (int r = y; r < y + h; r++)
         for (int c = x; c < x + w;) {
             int k = c / 16, end = VD_MIN(x + w, 16 * k + 16);
-            s->lossy_px[(size_t)r * words + (size_t)k] &= (uint16_t)~((1u << (end - 16 * k)) - (1u << (c - 16 * k)));
+            unsigned bits = (1u << (end - 16 * k)) - (1u << (c - 16 * k));
+            s->lossy_px[(size_t)r * words + (size_t)k] &= (uint16_t)~bits;
             c = end;
         }
 }
@@ -904,8 +907,11 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
     int bw = (pic->width + 15) / 16, bh = (pic->height + 15) / 16;
     uint32_t mask_size = (uint32_t)(bw * bh + 7) / 8;
     size_t blocks = (size_t)(bw * bh), words = (size_t)(g->width + 15) / 16;
-    uint8_t *mask = vd_buf_reserve(&enc->stream_masks, 3 * (size_t)mask_size + (3 + 2 * VD_STREAM_FRAME_MAX_CUTS) * blocks);
-    block_part *parts = (block_part *)(void *)vd_buf_reserve(&enc->block_parts, sizeof(*parts) * blocks);
+    /* The masks, bounds, cut bits and at most one count and all cuts per block. */
+    size_t side_max = 3 * (size_t)mask_size + (3 + 2 * VD_STREAM_FRAME_MAX_CUTS) * blocks;
+    uint8_t *mask = vd_buf_reserve(&enc->stream_masks, side_max);
+    block_part *parts =
+        (block_part *)(void *)vd_buf_reserve(&enc->block_parts, sizeof(*parts) * blocks);
     if (!mask || !parts)
         return VD_ERR(ENOMEM);
     memset(mask, 0, mask_size);
@@ -935,17 +941,19 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
             for (int by = y0 / 16; by < (y1 + 15) / 16; by++)
                 for (int bx = x0 / 16; bx < (x1 + 15) / 16; bx++) {
                     int b = by * bw + bx, px = pic->x + bx * 16, py = pic->y + by * 16;
-                    int bw16 = VD_MIN(16, pic->x + pic->width - px), bh16 = VD_MIN(16, pic->y + pic->height - py);
+                    int w16 = VD_MIN(16, pic->x + pic->width - px);
+                    int h16 = VD_MIN(16, pic->y + pic->height - py);
                     uint16_t bb = trust_ref ? block_bounds(s, f, px, py)
-                                            : (uint16_t)((bw16 - 1) << 8 | (bh16 - 1) << 12);
+                                            : (uint16_t)((w16 - 1) << 8 | (h16 - 1) << 12);
                     if (bb == NO_BOX)
                         continue;
-                    bb = widen_bounds(s, px, py, bw16, bh16, bb);
+                    bb = widen_bounds(s, px, py, w16, h16, bb);
                     mask[b / 8] |= (uint8_t)(1u << (b % 8));
                     block_part_find(s, f, px, py, bb, trust_ref, &parts[b]);
                     for (int r = 0; r < 16; r++) /* rows past the surface's edge are 0 */
                         if (parts[b].rows[r])
-                            s->lossy_px[(size_t)(py + r) * words + (size_t)px / 16] |= parts[b].rows[r];
+                            s->lossy_px[(size_t)(py + r) * words + (size_t)px / 16] |=
+                                parts[b].rows[r];
                     marked = 1;
                 }
             if (split && !marked) { /* all of its change is outside: it goes whole */
@@ -973,7 +981,8 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
             memset(cuts, 0, (n_bounds + 7) / 8);
         }
         for (size_t b = 0, i = 0; b < blocks; b++) {
-            if (!(partial[b / 8] & (1u << (b % 8))) && (pass == 1 || !(mask[b / 8] & (1u << (b % 8)))))
+            int set = mask[b / 8] >> (b % 8) & 1, part = partial[b / 8] >> (b % 8) & 1;
+            if (pass == 0 ? !set : !part)
                 continue;
             const block_part *bp = &parts[b];
             int bx = (int)b % bw, by = (int)b / bw;
@@ -995,7 +1004,8 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
         }
     }
     uint32_t side = 2 * mask_size + 2 * n_bounds + (cuts ? (uint32_t)(out - cuts) : 0);
-    *pk = (stream_pick){0, enc->stream_masks.size, mask_size, side, cuts ? VD_STREAM_FRAME_CUTS : 0};
+    *pk = (stream_pick){0, enc->stream_masks.size, mask_size, side,
+                        cuts ? VD_STREAM_FRAME_CUTS : 0};
     /* Masks are runs of set or clear bits (a video sets every block, and few are partial):
      * LZ4 packs them to a few bytes (vdbench video: 5 % of the stream's bytes).  Bounds and
      * cuts pack less. */
@@ -1064,8 +1074,8 @@ static int code_stream(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
     for (int p = 0; p < n_pkts; p++) {
         if (pkts[p].key)
             st->need_key = 0;
-        vd_msg_stream_frame sf = {st->id, (uint8_t)((pkts[p].key ? VD_STREAM_FRAME_KEY : 0) | pk->flags),
-                                  pk->mask_size, side, pk->side_size,
+        uint8_t flags = (uint8_t)((pkts[p].key ? VD_STREAM_FRAME_KEY : 0) | pk->flags);
+        vd_msg_stream_frame sf = {st->id, flags, pk->mask_size, side, pk->side_size,
                                   enc->video_out.data + pkts[p].offset, (uint32_t)pkts[p].size};
         size_t before = enc->out.size;
         if ((ret = vd_wire_put_stream_frame(&enc->out, &sf)) < 0 ||

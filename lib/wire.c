@@ -125,7 +125,8 @@ static int read_box(const uint8_t **p, const uint8_t *end, int bx0, int by0, int
         return 0;
     unsigned v = vd_rl16(*p);
     *p += 2;
-    *x0 = (int)(v & 15), *y0 = (int)(v >> 4 & 15), *x1 = (int)(v >> 8 & 15) + 1, *y1 = (int)(v >> 12) + 1;
+    *x0 = (int)(v & 15), *y0 = (int)(v >> 4 & 15);
+    *x1 = (int)(v >> 8 & 15) + 1, *y1 = (int)(v >> 12) + 1;
     return *x0 >= bx0 && *y0 >= by0 && *x0 < *x1 && *y0 < *y1 && *x1 <= bx1 && *y1 <= by1;
 }
 
@@ -336,7 +337,8 @@ int vd_wire_put_stream_frame(vd_buf *buf, const vd_msg_stream_frame *sf)
 {
     if ((size_t)sf->side_size + sf->size > VD_WIRE_MAX_BODY - VD_STREAM_FRAME_HEADER)
         return VD_ERR(ENOSPC);
-    uint8_t *b = put_msg(buf, VD_MSG_STREAM_FRAME, VD_STREAM_FRAME_HEADER + sf->side_size + sf->size);
+    uint8_t *b = put_msg(buf, VD_MSG_STREAM_FRAME,
+                         VD_STREAM_FRAME_HEADER + sf->side_size + sf->size);
     if (!b)
         return VD_ERR(ENOMEM);
     vd_wl32(b, sf->stream_id);

@@ -594,7 +594,8 @@ static void test_stream_frame_shown(void)
                   pic_size == 2 && pic[0] == 0xaa && pic[1] == 0xbb,
               "a frame with cuts (packed %d)", packed);
         for (int r = 0; r < 16; r++) {
-            unsigned want0 = r < 2 ? 0 : 0x3ffe & ~(r <= 3 ? 0x000eu : 0) & ~(r >= 12 ? 0x2000u : 0);
+            unsigned want0 =
+                r < 2 ? 0 : 0x3ffe & ~(r <= 3 ? 0x000eu : 0) & ~(r >= 12 ? 0x2000u : 0);
             CHECK(rows[r] == want0 && rows[16 + r] == 0xffff && rows[32 + r] == 0 &&
                       rows[48 + r] == (r < 8 ? 0xffff : 0),
                   "row %d: %04x %04x %04x %04x", r, rows[r], rows[16 + r], rows[32 + r],
@@ -656,8 +657,8 @@ static void test_stream_frame_shown(void)
                   VD_ERR(EBADMSG), "truncated to %u bytes accepted", n);
     }
     sf.size = sizeof(body);
-    CHECK(vd_wire_stream_frame_shown(&sf, 80, 24, rows, &scratch, &pic, &pic_size) == VD_ERR(EBADMSG),
-          "a mask for another picture size accepted");
+    CHECK(vd_wire_stream_frame_shown(&sf, 80, 24, rows, &scratch, &pic, &pic_size) ==
+              VD_ERR(EBADMSG), "a mask for another picture size accepted");
     vd_buf_free(&scratch);
 }
 

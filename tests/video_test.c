@@ -1,9 +1,9 @@
 /* Video and 3D regions through the public API: streams appear for moving natural content, the
  * picture is close to the source while it moves and bit-exact soon after it stops, text
- * beside it and over it stays exact, a forced VAAPI backend falls back to software on a machine without
- * a device, a corrupt stream frame costs a key frame, not the session, and a stream's bit
- * rate holds its target over 5 s windows (at 30 fps, at a slower cadence, after a static
- * picture).
+ * beside it and over it stays exact, a forced VAAPI backend falls back to software on a
+ * machine without a device, a corrupt stream frame costs a key frame, not the session, and a
+ * stream's bit rate holds its target over 5 s windows (at 30 fps, at a slower cadence, after a
+ * static picture).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -279,7 +279,8 @@ static void corner_pixel(void)
         /* Lossy (its chroma is shared with the still pixels beside it), but of this frame:
          * the content moves by 3 a frame. */
         double luma = 0.114 * (a[0] - b[0]) + 0.587 * (a[1] - b[1]) + 0.299 * (a[2] - b[2]);
-        CHECK(fabs(luma) <= 16, "frame %d: the picture's corner pixel is %.1f off in luma", frame, luma);
+        CHECK(fabs(luma) <= 16, "frame %d: the picture's corner pixel is %.1f off in luma", frame,
+              luma);
         checked++;
     }
     CHECK(checked >= 15, "only %d streamed frames", checked);
