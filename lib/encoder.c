@@ -659,14 +659,14 @@ static int pixels_differ(const enc_surface *s, const uint8_t *a, const uint8_t *
     return 0;
 }
 
-/* A packed box (x0 | y0 << 4 | (x1 - 1) << 8 | (y1 - 1) << 12) that no box can be: x0 past
- * x1 - 1.  (0xffff is the box of pixel (15, 15) alone.) */
+/* A packed box (vd_box_pack()) that no box can be: x0 past x1 - 1.  (0xffff is the box of
+ * pixel (15, 15) alone.) */
 #define NO_BOX 0x000f
 
 /* The part of the 16 x 16 block at (x, y), clipped to the surface, that differs from the
- * reference, packed as in a STREAM_FRAME's bounds (x0 | y0 << 4 | (x1 - 1) << 8 |
- * (y1 - 1) << 12); NO_BOX when nothing changed.  Early exits keep it cheap inside moving
- * content, where the first row and pixel usually differ already. */
+ * reference, packed as in a STREAM_FRAME's bounds (vd_box_pack()); NO_BOX when nothing
+ * changed.  Early exits keep it cheap inside moving content, where the first row and pixel
+ * usually differ already. */
 static uint16_t block_bounds(const enc_surface *s, const vd_frame *f, int x, int y)
 {
     size_t bpp = (size_t)s->grid.bpp, ref_stride = (size_t)s->grid.width * bpp;
@@ -696,18 +696,24 @@ static uint16_t block_bounds(const enc_surface *s, const vd_frame *f, int x, int
     }
 #undef ROW_A
 #undef ROW_B
-    return (uint16_t)(x0 | y0 << 4 | (x1 - 1) << 8 | (y1 - 1) << 12);
+    return vd_box_pack(x0, y0, x1, y1);
 }
 
-/* The rectangle of the pixels set in keep at a corner of the box [x0, x1) x [y0, y1), packed
- * as block_bounds() gives it, where those pixels form exactly a rectangle there: no set pixel
- * touches its two inner sides.  NO_BOX when there is none. */
-static uint16_t corner_rect(const uint16_t keep[16], int x0, int y0, int x1, int y1, int corner)
+/* The lossy map's word for the 16 pixels of row y from column x (a multiple of 16). */
+static uint16_t *lossy_word(const enc_surface *s, int x, int y)
+{
+    return s->lossy_px + (size_t)y * (size_t)((s->grid.width + 15) / 16) + (size_t)x / 16;
+}
+
+/* The rectangle of the pixels set in keep at a corner of box b, packed, where those pixels
+ * form exactly a rectangle there: no set pixel touches its two inner sides.  NO_BOX when there
+ * is none. */
+static uint16_t corner_rect(const uint16_t keep[16], vd_box b, int corner)
 {
     int right = corner & 1, bottom = corner >> 1, w = 0, k = 0;
-    for (; k < y1 - y0; k++) {
-        int r = bottom ? y1 - 1 - k : y0 + k, run = 0;
-        while (run < x1 - x0 && keep[r] >> (right ? x1 - 1 - run : x0 + run) & 1)
+    for (; k < b.y1 - b.y0; k++) {
+        int r = bottom ? b.y1 - 1 - k : b.y0 + k, run = 0;
+        while (run < b.x1 - b.x0 && keep[r] >> (right ? b.x1 - 1 - run : b.x0 + run) & 1)
             run++;
         if (k == 0)
             w = run;
@@ -716,67 +722,65 @@ static uint16_t corner_rect(const uint16_t keep[16], int x0, int y0, int x1, int
     }
     if (!w)
         return NO_BOX;
-    int cx0 = right ? x1 - w : x0, cy0 = bottom ? y1 - k : y0, cy1 = bottom ? y1 : y0 + k;
-    unsigned cols = (1u << (cx0 + w)) - (1u << cx0);
+    int cx0 = right ? b.x1 - w : b.x0;
+    int cy0 = bottom ? b.y1 - k : b.y0, cy1 = bottom ? b.y1 : b.y0 + k;
     int next = bottom ? cy0 - 1 : cy1; /* the row past its inner side */
-    if (k < y1 - y0 && keep[next] & cols)
+    if (k < b.y1 - b.y0 && keep[next] & vd_box_cols(cx0, cx0 + w))
         return NO_BOX;
-    return (uint16_t)(cx0 | cy0 << 4 | (cx0 + w - 1) << 8 | (cy1 - 1) << 12);
+    return vd_box_pack(cx0, cy0, cx0 + w, cy1);
 }
 
-/* What a stream shows of a block: the bounds of what changed (packed as block_bounds() gives
- * them), rectangles within them left out, and the pixels that leaves (bit c of rows[r]: pixel
- * (c, r) of the block). */
+/* What a stream shows of a set block: the bounds of what changed (packed), rectangles within
+ * them left out, and the pixels that leaves (bit c of rows[r]: pixel (c, r) of the block);
+ * partial unless that is the whole block. */
 typedef struct block_part {
     uint16_t rows[16];
     uint16_t bounds;
     uint16_t cuts[VD_STREAM_FRAME_MAX_CUTS];
-    uint8_t n_cuts;
+    uint8_t n_cuts, partial;
 } block_part;
 
-/* The pixels of the 16 x 16 block at (x, y) to show, given the bounds bb of what changed in it.
+/* The pixels of the w x h block at (x, y) to show, given the bounds bb of what changed in it.
  * That is bb, but for a rectangle at each corner of bb of pixels that the client shows exactly
  * and that did not change, bounded by other pixels: the corner of a window over a video, or of
  * a HUD inside a 3D view, stays exact where bounds alone would show it lossy for as long as
  * the content moves.  Exact pixels of other shapes (a still background along a 3D object's
  * curved edge, still pixels of a video) are shown: a mask of single pixels for them cost 11 to
  * 35 % more bytes on 3D and video recordings, these cuts 0.1 to 1.4 %. */
-static void block_part_find(const enc_surface *s, const vd_frame *f, int x, int y, uint16_t bb,
-                            int trust_ref, block_part *part)
+static void block_part_find(const enc_surface *s, const vd_frame *f, int x, int y, int w, int h,
+                            uint16_t bb, int trust_ref, block_part *part)
 {
     size_t bpp = (size_t)s->grid.bpp, ref_stride = (size_t)s->grid.width * bpp;
-    size_t words = (size_t)(s->grid.width + 15) / 16;
-    int x0 = bb & 15, y0 = bb >> 4 & 15, x1 = (bb >> 8 & 15) + 1, y1 = (bb >> 12) + 1;
-    unsigned cols = (1u << x1) - (1u << x0);
+    vd_box b = vd_box_unpack(bb);
     uint16_t keep[16] = {0}; /* exact and unchanged */
     part->bounds = bb;
     part->n_cuts = 0;
     for (int r = 0; r < 16; r++) {
-        part->rows[r] = (uint16_t)(r >= y0 && r < y1 ? cols : 0);
+        part->rows[r] = (uint16_t)(r >= b.y0 && r < b.y1 ? vd_box_cols(b.x0, b.x1) : 0);
         /* On a frame that (re)creates the surface the client has nothing exact here. */
         if (!part->rows[r] || !trust_ref)
             continue;
-        unsigned lossy = s->lossy_px[(size_t)(y + r) * words + (size_t)x / 16];
-        unsigned exact = part->rows[r] & ~lossy;
-        const uint8_t *a = f->data + (size_t)(y + r) * (size_t)f->stride + (size_t)x * bpp;
-        const uint8_t *b = s->prev + (size_t)(y + r) * ref_stride + (size_t)x * bpp;
+        unsigned exact = part->rows[r] & ~(unsigned)*lossy_word(s, x, y + r);
+        const uint8_t *pa = f->data + (size_t)(y + r) * (size_t)f->stride + (size_t)x * bpp;
+        const uint8_t *pb = s->prev + (size_t)(y + r) * ref_stride + (size_t)x * bpp;
         for (; exact; exact &= exact - 1) {
             int c = __builtin_ctz(exact);
-            if (!pixels_differ(s, a + (size_t)c * bpp, b + (size_t)c * bpp, 1))
+            if (!pixels_differ(s, pa + (size_t)c * bpp, pb + (size_t)c * bpp, 1))
                 keep[r] |= (uint16_t)(1u << c);
         }
     }
     for (int corner = 0; corner < 4; corner++) {
-        uint16_t cut = corner_rect(keep, x0, y0, x1, y1, corner);
-        int cx0 = cut & 15, cy0 = cut >> 4 & 15, cx1 = (cut >> 8 & 15) + 1, cy1 = (cut >> 12) + 1;
+        uint16_t cut = corner_rect(keep, b, corner);
         if (cut == NO_BOX)
             continue;
-        for (int r = cy0; r < cy1; r++) {
-            part->rows[r] &= (uint16_t)~((1u << cx1) - (1u << cx0));
-            keep[r] &= (uint16_t)~((1u << cx1) - (1u << cx0));
+        vd_box c = vd_box_unpack(cut);
+        for (int r = c.y0; r < c.y1; r++) {
+            part->rows[r] &= (uint16_t)~vd_box_cols(c.x0, c.x1);
+            keep[r] &= (uint16_t)~vd_box_cols(c.x0, c.x1);
         }
         part->cuts[part->n_cuts++] = cut;
     }
+    part->partial = bb != vd_box_pack(0, 0, w, h) || part->n_cuts;
 }
 
 /* bb, the bounds of what changed in the w x h block at (x, y), or the whole block when every
@@ -785,26 +789,23 @@ static void block_part_find(const enc_surface *s, const vd_frame *f, int x, int 
  * full-screen video's bytes went to bounds). */
 static uint16_t widen_bounds(const enc_surface *s, int x, int y, int w, int h, uint16_t bb)
 {
-    size_t words = (size_t)(s->grid.width + 15) / 16;
-    int x0 = bb & 15, y0 = bb >> 4 & 15, x1 = (bb >> 8 & 15) + 1, y1 = (bb >> 12) + 1;
-    unsigned all = (1u << w) - 1, inside = (1u << x1) - (1u << x0);
+    vd_box b = vd_box_unpack(bb);
     for (int r = 0; r < h; r++) {
-        unsigned outside = r >= y0 && r < y1 ? all & ~inside : all;
-        if (outside & ~(unsigned)s->lossy_px[(size_t)(y + r) * words + (size_t)x / 16])
+        unsigned inside = r >= b.y0 && r < b.y1 ? vd_box_cols(b.x0, b.x1) : 0;
+        unsigned outside = vd_box_cols(0, w) & ~inside;
+        if (outside & ~(unsigned)*lossy_word(s, x, y + r))
             return bb;
     }
-    return (uint16_t)((w - 1) << 8 | (h - 1) << 12);
+    return vd_box_pack(0, 0, w, h);
 }
 
 /* Marks the pixels of a rectangle shown exactly in s->lossy_px. */
 static void mark_exact(enc_surface *s, int x, int y, int w, int h)
 {
-    size_t words = (size_t)(s->grid.width + 15) / 16;
     for (int r = y; r < y + h; r++)
         for (int c = x; c < x + w;) {
             int k = c / 16, end = VD_MIN(x + w, 16 * k + 16);
-            unsigned bits = (1u << (end - 16 * k)) - (1u << (c - 16 * k));
-            s->lossy_px[(size_t)r * words + (size_t)k] &= (uint16_t)~bits;
+            *lossy_word(s, 16 * k, r) &= (uint16_t)~vd_box_cols(c - 16 * k, end - 16 * k);
             c = end;
         }
 }
@@ -906,7 +907,7 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
     const vd_rect *q = &st->region, *pic = &st->rect;
     int bw = (pic->width + 15) / 16, bh = (pic->height + 15) / 16;
     uint32_t mask_size = (uint32_t)(bw * bh + 7) / 8;
-    size_t blocks = (size_t)(bw * bh), words = (size_t)(g->width + 15) / 16;
+    size_t blocks = (size_t)(bw * bh);
     /* The masks, bounds, cut bits and at most one count and all cuts per block. */
     size_t side_max = 3 * (size_t)mask_size + (3 + 2 * VD_STREAM_FRAME_MAX_CUTS) * blocks;
     uint8_t *mask = vd_buf_reserve(&enc->stream_masks, side_max);
@@ -915,7 +916,8 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
     if (!mask || !parts)
         return VD_ERR(ENOMEM);
     memset(mask, 0, mask_size);
-    int any = 0;
+    int any = 0, any_cut = 0;
+    uint32_t n_partial = 0;
     for (int ty = q->y / 64; ty <= (q->y + q->height - 1) / 64; ty++) {
         for (int tx = q->x / 64; tx <= (q->x + q->width - 1) / 64; tx++) {
             int x = tx * 64, y = ty * 64;
@@ -943,17 +945,18 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
                     int b = by * bw + bx, px = pic->x + bx * 16, py = pic->y + by * 16;
                     int w16 = VD_MIN(16, pic->x + pic->width - px);
                     int h16 = VD_MIN(16, pic->y + pic->height - py);
-                    uint16_t bb = trust_ref ? block_bounds(s, f, px, py)
-                                            : (uint16_t)((w16 - 1) << 8 | (h16 - 1) << 12);
+                    uint16_t bb =
+                        trust_ref ? block_bounds(s, f, px, py) : vd_box_pack(0, 0, w16, h16);
                     if (bb == NO_BOX)
                         continue;
                     bb = widen_bounds(s, px, py, w16, h16, bb);
                     mask[b / 8] |= (uint8_t)(1u << (b % 8));
-                    block_part_find(s, f, px, py, bb, trust_ref, &parts[b]);
-                    for (int r = 0; r < 16; r++) /* rows past the surface's edge are 0 */
-                        if (parts[b].rows[r])
-                            s->lossy_px[(size_t)(py + r) * words + (size_t)px / 16] |=
-                                parts[b].rows[r];
+                    block_part *bp = &parts[b];
+                    block_part_find(s, f, px, py, w16, h16, bb, trust_ref, bp);
+                    for (int r = 0; r < h16; r++)
+                        *lossy_word(s, px, py + r) |= bp->rows[r];
+                    n_partial += bp->partial;
+                    any_cut |= bp->n_cuts != 0;
                     marked = 1;
                 }
             if (split && !marked) { /* all of its change is outside: it goes whole */
@@ -970,40 +973,27 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
         return 0;
     /* The partial mask and the bounds of the partial blocks in raster order; then, if some
      * leave rectangles out, a bit per partial block for those that do, and their cuts. */
-    uint8_t *partial = mask + mask_size, *bounds = partial + mask_size, *cuts = NULL, *out = NULL;
-    uint32_t n_bounds = 0;
-    int any_cut = 0;
+    uint8_t *partial = mask + mask_size, *bounds = partial + mask_size;
+    uint8_t *cuts = any_cut ? bounds + 2 * n_partial : NULL;
+    uint8_t *out = cuts ? cuts + (n_partial + 7) / 8 : bounds + 2 * n_partial;
     memset(partial, 0, mask_size);
-    for (int pass = 0; pass < 1 + any_cut; pass++) {
-        if (pass == 1) {
-            cuts = bounds + 2 * n_bounds;
-            out = cuts + (n_bounds + 7) / 8;
-            memset(cuts, 0, (n_bounds + 7) / 8);
+    if (cuts)
+        memset(cuts, 0, (n_partial + 7) / 8);
+    for (size_t b = 0, i = 0; b < blocks; b++) {
+        const block_part *bp = &parts[b];
+        if (!(mask[b / 8] & (1u << (b % 8))) || !bp->partial)
+            continue;
+        partial[b / 8] |= (uint8_t)(1u << (b % 8));
+        vd_wl16(bounds + 2 * i, bp->bounds);
+        if (bp->n_cuts) {
+            cuts[i / 8] |= (uint8_t)(1u << (i % 8));
+            *out++ = bp->n_cuts;
+            for (int k = 0; k < bp->n_cuts; k++, out += 2)
+                vd_wl16(out, bp->cuts[k]);
         }
-        for (size_t b = 0, i = 0; b < blocks; b++) {
-            int set = mask[b / 8] >> (b % 8) & 1, part = partial[b / 8] >> (b % 8) & 1;
-            if (pass == 0 ? !set : !part)
-                continue;
-            const block_part *bp = &parts[b];
-            int bx = (int)b % bw, by = (int)b / bw;
-            unsigned whole = (unsigned)((VD_MIN(16, pic->width - bx * 16) - 1) << 8 |
-                                        (VD_MIN(16, pic->height - by * 16) - 1) << 12);
-            if (pass == 0 && (bp->bounds != whole || bp->n_cuts)) {
-                partial[b / 8] |= (uint8_t)(1u << (b % 8));
-                vd_wl16(bounds + 2 * n_bounds++, bp->bounds);
-                any_cut |= bp->n_cuts != 0;
-            } else if (pass == 1) {
-                if (bp->n_cuts) {
-                    cuts[i / 8] |= (uint8_t)(1u << (i % 8));
-                    *out++ = bp->n_cuts;
-                    for (int k = 0; k < bp->n_cuts; k++, out += 2)
-                        vd_wl16(out, bp->cuts[k]);
-                }
-                i++;
-            }
-        }
+        i++;
     }
-    uint32_t side = 2 * mask_size + 2 * n_bounds + (cuts ? (uint32_t)(out - cuts) : 0);
+    uint32_t side = (uint32_t)(out - mask);
     *pk = (stream_pick){0, enc->stream_masks.size, mask_size, side,
                         cuts ? VD_STREAM_FRAME_CUTS : 0};
     /* Masks are runs of set or clear bits (a video sets every block, and few are partial):

@@ -116,18 +116,16 @@ int vd_wire_read_stream_frame(const vd_msg *msg, vd_msg_stream_frame *out)
     return 0;
 }
 
-/* Reads a box of a STREAM_FRAME (bounds or a cut: x0 | y0 << 4, then (x1 - 1) | (y1 - 1) << 4)
- * that must lie within [bx0, bx1) x [by0, by1); 0 when it does not or the data ends. */
-static int read_box(const uint8_t **p, const uint8_t *end, int bx0, int by0, int bx1, int by1,
-                    int *x0, int *y0, int *x1, int *y1)
+/* Reads a box of a STREAM_FRAME (bounds or a cut) that must lie within `within`; 0 when it
+ * does not or the data ends. */
+static int read_box(const uint8_t **p, const uint8_t *end, vd_box within, vd_box *box)
 {
     if (end - *p < 2)
         return 0;
-    unsigned v = vd_rl16(*p);
+    *box = vd_box_unpack(vd_rl16(*p));
     *p += 2;
-    *x0 = (int)(v & 15), *y0 = (int)(v >> 4 & 15);
-    *x1 = (int)(v >> 8 & 15) + 1, *y1 = (int)(v >> 12) + 1;
-    return *x0 >= bx0 && *y0 >= by0 && *x0 < *x1 && *y0 < *y1 && *x1 <= bx1 && *y1 <= by1;
+    return box->x0 >= within.x0 && box->y0 >= within.y0 && box->x0 < box->x1 &&
+           box->y0 < box->y1 && box->x1 <= within.x1 && box->y1 <= within.y1;
 }
 
 int vd_wire_stream_frame_shown(const vd_msg_stream_frame *sf, int width, int height,
@@ -176,28 +174,31 @@ int vd_wire_stream_frame_shown(const vd_msg_stream_frame *sf, int width, int hei
     }
     for (int b = 0, i = 0; b < blocks; b++) {
         int set = mask[b / 8] >> (b % 8) & 1, part = partial[b / 8] >> (b % 8) & 1;
-        int cut = part && cuts && cuts[i / 8] >> (i % 8) & 1;
+        int cut_some = part && cuts && cuts[i / 8] >> (i % 8) & 1;
         i += part;
         if (part && !set)
             return VD_ERR(EBADMSG);
-        int w = VD_MIN(16, width - b % bw * 16), h = VD_MIN(16, height - b / bw * 16);
-        int x0 = 0, y0 = 0, x1 = w, y1 = set ? h : 0, n_cuts = 0;
-        if (part && !read_box(&bounds, end, 0, 0, w, h, &x0, &y0, &x1, &y1))
+        vd_box block = {0, 0, VD_MIN(16, width - b % bw * 16), VD_MIN(16, height - b / bw * 16)};
+        vd_box part_box = block;
+        int n_cuts = 0;
+        if (part && !read_box(&bounds, end, block, &part_box))
             return VD_ERR(EBADMSG);
-        if (cut) {
+        if (cut_some) {
             if (p == end || !*p || *p > VD_STREAM_FRAME_MAX_CUTS)
                 return VD_ERR(EBADMSG);
             n_cuts = *p++;
         }
         uint16_t shown[16];
         for (int r = 0; r < 16; r++)
-            shown[r] = (uint16_t)(r >= y0 && r < y1 ? (1u << x1) - (1u << x0) : 0);
+            shown[r] = (uint16_t)(set && r >= part_box.y0 && r < part_box.y1
+                                      ? vd_box_cols(part_box.x0, part_box.x1)
+                                      : 0);
         for (int k = 0; k < n_cuts; k++) {
-            int cx0, cy0, cx1, cy1;
-            if (!read_box(&p, end, x0, y0, x1, y1, &cx0, &cy0, &cx1, &cy1))
+            vd_box cut;
+            if (!read_box(&p, end, part_box, &cut))
                 return VD_ERR(EBADMSG);
-            for (int r = cy0; r < cy1; r++)
-                shown[r] &= (uint16_t)~((1u << cx1) - (1u << cx0));
+            for (int r = cut.y0; r < cut.y1; r++)
+                shown[r] &= (uint16_t)~vd_box_cols(cut.x0, cut.x1);
         }
         if (rows)
             memcpy(rows + 16 * b, shown, sizeof(shown));

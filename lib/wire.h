@@ -78,6 +78,28 @@ enum {
     VD_STREAM_FRAME_PACKED = 1u << 2,
 };
 
+/* A box of a STREAM_FRAME's block (its part, or a cut): pixels [x0, x1) x [y0, y1) of the
+ * block, packed in a u16 as on the wire, x0 | y0 << 4 | (x1 - 1) << 8 | (y1 - 1) << 12. */
+typedef struct vd_box {
+    int x0, y0, x1, y1;
+} vd_box;
+
+static inline vd_box vd_box_unpack(unsigned v)
+{
+    return (vd_box){(int)(v & 15), (int)(v >> 4 & 15), (int)(v >> 8 & 15) + 1, (int)(v >> 12) + 1};
+}
+
+static inline uint16_t vd_box_pack(int x0, int y0, int x1, int y1)
+{
+    return (uint16_t)(x0 | y0 << 4 | (x1 - 1) << 8 | (y1 - 1) << 12);
+}
+
+/* Columns [x0, x1) of a block's row, a bit per column. */
+static inline unsigned vd_box_cols(int x0, int x1)
+{
+    return (1u << x1) - (1u << x0);
+}
+
 /* A video or 3D region's stream: its rectangle (16-aligned, inside the surface) is coded with
  * a video codec; each frame says which 16 x 16 blocks of the rectangle to show. */
 typedef struct vd_msg_stream {
