@@ -119,6 +119,11 @@ struct vd_encoder {
     vd_encoder_config cfg;
     vd_damage_dsp dsp;
     vd_gpu *gpu;            /* NULL: damage detection on the CPU */
+    struct {
+        const uint8_t *data;
+        size_t size;
+    } buffers[VD_MAX_BUFFERS]; /* vd_encoder_register_buffer()'s, whether or not a GPU is used */
+    unsigned n_buffers;
     vd_tile_stats_fn tile_stats;
     vd_tile_encoder *tiles;
     vd_tile_cache *cache;   /* NULL: no client cache */
@@ -199,6 +204,38 @@ int vd_encoder_new(const vd_encoder_config *cfg, vd_encoder **out)
     enc->cfg.gpu_name = NULL; /* the caller's string, read only here */
     *out = enc;
     return 0;
+}
+
+int vd_encoder_register_buffer(vd_encoder *enc, const void *data, size_t size)
+{
+    const uint8_t *p = data;
+    if (!enc || !p || !size || (uintptr_t)p + size < (uintptr_t)p)
+        return VD_ERR(EINVAL);
+    for (unsigned i = 0; i < enc->n_buffers; i++)
+        if (p < enc->buffers[i].data + enc->buffers[i].size && enc->buffers[i].data < p + size)
+            return VD_ERR(EINVAL);
+    if (enc->n_buffers == VD_MAX_BUFFERS)
+        return VD_ERR(ENOSPC);
+    enc->buffers[enc->n_buffers].data = p;
+    enc->buffers[enc->n_buffers++].size = size;
+    if (enc->gpu) /* a device that cannot is no error of the host's: it copies those frames */
+        vd_gpu_register(enc->gpu, p, size);
+    return 0;
+}
+
+int vd_encoder_unregister_buffer(vd_encoder *enc, const void *data)
+{
+    if (!enc)
+        return VD_ERR(EINVAL);
+    for (unsigned i = 0; i < enc->n_buffers; i++) {
+        if (enc->buffers[i].data != data)
+            continue;
+        if (enc->gpu)
+            vd_gpu_unregister(enc->gpu, data);
+        enc->buffers[i] = enc->buffers[--enc->n_buffers];
+        return 0;
+    }
+    return VD_ERR(ENOENT);
 }
 
 static void stream_free(enc_stream *st)

@@ -40,13 +40,18 @@ typedef struct vd_gpu_times {
     uint64_t stats_ns;     /* the tile statistics dispatch (0 for 2-byte pixels) */
     uint64_t convert_ns;   /* vd_gpu_convert()'s dispatch, 0 when none since the scan */
     uint64_t convert_host_ns; /* vd_gpu_convert() from entry to planes, wall clock */
+    uint64_t convert_host_cpu_ns; /* the same in the calling thread's CPU time */
     uint64_t host_ns;      /* vd_gpu_damage_scan() from entry to mask, wall clock */
     uint64_t host_cpu_ns;  /* the same in the calling thread's CPU time (not the fence wait) */
     int has_timestamps;
     int from_dmabuf;       /* the last scan read the frame from an imported dma-buf */
+    int from_host;         /* ... from host memory in place: 1 pinned for the scan, 2 a
+                            * registered buffer (vd_gpu_register()); 0 through staging */
     /* dma-buf imports since the context began: made, used again from the cache, failed
      * (those buffers' frames went up through staging). */
     uint64_t dmabuf_imports, dmabuf_reuses, dmabuf_failures;
+    /* Host frames read in place, and failed imports of them (then staging for the context). */
+    uint64_t host_imports, host_failures;
 } vd_gpu_times;
 
 /* One rectangle to convert and where its planes go, as vd_rgb_to_yuv_c() takes them. */
@@ -82,6 +87,13 @@ VD_HIDDEN const char *vd_gpu_device_name(const vd_gpu *gpu);
 /* 1 for a CPU implementation (lavapipe): its timings say nothing about a GPU. */
 VD_HIDDEN int vd_gpu_device_is_cpu(const vd_gpu *gpu);
 VD_HIDDEN void vd_gpu_get_times(const vd_gpu *gpu, vd_gpu_times *times);
+
+/* Frames inside [data, data + size) are read by the device in place from now on, the pages
+ * pinned here once (vd_encoder_register_buffer()).  0, or -1 when the device cannot import
+ * host memory (logged once; frames there go up as others do). */
+VD_HIDDEN int vd_gpu_register(vd_gpu *gpu, const uint8_t *data, size_t size);
+/* Unpins the buffer registered at data, if any. */
+VD_HIDDEN void vd_gpu_unregister(vd_gpu *gpu, const uint8_t *data);
 
 /* A surface's device-side images: the uploaded frame and the reference (what the client has).
  * Returns 0, with *out NULL when the surface is too large for the device (it stays on the
@@ -175,6 +187,12 @@ static inline void vd_gpu_surface_record(vd_gpu_surface *surf, int x, int y, int
     (void)surf, (void)x, (void)y, (void)w, (void)h;
 }
 static inline void vd_gpu_surface_invalidate(vd_gpu_surface *surf) { (void)surf; }
+static inline int vd_gpu_register(vd_gpu *gpu, const uint8_t *data, size_t size)
+{
+    (void)gpu, (void)data, (void)size;
+    return -1;
+}
+static inline void vd_gpu_unregister(vd_gpu *gpu, const uint8_t *data) { (void)gpu, (void)data; }
 static inline int vd_gpu_damage_scan(vd_gpu *gpu, vd_gpu_surface *surf, const uint8_t *cur,
                                      size_t cur_stride, const vd_dmabuf *dmabuf,
                                      const uint8_t *prev, uint8_t *state, const vd_rect *cursor,

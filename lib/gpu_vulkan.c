@@ -41,6 +41,7 @@
 #include "log.h"
 
 #include "shaders/damage_compare.spv.h"
+#include "shaders/ref_update.spv.h"
 #include "shaders/tile_stats.spv.h"
 #include "shaders/yuv_convert.spv.h"
 
@@ -317,6 +318,27 @@ typedef struct gpu_pipe {
     uint32_t n_bindings, pc_size;
 } gpu_pipe;
 
+/* A dma-buf the device imported, cached by file identity (st_dev, st_ino), not by fd number:
+ * a host may pass the same buffer under different fds, and a number may be reused for another
+ * buffer once closed.  Host memory imports use buf and mem alone (fd -1). */
+typedef struct gpu_import {
+    int used;
+    dev_t dev;
+    ino_t ino;
+    int fd;             /* a dup of the host's: while it is open the identity cannot be reused */
+    VkBuffer buf;       /* VK_NULL_HANDLE: the import failed; the buffer's frames use staging */
+    VkDeviceMemory mem;
+    uint64_t last_scan; /* the surface's scan count when it was last passed */
+} gpu_import;
+
+/* A buffer the host registered (vd_gpu_register()): imported once, frames inside read there. */
+typedef struct gpu_registered {
+    const uint8_t *data; /* NULL: a free slot */
+    size_t size;
+    VkDeviceSize offset; /* of data in the import, which starts at the aligned address below */
+    gpu_import imp;
+} gpu_registered;
+
 struct vd_gpu {
     vk_instance_fns fi;
     vk_device_fns fd;
@@ -330,7 +352,8 @@ struct vd_gpu {
     char name[VK_MAX_PHYSICAL_DEVICE_NAME_SIZE];
     int is_cpu;
     VkDescriptorPool pool;
-    gpu_pipe compare, stats, convert;
+    gpu_pipe compare, stats, convert, ref_update;
+    gpu_buffer pieces; /* the reference update's pieces (ref_update.comp), grown */
     gpu_buffer conv_planes, conv_out; /* the conversion's plane list and output, grown */
     VkCommandPool cmd_pool;
     VkCommandBuffer cmd;
@@ -349,6 +372,12 @@ struct vd_gpu {
     PFN_vkGetMemoryFdPropertiesKHR get_fd_props;
     int import_logged;
     uint64_t imports, import_reuses, import_failures;
+    /* Host frames read in place (VK_EXT_external_memory_host) rather than copied to staging:
+     * the call (NULL: the device cannot), the pointer alignment, counters as for dma-bufs. */
+    PFN_vkGetMemoryHostPointerPropertiesEXT get_host_props;
+    VkDeviceSize host_align;
+    uint64_t host_imports, host_failures;
+    gpu_registered registered[VD_MAX_BUFFERS];
 };
 
 /* The first failure of a context logs; later calls see failed and do nothing. */
@@ -389,6 +418,8 @@ void vd_gpu_get_times(const vd_gpu *gpu, vd_gpu_times *times)
     times->dmabuf_imports = gpu->imports;
     times->dmabuf_reuses = gpu->import_reuses;
     times->dmabuf_failures = gpu->import_failures;
+    times->host_imports = gpu->host_imports;
+    times->host_failures = gpu->host_failures;
 }
 
 static int memory_type(const vd_gpu *g, uint32_t bits, VkMemoryPropertyFlags want,
@@ -442,6 +473,18 @@ static void buffer_free(vd_gpu *g, gpu_buffer *b)
     *b = (gpu_buffer){0};
 }
 
+/* A host-visible storage buffer of at least size bytes; the previous submission has completed. */
+static int buffer_reserve(vd_gpu *g, gpu_buffer *b, VkDeviceSize size)
+{
+    if (b->buf && b->size >= size)
+        return 0;
+    buffer_free(g, b);
+    VkDeviceSize cap = 4096;
+    while (cap < size)
+        cap *= 2;
+    return buffer_new(g, b, cap, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, 1);
+}
+
 static void pipe_free(vd_gpu *g, gpu_pipe *p)
 {
     if (p->pipeline)
@@ -454,6 +497,8 @@ static void pipe_free(vd_gpu *g, gpu_pipe *p)
         g->fd.vkDestroyShaderModule(g->device, p->shader, NULL);
     *p = (gpu_pipe){0};
 }
+
+static void import_free(vd_gpu *g, gpu_import *e);
 
 void vd_gpu_free(vd_gpu **pgpu)
 {
@@ -474,6 +519,10 @@ void vd_gpu_free(vd_gpu **pgpu)
         pipe_free(g, &g->compare);
         pipe_free(g, &g->stats);
         pipe_free(g, &g->convert);
+        pipe_free(g, &g->ref_update);
+        for (int i = 0; i < VD_MAX_BUFFERS; i++)
+            import_free(g, &g->registered[i].imp);
+        buffer_free(g, &g->pieces);
         buffer_free(g, &g->conv_planes);
         buffer_free(g, &g->conv_out);
         g->fd.vkDestroyDevice(g->device, NULL);
@@ -509,8 +558,13 @@ typedef struct conv_plane {
 } conv_plane;
 enum plane_kind { KIND_Y, KIND_U, KIND_V, KIND_U2, KIND_V2, KIND_UV2 };
 
-#define N_PIPES 3
-#define N_DESCRIPTORS 10 /* the pipes' bindings together */
+/* Push constants of ref_update.comp, in its order. */
+typedef struct ref_params {
+    uint32_t stride_words, n_pieces, groups_x;
+} ref_params;
+
+#define N_PIPES 4
+#define N_DESCRIPTORS 13 /* the pipes' bindings together */
 
 static int pipe_new(vd_gpu *g, gpu_pipe *p, const uint32_t *code, size_t code_size,
                     uint32_t n_bindings, uint32_t pc_size)
@@ -568,7 +622,9 @@ static int pipelines_new(vd_gpu *g)
         (ret = pipe_new(g, &g->stats, vd_spv_tile_stats, sizeof(vd_spv_tile_stats), 4,
                         sizeof(stats_params))) < 0 ||
         (ret = pipe_new(g, &g->convert, vd_spv_yuv_convert, sizeof(vd_spv_yuv_convert), 3,
-                        sizeof(convert_params))) < 0)
+                        sizeof(convert_params))) < 0 ||
+        (ret = pipe_new(g, &g->ref_update, vd_spv_ref_update, sizeof(vd_spv_ref_update), 3,
+                        sizeof(ref_params))) < 0)
         return ret;
     return 0;
 }
@@ -612,7 +668,8 @@ static int context_init(vd_gpu *g, int index)
     /* Optional: importing dma-bufs needs all three; the test hook's opaque fds the first two. */
     static const char *const import_exts[] = {"VK_KHR_external_memory", "VK_KHR_external_memory_fd",
                                               "VK_EXT_external_memory_dma_buf"};
-    const char *exts[VD_ARRAY_SIZE(import_exts)];
+    static const char host_ext[] = "VK_EXT_external_memory_host";
+    const char *exts[VD_ARRAY_SIZE(import_exts) + 1];
     uint32_t n_exts = 0;
     VkExtensionProperties props_ext[256];
     uint32_t n_props = VD_ARRAY_SIZE(props_ext);
@@ -624,6 +681,13 @@ static int context_init(vd_gpu *g, int index)
                 exts[n_exts++] = import_exts[i];
                 break;
             }
+    uint32_t n_fd_exts = n_exts;
+    /* Reading host frames in place depends on VK_KHR_external_memory, the first above. */
+    for (uint32_t j = 0; n_exts >= 1 && j < n_props; j++)
+        if (!strcmp(props_ext[j].extensionName, host_ext)) {
+            exts[n_exts++] = host_ext;
+            break;
+        }
     VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
                               .queueCreateInfoCount = 1, .pQueueCreateInfos = &qci,
                               .enabledExtensionCount = n_exts, .ppEnabledExtensionNames = exts};
@@ -648,9 +712,24 @@ static int context_init(vd_gpu *g, int index)
         g->device, "vkGetMemoryFdPropertiesKHR");
     g->import_base = import_opaque.base;
     g->import_size = import_opaque.size;
-    if (g->import_size ? n_exts >= 2 : n_exts == 3 && g->get_fd_props)
+    if (g->import_size ? n_fd_exts >= 2 : n_fd_exts == 3 && g->get_fd_props)
         g->import_type = g->import_size ? VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT
                                         : VK_EXTERNAL_MEMORY_HANDLE_TYPE_DMA_BUF_BIT_EXT;
+    if (n_exts > n_fd_exts) {
+        PFN_vkGetPhysicalDeviceProperties2KHR props2 = (PFN_vkGetPhysicalDeviceProperties2KHR)
+            loader.get_instance_proc(g->instance, "vkGetPhysicalDeviceProperties2KHR");
+        VkPhysicalDeviceExternalMemoryHostPropertiesEXT hp = {
+            .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_MEMORY_HOST_PROPERTIES_EXT};
+        VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
+                                          .pNext = &hp};
+        if (props2)
+            props2(g->pd, &p2);
+        g->host_align = hp.minImportedHostPointerAlignment;
+        /* A power of two by the spec; anything else (or a missing call) turns it off. */
+        if (g->host_align && !(g->host_align & (g->host_align - 1)))
+            g->get_host_props = (PFN_vkGetMemoryHostPointerPropertiesEXT)g->fi.vkGetDeviceProcAddr(
+                g->device, "vkGetMemoryHostPointerPropertiesEXT");
+    }
     g->fd.vkGetDeviceQueue(g->device, g->family, 0, &g->queue);
 
     int ret = pipelines_new(g);
@@ -782,19 +861,6 @@ vd_gpu *vd_gpu_new(const vd_encoder_config *cfg)
 
 /* ---- surfaces ---------------------------------------------------------------------------- */
 
-/* A dma-buf the device imported, cached by file identity (st_dev, st_ino), not by fd number:
- * a host may pass the same buffer under different fds, and a number may be reused for another
- * buffer once closed. */
-typedef struct gpu_import {
-    int used;
-    dev_t dev;
-    ino_t ino;
-    int fd;             /* a dup of the host's: while it is open the identity cannot be reused */
-    VkBuffer buf;       /* VK_NULL_HANDLE: the import failed; the buffer's frames use staging */
-    VkDeviceMemory mem;
-    uint64_t last_scan; /* the surface's scan count when it was last passed */
-} gpu_import;
-
 struct vd_gpu_surface {
     vd_tile_grid grid;
     size_t row_bytes, stride; /* device rows: row_bytes padded to 4 */
@@ -807,6 +873,7 @@ struct vd_gpu_surface {
     int seed;                 /* ref must be seeded from the CPU reference */
     int cur_valid;            /* cur holds the frame of the last GPU scan, the CPU's current */
     gpu_import imports[MAX_IMPORTS];
+    gpu_import host; /* the scan's host frame read in place; its pages are pinned while it lives */
     uint64_t scans;
     VkBufferCopy *rows;       /* dma-buf -> cur copy regions, one per row */
 };
@@ -822,7 +889,8 @@ static void import_free(vd_gpu *g, gpu_import *e)
         g->fd.vkDestroyBuffer(g->device, e->buf, NULL);
     if (g && e->mem)
         g->fd.vkFreeMemory(g->device, e->mem, NULL);
-    close(e->fd);
+    if (e->fd >= 0)
+        close(e->fd);
     *e = (gpu_import){0};
 }
 
@@ -833,13 +901,23 @@ static int import_ok(VkResult *r, VkResult call)
     return *r == VK_SUCCESS;
 }
 
-/* Imports the host's fd (size bytes) into e->buf; 0, or -1 with e->buf and e->mem unset. */
-static int import_new(vd_gpu *g, gpu_import *e, int fd, VkDeviceSize size)
+/* Imports the host's fd (size bytes), or with host set the host memory [host, host + size),
+ * into e->buf; 0, or -1 with e->buf and e->mem unset. */
+static int import_new(vd_gpu *g, gpu_import *e, int fd, void *host, VkDeviceSize size)
 {
-    VkExternalMemoryHandleTypeFlagBits type = g->import_type;
+    VkExternalMemoryHandleTypeFlagBits type =
+        host ? VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT : g->import_type;
     uint32_t bits = ~0u;
     VkResult r;
-    const char *what = "vkGetMemoryFdPropertiesKHR";
+    const char *what = "vkGetMemoryHostPointerPropertiesEXT";
+    if (host) {
+        VkMemoryHostPointerPropertiesEXT hp = {
+            .sType = VK_STRUCTURE_TYPE_MEMORY_HOST_POINTER_PROPERTIES_EXT};
+        if (!import_ok(&r, g->get_host_props(g->device, type, host, &hp)))
+            goto fail;
+        bits = hp.memoryTypeBits;
+    }
+    what = "vkGetMemoryFdPropertiesKHR";
     if (type == VK_EXTERNAL_MEMORY_HANDLE_TYPE_DMA_BUF_BIT_EXT) {
         VkMemoryFdPropertiesKHR fp = {.sType = VK_STRUCTURE_TYPE_MEMORY_FD_PROPERTIES_KHR};
         if (!import_ok(&r, g->get_fd_props(g->device, type, fd, &fp)))
@@ -859,22 +937,30 @@ static int import_new(vd_gpu *g, gpu_import *e, int fd, VkDeviceSize size)
     bits &= req.memoryTypeBits;
     what = "finding a memory type";
     r = VK_ERROR_FORMAT_NOT_SUPPORTED;
-    if (!bits || req.size > size)
+    /* Host memory: a coherent type, so that the host's writes need no flush to be seen. */
+    int type_index = host ? memory_type(g, bits, VK_MEMORY_PROPERTY_HOST_COHERENT_BIT, 0)
+                          : bits ? __builtin_ctz(bits) : -1;
+    if (type_index < 0 || req.size > size)
         goto fail;
     /* The import owns this duplicate once it succeeds. */
-    int import_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    int import_fd = host ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 0);
     what = "dup";
     r = VK_ERROR_TOO_MANY_OBJECTS;
-    if (import_fd < 0)
+    if (!host && import_fd < 0)
         goto fail;
     VkImportMemoryFdInfoKHR imp = {.sType = VK_STRUCTURE_TYPE_IMPORT_MEMORY_FD_INFO_KHR,
                                    .handleType = type, .fd = import_fd};
-    VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .pNext = &imp,
+    VkImportMemoryHostPointerInfoEXT imp_host = {
+        .sType = VK_STRUCTURE_TYPE_IMPORT_MEMORY_HOST_POINTER_INFO_EXT, .handleType = type,
+        .pHostPointer = host};
+    VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
+                               .pNext = host ? (const void *)&imp_host : (const void *)&imp,
                                .allocationSize = size,
-                               .memoryTypeIndex = (uint32_t)__builtin_ctz(bits)};
+                               .memoryTypeIndex = (uint32_t)type_index};
     what = "vkAllocateMemory (import)";
     if (!import_ok(&r, g->fd.vkAllocateMemory(g->device, &ai, NULL, &e->mem))) {
-        close(import_fd);
+        if (import_fd >= 0)
+            close(import_fd);
         goto fail;
     }
     what = "vkBindBufferMemory";
@@ -888,6 +974,16 @@ fail:
         g->fd.vkFreeMemory(g->device, e->mem, NULL);
     e->buf = VK_NULL_HANDLE;
     e->mem = VK_NULL_HANDLE;
+    if (host) {
+        /* Not tried again in this context: a host whose buffers the driver cannot pin would
+         * pay for a failed import every frame. */
+        g->host_failures++;
+        g->get_host_props = NULL;
+        vd_log(VD_LOG_WARNING, "GPU offload: reading a host frame in place failed on %s (%s: %s);"
+               " host frames are copied to the device through staging", g->name, what,
+               vk_result_name(r));
+        return -1;
+    }
     g->import_failures++;
     if (!g->import_logged) {
         g->import_logged = 1;
@@ -947,9 +1043,73 @@ static VkBuffer import_get(vd_gpu *g, vd_gpu_surface *s, const vd_dmabuf *d)
         return VK_NULL_HANDLE;
     *e = (gpu_import){.used = 1, .dev = st.st_dev, .ino = st.st_ino, .fd = fd,
                       .last_scan = s->scans};
-    if (import_new(g, e, d->fd, g->import_size ? g->import_size : (VkDeviceSize)st.st_size) == 0)
+    if (import_new(g, e, d->fd, NULL,
+                   g->import_size ? g->import_size : (VkDeviceSize)st.st_size) == 0)
         g->imports++;
     return e->buf;
+}
+
+/* Imports the host memory [p, p + len), widened to the device's alignment, into e; *offset:
+ * where p is in it.  0, or -1 (reading host memory is then off for the context). */
+static int host_import(vd_gpu *g, gpu_import *e, const uint8_t *p, size_t len,
+                       VkDeviceSize *offset)
+{
+    if (!g->get_host_props)
+        return -1;
+    uintptr_t align = (uintptr_t)g->host_align;
+    uintptr_t begin = (uintptr_t)p & ~(align - 1);
+    uintptr_t end = ((uintptr_t)p + len + align - 1) & ~(align - 1);
+    *offset = (VkDeviceSize)((uintptr_t)p - begin);
+    *e = (gpu_import){.used = 1, .fd = -1};
+    if (import_new(g, e, -1, (void *)begin, (VkDeviceSize)(end - begin)) < 0) {
+        *e = (gpu_import){0};
+        return -1;
+    }
+    g->host_imports++;
+    return 0;
+}
+
+int vd_gpu_register(vd_gpu *g, const uint8_t *data, size_t size)
+{
+    gpu_registered *r = NULL;
+    for (int i = 0; i < VD_MAX_BUFFERS && !r; i++)
+        if (!g->registered[i].data)
+            r = &g->registered[i];
+    if (g->failed || !r || host_import(g, &r->imp, data, size, &r->offset) < 0)
+        return -1;
+    r->data = data;
+    r->size = size;
+    return 0;
+}
+
+void vd_gpu_unregister(vd_gpu *g, const uint8_t *data)
+{
+    for (int i = 0; i < VD_MAX_BUFFERS; i++)
+        if (g->registered[i].data == data) {
+            import_free(g, &g->registered[i].imp); /* scans wait for their work: none uses it */
+            g->registered[i] = (gpu_registered){0};
+        }
+}
+
+/* The buffer the device reads the host frame at cur from, or VK_NULL_HANDLE when it must go
+ * through staging; *offset: where the frame starts in it.  A registered buffer holding the
+ * frame, else the frame's rows imported for this scan only (freed by the next scan or with
+ * the surface: not cached, as a host may free a buffer and map another at the same address). */
+static VkBuffer host_source(vd_gpu *g, vd_gpu_surface *s, const uint8_t *cur, size_t cur_stride,
+                            VkDeviceSize *offset)
+{
+    if (!s->rows && !(s->rows = malloc((size_t)s->grid.height * sizeof(*s->rows))))
+        return VK_NULL_HANDLE;
+    size_t len = (size_t)(s->grid.height - 1) * cur_stride + s->row_bytes;
+    for (int i = 0; i < VD_MAX_BUFFERS; i++) {
+        const gpu_registered *r = &g->registered[i];
+        if (r->data && cur >= r->data && (size_t)(cur - r->data) <= r->size &&
+            len <= r->size - (size_t)(cur - r->data)) {
+            *offset = r->offset + (VkDeviceSize)(cur - r->data);
+            return r->imp.buf;
+        }
+    }
+    return host_import(g, &s->host, cur, len, offset) < 0 ? VK_NULL_HANDLE : s->host.buf;
 }
 
 /* ---- surfaces (continued) -------------------------------------------------------------- */
@@ -982,7 +1142,9 @@ int vd_gpu_surface_new(vd_gpu *g, const vd_tile_grid *grid, vd_gpu_surface **out
         (ret = buffer_new(g, &s->staging, 2 * size, VK_BUFFER_USAGE_TRANSFER_SRC_BIT, 1)) < 0 ||
         (ret = buffer_new(g, &s->flags, n_tiles * sizeof(uint32_t), VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, 1)) < 0 ||
         (grid->bpp == 4 && (ret = buffer_new(g, &s->stats, n_tiles * STATS_WORDS * sizeof(uint32_t),
-                                             VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, 1)) < 0)) {
+                                             VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, 1)) < 0) ||
+        /* A piece per tile, enough for most frames: scans then allocate nothing. */
+        (grid->bpp == 4 && (ret = buffer_reserve(g, &g->pieces, n_tiles * 4 * sizeof(uint32_t))) < 0)) {
         vd_gpu_surface_free(g, &s);
         return ret;
     }
@@ -1001,6 +1163,7 @@ void vd_gpu_surface_free(vd_gpu *g, vd_gpu_surface **psurf)
         g->fd.vkDeviceWaitIdle(g->device);
     for (int i = 0; i < MAX_IMPORTS; i++)
         import_free(g, &s->imports[i]);
+    import_free(g, &s->host);
     if (g) {
         buffer_free(g, &s->cur);
         buffer_free(g, &s->ref);
@@ -1048,6 +1211,35 @@ static VkBufferCopy *regions_reserve(vd_gpu *g, size_t n)
     g->regions = r;
     g->regions_cap = n;
     return r;
+}
+
+/* The reference update for 4-byte pixels as ref_update.comp's pieces: each rectangle clipped
+ * to each tile it covers.  Returns the count, or -1 (the context failed). */
+static long reference_pieces(vd_gpu *g, const vd_gpu_surface *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_rects; i++) {
+        const vd_rect *r = &s->rects[i];
+        n += (size_t)((r->x + r->width - 1) / 64 - r->x / 64 + 1) *
+             (size_t)((r->y + r->height - 1) / 64 - r->y / 64 + 1);
+    }
+    if (!n || buffer_reserve(g, &g->pieces, n * 4 * sizeof(uint32_t)) < 0)
+        return n ? -1 : 0;
+    uint32_t *pc = g->pieces.map;
+    for (size_t i = 0; i < s->n_rects; i++) {
+        const vd_rect *r = &s->rects[i];
+        for (int y = r->y; y < r->y + r->height; y = (y / 64 + 1) * 64) {
+            int y1 = VD_MIN(r->y + r->height, (y / 64 + 1) * 64);
+            for (int x = r->x; x < r->x + r->width; x = (x / 64 + 1) * 64) {
+                int x1 = VD_MIN(r->x + r->width, (x / 64 + 1) * 64);
+                *pc++ = (uint32_t)x;
+                *pc++ = (uint32_t)y;
+                *pc++ = (uint32_t)(x1 - x);
+                *pc++ = (uint32_t)(y1 - y);
+            }
+        }
+    }
+    return (long)n;
 }
 
 /* The reference update as copy regions from cur: whole-width rectangles are one region,
@@ -1162,17 +1354,26 @@ int vd_gpu_damage_scan(vd_gpu *g, vd_gpu_surface *s, const uint8_t *cur, size_t 
      * of lossy tiles), and the next scan takes those into the reference from cur. */
     for (size_t i = 0; i < n_tiles; i++)
         flags[i] = state[i] == VD_TILE_CANDIDATE;
-    long n_regions = 0;
+    long n_regions = 0, n_pieces = 0;
     if (s->seed) {
         vd_copy_rows(staging + size, s->stride, prev, s->row_bytes, s->row_bytes,
                      (size_t)grid->height);
+    } else if (grid->bpp == 4) {
+        if ((n_pieces = reference_pieces(g, s)) < 0)
+            return VD_ERR(EIO);
     } else if ((n_regions = reference_regions(g, s)) < 0) {
         gpu_fail(g, "allocating copy regions", VK_ERROR_OUT_OF_HOST_MEMORY);
         return VD_ERR(ENOMEM);
     }
     imports_age(g, s);
+    import_free(g, &s->host);
     VkBuffer src = dmabuf && dmabuf->offset >= g->import_base ? import_get(g, s, dmabuf)
                                                                 : VK_NULL_HANDLE;
+    VkDeviceSize src_offset = src ? dmabuf->offset - g->import_base : 0;
+    int from_dmabuf = src != VK_NULL_HANDLE;
+    /* A dma-buf that did not import is mapped memory a driver cannot pin: staging. */
+    if (!src && !dmabuf)
+        src = host_source(g, s, cur, cur_stride, &src_offset);
     if (!src)
         vd_copy_rows(staging, s->stride, cur, cur_stride, s->row_bytes, (size_t)grid->height);
     int with_stats = stats && s->stats.buf;
@@ -1186,12 +1387,19 @@ int vd_gpu_damage_scan(vd_gpu *g, vd_gpu_surface *s, const uint8_t *cur, size_t 
         g->fd.vkCmdCopyBuffer(g->cmd, s->staging.buf, s->ref.buf, 1, &c);
     } else if (n_regions) {
         g->fd.vkCmdCopyBuffer(g->cmd, s->cur.buf, s->ref.buf, (uint32_t)n_regions, g->regions);
+    } else if (n_pieces) {
+        ref_params rp = {(uint32_t)(s->stride / 4), (uint32_t)n_pieces,
+                         (uint32_t)VD_MIN(n_pieces, 65535)};
+        VkBuffer rb[3] = {s->cur.buf, s->ref.buf, g->pieces.buf};
+        dispatch(g, &g->ref_update, rb, &rp, rp.groups_x,
+                 (uint32_t)((n_pieces + rp.groups_x - 1) / rp.groups_x), 1);
     }
-    timestamp(g, VK_PIPELINE_STAGE_TRANSFER_BIT, 1);
+    timestamp(g, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, 1);
     /* 2. The new frame, once cur has been read. */
-    barrier(g, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT,
+    barrier(g, VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+            VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_SHADER_READ_BIT,
             VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT);
-    if (src) {
+    if (from_dmabuf) {
         /* Acquire the buffer from the host's side (its writes are complete: see vd_dmabuf). */
         VkBufferMemoryBarrier acq = {.sType = VK_STRUCTURE_TYPE_BUFFER_MEMORY_BARRIER,
                                      .dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT,
@@ -1200,10 +1408,11 @@ int vd_gpu_damage_scan(vd_gpu *g, vd_gpu_surface *s, const uint8_t *cur, size_t 
                                      .size = VK_WHOLE_SIZE};
         g->fd.vkCmdPipelineBarrier(g->cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT,
                                    VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 0, NULL, 1, &acq, 0, NULL);
+    }
+    if (src) { /* host memory needs no acquire: the submission makes the host's writes visible */
         uint32_t n_rows = cur_stride == s->stride ? 1 : (uint32_t)grid->height;
         for (uint32_t y = 0; y < n_rows; y++)
-            s->rows[y] = (VkBufferCopy){dmabuf->offset - g->import_base +
-                                            (VkDeviceSize)y * cur_stride,
+            s->rows[y] = (VkBufferCopy){src_offset + (VkDeviceSize)y * cur_stride,
                                         (VkDeviceSize)y * s->stride,
                                         n_rows == 1 ? (VkDeviceSize)(grid->height - 1) * s->stride +
                                                           s->row_bytes
@@ -1214,8 +1423,9 @@ int vd_gpu_damage_scan(vd_gpu *g, vd_gpu_surface *s, const uint8_t *cur, size_t 
         g->fd.vkCmdCopyBuffer(g->cmd, s->staging.buf, s->cur.buf, 1, &up);
     }
     timestamp(g, VK_PIPELINE_STAGE_TRANSFER_BIT, 2);
-    /* 3. The compare, over both copies' results. */
-    barrier(g, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
+    /* 3. The compare, over both updates' results. */
+    barrier(g, VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+            VK_ACCESS_TRANSFER_WRITE_BIT | VK_ACCESS_SHADER_WRITE_BIT,
             VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT);
     compare_params pc = {(uint32_t)(s->stride / 4), (uint32_t)s->row_bytes,
                          64u * (uint32_t)grid->bpp, grid->mask, (uint32_t)grid->cols,
@@ -1251,7 +1461,9 @@ int vd_gpu_damage_scan(vd_gpu *g, vd_gpu_surface *s, const uint8_t *cur, size_t 
     }
     if (g->failed)
         return VD_ERR(EIO);
-    t.from_dmabuf = src != VK_NULL_HANDLE;
+    t.from_dmabuf = from_dmabuf;
+    t.from_host = !src || from_dmabuf ? 0 : src == s->host.buf ? 1 : 2;
+    import_free(g, &s->host);
     s->cur_valid = 1;
     const uint32_t *sw = s->stats.map;
     for (size_t i = 0; i < n_tiles; i++) {
@@ -1274,18 +1486,6 @@ int vd_gpu_damage_scan(vd_gpu *g, vd_gpu_surface *s, const uint8_t *cur, size_t 
     t.host_cpu_ns = thread_cpu_ns() - c0;
     g->times = t;
     return with_stats;
-}
-
-/* A host-visible storage buffer of at least size bytes; the previous submission has completed. */
-static int buffer_reserve(vd_gpu *g, gpu_buffer *b, VkDeviceSize size)
-{
-    if (b->buf && b->size >= size)
-        return 0;
-    buffer_free(g, b);
-    VkDeviceSize cap = 4096;
-    while (cap < size)
-        cap *= 2;
-    return buffer_new(g, b, cap, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, 1);
 }
 
 /* The planes of a layout (as vd_rgb_to_yuv_c() writes them); returns how many. */
@@ -1341,7 +1541,7 @@ int vd_gpu_convert(vd_gpu *g, vd_gpu_surface *s, enum vd_pixel_format fmt,
         return 0;
     if (n_planes > 65535) /* one workgroup layer each */
         return VD_ERR(EINVAL);
-    uint64_t t0 = vd_now_ns();
+    uint64_t t0 = vd_now_ns(), c0 = thread_cpu_ns();
     int ret;
     if ((ret = buffer_reserve(g, &g->conv_planes, n_planes * sizeof(conv_plane))) < 0 ||
         (ret = buffer_reserve(g, &g->conv_out, words * 4)) < 0)
@@ -1400,5 +1600,6 @@ int vd_gpu_convert(vd_gpu *g, vd_gpu_surface *s, enum vd_pixel_format fmt,
         }
     }
     g->times.convert_host_ns = vd_now_ns() - t0;
+    g->times.convert_host_cpu_ns = thread_cpu_ns() - c0;
     return 0;
 }

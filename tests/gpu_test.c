@@ -136,6 +136,7 @@ static void test_mask(const vd_encoder_config *cfg)
     vd_damage_dsp_init(&dsp, ~0u);
     tu_rng r = tu_rng_init(7);
     long tiles = 0, dirty = 0, with_stats = 0, capped = 0, noisy = 0, skipped = 0, graded = 0;
+    long scans = 0, in_place = 0;
     for (size_t fi = 0; fi < TU_ARRAY_SIZE(formats); fi++) {
         for (size_t si = 0; si < TU_ARRAY_SIZE(sizes); si++) {
             int w = sizes[si][0], h = sizes[si][1];
@@ -163,6 +164,10 @@ static void test_mask(const vd_encoder_config *cfg)
                 memset(stats, 0xa5, n_tiles * sizeof(*stats));
                 int ret = vd_gpu_damage_scan(g, gs, c.data, (size_t)c.stride, NULL, prev, st_gpu, &cursor, stats);
                 CHECK(ret == (c.bpp == 4), "scan returned %d", ret);
+                vd_gpu_times st;
+                vd_gpu_get_times(g, &st);
+                scans++;
+                in_place += st.from_host;
                 for (size_t i = 0; i < n_tiles; i++)
                     CHECK(st_cpu[i] == st_gpu[i], "format %d %dx%d frame %d tile %zu: CPU %d, GPU %d",
                           (int)formats[fi], w, h, frame, i, st_cpu[i], st_gpu[i]);
@@ -225,8 +230,13 @@ static void test_mask(const vd_encoder_config *cfg)
     }
     vd_gpu_times t;
     vd_gpu_get_times(g, &t);
-    printf("gpu_test: masks equal over %ld tiles (%ld dirty); last scan %s timestamps\n", tiles,
-           dirty, t.has_timestamps ? "with" : "without");
+    /* A device that can read host frames in place does so for every frame, padded rows too. */
+    CHECK(t.host_failures == 0 && (t.host_imports == 0 || in_place == scans),
+          "%ld of %ld scans read the frame in place, %llu failed", in_place, scans,
+          (unsigned long long)t.host_failures);
+    printf("gpu_test: masks equal over %ld tiles (%ld dirty; %ld of %ld frames read in place); "
+           "last scan %s timestamps\n", tiles, dirty, in_place, scans,
+           t.has_timestamps ? "with" : "without");
     printf("gpu_test: statistics equal over %ld dirty tiles (%ld at the colour cap, %ld with some "
            "noise-sized changes, %ld with changes under the cursor, %ld with regular and "
            "irregular gradient steps)\n", with_stats, capped, noisy, skipped, graded);
@@ -356,6 +366,17 @@ static void test_convert(const vd_encoder_config *cfg)
            rects);
 }
 
+/* The warnings an injected failure at some call may give: one, unless the context lived on
+ * (the session made fewer calls) or only reading a host frame in place failed, which turns
+ * that off and logs once while the context lives on. */
+static int expected_warnings(const vd_gpu *g)
+{
+    vd_gpu_times t = {0};
+    if (g)
+        vd_gpu_get_times(g, &t);
+    return !g || t.host_failures;
+}
+
 /* A failure at each Vulkan call of a session that scans and converts: the planes still come
  * out right (the CPU converts once the GPU refused) and one line is logged. */
 static void test_convert_failures(const vd_encoder_config *cfg)
@@ -401,16 +422,16 @@ static void test_convert_failures(const vd_encoder_config *cfg)
                 free(b.data);
             }
         }
-        int alive = g != NULL;
+        int alive = g != NULL, warnings = expected_warnings(g);
         vd_gpu_test_fail_call(0);
         vd_gpu_surface_free(g, &gs);
         vd_gpu_free(&g);
         free(prev);
         free(st);
         tu_canvas_free(&c);
-        CHECK(gpu_warnings == !alive, "failure at call %d: %d warnings, GPU %s", n, gpu_warnings,
+        CHECK(gpu_warnings == warnings, "failure at call %d: %d warnings, GPU %s", n, gpu_warnings,
               alive ? "alive" : "gone");
-        if (alive)
+        if (!warnings)
             break;
         fell++;
     }
@@ -702,6 +723,69 @@ static void test_encoders(const vd_encoder_config *gcfg)
 
 /* ---- faults ------------------------------------------------------------------------------- */
 
+/* Frames inside a registered buffer are read by the device in place, where it can import host
+ * memory, also a frame that starts inside it at an offset; after unregistering, per frame.
+ * The bytes are the CPU encoder's throughout (which registered the same buffer: a no-op
+ * without a GPU).  And the API's refusals. */
+static void test_registered_buffers(const vd_encoder_config *gcfg)
+{
+    vd_encoder *ge = encoder(gcfg, 0, 1), *ce = encoder(gcfg, 0, 0);
+    tu_rng r = tu_rng_init(11);
+    tu_canvas fb = tu_canvas_new(VD_FORMAT_BGRX8888, 300, 200, 8);
+    tu_fill_desktop(&r, &fb);
+    size_t size = (size_t)fb.stride * (size_t)fb.height;
+    CHECK(vd_encoder_register_buffer(ge, fb.data, size) == 0 &&
+              vd_encoder_register_buffer(ce, fb.data, size) == 0, "registering");
+    static uint8_t spare[VD_MAX_BUFFERS][64];
+    CHECK(vd_encoder_register_buffer(ge, NULL, 64) == VD_ERR(EINVAL) &&
+              vd_encoder_register_buffer(ge, spare[0], 0) == VD_ERR(EINVAL) &&
+              vd_encoder_register_buffer(ge, fb.data + size - 1, 64) == VD_ERR(EINVAL) &&
+              vd_encoder_unregister_buffer(ge, fb.data + 1) == VD_ERR(ENOENT),
+          "bad registrations refused");
+    for (int i = 1; i < VD_MAX_BUFFERS; i++)
+        CHECK(vd_encoder_register_buffer(ge, spare[i], 64) == 0, "registering buffer %d", i);
+    CHECK(vd_encoder_register_buffer(ge, spare[0], 64) == VD_ERR(ENOSPC), "one too many");
+    for (int i = 1; i < VD_MAX_BUFFERS; i++)
+        CHECK(vd_encoder_unregister_buffer(ge, spare[i]) == 0, "unregistering buffer %d", i);
+    tu_packets a = {0}, b = {0};
+    int reg = 0, per_frame = 0, other = 0;
+    vd_gpu_times t = {0};
+    for (int frame = 0; frame < 12; frame++) {
+        if (frame == 8)
+            CHECK(vd_encoder_unregister_buffer(ge, fb.data) == 0 &&
+                      vd_encoder_unregister_buffer(ce, fb.data) == 0, "unregistering");
+        mutate(&r, &fb);
+        vd_frame f = tu_frame(&fb, 1, NULL, 0);
+        if (frame >= 4) { /* a window of the framebuffer from here on */
+            f.data = fb.data + 20 * (size_t)fb.stride + 16 * 4;
+            f.width = 256;
+            f.height = 150;
+        }
+        CHECK(encode(ge, &f, &a) == 0 && encode(ce, &f, &b) == 0, "frame %d", frame);
+        same_bytes(&a, &b, "registered buffer", frame);
+        vd_encoder_stats st;
+        vd_encoder_get_stats(ge, &st);
+        CHECK(vd_encoder_gpu(ge), "frame %d: the GPU failed", frame);
+        if (!st.tiles_scanned) /* a new or resized surface is sent whole, not scanned */
+            continue;
+        vd_gpu_get_times(vd_encoder_gpu(ge), &t);
+        reg += frame < 8 && t.from_host == 2;
+        per_frame += frame >= 8 && t.from_host == 1;
+        other += frame < 8 ? t.from_host != 2 : t.from_host != 1;
+    }
+    /* Registering imported the buffer where the device can; then every scan read in place. */
+    CHECK(!t.host_imports || (reg >= 5 && per_frame >= 3 && !other),
+          "%d scans from the registered buffer, %d per frame, %d otherwise", reg, per_frame, other);
+    CHECK(gpu_warnings == 0, "%d GPU warnings", gpu_warnings);
+    printf("gpu_test: frames in a registered buffer give the same bytes (%d scans read it in place, "
+           "then %d pinned per frame); bad registrations refused\n", reg, per_frame);
+    tu_packets_free(&a);
+    tu_packets_free(&b);
+    tu_canvas_free(&fb);
+    vd_encoder_free(&ge);
+    vd_encoder_free(&ce);
+}
+
 static const scenario fault_scenario = {VD_FORMAT_BGRX8888, 200, 130, 8, 8, 0, 1, PLAYING};
 
 /* An encoder that asks for cfg's GPU but must end up on the CPU, logging warnings times. */
@@ -750,13 +834,13 @@ static void test_injected_failures(const vd_encoder_config *gcfg)
         vd_gpu_test_fail_call(n);
         vd_encoder *ge = encoder(gcfg, 0, 1), *ce = encoder(gcfg, 0, 0);
         run_pair(ge, ce, &fault_scenario, 5, "injected failure");
-        int alive = vd_encoder_gpu(ge) != NULL;
+        int alive = vd_encoder_gpu(ge) != NULL, warnings = expected_warnings(vd_encoder_gpu(ge));
         vd_gpu_test_fail_call(0);
         vd_encoder_free(&ge);
         vd_encoder_free(&ce);
-        CHECK(gpu_warnings == !alive, "failure at call %d: %d warnings, GPU %s", n, gpu_warnings,
+        CHECK(gpu_warnings == warnings, "failure at call %d: %d warnings, GPU %s", n, gpu_warnings,
               alive ? "alive" : "gone");
-        if (alive) /* the session made fewer calls than n */
+        if (!warnings) /* the session made fewer calls than n */
             break;
         fell++;
     }
@@ -775,19 +859,19 @@ static int fail_each_call(const vd_encoder_config *gcfg, uint32_t video_codecs)
         gpu_warnings = 0;
         vd_encoder *ge = encoder(gcfg, video_codecs, 1), *ce = encoder(gcfg, video_codecs, 0);
         run_pair(ge, ce, &sc, 7, "injected failure with streams");
-        int alive = vd_encoder_gpu(ge) != NULL;
+        int alive = vd_encoder_gpu(ge) != NULL, warnings = expected_warnings(vd_encoder_gpu(ge));
         vd_gpu_test_fail_call(0);
         vd_encoder_yuv_stats ys;
         vd_encoder_get_yuv_stats(ge, &ys);
         vd_encoder_free(&ge);
         vd_encoder_free(&ce);
-        CHECK(gpu_warnings == !alive, "failure at call %d of frame 1 on: %d warnings, GPU %s",
+        CHECK(gpu_warnings == warnings, "failure at call %d of frame 1 on: %d warnings, GPU %s",
               fail_call, gpu_warnings, alive ? "alive" : "gone");
         /* Frame 0 creates the surface (not scanned): nothing before frame 1 was converted. */
         CHECK(!video_codecs || alive || ys.gpu_pictures < 2 * (uint64_t)(sc.frames - 1),
               "failure at call %d: %llu pictures converted on the GPU", fail_call,
               (unsigned long long)ys.gpu_pictures);
-        if (alive)
+        if (!warnings)
             break;
         fell++;
     }
@@ -907,6 +991,7 @@ int main(void)
     test_convert(&gcfg);
     test_convert_failures(&gcfg);
     test_encoders(&gcfg);
+    test_registered_buffers(&gcfg);
     test_fallbacks(&gcfg);
     test_injected_failures(&gcfg);
     test_injected_failures_streams(&gcfg);

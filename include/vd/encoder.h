@@ -227,6 +227,23 @@ typedef struct vd_frame {
  * would exceed max_surfaces; VD_EOF after draining.  frame NULL drains. */
 VD_API VD_NODISCARD int vd_encoder_send_frame(vd_encoder *enc, const vd_frame *frame);
 
+#define VD_MAX_BUFFERS 8
+
+/* Registers [data, data + size) as memory that frames' data will point into and that stays
+ * mapped, at that address, until vd_encoder_unregister_buffer() or vd_encoder_free(): a
+ * hypervisor's guest framebuffer, a compositor's shared memory.  With GPU offload the device
+ * then reads frames inside it in place, its pages pinned once, instead of copying each frame
+ * to the device through a staging buffer or pinning it per frame (either costs about a
+ * millisecond of CPU time for a 1080p frame).  Without GPU offload, or where the device cannot
+ * import host memory (logged once), frames inside it are read as any others are.  Returns 0,
+ * VD_ERR(EINVAL) for NULL, size 0 or a range that overlaps a registered one, VD_ERR(ENOSPC)
+ * beyond VD_MAX_BUFFERS. */
+VD_API int vd_encoder_register_buffer(vd_encoder *enc, const void *data, size_t size);
+
+/* Forgets the buffer registered at data; call it before unmapping or freeing that memory.
+ * Returns 0, or VD_ERR(ENOENT) when no buffer was registered at data. */
+VD_API int vd_encoder_unregister_buffer(vd_encoder *enc, const void *data);
+
 enum {
     VD_PACKET_FRAME_END = 1u << 0, /* the last packet of a frame */
 };

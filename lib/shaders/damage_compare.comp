@@ -1,9 +1,10 @@
-/* Tile damage: one workgroup per 64x64 tile marks whether any counted byte differs between
+/* Tile damage: one workgroup per 64x64 tile (an invocation per word of 4 rows at a time, so
+ * that enough loads are in flight) marks whether any counted byte differs between
  * the frame and the reference, exactly as vd_damage_scan() (lib/damage.c) does on the CPU.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #version 450
 
-layout(local_size_x = 64) in;
+layout(local_size_x = 64, local_size_y = 4) in;
 
 /* Both images: rows of stride_words 32-bit words, little-endian bytes as the host has them;
  * a row's bytes past row_bytes are padding and never count. */
@@ -38,9 +39,9 @@ void main()
     uint w0 = b0 >> 2, w1 = (b1 + 3u) >> 2;
     uint y1 = min(ty * 64u + 64u, p.height);
     uint d = 0u;
-    for (uint y = ty * 64u; y < y1; y++) {
+    for (uint y = ty * 64u + gl_LocalInvocationID.y; y < y1; y += 4u) {
         uint base = y * p.stride_words;
-        for (uint w = w0 + lid; w < w1; w += 64u) {
+        for (uint w = w0 + gl_LocalInvocationID.x; w < w1; w += 64u) {
             uint m = p.mask, valid = p.row_bytes - w * 4u;
             if (valid < 4u) /* the row ends inside this word (RGB565, odd width) */
                 m &= (1u << (valid * 8u)) - 1u;

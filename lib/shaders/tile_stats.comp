@@ -1,5 +1,5 @@
 /* The classifier's per-tile statistics: one workgroup per tile that damage_compare.comp found
- * changed, one invocation per column, exactly what vd_tile_stats_c() (lib/classify.c) gives
+ * changed, one invocation per column of a quarter of its rows, exactly what vd_tile_stats_c() (lib/classify.c) gives
  * for 4-byte pixels against the same reference.  Counts are sums and the colour count is
  * min(distinct colours of the sampled rows, VD_CLS_COLOUR_CAP), so neither depends on the
  * order the invocations run in.
@@ -9,7 +9,7 @@
 
 #include "vd_defs.glsl"
 
-layout(local_size_x = 64) in;
+layout(local_size_x = 64, local_size_y = 4) in;
 
 /* The images as damage_compare.comp reads them (4-byte pixels: one word each). */
 layout(std430, set = 0, binding = 0) readonly buffer Cur { uint cur[]; };
@@ -72,7 +72,7 @@ void main()
     /* The same for the whole workgroup, so returning before the barriers is allowed. */
     if (flags[idx] != 2u)
         return;
-    for (uint i = lid; i < SLOTS; i += 64u)
+    for (uint i = lid; i < SLOTS; i += 256u)
         colour_set[i] = 0u;
     if (lid == 0u) {
         n_changed = 0u;
@@ -86,7 +86,7 @@ void main()
     }
     barrier();
 
-    int x0 = int(tx) * 64, y0 = int(ty) * 64, x = int(lid);
+    int x0 = int(tx) * 64, y0 = int(ty) * 64, x = int(gl_LocalInvocationID.x);
     int w = min(64, p.width - x0), h = min(64, p.height - y0);
     /* The cursor, tile-relative, as vd_tile_stats_c() gets it: columns [sx0, sx1) of rows
      * [sy, sy + its height) do not count as changed. */
@@ -100,7 +100,8 @@ void main()
     uint changed = 0u, noise = 0u, pairs = 0u, smooth_pairs = 0u, blk = 0u, triples = 0u;
     uint regular = 0u;
     if (x < w) {
-        for (int y = 0; y < h; y++) {
+        int ya = int(gl_LocalInvocationID.y) * 16, yb = min(ya + 16, h);
+        for (int y = ya; y < yb; y++) {
             uint at = uint(y0 + y) * p.stride_words + uint(x0 + x);
             uint a = cur[at] & 0xffffffu, b = ref_px[at] & 0xffffffu;
             if (a != b && !(skip_col && y >= sy && y < sy + p.skip.w)) {
