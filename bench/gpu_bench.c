@@ -2,7 +2,8 @@
  * that does it on the CPU, lossless only (video off) so that damage detection is what differs.
  * Every frame's bytes and every damaged tile's classifier statistics must agree; the times are
  * medians over the frames both scanned.  Besides, each whole frame goes to NV12 on the GPU
- * (vd_gpu_convert(), a context of its own) and through vd_rgb_to_yuv_c(): same planes, times.
+ * (vd_gpu_convert(), a context of its own) and through the CPU path's fastest kernel
+ * (vd_rgb_to_yuv_pick()): same planes, times.
  * Then the whole path with video streams on: a GPU encoder that converts the streams' pictures
  * on the GPU and a CPU one, frame times with their RGB -> YUV stage, the same bytes.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
@@ -75,9 +76,10 @@ static void converter_free(converter *c)
 }
 
 /* Converts one frame both ways and adds the times; 0, or a negative error (the GPU's failure
- * is one: the run then reports it). */
+ * is one: the run then reports it).  ms: this frame's GPU time, the GPU path's CPU time and
+ * the CPU's conversion time. */
 static int convert_frame(converter *c, const vd_encoder_config *cfg, const bench_frame *f,
-                         bench_samples s[3], uint64_t *mismatches)
+                         bench_samples s[3], uint64_t *mismatches, double ms[3])
 {
     if (c->grid.width != f->width || c->grid.height != f->height || !c->gpu) {
         converter_free(c);
@@ -104,12 +106,15 @@ static int convert_frame(converter *c, const vd_encoder_config *cfg, const bench
         vd_gpu_convert(c->gpu, c->surf, VD_FORMAT_BGRX8888, &job, 1) < 0)
         return VD_ERR(EIO);
     uint64_t t0 = vd_now_ns();
-    vd_rgb_to_yuv_c(f->data, f->stride, VD_FORMAT_BGRX8888, f->width, f->height, VD_YUV_NV12, cp,
+    vd_rgb_to_yuv_pick(cfg->cpu_flags)(f->data, f->stride, VD_FORMAT_BGRX8888, f->width, f->height, VD_YUV_NV12, cp,
                     strides);
     uint64_t cpu_ns = vd_now_ns() - t0;
     *mismatches += memcmp(c->planes[0], c->planes[1], c->plane_size) != 0;
     vd_gpu_times t;
     vd_gpu_get_times(c->gpu, &t);
+    ms[0] = (double)t.convert_ns / 1e6;
+    ms[1] = (double)t.convert_host_cpu_ns / 1e6;
+    ms[2] = (double)cpu_ns / 1e6;
     int ret;
     if ((ret = bench_samples_add(&s[0], (double)t.convert_ns / 1e6)) < 0 ||
         (ret = bench_samples_add(&s[1], (double)t.convert_host_ns / 1e6)) < 0 ||
@@ -144,10 +149,10 @@ typedef struct video_pair {
     packets out[2];
 } video_pair;
 
-static int video_pair_frame(video_pair *vp, const vd_frame *vf, bench_samples s[4],
+static int video_pair_frame(video_pair *vp, const vd_frame *vf, bench_samples s[6],
                             bench_gpu_result *r)
 {
-    double ms[2], yuv[2];
+    double ms[2], yuv[2], scan[2];
     int coded = 1, ret;
     for (int k = 0; k < 2; k++) {
         uint64_t t0 = vd_now_ns();
@@ -162,6 +167,7 @@ static int video_pair_frame(video_pair *vp, const vd_frame *vf, bench_samples s[
         vd_encoder_get_yuv_stats(vp->enc[k], &ys);
         coded &= st.video_bytes > 0;
         yuv[k] = (double)ys.convert_ns / 1e6;
+        scan[k] = (double)st.scan_ns / 1e6;
         if (k == 0)
             r->gpu_pictures = ys.gpu_pictures;
     }
@@ -171,7 +177,8 @@ static int video_pair_frame(video_pair *vp, const vd_frame *vf, bench_samples s[
         return 0;
     r->video_frames++;
     if ((ret = bench_samples_add(&s[0], ms[0])) < 0 || (ret = bench_samples_add(&s[1], ms[1])) < 0 ||
-        (ret = bench_samples_add(&s[2], yuv[0])) < 0 || (ret = bench_samples_add(&s[3], yuv[1])) < 0)
+        (ret = bench_samples_add(&s[2], yuv[0])) < 0 || (ret = bench_samples_add(&s[3], yuv[1])) < 0 ||
+        (ret = bench_samples_add(&s[4], scan[0])) < 0 || (ret = bench_samples_add(&s[5], scan[1])) < 0)
         return ret;
     return 0;
 }
@@ -189,7 +196,7 @@ int bench_gpu_workload(bench_workload *wl, int max_frames, unsigned cpu_flags, b
     gpu_config(&gcfg);
     vd_encoder *ge = NULL, *ce = NULL;
     packets pa = {0}, pb = {0};
-    bench_samples s[14] = {{0}};
+    bench_samples s[17] = {{0}}, vs[6] = {{0}}; /* vs: the video pair's */
     uint8_t *classes = NULL;
     converter conv = {0};
     video_pair vp = {{NULL, NULL}, {{0}}};
@@ -220,17 +227,32 @@ int bench_gpu_workload(bench_workload *wl, int max_frames, unsigned cpu_flags, b
     snprintf(r->device, sizeof(r->device), "%s", vd_gpu_device_name(vd_encoder_gpu(ge)));
     r->device_is_cpu = vd_gpu_device_is_cpu(vd_encoder_gpu(ge));
     bench_frame f;
+    const uint8_t *registered = NULL;
     while ((max_frames <= 0 || r->frames < max_frames) && (ret = bench_workload_next(wl, &f)) > 0) {
         vd_frame vf = {.surface_id = 1, .format = VD_FORMAT_BGRX8888, .width = f.width,
                        .height = f.height, .stride = (int32_t)f.stride, .data = f.data,
                        .pts_us = f.pts_us};
+        /* A workload draws its frames into one buffer (a new one only on a resize): the GPU
+         * encoders read it in place, as a hypervisor's registered framebuffer. */
+        if (f.data != registered) {
+            vd_encoder *gpu_encs[2] = {ge, vp.enc[0]};
+            for (int k = 0; k < 2; k++) {
+                if (registered)
+                    (void)vd_encoder_unregister_buffer(gpu_encs[k], registered);
+                if ((ret = vd_encoder_register_buffer(gpu_encs[k], f.data,
+                                                      f.stride * (size_t)(f.height - 1) +
+                                                          (size_t)f.width * 4)) < 0)
+                    goto out;
+            }
+            registered = f.data;
+        }
         if ((ret = vd_encoder_send_frame(ge, &vf)) < 0 || (ret = drain(ge, &pa)) < 0 ||
             (ret = vd_encoder_send_frame(ce, &vf)) < 0 || (ret = drain(ce, &pb)) < 0)
             goto out;
         r->frames++;
         if (pa.size != pb.size || memcmp(pa.data, pb.data, pa.size))
             r->mismatches++;
-        if ((ret = video_pair_frame(&vp, &vf, &s[10], r)) < 0)
+        if ((ret = video_pair_frame(&vp, &vf, vs, r)) < 0)
             goto out;
         /* The statistics each classified tile was given (the GPU's where it took them). */
         size_t n_tiles = (size_t)((f.width + 63) / 64) * (size_t)((f.height + 63) / 64);
@@ -252,7 +274,8 @@ int bench_gpu_workload(bench_workload *wl, int max_frames, unsigned cpu_flags, b
                       sa[i].pixels != sb[i].pixels;
         }
         r->stats_mismatches += (uint64_t)differ;
-        if ((ret = convert_frame(&conv, &gcfg, &f, &s[7], &r->convert_mismatches)) < 0)
+        double conv_ms[3];
+        if ((ret = convert_frame(&conv, &gcfg, &f, &s[7], &r->convert_mismatches, conv_ms)) < 0)
             goto out;
         vd_gpu *g = vd_encoder_gpu(ge);
         if (!g) {
@@ -269,13 +292,21 @@ int bench_gpu_workload(bench_workload *wl, int max_frames, unsigned cpu_flags, b
         r->scanned_frames++;
         r->scanned_tiles += cs.tiles_scanned;
         r->has_timestamps = t.has_timestamps;
+        r->in_place_frames += t.from_host != 0;
+        r->registered_frames += t.from_host == 2;
         if ((ret = bench_samples_add(&s[0], (double)t.upload_ns / 1e6)) < 0 ||
             (ret = bench_samples_add(&s[1], (double)t.reference_ns / 1e6)) < 0 ||
             (ret = bench_samples_add(&s[2], (double)t.compare_ns / 1e6)) < 0 ||
             (ret = bench_samples_add(&s[3], (double)gs.scan_ns / 1e6)) < 0 ||
             (ret = bench_samples_add(&s[4], (double)t.host_cpu_ns / 1e6)) < 0 ||
             (ret = bench_samples_add(&s[5], (double)cs.scan_ns / 1e6)) < 0 ||
-            (ret = bench_samples_add(&s[6], (double)t.stats_ns / 1e6)) < 0)
+            (ret = bench_samples_add(&s[6], (double)t.stats_ns / 1e6)) < 0 ||
+            (ret = bench_samples_add(&s[14], (double)(t.reference_ns + t.compare_ns + t.stats_ns) /
+                                                     1e6 + conv_ms[0])) < 0 ||
+            (ret = bench_samples_add(&s[15], (double)(t.host_cpu_ns + gs.classify_ns) / 1e6 +
+                                                     conv_ms[1])) < 0 ||
+            (ret = bench_samples_add(&s[16], (double)(cs.scan_ns + cs.classify_ns) / 1e6 +
+                                                     conv_ms[2])) < 0)
             goto out;
     }
     r->upload_ms = bench_quantile(&s[0], 0.5);
@@ -288,18 +319,25 @@ int bench_gpu_workload(bench_workload *wl, int max_frames, unsigned cpu_flags, b
     r->convert_ms = bench_quantile(&s[7], 0.5);
     r->convert_path_ms = bench_quantile(&s[8], 0.5);
     r->cpu_convert_ms = bench_quantile(&s[9], 0.5);
-    r->frame_gpu_ms = bench_quantile(&s[10], 0.5);
-    r->frame_cpu_ms = bench_quantile(&s[11], 0.5);
-    r->yuv_gpu_ms = bench_quantile(&s[12], 0.5);
-    r->yuv_cpu_ms = bench_quantile(&s[13], 0.5);
+    r->frame_gpu_ms = bench_quantile(&vs[0], 0.5);
+    r->frame_cpu_ms = bench_quantile(&vs[1], 0.5);
+    r->yuv_gpu_ms = bench_quantile(&vs[2], 0.5);
+    r->yuv_cpu_ms = bench_quantile(&vs[3], 0.5);
+    r->scan_gpu_ms = bench_quantile(&vs[4], 0.5);
+    r->scan_cpu_ms = bench_quantile(&vs[5], 0.5);
+    r->total_gpu_ms = bench_quantile(&s[14], 0.5);
+    r->total_gpu_path_cpu_ms = bench_quantile(&s[15], 0.5);
+    r->total_cpu_path_ms = bench_quantile(&s[16], 0.5);
 out:
     vd_video_test_single_thread(0);
     for (int k = 0; k < 2; k++) {
         vd_encoder_free(&vp.enc[k]);
         free(vp.out[k].data);
     }
-    for (int i = 0; i < 14; i++)
+    for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
         free(s[i].v);
+    for (size_t i = 0; i < sizeof(vs) / sizeof(vs[0]); i++)
+        free(vs[i].v);
     free(classes);
     converter_free(&conv);
     free(pa.data);
@@ -371,22 +409,52 @@ void bench_gpu_print(const bench_gpu_result *res, int n)
     }
     printf("\nRGB -> NV12 of each whole frame (ms, medians): yuv gpu = GPU time of the conversion's\n"
            "dispatch (timestamp queries), yuv path = vd_gpu_convert() wall clock (submit, wait,\n"
-           "read-back into the planes), yuv cpu = vd_rgb_to_yuv_c(); same planes = every frame's\n"
-           "planes identical\n");
-    printf("\n%-12s %6s %8s %9s %9s %9s %9s %s\n", "workload", "frames", "gpu pics", "frame gpu",
-           "yuv gpu", "frame cpu", "yuv cpu", "same bytes");
+           "read-back into the planes), yuv cpu = the CPU path's kernel (vd_rgb_to_yuv_pick()); same\n"
+           "planes = every frame's planes identical\n");
+    printf("\n%-12s %6s %8s %9s %9s %9s %9s %9s %9s %s\n", "workload", "frames", "gpu pics",
+           "frame gpu", "scan gpu", "yuv gpu", "frame cpu", "scan cpu", "yuv cpu", "same bytes");
     for (int i = 0; i < n; i++) {
         const bench_gpu_result *r = &res[i];
         if (!r->video_frames && !r->video_mismatches)
             continue;
-        printf("%-12s %6d %8llu %9.3f %9.3f %9.3f %9.3f %s\n", r->name, r->video_frames,
-               (unsigned long long)r->gpu_pictures, r->frame_gpu_ms, r->yuv_gpu_ms, r->frame_cpu_ms,
-               r->yuv_cpu_ms, r->video_mismatches ? "NO" : "yes");
+        printf("%-12s %6d %8llu %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f %s\n", r->name,
+               r->video_frames, (unsigned long long)r->gpu_pictures, r->frame_gpu_ms,
+               r->scan_gpu_ms, r->yuv_gpu_ms, r->frame_cpu_ms, r->scan_cpu_ms, r->yuv_cpu_ms,
+               r->video_mismatches ? "NO" : "yes");
     }
     printf("\nwith video and 3D streams on (H.264, one coding thread; workloads whose frames coded a\n"
            "stream picture; ms, medians over those frames): frames = how many; gpu pics = stream\n"
            "pictures coded from planes converted on the GPU; frame gpu, frame cpu = the whole\n"
-           "vd_encoder_send_frame() on the GPU and the CPU path; yuv gpu, yuv cpu = its RGB -> YUV\n"
+           "vd_encoder_send_frame() on the GPU and the CPU path; scan gpu, scan cpu = its damage\n"
+           "stage (wall clock); yuv gpu, yuv cpu = its RGB -> YUV\n"
            "stage (vd_gpu_convert() from entry to planes plus their copy into the encoders, or the\n"
            "CPU's conversion); same bytes = every frame's packets identical on both paths\n");
+    printf("\n%-12s %10s %8s %8s %11s %11s %8s\n", "workload", "gpu d+s+yuv", "upload", "in place",
+           "cpu gpu path", "cpu cpu path", "cpu/cpu");
+    for (int i = 0; i < n; i++) {
+        const bench_gpu_result *r = &res[i];
+        char ts[2][16];
+        if (r->has_timestamps) {
+            snprintf(ts[0], sizeof(ts[0]), "%11.3f", r->total_gpu_ms);
+            snprintf(ts[1], sizeof(ts[1]), "%8.3f", r->upload_ms);
+        } else {
+            snprintf(ts[0], sizeof(ts[0]), "%11s", "-");
+            snprintf(ts[1], sizeof(ts[1]), "%8s", "-");
+        }
+        printf("%-12s %s %s %8s %12.3f %12.3f %8.2f\n", r->name, ts[0], ts[1],
+               r->registered_frames == r->scanned_frames ? "reg"
+               : r->in_place_frames == r->scanned_frames ? "frame"
+               : r->in_place_frames                      ? "some"
+                                                         : "no",
+               r->total_gpu_path_cpu_ms, r->total_cpu_path_ms,
+               r->total_cpu_path_ms > 0 ? r->total_gpu_path_cpu_ms / r->total_cpu_path_ms : 0);
+    }
+    printf("\ndamage + statistics + NV12 of the whole frame, per frame (ms, medians of per-frame\n"
+           "sums over the frames scanned): gpu d+s+yuv = GPU time of the reference update, the\n"
+           "compare, the statistics and the conversion; upload = GPU time of the frame's copy to the\n"
+           "device, from host memory read in place (in place: reg = a registered buffer, pinned once;\n"
+           "frame = pinned for each frame; no = copied to staging); cpu gpu path =\n"
+           "CPU time of the GPU path (scan, classification, conversion with its read-back); cpu cpu\n"
+           "path = the CPU path's scan, classification (with the statistics) and conversion;\n"
+           "cpu/cpu = their ratio\n");
 }

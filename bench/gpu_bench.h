@@ -29,7 +29,11 @@ typedef struct bench_gpu_result {
      * vd_encoder_send_frame() and its RGB -> YUV stage, medians (ms). */
     int video_frames;
     uint64_t video_mismatches, gpu_pictures;
-    double frame_gpu_ms, frame_cpu_ms, yuv_gpu_ms, yuv_cpu_ms;
+    double frame_gpu_ms, frame_cpu_ms, yuv_gpu_ms, yuv_cpu_ms, scan_gpu_ms, scan_cpu_ms;
+    /* Damage, statistics and NV12 of the whole frame together, per frame: GPU time (without
+     * the upload), the GPU path's CPU time, the CPU path's time; frames read in place. */
+    double total_gpu_ms, total_gpu_path_cpu_ms, total_cpu_path_ms;
+    int in_place_frames, registered_frames;
 } bench_gpu_result;
 
 /* Runs up to max_frames frames (<= 0: all) of wl through both paths.  Returns 0,
