@@ -57,7 +57,6 @@ typedef struct enc_stream {
     vd_video_encoder *video;
     int64_t bitrate; /* its target now (an encoder that cannot change it keeps its first) */
     int need_key;
-    uint8_t *yuv; /* the picture's planes when the GPU converts it (NULL until then) */
 } enc_stream;
 
 typedef struct enc_surface {
@@ -124,6 +123,10 @@ struct vd_encoder {
         size_t size;
     } buffers[VD_MAX_BUFFERS]; /* vd_encoder_register_buffer()'s, whether or not a GPU is used */
     unsigned n_buffers;
+    /* The streams' pictures as the GPU converts them, all in one buffer registered with it
+     * (vd_gpu_register()) so that it writes them there: page-aligned, grown, never shrunk. */
+    uint8_t *planes;
+    size_t planes_size;
     vd_tile_stats_fn tile_stats;
     vd_tile_encoder *tiles;
     vd_tile_cache *cache;   /* NULL: no client cache */
@@ -241,8 +244,6 @@ int vd_encoder_unregister_buffer(vd_encoder *enc, const void *data)
 static void stream_free(enc_stream *st)
 {
     vd_video_encoder_free(&st->video);
-    free(st->yuv);
-    st->yuv = NULL;
 }
 
 static void streams_free(enc_surface *s)
@@ -280,6 +281,7 @@ void vd_encoder_free(vd_encoder **penc)
     for (unsigned i = 0; i < enc->n_surfaces; i++)
         surface_free(enc, enc->surfaces[i]);
     vd_gpu_free(&enc->gpu);
+    free(enc->planes); /* unpinned with the context */
     vd_tile_encoder_free(&enc->tiles);
     vd_tile_cache_free(&enc->cache);
     vd_buf_free(&enc->out);
@@ -1290,17 +1292,36 @@ static int gpu_scan(vd_encoder *enc, enc_surface *s, const vd_frame *f)
 static int gpu_convert(vd_encoder *enc, enc_surface *s, const stream_pick *picks, unsigned n,
                        vd_gpu_yuv_job *jobs)
 {
+    /* Strides in whole words, so that the device may write the planes where they are. */
+    size_t size = 0;
     for (unsigned i = 0; i < n; i++) {
-        enc_stream *st = &s->streams[picks[i].k];
-        int w = st->rect.width; /* even, as the height */
-        size_t luma = (size_t)w * (size_t)st->rect.height;
-        if (!st->yuv && !(st->yuv = malloc(luma + luma / 2)))
+        const enc_stream *st = &s->streams[picks[i].k];
+        size_t w = (size_t)st->rect.width, h = (size_t)st->rect.height; /* even */
+        int nv12 = vd_video_encoder_layout(st->video) == VD_YUV_NV12;
+        size += VD_ALIGN(w, 4) * h + (nv12 ? VD_ALIGN(w, 4) : 2 * VD_ALIGN(w / 2, 4)) * (h / 2);
+    }
+    if (size > enc->planes_size) {
+        if (enc->planes)
+            vd_gpu_unregister(enc->gpu, enc->planes);
+        free(enc->planes);
+        enc->planes_size = VD_ALIGN(size + size / 4, 4096);
+        if (!(enc->planes = aligned_alloc(4096, enc->planes_size))) {
+            enc->planes_size = 0;
             return 0;
+        }
+        /* Where the device cannot, the planes are read back into the buffer instead. */
+        vd_gpu_register(enc->gpu, enc->planes, enc->planes_size);
+    }
+    uint8_t *p = enc->planes;
+    for (unsigned i = 0; i < n; i++) {
+        const enc_stream *st = &s->streams[picks[i].k];
+        int w = st->rect.width, h = st->rect.height;
         vd_yuv_layout layout = vd_video_encoder_layout(st->video);
         int nv12 = layout == VD_YUV_NV12;
-        jobs[i] = (vd_gpu_yuv_job){st->rect, layout,
-                                   {st->yuv, st->yuv + luma, nv12 ? NULL : st->yuv + luma + luma / 4},
-                                   {w, nv12 ? w : w / 2, nv12 ? 0 : w / 2}};
+        int ys = VD_ALIGN(w, 4), cs = nv12 ? ys : VD_ALIGN(w / 2, 4);
+        uint8_t *u = p + (size_t)ys * (size_t)h, *v = u + (size_t)cs * (size_t)(h / 2);
+        jobs[i] = (vd_gpu_yuv_job){st->rect, layout, {p, u, nv12 ? NULL : v}, {ys, cs, nv12 ? 0 : cs}};
+        p = nv12 ? v : v + (size_t)cs * (size_t)(h / 2);
     }
     uint64_t t0 = vd_now_ns();
     int ret = vd_gpu_convert(enc->gpu, s->gpu, s->format, jobs, n);
@@ -1309,6 +1330,11 @@ static int gpu_convert(vd_encoder *enc, enc_surface *s, const stream_pick *picks
     enc->yuv.convert_ns += dt;
     if (ret < 0 && ret != VD_ERR(ENOTSUP) && ret != VD_ERR(ESTALE) && ret != VD_ERR(EINVAL))
         gpu_disable(enc, s);
+    if (ret == 0) {
+        vd_gpu_times t;
+        vd_gpu_get_times(enc->gpu, &t);
+        enc->yuv.in_place_pictures += t.convert_in_place ? n : 0;
+    }
     return ret == 0;
 }
 

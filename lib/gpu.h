@@ -41,6 +41,7 @@ typedef struct vd_gpu_times {
     uint64_t convert_ns;   /* vd_gpu_convert()'s dispatch, 0 when none since the scan */
     uint64_t convert_host_ns; /* vd_gpu_convert() from entry to planes, wall clock */
     uint64_t convert_host_cpu_ns; /* the same in the calling thread's CPU time */
+    int convert_in_place; /* the last conversion wrote into a registered buffer (no read-back) */
     uint64_t host_ns;      /* vd_gpu_damage_scan() from entry to mask, wall clock */
     uint64_t host_cpu_ns;  /* the same in the calling thread's CPU time (not the fence wait) */
     int has_timestamps;
@@ -68,6 +69,7 @@ typedef struct vd_encoder_yuv_stats {
      * copies into the video encoders, else the CPU's conversions. */
     uint64_t convert_ns;
     uint64_t gpu_pictures; /* pictures coded from vd_gpu_convert()'s planes, since the start */
+    uint64_t in_place_pictures; /* of those, written by the device into the encoder's planes */
 } vd_encoder_yuv_stats;
 
 /* The encoder's context, or NULL: for vdbench and the tests. */
@@ -123,7 +125,10 @@ VD_HIDDEN int vd_gpu_damage_scan(vd_gpu *gpu, vd_gpu_surface *surf, const uint8_
                                  uint8_t *state, const vd_rect *cursor, vd_tile_stats *stats);
 
 /* vd_rgb_to_yuv_c() of each job's rectangle of the frame of the last vd_gpu_damage_scan() of
- * surf, which is still on the device: one submission, one read-back, the same bytes.  fmt is
+ * surf, which is still on the device: one submission, one read-back, the same bytes.  Where
+ * every plane lies in one buffer registered with vd_gpu_register(), at offsets and strides
+ * that are multiples of 4, the device writes them there instead and nothing is read back;
+ * each row's last word is then written whole, zeros past the plane's width.  fmt is
  * the surface's format.  Returns 0; VD_ERR(ENOTSUP) for 2-byte pixels, VD_ERR(ESTALE) when
  * the device holds no frame or an older one (vd_gpu_surface_invalidate() since the scan) and
  * VD_ERR(EINVAL) for a rectangle off the surface, all three with the context still usable; or

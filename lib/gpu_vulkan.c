@@ -377,7 +377,8 @@ struct vd_gpu {
     PFN_vkGetMemoryHostPointerPropertiesEXT get_host_props;
     VkDeviceSize host_align;
     uint64_t host_imports, host_failures;
-    gpu_registered registered[VD_MAX_BUFFERS];
+    /* The host's frame buffers, and the encoder's own plane buffer (vd_gpu_convert()). */
+    gpu_registered registered[VD_MAX_BUFFERS + 1];
 };
 
 /* The first failure of a context logs; later calls see failed and do nothing. */
@@ -520,7 +521,7 @@ void vd_gpu_free(vd_gpu **pgpu)
         pipe_free(g, &g->stats);
         pipe_free(g, &g->convert);
         pipe_free(g, &g->ref_update);
-        for (int i = 0; i < VD_MAX_BUFFERS; i++)
+        for (size_t i = 0; i < VD_ARRAY_SIZE(g->registered); i++)
             import_free(g, &g->registered[i].imp);
         buffer_free(g, &g->pieces);
         buffer_free(g, &g->conv_planes);
@@ -926,8 +927,11 @@ static int import_new(vd_gpu *g, gpu_import *e, int fd, void *host, VkDeviceSize
     }
     VkExternalMemoryBufferCreateInfo ext = {
         .sType = VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_BUFFER_CREATE_INFO, .handleTypes = type};
+    /* Host memory may also take vd_gpu_convert()'s planes (a storage buffer). */
+    VkBufferUsageFlags usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
+                               (host ? VK_BUFFER_USAGE_STORAGE_BUFFER_BIT : 0);
     VkBufferCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .pNext = &ext,
-                             .size = size, .usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT,
+                             .size = size, .usage = usage,
                              .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
     what = "vkCreateBuffer";
     if (!import_ok(&r, g->fd.vkCreateBuffer(g->device, &ci, NULL, &e->buf)))
@@ -1058,7 +1062,7 @@ static int host_import(vd_gpu *g, gpu_import *e, const uint8_t *p, size_t len,
         return -1;
     uintptr_t align = (uintptr_t)g->host_align;
     uintptr_t begin = (uintptr_t)p & ~(align - 1);
-    uintptr_t end = ((uintptr_t)p + len + align - 1) & ~(align - 1);
+    uintptr_t end = VD_ALIGN((uintptr_t)p + len, align);
     *offset = (VkDeviceSize)((uintptr_t)p - begin);
     *e = (gpu_import){.used = 1, .fd = -1};
     if (import_new(g, e, -1, (void *)begin, (VkDeviceSize)(end - begin)) < 0) {
@@ -1072,7 +1076,7 @@ static int host_import(vd_gpu *g, gpu_import *e, const uint8_t *p, size_t len,
 int vd_gpu_register(vd_gpu *g, const uint8_t *data, size_t size)
 {
     gpu_registered *r = NULL;
-    for (int i = 0; i < VD_MAX_BUFFERS && !r; i++)
+    for (size_t i = 0; i < VD_ARRAY_SIZE(g->registered) && !r; i++)
         if (!g->registered[i].data)
             r = &g->registered[i];
     if (g->failed || !r || host_import(g, &r->imp, data, size, &r->offset) < 0)
@@ -1084,7 +1088,7 @@ int vd_gpu_register(vd_gpu *g, const uint8_t *data, size_t size)
 
 void vd_gpu_unregister(vd_gpu *g, const uint8_t *data)
 {
-    for (int i = 0; i < VD_MAX_BUFFERS; i++)
+    for (size_t i = 0; i < VD_ARRAY_SIZE(g->registered); i++)
         if (g->registered[i].data == data) {
             import_free(g, &g->registered[i].imp); /* scans wait for their work: none uses it */
             g->registered[i] = (gpu_registered){0};
@@ -1101,7 +1105,7 @@ static VkBuffer host_source(vd_gpu *g, vd_gpu_surface *s, const uint8_t *cur, si
     if (!s->rows && !(s->rows = malloc((size_t)s->grid.height * sizeof(*s->rows))))
         return VK_NULL_HANDLE;
     size_t len = (size_t)(s->grid.height - 1) * cur_stride + s->row_bytes;
-    for (int i = 0; i < VD_MAX_BUFFERS; i++) {
+    for (size_t i = 0; i < VD_ARRAY_SIZE(g->registered); i++) {
         const gpu_registered *r = &g->registered[i];
         if (r->data && cur >= r->data && (size_t)(cur - r->data) <= r->size &&
             len <= r->size - (size_t)(cur - r->data)) {
@@ -1120,7 +1124,7 @@ int vd_gpu_surface_new(vd_gpu *g, const vd_tile_grid *grid, vd_gpu_surface **out
     if (g->failed)
         return VD_ERR(EIO);
     size_t row_bytes = (size_t)grid->width * (size_t)grid->bpp;
-    size_t stride = (row_bytes + 3) & ~(size_t)3;
+    size_t stride = VD_ALIGN(row_bytes, 4);
     size_t size = stride * (size_t)grid->height;
     if (size > g->max_buffer) /* too large for one storage buffer: this surface stays on the CPU */
         return 0;
@@ -1513,6 +1517,40 @@ static void plane_size(uint32_t kind, int w, int h, uint32_t *bytes, uint32_t *r
     *rows = kind <= KIND_V ? (uint32_t)h : ((uint32_t)h + 1) / 2;
 }
 
+/* The registered buffer that holds every plane of the jobs, each at an offset and stride the
+ * shader can write (multiples of 4, the stride at least the row's words, the last row's last
+ * word inside the buffer), or NULL: the planes are read back from conv_out. */
+static const gpu_registered *planes_registered(const vd_gpu *g, const vd_gpu_yuv_job *jobs,
+                                               size_t n)
+{
+    const gpu_registered *found = NULL;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t kinds[3];
+        int np = layout_kinds(jobs[i].layout, kinds);
+        for (int k = 0; k < np; k++) {
+            const uint8_t *p = jobs[i].planes[k];
+            uint32_t bytes, rows;
+            plane_size(kinds[k], jobs[i].rect.width, jobs[i].rect.height, &bytes, &rows);
+            size_t stride = (size_t)jobs[i].strides[k], row = VD_ALIGN((size_t)bytes, 4);
+            size_t extent = (size_t)(rows - 1) * stride + row;
+            const gpu_registered *r = NULL;
+            for (size_t b = 0; b < VD_ARRAY_SIZE(g->registered) && !r; b++) {
+                const gpu_registered *c = &g->registered[b];
+                if (c->data && p >= c->data && (size_t)(p - c->data) <= c->size &&
+                    extent <= c->size - (size_t)(p - c->data))
+                    r = c;
+            }
+            if (!r || (found && r != found) || stride % 4 || stride < row ||
+                (r->offset + (VkDeviceSize)(p - r->data)) % 4 ||
+                VD_ALIGN(r->offset + (VkDeviceSize)r->size, g->host_align) >
+                    VD_MIN(g->max_buffer, (VkDeviceSize)UINT32_MAX))
+                return NULL;
+            found = r;
+        }
+    }
+    return found;
+}
+
 int vd_gpu_convert(vd_gpu *g, vd_gpu_surface *s, enum vd_pixel_format fmt,
                    const vd_gpu_yuv_job *jobs, size_t n)
 {
@@ -1543,8 +1581,9 @@ int vd_gpu_convert(vd_gpu *g, vd_gpu_surface *s, enum vd_pixel_format fmt,
         return VD_ERR(EINVAL);
     uint64_t t0 = vd_now_ns(), c0 = thread_cpu_ns();
     int ret;
+    const gpu_registered *direct = planes_registered(g, jobs, n);
     if ((ret = buffer_reserve(g, &g->conv_planes, n_planes * sizeof(conv_plane))) < 0 ||
-        (ret = buffer_reserve(g, &g->conv_out, words * 4)) < 0)
+        (!direct && (ret = buffer_reserve(g, &g->conv_out, words * 4)) < 0))
         return ret;
     conv_plane *pl = g->conv_planes.map;
     uint32_t max_words = 0, max_rows = 0, offset = 0;
@@ -1557,6 +1596,11 @@ int vd_gpu_convert(vd_gpu *g, vd_gpu_surface *s, enum vd_pixel_format fmt,
             plane_size(kinds[k], r->width, r->height, &bytes, &rows);
             uint32_t w = (bytes + 3) / 4;
             pl[j] = (conv_plane){r->x, r->y, r->width, r->height, kinds[k], offset, w, w, rows};
+            if (direct) { /* where the plane is in the registered buffer */
+                pl[j].offset = (uint32_t)((direct->offset +
+                                           (VkDeviceSize)(jobs[i].planes[k] - direct->data)) / 4);
+                pl[j].stride = (uint32_t)jobs[i].strides[k] / 4;
+            }
             offset += w * rows;
             max_words = VD_MAX(max_words, w);
             max_rows = VD_MAX(max_rows, rows);
@@ -1573,7 +1617,7 @@ int vd_gpu_convert(vd_gpu *g, vd_gpu_surface *s, enum vd_pixel_format fmt,
      * this one's shader reads. */
     barrier(g, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
             VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT);
-    VkBuffer bufs[3] = {s->cur.buf, g->conv_planes.buf, g->conv_out.buf};
+    VkBuffer bufs[3] = {s->cur.buf, g->conv_planes.buf, direct ? direct->imp.buf : g->conv_out.buf};
     dispatch(g, &g->convert, bufs, &cp, (max_words + 63) / 64, max_rows, (uint32_t)n_planes);
     timestamp(g, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, N_SCAN_TIMESTAMPS + 1);
     if (submit_and_wait(g) < 0)
@@ -1587,9 +1631,10 @@ int vd_gpu_convert(vd_gpu *g, vd_gpu_surface *s, enum vd_pixel_format fmt,
         g->times.convert_ns = ticks_ns(g, ts[0], ts[1]);
     if (g->failed)
         return VD_ERR(EIO);
+    g->times.convert_in_place = direct != NULL;
     /* The one read-back: rows into the caller's planes. */
     const uint8_t *out = g->conv_out.map;
-    for (size_t i = 0, j = 0; i < n; i++) {
+    for (size_t i = 0, j = 0; !direct && i < n; i++) {
         uint32_t kinds[3];
         int np = layout_kinds(jobs[i].layout, kinds);
         for (int k = 0; k < np; k++, j++) {

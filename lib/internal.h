@@ -16,6 +16,8 @@
 #define VD_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define VD_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define VD_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+/* x rounded up to a multiple of the power of two n. */
+#define VD_ALIGN(x, n) (((x) + (n) - 1) & ~((__typeof__(x))(n) - 1))
 
 /* Formats whose fourth byte carries nothing. */
 static inline int vd_format_has_x(enum vd_pixel_format format)

@@ -256,12 +256,22 @@ typedef struct yuv_buf {
     size_t size;
 } yuv_buf;
 
+/* The bytes per row and rows of each plane of a w x h picture (widths[2] 0 for NV12). */
+static void plane_geometry(vd_yuv_layout layout, int w, int h, int widths[3], int heights[3])
+{
+    int cw = (w + 1) / 2, ch = (h + 1) / 2, full = layout == VD_YUV444P;
+    widths[0] = w;
+    widths[1] = full ? w : layout == VD_YUV_NV12 ? 2 * cw : cw;
+    widths[2] = full ? w : layout == VD_YUV_NV12 ? 0 : cw;
+    heights[0] = h;
+    heights[1] = heights[2] = full ? h : ch;
+}
+
 static yuv_buf yuv_new(vd_yuv_layout layout, int w, int h)
 {
     yuv_buf b = {0};
-    int cw = (w + 1) / 2, ch = (h + 1) / 2, full = layout == VD_YUV444P;
-    int widths[3] = {w, full ? w : layout == VD_YUV_NV12 ? 2 * cw : cw, full ? w : layout == VD_YUV_NV12 ? 0 : cw};
-    int heights[3] = {h, full ? h : ch, full ? h : ch};
+    int widths[3], heights[3];
+    plane_geometry(layout, w, h, widths, heights);
     size_t off[3];
     for (int k = 0; k < 3; k++) {
         b.strides[k] = widths[k] + 5;
@@ -286,6 +296,62 @@ static int yuv_same(const tu_canvas *c, vd_rect r, vd_yuv_layout layout, const y
     return same;
 }
 
+/* Jobs whose planes lie in one registered buffer, rows a word longer than whole words: the
+ * device writes them there where it can import host memory (else they are read back), the
+ * C reference's bytes; past each row's last word the buffer stays as it was.  Returns
+ * whether the conversion was in place. */
+static int convert_registered(vd_gpu *g, vd_gpu_surface *gs, const tu_canvas *c, tu_rng *r,
+                              int frame, long *rects)
+{
+    vd_gpu_yuv_job jobs[4];
+    size_t n = 1 + tu_rng_below(r, 4), size = 0, off[4][3];
+    int widths[4][3], heights[4][3];
+    for (size_t k = 0; k < n; k++) {
+        vd_rect rr = k == 0 ? (vd_rect){0, 0, c->width, c->height} : random_rect(r, c->width, c->height);
+        jobs[k] = (vd_gpu_yuv_job){rr, layouts[(k + (size_t)frame) % 3], {0}, {0}};
+        plane_geometry(jobs[k].layout, rr.width, rr.height, widths[k], heights[k]);
+        for (int p = 0; p < 3 && widths[k][p]; p++) {
+            jobs[k].strides[p] = VD_ALIGN(widths[k][p], 4) + 4;
+            off[k][p] = size;
+            size += (size_t)jobs[k].strides[p] * (size_t)heights[k][p];
+        }
+    }
+    uint8_t *buf = aligned_alloc(4096, VD_ALIGN(size, 4096));
+    CHECK(buf, "out of memory");
+    memset(buf, 0xcc, size);
+    for (size_t k = 0; k < n; k++)
+        for (int p = 0; p < 3 && widths[k][p]; p++)
+            jobs[k].planes[p] = buf + off[k][p];
+    int registered = vd_gpu_register(g, buf, size) == 0;
+    CHECK(vd_gpu_convert(g, gs, c->format, jobs, n) == 0, "convert into a registered buffer failed");
+    vd_gpu_times t;
+    vd_gpu_get_times(g, &t);
+    CHECK(t.convert_in_place == registered, "registered %d, in place %d", registered,
+          t.convert_in_place);
+    for (size_t k = 0; k < n; k++) {
+        yuv_buf ref = yuv_new(jobs[k].layout, jobs[k].rect.width, jobs[k].rect.height);
+        const vd_rect *rr = &jobs[k].rect;
+        vd_rgb_to_yuv_c(c->data + (size_t)rr->y * (size_t)c->stride + (size_t)rr->x * 4,
+                        (size_t)c->stride, c->format, rr->width, rr->height, jobs[k].layout,
+                        ref.planes, ref.strides);
+        for (int p = 0; p < 3 && widths[k][p]; p++)
+            for (int y = 0; y < heights[k][p]; y++) {
+                const uint8_t *row = jobs[k].planes[p] + (size_t)y * (size_t)jobs[k].strides[p];
+                CHECK(!memcmp(row, ref.planes[p] + (size_t)y * (size_t)ref.strides[p],
+                              (size_t)widths[k][p]),
+                      "format %d frame %d: layout %d of %dx%d, plane %d row %d differs", (int)c->format,
+                      frame, (int)jobs[k].layout, rr->width, rr->height, p, y);
+                for (int x = VD_ALIGN(widths[k][p], 4); x < jobs[k].strides[p]; x++)
+                    CHECK(row[x] == 0xcc, "plane %d row %d: byte %d past the row was written", p, y, x);
+            }
+        free(ref.data);
+        (*rects)++;
+    }
+    vd_gpu_unregister(g, buf);
+    free(buf);
+    return t.convert_in_place;
+}
+
 /* Every 4-byte format and layout, odd sizes and offsets, several rectangles per submission, on
  * frames whose reference moved on (the conversion reads the frame, not the reference). */
 static void test_convert(const vd_encoder_config *cfg)
@@ -294,7 +360,7 @@ static void test_convert(const vd_encoder_config *cfg)
     vd_gpu *g = vd_gpu_new(cfg);
     CHECK(g, "no GPU context");
     tu_rng r = tu_rng_init(11);
-    long rects = 0;
+    long rects = 0, in_place = 0;
     for (size_t fi = 0; fi < TU_ARRAY_SIZE(formats); fi++) {
         for (size_t si = 0; si < TU_ARRAY_SIZE(sizes); si++) {
             int w = sizes[si][0], h = sizes[si][1];
@@ -340,6 +406,7 @@ static void test_convert(const vd_encoder_config *cfg)
                     free(bufs[k].data);
                     rects++;
                 }
+                in_place += convert_registered(g, gs, &c, &r, frame, &rects);
                 /* The reference follows part of the frame, as after an encoder's frame. */
                 vd_rect u = random_rect(&r, w, h);
                 vd_copy_rows(prev + (size_t)u.y * row_bytes + (size_t)u.x * 4, row_bytes,
@@ -362,8 +429,8 @@ static void test_convert(const vd_encoder_config *cfg)
     }
     CHECK(gpu_warnings == 0, "%d GPU warnings", gpu_warnings);
     vd_gpu_free(&g);
-    printf("gpu_test: RGB -> YUV equal to vd_rgb_to_yuv_c over %ld rectangles (4:2:0, NV12, 4:4:4)\n",
-           rects);
+    printf("gpu_test: RGB -> YUV equal to vd_rgb_to_yuv_c over %ld rectangles (4:2:0, NV12, 4:4:4; "
+           "%ld conversions written into registered buffers)\n", rects, in_place);
 }
 
 /* The warnings an injected failure at some call may give: one, unless the context lived on
@@ -692,7 +759,7 @@ static void test_encoders(const vd_encoder_config *gcfg)
         {VD_FORMAT_RGB565, 200, 130, 0, 20, VD_CODEC_H264, 0, HINTED}, /* converted on the CPU */
         {VD_FORMAT_BGRX8888, 250, 199, 0, 60, VD_CODEC_H264, 1, PLAYING}, /* found, not hinted */
     };
-    uint64_t gpu_pictures = 0;
+    uint64_t gpu_pictures = 0, in_place = 0;
     for (size_t i = 0; i < TU_ARRAY_SIZE(scenarios); i++) {
         vd_encoder *ge = encoder(gcfg, scenarios[i].video_codecs, 1);
         vd_encoder *ce = encoder(gcfg, scenarios[i].video_codecs, 0);
@@ -709,15 +776,23 @@ static void test_encoders(const vd_encoder_config *gcfg)
                   (scenarios[i].video_codecs && scenarios[i].format != VD_FORMAT_RGB565) ==
                       (ys.gpu_pictures > 0),
               "%s: %llu pictures converted on the GPU", what, (unsigned long long)ys.gpu_pictures);
+        /* Where the device reads host memory, it writes the planes into the encoder's too. */
+        vd_gpu_times t;
+        vd_gpu_get_times(vd_encoder_gpu(ge), &t);
+        CHECK(!t.host_imports || ys.in_place_pictures == ys.gpu_pictures,
+              "%s: %llu of %llu pictures written in place", what,
+              (unsigned long long)ys.in_place_pictures, (unsigned long long)ys.gpu_pictures);
         gpu_pictures += ys.gpu_pictures;
+        in_place += ys.in_place_pictures;
         vd_encoder_free(&ge);
         vd_encoder_free(&ce);
     }
     CHECK(gpu_warnings == 0, "%d GPU warnings", gpu_warnings);
     printf("gpu_test: GPU and CPU encoders give the same bytes, tile classes and regions (%zu "
            "scenarios: %ld tiles streamed, %ld copied, %ld frames held back, %ld tiles classified "
-           "video or 3D, %llu stream pictures converted on the GPU)\n", TU_ARRAY_SIZE(scenarios),
-           streamed, copied, held_back, detected, (unsigned long long)gpu_pictures);
+           "video or 3D, %llu stream pictures converted on the GPU, %llu written in place)\n",
+           TU_ARRAY_SIZE(scenarios), streamed, copied, held_back, detected,
+           (unsigned long long)gpu_pictures, (unsigned long long)in_place);
     CHECK(streamed && copied && held_back && detected, "a scenario did not happen");
 }
 
