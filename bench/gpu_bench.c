@@ -95,7 +95,7 @@ static int convert_frame(converter *c, const vd_encoder_config *cfg, const bench
             return VD_ERR(ENOMEM);
         if (!(c->gpu = vd_gpu_new(cfg)) || vd_gpu_surface_new(c->gpu, &c->grid, &c->surf) < 0 || !c->surf)
             return VD_ERR(ENODEV);
-        vd_gpu_register(c->gpu, c->planes[0], c->plane_size);
+        vd_gpu_register(c->gpu, c->planes[0], c->plane_size, 1);
     }
     memset(c->state, VD_TILE_CANDIDATE, (size_t)c->grid.cols * (size_t)c->grid.rows);
     vd_rect none = {0, 0, 0, 0};
@@ -234,18 +234,16 @@ int bench_gpu_workload(bench_workload *wl, int max_frames, unsigned cpu_flags, b
         vd_frame vf = {.surface_id = 1, .format = VD_FORMAT_BGRX8888, .width = f.width,
                        .height = f.height, .stride = (int32_t)f.stride, .data = f.data,
                        .pts_us = f.pts_us};
-        /* A workload draws its frames into one buffer (a new one only on a resize): the GPU
-         * encoders read it in place, as a hypervisor's registered framebuffer. */
-        if (f.data != registered) {
+        /* A synthetic workload draws every frame into one framebuffer: the GPU encoders
+         * read it in place, as a hypervisor's registered guest framebuffer.  (A file's
+         * frames may move on a resize, freed before the next call returns: not registered.) */
+        if (!registered && bench_workload_one_buffer(wl)) {
             vd_encoder *gpu_encs[2] = {ge, vp.enc[0]};
-            for (int k = 0; k < 2; k++) {
-                if (registered)
-                    (void)vd_encoder_unregister_buffer(gpu_encs[k], registered);
+            for (int k = 0; k < 2; k++)
                 if ((ret = vd_encoder_register_buffer(gpu_encs[k], f.data,
                                                       f.stride * (size_t)(f.height - 1) +
                                                           (size_t)f.width * 4)) < 0)
                     goto out;
-            }
             registered = f.data;
         }
         if ((ret = vd_encoder_send_frame(ge, &vf)) < 0 || (ret = drain(ge, &pa)) < 0 ||

@@ -31,6 +31,7 @@ int bench_workload_open_synthetic(const char *name, int width, int height, int n
     bench_workload *wl = workload_alloc();
     if (!wl)
         return -ENOMEM;
+    wl->one_buffer = 1; /* each draws into its framebuffer, made when it opens */
     return workload_finish(wl, bench_synth_open(wl, name, width, height, nframes), out);
 }
 
@@ -51,6 +52,7 @@ int bench_workload_next(bench_workload *wl, bench_frame *frame)
 const char *bench_workload_name(const bench_workload *wl) { return wl->name; }
 double bench_workload_fps(const bench_workload *wl) { return wl->fps; }
 int bench_workload_length(const bench_workload *wl) { return wl->length; }
+int bench_workload_one_buffer(const bench_workload *wl) { return wl->one_buffer; }
 
 void bench_workload_free(bench_workload **pwl)
 {

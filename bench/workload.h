@@ -66,6 +66,9 @@ const char *bench_workload_name(const bench_workload *wl);
 double bench_workload_fps(const bench_workload *wl);
 /* Number of frames the workload will produce, or -1 when unknown. */
 int bench_workload_length(const bench_workload *wl);
+/* 1 when every frame's data is in one buffer that lives until bench_workload_free() (what
+ * vd_encoder_register_buffer() asks for); 0 when a frame may come in new memory. */
+int bench_workload_one_buffer(const bench_workload *wl);
 /* Closes the workload and sets *wl to NULL; NULL is fine. */
 void bench_workload_free(bench_workload **wl);
 

@@ -16,6 +16,7 @@ struct bench_workload {
     char name[64];
     double fps;
     int length; /* -1 when unknown */
+    int one_buffer; /* every frame in one buffer that lives as long as the workload */
 };
 
 /* Implemented in workload_synth.c and workload_file.c; fill in *wl (allocated and

@@ -222,7 +222,7 @@ int vd_encoder_register_buffer(vd_encoder *enc, const void *data, size_t size)
     enc->buffers[enc->n_buffers].data = p;
     enc->buffers[enc->n_buffers++].size = size;
     if (enc->gpu) /* a device that cannot is no error of the host's: it copies those frames */
-        vd_gpu_register(enc->gpu, p, size);
+        vd_gpu_register(enc->gpu, p, size, 0);
     return 0;
 }
 
@@ -1310,7 +1310,7 @@ static int gpu_convert(vd_encoder *enc, enc_surface *s, const stream_pick *picks
             return 0;
         }
         /* Where the device cannot, the planes are read back into the buffer instead. */
-        vd_gpu_register(enc->gpu, enc->planes, enc->planes_size);
+        vd_gpu_register(enc->gpu, enc->planes, enc->planes_size, 1);
     }
     uint8_t *p = enc->planes;
     for (unsigned i = 0; i < n; i++) {

@@ -91,9 +91,10 @@ VD_HIDDEN int vd_gpu_device_is_cpu(const vd_gpu *gpu);
 VD_HIDDEN void vd_gpu_get_times(const vd_gpu *gpu, vd_gpu_times *times);
 
 /* Frames inside [data, data + size) are read by the device in place from now on, the pages
- * pinned here once (vd_encoder_register_buffer()).  0, or -1 when the device cannot import
- * host memory (logged once; frames there go up as others do). */
-VD_HIDDEN int vd_gpu_register(vd_gpu *gpu, const uint8_t *data, size_t size);
+ * pinned here once (vd_encoder_register_buffer()); writable: the memory is the encoder's and
+ * may take vd_gpu_convert()'s planes.  0, or -1 when the device cannot import it (frames there
+ * go up as others do; an import that fails is logged once per context). */
+VD_HIDDEN int vd_gpu_register(vd_gpu *gpu, const uint8_t *data, size_t size, int writable);
 /* Unpins the buffer registered at data, if any. */
 VD_HIDDEN void vd_gpu_unregister(vd_gpu *gpu, const uint8_t *data);
 
@@ -192,9 +193,9 @@ static inline void vd_gpu_surface_record(vd_gpu_surface *surf, int x, int y, int
     (void)surf, (void)x, (void)y, (void)w, (void)h;
 }
 static inline void vd_gpu_surface_invalidate(vd_gpu_surface *surf) { (void)surf; }
-static inline int vd_gpu_register(vd_gpu *gpu, const uint8_t *data, size_t size)
+static inline int vd_gpu_register(vd_gpu *gpu, const uint8_t *data, size_t size, int writable)
 {
-    (void)gpu, (void)data, (void)size;
+    (void)gpu, (void)data, (void)size, (void)writable;
     return -1;
 }
 static inline void vd_gpu_unregister(vd_gpu *gpu, const uint8_t *data) { (void)gpu, (void)data; }

@@ -336,6 +336,7 @@ typedef struct gpu_registered {
     const uint8_t *data; /* NULL: a free slot */
     size_t size;
     VkDeviceSize offset; /* of data in the import, which starts at the aligned address below */
+    int writable;        /* the encoder's planes, which vd_gpu_convert() writes; not frames */
     gpu_import imp;
 } gpu_registered;
 
@@ -376,6 +377,7 @@ struct vd_gpu {
      * the call (NULL: the device cannot), the pointer alignment, counters as for dma-bufs. */
     PFN_vkGetMemoryHostPointerPropertiesEXT get_host_props;
     VkDeviceSize host_align;
+    int host_logged, per_frame_off;
     uint64_t host_imports, host_failures;
     /* The host's frame buffers, and the encoder's own plane buffer (vd_gpu_convert()). */
     gpu_registered registered[VD_MAX_BUFFERS + 1];
@@ -652,6 +654,12 @@ static int context_init(vd_gpu *g, int index)
     snprintf(g->name, sizeof(g->name), "%s", props.deviceName);
     g->is_cpu = props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
     g->max_buffer = props.limits.maxStorageBufferRange;
+    /* The shaders' workgroups: 64 x 4 (the spec guarantees only 128 invocations). */
+    if (props.limits.maxComputeWorkGroupInvocations < 256 ||
+        props.limits.maxComputeWorkGroupSize[0] < 64 || props.limits.maxComputeWorkGroupSize[1] < 4) {
+        gpu_fail(g, "finding workgroups of 64 x 4", VK_ERROR_FEATURE_NOT_PRESENT);
+        return VD_ERR(ENODEV);
+    }
     g->timestamp_period = props.limits.timestampPeriod;
     uint32_t ts_bits = 0;
     int family = compute_family(&g->fi, g->pd, &ts_bits);
@@ -723,11 +731,26 @@ static int context_init(vd_gpu *g, int index)
             .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_MEMORY_HOST_PROPERTIES_EXT};
         VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
                                           .pNext = &hp};
-        if (props2)
+        PFN_vkGetPhysicalDeviceExternalBufferPropertiesKHR ext_props =
+            (PFN_vkGetPhysicalDeviceExternalBufferPropertiesKHR)loader.get_instance_proc(
+                g->instance, "vkGetPhysicalDeviceExternalBufferPropertiesKHR");
+        VkPhysicalDeviceExternalBufferInfo bi = {
+            .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_BUFFER_INFO,
+            .usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+            .handleType = VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT};
+        VkExternalBufferProperties bp = {.sType = VK_STRUCTURE_TYPE_EXTERNAL_BUFFER_PROPERTIES};
+        if (props2 && ext_props) {
             props2(g->pd, &p2);
+            ext_props(g->pd, &bi, &bp);
+        }
         g->host_align = hp.minImportedHostPointerAlignment;
-        /* A power of two by the spec; anything else (or a missing call) turns it off. */
-        if (g->host_align && !(g->host_align & (g->host_align - 1)))
+        long page = sysconf(_SC_PAGESIZE);
+        /* A power of two by the spec.  Above the page size, widening a range to it could
+         * take in unmapped memory: off then, as without the extension. */
+        if ((bp.externalMemoryProperties.externalMemoryFeatures &
+             VK_EXTERNAL_MEMORY_FEATURE_IMPORTABLE_BIT) &&
+            g->host_align && !(g->host_align & (g->host_align - 1)) && page > 0 &&
+            g->host_align <= (VkDeviceSize)page)
             g->get_host_props = (PFN_vkGetMemoryHostPointerPropertiesEXT)g->fi.vkGetDeviceProcAddr(
                 g->device, "vkGetMemoryHostPointerPropertiesEXT");
     }
@@ -902,9 +925,11 @@ static int import_ok(VkResult *r, VkResult call)
     return *r == VK_SUCCESS;
 }
 
-/* Imports the host's fd (size bytes), or with host set the host memory [host, host + size),
- * into e->buf; 0, or -1 with e->buf and e->mem unset. */
-static int import_new(vd_gpu *g, gpu_import *e, int fd, void *host, VkDeviceSize size)
+/* Imports the host's fd (size bytes), or with host set the host memory [host, host + size)
+ * (writable: also as a storage buffer the shaders write), into e->buf; 0, or -1 with e->buf
+ * and e->mem unset (a host memory failure is logged by host_import()). */
+static int import_new(vd_gpu *g, gpu_import *e, int fd, void *host, int writable,
+                      VkDeviceSize size)
 {
     VkExternalMemoryHandleTypeFlagBits type =
         host ? VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT : g->import_type;
@@ -927,9 +952,8 @@ static int import_new(vd_gpu *g, gpu_import *e, int fd, void *host, VkDeviceSize
     }
     VkExternalMemoryBufferCreateInfo ext = {
         .sType = VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_BUFFER_CREATE_INFO, .handleTypes = type};
-    /* Host memory may also take vd_gpu_convert()'s planes (a storage buffer). */
     VkBufferUsageFlags usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
-                               (host ? VK_BUFFER_USAGE_STORAGE_BUFFER_BIT : 0);
+                               (writable ? VK_BUFFER_USAGE_STORAGE_BUFFER_BIT : 0);
     VkBufferCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .pNext = &ext,
                              .size = size, .usage = usage,
                              .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
@@ -979,13 +1003,13 @@ fail:
     e->buf = VK_NULL_HANDLE;
     e->mem = VK_NULL_HANDLE;
     if (host) {
-        /* Not tried again in this context: a host whose buffers the driver cannot pin would
-         * pay for a failed import every frame. */
         g->host_failures++;
-        g->get_host_props = NULL;
-        vd_log(VD_LOG_WARNING, "GPU offload: reading a host frame in place failed on %s (%s: %s);"
-               " host frames are copied to the device through staging", g->name, what,
-               vk_result_name(r));
+        if (!g->host_logged) {
+            g->host_logged = 1;
+            vd_log(VD_LOG_WARNING, "GPU offload: importing host memory failed on %s (%s: %s); "
+                   "frames there are copied to the device through staging", g->name, what,
+                   vk_result_name(r));
+        }
         return -1;
     }
     g->import_failures++;
@@ -1047,15 +1071,15 @@ static VkBuffer import_get(vd_gpu *g, vd_gpu_surface *s, const vd_dmabuf *d)
         return VK_NULL_HANDLE;
     *e = (gpu_import){.used = 1, .dev = st.st_dev, .ino = st.st_ino, .fd = fd,
                       .last_scan = s->scans};
-    if (import_new(g, e, d->fd, NULL,
+    if (import_new(g, e, d->fd, NULL, 0,
                    g->import_size ? g->import_size : (VkDeviceSize)st.st_size) == 0)
         g->imports++;
     return e->buf;
 }
 
 /* Imports the host memory [p, p + len), widened to the device's alignment, into e; *offset:
- * where p is in it.  0, or -1 (reading host memory is then off for the context). */
-static int host_import(vd_gpu *g, gpu_import *e, const uint8_t *p, size_t len,
+ * where p is in it.  0, or -1 (logged once per context). */
+static int host_import(vd_gpu *g, gpu_import *e, const uint8_t *p, size_t len, int writable,
                        VkDeviceSize *offset)
 {
     if (!g->get_host_props)
@@ -1065,7 +1089,7 @@ static int host_import(vd_gpu *g, gpu_import *e, const uint8_t *p, size_t len,
     uintptr_t end = VD_ALIGN((uintptr_t)p + len, align);
     *offset = (VkDeviceSize)((uintptr_t)p - begin);
     *e = (gpu_import){.used = 1, .fd = -1};
-    if (import_new(g, e, -1, (void *)begin, (VkDeviceSize)(end - begin)) < 0) {
+    if (import_new(g, e, -1, (void *)begin, writable, (VkDeviceSize)(end - begin)) < 0) {
         *e = (gpu_import){0};
         return -1;
     }
@@ -1073,16 +1097,17 @@ static int host_import(vd_gpu *g, gpu_import *e, const uint8_t *p, size_t len,
     return 0;
 }
 
-int vd_gpu_register(vd_gpu *g, const uint8_t *data, size_t size)
+int vd_gpu_register(vd_gpu *g, const uint8_t *data, size_t size, int writable)
 {
     gpu_registered *r = NULL;
     for (size_t i = 0; i < VD_ARRAY_SIZE(g->registered) && !r; i++)
         if (!g->registered[i].data)
             r = &g->registered[i];
-    if (g->failed || !r || host_import(g, &r->imp, data, size, &r->offset) < 0)
+    if (g->failed || !r || host_import(g, &r->imp, data, size, writable, &r->offset) < 0)
         return -1;
     r->data = data;
     r->size = size;
+    r->writable = writable;
     return 0;
 }
 
@@ -1113,7 +1138,15 @@ static VkBuffer host_source(vd_gpu *g, vd_gpu_surface *s, const uint8_t *cur, si
             return r->imp.buf;
         }
     }
-    return host_import(g, &s->host, cur, len, offset) < 0 ? VK_NULL_HANDLE : s->host.buf;
+    if (g->per_frame_off)
+        return VK_NULL_HANDLE;
+    if (host_import(g, &s->host, cur, len, 0, offset) < 0) {
+        /* Not tried again: a host whose frames the driver cannot pin would pay for a failed
+         * import every frame.  (A registration failing turns nothing off.) */
+        g->per_frame_off = 1;
+        return VK_NULL_HANDLE;
+    }
+    return s->host.buf;
 }
 
 /* ---- surfaces (continued) -------------------------------------------------------------- */
@@ -1540,7 +1573,7 @@ static const gpu_registered *planes_registered(const vd_gpu *g, const vd_gpu_yuv
                     extent <= c->size - (size_t)(p - c->data))
                     r = c;
             }
-            if (!r || (found && r != found) || stride % 4 || stride < row ||
+            if (!r || !r->writable || (found && r != found) || stride % 4 || stride < row ||
                 (r->offset + (VkDeviceSize)(p - r->data)) % 4 ||
                 VD_ALIGN(r->offset + (VkDeviceSize)r->size, g->host_align) >
                     VD_MIN(g->max_buffer, (VkDeviceSize)UINT32_MAX))

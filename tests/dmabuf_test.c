@@ -350,7 +350,8 @@ static int vk_env_new(vk_env *e, const char *name, size_t size)
         /* Where does the memory start in the fd?  A marker through the Vulkan mapping.  An
          * fd that is no file holding the memory (NVIDIA's) cannot stand in for a dma-buf. */
         struct stat st;
-        if (fstat(e->bufs[0].fd, &st) < 0 || (size_t)st.st_size < size)
+        CHECK(fstat(e->bufs[0].fd, &st) == 0, "fstat");
+        if ((size_t)st.st_size < size)
             return -1;
         const uint8_t *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, e->bufs[0].fd, 0);
         CHECK(m != MAP_FAILED, "mmap of an opaque fd");

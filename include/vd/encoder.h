@@ -229,14 +229,20 @@ VD_API VD_NODISCARD int vd_encoder_send_frame(vd_encoder *enc, const vd_frame *f
 
 #define VD_MAX_BUFFERS 8
 
-/* Registers [data, data + size) as memory that frames' data will point into and that stays
- * mapped, at that address, until vd_encoder_unregister_buffer() or vd_encoder_free(): a
- * hypervisor's guest framebuffer, a compositor's shared memory.  With GPU offload the device
- * then reads frames inside it in place, its pages pinned once, instead of copying each frame
- * to the device through a staging buffer or pinning it per frame (either costs about a
- * millisecond of CPU time for a 1080p frame).  Without GPU offload, or where the device cannot
- * import host memory (logged once), frames inside it are read as any others are.  Returns 0,
- * VD_ERR(EINVAL) for NULL, size 0 or a range that overlaps a registered one, VD_ERR(ENOSPC)
+/* Registers [data, data + size) as ordinary host memory (not a mapping of device memory or
+ * of a dma-buf) that frames' data will point into, and whose pages stay the same, at that
+ * address, until vd_encoder_unregister_buffer() or vd_encoder_free(): a hypervisor's guest
+ * framebuffer, a compositor's shared memory.  With GPU offload the device reads frames that
+ * lie wholly inside it in place, its pages pinned once, instead of copying each frame to the
+ * device through a staging buffer or pinning it per frame (either costs about a millisecond
+ * of CPU time for a 1080p frame).  Because they are pinned, the pages behind the range must
+ * not change while it is registered: no munmap() and mmap() again at the same address, no
+ * MADV_DONTNEED or hole punching (balloon or free-page reporting on guest memory must
+ * unregister first), or the device reads the old pages.  Writes to the memory are fine, but
+ * not during vd_encoder_send_frame().  Without GPU offload, or where the device cannot import
+ * it (a read-only mapping may not pin; an import that fails is logged once), frames inside it
+ * are read as others are, and this still returns 0.  Returns VD_ERR(EINVAL) for a NULL
+ * encoder or data, size 0, a range that wraps or overlaps a registered one, VD_ERR(ENOSPC)
  * beyond VD_MAX_BUFFERS. */
 VD_API int vd_encoder_register_buffer(vd_encoder *enc, const void *data, size_t size);
 
