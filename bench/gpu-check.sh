@@ -3,6 +3,8 @@
 # test and vdbench --gpu, and prints the device.  Under 5 minutes on a 16-core machine.
 #   bench/gpu-check.sh [BUILD_DIR]      (default: a fresh directory under /tmp)
 # VD_GPU picks the device (an index or a name substring); by default the best GPU.
+# A GPU machine without a compiler or the -dev packages (the device tool's) runs the same
+# checks from a bundle made here: bench/gpu-bundle.sh DIR, then DIR/run.sh there.
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
