@@ -83,6 +83,7 @@ struct vd_video_encoder {
     int lower_pending;
     int qp; /* the last coded picture's, when the encoder says; else -1 */
     rate_loop loop;
+    int64_t opened_us; /* the last coded picture's time when it was last opened again (-1) */
 };
 
 /* What a frame is coded from: RGB pixels (rgb set), or planes already converted. */
@@ -320,6 +321,7 @@ int vd_video_encoder_new(const vd_video_params *params, vd_video_encoder **out)
     ve->params = *params;
     ve->target = params->bitrate;
     ve->last_us = -1;
+    ve->opened_us = -1;
     ve->interval_us = frame_us(params);
     ve->loop = (rate_loop){.factor = params->latency_first ? LOOP_LATENCY_FIRST_START : LOOP_ONE,
                            .settle_until_us = -1};
@@ -560,10 +562,39 @@ static void loop_account(vd_video_encoder *ve, int64_t pts_us, int64_t d_us, int
         loop_correct(ve);
 }
 
+/* An encoder whose rate libavcodec 5.1 cannot change (libaom, SVT-AV1, VAAPI) is opened again
+ * at the new rate, which costs a key frame: only for a move of REOPEN_MIN_STEP_PCT or more
+ * (the link's steps are a quarter), and not within REOPEN_MIN_US of pictures of the last. */
+#define REOPEN_MIN_STEP_PCT 20
+#define REOPEN_MIN_US 2000000
+
+static int reopen_at(vd_video_encoder *ve, int64_t bitrate)
+{
+    if (llabs(bitrate - ve->target) * 100 < ve->target * REOPEN_MIN_STEP_PCT ||
+        (ve->opened_us >= 0 && ve->last_us - ve->opened_us < REOPEN_MIN_US))
+        return VD_ERR(EAGAIN);
+    enum vd_video_backend backend = ve->backend;
+    int64_t old = ve->target;
+    encoder_close(ve);
+    ve->target = ve->params.bitrate = bitrate;
+    int ret = encoder_open(ve, backend);
+    if (ret < 0) { /* the rate it had worked a moment ago */
+        vd_log(VD_LOG_WARNING, "video encoder: opening it again at %lld bit/s failed (%s); it "
+               "keeps %lld", (long long)bitrate, vd_strerror(ret), (long long)old);
+        encoder_close(ve);
+        ve->target = ve->params.bitrate = old;
+        if ((ret = encoder_open(ve, backend)) < 0)
+            return ret; /* encode_picture() opens it once more, in software */
+        return VD_ERR(EAGAIN);
+    }
+    ve->opened_us = ve->last_us;
+    return 0;
+}
+
 int vd_video_encoder_set_bitrate(vd_video_encoder *ve, int64_t bitrate)
 {
     if (!is_x264(ve))
-        return bitrate == ve->target ? 0 : VD_ERR(ENOTSUP);
+        return bitrate == ve->target ? 0 : reopen_at(ve, bitrate);
     if (bitrate != ve->target)
         loop_restart(&ve->loop, 1); /* measured against the new target once x264 follows */
     ve->target = bitrate;
@@ -588,8 +619,13 @@ static int encode_picture(vd_video_encoder *ve, const picture *pic, int64_t pts_
         }
     }
     ve->last_us = pts_us;
+    if (ve->opened_us < 0) /* REOPEN_MIN_US counts from the first picture too */
+        ve->opened_us = pts_us;
     size_t start = out->size;
-    int ret = encode_frame(ve, pic, force_key, out, pkts, n_pkts);
+    int ret;
+    if (!ve->ctx && (ret = encoder_open(ve, VD_VIDEO_BACKEND_SOFTWARE)) < 0)
+        return ret; /* a failed re-opening (vd_video_encoder_set_bitrate()) */
+    ret = encode_frame(ve, pic, force_key, out, pkts, n_pkts);
     if (ret < 0 && ve->backend == VD_VIDEO_BACKEND_VAAPI) {
         /* Hardware failed mid-stream: the same frame goes out from software, as a key frame. */
         vd_log(VD_LOG_WARNING, "VAAPI encoder failed (%s); the stream continues in software",

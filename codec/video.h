@@ -85,9 +85,12 @@ VD_HIDDEN int vd_video_encode_yuv(vd_video_encoder *ve, vd_yuv_layout layout,
  * vd_video_encode_yuv() copying the planes into the encoder's picture. */
 VD_HIDDEN uint64_t vd_video_encoder_convert_ns(const vd_video_encoder *ve);
 
-/* Changes the stream's bit rate from the next frame on, without a key frame.  Returns 0, or
- * VD_ERR(ENOTSUP) for an encoder that cannot change it on the fly (only libx264 can, through
- * libavcodec 5.1); the stream then keeps its rate. */
+/* Changes the stream's bit rate from the next frame on: libx264 without a key frame.  An
+ * encoder that cannot change it during a stream (libaom, SVT-AV1, VAAPI through libavcodec
+ * 5.1) is opened again at the new rate, its next picture a key frame, for a change of a fifth
+ * or more, at most once per 2 s of pictures.  Returns 0; VD_ERR(EAGAIN) when the change waits
+ * (too small, too soon: the stream keeps its rate, ask again later); or another negative
+ * error from opening the encoder again (the next picture then tries software). */
 VD_HIDDEN int vd_video_encoder_set_bitrate(vd_video_encoder *ve, int64_t bitrate);
 
 /* Test hook: software streams opened from now on code with one thread, so that their bytes

@@ -1101,8 +1101,10 @@ static int code_stream(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
      * same blocks, the newest last. */
     const uint8_t *side = enc->stream_masks.data + pk->at;
     for (int p = 0; p < n_pkts; p++) {
-        if (pkts[p].key)
+        if (pkts[p].key) {
             st->need_key = 0;
+            enc->stats.video_keys++;
+        }
         uint8_t flags = (uint8_t)((pkts[p].key ? VD_STREAM_FRAME_KEY : 0) | pk->flags);
         vd_msg_stream_frame sf = {st->id, flags, pk->mask_size, side, pk->side_size,
                                   enc->video_out.data + pkts[p].offset, (uint32_t)pkts[p].size};

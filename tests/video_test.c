@@ -382,17 +382,22 @@ static void corrupt(void)
 }
 
 /* Flow control reaches the streams: frames held back lower their bit rate, a calm link
- * raises it again, and the streams' bytes follow. */
-static void rate_follows_link(void)
+ * raises it again, and the streams' bytes follow, with AV1 (which libavcodec 5.1 cannot
+ * retarget in a stream) as with H.264. */
+static void rate_follows_link(uint32_t codec)
 {
     tu_rng r = tu_rng_init(9);
     vd_encoder *enc;
     vd_decoder *dec;
-    tu_canvas c = tu_open_desktop(NULL, W, H, &r, &enc, &dec);
+    vd_encoder_config cfg;
+    vd_encoder_config_default(&cfg);
+    cfg.video_codecs = codec;
+    tu_canvas c = tu_open_desktop(&cfg, W, H, &r, &enc, &dec);
+    int keys[3] = {0};
     vd_encoder_stats st;
     uint64_t bytes[3] = {0};
     int sent[3] = {0};
-    uint32_t rate[3] = {0};
+    uint32_t rate[3] = {0}, target[3] = {0};
     int frame = 0;
     for (int phase = 0; phase < 3; phase++) {
         /* 0: a calm link; 1: every other frame finds the transport full; 2: calm again. */
@@ -411,22 +416,31 @@ static void rate_follows_link(void)
             while (vd_decoder_receive_image(dec, &img) == 0)
                 ;
             vd_encoder_get_stats(enc, &st);
+            keys[phase] += st.video_keys;
             if (k >= 100 && !st.held_back) { /* the rate has settled */
                 bytes[phase] += st.video_bytes;
                 sent[phase]++;
             }
         }
         rate[phase] = st.video_bitrate;
+        target[phase] = st.video_target;
     }
     double per[3];
     for (int i = 0; i < 3; i++)
         per[i] = sent[i] ? (double)bytes[i] / sent[i] : 0;
-    printf("video: stream rate %u -> %u -> %u bit/s while the link is calm, behind, calm; "
-           "%.0f -> %.0f -> %.0f bytes per frame sent\n",
-           rate[0], rate[1], rate[2], per[0], per[1], per[2]);
+    printf("video: %s reference rate %u -> %u -> %u bit/s while the link is calm, behind, calm; "
+           "stream target %u -> %u -> %u; %.0f -> %.0f -> %.0f bytes per frame sent; %d, %d, %d "
+           "key frames\n", codec == VD_CODEC_AV1 ? "AV1" : "H.264", rate[0], rate[1], rate[2],
+           target[0], target[1], target[2], per[0], per[1], per[2], keys[0], keys[1], keys[2]);
     CHECK(rate[0] == 4000000 && rate[1] <= 1000000 && rate[2] > rate[1], "rates %u %u %u", rate[0],
           rate[1], rate[2]);
     CHECK(per[1] < per[0] / 2 && per[2] > per[1], "bytes per frame %.0f %.0f %.0f", per[0], per[1], per[2]);
+    CHECK(target[1] * 2 < target[0] && target[2] > target[1], "stream targets %u %u %u", target[0],
+          target[1], target[2]);
+    /* x264 changes its rate in the stream; libaom is opened again, a key frame each time, at
+     * most once per 2 s of pictures (each phase is 5 s). */
+    CHECK(codec == VD_CODEC_AV1 ? keys[1] >= 1 && keys[1] <= 3 && keys[2] <= 3 : !keys[1] && !keys[2],
+          "key frames %d %d %d", keys[0], keys[1], keys[2]);
     tu_close_desktop(&c, &enc, &dec);
 }
 
@@ -650,7 +664,8 @@ int main(void)
     corner_pixel();
     window_dragged_beside(0);
     window_dragged_beside(1);
-    rate_follows_link();
+    rate_follows_link(VD_CODEC_H264);
+    rate_follows_link(VD_CODEC_AV1);
     cadence();
     lowest_rate();
     rate_follows_region();

@@ -325,7 +325,8 @@ typedef struct vd_encoder_stats {
                              * frames are held back (vd_encoder_send_feedback()) */
     uint32_t tiles_delta;   /* of tiles_damaged: sent as differences to the pixels the client had */
     uint32_t video_target;  /* the targets of all video streams now, bits per second */
-    uint8_t reserved[32];
+    uint32_t video_keys;    /* of the streams' pictures, key frames */
+    uint8_t reserved[28];
 } vd_encoder_stats;
 
 /* What the host learns from its transport and the client, for flow control. */
