@@ -562,17 +562,22 @@ static void loop_account(vd_video_encoder *ve, int64_t pts_us, int64_t d_us, int
         loop_correct(ve);
 }
 
-/* An encoder whose rate libavcodec 5.1 cannot change (libaom, SVT-AV1, VAAPI) is opened again
- * at the new rate, which costs a key frame: only for a move of REOPEN_MIN_STEP_PCT or more
- * (the link's steps are a quarter), and not within REOPEN_MIN_US of pictures of the last. */
+/* An encoder whose rate libavcodec 5.1 cannot change (libaom, VAAPI) is opened again at the
+ * new rate, which costs a key frame: only for a move of REOPEN_MIN_STEP_PCT or more (the
+ * link's steps are a quarter), and not within REOPEN_MIN_US of pictures of the last try.
+ * Not SVT-AV1: a new one holds its first pictures, whose tiles would go losslessly, just
+ * when the link is behind. */
 #define REOPEN_MIN_STEP_PCT 20
 #define REOPEN_MIN_US 2000000
 
 static int reopen_at(vd_video_encoder *ve, int64_t bitrate)
 {
+    if (!ve->ctx || !strcmp(ve->ctx->codec->name, "libsvtav1"))
+        return VD_ERR(ENOTSUP);
     if (llabs(bitrate - ve->target) * 100 < ve->target * REOPEN_MIN_STEP_PCT ||
         (ve->opened_us >= 0 && ve->last_us - ve->opened_us < REOPEN_MIN_US))
         return VD_ERR(EAGAIN);
+    ve->opened_us = ve->last_us; /* a failed try waits as long as a success */
     enum vd_video_backend backend = ve->backend;
     int64_t old = ve->target;
     encoder_close(ve);
@@ -587,9 +592,10 @@ static int reopen_at(vd_video_encoder *ve, int64_t bitrate)
             return ret; /* encode_picture() opens it once more, in software */
         return VD_ERR(EAGAIN);
     }
-    ve->opened_us = ve->last_us;
     return 0;
 }
+
+int vd_video_encoder_retargets(const vd_video_encoder *ve) { return is_x264(ve); }
 
 int vd_video_encoder_set_bitrate(vd_video_encoder *ve, int64_t bitrate)
 {

@@ -86,12 +86,17 @@ VD_HIDDEN int vd_video_encode_yuv(vd_video_encoder *ve, vd_yuv_layout layout,
 VD_HIDDEN uint64_t vd_video_encoder_convert_ns(const vd_video_encoder *ve);
 
 /* Changes the stream's bit rate from the next frame on: libx264 without a key frame.  An
- * encoder that cannot change it during a stream (libaom, SVT-AV1, VAAPI through libavcodec
- * 5.1) is opened again at the new rate, its next picture a key frame, for a change of a fifth
- * or more, at most once per 2 s of pictures.  Returns 0; VD_ERR(EAGAIN) when the change waits
- * (too small, too soon: the stream keeps its rate, ask again later); or another negative
- * error from opening the encoder again (the next picture then tries software). */
+ * encoder that cannot change it during a stream (libaom, VAAPI through libavcodec 5.1) is
+ * opened again at the new rate, its next picture a key frame, for a change of a fifth or
+ * more, at most one try per 2 s of pictures.  Returns 0; VD_ERR(EAGAIN) when the change waits
+ * (too small, too soon, or opening at the new rate failed: the stream keeps its rate, ask
+ * again later); VD_ERR(ENOTSUP) for SVT-AV1, which holds a new encoder's first pictures; or
+ * another negative error from opening the encoder again (the next picture tries software). */
 VD_HIDDEN int vd_video_encoder_set_bitrate(vd_video_encoder *ve, int64_t bitrate);
+
+/* 1 when vd_video_encoder_set_bitrate() changes the rate in the stream (libx264), 0 when it
+ * costs a key frame. */
+VD_HIDDEN int vd_video_encoder_retargets(const vd_video_encoder *ve);
 
 /* Test hook: software streams opened from now on code with one thread, so that their bytes
  * do not depend on thread timing (libx264's row rate control in sliced-thread mode reads the

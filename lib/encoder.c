@@ -55,7 +55,8 @@ typedef struct enc_stream {
     vd_rect region; /* the region's rectangle now (inside rect): which tiles go through it */
     uint8_t content;
     vd_video_encoder *video;
-    int64_t bitrate; /* its target now (an encoder that cannot change it keeps its first) */
+    int64_t bitrate; /* its target now */
+    int rate_pending; /* a link change its encoder could not take yet (EAGAIN) */
     int need_key;
 } enc_stream;
 
@@ -571,12 +572,19 @@ static int64_t stream_bitrate(const vd_encoder *enc, const vd_rect *region)
 }
 
 /* Sets a stream's target to stream_bitrate() when that differs from it by more than
- * min_step; an encoder that cannot change its rate (ENOTSUP) keeps it. */
-static void retarget(const vd_encoder *enc, enc_stream *st, int64_t min_step)
+ * min_step.  An encoder that takes a new rate only with a key frame (AV1, VAAPI) follows the
+ * link (link set, or a change it could not take yet) and not each change of its region's
+ * size; one that cannot at all (ENOTSUP) keeps its rate. */
+static void retarget(const vd_encoder *enc, enc_stream *st, int64_t min_step, int link)
 {
+    if (!link && !st->rate_pending && !vd_video_encoder_retargets(st->video))
+        return;
     int64_t rate = stream_bitrate(enc, &st->region);
-    if (llabs(rate - st->bitrate) > min_step && vd_video_encoder_set_bitrate(st->video, rate) == 0)
+    int ret = llabs(rate - st->bitrate) > min_step ? vd_video_encoder_set_bitrate(st->video, rate)
+                                                   : VD_ERR(EALREADY);
+    if (ret == 0)
         st->bitrate = rate;
+    st->rate_pending = ret == VD_ERR(EAGAIN);
 }
 
 /* Video rates follow the link (see RATE_PERIOD); called once per frame, held back or not. */
@@ -599,7 +607,7 @@ static void adapt_video_rate(vd_encoder *enc, int held)
     fl->rate_scale = scale;
     for (unsigned i = 0; i < enc->n_surfaces; i++)
         for (unsigned k = 0; k < enc->surfaces[i]->n_streams; k++)
-            retarget(enc, &enc->surfaces[i]->streams[k], 0);
+            retarget(enc, &enc->surfaces[i]->streams[k], 0, 1);
 }
 
 /* Pixels a replaced stream's picture reaches past its region where the region outgrew the
@@ -626,7 +634,7 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
             enc_stream *st = &s->streams[k++];
             st->region = regions[r].rect;
             /* The rate follows the region's size, not every 16-pixel step of it. */
-            retarget(enc, st, st->bitrate / 8);
+            retarget(enc, st, st->bitrate / 8, 0);
             continue;
         }
         if (r < n) { /* the replacement covers both, with room to grow where it grew */

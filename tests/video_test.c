@@ -394,6 +394,7 @@ static void rate_follows_link(uint32_t codec)
     cfg.video_codecs = codec;
     tu_canvas c = tu_open_desktop(&cfg, W, H, &r, &enc, &dec);
     int keys[3] = {0};
+    size_t key_requests = 0;
     vd_encoder_stats st;
     uint64_t bytes[3] = {0};
     int sent[3] = {0};
@@ -415,6 +416,8 @@ static void rate_follows_link(uint32_t codec)
             vd_image img;
             while (vd_decoder_receive_image(dec, &img) == 0)
                 ;
+            uint32_t ids[8]; /* a key frame that did not decode asks for another */
+            key_requests += vd_decoder_get_key_requests(dec, ids, 8);
             vd_encoder_get_stats(enc, &st);
             keys[phase] += st.video_keys;
             if (k >= 100 && !st.held_back) { /* the rate has settled */
@@ -437,6 +440,7 @@ static void rate_follows_link(uint32_t codec)
     CHECK(per[1] < per[0] / 2 && per[2] > per[1], "bytes per frame %.0f %.0f %.0f", per[0], per[1], per[2]);
     CHECK(target[1] * 2 < target[0] && target[2] > target[1], "stream targets %u %u %u", target[0],
           target[1], target[2]);
+    CHECK(key_requests == 0, "the decoder asked for %zu key frames", key_requests);
     /* x264 changes its rate in the stream; libaom is opened again, a key frame each time, at
      * most once per 2 s of pictures (each phase is 5 s). */
     CHECK(codec == VD_CODEC_AV1 ? keys[1] >= 1 && keys[1] <= 3 && keys[2] <= 3 : !keys[1] && !keys[2],
