@@ -172,6 +172,7 @@ typedef struct stream {
     vd_session *s;
     vd_encoder *enc;
     bench_workload *wl;
+    const uint8_t *registered;       /* the workload's framebuffer, registered with enc */
     uint8_t ticket[VD_TICKET_BYTES]; /* the client's, to resume with */
     uint8_t client_key[VD_KEY_BYTES];
     int64_t detached_ms;             /* when its connection dropped */
@@ -355,6 +356,9 @@ static int send_frame(const options *o, stream *st)
     bench_frame bf;
     int ret = bench_workload_next(st->wl, &bf);
     if (ret == 0) { /* loop the workload */
+        if (st->registered) /* before its memory goes */
+            (void)vd_encoder_unregister_buffer(st->enc, st->registered);
+        st->registered = NULL;
         bench_workload_free(&st->wl);
         st->pts_offset = st->last_pts + 1000000 / o->fps;
         if ((ret = open_workload(o, &st->wl)) < 0)
@@ -366,6 +370,12 @@ static int send_frame(const options *o, stream *st)
         return ret ? ret : VD_ERR(EIO);
     }
     st->last_pts = st->pts_offset + bf.pts_us;
+    /* A synthetic workload draws every frame into one framebuffer, as a guest does: what a
+     * hypervisor registers, so that GPU offload reads it in place (a no-op without a GPU). */
+    if (!st->registered && bench_workload_one_buffer(st->wl) &&
+        vd_encoder_register_buffer(st->enc, bf.data,
+                                   bf.stride * (size_t)(bf.height - 1) + (size_t)bf.width * 4) == 0)
+        st->registered = bf.data;
     vd_encoder_feedback fb = {.flags = VD_FEEDBACK_QUEUED, .queued_bytes = vd_session_queued_bytes(st->s)};
     if (st->flow_control)
         (void)vd_encoder_send_feedback(st->enc, &fb);
