@@ -26,6 +26,14 @@
 #define MAX_ENCODER_STREAMS 64 /* in all: what a decoder accepts */
 /* Build-to-lossless tiles per frame: a spread-out burst, nearest the cursor first. */
 #define REFRESH_TILES_PER_FRAME 256
+/* Build-to-lossless holds back from tiles that a stream showed again within REFRESH_CHURN_US
+ * of their refresh (still or dark patches of a playing video come and go: each refresh was
+ * lossless bytes thrown away): while their region plays on they must be still for
+ * REFRESH_CHURN_WAIT_US, not VD_LOSSLESS_AFTER_MS, which keeps time-to-lossless under 300 ms.
+ * A refresh that lasts REFRESH_CHURN_US clears that; a region that stops (none of its blocks
+ * shown for VD_LOSSLESS_AFTER_MS, or gone) is refreshed as soon as ever. */
+#define REFRESH_CHURN_US 1000000
+#define REFRESH_CHURN_WAIT_US 250000
 /* A tile whose pixels changed less than DELTA_MAX_CHANGED_PCT percent and whose content is
  * natural (at least DELTA_MIN_SMOOTH_PCT percent of its neighbour pairs differ by a little:
  * photos, gradients) goes as its difference to what the client shows.  Over the drag
@@ -56,6 +64,7 @@ typedef struct enc_stream {
     uint8_t content;
     vd_video_encoder *video;
     int64_t bitrate; /* its target now */
+    int64_t shown_t;  /* the last frame time it showed blocks */
     int rate_pending; /* a link change its encoder could not take yet (EAGAIN) */
     int need_key;
 } enc_stream;
@@ -83,6 +92,10 @@ typedef struct enc_surface {
      * an error until the refresh it asked for (vd_encoder_request_refresh()). */
     uint64_t sure_from;
     int64_t *last_damage;   /* per tile: frame time of its last change */
+    struct tile_refresh {   /* per tile: its last build-to-lossless refresh (see above) */
+        int64_t t;
+        uint8_t since, churn; /* since: no stream has shown it since t */
+    } *refreshed;
     uint32_t *candidates;   /* build-to-lossless candidates (scratch) */
     vd_tile_copy *copies;   /* per tile: what copies give it this frame (band: rows still to send) */
     uint8_t *held;          /* per tile: damaged in frames held back (flow control) */
@@ -263,6 +276,7 @@ static void surface_free(vd_encoder *enc, enc_surface *s)
     free(s->lossy);
     free(s->lossy_px);
     free(s->last_damage);
+    free(s->refreshed);
     free(s->candidates);
     free(s->copies);
     free(s->held);
@@ -343,12 +357,13 @@ static int surface_configure(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     uint16_t *lossy_px = calloc((size_t)(f->width + 15) / 16 * (size_t)f->height,
                                 sizeof(*lossy_px));
     int64_t *last_damage = calloc(n_tiles, sizeof(*last_damage));
+    struct tile_refresh *refreshed = calloc(n_tiles, sizeof(*refreshed));
     uint32_t *candidates = malloc(n_tiles * sizeof(*candidates));
     vd_tile_copy *copies = calloc(n_tiles, sizeof(*copies));
     uint64_t *tile_seq = calloc(n_tiles, sizeof(*tile_seq));
     uint8_t *held = calloc(n_tiles, 1);
     if (!prev || !state || !stats || !classifier || !lossy || !lossy_px || !last_damage ||
-        !candidates || !copies || !tile_seq || !held) {
+        !refreshed || !candidates || !copies || !tile_seq || !held) {
         free(copies);
         free(tile_seq);
         free(held);
@@ -358,6 +373,7 @@ static int surface_configure(vd_encoder *enc, enc_surface *s, const vd_frame *f)
         free(lossy);
         free(lossy_px);
         free(last_damage);
+        free(refreshed);
         free(candidates);
         vd_classifier_free(&classifier);
         return VD_ERR(ENOMEM);
@@ -367,10 +383,12 @@ static int surface_configure(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     free(s->lossy);
     free(s->lossy_px);
     free(s->last_damage);
+    free(s->refreshed);
     free(s->candidates);
     free(s->copies);
     free(s->tile_seq);
     free(s->held);
+    s->refreshed = refreshed;
     s->copies = copies;
     s->tile_seq = tile_seq;
     s->held = held;
@@ -1141,8 +1159,10 @@ static int encode_streams(vd_encoder *enc, enc_surface *s, const vd_frame *f, in
     for (unsigned k = 0; k < s->n_streams; k++) {
         if ((ret = pick_blocks(enc, s, f, &s->streams[k], trust_ref, &picks[n])) < 0)
             return ret;
-        if (ret)
+        if (ret) {
+            s->streams[k].shown_t = s->last_t;
             picks[n++].k = k;
+        }
     }
     int yuv = n && on_gpu && gpu_convert(enc, s, picks, n, jobs);
     for (unsigned i = 0; i < n; i++)
@@ -1151,7 +1171,24 @@ static int encode_streams(vd_encoder *enc, enc_surface *s, const vd_frame *f, in
     return 0;
 }
 
-/* Build-to-lossless: lossy tiles that have not changed for VD_LOSSLESS_AFTER_MS, or that no
+/* How long lossy tile i must have been still to be refreshed: VD_LOSSLESS_AFTER_MS, or
+ * REFRESH_CHURN_WAIT_US for a tile that keeps coming back while a stream over it plays. */
+static int64_t refresh_wait_us(const enc_surface *s, size_t i, int64_t t)
+{
+    int64_t wait = VD_LOSSLESS_AFTER_MS * 1000;
+    if (!s->refreshed[i].churn)
+        return wait;
+    int x = (int)(i % (size_t)s->grid.cols) * 64, y = (int)(i / (size_t)s->grid.cols) * 64;
+    for (unsigned k = 0; k < s->n_streams; k++) {
+        const enc_stream *st = &s->streams[k];
+        if (t - st->shown_t < wait && x < st->region.x + st->region.width &&
+            st->region.x < x + 64 && y < st->region.y + st->region.height && st->region.y < y + 64)
+            return REFRESH_CHURN_WAIT_US;
+    }
+    return wait;
+}
+
+/* Build-to-lossless: lossy tiles that have not changed for refresh_wait_us(), or that no
  * stream covers any more, are sent again exactly, nearest the cursor first. */
 static uint32_t schedule_refresh(enc_surface *s, const vd_frame *f)
 {
@@ -1159,9 +1196,14 @@ static uint32_t schedule_refresh(enc_surface *s, const vd_frame *f)
     size_t n_tiles = (size_t)g->cols * (size_t)g->rows, n = 0;
     int64_t t = s->last_t;
     for (size_t i = 0; i < n_tiles; i++) {
+        struct tile_refresh *rf = &s->refreshed[i];
+        if (streamed(s->state[i]) && rf->since) { /* lossy again since its refresh */
+            rf->churn = t - rf->t < REFRESH_CHURN_US;
+            rf->since = 0;
+        }
         if (s->state[i] == VD_TILE_DIRTY || streamed(s->state[i]))
             s->last_damage[i] = t;
-        else if (s->lossy[i] && t - s->last_damage[i] >= VD_LOSSLESS_AFTER_MS * 1000)
+        else if (s->lossy[i] && t - s->last_damage[i] >= refresh_wait_us(s, i, t))
             s->candidates[n++] = (uint32_t)i;
     }
     if (n > REFRESH_TILES_PER_FRAME) {
@@ -1184,8 +1226,12 @@ static uint32_t schedule_refresh(enc_surface *s, const vd_frame *f)
         }
         n = REFRESH_TILES_PER_FRAME;
     }
-    for (size_t k = 0; k < n; k++) /* encode_tiles() clears their lossy flags */
+    for (size_t k = 0; k < n; k++) { /* encode_tiles() clears their lossy flags */
         s->state[s->candidates[k]] = VD_TILE_DIRTY;
+        struct tile_refresh *rf = &s->refreshed[s->candidates[k]];
+        rf->t = t;
+        rf->since = 1;
+    }
     return (uint32_t)n;
 }
 
