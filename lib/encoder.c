@@ -28,12 +28,15 @@
 #define REFRESH_TILES_PER_FRAME 256
 /* Build-to-lossless holds back from tiles that a stream showed again within REFRESH_CHURN_US
  * of their refresh (still or dark patches of a playing video come and go: each refresh was
- * lossless bytes thrown away): while their region plays on they must be still for
- * REFRESH_CHURN_WAIT_US, not VD_LOSSLESS_AFTER_MS, which keeps time-to-lossless under 300 ms.
- * A refresh that lasts REFRESH_CHURN_US clears that; a region that stops (none of its blocks
- * shown for VD_LOSSLESS_AFTER_MS, or gone) is refreshed as soon as ever. */
+ * lossless bytes thrown away): while a stream whose region overlaps them still shows blocks
+ * they must be still for REFRESH_CHURN_WAIT_US, not VD_LOSSLESS_AFTER_MS, less the frame
+ * interval, so that the frame that refreshes them comes within REFRESH_BOUND_US of their
+ * last change (the time-to-lossless bound).  A refresh that lasts REFRESH_CHURN_US, or any
+ * exact send of the tile, clears that; once no stream over it has shown blocks for
+ * VD_LOSSLESS_AFTER_MS, or none covers it, the usual wait. */
 #define REFRESH_CHURN_US 1000000
 #define REFRESH_CHURN_WAIT_US 250000
+#define REFRESH_BOUND_US 300000
 /* A tile whose pixels changed less than DELTA_MAX_CHANGED_PCT percent and whose content is
  * natural (at least DELTA_MIN_SMOOTH_PCT percent of its neighbour pairs differ by a little:
  * photos, gradients) goes as its difference to what the client shows.  Over the drag
@@ -64,7 +67,8 @@ typedef struct enc_stream {
     uint8_t content;
     vd_video_encoder *video;
     int64_t bitrate; /* its target now */
-    int64_t shown_t;  /* the last frame time it showed blocks */
+    int64_t shown_t;  /* the last frame time a picture of it came out (shown set) */
+    int shown;
     int rate_pending; /* a link change its encoder could not take yet (EAGAIN) */
     int need_key;
 } enc_stream;
@@ -92,6 +96,7 @@ typedef struct enc_surface {
      * an error until the refresh it asked for (vd_encoder_request_refresh()). */
     uint64_t sure_from;
     int64_t *last_damage;   /* per tile: frame time of its last change */
+    int64_t interval_us;    /* frame time since the frame before */
     struct tile_refresh {   /* per tile: its last build-to-lossless refresh (see above) */
         int64_t t;
         uint8_t since, churn; /* since: no stream has shown it since t */
@@ -429,6 +434,7 @@ static int64_t frame_time(enc_surface *s, const vd_frame *f, int resend)
         t = s->last_t + (int64_t)((now - s->last_clock_ns) / 1000);
     if (s->last_clock_ns && t <= s->last_t)
         t = s->last_t + 1;
+    s->interval_us = s->last_clock_ns ? t - s->last_t : 0;
     s->last_pts = f->pts_us;
     s->last_t = t;
     s->last_clock_ns = now;
@@ -1123,6 +1129,8 @@ static int code_stream(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
             }
         return 0;
     }
+    st->shown_t = s->last_t;
+    st->shown = 1;
     /* One message per coded picture: the decoder takes one at a time.  Every one shows the
      * same blocks, the newest last. */
     const uint8_t *side = enc->stream_masks.data + pk->at;
@@ -1159,10 +1167,8 @@ static int encode_streams(vd_encoder *enc, enc_surface *s, const vd_frame *f, in
     for (unsigned k = 0; k < s->n_streams; k++) {
         if ((ret = pick_blocks(enc, s, f, &s->streams[k], trust_ref, &picks[n])) < 0)
             return ret;
-        if (ret) {
-            s->streams[k].shown_t = s->last_t;
+        if (ret)
             picks[n++].k = k;
-        }
     }
     int yuv = n && on_gpu && gpu_convert(enc, s, picks, n, jobs);
     for (unsigned i = 0; i < n; i++)
@@ -1172,7 +1178,7 @@ static int encode_streams(vd_encoder *enc, enc_surface *s, const vd_frame *f, in
 }
 
 /* How long lossy tile i must have been still to be refreshed: VD_LOSSLESS_AFTER_MS, or
- * REFRESH_CHURN_WAIT_US for a tile that keeps coming back while a stream over it plays. */
+ * longer for a tile that keeps coming back while a stream over it plays (see above). */
 static int64_t refresh_wait_us(const enc_surface *s, size_t i, int64_t t)
 {
     int64_t wait = VD_LOSSLESS_AFTER_MS * 1000;
@@ -1181,9 +1187,9 @@ static int64_t refresh_wait_us(const enc_surface *s, size_t i, int64_t t)
     int x = (int)(i % (size_t)s->grid.cols) * 64, y = (int)(i / (size_t)s->grid.cols) * 64;
     for (unsigned k = 0; k < s->n_streams; k++) {
         const enc_stream *st = &s->streams[k];
-        if (t - st->shown_t < wait && x < st->region.x + st->region.width &&
+        if (st->shown && t - st->shown_t < wait && x < st->region.x + st->region.width &&
             st->region.x < x + 64 && y < st->region.y + st->region.height && st->region.y < y + 64)
-            return REFRESH_CHURN_WAIT_US;
+            return VD_MAX(wait, VD_MIN(REFRESH_CHURN_WAIT_US, REFRESH_BOUND_US - s->interval_us));
     }
     return wait;
 }
@@ -1197,6 +1203,8 @@ static uint32_t schedule_refresh(enc_surface *s, const vd_frame *f)
     int64_t t = s->last_t;
     for (size_t i = 0; i < n_tiles; i++) {
         struct tile_refresh *rf = &s->refreshed[i];
+        if (s->state[i] == VD_TILE_DIRTY) /* goes exactly this frame */
+            *rf = (struct tile_refresh){0};
         if (streamed(s->state[i]) && rf->since) { /* lossy again since its refresh */
             rf->churn = t - rf->t < REFRESH_CHURN_US;
             rf->since = 0;
@@ -1634,6 +1642,7 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f, uint64_t resend_afte
         if (ret < 0)
             goto fail;
         memset(s->state, VD_TILE_DIRTY, n_tiles);
+        memset(s->refreshed, 0, n_tiles * sizeof(*s->refreshed));
         enc->stats.tiles_scanned = 0;
     } else {
         uint64_t t0 = vd_now_ns();
@@ -1905,6 +1914,7 @@ int vd_encoder_resume(vd_encoder *enc, const vd_resume_state *state)
         enc_surface *s = enc->surfaces[i];
         /* The client ended every stream (the resume reset, or the surface's re-creation). */
         streams_free(s);
+        memset(s->refreshed, 0, (size_t)s->grid.cols * (size_t)s->grid.rows * sizeof(*s->refreshed));
         if (!delta || !client_has(state, s->id) || s->geometry_seq > after)
             s->refresh = 1;
         if ((ret = resume_surface(enc, s, after)) < 0)

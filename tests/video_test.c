@@ -449,54 +449,82 @@ static void rate_follows_link(uint32_t codec)
     tu_close_desktop(&c, &enc, &dec);
 }
 
-/* A tile of a playing video that is still for five frames and changes on the sixth (a dark
- * corner of the scene): refreshed losslessly a time or two, then left to the stream while the
- * video plays on, as each refresh came back within a second.  When the whole video stops,
- * every tile is exact again within 300 ms, the tile too, and the pixels are the frame's. */
-static void churn_backoff(void)
+/* Two tiles of a playing video: A takes a new still picture every 200 ms (a patch of the
+ * scene that comes and goes), B every 500 ms.  A goes lossy and is refreshed a time or two,
+ * then left to the stream while the video plays, as each refresh came back within a second;
+ * B is still refreshed, each time within 300 ms of its change, also at 12 frames a second
+ * (interval_us 83333), where a fixed longer wait would round up past 300 ms.  When the video
+ * stops, every pixel is exact within 300 ms. */
+static void churn_backoff(int64_t interval_us)
 {
     tu_rng r = tu_rng_init(21);
     vd_encoder *enc;
     vd_decoder *dec;
     tu_canvas c = tu_open_desktop(NULL, W, H, &r, &enc, &dec);
-    const vd_rect patch = {192, 128, 64, 64}; /* tile (3, 2), inside the player */
-    tu_canvas saved = tu_canvas_new(VD_FORMAT_BGRX8888, patch.width, patch.height, 0);
-    uint32_t refreshed = 0;
-    int frame = 0, exact_at = -1;
-    for (; frame < 240; frame++) {
-        int playing = frame < 200;
+    static const vd_rect tiles[2] = {{192, 128, 64, 64}, {320, 192, 64, 64}}; /* in the player */
+    static const int64_t period_us[2] = {200000, 500000};
+    const size_t index[2] = {2 * ((W + 63) / 64) + 3, 3 * ((W + 63) / 64) + 5};
+    tu_canvas saved[2] = {tu_canvas_new(VD_FORMAT_BGRX8888, 64, 64, 0),
+                          tu_canvas_new(VD_FORMAT_BGRX8888, 64, 64, 0)};
+    int64_t changed_at[2] = {-1, -1}, worst_b_us = 0, stop_us = 8000000;
+    int lossy_a = 0, refreshes_a = 0, late_refreshes_a = 0, b_cycles = 0, was_lossy[2] = {0, 0};
+    int64_t exact_after_stop = -1;
+    uint8_t map[(W / 64 + 1) * (H / 64 + 1)];
+    for (int64_t t = 0; t < stop_us + 1000000; t += interval_us) {
+        int playing = t < stop_us;
         if (playing) {
-            paint(&c, &r, frame);
-            if (frame % 6 == 0) /* the tile's new still picture */
-                vd_copy_rows(saved.data, (size_t)saved.stride,
-                             c.data + (size_t)patch.y * (size_t)c.stride + (size_t)patch.x * 4,
-                             (size_t)c.stride, (size_t)patch.width * 4, (size_t)patch.height);
-            vd_copy_rows(c.data + (size_t)patch.y * (size_t)c.stride + (size_t)patch.x * 4,
-                         (size_t)c.stride, saved.data, (size_t)saved.stride,
-                         (size_t)patch.width * 4, (size_t)patch.height);
+            paint(&c, &r, (int)(t / 33333));
+            for (int k = 0; k < 2; k++) {
+                uint8_t *px = c.data + (size_t)tiles[k].y * (size_t)c.stride + (size_t)tiles[k].x * 4;
+                if (changed_at[k] < 0 || t / period_us[k] != changed_at[k] / period_us[k]) {
+                    vd_copy_rows(saved[k].data, (size_t)saved[k].stride, px, (size_t)c.stride, 64 * 4, 64);
+                    changed_at[k] = t;
+                }
+                vd_copy_rows(px, (size_t)c.stride, saved[k].data, (size_t)saved[k].stride, 64 * 4, 64);
+            }
         }
         vd_frame f = tu_frame(&c, 1, NULL, 0);
-        f.pts_us = frame * 33333;
+        f.pts_us = t;
         vd_image img = roundtrip(enc, dec, &f, 0);
+        CHECK(vd_encoder_get_lossy_tiles(enc, 1, map, sizeof(map)) > 0, "lossy map");
+        if (playing) {
+            lossy_a += map[index[0]];
+            if (was_lossy[0] && !map[index[0]] && t != changed_at[0]) { /* refreshed */
+                refreshes_a++;
+                late_refreshes_a += t >= 2000000;
+            }
+            if (t >= 1000000 && was_lossy[1] && !map[index[1]]) { /* B refreshed */
+                worst_b_us = VD_MAX(worst_b_us, t - changed_at[1]);
+                b_cycles++;
+            }
+            was_lossy[0] = map[index[0]];
+            was_lossy[1] = map[index[1]];
+        }
         vd_encoder_stats st;
         vd_encoder_get_stats(enc, &st);
-        if (frame >= 60 && playing)
-            refreshed += st.tiles_refreshed;
-        if (!playing && exact_at < 0 && st.tiles_lossy == 0) {
-            exact_at = frame;
+        if (!playing && exact_after_stop < 0 && st.tiles_lossy == 0) {
+            exact_after_stop = t - stop_us + interval_us; /* from the last played frame */
             for (int y = 0; y < H; y++)
                 for (int x = 0; x < W; x++)
                     CHECK(same_pixel(&img, &c, x, y), "pixel %d,%d differs once all tiles are exact",
                           x, y);
         }
     }
-    int ms = exact_at < 0 ? -1 : (exact_at - 200 + 1) * 33333 / 1000;
-    printf("video: a tile still 5 frames of every 6 refreshed %u time(s) in 140 frames of play; "
-           "all exact %d ms after the video stopped\n", refreshed, ms);
-    /* Without the back-off it is refreshed in every 6-frame cycle: 23 times. */
-    CHECK(refreshed <= 3, "the flickering tile was refreshed %u times", refreshed);
-    CHECK(exact_at >= 0 && ms <= 300, "exact %d ms after the stop", ms);
-    tu_canvas_free(&saved);
+    printf("video: at %lld ms a frame, a tile still 200 ms at a time was lossy on %d frames, "
+           "refreshed %d time(s), %d after the first 2 s; one still 500 ms at a time refreshed "
+           "%d times, at most %lld ms after its change; all exact %lld ms after the stop\n",
+           (long long)(interval_us / 1000), lossy_a, refreshes_a, late_refreshes_a, b_cycles,
+           (long long)(worst_b_us / 1000), (long long)(exact_after_stop / 1000));
+    CHECK(lossy_a > 0 && refreshes_a >= 1, "tile A lossy on %d frames, refreshed %d times",
+          lossy_a, refreshes_a);
+    /* Without the hold-back A is refreshed in every 200 ms cycle. */
+    CHECK(late_refreshes_a <= 2, "tile A refreshed %d times after 2 s", late_refreshes_a);
+    CHECK(b_cycles >= 10 && worst_b_us <= 300000, "tile B refreshed %d times, at worst %lld us "
+          "after its change", b_cycles, (long long)worst_b_us);
+    CHECK(exact_after_stop >= 0 && exact_after_stop <= 300000, "exact %lld us after the stop",
+          (long long)exact_after_stop);
+    tu_canvas_free(&saved[0]);
+    tu_canvas_free(&saved[1]);
     tu_close_desktop(&c, &enc, &dec);
 }
 
@@ -723,7 +751,8 @@ int main(void)
     rate_follows_link(VD_CODEC_H264);
     rate_follows_link(VD_CODEC_AV1);
     cadence();
-    churn_backoff();
+    churn_backoff(33333);
+    churn_backoff(83333);
     lowest_rate();
     rate_follows_region();
     odd_width_edge();

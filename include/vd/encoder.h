@@ -381,9 +381,10 @@ VD_API int vd_encoder_get_regions(const vd_encoder *enc, uint32_t surface_id, vd
 
 /* Build-to-lossless.  Tiles sent in a video stream are lossy on the client until they stop
  * changing: then, within VD_LOSSLESS_AFTER_MS and nearest the cursor first, they are sent
- * again losslessly (only tiles that were sent lossy).  A tile that its stream showed again
- * within a second of such a refresh waits 250 ms instead while the video plays on (a still
- * patch of a scene that comes and goes); when the whole video stops, the usual wait.  This happens during send_frame, so a
+ * again losslessly (only tiles that were sent lossy).  A tile that a stream showed again
+ * within a second of such a refresh (a still patch of a playing scene that comes and goes)
+ * waits longer while a stream over it still shows pictures: 250 ms, less the frame interval,
+ * so that it is exact within 300 ms of its last change; once none does, the usual wait.  This happens during send_frame, so a
  * host whose screen went still should keep sending frames (damage = an empty list is cheap)
  * every few tens of milliseconds while vd_encoder_stats.tiles_lossy is not 0. */
 #define VD_LOSSLESS_AFTER_MS 100
