@@ -1353,17 +1353,25 @@ static int gpu_scan(vd_encoder *enc, enc_surface *s, const vd_frame *f)
  * into the streams' planes, in the layouts their encoders take, described by jobs.  Returns 1,
  * or 0 when the CPU converts them this time: a refusal (2-byte pixels) or an allocation
  * failure, silently; a failed context, after which the GPU is off as in gpu_scan(). */
+/* A stream picture's planes in the encoder's plane buffer: the luma and chroma strides,
+ * whole words so that the device may write the planes where they are, and the bytes of all
+ * planes (the picture's size is even). */
+static size_t picture_planes(const enc_stream *st, int *luma_stride, int *chroma_stride)
+{
+    int nv12 = vd_video_encoder_layout(st->video) == VD_YUV_NV12;
+    *luma_stride = VD_ALIGN(st->rect.width, 4);
+    *chroma_stride = nv12 ? *luma_stride : VD_ALIGN(st->rect.width / 2, 4);
+    return (size_t)*luma_stride * (size_t)st->rect.height +
+           (size_t)*chroma_stride * (size_t)(st->rect.height / 2) * (nv12 ? 1 : 2);
+}
+
 static int gpu_convert(vd_encoder *enc, enc_surface *s, const stream_pick *picks, unsigned n,
                        vd_gpu_yuv_job *jobs)
 {
-    /* Strides in whole words, so that the device may write the planes where they are. */
     size_t size = 0;
-    for (unsigned i = 0; i < n; i++) {
-        const enc_stream *st = &s->streams[picks[i].k];
-        size_t w = (size_t)st->rect.width, h = (size_t)st->rect.height; /* even */
-        int nv12 = vd_video_encoder_layout(st->video) == VD_YUV_NV12;
-        size += VD_ALIGN(w, 4) * h + (nv12 ? VD_ALIGN(w, 4) : 2 * VD_ALIGN(w / 2, 4)) * (h / 2);
-    }
+    int ys, cs;
+    for (unsigned i = 0; i < n; i++)
+        size += picture_planes(&s->streams[picks[i].k], &ys, &cs);
     if (size > enc->planes_size) {
         if (enc->planes)
             vd_gpu_unregister(enc->gpu, enc->planes);
@@ -1379,13 +1387,13 @@ static int gpu_convert(vd_encoder *enc, enc_surface *s, const stream_pick *picks
     uint8_t *p = enc->planes;
     for (unsigned i = 0; i < n; i++) {
         const enc_stream *st = &s->streams[picks[i].k];
-        int w = st->rect.width, h = st->rect.height;
+        size_t bytes = picture_planes(st, &ys, &cs);
         vd_yuv_layout layout = vd_video_encoder_layout(st->video);
         int nv12 = layout == VD_YUV_NV12;
-        int ys = VD_ALIGN(w, 4), cs = nv12 ? ys : VD_ALIGN(w / 2, 4);
-        uint8_t *u = p + (size_t)ys * (size_t)h, *v = u + (size_t)cs * (size_t)(h / 2);
+        uint8_t *u = p + (size_t)ys * (size_t)st->rect.height;
+        uint8_t *v = u + (size_t)cs * (size_t)(st->rect.height / 2);
         jobs[i] = (vd_gpu_yuv_job){st->rect, layout, {p, u, nv12 ? NULL : v}, {ys, cs, nv12 ? 0 : cs}};
-        p = nv12 ? v : v + (size_t)cs * (size_t)(h / 2);
+        p += bytes;
     }
     uint64_t t0 = vd_now_ns();
     int ret = vd_gpu_convert(enc->gpu, s->gpu, s->format, jobs, n);

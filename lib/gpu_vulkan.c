@@ -1120,6 +1120,18 @@ void vd_gpu_unregister(vd_gpu *g, const uint8_t *data)
         }
 }
 
+/* The registered buffer that holds all of [p, p + len), or NULL. */
+static const gpu_registered *registered_holding(const vd_gpu *g, const uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < VD_ARRAY_SIZE(g->registered); i++) {
+        const gpu_registered *r = &g->registered[i];
+        if (r->data && p >= r->data && (size_t)(p - r->data) <= r->size &&
+            len <= r->size - (size_t)(p - r->data))
+            return r;
+    }
+    return NULL;
+}
+
 /* The buffer the device reads the host frame at cur from, or VK_NULL_HANDLE when it must go
  * through staging; *offset: where the frame starts in it.  A registered buffer holding the
  * frame, else the frame's rows imported for this scan only (freed by the next scan or with
@@ -1130,13 +1142,10 @@ static VkBuffer host_source(vd_gpu *g, vd_gpu_surface *s, const uint8_t *cur, si
     if (!s->rows && !(s->rows = malloc((size_t)s->grid.height * sizeof(*s->rows))))
         return VK_NULL_HANDLE;
     size_t len = (size_t)(s->grid.height - 1) * cur_stride + s->row_bytes;
-    for (size_t i = 0; i < VD_ARRAY_SIZE(g->registered); i++) {
-        const gpu_registered *r = &g->registered[i];
-        if (r->data && cur >= r->data && (size_t)(cur - r->data) <= r->size &&
-            len <= r->size - (size_t)(cur - r->data)) {
-            *offset = r->offset + (VkDeviceSize)(cur - r->data);
-            return r->imp.buf;
-        }
+    const gpu_registered *r = registered_holding(g, cur, len);
+    if (r) {
+        *offset = r->offset + (VkDeviceSize)(cur - r->data);
+        return r->imp.buf;
     }
     if (g->per_frame_off)
         return VK_NULL_HANDLE;
@@ -1565,14 +1574,7 @@ static const gpu_registered *planes_registered(const vd_gpu *g, const vd_gpu_yuv
             uint32_t bytes, rows;
             plane_size(kinds[k], jobs[i].rect.width, jobs[i].rect.height, &bytes, &rows);
             size_t stride = (size_t)jobs[i].strides[k], row = VD_ALIGN((size_t)bytes, 4);
-            size_t extent = (size_t)(rows - 1) * stride + row;
-            const gpu_registered *r = NULL;
-            for (size_t b = 0; b < VD_ARRAY_SIZE(g->registered) && !r; b++) {
-                const gpu_registered *c = &g->registered[b];
-                if (c->data && p >= c->data && (size_t)(p - c->data) <= c->size &&
-                    extent <= c->size - (size_t)(p - c->data))
-                    r = c;
-            }
+            const gpu_registered *r = registered_holding(g, p, (size_t)(rows - 1) * stride + row);
             if (!r || !r->writable || (found && r != found) || stride % 4 || stride < row ||
                 (r->offset + (VkDeviceSize)(p - r->data)) % 4 ||
                 VD_ALIGN(r->offset + (VkDeviceSize)r->size, g->host_align) >
