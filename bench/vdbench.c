@@ -177,7 +177,7 @@ static int converge(vd_encoder *enc, vd_decoder *dec, const bench_frame *f, int 
             vd_encoder_get_tile_classes(enc, 1, classes, n_tiles) > 0) {
             bench_frame g = *f;
             g.pts_us = vf.pts_us;
-            bench_video_frame(video, &g, &img, lossy, classes, st.video_target, vf.pts_us);
+            bench_video_frame(video, &g, &img, lossy, classes, &st, vf.pts_us);
         }
         if (!st.tiles_lossy)
             break;
@@ -524,7 +524,7 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
             bench_score_free(&score);
         }
         if (n_classes > 0)
-            bench_video_frame(video, &f, &img, lossy, tile_classes, st.video_target, f.pts_us);
+            bench_video_frame(video, &f, &img, lossy, tile_classes, &st, f.pts_us);
         if (r->peers && (ret = peer_bench_frame(r->peers, &f, lossy, st.bytes - st.video_bytes,
                                                 st.coding_ns, dec_ns)) < 0)
             goto out;
@@ -925,10 +925,11 @@ static void print_text(const result *res, int n, const kernel_result *kr, int n_
         if (r->video.windows)
             printf("%s video: over %d whole 5 s window(s) from the first stream frame, the "
                    "streams sent %.0f to %.0f kbit/s for mean targets of %.0f to %.0f kbit/s "
-                   "(%+.1f %% to %+.1f %%)\n",
+                   "(%+.1f %% to %+.1f %%); %+.1f %% to %+.1f %% of what the targets allowed the "
+                   "pictures coded (none while paused)\n",
                    r->name, r->video.windows, r->video.window_min_kbps, r->video.window_max_kbps,
                    r->video.target_min_kbps, r->video.target_max_kbps, r->video.off_min_pct,
-                   r->video.off_max_pct);
+                   r->video.off_max_pct, r->video.coded_off_min_pct, r->video.coded_off_max_pct);
     }
     int peers = 0;
     for (int i = 0; i < n; i++)
@@ -1007,7 +1008,8 @@ static void print_json(const result *res, int n, const kernel_result *kr, int n_
                ",\"frames_to_lossless\":%d,\"video\":{\"streams\":%d,\"kbit_per_s\":%.1f,"
                "\"y_psnr\":%.3f,\"ssim\":%.5f,\"windows_5s\":{\"count\":%d,\"min_kbit_per_s\":%.1f,"
                "\"max_kbit_per_s\":%.1f,\"min_target_kbit_per_s\":%.1f,\"max_target_kbit_per_s\":%.1f,"
-               "\"min_off_pct\":%.2f,\"max_off_pct\":%.2f},\"time_to_lossless_ms\":{\"p50\":%.1f,\"p95\":%.1f,\"tiles\":%d}}",
+               "\"min_off_pct\":%.2f,\"max_off_pct\":%.2f,\"min_coded_off_pct\":%.2f,"
+               "\"max_coded_off_pct\":%.2f},\"time_to_lossless_ms\":{\"p50\":%.1f,\"p95\":%.1f,\"tiles\":%d}}",
                i ? "," : "", r->name, r->width, r->height, r->frames, r->damaged_tiles,
                r->damaged_pixels, r->bytes, bits_per_damaged_pixel(r), bench_quantile(&r->encode_ms, 0.5),
                bench_quantile(&r->encode_ms, 0.95), bench_quantile(&r->decode_ms, 0.5),
@@ -1017,7 +1019,8 @@ static void print_json(const result *res, int n, const kernel_result *kr, int n_
                r->frames ? (double)r->video_bytes * 8 * r->fps / r->frames / 1000 : 0,
                r->video.y_psnr, r->video.ssim, r->video.windows, r->video.window_min_kbps,
                r->video.window_max_kbps, r->video.target_min_kbps, r->video.target_max_kbps,
-               r->video.off_min_pct, r->video.off_max_pct, r->video.ttl_p50_ms, r->video.ttl_p95_ms, r->video.ttl_samples);
+               r->video.off_min_pct, r->video.off_max_pct, r->video.coded_off_min_pct,
+               r->video.coded_off_max_pct, r->video.ttl_p50_ms, r->video.ttl_p95_ms, r->video.ttl_samples);
         if (r->classification.labelled) {
             printf(",\"classification\":");
             bench_score_print_json(stdout, &r->classification);

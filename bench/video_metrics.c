@@ -37,6 +37,7 @@ struct bench_video {
     int64_t last_pts;
     uint64_t window_bytes[MAX_WINDOWS];
     double window_target[MAX_WINDOWS]; /* sum over its frames of the targets, bit/s */
+    uint64_t window_budget[MAX_WINDOWS]; /* what the targets allowed its pictures, bytes */
     uint32_t window_frames[MAX_WINDOWS];
     int64_t *lossy_since;   /* per tile: pts of its last lossy update; -1 = exact */
     size_t n_tiles;
@@ -172,7 +173,7 @@ static void tile_ssim(bench_video *bv, const bench_frame *f, const vd_image *img
 }
 
 void bench_video_frame(bench_video *bv, const bench_frame *f, const vd_image *img,
-                       const uint8_t *lossy, const uint8_t *classes, uint32_t target_bps,
+                       const uint8_t *lossy, const uint8_t *classes, const vd_encoder_stats *st,
                        int64_t pts_us)
 {
     /* The stream frames sent for this frame, and its target, count in the 5 s window of its
@@ -182,7 +183,8 @@ void bench_video_frame(bench_video *bv, const bench_frame *f, const vd_image *im
     int64_t k = bv->window_start >= 0 ? (pts_us - bv->window_start) / WINDOW_US : -1;
     if (k >= 0 && k < MAX_WINDOWS) {
         bv->window_bytes[k] += bv->pending_bytes;
-        bv->window_target[k] += target_bps;
+        bv->window_target[k] += st->video_target;
+        bv->window_budget[k] += st->video_budget;
         bv->window_frames[k]++;
     }
     bv->pending_bytes = 0;
@@ -241,6 +243,12 @@ void bench_video_summarize(const bench_video *bv, bench_video_summary *sum)
         double target =
             bv->window_frames[k] ? bv->window_target[k] / bv->window_frames[k] / 1000 : 0;
         double off = target > 0 ? 100 * (kbps / target - 1) : 0;
+        double budget = (double)bv->window_budget[k];
+        double coded_off = budget > 0 ? 100 * ((double)bv->window_bytes[k] / budget - 1) : 0;
+        if (!k || coded_off < sum->coded_off_min_pct)
+            sum->coded_off_min_pct = coded_off;
+        if (!k || coded_off > sum->coded_off_max_pct)
+            sum->coded_off_max_pct = coded_off;
         if (!k || kbps < sum->window_min_kbps)
             sum->window_min_kbps = kbps;
         if (!k || kbps > sum->window_max_kbps)

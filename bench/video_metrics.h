@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include <vd/decoder.h>
+#include <vd/encoder.h>
 
 #include "workload.h"
 
@@ -30,6 +31,9 @@ typedef struct bench_video_summary {
     double window_min_kbps, window_max_kbps; /* the streams' bit rate over them */
     double target_min_kbps, target_max_kbps; /* the mean of the streams' targets over them */
     double off_min_pct, off_max_pct; /* bit rate / target - 1 of the windows, in % */
+    /* bytes / what the targets allowed the pictures coded in them (vd_encoder_stats.
+     * video_budget: a paused stream is allowed nothing) - 1, in % */
+    double coded_off_min_pct, coded_off_max_pct;
     int ttl_samples;        /* tiles that went from lossy back to exact */
     double ttl_p50_ms, ttl_p95_ms; /* from a tile's last lossy update to exact again */
 } bench_video_summary;
@@ -42,10 +46,10 @@ void bench_video_free(bench_video **bv);
 int bench_video_packet(bench_video *bv, const uint8_t *data, size_t size);
 
 /* After each frame: the source, the decoded image, the encoder's lossy map and its tile
- * classes (damaged = not VD_CONTENT_NONE), raster order, and the sum of its streams' target
- * rates (vd_encoder_stats.video_target).  pts in microseconds. */
+ * classes (damaged = not VD_CONTENT_NONE), raster order, and its statistics (the streams'
+ * targets and budget).  pts in microseconds. */
 void bench_video_frame(bench_video *bv, const bench_frame *f, const vd_image *img,
-                       const uint8_t *lossy, const uint8_t *classes, uint32_t target_bps,
+                       const uint8_t *lossy, const uint8_t *classes, const vd_encoder_stats *st,
                        int64_t pts_us);
 
 void bench_video_summarize(const bench_video *bv, bench_video_summary *sum);

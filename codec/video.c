@@ -84,6 +84,7 @@ struct vd_video_encoder {
     int qp; /* the last coded picture's, when the encoder says; else -1 */
     rate_loop loop;
     int64_t opened_us; /* the last coded picture's time when it was last opened again (-1) */
+    int64_t allowed_bits; /* what the target allowed the last picture (see the header) */
 };
 
 /* What a frame is coded from: RGB pixels (rgb set), or planes already converted. */
@@ -363,6 +364,8 @@ vd_yuv_layout vd_video_encoder_layout(const vd_video_encoder *ve) { return ve->l
 
 uint64_t vd_video_encoder_convert_ns(const vd_video_encoder *ve) { return ve->convert_ns; }
 
+int64_t vd_video_encoder_allowed_bits(const vd_video_encoder *ve) { return ve->allowed_bits; }
+
 /* The frame's planes from pic: converted from RGB, or copied (NV12 and YUV420P hold the same
  * chroma samples, interleaved or not, so either fills the other). */
 static void fill_frame(vd_video_encoder *ve, const picture *pic)
@@ -625,6 +628,7 @@ static int encode_picture(vd_video_encoder *ve, const picture *pic, int64_t pts_
         }
     }
     ve->last_us = pts_us;
+    ve->allowed_bits = ve->target * d / 1000000;
     if (ve->opened_us < 0) /* REOPEN_MIN_US counts from the first picture too */
         ve->opened_us = pts_us;
     size_t start = out->size;

@@ -85,6 +85,12 @@ VD_HIDDEN int vd_video_encode_yuv(vd_video_encoder *ve, vd_yuv_layout layout,
  * vd_video_encode_yuv() copying the planes into the encoder's picture. */
 VD_HIDDEN uint64_t vd_video_encoder_convert_ns(const vd_video_encoder *ve);
 
+/* Bits the target allowed the last picture given to the encoder: the target times the time
+ * since the picture before, at most four frame intervals (one for a stream's first), the
+ * span the rate control budgets for it.  A paused video is allowed nothing until it plays
+ * again. */
+VD_HIDDEN int64_t vd_video_encoder_allowed_bits(const vd_video_encoder *ve);
+
 /* Changes the stream's bit rate from the next frame on: libx264 without a key frame.  An
  * encoder that cannot change it during a stream (libaom, VAAPI through libavcodec 5.1) is
  * opened again at the new rate, its next picture a key frame, for a change of a fifth or

@@ -1109,6 +1109,8 @@ static int code_stream(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
     if (ret < 0)
         return ret;
     enc->stats.video_ns += vd_now_ns() - t0;
+    enc->stats.video_budget += (uint32_t)VD_MIN(vd_video_encoder_allowed_bits(st->video) / 8,
+                                                (int64_t)UINT32_MAX - enc->stats.video_budget);
     enc->yuv.convert_ns += vd_video_encoder_convert_ns(st->video);
     enc->yuv.gpu_pictures += yuv != NULL;
     if (!n_pkts) {

@@ -326,7 +326,11 @@ typedef struct vd_encoder_stats {
     uint32_t tiles_delta;   /* of tiles_damaged: sent as differences to the pixels the client had */
     uint32_t video_target;  /* the targets of all video streams now, bits per second */
     uint32_t video_keys;    /* of the streams' pictures, key frames */
-    uint8_t reserved[28];
+    uint32_t video_budget;  /* bytes the streams' targets allowed this frame's pictures: each
+                             * picture's target times the time since its stream's picture
+                             * before, at most four frame intervals, so a stream with nothing
+                             * to code (a paused video) is allowed nothing */
+    uint8_t reserved[24];
 } vd_encoder_stats;
 
 /* What the host learns from its transport and the client, for flow control. */
