@@ -162,7 +162,9 @@ static int full_frame_frame(full_frame *ff, bench_baseline *out, const bench_tex
                              .backend = VD_VIDEO_BACKEND_SOFTWARE, .latency_first = 1,
                              .cpu_flags = ~0u, .plain_rate_control = 1};
         int ret = vd_video_encoder_new(&p, &ff->enc);
-        if (ret < 0 || (ret = vd_video_decoder_new(VD_VIDEO_H264, w, h, &ff->dec)) < 0)
+        /* in software, as the encoder: the baseline stays the same on every machine */
+        if (ret < 0 || (ret = vd_video_decoder_new(VD_VIDEO_H264, w, h, VD_VIDEO_BACKEND_SOFTWARE,
+                                                   &ff->dec)) < 0)
             return ret;
         ff->pic_stride = (size_t)w * 4 + VD_VIDEO_ROW_SLACK;
         if (!(ff->pic = calloc(ff->pic_stride, (size_t)h))) /* black until the first picture */
@@ -177,8 +179,8 @@ static int full_frame_frame(full_frame *ff, bench_baseline *out, const bench_tex
                               f->index == 0, &ff->coded, pkts, &n);
     for (int i = 0; ret == 0 && i < n; i++) {
         out->bytes += pkts[i].size;
-        ret = vd_video_decode(ff->dec, ff->coded.data + pkts[i].offset, pkts[i].size, ff->pic,
-                              ff->pic_stride, VD_FORMAT_BGRX8888);
+        ret = vd_video_decode(ff->dec, ff->coded.data + pkts[i].offset, pkts[i].size,
+                              pkts[i].key, ff->pic, ff->pic_stride, VD_FORMAT_BGRX8888);
     }
     if (ret == 0)
         bench_text_error_add(&out->text, mask, f, ff->pic, ff->pic_stride, w, h);

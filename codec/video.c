@@ -187,6 +187,17 @@ static void set_realtime_options(AVCodecContext *ctx, const char *name, const vd
         set_option(ctx, name, "cpu-used", "8"); /* libavcodec 5.1's highest */
         set_option(ctx, name, "lag-in-frames", "0");
         ctx->thread_count = encoder_threads();
+    } else if (!strcmp(name, "h264_nvenc")) {
+        /* Its lowest-latency settings: constant rate, each picture out before the next is
+         * given ("delay" 0), no lookahead or scene-cut key frames. */
+        set_option(ctx, name, "preset", "p2");
+        set_option(ctx, name, "tune", "ull");
+        set_option(ctx, name, "rc", "cbr");
+        set_option(ctx, name, "zerolatency", "1");
+        set_option(ctx, name, "delay", "0");
+        set_option(ctx, name, "rc-lookahead", "0");
+        set_option(ctx, name, "no-scenecut", "1");
+        set_option(ctx, name, "forced-idr", "1");
     } else { /* VAAPI */
         set_option(ctx, name, "async_depth", "1");
     }
@@ -200,6 +211,8 @@ static int encoder_open(vd_video_encoder *ve, enum vd_video_backend backend)
     const char *name = software_encoder_name(p->codec);
     if (backend == VD_VIDEO_BACKEND_VAAPI)
         name = p->codec == VD_VIDEO_H264 ? "h264_vaapi" : "av1_vaapi";
+    else if (backend == VD_VIDEO_BACKEND_NVENC) /* libavcodec 5.1 has no av1_nvenc */
+        name = p->codec == VD_VIDEO_H264 ? "h264_nvenc" : "av1_nvenc";
     const AVCodec *codec = avcodec_find_encoder_by_name(name);
     if (!codec)
         return VD_ERR(ENOTSUP);
@@ -273,34 +286,44 @@ fail:
 
 /* Per process: 0 = untried, 1 = works, -1 = failed its probe (logged once). */
 static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
-static int probe_state[3][3]; /* [codec][backend] */
+static int probe_state[3][4]; /* [codec][backend] */
+
+static const char *backend_name(enum vd_video_backend backend)
+{
+    return backend == VD_VIDEO_BACKEND_VAAPI ? "VAAPI"
+         : backend == VD_VIDEO_BACKEND_NVENC ? "NVENC"
+                                             : "software";
+}
 
 static int encode_frame(vd_video_encoder *ve, const picture *pic, int force_key, vd_buf *out,
                         vd_video_packet *pkts, int *n_pkts);
 
-/* A real one-frame encode at 64 x 64, since a device can be present and still fail (the
- * frame is accepted; some encoders emit it only with the next). */
+/* A real one-frame encode, since a device can be present and still fail (the frame is
+ * accepted; some encoders emit it only with the next).  256 x 256: NVENC refuses pictures
+ * under about 145 pixels wide. */
+#define PROBE_SIZE 256
 static int backend_works(enum vd_video_codec codec, enum vd_video_backend backend)
 {
     pthread_mutex_lock(&probe_lock);
     int state = probe_state[codec][backend];
     if (!state) {
-        vd_video_encoder probe = {.params = {codec, 64, 64, 30, 1000000, backend}};
-        uint8_t pixels[64 * 64 * 4] = {0};
+        vd_video_encoder probe = {.params = {codec, PROBE_SIZE, PROBE_SIZE, 30, 1000000, backend}};
+        uint8_t *pixels = calloc(PROBE_SIZE * PROBE_SIZE, 4);
         vd_buf out = {0};
         vd_video_packet pkts[VD_VIDEO_MAX_PACKETS];
-        int n_pkts, ret = encoder_open(&probe, backend);
-        picture pic = {.rgb = pixels, .stride = 64 * 4, .format = VD_FORMAT_BGRX8888};
+        int n_pkts, ret = pixels ? encoder_open(&probe, backend) : VD_ERR(ENOMEM);
+        picture pic = {.rgb = pixels, .stride = PROBE_SIZE * 4, .format = VD_FORMAT_BGRX8888};
         if (ret == 0)
             ret = encode_frame(&probe, &pic, 1, &out, pkts, &n_pkts);
         encoder_close(&probe);
         vd_buf_free(&out);
-        state = ret == 0 ? 1 : -1;
+        free(pixels);
+        state = ret == 0 ? 1 : ret == VD_ERR(ENOMEM) ? 0 : -1; /* ENOMEM: try again later */
         probe_state[codec][backend] = state;
         if (state < 0)
             vd_log(VD_LOG_WARNING, "%s %s encoder unavailable (%s); using the next backend",
-                   backend == VD_VIDEO_BACKEND_VAAPI ? "VAAPI" : "software",
-                   codec == VD_VIDEO_H264 ? "H.264" : "AV1", vd_strerror(ret));
+                   backend_name(backend), codec == VD_VIDEO_H264 ? "H.264" : "AV1",
+                   vd_strerror(ret));
     }
     pthread_mutex_unlock(&probe_lock);
     return state > 0;
@@ -311,6 +334,8 @@ static enum vd_video_backend forced_backend(enum vd_video_backend configured)
     const char *env = getenv("VD_VIDEO_BACKEND");
     if (env && !strcmp(env, "vaapi"))
         return VD_VIDEO_BACKEND_VAAPI;
+    if (env && !strcmp(env, "nvenc"))
+        return VD_VIDEO_BACKEND_NVENC;
     if (env && !strcmp(env, "software"))
         return VD_VIDEO_BACKEND_SOFTWARE;
     return configured;
@@ -335,14 +360,20 @@ int vd_video_encoder_new(const vd_video_params *params, vd_video_encoder **out)
                            .settle_until_us = -1};
     enum vd_video_backend want = forced_backend(params->backend);
     int ret = VD_ERR(ENOTSUP);
+    /* Hardware first (VAAPI, then NVENC), unless one is forced; a forced one that fails still
+     * falls back to software: the output must go on. */
 #if VD_HAVE_VAAPI
-    /* A forced VAAPI that fails still falls back: the output must go on. */
-    if (want != VD_VIDEO_BACKEND_SOFTWARE && backend_works(params->codec, VD_VIDEO_BACKEND_VAAPI))
+    if ((want == VD_VIDEO_BACKEND_AUTO || want == VD_VIDEO_BACKEND_VAAPI) &&
+        backend_works(params->codec, VD_VIDEO_BACKEND_VAAPI))
         ret = encoder_open(ve, VD_VIDEO_BACKEND_VAAPI);
 #else
     if (want == VD_VIDEO_BACKEND_VAAPI)
         vd_log(VD_LOG_WARNING, "VAAPI requested but not built in; using software");
 #endif
+    if (ret < 0 && params->codec == VD_VIDEO_H264 &&
+        (want == VD_VIDEO_BACKEND_AUTO || want == VD_VIDEO_BACKEND_NVENC) &&
+        backend_works(params->codec, VD_VIDEO_BACKEND_NVENC))
+        ret = encoder_open(ve, VD_VIDEO_BACKEND_NVENC);
     if (ret < 0 && backend_works(params->codec, VD_VIDEO_BACKEND_SOFTWARE))
         ret = encoder_open(ve, VD_VIDEO_BACKEND_SOFTWARE);
     if (ret < 0) {
@@ -362,10 +393,7 @@ void vd_video_encoder_free(vd_video_encoder **pve)
     *pve = NULL;
 }
 
-const char *vd_video_encoder_backend(const vd_video_encoder *ve)
-{
-    return ve->backend == VD_VIDEO_BACKEND_VAAPI ? "vaapi" : "software";
-}
+enum vd_video_backend vd_video_encoder_backend(const vd_video_encoder *ve) { return ve->backend; }
 
 vd_yuv_layout vd_video_encoder_layout(const vd_video_encoder *ve) { return ve->layout; }
 
@@ -583,9 +611,10 @@ static void loop_account(vd_video_encoder *ve, int64_t pts_us, int64_t d_us, int
         loop_correct(ve);
 }
 
-/* An encoder whose rate libavcodec 5.1 cannot change (libaom, VAAPI) is opened again at the
- * new rate, which costs a key frame: only for a move of REOPEN_MIN_STEP_PCT or more (the
- * link's steps are a quarter), and not within REOPEN_MIN_US of pictures of the last try.
+/* An encoder whose rate libavcodec 5.1 cannot change (libaom, VAAPI; NVENC's reconfiguration
+ * forces a key frame anyway) is opened again at the new rate, which costs a key frame: only
+ * for a move of REOPEN_MIN_STEP_PCT or more (the link's steps are a quarter), and not within
+ * REOPEN_MIN_US of pictures of the last try.
  * Not SVT-AV1: a new one holds its first pictures, whose tiles would go losslessly, just
  * when the link is behind. */
 #define REOPEN_MIN_STEP_PCT 20
@@ -666,10 +695,16 @@ static int encode_picture(vd_video_encoder *ve, const picture *pic, int64_t pts_
     if (uses_timestamps(ve))
         ve->pts += cadence_interval(ve) * ve->params.fps * AOM_TICKS / 1000000 - 1;
     ret = encode_frame(ve, pic, force_key, out, pkts, n_pkts);
-    if (ret < 0 && ve->backend == VD_VIDEO_BACKEND_VAAPI) {
-        /* Hardware failed mid-stream: the same frame goes out from software, as a key frame. */
-        vd_log(VD_LOG_WARNING, "VAAPI encoder failed (%s); the stream continues in software",
-               vd_strerror(ret));
+    if (ret < 0 && ve->backend != VD_VIDEO_BACKEND_SOFTWARE) {
+        /* Hardware failed mid-stream: the same frame goes out from software, as a key frame,
+         * and new streams no longer try it (logged once). */
+        pthread_mutex_lock(&probe_lock);
+        int first = probe_state[ve->params.codec][ve->backend] >= 0;
+        probe_state[ve->params.codec][ve->backend] = -1;
+        pthread_mutex_unlock(&probe_lock);
+        if (first)
+            vd_log(VD_LOG_WARNING, "%s encoder failed (%s); its streams continue in software",
+                   backend_name(ve->backend), vd_strerror(ret));
         out->size = start;
         encoder_close(ve);
         if ((ret = encoder_open(ve, VD_VIDEO_BACKEND_SOFTWARE)) < 0)
@@ -710,12 +745,197 @@ int vd_video_encode_yuv(vd_video_encoder *ve, vd_yuv_layout layout, const uint8_
 /* ---- decoder ---- */
 
 struct vd_video_decoder {
+    enum vd_video_codec codec;
     AVCodecContext *ctx;
     AVFrame *frame;
+    AVFrame *sw_frame; /* a VAAPI picture read back into memory */
     AVPacket *pkt;
     struct SwsContext *sws;
     int width, height;
+    int hw;      /* ctx stands for VAAPI: a failure may be the device's */
+    int packets; /* given to ctx (for the test hook) */
 };
+
+/* Per process and codec, under probe_lock: 0 = untried, 1 = VAAPI decodes, -1 = it failed
+ * its probe or a stream (logged once).  The device is opened once and shared: opening one
+ * (the DRM node, vaInitialize) per stream would stall each new stream. */
+static int decode_probe_state[3];
+static AVBufferRef *vaapi_device;
+
+/* Test hook (vd_video_test_fake_vaapi_decoder()): 0 = off, else software decoders stand for
+ * VAAPI ones and the fail_at-th packet of each fails as the device would (EIO; -fail_at:
+ * as rejected data, which is how libavcodec's h264 reports most VAAPI failures). */
+static atomic_int fake_vaapi_fail_at;
+
+void vd_video_test_fake_vaapi_decoder(int fail_at) { atomic_store(&fake_vaapi_fail_at, fail_at); }
+
+/* libavcodec's h264; for AV1 libdav1d, else libavcodec's own (which in 5.1 decodes only
+ * through a hardware accelerator: without libdav1d AV1 streams then fail to decode). */
+static const AVCodec *software_decoder(enum vd_video_codec codec)
+{
+    if (codec == VD_VIDEO_H264)
+        return avcodec_find_decoder(AV_CODEC_ID_H264);
+    const AVCodec *c = avcodec_find_decoder_by_name("libdav1d");
+    return c ? c : avcodec_find_decoder(AV_CODEC_ID_AV1);
+}
+
+/* The libavcodec decoder that takes VAAPI surfaces for codec, or NULL (libdav1d has no
+ * hardware path; libavcodec's own av1 does). */
+static const AVCodec *vaapi_decoder(enum vd_video_codec codec)
+{
+    const AVCodec *c = codec == VD_VIDEO_H264 ? avcodec_find_decoder(AV_CODEC_ID_H264)
+                                              : avcodec_find_decoder_by_name("av1");
+    const AVCodecHWConfig *hc;
+    for (int i = 0; c && (hc = avcodec_get_hw_config(c, i)); i++)
+        if (hc->device_type == AV_HWDEVICE_TYPE_VAAPI &&
+            (hc->methods & AV_CODEC_HW_CONFIG_METHOD_HW_DEVICE_CTX))
+            return c;
+    return NULL;
+}
+
+/* VAAPI surfaces where the decoder offers them (the driver takes the stream's profile and
+ * size), else its software format: h264 then decodes on the CPU, libavcodec 5.1's own av1
+ * fails (ENOSYS), which vd_video_decode() takes as the device's failure. */
+static enum AVPixelFormat pick_vaapi(AVCodecContext *ctx, const enum AVPixelFormat *fmts)
+{
+    for (const enum AVPixelFormat *p = fmts; *p != AV_PIX_FMT_NONE; p++)
+        if (*p == AV_PIX_FMT_VAAPI)
+            return *p;
+    return avcodec_default_get_format(ctx, fmts);
+}
+
+/* Opens vd->ctx: through VAAPI on device (hw set; the reference passes to it, and is
+ * released on failure too), or in software (hw 0).  hw without a device: the test hook's
+ * stand-in. */
+static int decoder_open(vd_video_decoder *vd, int hw, AVBufferRef *device)
+{
+    const AVCodec *c = device ? vaapi_decoder(vd->codec) : software_decoder(vd->codec);
+    if (!c || !(vd->ctx = avcodec_alloc_context3(c))) {
+        av_buffer_unref(&device);
+        return c ? VD_ERR(ENOMEM) : VD_ERR(ENOTSUP);
+    }
+    AVCodecContext *ctx = vd->ctx;
+    /* One frame in, one frame out: frame threads would add a frame of delay each.  Damage
+     * must surface as an error (and a key request), not as a concealed picture. */
+    ctx->thread_count = 1;
+    ctx->flags |= AV_CODEC_FLAG_LOW_DELAY;
+    ctx->err_recognition |= AV_EF_EXPLODE;
+    /* Allocations follow the stream's announced size: hold it near the rectangle's (the
+     * decoders count their padded, aligned picture). */
+    ctx->max_pixels = (int64_t)(vd->width + 128) * (vd->height + 128);
+    if (device) {
+        ctx->hw_device_ctx = device;
+        ctx->get_format = pick_vaapi;
+    }
+    int ret = avcodec_open2(ctx, c, NULL);
+    if (ret < 0) {
+        avcodec_free_context(&vd->ctx);
+        return ret == AVERROR(ENOMEM) ? VD_ERR(ENOMEM) : VD_ERR(EIO);
+    }
+    vd->hw = hw;
+    vd->packets = 0;
+    return 0;
+}
+
+/* A decoding error as decode_packet() returns it: EIO on VAAPI for anything but rejected
+ * data (memory too: the device's may have run out), else ENOMEM or EBADMSG. */
+static int decode_err(const vd_video_decoder *vd, int averr)
+{
+    if (vd->hw && averr != AVERROR_INVALIDDATA && averr != AVERROR(EAGAIN))
+        return VD_ERR(EIO);
+    return averr == AVERROR(ENOMEM) ? VD_ERR(ENOMEM) : VD_ERR(EBADMSG);
+}
+
+/* Decodes one coded picture into *out (a frame in memory: read back from the device for
+ * VAAPI); the caller unrefs vd->frame and vd->sw_frame after. */
+static int decode_packet(vd_video_decoder *vd, const uint8_t *data, size_t size, AVFrame **out)
+{
+    if (!vd->ctx) /* a fallback to software that failed to open */
+        return VD_ERR(EIO);
+    if (size > INT32_MAX / 2)
+        return VD_ERR(EBADMSG);
+    int fail_at = atomic_load(&fake_vaapi_fail_at);
+    if (vd->hw && fail_at && ++vd->packets == abs(fail_at))
+        return fail_at > 0 ? VD_ERR(EIO) : VD_ERR(EBADMSG);
+    /* libavcodec reads past the end of the input: give it a padded copy. */
+    if (av_new_packet(vd->pkt, (int)size) < 0)
+        return VD_ERR(ENOMEM);
+    memcpy(vd->pkt->data, data, size);
+    int ret = avcodec_send_packet(vd->ctx, vd->pkt);
+    av_packet_unref(vd->pkt);
+    if (ret < 0)
+        return decode_err(vd, ret);
+    if ((ret = avcodec_receive_frame(vd->ctx, vd->frame)) < 0)
+        return decode_err(vd, ret);
+    AVFrame *f = vd->frame;
+    if (f->width != vd->width || f->height != vd->height || f->decode_error_flags ||
+        (f->flags & AV_FRAME_FLAG_CORRUPT))
+        return VD_ERR(EBADMSG); /* a stream may not change its size */
+    if (f->format == AV_PIX_FMT_VAAPI) {
+        if (av_hwframe_transfer_data(vd->sw_frame, f, 0) < 0)
+            return VD_ERR(EIO);
+        f = vd->sw_frame;
+    }
+    *out = f;
+    return 0;
+}
+
+#if VD_HAVE_VAAPI
+/* A new reference to the shared device if VAAPI decodes codec, else NULL: the first time, a
+ * real decode of a software
+ * encoder's key frame through it, into memory (a device can open and still fail on the first
+ * picture, or leave a profile it lacks to software). */
+static AVBufferRef *vaapi_decode_device(enum vd_video_codec codec)
+{
+    pthread_mutex_lock(&probe_lock);
+    int state = decode_probe_state[codec];
+    if (!state) {
+        vd_video_decoder probe = {.codec = codec, .width = 64, .height = 64};
+        vd_video_encoder coder = {.params = {codec, 64, 64, 30, 1000000, VD_VIDEO_BACKEND_SOFTWARE}};
+        uint8_t pixels[64 * 64 * 4] = {0};
+        picture pic = {.rgb = pixels, .stride = 64 * 4, .format = VD_FORMAT_BGRX8888};
+        vd_buf coded = {0};
+        vd_video_packet pkts[VD_VIDEO_MAX_PACKETS];
+        int n_pkts = 0, ret = 0;
+        AVFrame *f;
+        int averr = vaapi_device ? 0
+                  : av_hwdevice_ctx_create(&vaapi_device, AV_HWDEVICE_TYPE_VAAPI, NULL, NULL, 0);
+        if (averr < 0)
+            ret = av_err(averr);
+        if (ret == 0) {
+            AVBufferRef *ref = av_buffer_ref(vaapi_device);
+            ret = ref ? decoder_open(&probe, 1, ref) : VD_ERR(ENOMEM);
+        }
+        if (ret == 0 && (!(probe.frame = av_frame_alloc()) || !(probe.sw_frame = av_frame_alloc()) ||
+                         !(probe.pkt = av_packet_alloc())))
+            ret = VD_ERR(ENOMEM);
+        /* Without a picture from the software encoder (none for the codec, or SVT-AV1, which
+         * holds its first), the device and decoder that opened must do. */
+        if (ret == 0 && encoder_open(&coder, VD_VIDEO_BACKEND_SOFTWARE) == 0 &&
+            encode_frame(&coder, &pic, 1, &coded, pkts, &n_pkts) == 0 && n_pkts > 0) {
+            ret = decode_packet(&probe, coded.data + pkts[0].offset, pkts[0].size, &f);
+            if (ret == 0 && probe.frame->format != AV_PIX_FMT_VAAPI)
+                ret = VD_ERR(ENOTSUP); /* the driver left the profile to software */
+        }
+        encoder_close(&coder);
+        vd_buf_free(&coded);
+        avcodec_free_context(&probe.ctx);
+        av_frame_free(&probe.frame);
+        av_frame_free(&probe.sw_frame);
+        av_packet_free(&probe.pkt);
+        state = ret == 0 ? 1 : ret == VD_ERR(ENOMEM) ? 0 : -1; /* ENOMEM: try again later */
+        decode_probe_state[codec] = state;
+        if (state < 0)
+            vd_log(VD_LOG_WARNING, "VAAPI %s decoder unavailable (%s); decoding in software",
+                   codec == VD_VIDEO_H264 ? "H.264" : "AV1", vd_strerror(ret));
+        if (state < 0 && decode_probe_state[VD_VIDEO_H264 + VD_VIDEO_AV1 - codec] < 0)
+            av_buffer_unref(&vaapi_device); /* no codec uses it */
+    }
+    AVBufferRef *device = state > 0 ? av_buffer_ref(vaapi_device) : NULL;
+    pthread_mutex_unlock(&probe_lock);
+    return device;
+}
+#endif
 
 void vd_video_decoder_free(vd_video_decoder **pvd)
 {
@@ -724,42 +944,50 @@ void vd_video_decoder_free(vd_video_decoder **pvd)
     vd_video_decoder *vd = *pvd;
     avcodec_free_context(&vd->ctx);
     av_frame_free(&vd->frame);
+    av_frame_free(&vd->sw_frame);
     av_packet_free(&vd->pkt);
     sws_freeContext(vd->sws);
     free(vd);
     *pvd = NULL;
 }
 
-int vd_video_decoder_new(enum vd_video_codec codec, int width, int height, vd_video_decoder **out)
+int vd_video_decoder_new(enum vd_video_codec codec, int width, int height,
+                         enum vd_video_backend backend, vd_video_decoder **out)
 {
     *out = NULL;
-    const AVCodec *c = codec == VD_VIDEO_H264 ? avcodec_find_decoder(AV_CODEC_ID_H264)
-                     : codec == VD_VIDEO_AV1  ? avcodec_find_decoder_by_name("libdav1d")
-                                              : NULL;
-    if (codec == VD_VIDEO_AV1 && !c)
-        c = avcodec_find_decoder(AV_CODEC_ID_AV1);
-    if (!c)
+    if (codec != VD_VIDEO_H264 && codec != VD_VIDEO_AV1)
         return VD_ERR(ENOTSUP);
     vd_video_decoder *vd = calloc(1, sizeof(*vd));
     if (!vd)
         return VD_ERR(ENOMEM);
+    vd->codec = codec;
     vd->width = width;
     vd->height = height;
-    vd->ctx = avcodec_alloc_context3(c);
     vd->frame = av_frame_alloc();
+    vd->sw_frame = av_frame_alloc();
     vd->pkt = av_packet_alloc();
-    int ret = VD_ERR(ENOMEM);
-    if (vd->ctx && vd->frame && vd->pkt) {
-        /* One frame in, one frame out: frame threads would add a frame of delay each.  Damage
-         * must surface as an error (and a key request), not as a concealed picture. */
-        vd->ctx->thread_count = 1;
-        vd->ctx->flags |= AV_CODEC_FLAG_LOW_DELAY;
-        vd->ctx->err_recognition |= AV_EF_EXPLODE;
-        /* Allocations follow the stream's announced size: hold it near the rectangle's (the
-         * decoders count their padded, aligned picture). */
-        vd->ctx->max_pixels = (int64_t)(width + 128) * (height + 128);
-        ret = avcodec_open2(vd->ctx, c, NULL) < 0 ? VD_ERR(EIO) : 0;
+    if (!vd->frame || !vd->sw_frame || !vd->pkt) {
+        vd_video_decoder_free(&vd);
+        return VD_ERR(ENOMEM);
     }
+    enum vd_video_backend want = forced_backend(backend);
+    int ret = VD_ERR(ENOTSUP);
+    /* As for encoders, a forced VAAPI that fails still falls back. */
+    if (want == VD_VIDEO_BACKEND_AUTO || want == VD_VIDEO_BACKEND_VAAPI) {
+        AVBufferRef *device = NULL;
+        if (atomic_load(&fake_vaapi_fail_at))
+            ret = decoder_open(vd, 1, NULL);
+#if VD_HAVE_VAAPI
+        else if ((device = vaapi_decode_device(codec)))
+            ret = decoder_open(vd, 1, device);
+#else
+        else if (want == VD_VIDEO_BACKEND_VAAPI)
+            vd_log(VD_LOG_WARNING, "VAAPI requested but not built in; decoding in software");
+        (void)device;
+#endif
+    }
+    if (ret < 0)
+        ret = decoder_open(vd, 0, NULL);
     if (ret < 0) {
         vd_video_decoder_free(&vd);
         return ret;
@@ -768,37 +996,52 @@ int vd_video_decoder_new(enum vd_video_codec codec, int width, int height, vd_vi
     return 0;
 }
 
-int vd_video_decode(vd_video_decoder *vd, const uint8_t *data, size_t size, uint8_t *dst,
-                    size_t stride, enum vd_pixel_format format)
+/* Hands the stream to software after its device failed, and stops new streams using VAAPI
+ * (the failure is logged once per process). */
+static int fall_back_to_software(vd_video_decoder *vd)
 {
-    if (size > INT32_MAX / 2)
-        return VD_ERR(EBADMSG);
-    /* libavcodec reads past the end of the input: give it a padded copy. */
-    if (av_new_packet(vd->pkt, (int)size) < 0)
-        return VD_ERR(ENOMEM);
-    memcpy(vd->pkt->data, data, size);
-    int ret = avcodec_send_packet(vd->ctx, vd->pkt);
-    av_packet_unref(vd->pkt);
-    if (ret < 0)
-        return ret == AVERROR(ENOMEM) ? VD_ERR(ENOMEM) : VD_ERR(EBADMSG);
-    ret = avcodec_receive_frame(vd->ctx, vd->frame);
-    if (ret < 0)
-        return ret == AVERROR(ENOMEM) ? VD_ERR(ENOMEM) : VD_ERR(EBADMSG);
-    AVFrame *f = vd->frame;
-    if (f->width != vd->width || f->height != vd->height || f->decode_error_flags ||
-        (f->flags & AV_FRAME_FLAG_CORRUPT)) {
-        av_frame_unref(f);
-        return VD_ERR(EBADMSG); /* a stream may not change its size */
+    pthread_mutex_lock(&probe_lock);
+    int first = decode_probe_state[vd->codec] >= 0;
+    decode_probe_state[vd->codec] = -1;
+    pthread_mutex_unlock(&probe_lock);
+    if (first)
+        vd_log(VD_LOG_WARNING, "VAAPI %s decoder failed; its streams continue in software",
+               vd->codec == VD_VIDEO_H264 ? "H.264" : "AV1");
+    av_frame_unref(vd->frame);
+    av_frame_unref(vd->sw_frame);
+    avcodec_free_context(&vd->ctx);
+    vd->hw = 0;
+    int ret = decoder_open(vd, 0, NULL);
+    return ret == VD_ERR(ENOMEM) ? ret : ret < 0 ? VD_ERR(EIO) : 0;
+}
+
+int vd_video_decode(vd_video_decoder *vd, const uint8_t *data, size_t size, int key,
+                    uint8_t *dst, size_t stride, enum vd_pixel_format format)
+{
+    AVFrame *f = NULL;
+    int ret = decode_packet(vd, data, size, &f);
+    /* On VAAPI, a failure that is not the data's, or any on a key frame (libavcodec's h264
+     * reports most of the device's failures as rejected data): the stream goes on in
+     * software, from this picture if it is a key frame (were the data bad, software rejects
+     * it too), else from the key frame the caller asks for. */
+    if (vd->hw && (ret == VD_ERR(EIO) || (ret < 0 && key))) {
+        if ((ret = fall_back_to_software(vd)) < 0)
+            return ret;
+        ret = key ? decode_packet(vd, data, size, &f) : VD_ERR(EBADMSG);
     }
-    vd->sws = sws_getCachedContext(vd->sws, f->width, f->height, f->format, vd->width, vd->height,
-                                   av_format(format), SWS_POINT, NULL, NULL, NULL);
-    if (!vd->sws) {
-        av_frame_unref(f);
-        return VD_ERR(ENOMEM);
+    if (ret == 0) {
+        vd->sws = sws_getCachedContext(vd->sws, f->width, f->height, f->format, vd->width,
+                                       vd->height, av_format(format), SWS_POINT, NULL, NULL, NULL);
+        if (vd->sws) {
+            uint8_t *planes[1] = {dst};
+            const int strides[1] = {(int)stride};
+            sws_scale(vd->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, planes,
+                      strides);
+        } else {
+            ret = VD_ERR(ENOMEM);
+        }
     }
-    uint8_t *planes[1] = {dst};
-    const int strides[1] = {(int)stride};
-    sws_scale(vd->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, planes, strides);
-    av_frame_unref(f);
-    return 0;
+    av_frame_unref(vd->frame);
+    av_frame_unref(vd->sw_frame);
+    return ret;
 }

@@ -16,9 +16,10 @@ enum vd_video_codec {
 };
 
 enum vd_video_backend {
-    VD_VIDEO_BACKEND_AUTO = 0, /* VAAPI when it works, else software */
+    VD_VIDEO_BACKEND_AUTO = 0, /* hardware when it works, else software */
     VD_VIDEO_BACKEND_VAAPI = 1,
     VD_VIDEO_BACKEND_SOFTWARE = 2,
+    VD_VIDEO_BACKEND_NVENC = 3, /* encoding only */
 };
 
 /* The lowest rate a stream takes: x264 counts in kbit/s. */
@@ -43,8 +44,9 @@ typedef struct vd_video_params {
 typedef struct vd_video_encoder vd_video_encoder;
 
 /* Opens a stream with the best backend allowed by params->backend and the
- * VD_VIDEO_BACKEND environment variable ("vaapi", "software"); a backend that fails its
- * probe (a real one-frame encode, remembered per process) is skipped with one log line.
+ * VD_VIDEO_BACKEND environment variable ("vaapi", "nvenc", "software"): VAAPI, NVENC (H.264),
+ * software; a backend that fails its probe (a real one-frame encode, remembered per
+ * process) is skipped with one log line.
  * Returns 0, VD_ERR(ENOTSUP) when no encoder for the codec exists, or another error. */
 VD_HIDDEN int vd_video_encoder_new(const vd_video_params *params, vd_video_encoder **out);
 VD_HIDDEN void vd_video_encoder_free(vd_video_encoder **ve);
@@ -68,8 +70,8 @@ VD_HIDDEN int vd_video_encode(vd_video_encoder *ve, const uint8_t *src, size_t s
                               enum vd_pixel_format format, int64_t pts_us, int force_key,
                               vd_buf *out, vd_video_packet *pkts, int *n_pkts);
 
-/* The YUV layout the stream's encoder takes: VD_YUV420P for software, VD_YUV_NV12 for the
- * VAAPI upload.  It changes when a failed VAAPI stream goes on in software. */
+/* The YUV layout the stream's encoder takes: VD_YUV420P for software and NVENC, VD_YUV_NV12
+ * for the VAAPI upload.  It changes when a failed VAAPI stream goes on in software. */
 VD_HIDDEN vd_yuv_layout vd_video_encoder_layout(const vd_video_encoder *ve);
 
 /* vd_video_encode() of a picture already converted (colour.h's formulas, as
@@ -92,9 +94,9 @@ VD_HIDDEN uint64_t vd_video_encoder_convert_ns(const vd_video_encoder *ve);
 VD_HIDDEN int64_t vd_video_encoder_allowed_bits(const vd_video_encoder *ve);
 
 /* Changes the stream's bit rate from the next frame on: libx264 without a key frame.  An
- * encoder that cannot change it during a stream (libaom, VAAPI through libavcodec 5.1) is
- * opened again at the new rate, its next picture a key frame, for a change of a fifth or
- * more, at most one try per 2 s of pictures.  Returns 0; VD_ERR(EAGAIN) when the change waits
+ * encoder that cannot change it during a stream (libaom, VAAPI through libavcodec 5.1; NVENC
+ * only with a key frame) is opened again at the new rate, its next picture a key frame, for
+ * a change of a fifth or more, at most one try per 2 s of pictures.  Returns 0; VD_ERR(EAGAIN) when the change waits
  * (too small, too soon, or opening at the new rate failed: the stream keeps its rate, ask
  * again later); VD_ERR(ENOTSUP) for SVT-AV1, which holds a new encoder's first pictures; or
  * another negative error from opening the encoder again (the next picture tries software). */
@@ -109,24 +111,37 @@ VD_HIDDEN int vd_video_encoder_retargets(const vd_video_encoder *ve);
  * other slice's progress while it runs); 0 restores two. */
 VD_HIDDEN void vd_video_test_single_thread(int on);
 
-/* "vaapi" or "software". */
-VD_HIDDEN const char *vd_video_encoder_backend(const vd_video_encoder *ve);
+/* Where the stream codes now (never AUTO). */
+VD_HIDDEN enum vd_video_backend vd_video_encoder_backend(const vd_video_encoder *ve);
 
 typedef struct vd_video_decoder vd_video_decoder;
 
+/* Opens a stream's decoder: VAAPI when backend allows it (AUTO or VAAPI; the
+ * VD_VIDEO_BACKEND environment variable overrides it as for encoders) and it passes its probe
+ * (a real decode of a software encoder's key frame into memory, remembered per process, a
+ * failure logged once), else software.
+ * Returns 0, VD_ERR(ENOTSUP) when no decoder for the codec exists, or another error. */
 VD_HIDDEN int vd_video_decoder_new(enum vd_video_codec codec, int width, int height,
-                                   vd_video_decoder **out);
+                                   enum vd_video_backend backend, vd_video_decoder **out);
 VD_HIDDEN void vd_video_decoder_free(vd_video_decoder **vd);
+
+/* Test hook: 0 (the default) = off; else decoders opened from now on put a software decoder
+ * in VAAPI's place, and its fail_at-th packet fails as the device would: EIO, or for a
+ * negative fail_at as rejected data (EBADMSG), as libavcodec's h264 reports most of VAAPI's
+ * failures. */
+VD_HIDDEN void vd_video_test_fake_vaapi_decoder(int fail_at);
 
 /* Bytes past each row's width * bpp that vd_video_decode() may write: libswscale writes a
  * row in whole SIMD chunks (8 bytes past a 296-pixel BGRX row, seen under valgrind). */
 #define VD_VIDEO_ROW_SLACK 64
 
-/* Decodes one coded frame into width x height pixels of format at dst (stride bytes per row;
- * stride, and the buffer after the last row, leave VD_VIDEO_ROW_SLACK bytes past width * bpp).
- * Returns 0, or VD_ERR(EBADMSG) for data the decoder rejects (the stream then needs a key
- * frame), or VD_ERR(ENOMEM). */
-VD_HIDDEN int vd_video_decode(vd_video_decoder *vd, const uint8_t *data, size_t size, uint8_t *dst,
-                              size_t stride, enum vd_pixel_format format);
+/* Decodes one coded frame (key: a key frame) into width x height pixels of format at dst
+ * (stride bytes per row; stride, and the buffer after the last row, leave VD_VIDEO_ROW_SLACK
+ * bytes past width * bpp).  When VAAPI fails on it the decoder goes on in software (logged):
+ * with this frame if it is a key frame, else it returns VD_ERR(EBADMSG).  Returns 0,
+ * VD_ERR(EBADMSG) for data the decoder rejects (the stream then needs a key frame),
+ * VD_ERR(EIO) when no decoder could be opened again, or VD_ERR(ENOMEM). */
+VD_HIDDEN int vd_video_decode(vd_video_decoder *vd, const uint8_t *data, size_t size, int key,
+                              uint8_t *dst, size_t stride, enum vd_pixel_format format);
 
 #endif

@@ -166,7 +166,8 @@ int vd_decoder_new(const vd_decoder_config *cfg, vd_decoder **out)
     if (cfg->max_surfaces < 1 || cfg->max_surfaces > MAX_SURFACES || cfg->max_surface_pixels < 1 ||
         cfg->max_surface_pixels > defaults.max_surface_pixels ||
         cfg->max_total_pixels < cfg->max_surface_pixels ||
-        cfg->cache_size / VD_TILE_SLOT_BYTES > VD_TILE_CACHE_MAX_SLOTS)
+        cfg->cache_size / VD_TILE_SLOT_BYTES > VD_TILE_CACHE_MAX_SLOTS ||
+        (unsigned)cfg->video_backend > VD_BACKEND_SOFTWARE)
         return VD_ERR(EINVAL);
     vd_decoder *dec = calloc(1, sizeof(*dec));
     if (!dec)
@@ -398,7 +399,8 @@ static int handle_stream_create(vd_decoder *dec, const vd_msg *msg)
         stream_free(&st);
         return VD_ERR(ENOMEM);
     }
-    if ((ret = vd_video_decoder_new(m.codec, (int)m.width, (int)m.height, &st.video)) < 0) {
+    if ((ret = vd_video_decoder_new(m.codec, (int)m.width, (int)m.height,
+                                     (enum vd_video_backend)dec->cfg.video_backend, &st.video)) < 0) {
         stream_free(&st);
         return ret == VD_ERR(ENOTSUP) ? VD_ERR(ENOTSUP) : ret;
     }
@@ -424,7 +426,8 @@ static int handle_stream_frame(vd_decoder *dec, const vd_msg *msg)
         return ret;
     if (st->broken && !(m.flags & VD_STREAM_FRAME_KEY))
         return 0; /* what follows a loss would decode to garbage: wait for the key frame */
-    ret = vd_video_decode(st->video, coded, coded_size, st->pixels, st->stride, st->format);
+    ret = vd_video_decode(st->video, coded, coded_size, !!(m.flags & VD_STREAM_FRAME_KEY),
+                          st->pixels, st->stride, st->format);
     if (ret == VD_ERR(ENOMEM))
         return ret;
     if (ret < 0) {

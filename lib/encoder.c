@@ -200,7 +200,7 @@ int vd_encoder_new(const vd_encoder_config *cfg, vd_encoder **out)
     if (cfg->max_packet_size < MIN_PACKET_SIZE || cfg->max_surfaces < 1 ||
         cfg->max_surfaces > MAX_SURFACES || vd_classifier_config_check(&cfg->classifier) < 0 ||
         cfg->video_codecs & ~(uint32_t)(VD_CODEC_H264 | VD_CODEC_AV1) ||
-        (cfg->video_codecs && cfg->video_bitrate < 10000) || cfg->video_backend > VD_BACKEND_SOFTWARE ||
+        (cfg->video_codecs && cfg->video_bitrate < 10000) || (unsigned)cfg->video_backend > VD_BACKEND_NVENC ||
         cfg->cache_size / VD_TILE_SLOT_BYTES > VD_TILE_CACHE_MAX_SLOTS || cfg->gpu > VD_GPU_NAME ||
         (cfg->gpu == VD_GPU_INDEX && cfg->gpu_index < 0) || (cfg->gpu == VD_GPU_NAME && !cfg->gpu_name))
         return VD_ERR(EINVAL);
@@ -1109,6 +1109,8 @@ static int code_stream(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
     if (ret < 0)
         return ret;
     enc->stats.video_ns += vd_now_ns() - t0;
+    enc->stats.video_pictures++;
+    enc->stats.video_pictures_hw += vd_video_encoder_backend(st->video) != VD_VIDEO_BACKEND_SOFTWARE;
     enc->stats.video_budget += (uint32_t)VD_MIN(vd_video_encoder_allowed_bits(st->video) / 8,
                                                 (int64_t)UINT32_MAX - enc->stats.video_budget);
     enc->yuv.convert_ns += vd_video_encoder_convert_ns(st->video);

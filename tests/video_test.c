@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "testutil.h"
+
+#include "../codec/video.h"
 #include "lib/internal.h"
 
 enum { W = 640, H = 480 };
@@ -69,12 +71,16 @@ static int same_pixel(const vd_image *img, const tu_canvas *c, int x, int y)
                    c->data + (size_t)y * (size_t)c->stride + (size_t)x * 4, 3);
 }
 
-static int log_lines;
+static int log_lines, decoder_log_lines, nvenc_log_lines;
 static void count_log(void *opaque, enum vd_log_level level, const char *msg)
 {
     (void)opaque, (void)level;
     if (strstr(msg, "VAAPI"))
         log_lines++;
+    if (strstr(msg, "VAAPI") && strstr(msg, "decod"))
+        decoder_log_lines++;
+    if (strstr(msg, "NVENC"))
+        nvenc_log_lines++;
 }
 
 static int streams_created; /* STREAM_CREATE messages roundtrip() has passed on */
@@ -109,9 +115,12 @@ static vd_image roundtrip(vd_encoder *enc, vd_decoder *dec, const vd_frame *f, i
     return img;
 }
 
+/* backend: VD_VIDEO_BACKEND's value (NULL: unset), or "config-vaapi" for VD_BACKEND_VAAPI in
+ * both configs with the variable unset. */
 static void run(const char *backend, uint32_t codec)
 {
-    if (backend)
+    int by_config = backend && !strcmp(backend, "config-vaapi");
+    if (backend && !by_config)
         setenv("VD_VIDEO_BACKEND", backend, 1);
     else
         unsetenv("VD_VIDEO_BACKEND");
@@ -121,7 +130,15 @@ static void run(const char *backend, uint32_t codec)
     vd_encoder_config cfg;
     vd_encoder_config_default(&cfg);
     cfg.video_codecs = codec;
+    cfg.video_backend = by_config ? VD_BACKEND_VAAPI : VD_BACKEND_AUTO;
     tu_canvas c = tu_open_desktop(&cfg, W, H, &r, &enc, &dec);
+    if (by_config) {
+        vd_decoder_config dcfg;
+        vd_decoder_config_default(&dcfg);
+        dcfg.video_backend = VD_BACKEND_VAAPI;
+        vd_decoder_free(&dec);
+        CHECK(vd_decoder_new(&dcfg, &dec) == 0, "decoder with VD_BACKEND_VAAPI");
+    }
     int frame = 0, streamed = 0;
     double worst_psnr = 99;
     vd_image img;
@@ -350,6 +367,60 @@ static void window_dragged_beside(int flat)
 }
 
 /* A corrupt stream frame: an error for that stream, a key request, recovery after it. */
+/* A VAAPI decoder that fails mid-stream (the test hook puts a software decoder in its place
+ * and fails its fail_at-th packet, EIO or, negative, as rejected data, which is how
+ * libavcodec's h264 reports most of VAAPI's failures): on the key frame the stream goes on in
+ * software at once, with no key request; on a later picture, from the key frame it asks for.
+ * With software chosen (backend, or env for VD_VIDEO_BACKEND) no VAAPI decoder is opened, so
+ * nothing fails. */
+static void vaapi_decoder_fails(int fail_at, enum vd_video_backend_choice backend, const char *env)
+{
+    vd_video_test_fake_vaapi_decoder(fail_at);
+    if (env)
+        setenv("VD_VIDEO_BACKEND", env, 1);
+    else
+        unsetenv("VD_VIDEO_BACKEND");
+    tu_rng r = tu_rng_init(23);
+    vd_encoder *enc;
+    vd_decoder *dec;
+    tu_canvas c = tu_open_desktop(NULL, W, H, &r, &enc, &dec);
+    vd_decoder_config dcfg;
+    vd_decoder_config_default(&dcfg);
+    dcfg.video_backend = backend;
+    vd_decoder_free(&dec);
+    CHECK(vd_decoder_new(&dcfg, &dec) == 0, "decoder_new");
+    int software = backend == VD_BACKEND_SOFTWARE || (env && !strcmp(env, "software"));
+    size_t requests = 0;
+    int streamed = 0;
+    double worst = 99;
+    for (int frame = 0; frame < 40; frame++) {
+        paint(&c, &r, frame);
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        vd_image img = roundtrip(enc, dec, &f, 0);
+        uint32_t ids[4];
+        size_t n = vd_decoder_get_key_requests(dec, ids, 4);
+        for (size_t k = 0; k < n; k++)
+            CHECK(vd_encoder_request_keyframe(enc, ids[k]) == 0, "request_keyframe");
+        requests += n;
+        vd_encoder_stats st;
+        vd_encoder_get_stats(enc, &st);
+        streamed += st.tiles_streamed > 0;
+        if (frame >= 20)
+            worst = fmin(worst, psnr_area(&img, &c));
+    }
+    printf("video: a VAAPI decoder failing on packet %d (%s)%s: %zu key request(s), worst PSNR "
+           "%.1f dB once settled\n", abs(fail_at), fail_at > 0 ? "device error" : "rejected data",
+           software ? ", software chosen" : "", requests, worst);
+    CHECK(streamed >= 25, "only %d frames streamed", streamed);
+    CHECK(worst >= 30, "PSNR %.1f dB after the fallback", worst);
+    CHECK(abs(fail_at) == 1 || software ? requests == 0 : requests >= 1, "%zu key requests",
+          requests);
+    tu_close_desktop(&c, &enc, &dec);
+    vd_video_test_fake_vaapi_decoder(0);
+    unsetenv("VD_VIDEO_BACKEND");
+}
+
 static void corrupt(void)
 {
     tu_rng r = tu_rng_init(5);
@@ -741,16 +812,37 @@ int main(void)
     vd_log_set_callback(count_log, NULL);
     vd_log_set_level(VD_LOG_WARNING);
     /* Without a VAAPI device (CI has none), auto and a forced VAAPI must fall back to
-     * software, say so once (the probe is remembered), and work. */
+     * software, say so once on each side (the probes are remembered), and work: the decoder
+     * (config AUTO) follows VD_VIDEO_BACKEND as the encoder does. */
     run("vaapi", VD_CODEC_H264);
     run(NULL, VD_CODEC_H264);
+    run("config-vaapi", VD_CODEC_H264);
     run("software", VD_CODEC_H264);
+    run("nvenc", VD_CODEC_H264);
+    run("vaapi", VD_CODEC_AV1);
     run("software", VD_CODEC_AV1);
 #if VD_HAVE_VAAPI
     if (access("/dev/dri", F_OK) != 0)
-        CHECK(log_lines == 1, "%d log lines about VAAPI, want exactly 1", log_lines);
+        CHECK(log_lines == 4 && decoder_log_lines == 2,
+              "%d log lines about VAAPI (%d from decoders), want one per codec on each side",
+              log_lines, decoder_log_lines);
 #endif
-    printf("video: VAAPI unavailable -> software, logged %d time(s)\n", log_lines);
+    /* NVENC (tried after VAAPI in auto, and forced above) needs an NVIDIA device. */
+    if (access("/dev/nvidia0", F_OK) != 0)
+        CHECK(nvenc_log_lines == 1, "%d log lines about NVENC, want exactly 1", nvenc_log_lines);
+    vd_decoder_config dcfg;
+    vd_decoder_config_default(&dcfg);
+    dcfg.video_backend = (enum vd_video_backend_choice)3;
+    vd_decoder *bad = NULL;
+    CHECK(vd_decoder_new(&dcfg, &bad) == VD_ERR(EINVAL) && !bad, "an unknown decoder backend");
+    printf("video: VAAPI unavailable -> software, logged %d time(s) (%d by the decoder); NVENC "
+           "%d time(s)\n", log_lines, decoder_log_lines, nvenc_log_lines);
+    vaapi_decoder_fails(1, VD_BACKEND_AUTO, NULL);
+    vaapi_decoder_fails(-1, VD_BACKEND_AUTO, NULL);
+    vaapi_decoder_fails(5, VD_BACKEND_AUTO, NULL);
+    vaapi_decoder_fails(5, VD_BACKEND_VAAPI, NULL);
+    vaapi_decoder_fails(5, VD_BACKEND_SOFTWARE, NULL);
+    vaapi_decoder_fails(5, VD_BACKEND_AUTO, "software");
     corrupt();
     controls_beside();
     window_over_video();

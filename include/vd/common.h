@@ -92,6 +92,17 @@ typedef struct vd_rect {
     int32_t width, height;
 } vd_rect;
 
+/* Where video streams are encoded (vd_encoder_config) and decoded (vd_decoder_config). */
+enum vd_video_backend_choice {
+    VD_BACKEND_AUTO = 0,     /* hardware when it works (VAAPI, then NVENC for H.264 encoding),
+                              * else software */
+    VD_BACKEND_VAAPI = 1,    /* VAAPI; still falls back to software when it fails */
+    VD_BACKEND_SOFTWARE = 2, /* encoding: libx264, libaom, SVT-AV1; decoding: libavcodec's
+                              * h264, libdav1d */
+    VD_BACKEND_NVENC = 3,    /* encoding only: h264_nvenc (AV1 streams go to software); still
+                              * falls back to software when it fails */
+};
+
 /* Surfaces that may exist at once in one encoder or decoder (the most their configs allow). */
 #define VD_MAX_SURFACES 64
 

@@ -83,13 +83,6 @@ enum {
     VD_CODEC_AV1 = 1u << 1,
 };
 
-/* Where video streams are encoded. */
-enum vd_video_backend_choice {
-    VD_BACKEND_AUTO = 0,     /* hardware (VAAPI) when it works, else software */
-    VD_BACKEND_VAAPI = 1,    /* VAAPI; still falls back to software when it fails */
-    VD_BACKEND_SOFTWARE = 2, /* libx264 / SVT-AV1 */
-};
-
 /* Which GPU, if any, detects damage (Vulkan compute).  Its results are the CPU path's bit for
  * bit, so the choice changes speed only; a device that is missing, or fails at any time (even
  * lost mid-session), leaves the encoder on the CPU path with one log line. */
@@ -122,8 +115,8 @@ typedef struct vd_encoder_config {
      * it keeps room for the region to grow into); the rate follows when it changes by more
      * than an eighth.  Default 4000000. */
     uint32_t video_bitrate;
-    /* Default VD_BACKEND_AUTO; the VD_VIDEO_BACKEND environment variable ("vaapi",
-     * "software") overrides it. */
+    /* Where streams are encoded.  Default VD_BACKEND_AUTO; the VD_VIDEO_BACKEND environment
+     * variable ("vaapi", "nvenc", "software") overrides it. */
     enum vd_video_backend_choice video_backend;
     /* Bytes of the client's tile cache the encoder uses (whole 16 KiB slots, at most 65535;
      * the client must grant at least as much: vd_decoder_config.cache_size, or
@@ -330,7 +323,9 @@ typedef struct vd_encoder_stats {
                              * picture's target times the time since its stream's picture
                              * before, at most four frame intervals, so a stream with nothing
                              * to code (a paused video) is allowed nothing */
-    uint8_t reserved[24];
+    uint32_t video_pictures;    /* pictures given to the streams' encoders */
+    uint32_t video_pictures_hw; /* of those, to hardware ones (VAAPI, NVENC) */
+    uint8_t reserved[16];
 } vd_encoder_stats;
 
 /* What the host learns from its transport and the client, for flow control. */
