@@ -229,7 +229,7 @@ static int encoder_open(vd_video_encoder *ve, enum vd_video_backend backend)
     ctx->height = p->height;
     ctx->time_base = (AVRational){1, VD_MAX(p->fps, 1)};
     ctx->framerate = (AVRational){VD_MAX(p->fps, 1), 1};
-    if (!strcmp(name, "libaom-av1")) { /* a picture lasts a frame, which libavcodec says */
+    if (!strcmp(name, "libaom-av1")) { /* libavcodec gives each picture ticks_per_frame */
         ctx->time_base.den *= AOM_TICKS;
         ctx->ticks_per_frame = AOM_TICKS;
     }

@@ -115,15 +115,21 @@ static vd_image roundtrip(vd_encoder *enc, vd_decoder *dec, const vd_frame *f, i
     return img;
 }
 
+/* Sets VD_VIDEO_BACKEND to value, or unsets it (NULL). */
+static void backend_env(const char *value)
+{
+    if (value)
+        setenv("VD_VIDEO_BACKEND", value, 1);
+    else
+        unsetenv("VD_VIDEO_BACKEND");
+}
+
 /* backend: VD_VIDEO_BACKEND's value (NULL: unset), or "config-vaapi" for VD_BACKEND_VAAPI in
  * both configs with the variable unset. */
 static void run(const char *backend, uint32_t codec)
 {
     int by_config = backend && !strcmp(backend, "config-vaapi");
-    if (backend && !by_config)
-        setenv("VD_VIDEO_BACKEND", backend, 1);
-    else
-        unsetenv("VD_VIDEO_BACKEND");
+    backend_env(by_config ? NULL : backend);
     tu_rng r = tu_rng_init(21);
     vd_encoder *enc;
     vd_decoder *dec;
@@ -376,10 +382,7 @@ static void window_dragged_beside(int flat)
 static void vaapi_decoder_fails(int fail_at, enum vd_video_backend_choice backend, const char *env)
 {
     vd_video_test_fake_vaapi_decoder(fail_at);
-    if (env)
-        setenv("VD_VIDEO_BACKEND", env, 1);
-    else
-        unsetenv("VD_VIDEO_BACKEND");
+    backend_env(env);
     tu_rng r = tu_rng_init(23);
     vd_encoder *enc;
     vd_decoder *dec;
@@ -418,7 +421,7 @@ static void vaapi_decoder_fails(int fail_at, enum vd_video_backend_choice backen
           requests);
     tu_close_desktop(&c, &enc, &dec);
     vd_video_test_fake_vaapi_decoder(0);
-    unsetenv("VD_VIDEO_BACKEND");
+    backend_env(NULL);
 }
 
 static void corrupt(void)
