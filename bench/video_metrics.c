@@ -238,17 +238,20 @@ void bench_video_summarize(const bench_video *bv, bench_video_summary *sum)
     /* Whole windows only: the last one ends at the last frame's pts. */
     int64_t whole = bv->window_start >= 0 ? (bv->last_pts - bv->window_start) / WINDOW_US : 0;
     whole = whole < MAX_WINDOWS ? whole : MAX_WINDOWS;
+    int budgeted = 0; /* windows whose streams coded a picture */
     for (int k = 0; k < whole; k++) {
         double kbps = (double)bv->window_bytes[k] * 8 / (WINDOW_US / 1e6) / 1000;
         double target =
             bv->window_frames[k] ? bv->window_target[k] / bv->window_frames[k] / 1000 : 0;
         double off = target > 0 ? 100 * (kbps / target - 1) : 0;
+        /* A window with no picture (all paused) has nothing to measure against. */
         double budget = (double)bv->window_budget[k];
         double coded_off = budget > 0 ? 100 * ((double)bv->window_bytes[k] / budget - 1) : 0;
-        if (!k || coded_off < sum->coded_off_min_pct)
+        if (budget > 0 && (!budgeted || coded_off < sum->coded_off_min_pct))
             sum->coded_off_min_pct = coded_off;
-        if (!k || coded_off > sum->coded_off_max_pct)
+        if (budget > 0 && (!budgeted || coded_off > sum->coded_off_max_pct))
             sum->coded_off_max_pct = coded_off;
+        budgeted += budget > 0;
         if (!k || kbps < sum->window_min_kbps)
             sum->window_min_kbps = kbps;
         if (!k || kbps > sum->window_max_kbps)

@@ -32,7 +32,8 @@ typedef struct bench_video_summary {
     double target_min_kbps, target_max_kbps; /* the mean of the streams' targets over them */
     double off_min_pct, off_max_pct; /* bit rate / target - 1 of the windows, in % */
     /* bytes / what the targets allowed the pictures coded in them (vd_encoder_stats.
-     * video_budget: a paused stream is allowed nothing) - 1, in % */
+     * video_budget: a paused stream is allowed nothing) - 1, in %, over the windows with a
+     * picture; bytes are whole STREAM_FRAME messages, masks and headers included */
     double coded_off_min_pct, coded_off_max_pct;
     int ttl_samples;        /* tiles that went from lossy back to exact */
     double ttl_p50_ms, ttl_p95_ms; /* from a tile's last lossy update to exact again */

@@ -85,7 +85,7 @@ struct vd_video_encoder {
     rate_loop loop;
     int64_t opened_us; /* the last coded picture's time when it was last opened again (-1) */
     int64_t allowed_bits; /* what the target allowed the last picture (see the header) */
-    int64_t stamp_debt_us; /* libaom: the real time its timestamps have not given yet */
+    int own_failure; /* encode_frame() failed on libvd's side (memory, too many packets) */
 };
 
 /* What a frame is coded from: RGB pixels (rgb set), or planes already converted. */
@@ -299,9 +299,11 @@ static const char *backend_name(enum vd_video_backend backend)
 static int encode_frame(vd_video_encoder *ve, const picture *pic, int force_key, vd_buf *out,
                         vd_video_packet *pkts, int *n_pkts);
 
+/* NVENC refuses pictures under about 145 pixels wide: narrower streams do not try it. */
+#define NVENC_MIN_WIDTH 160
+
 /* A real one-frame encode, since a device can be present and still fail (the frame is
- * accepted; some encoders emit it only with the next).  256 x 256: NVENC refuses pictures
- * under about 145 pixels wide. */
+ * accepted; some encoders emit it only with the next); at a size NVENC takes. */
 #define PROBE_SIZE 256
 static int backend_works(enum vd_video_codec codec, enum vd_video_backend backend)
 {
@@ -319,7 +321,7 @@ static int backend_works(enum vd_video_codec codec, enum vd_video_backend backen
         encoder_close(&probe);
         vd_buf_free(&out);
         free(pixels);
-        state = ret == 0 ? 1 : ret == VD_ERR(ENOMEM) ? 0 : -1; /* ENOMEM: try again later */
+        state = ret == 0 ? 1 : pixels ? -1 : 0; /* no memory for the probe: try again later */
         probe_state[codec][backend] = state;
         if (state < 0)
             vd_log(VD_LOG_WARNING, "%s %s encoder unavailable (%s); using the next backend",
@@ -371,7 +373,7 @@ int vd_video_encoder_new(const vd_video_params *params, vd_video_encoder **out)
     if (want == VD_VIDEO_BACKEND_VAAPI)
         vd_log(VD_LOG_WARNING, "VAAPI requested but not built in; using software");
 #endif
-    if (ret < 0 && params->codec == VD_VIDEO_H264 &&
+    if (ret < 0 && params->codec == VD_VIDEO_H264 && params->width >= NVENC_MIN_WIDTH &&
         (want == VD_VIDEO_BACKEND_AUTO || want == VD_VIDEO_BACKEND_NVENC) &&
         backend_works(params->codec, VD_VIDEO_BACKEND_NVENC))
         ret = encoder_open(ve, VD_VIDEO_BACKEND_NVENC);
@@ -475,6 +477,7 @@ static int encode_frame(vd_video_encoder *ve, const picture *pic, int force_key,
         uint8_t *dst = vd_buf_reserve(out, (size_t)ve->pkt->size);
         if (!dst || *n_pkts == VD_VIDEO_MAX_PACKETS) {
             av_packet_unref(ve->pkt);
+            ve->own_failure = 1;
             return dst ? VD_ERR(EIO) : VD_ERR(ENOMEM);
         }
         memcpy(dst, ve->pkt->data, (size_t)ve->pkt->size);
@@ -668,8 +671,12 @@ static int encode_picture(vd_video_encoder *ve, const picture *pic, int64_t pts_
     if (ve->last_us >= 0 && pts_us > ve->last_us) {
         d = VD_MIN(pts_us - ve->last_us, 4 * frame_us(&ve->params));
         /* The first interval stands for the cadence at once: a 15 fps clip's second picture
-         * would otherwise start the stream at half its rate for a second. */
-        ve->interval_us = ve->interval_us < 0 ? d : (7 * ve->interval_us + d) / 8;
+         * would otherwise start the stream at half its rate for a second.  Not a pause: that
+         * would start it at up to four times its rate. */
+        if (ve->interval_us >= 0)
+            ve->interval_us = (7 * ve->interval_us + d) / 8;
+        else if (pts_us - ve->last_us < 4 * frame_us(&ve->params))
+            ve->interval_us = d;
         int64_t want = coded_bitrate(ve);
         /* x264 reconfigures on every change: follow moves of over a tenth only.  The loop
          * keeps its measurement: it counts against the target over the pictures' time, which
@@ -690,20 +697,16 @@ static int encode_picture(vd_video_encoder *ve, const picture *pic, int64_t pts_
      * since the one before (with pictures a tick apart it spent half its rate on a 15 fps
      * clip).  Not from the raw gaps: each one that differs from a frame by a tenth resets its
      * frame rate at once, and a 25 fps clip in a 30 Hz desktop overshot by half.  From the
-     * smoothed interval instead, plus a quarter of what the stamps still owe the real (capped)
-     * gaps, so that over time they give exactly those: the average alone lags a slowing
-     * cadence (04-3dui -16.3 % of what the targets allowed its pictures; with the debt
-     * -9.4 %).  (The outer loop through the same stamps did not help: 5 s windows of the
-     * video workload -9 % where they were -7 %.)  encode_frame() adds the last tick. */
-    if (uses_timestamps(ve)) {
-        int64_t nominal = frame_us(&ve->params);
-        int64_t given = VD_MIN(VD_MAX(cadence_interval(ve) + ve->stamp_debt_us / 4, nominal / 2),
-                               nominal * 4);
-        ve->stamp_debt_us = VD_MIN(VD_MAX(ve->stamp_debt_us + d - given, -1000000), 1000000);
-        ve->pts += given * ve->params.fps * AOM_TICKS / 1000000 - 1;
-    }
+     * smoothed interval instead, as x264's rate.  Two corrections were tried and left out:
+     * the outer loop through the stamps (5 s windows of the video workload -9 % where they
+     * were -7 %), and paying back what the average lags behind the real gaps (04-3dui's first
+     * window -16 % -> -9 %, but cadences() at 30 and 10 fps by turns 100 % -> 86 % and 76 %:
+     * libaom spends less the more its stamps vary).  encode_frame() adds the last tick. */
+    if (uses_timestamps(ve))
+        ve->pts += (cadence_interval(ve) * VD_MAX(ve->params.fps, 1) * AOM_TICKS + 500000) / 1000000 - 1;
+    ve->own_failure = 0;
     ret = encode_frame(ve, pic, force_key, out, pkts, n_pkts);
-    if (ret < 0 && ve->backend != VD_VIDEO_BACKEND_SOFTWARE) {
+    if (ret < 0 && ve->backend != VD_VIDEO_BACKEND_SOFTWARE && !ve->own_failure) {
         /* Hardware failed mid-stream: the same frame goes out from software, as a key frame,
          * and new streams no longer try it (logged once). */
         pthread_mutex_lock(&probe_lock);

@@ -644,6 +644,74 @@ static void cadence(uint32_t codec)
     tu_close_desktop(&c, &enc, &dec);
 }
 
+/* The rate as the codec sees it (codec/video.h, no classifier in between), over cadences that
+ * streams meet: bytes against what the target allowed the pictures (each its time since the
+ * one before, at most four frames).  The pictures come at the times in gaps_ms (repeated);
+ * from_ms on is measured, and the first second from first_from_ms is held to an overshoot
+ * bound (a stream whose first interval is a pause must not start at several times its
+ * rate). */
+static void cadence_codec(enum vd_video_codec codec, int latency_first, const char *what,
+                          const int *gaps_ms, int n_gaps, int first_pause_ms, int64_t from_ms)
+{
+    tu_rng r = tu_rng_init(31);
+    tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
+    tu_fill_desktop(&r, &c);
+    vd_video_params p = {.codec = codec, .width = area.width, .height = area.height, .fps = 30,
+                         .bitrate = 800000, .backend = VD_VIDEO_BACKEND_SOFTWARE,
+                         .latency_first = latency_first, .cpu_flags = ~0u};
+    vd_video_encoder *ve;
+    CHECK(vd_video_encoder_new(&p, &ve) == 0, "vd_video_encoder_new");
+    vd_buf out = {0};
+    vd_video_packet pkts[VD_VIDEO_MAX_PACKETS];
+    double bytes = 0, allowed = 0, first_bytes = 0, first_allowed = 0;
+    int64_t t = 0, end = 8000, first_from = -1;
+    for (int k = 0; t <= end * 1000; k++) {
+        paint(&c, &r, k);
+        const uint8_t *src = c.data + (size_t)area.y * c.stride + (size_t)area.x * 4;
+        int n = 0;
+        out.size = 0;
+        CHECK(vd_video_encode(ve, src, c.stride, VD_FORMAT_BGRX8888, t, k == 0, &out, pkts, &n) == 0,
+              "encode");
+        double a = (double)vd_video_encoder_allowed_bits(ve) / 8;
+        if (t >= from_ms * 1000) {
+            bytes += (double)out.size;
+            allowed += a;
+        }
+        if (k == 1)
+            first_from = t;
+        if (first_from >= 0 && t < first_from + 1000000) {
+            first_bytes += (double)out.size;
+            first_allowed += a;
+        }
+        t += (k == 0 ? first_pause_ms : gaps_ms[k % n_gaps]) * 1000;
+    }
+    printf("video: %s, %s, %s: %.1f %% of what the target allowed from %.1f s, %.1f %% in the "
+           "first second\n", codec == VD_VIDEO_AV1 ? "AV1" : "H.264",
+           latency_first ? "latency first" : "efficiency first", what,
+           100 * bytes / allowed, from_ms / 1000.0, 100 * first_bytes / first_allowed);
+    CHECK(bytes > allowed * 0.9 && bytes < allowed * 1.1, "%s: %.0f bytes for %.0f", what, bytes,
+          allowed);
+    CHECK(first_bytes < first_allowed * 1.3, "%s: first second %.0f bytes for %.0f", what,
+          first_bytes, first_allowed);
+    vd_buf_free(&out);
+    vd_video_encoder_free(&ve);
+    tu_canvas_free(&c);
+}
+
+static void cadences(void)
+{
+    static const int at15[] = {66}, at25[] = {33, 33, 33, 33, 66}, jitter[] = {66, 133, 66, 66};
+    static const int slowing[] = {33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33,
+                                  100, 100, 100, 100, 100, 100, 100, 100, 100, 100};
+    for (int codec = VD_VIDEO_H264; codec <= VD_VIDEO_AV1; codec++)
+        for (int lf = 0; lf < 2; lf++) {
+            cadence_codec(codec, lf, "15 fps after a 500 ms pause", at15, 1, 500, 2000);
+            cadence_codec(codec, lf, "25 fps in 30 Hz", at25, 5, 33, 2000);
+            cadence_codec(codec, lf, "jittery 66/133 ms", jitter, 4, 66, 2000);
+            cadence_codec(codec, lf, "30 fps and 10 fps by turns", slowing, 25, 33, 2000);
+        }
+}
+
 /* A region that grows past its stream's picture gets a new picture with room to grow; its
  * target follows the region (the content), not the larger picture. */
 static void rate_follows_region(void)
@@ -856,6 +924,7 @@ int main(void)
     rate_follows_link(VD_CODEC_AV1);
     cadence(VD_CODEC_H264);
     cadence(VD_CODEC_AV1);
+    cadences();
     churn_backoff(33333);
     churn_backoff(83333);
     lowest_rate();
