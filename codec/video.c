@@ -86,6 +86,11 @@ struct vd_video_encoder {
     int64_t opened_us; /* the last coded picture's time when it was last opened again (-1) */
     int64_t allowed_bits; /* what the target allowed the last picture (see the header) */
     int own_failure; /* encode_frame() failed on libvd's side (memory, too many packets) */
+    /* VAAPI, NVENC: the encoder budgets bitrate / frame rate per picture and takes no new
+     * rate in the stream, so it is opened at the rate for the cadence (see reopen()). */
+    int per_frame;
+    int as_hardware; /* libx264 driven that way (vd_video_test_x264_as_hardware()) */
+    int reopened;    /* since vd_video_encoder_new() */
 };
 
 /* What a frame is coded from: RGB pixels (rgb set), or planes already converted. */
@@ -142,6 +147,9 @@ static const char *software_encoder_name(enum vd_video_codec codec)
 }
 
 static atomic_int single_thread;
+static atomic_int x264_as_hardware;
+
+void vd_video_test_x264_as_hardware(int on) { atomic_store(&x264_as_hardware, on); }
 
 void vd_video_test_single_thread(int on) { atomic_store(&single_thread, on); }
 
@@ -205,6 +213,7 @@ static void set_realtime_options(AVCodecContext *ctx, const char *name, const vd
 }
 
 static int64_t coded_bitrate(const vd_video_encoder *ve);
+static int64_t cadence_interval(const vd_video_encoder *ve);
 
 static int encoder_open(vd_video_encoder *ve, enum vd_video_backend backend)
 {
@@ -217,8 +226,11 @@ static int encoder_open(vd_video_encoder *ve, enum vd_video_backend backend)
     const AVCodec *codec = avcodec_find_encoder_by_name(name);
     if (!codec)
         return VD_ERR(ENOTSUP);
-    if (!strcmp(name, "libx264") && ve->target) /* the outer loop's factor from the start */
-        ve->params.bitrate = coded_bitrate(ve);                 /* (a probe has no target) */
+    int per_frame = backend != VD_VIDEO_BACKEND_SOFTWARE || (!strcmp(name, "libx264") && ve->as_hardware);
+    if (per_frame && ve->target) /* the cadence seen so far (a probe has no target) */
+        ve->params.bitrate = VD_MAX(ve->target * cadence_interval(ve) / frame_us(p), VD_VIDEO_MIN_BITRATE);
+    else if (!strcmp(name, "libx264") && ve->target) /* the outer loop's factor from the start */
+        ve->params.bitrate = coded_bitrate(ve);
     int ret = VD_ERR(ENOMEM);
     ve->ctx = avcodec_alloc_context3(codec);
     ve->frame = av_frame_alloc();
@@ -277,6 +289,7 @@ static int encoder_open(vd_video_encoder *ve, enum vd_video_backend backend)
     if ((ret = av_frame_get_buffer(ve->frame, 0)) < 0)
         goto fail_av;
     ve->backend = backend;
+    ve->per_frame = per_frame;
     return 0;
 fail_av:
     ret = av_err(ret);
@@ -359,6 +372,7 @@ int vd_video_encoder_new(const vd_video_params *params, vd_video_encoder **out)
     ve->last_us = -1;
     ve->opened_us = -1;
     ve->interval_us = -1;
+    ve->as_hardware = atomic_load(&x264_as_hardware);
     ve->loop = (rate_loop){.factor = params->latency_first ? LOOP_LATENCY_FIRST_START : LOOP_ONE,
                            .settle_until_us = -1};
     enum vd_video_backend want = forced_backend(params->backend);
@@ -508,10 +522,12 @@ static void apply_bitrate(vd_video_encoder *ve, int64_t bitrate)
     }
 }
 
+/* libx264 taking new rates in the stream, under the outer loop. */
 static int is_x264(const vd_video_encoder *ve)
 {
-    return ve->ctx && !strcmp(ve->ctx->codec->name, "libx264");
+    return ve->ctx && !strcmp(ve->ctx->codec->name, "libx264") && !ve->as_hardware;
 }
+
 
 /* libaom: pictures carry their time, in AOM_TICKS per frame (see encode_picture()). */
 static int uses_timestamps(const vd_video_encoder *ve)
@@ -623,23 +639,27 @@ static void loop_account(vd_video_encoder *ve, int64_t pts_us, int64_t d_us, int
  * when the link is behind. */
 #define REOPEN_MIN_STEP_PCT 20
 #define REOPEN_MIN_US 2000000
+#define REOPEN_FIRST_US 250000
 
-static int reopen_at(vd_video_encoder *ve, int64_t bitrate)
+/* Whether REOPEN_MIN_US of pictures have passed since the last try. */
+static int reopen_due(const vd_video_encoder *ve)
 {
-    if (!ve->ctx || !strcmp(ve->ctx->codec->name, "libsvtav1"))
-        return VD_ERR(ENOTSUP);
-    if (llabs(bitrate - ve->target) * 100 < ve->target * REOPEN_MIN_STEP_PCT ||
-        (ve->opened_us >= 0 && ve->last_us - ve->opened_us < REOPEN_MIN_US))
-        return VD_ERR(EAGAIN);
+    return ve->opened_us < 0 || ve->last_us - ve->opened_us >= REOPEN_MIN_US;
+}
+
+/* Opens the encoder again for target (a per-frame one at the rate for the cadence now). */
+static int reopen(vd_video_encoder *ve, int64_t target)
+{
     ve->opened_us = ve->last_us; /* a failed try waits as long as a success */
+    ve->reopened = 1;
     enum vd_video_backend backend = ve->backend;
     int64_t old = ve->target;
     encoder_close(ve);
-    ve->target = ve->params.bitrate = bitrate;
+    ve->target = ve->params.bitrate = target;
     int ret = encoder_open(ve, backend);
     if (ret < 0) { /* the rate it had worked a moment ago */
         vd_log(VD_LOG_WARNING, "video encoder: opening it again at %lld bit/s failed (%s); it "
-               "keeps %lld", (long long)bitrate, vd_strerror(ret), (long long)old);
+               "keeps %lld", (long long)target, vd_strerror(ret), (long long)old);
         encoder_close(ve);
         ve->target = ve->params.bitrate = old;
         if ((ret = encoder_open(ve, backend)) < 0)
@@ -647,6 +667,15 @@ static int reopen_at(vd_video_encoder *ve, int64_t bitrate)
         return VD_ERR(EAGAIN);
     }
     return 0;
+}
+
+static int reopen_at(vd_video_encoder *ve, int64_t bitrate)
+{
+    if (!ve->ctx || !strcmp(ve->ctx->codec->name, "libsvtav1"))
+        return VD_ERR(ENOTSUP);
+    if (llabs(bitrate - ve->target) * 100 < ve->target * REOPEN_MIN_STEP_PCT || !reopen_due(ve))
+        return VD_ERR(EAGAIN);
+    return reopen(ve, bitrate);
 }
 
 int vd_video_encoder_retargets(const vd_video_encoder *ve) { return is_x264(ve); }
@@ -684,6 +713,14 @@ static int encode_picture(vd_video_encoder *ve, const picture *pic, int64_t pts_
          * corrections in 9 s). */
         if (is_x264(ve) && llabs(want - ve->params.bitrate) * 10 > ve->params.bitrate)
             apply_bitrate(ve, want);
+        /* A per-frame encoder follows a cadence that moved by a fifth the same way as a new
+         * target: it is opened again (a key frame), at most once per REOPEN_MIN_US; the first
+         * time already REOPEN_FIRST_US into the stream, as it opened at a guess (a frame). */
+        int64_t per_frame_rate = ve->target * cadence_interval(ve) / frame_us(&ve->params);
+        int due = reopen_due(ve) || (!ve->reopened && ve->last_us - ve->opened_us >= REOPEN_FIRST_US);
+        if (ve->per_frame && ve->ctx && due &&
+            llabs(per_frame_rate - ve->params.bitrate) * 100 >= ve->params.bitrate * REOPEN_MIN_STEP_PCT)
+            (void)reopen(ve, ve->target); /* failing, it keeps its rate */
     }
     ve->last_us = pts_us;
     ve->allowed_bits = ve->target * d / 1000000;

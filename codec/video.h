@@ -111,6 +111,11 @@ VD_HIDDEN int vd_video_encoder_retargets(const vd_video_encoder *ve);
  * other slice's progress while it runs); 0 restores two. */
 VD_HIDDEN void vd_video_test_single_thread(int on);
 
+/* Test hook: libx264 streams opened from now on are driven as VAAPI and NVENC are (a rate
+ * per picture of bitrate / frame rate, new rates only by opening again, for the link or the
+ * cadence), so that those paths run here; 0 (the default) restores libx264's own. */
+VD_HIDDEN void vd_video_test_x264_as_hardware(int on);
+
 /* Where the stream codes now (never AUTO). */
 VD_HIDDEN enum vd_video_backend vd_video_encoder_backend(const vd_video_encoder *ve);
 
