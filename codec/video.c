@@ -90,7 +90,13 @@ struct vd_video_encoder {
      * rate in the stream, so it is opened at the rate for the cadence (see reopen()). */
     int per_frame;
     int as_hardware; /* libx264 driven that way (vd_video_test_x264_as_hardware()) */
-    int reopened;    /* since vd_video_encoder_new() */
+    int64_t open_interval_us; /* per-frame: the cadence its rate is for (-1: a frame) */
+    int64_t window_us;        /* per-frame: the pictures' (capped) time since the last check */
+    int window_pictures;
+    int cadence_checked;      /* a first window has been measured */
+    int cadence_move;         /* -1, 0, 1: the last window's call (a rate lower, none, higher) */
+    int64_t last_window_us;   /* and its time and pictures */
+    int last_window_pictures;
 };
 
 /* What a frame is coded from: RGB pixels (rgb set), or planes already converted. */
@@ -213,7 +219,15 @@ static void set_realtime_options(AVCodecContext *ctx, const char *name, const vd
 }
 
 static int64_t coded_bitrate(const vd_video_encoder *ve);
-static int64_t cadence_interval(const vd_video_encoder *ve);
+
+/* The rate a per-frame encoder is opened at for pictures interval_us apart (-1: a frame):
+ * the target scaled by it, between half a frame and four. */
+static int64_t per_frame_rate(const vd_video_encoder *ve, int64_t interval_us)
+{
+    int64_t nominal = frame_us(&ve->params);
+    int64_t interval = interval_us < 0 ? nominal : VD_MIN(VD_MAX(interval_us, nominal / 2), nominal * 4);
+    return VD_MAX(ve->target * interval / nominal, VD_VIDEO_MIN_BITRATE);
+}
 
 static int encoder_open(vd_video_encoder *ve, enum vd_video_backend backend)
 {
@@ -227,8 +241,8 @@ static int encoder_open(vd_video_encoder *ve, enum vd_video_backend backend)
     if (!codec)
         return VD_ERR(ENOTSUP);
     int per_frame = backend != VD_VIDEO_BACKEND_SOFTWARE || (!strcmp(name, "libx264") && ve->as_hardware);
-    if (per_frame && ve->target) /* the cadence seen so far (a probe has no target) */
-        ve->params.bitrate = VD_MAX(ve->target * cadence_interval(ve) / frame_us(p), VD_VIDEO_MIN_BITRATE);
+    if (per_frame && ve->target) /* (a probe has no target) */
+        ve->params.bitrate = per_frame_rate(ve, ve->open_interval_us);
     else if (!strcmp(name, "libx264") && ve->target) /* the outer loop's factor from the start */
         ve->params.bitrate = coded_bitrate(ve);
     int ret = VD_ERR(ENOMEM);
@@ -372,6 +386,7 @@ int vd_video_encoder_new(const vd_video_params *params, vd_video_encoder **out)
     ve->last_us = -1;
     ve->opened_us = -1;
     ve->interval_us = -1;
+    ve->open_interval_us = -1;
     ve->as_hardware = atomic_load(&x264_as_hardware);
     ve->loop = (rate_loop){.factor = params->latency_first ? LOOP_LATENCY_FIRST_START : LOOP_ONE,
                            .settle_until_us = -1};
@@ -639,7 +654,14 @@ static void loop_account(vd_video_encoder *ve, int64_t pts_us, int64_t d_us, int
  * when the link is behind. */
 #define REOPEN_MIN_STEP_PCT 20
 #define REOPEN_MIN_US 2000000
-#define REOPEN_FIRST_US 250000
+/* A per-frame encoder opens at a frame's share of its rate, a guess: the mean interval of its
+ * pictures over its first CADENCE_FIRST_US opens it again when its rate for that cadence
+ * differs by CADENCE_STEP_PCT or more; later two CADENCE_WINDOW_US windows in a row must call
+ * for the same move (a cadence that changes every second or so gives windows either side of
+ * its mean: one window each reopened it every 2 s). */
+#define CADENCE_FIRST_US 250000
+#define CADENCE_WINDOW_US 2000000
+#define CADENCE_STEP_PCT 15
 
 /* Whether REOPEN_MIN_US of pictures have passed since the last try. */
 static int reopen_due(const vd_video_encoder *ve)
@@ -647,26 +669,50 @@ static int reopen_due(const vd_video_encoder *ve)
     return ve->opened_us < 0 || ve->last_us - ve->opened_us >= REOPEN_MIN_US;
 }
 
-/* Opens the encoder again for target (a per-frame one at the rate for the cadence now). */
-static int reopen(vd_video_encoder *ve, int64_t target)
+/* Opens the encoder again for target, a per-frame one for pictures interval_us apart. */
+static int reopen(vd_video_encoder *ve, int64_t target, int64_t interval_us)
 {
     ve->opened_us = ve->last_us; /* a failed try waits as long as a success */
-    ve->reopened = 1;
     enum vd_video_backend backend = ve->backend;
-    int64_t old = ve->target;
+    int64_t old_target = ve->target, old_interval = ve->open_interval_us, old_rate = ve->params.bitrate;
     encoder_close(ve);
     ve->target = ve->params.bitrate = target;
+    ve->open_interval_us = interval_us;
     int ret = encoder_open(ve, backend);
-    if (ret < 0) { /* the rate it had worked a moment ago */
+    if (ret < 0) { /* what it had worked a moment ago */
         vd_log(VD_LOG_WARNING, "video encoder: opening it again at %lld bit/s failed (%s); it "
-               "keeps %lld", (long long)target, vd_strerror(ret), (long long)old);
+               "keeps %lld", (long long)ve->params.bitrate, vd_strerror(ret), (long long)old_rate);
         encoder_close(ve);
-        ve->target = ve->params.bitrate = old;
-        if ((ret = encoder_open(ve, backend)) < 0)
+        ve->target = ve->params.bitrate = old_target;
+        ve->open_interval_us = old_interval;
+        if ((ret = encoder_open(ve, backend)) < 0) {
+            vd_log(VD_LOG_WARNING, "video encoder: opening it again as it was failed too (%s); the "
+                   "stream continues in software", vd_strerror(ret));
             return ret; /* encode_picture() opens it once more, in software */
+        }
         return VD_ERR(EAGAIN);
     }
     return 0;
+}
+
+/* At the end of a per-frame encoder's window (see CADENCE_FIRST_US). */
+static void follow_cadence(vd_video_encoder *ve)
+{
+    int64_t mean = ve->window_us / ve->window_pictures, rate = per_frame_rate(ve, mean);
+    int move = llabs(rate - ve->params.bitrate) * 100 < ve->params.bitrate * CADENCE_STEP_PCT ? 0
+             : rate > ve->params.bitrate                                                     ? 1
+                                                                                             : -1;
+    int first = !ve->cadence_checked, agreed = move && move == ve->cadence_move;
+    if (agreed) /* the two windows' mean */
+        mean = (ve->window_us + ve->last_window_us) / (ve->window_pictures + ve->last_window_pictures);
+    ve->cadence_checked = 1;
+    ve->cadence_move = agreed ? 0 : move;
+    ve->last_window_us = ve->window_us;
+    ve->last_window_pictures = ve->window_pictures;
+    ve->window_us = ve->window_pictures = 0;
+    /* (the first even right after a link change's opening: until then it runs on a guess) */
+    if ((first && move) || (agreed && reopen_due(ve)))
+        (void)reopen(ve, ve->target, mean); /* failing, it keeps its rate */
 }
 
 static int reopen_at(vd_video_encoder *ve, int64_t bitrate)
@@ -675,7 +721,7 @@ static int reopen_at(vd_video_encoder *ve, int64_t bitrate)
         return VD_ERR(ENOTSUP);
     if (llabs(bitrate - ve->target) * 100 < ve->target * REOPEN_MIN_STEP_PCT || !reopen_due(ve))
         return VD_ERR(EAGAIN);
-    return reopen(ve, bitrate);
+    return reopen(ve, bitrate, ve->open_interval_us);
 }
 
 int vd_video_encoder_retargets(const vd_video_encoder *ve) { return is_x264(ve); }
@@ -713,14 +759,13 @@ static int encode_picture(vd_video_encoder *ve, const picture *pic, int64_t pts_
          * corrections in 9 s). */
         if (is_x264(ve) && llabs(want - ve->params.bitrate) * 10 > ve->params.bitrate)
             apply_bitrate(ve, want);
-        /* A per-frame encoder follows a cadence that moved by a fifth the same way as a new
-         * target: it is opened again (a key frame), at most once per REOPEN_MIN_US; the first
-         * time already REOPEN_FIRST_US into the stream, as it opened at a guess (a frame). */
-        int64_t per_frame_rate = ve->target * cadence_interval(ve) / frame_us(&ve->params);
-        int due = reopen_due(ve) || (!ve->reopened && ve->last_us - ve->opened_us >= REOPEN_FIRST_US);
-        if (ve->per_frame && ve->ctx && due &&
-            llabs(per_frame_rate - ve->params.bitrate) * 100 >= ve->params.bitrate * REOPEN_MIN_STEP_PCT)
-            (void)reopen(ve, ve->target); /* failing, it keeps its rate */
+        if (ve->per_frame && ve->ctx) {
+            ve->window_us += d;
+            ve->window_pictures++;
+        }
+        if (ve->per_frame && ve->ctx &&
+            ve->window_us >= (ve->cadence_checked ? CADENCE_WINDOW_US : CADENCE_FIRST_US))
+            follow_cadence(ve);
     }
     ve->last_us = pts_us;
     ve->allowed_bits = ve->target * d / 1000000;
