@@ -706,7 +706,7 @@ static void follow_cadence(vd_video_encoder *ve)
     if (agreed) /* the two windows' mean */
         mean = (ve->window_us + ve->last_window_us) / (ve->window_pictures + ve->last_window_pictures);
     ve->cadence_checked = 1;
-    ve->cadence_move = agreed ? 0 : move;
+    ve->cadence_move = agreed || first ? 0 : move; /* a reopen starts the agreement anew */
     ve->last_window_us = ve->window_us;
     ve->last_window_pictures = ve->window_pictures;
     ve->window_us = ve->window_pictures = 0;
