@@ -220,13 +220,19 @@ static void set_realtime_options(AVCodecContext *ctx, const char *name, const vd
 
 static int64_t coded_bitrate(const vd_video_encoder *ve);
 
-/* The rate a per-frame encoder is opened at for pictures interval_us apart (-1: a frame):
- * the target scaled by it, between half a frame and four. */
-static int64_t per_frame_rate(const vd_video_encoder *ve, int64_t interval_us)
+/* The time between pictures that a rate is budgeted for: interval_us (-1: a frame), between
+ * half a frame and four. */
+static int64_t budgeted_interval(const vd_video_encoder *ve, int64_t interval_us)
 {
     int64_t nominal = frame_us(&ve->params);
-    int64_t interval = interval_us < 0 ? nominal : VD_MIN(VD_MAX(interval_us, nominal / 2), nominal * 4);
-    return VD_MAX(ve->target * interval / nominal, VD_VIDEO_MIN_BITRATE);
+    return interval_us < 0 ? nominal : VD_MIN(VD_MAX(interval_us, nominal / 2), nominal * 4);
+}
+
+/* The rate a per-frame encoder is opened at for pictures interval_us apart (-1: a frame). */
+static int64_t per_frame_rate(const vd_video_encoder *ve, int64_t interval_us)
+{
+    return VD_MAX(ve->target * budgeted_interval(ve, interval_us) / frame_us(&ve->params),
+                  VD_VIDEO_MIN_BITRATE);
 }
 
 static int encoder_open(vd_video_encoder *ve, enum vd_video_backend backend)
@@ -316,6 +322,11 @@ fail:
 static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
 static int probe_state[3][4]; /* [codec][backend] */
 
+static const char *codec_name(enum vd_video_codec codec)
+{
+    return codec == VD_VIDEO_H264 ? "H.264" : "AV1";
+}
+
 static const char *backend_name(enum vd_video_backend backend)
 {
     return backend == VD_VIDEO_BACKEND_VAAPI ? "VAAPI"
@@ -325,6 +336,17 @@ static const char *backend_name(enum vd_video_backend backend)
 
 static int encode_frame(vd_video_encoder *ve, const picture *pic, int force_key, vd_buf *out,
                         vd_video_packet *pkts, int *n_pkts);
+
+/* Marks a backend that failed a stream as failed for the process (*state is its entry in a
+ * probe table); returns 1 the first time, which logs it. */
+static int mark_failed(int *state)
+{
+    pthread_mutex_lock(&probe_lock);
+    int first = *state >= 0;
+    *state = -1;
+    pthread_mutex_unlock(&probe_lock);
+    return first;
+}
 
 /* NVENC refuses pictures under about 145 pixels wide: narrower streams do not try it. */
 #define NVENC_MIN_WIDTH 160
@@ -352,7 +374,7 @@ static int backend_works(enum vd_video_codec codec, enum vd_video_backend backen
         probe_state[codec][backend] = state;
         if (state < 0)
             vd_log(VD_LOG_WARNING, "%s %s encoder unavailable (%s); using the next backend",
-                   backend_name(backend), codec == VD_VIDEO_H264 ? "H.264" : "AV1",
+                   backend_name(backend), codec_name(codec),
                    vd_strerror(ret));
     }
     pthread_mutex_unlock(&probe_lock);
@@ -543,19 +565,16 @@ static int is_x264(const vd_video_encoder *ve)
     return ve->ctx && !strcmp(ve->ctx->codec->name, "libx264") && !ve->as_hardware;
 }
 
-
 /* libaom: pictures carry their time, in AOM_TICKS per frame (see encode_picture()). */
 static int uses_timestamps(const vd_video_encoder *ve)
 {
     return ve->ctx && !strcmp(ve->ctx->codec->name, "libaom-av1");
 }
 
-/* The time between coded pictures that the rate is budgeted for: the measured interval,
- * between half a frame and four. */
+/* The time between coded pictures that the rate is budgeted for: the measured interval. */
 static int64_t cadence_interval(const vd_video_encoder *ve)
 {
-    int64_t nominal = frame_us(&ve->params);
-    return ve->interval_us < 0 ? nominal : VD_MIN(VD_MAX(ve->interval_us, nominal / 2), nominal * 4);
+    return budgeted_interval(ve, ve->interval_us);
 }
 
 /* The rate x264 is given: the target scaled by the cadence and by the outer loop's factor. */
@@ -762,10 +781,9 @@ static int encode_picture(vd_video_encoder *ve, const picture *pic, int64_t pts_
         if (ve->per_frame && ve->ctx) {
             ve->window_us += d;
             ve->window_pictures++;
+            if (ve->window_us >= (ve->cadence_checked ? CADENCE_WINDOW_US : CADENCE_FIRST_US))
+                follow_cadence(ve);
         }
-        if (ve->per_frame && ve->ctx &&
-            ve->window_us >= (ve->cadence_checked ? CADENCE_WINDOW_US : CADENCE_FIRST_US))
-            follow_cadence(ve);
     }
     ve->last_us = pts_us;
     ve->allowed_bits = ve->target * d / 1000000;
@@ -791,11 +809,7 @@ static int encode_picture(vd_video_encoder *ve, const picture *pic, int64_t pts_
     if (ret < 0 && ve->backend != VD_VIDEO_BACKEND_SOFTWARE && !ve->own_failure) {
         /* Hardware failed mid-stream: the same frame goes out from software, as a key frame,
          * and new streams no longer try it (logged once). */
-        pthread_mutex_lock(&probe_lock);
-        int first = probe_state[ve->params.codec][ve->backend] >= 0;
-        probe_state[ve->params.codec][ve->backend] = -1;
-        pthread_mutex_unlock(&probe_lock);
-        if (first)
+        if (mark_failed(&probe_state[ve->params.codec][ve->backend]))
             vd_log(VD_LOG_WARNING, "%s encoder failed (%s); its streams continue in software",
                    backend_name(ve->backend), vd_strerror(ret));
         out->size = start;
@@ -975,9 +989,8 @@ static int decode_packet(vd_video_decoder *vd, const uint8_t *data, size_t size,
 
 #if VD_HAVE_VAAPI
 /* A new reference to the shared device if VAAPI decodes codec, else NULL: the first time, a
- * real decode of a software
- * encoder's key frame through it, into memory (a device can open and still fail on the first
- * picture, or leave a profile it lacks to software). */
+ * real decode of a software encoder's key frame through it, into memory (a device can open
+ * and still fail on the first picture, or leave a profile it lacks to software). */
 static AVBufferRef *vaapi_decode_device(enum vd_video_codec codec)
 {
     pthread_mutex_lock(&probe_lock);
@@ -1020,7 +1033,7 @@ static AVBufferRef *vaapi_decode_device(enum vd_video_codec codec)
         decode_probe_state[codec] = state;
         if (state < 0)
             vd_log(VD_LOG_WARNING, "VAAPI %s decoder unavailable (%s); decoding in software",
-                   codec == VD_VIDEO_H264 ? "H.264" : "AV1", vd_strerror(ret));
+                   codec_name(codec), vd_strerror(ret));
         if (state < 0 && decode_probe_state[VD_VIDEO_H264 + VD_VIDEO_AV1 - codec] < 0)
             av_buffer_unref(&vaapi_device); /* no codec uses it */
     }
@@ -1093,13 +1106,9 @@ int vd_video_decoder_new(enum vd_video_codec codec, int width, int height,
  * (the failure is logged once per process). */
 static int fall_back_to_software(vd_video_decoder *vd)
 {
-    pthread_mutex_lock(&probe_lock);
-    int first = decode_probe_state[vd->codec] >= 0;
-    decode_probe_state[vd->codec] = -1;
-    pthread_mutex_unlock(&probe_lock);
-    if (first)
+    if (mark_failed(&decode_probe_state[vd->codec]))
         vd_log(VD_LOG_WARNING, "VAAPI %s decoder failed; its streams continue in software",
-               vd->codec == VD_VIDEO_H264 ? "H.264" : "AV1");
+               codec_name(vd->codec));
     av_frame_unref(vd->frame);
     av_frame_unref(vd->sw_frame);
     avcodec_free_context(&vd->ctx);

@@ -96,9 +96,9 @@ VD_HIDDEN int64_t vd_video_encoder_allowed_bits(const vd_video_encoder *ve);
 /* Changes the stream's bit rate from the next frame on: libx264 without a key frame.  An
  * encoder that cannot change it during a stream (libaom, VAAPI through libavcodec 5.1; NVENC
  * only with a key frame) is opened again at the new rate, its next picture a key frame, for
- * a change of a fifth or more, at most one try per 2 s of pictures.  Returns 0; VD_ERR(EAGAIN) when the change waits
- * (too small, too soon, or opening at the new rate failed: the stream keeps its rate, ask
- * again later); VD_ERR(ENOTSUP) for SVT-AV1, which holds a new encoder's first pictures; or
+ * a change of a fifth or more, at most one try per 2 s of pictures.  Returns 0;
+ * VD_ERR(EAGAIN) when the change waits (too small, too soon, or opening at the new rate
+ * failed: the stream keeps its rate, ask again later); VD_ERR(ENOTSUP) for SVT-AV1, which holds a new encoder's first pictures; or
  * another negative error from opening the encoder again (the next picture tries software). */
 VD_HIDDEN int vd_video_encoder_set_bitrate(vd_video_encoder *ve, int64_t bitrate);
 
