@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Built-in synthetic desktop workloads: "mixed", "terminal", "drag", "video", "3d",
- * "windows".
+ * "windows", "subtitles" ("video" with burned-in subtitles over its picture).
  *
  * Every workload is integer-only and driven by fixed-seed PRNGs, so a given
  * (name, size, length) yields bit-identical frames on every machine and compiler.
@@ -29,10 +29,11 @@
 #define GLYPH_W 8
 #define GLYPH_H 16
 
-enum synth_kind { K_MIXED, K_TERMINAL, K_DRAG, K_VIDEO, K_3D, K_WINDOWS, K_COUNT };
+/* New kinds go last: a kind's value seeds its content. */
+enum synth_kind { K_MIXED, K_TERMINAL, K_DRAG, K_VIDEO, K_3D, K_WINDOWS, K_SUBTITLES, K_COUNT };
 
 static const char *const synth_names[K_COUNT + 1] = {"mixed", "terminal", "drag", "video", "3d",
-                                                     "windows", NULL};
+                                                     "windows", "subtitles", NULL};
 
 const char *const *bench_synthetic_names(void)
 {
@@ -199,15 +200,30 @@ static void cv_frame(canvas c, int x, int y, int w, int h, uint32_t col)
     cv_fill(c, x + w - 1, y, 1, h, col);
 }
 
-/* Copies a w x h block of src (stride in pixels) to local (x, y). */
-static void cv_blit(canvas c, int x, int y, const uint32_t *src, ptrdiff_t sstride, int w, int h)
+/* Copies a w x h block of src (stride in pixels) to local (x, y); keyed: not its 0 pixels
+ * (transparent). */
+static void cv_blit_ex(canvas c, int x, int y, const uint32_t *src, ptrdiff_t sstride, int w,
+                       int h, bool keyed)
 {
     int bx = x, by = y, bw = w, bh = h;
     if (!cv_clip(&c, &bx, &by, &bw, &bh))
         return;
     const uint32_t *s = src + (by - (c.oy + y)) * sstride + (bx - (c.ox + x));
-    for (int j = 0; j < bh; j++)
-        memcpy(cv_at(&c, bx, by + j), s + j * sstride, (size_t)bw * 4);
+    for (int j = 0; j < bh; j++) {
+        uint32_t *p = cv_at(&c, bx, by + j);
+        if (!keyed) {
+            memcpy(p, s + j * sstride, (size_t)bw * 4);
+            continue;
+        }
+        for (int i = 0; i < bw; i++)
+            if (s[j * sstride + i])
+                p[i] = s[j * sstride + i];
+    }
+}
+
+static void cv_blit(canvas c, int x, int y, const uint32_t *src, ptrdiff_t sstride, int w, int h)
+{
+    cv_blit_ex(c, x, y, src, sstride, w, h, false);
 }
 
 /* Filled disc with a one-level soft edge, like a UI toolkit's anti-aliased circle. */
@@ -2888,6 +2904,166 @@ static void desk_step(desk *d, canvas scr, const font *f, int frame)
 
 
 /* ------------------------------------------------------------------------------------ */
+/* Subtitles: burned into the video picture the way a media player draws them: white   */
+/* 2x text with a hard 2 px black outline and no box, centred near the bottom of the    */
+/* picture.  A new sentence every SUB_PERIOD frames, hidden for the first SUB_GAP of    */
+/* them; its pixels are rendered once and stay exactly constant while it is shown.      */
+
+#define SUB_PERIOD (2 * SYNTH_FPS) /* a new sentence every 2 s */
+#define SUB_GAP 10                 /* frames without subtitle before each sentence */
+#define SUB_MAXC 42                /* characters per line at most (a common style rule) */
+#define SUB_LINES 2
+#define SUB_OUTLINE 2 /* outline radius in pixels */
+#define SUB_PITCH (2 * GLYPH_H + 4)
+#define SUB_BW (SUB_MAXC * 2 * GLYPH_W + 2 * SUB_OUTLINE)
+#define SUB_BH (2 * GLYPH_H + 2 * SUB_OUTLINE)
+
+/* Narration for the landscape flyover, cycled in order. */
+static const char *const sub_text[] = {
+    "Below us, the river winds through the valley.",
+    "Here, the land rises.",
+    "Snow lingers on the high ridges well into June.",
+    "From up here, the coastline looks endless.",
+    "These forests are home to deer, foxes and owls.",
+    "Wait... what is that?",
+    "Farmers have worked these fields for centuries.",
+    "Every spring, meltwater feeds a hundred streams.",
+    "The old road followed the river to the sea.",
+    "Look closely: the lake is almost perfectly still.",
+    "By evening, the light turns the hills to gold.",
+    "We will land before the storm arrives.",
+};
+#define SUB_NTEXT ((int)(sizeof(sub_text) / sizeof(sub_text[0])))
+
+typedef struct subs {
+    bool active;
+    rect pic;   /* the video picture they are drawn over */
+    int maxc;   /* characters per line that fit the picture, <= SUB_MAXC */
+    int cur;    /* sentence rendered into img, -1 for none */
+    int n_lines;
+    uint32_t img[SUB_LINES][SUB_BH * SUB_BW]; /* outlined lines; 0 = transparent */
+    uint32_t tmp[SUB_BH * SUB_BW];
+    int iw[SUB_LINES];                        /* width (and stride) of img[i] */
+    int lx[SUB_LINES], ly[SUB_LINES];         /* screen position of img[i] (0,0) */
+    rect box[SUB_LINES];                      /* screen bounds of each line's pixels */
+} subs;
+
+static void subs_init(subs *u, rect pic)
+{
+    memset(u, 0, sizeof(*u));
+    u->pic = pic;
+    u->cur = -1;
+    u->maxc = imin(SUB_MAXC, (pic.w - 4 * GLYPH_W) / (2 * GLYPH_W));
+    /* two lines above the 8 % bottom margin, with room to spare */
+    u->active = u->maxc >= 8 && pic.h * 92 / 100 >= SUB_LINES * SUB_PITCH + 8;
+}
+
+/* Copies at most n characters of s, cut after the last whole word when it is longer. */
+static void sub_cut(char *dst, const char *s, int n)
+{
+    int len = (int)strlen(s);
+    if (len > n) {
+        int cut = n;
+        while (cut > 0 && s[cut] != ' ')
+            cut--;
+        len = cut > 0 ? cut : n;
+    }
+    memcpy(dst, s, (size_t)len);
+    dst[len] = '\0';
+}
+
+/* Breaks a sentence into one line when it fits, else into two lines of about equal length
+ * (the break nearest the middle); what still does not fit is cut. */
+static int sub_layout(const char *s, int maxc, char lines[SUB_LINES][SUB_MAXC + 1])
+{
+    int len = (int)strlen(s), best = -1;
+    if (len <= maxc) {
+        sub_cut(lines[0], s, maxc);
+        return 1;
+    }
+    for (int i = 1; i < len - 1; i++)
+        if (s[i] == ' ' && i <= maxc && len - i - 1 <= maxc &&
+            (best < 0 || imax(i, len - i - 1) < imax(best, len - best - 1)))
+            best = i;
+    if (best < 0) { /* greedy: first line up to its last word that fits */
+        sub_cut(lines[0], s, maxc);
+        best = (int)strlen(lines[0]);
+    } else {
+        memcpy(lines[0], s, (size_t)best);
+        lines[0][best] = '\0';
+    }
+    while (s[best] == ' ')
+        best++;
+    sub_cut(lines[1], s + best, maxc);
+    return lines[1][0] ? 2 : 1;
+}
+
+/* Renders line i: the 2x glyphs (anti-aliased white on black, cv_text2x) where they have
+ * ink, plus every pixel within SUB_OUTLINE of ink in black; the rest stays transparent. */
+static void sub_render_line(subs *u, const font *f, int i, const char *text, int cx, int cy)
+{
+    const uint32_t white = rgb(255, 255, 255), black = rgb(0, 0, 0);
+    const int o = SUB_OUTLINE;
+    int n = (int)strlen(text), bw = n * 2 * GLYPH_W + 2 * o, bh = SUB_BH;
+    memset(u->tmp, 0, sizeof(u->tmp));
+    memset(u->img[i], 0, sizeof(u->img[i]));
+    cv_text2x(cv_make(u->tmp, bw, bh, bw), f, o, o, text, white, black);
+    int x0 = bw, y0 = bh, x1 = 0, y1 = 0;
+    for (int y = 0; y < bh; y++)
+        for (int x = 0; x < bw; x++) {
+            bool hit = false;
+            for (int dy = -o; dy <= o && !hit; dy++)
+                for (int dx = -o; dx <= o && !hit; dx++) {
+                    int X = x + dx, Y = y + dy;
+                    uint32_t t = X >= 0 && X < bw && Y >= 0 && Y < bh ? u->tmp[Y * bw + X] : 0;
+                    hit = dx * dx + dy * dy <= o * o + 1 && t != 0 && t != black;
+                }
+            if (!hit)
+                continue;
+            uint32_t t = u->tmp[y * bw + x];
+            u->img[i][y * bw + x] = t ? t : black;
+            x0 = imin(x0, x);
+            y0 = imin(y0, y);
+            x1 = imax(x1, x + 1);
+            y1 = imax(y1, y + 1);
+        }
+    u->iw[i] = bw;
+    u->lx[i] = cx - o;
+    u->ly[i] = cy - o;
+    u->box[i] = x1 > x0 ? (rect){u->lx[i] + x0, u->ly[i] + y0, x1 - x0, y1 - y0} : (rect){0};
+}
+
+/* Lays out and renders sentence k: centred, the last line's cells ending 8 % of the
+ * picture's height above its bottom edge. */
+static void subs_render(subs *u, const font *f, int k)
+{
+    char lines[SUB_LINES][SUB_MAXC + 1];
+    u->n_lines = sub_layout(sub_text[k % SUB_NTEXT], u->maxc, lines);
+    int bottom = u->pic.y + u->pic.h - u->pic.h * 8 / 100;
+    for (int i = 0; i < u->n_lines; i++) {
+        int cw = text_w(lines[i]) * 2;
+        int cy = bottom - 2 * GLYPH_H - (u->n_lines - 1 - i) * SUB_PITCH;
+        sub_render_line(u, f, i, lines[i], u->pic.x + (u->pic.w - cw) / 2, cy);
+    }
+    u->cur = k;
+}
+
+/* Draws this frame's subtitle over the video picture (call after video_step); returns the
+ * number of lines shown, whose bounds are u->box[0..n). */
+static int subs_step(subs *u, canvas scr, const font *f, int frame)
+{
+    if (!u->active || frame % SUB_PERIOD < SUB_GAP)
+        return 0;
+    int k = frame / SUB_PERIOD;
+    if (k != u->cur)
+        subs_render(u, f, k);
+    canvas pic = cv_clipto(scr, u->pic.x, u->pic.y, u->pic.w, u->pic.h);
+    for (int i = 0; i < u->n_lines; i++)
+        cv_blit_ex(pic, u->lx[i], u->ly[i], u->img[i], u->iw[i], u->iw[i], SUB_BH, true);
+    return u->n_lines;
+}
+
+/* ------------------------------------------------------------------------------------ */
 /* Workload                                                                               */
 
 typedef struct synth {
@@ -2896,6 +3072,7 @@ typedef struct synth {
     bool clock_secs;
     term term;
     video vid;
+    subs *subs; /* subtitles over vid, or NULL */
     r3d *r3d;
     mover mv;
     desk *desk;
@@ -2904,6 +3081,7 @@ typedef struct synth {
     bench_region reg[12];
     size_t n_reg;
     int mv_reg; /* index of the dragged window's label, or -1 */
+    int sub_reg; /* index of the first subtitle line's label, or -1 */
 } synth;
 
 static void add_region(synth *s, rect r, enum bench_class cls, int z)
@@ -2922,6 +3100,7 @@ static void synth_free(synth *s)
 {
     term_free(&s->term);
     video_free(&s->vid);
+    free(s->subs);
     if (s->r3d)
         r3d_free(s->r3d);
     free(s->r3d);
@@ -2988,6 +3167,13 @@ static void synth_step(synth *s, int frame)
     canvas scr = cv_make(s->fb, s->w, s->h, s->w);
     term_step(&s->term, scr, &s->font, frame);
     video_step(&s->vid, scr, &s->font, s->sn, frame);
+    if (s->subs && s->sub_reg >= 0) {
+        /* one text label per line shown, over the video's; none between sentences */
+        int n = subs_step(s->subs, scr, &s->font, frame);
+        s->n_reg = (size_t)s->sub_reg;
+        for (int i = 0; i < n; i++)
+            add_region(s, s->subs->box[i], BENCH_CLASS_TEXT, 3);
+    }
     if (s->r3d)
         r3d_step(s->r3d, scr, &s->font, s->sn, frame);
     if (s->mv.active) {
@@ -3072,6 +3258,7 @@ static int synth_setup(synth *s)
     add_region(s, (rect){0, dh, w, tb}, s->kind == K_WINDOWS ? BENCH_CLASS_STATIC : BENCH_CLASS_TEXT,
                1);
     s->mv_reg = -1;
+    s->sub_reg = -1;
 
     rect term_r = {0}, vid_r = {0}, r3d_r = {0}, free_r = {0};
     int mvw = 0, mvh = 0;
@@ -3086,7 +3273,8 @@ static int synth_setup(synth *s)
         mvh = imin(600, dh * 3 / 4);
         free_r = (rect){0, 0, w - mvw, dh - mvh};
         break;
-    case K_VIDEO: {
+    case K_VIDEO:
+    case K_SUBTITLES: {
         int pw = imin(1280, w - 64), ph = pw * 9 / 16;
         if (ph + TITLE_H + 41 > dh - 32) {
             ph = dh - 32 - TITLE_H - 41;
@@ -3119,7 +3307,8 @@ static int synth_setup(synth *s)
         break;
     }
 
-    uint64_t seed = 0x5eed0100u + (uint64_t)s->kind;
+    /* subtitles play the very same video as the video workload */
+    uint64_t seed = 0x5eed0100u + (uint64_t)(s->kind == K_SUBTITLES ? K_VIDEO : s->kind);
     if (term_r.w > 0) {
         if ((ret = term_init(&s->term, scr, &s->font, term_r, w, h, seed + 1)) < 0)
             return ret;
@@ -3131,6 +3320,13 @@ static int synth_setup(synth *s)
         add_region(s, vid_r, BENCH_CLASS_TEXT, 1);
         if (s->vid.active)
             add_region(s, s->vid.pic, BENCH_CLASS_VIDEO, 2);
+        if (s->kind == K_SUBTITLES && s->vid.active) {
+            s->subs = malloc(sizeof(*s->subs));
+            if (!s->subs)
+                return -ENOMEM;
+            subs_init(s->subs, s->vid.pic);
+            s->sub_reg = (int)s->n_reg;
+        }
     }
     if (r3d_r.w > 0) {
         s->r3d = malloc(sizeof(*s->r3d));
