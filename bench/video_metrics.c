@@ -123,10 +123,11 @@ int bench_video_packet(bench_video *bv, const uint8_t *data, size_t size)
             bv->pending_bytes += VD_WIRE_HEADER_SIZE + msg.size; /* the whole message */
             if (!bv->dir[0] || !(d = dump_for(bv, sf.stream_id)))
                 continue;
-            const uint8_t *picture;
+            const uint8_t *picture, *keep, *patch;
             uint32_t picture_size;
-            if (vd_wire_stream_frame_shown(&sf, d->width, d->height, NULL, &bv->side, &picture,
-                                           &picture_size) < 0)
+            /* vdbench's frames are BGRX (4 bytes a pixel) */
+            if (vd_wire_stream_frame_shown(&sf, d->width, d->height, 4, NULL, &bv->side, &keep,
+                                           &patch, &picture, &picture_size) < 0)
                 return -EINVAL;
             if (d->ivf) {
                 uint8_t h[12];

@@ -29,6 +29,7 @@ typedef struct dec_stream {
     uint32_t mask_size;
     uint16_t *rows;   /* 16 per block: the pixels to show of set mask bits, a bit per column */
     uint16_t *incoming; /* the same for a frame while it is checked */
+    uint16_t *keep;   /* 16 per block: pixels its pictures do not show (VD_STREAM_FRAME_KEEP) */
     int pending;      /* a decoded frame waits for its frame end */
     int broken;       /* waits for a key frame */
 } dec_stream;
@@ -109,6 +110,7 @@ static void stream_free(dec_stream *st)
     free(st->mask);
     free(st->rows);
     free(st->incoming);
+    free(st->keep);
 }
 
 static void remove_stream(vd_decoder *dec, unsigned k)
@@ -395,7 +397,8 @@ static int handle_stream_create(vd_decoder *dec, const vd_msg *msg)
     st.mask = calloc(st.mask_size, 1);
     st.rows = calloc(16 * blocks, sizeof(*st.rows));
     st.incoming = calloc(16 * blocks, sizeof(*st.incoming));
-    if (!st.pixels || !st.mask || !st.rows || !st.incoming) {
+    st.keep = calloc(16 * blocks, sizeof(*st.keep));
+    if (!st.pixels || !st.mask || !st.rows || !st.incoming || !st.keep) {
         stream_free(&st);
         return VD_ERR(ENOMEM);
     }
@@ -419,10 +422,11 @@ static int handle_stream_frame(vd_decoder *dec, const vd_msg *msg)
     if (!st || m.mask_size != st->mask_size)
         return VD_ERR(EBADMSG);
     /* What each set block shows, checked in full before anything is decoded. */
-    const uint8_t *coded;
+    const uint8_t *coded, *keep, *patch;
     uint32_t coded_size;
-    if ((ret = vd_wire_stream_frame_shown(&m, st->rect.width, st->rect.height, st->incoming,
-                                          &dec->stream_side, &coded, &coded_size)) < 0)
+    if ((ret = vd_wire_stream_frame_shown(&m, st->rect.width, st->rect.height, st->bpp,
+                                          st->incoming, &dec->stream_side, &keep, &patch, &coded,
+                                          &coded_size)) < 0)
         return ret;
     if (st->broken && !(m.flags & VD_STREAM_FRAME_KEY))
         return 0; /* what follows a loss would decode to garbage: wait for the key frame */
@@ -438,6 +442,15 @@ static int handle_stream_frame(vd_decoder *dec, const vd_msg *msg)
     }
     st->broken = 0;
     int blocks = (st->rect.width + 15) / 16 * ((st->rect.height + 15) / 16);
+    if (m.flags & VD_STREAM_FRAME_KEEP_RESET)
+        memset(st->keep, 0, 16 * (size_t)blocks * sizeof(*st->keep));
+    if (keep)
+        vd_wire_stream_frame_keep(keep, st->rect.width, st->rect.height, st->keep);
+    for (int i = 0; i < 16 * blocks; i++)
+        st->incoming[i] &= (uint16_t)~st->keep[i];
+    if (patch) /* exact pixels over the picture's, shown even where kept from now on */
+        vd_wire_stream_frame_patch(patch, st->rect.width, st->rect.height, st->bpp, st->incoming,
+                                   st->pixels, st->stride);
     for (int b = 0; b < blocks; b++) {
         uint16_t *rows = st->rows + 16 * b, any = 0;
         const uint16_t *incoming = st->incoming + 16 * b;

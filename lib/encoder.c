@@ -37,6 +37,9 @@
 #define REFRESH_CHURN_US 1000000
 #define REFRESH_CHURN_WAIT_US 250000
 #define REFRESH_BOUND_US 300000
+/* A lossy pixel of a block that a stream shows is patched exactly once it has not changed
+ * for this many of its pictures (see keep_update()). */
+#define PATCH_AGE 30
 /* A tile whose pixels changed less than DELTA_MAX_CHANGED_PCT percent and whose content is
  * natural (at least DELTA_MIN_SMOOTH_PCT percent of its neighbour pairs differ by a little:
  * photos, gradients) goes as its difference to what the client shows.  Over the drag
@@ -71,6 +74,11 @@ typedef struct enc_stream {
     int shown;
     int rate_pending; /* a link change its encoder could not take yet (EAGAIN) */
     int need_key;
+    /* 16 per block of rect: the pixels the client keeps from before instead of showing them
+     * from this stream's pictures (docs/protocol.md section 6.8, KEEP): exact, and unchanged
+     * since the client was told. */
+    uint16_t *keep;
+    uint8_t *age; /* 256 per block of rect: the pictures since each pixel last changed, to 255 */
 } enc_stream;
 
 typedef struct enc_surface {
@@ -169,6 +177,7 @@ struct vd_encoder {
     vd_buf block_parts;
     vd_buf stream_masks;
     vd_buf packed_side;      /* a stream frame's masks, packed (scratch) */
+    vd_buf keep_undo;        /* keep_undo entries of this frame's stream picks */
     vd_buf delta;            /* a delta run's differences */
     vd_encoder_stats stats;
     vd_encoder_yuv_stats yuv;
@@ -263,6 +272,10 @@ int vd_encoder_unregister_buffer(vd_encoder *enc, const void *data)
 static void stream_free(enc_stream *st)
 {
     vd_video_encoder_free(&st->video);
+    free(st->keep);
+    free(st->age);
+    st->keep = NULL;
+    st->age = NULL;
 }
 
 static void streams_free(enc_surface *s)
@@ -309,6 +322,7 @@ void vd_encoder_free(vd_encoder **penc)
     vd_buf_free(&enc->stream_masks);
     vd_buf_free(&enc->block_parts);
     vd_buf_free(&enc->packed_side);
+    vd_buf_free(&enc->keep_undo);
     vd_buf_free(&enc->delta);
     free(enc->packets);
     free(enc);
@@ -701,14 +715,23 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
         enc_stream st = {.id = regions[r].id, .rect = *q, .region = regions[r].rect,
                          .content = (uint8_t)regions[r].content, .bitrate = p.bitrate,
                          .need_key = 1};
+        size_t blocks = (size_t)((q->width + 15) / 16) * (size_t)((q->height + 15) / 16);
+        st.keep = calloc(16 * blocks, sizeof(*st.keep));
+        st.age = calloc(256, blocks);
+        if (!st.keep || !st.age) {
+            stream_free(&st);
+            return VD_ERR(ENOMEM);
+        }
         /* A region no encoder takes (an odd size at the surface's edge, no codec) stays
          * lossless. */
-        if (vd_video_encoder_new(&p, &st.video) < 0)
+        if (vd_video_encoder_new(&p, &st.video) < 0) {
+            stream_free(&st);
             continue;
+        }
         vd_msg_stream m = {st.id, s->id, (uint8_t)p.codec, st.content, (uint32_t)q->x,
                            (uint32_t)q->y, (uint32_t)q->width, (uint32_t)q->height};
         if ((ret = vd_wire_put_stream_create(&enc->out, &m)) < 0) {
-            vd_video_encoder_free(&st.video);
+            stream_free(&st);
             return ret;
         }
         s->streams[s->n_streams++] = st;
@@ -806,9 +829,13 @@ static uint16_t corner_rect(const uint16_t keep[16], vd_box b, int corner)
  * partial unless that is the whole block. */
 typedef struct block_part {
     uint16_t rows[16];
+    uint16_t exact[16]; /* the pixels of the bounds that the client shows exactly, unchanged */
     uint16_t bounds;
     uint16_t cuts[VD_STREAM_FRAME_MAX_CUTS];
     uint8_t n_cuts, partial;
+    uint8_t keep_given; /* its kept pixels change: the frame's keep section gives them */
+    uint16_t patch[16]; /* lossy pixels that went still: shown exactly, kept from now on */
+    uint8_t patched;
 } block_part;
 
 /* The pixels of the w x h block at (x, y) to show, given the bounds bb of what changed in it.
@@ -840,6 +867,8 @@ static void block_part_find(const enc_surface *s, const vd_frame *f, int x, int 
                 keep[r] |= (uint16_t)(1u << c);
         }
     }
+    memcpy(part->exact, keep, sizeof(keep));
+    part->keep_given = 0;
     for (int corner = 0; corner < 4; corner++) {
         uint16_t cut = corner_rect(keep, b, corner);
         if (cut == NO_BOX)
@@ -913,8 +942,118 @@ typedef struct stream_pick {
     unsigned k; /* s->streams[k] */
     size_t at;
     uint32_t mask_size, side_size;
-    uint8_t flags; /* VD_STREAM_FRAME_CUTS and VD_STREAM_FRAME_PACKED */
+    uint8_t flags; /* VD_STREAM_FRAME_CUTS, _PACKED, _KEEP and _KEEP_RESET */
+    size_t undo_at; /* its keep_undo entries in enc->keep_undo */
+    uint32_t n_undo;
+    uint32_t pixels_patched;
 } stream_pick;
+
+/* A block's kept pixels before the frame changed them: put back when its picture is held back
+ * and the client never hears of the change. */
+typedef struct keep_undo {
+    uint32_t block;
+    uint16_t rows[16];
+} keep_undo;
+
+static int keep_save(vd_encoder *enc, const enc_stream *st, uint32_t b)
+{
+    keep_undo *u = (keep_undo *)(void *)vd_buf_reserve(&enc->keep_undo, sizeof(*u));
+    if (!u)
+        return VD_ERR(ENOMEM);
+    u->block = b;
+    memcpy(u->rows, st->keep + 16 * (size_t)b, sizeof(u->rows));
+    enc->keep_undo.size += sizeof(*u);
+    return 0;
+}
+
+/* Puts back the kept pixels of a pick's blocks, last change first. */
+static void keep_restore(vd_encoder *enc, enc_stream *st, size_t at, uint32_t n)
+{
+    const keep_undo *u = (const keep_undo *)(const void *)(enc->keep_undo.data + at);
+    for (uint32_t i = n; i-- > 0;)
+        memcpy(st->keep + 16 * (size_t)u[i].block, u[i].rows, sizeof(u[i].rows));
+}
+
+/* Forgets st's kept pixels for a frame with VD_STREAM_FRAME_KEEP_RESET (its forced key
+ * frame).  The client may have skipped frames that changed them while it waited for that key
+ * frame, so they may show lossy there: they count as lossy, and build-to-lossless sends them
+ * again. */
+static int keep_reset(vd_encoder *enc, enc_surface *s, enc_stream *st)
+{
+    int bw = (st->rect.width + 15) / 16, blocks = bw * ((st->rect.height + 15) / 16);
+    for (int b = 0; b < blocks; b++) {
+        uint16_t *keep = st->keep + 16 * (size_t)b, any = 0;
+        for (int r = 0; r < 16; r++)
+            any |= keep[r];
+        if (!any)
+            continue;
+        int ret = keep_save(enc, st, (uint32_t)b);
+        if (ret < 0)
+            return ret;
+        int x = st->rect.x + b % bw * 16, y = st->rect.y + b / bw * 16;
+        for (int r = 0; r < 16; r++)
+            if (keep[r]) {
+                *lossy_word(s, x, y + r) |= keep[r];
+                s->lossy[(size_t)((y + r) / 64) * (size_t)s->grid.cols + (size_t)(x / 64)] = 1;
+            }
+        memset(keep, 0, 16 * sizeof(*keep));
+    }
+    return 0;
+}
+
+/* A set block b of st at (x, y), w x h pixels, and what it shows.  Its kept pixels become
+ * those kept before outside its bounds and the exact, unchanged ones within them (a
+ * subtitle's glyphs over a playing video), and it shows none of them.  Lossy pixels that have
+ * not changed for PATCH_AGE of its pictures (a subtitle that came in with the video's change)
+ * are patched: shown exactly, then kept; at most *patch_budget blocks of them. */
+static int keep_update(vd_encoder *enc, enc_surface *s, const vd_frame *f, enc_stream *st,
+                       uint32_t b, int x, int y, int w, int h, int trust_ref, int *patch_budget,
+                       block_part *bp)
+{
+    vd_box part = vd_box_unpack(bp->bounds);
+    uint16_t *keep = st->keep + 16 * (size_t)b, next[16];
+    uint8_t *age = st->age + 256 * (size_t)b;
+    size_t bpp = (size_t)s->grid.bpp, ref_stride = (size_t)s->grid.width * bpp;
+    int changed = 0;
+    bp->patched = 0;
+    for (int r = 0; r < 16; r++) {
+        unsigned stale = 0;
+        if (r < h && trust_ref) {
+            const uint8_t *pa = f->data + (size_t)(y + r) * (size_t)f->stride + (size_t)x * bpp;
+            const uint8_t *pb = s->prev + (size_t)(y + r) * ref_stride + (size_t)x * bpp;
+            for (int c = 0; c < w; c++) {
+                uint8_t *a = &age[16 * r + c];
+                *a = pixels_differ(s, pa + (size_t)c * bpp, pb + (size_t)c * bpp, 1) ? 0
+                     : *a < 255                                                        ? *a + 1
+                                                                                      : 255;
+                stale |= (unsigned)(*a >= PATCH_AGE) << c;
+            }
+        }
+        bp->patch[r] = (uint16_t)(stale & *lossy_word(s, x, y + r));
+        bp->patched |= bp->patch[r] != 0;
+    }
+    if (bp->patched && *patch_budget > 0)
+        --*patch_budget;
+    else if (bp->patched) {
+        memset(bp->patch, 0, sizeof(bp->patch));
+        bp->patched = 0;
+    }
+    for (int r = 0; r < 16; r++) {
+        unsigned in_part = r >= part.y0 && r < part.y1 ? vd_box_cols(part.x0, part.x1) : 0;
+        next[r] = (uint16_t)((keep[r] & (~in_part | bp->exact[r])) | bp->patch[r]);
+        changed |= next[r] != keep[r];
+        bp->rows[r] &= (uint16_t)~next[r];
+        *lossy_word(s, x, y + r) &= (uint16_t)~bp->patch[r]; /* exact from this frame */
+    }
+    if (!changed)
+        return 0;
+    int ret = keep_save(enc, st, b);
+    if (ret < 0)
+        return ret;
+    memcpy(keep, next, sizeof(next));
+    bp->keep_given = 1;
+    return 0;
+}
 
 /* For a damaged tile (x, y, w, h) that region q cuts, with changes outside q: whether those
  * changes lie in whole rows above or below q only (a player's controls under its picture, a
@@ -970,7 +1109,7 @@ static int mostly_streamed(const enc_surface *s, const vd_frame *f, int x, int y
  * what changed outside is rows above or below the region (split_band()); otherwise it stays
  * lossless, so text beside a video never goes through it.  Returns 1 with *pk set (but its k)
  * when the stream codes this frame, 0 when not, or VD_ERR(ENOMEM). */
-static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, const enc_stream *st,
+static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, enc_stream *st,
                        int trust_ref, stream_pick *pk)
 {
     const vd_tile_grid *g = &s->grid;
@@ -979,16 +1118,23 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
     int bw = (pic->width + 15) / 16, bh = (pic->height + 15) / 16;
     uint32_t mask_size = (uint32_t)(bw * bh + 7) / 8;
     size_t blocks = (size_t)(bw * bh);
-    /* The masks, bounds, cut bits and at most one count and all cuts per block. */
-    size_t side_max = 3 * (size_t)mask_size + (3 + 2 * VD_STREAM_FRAME_MAX_CUTS) * blocks;
+    /* The masks, bounds, cut bits, at most one count and all cuts per block, and the keep
+     * section. */
+    size_t side_max = 5 * (size_t)mask_size + (3 + 2 * VD_STREAM_FRAME_MAX_CUTS + 32) * blocks +
+                      VD_MIN(blocks, VD_STREAM_FRAME_MAX_PATCHED) * (32 + 256 * (size_t)g->bpp);
     uint8_t *mask = vd_buf_reserve(&enc->stream_masks, side_max);
     block_part *parts =
         (block_part *)(void *)vd_buf_reserve(&enc->block_parts, sizeof(*parts) * blocks);
     if (!mask || !parts)
         return VD_ERR(ENOMEM);
     memset(mask, 0, mask_size);
-    int any = 0, any_cut = 0;
+    int any = 0, any_cut = 0, any_keep = 0, any_patch = 0, ret;
+    int patch_budget = VD_STREAM_FRAME_MAX_PATCHED;
     uint32_t n_partial = 0;
+    size_t undo_at = enc->keep_undo.size;
+    int keep_reset_now = st->need_key;
+    if (keep_reset_now && (ret = keep_reset(enc, s, st)) < 0)
+        return ret;
     for (int ty = q->y / 64; ty <= (q->y + q->height - 1) / 64; ty++) {
         for (int tx = q->x / 64; tx <= (q->x + q->width - 1) / 64; tx++) {
             int x = tx * 64, y = ty * 64;
@@ -1024,6 +1170,11 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
                     mask[b / 8] |= (uint8_t)(1u << (b % 8));
                     block_part *bp = &parts[b];
                     block_part_find(s, f, px, py, w16, h16, bb, trust_ref, bp);
+                    if ((ret = keep_update(enc, s, f, st, (uint32_t)b, px, py, w16, h16, trust_ref,
+                                           &patch_budget, bp)) < 0)
+                        return ret;
+                    any_keep |= bp->keep_given;
+                    any_patch |= bp->patched;
                     for (int r = 0; r < h16; r++)
                         *lossy_word(s, px, py + r) |= bp->rows[r];
                     n_partial += bp->partial;
@@ -1040,8 +1191,12 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
                 vd_classifier_set_tile_class(s->classifier, i, (enum vd_content)st->content);
         }
     }
-    if (!any)
+    uint32_t n_undo = (uint32_t)((enc->keep_undo.size - undo_at) / sizeof(keep_undo));
+    if (!any) { /* no frame: the client hears of nothing */
+        keep_restore(enc, st, undo_at, n_undo);
+        enc->keep_undo.size = undo_at;
         return 0;
+    }
     /* The partial mask and the bounds of the partial blocks in raster order; then, if some
      * leave rectangles out, a bit per partial block for those that do, and their cuts. */
     uint8_t *partial = mask + mask_size, *bounds = partial + mask_size;
@@ -1064,9 +1219,49 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
         }
         i++;
     }
+    if (any_keep) { /* the blocks whose kept pixels changed, and those pixels */
+        uint8_t *given = out;
+        memset(given, 0, mask_size);
+        out += mask_size;
+        for (size_t b = 0; b < blocks; b++) {
+            if (!(mask[b / 8] & (1u << (b % 8))) || !parts[b].keep_given)
+                continue;
+            given[b / 8] |= (uint8_t)(1u << (b % 8));
+            for (int r = 0; r < 16; r++, out += 2)
+                vd_wl16(out, st->keep[16 * b + (size_t)r]);
+        }
+    }
+    uint32_t pixels_patched = 0;
+    if (any_patch) { /* the blocks with pixels patched, which those are, and their values */
+        uint8_t *given = out;
+        memset(given, 0, mask_size);
+        out += mask_size;
+        size_t bpp = (size_t)g->bpp;
+        for (size_t b = 0; b < blocks; b++) {
+            const block_part *bp = &parts[b];
+            if (!(mask[b / 8] & (1u << (b % 8))) || !bp->patched)
+                continue;
+            given[b / 8] |= (uint8_t)(1u << (b % 8));
+            for (int r = 0; r < 16; r++, out += 2) {
+                vd_wl16(out, bp->patch[r]);
+                pixels_patched += (uint32_t)__builtin_popcount(bp->patch[r]);
+            }
+            int px = pic->x + (int)(b % (size_t)bw) * 16, py = pic->y + (int)(b / (size_t)bw) * 16;
+            for (int r = 0; r < 16; r++)
+                for (unsigned set = bp->patch[r]; set; set &= set - 1, out += bpp)
+                    memcpy(out,
+                           f->data + (size_t)(py + r) * (size_t)f->stride +
+                               (size_t)(px + __builtin_ctz(set)) * bpp,
+                           bpp);
+        }
+    }
     uint32_t side = (uint32_t)(out - mask);
     *pk = (stream_pick){0, enc->stream_masks.size, mask_size, side,
-                        cuts ? VD_STREAM_FRAME_CUTS : 0};
+                        (uint8_t)((cuts ? VD_STREAM_FRAME_CUTS : 0) |
+                                  (any_keep ? VD_STREAM_FRAME_KEEP : 0) |
+                                  (any_patch ? VD_STREAM_FRAME_PATCH : 0) |
+                                  (keep_reset_now ? VD_STREAM_FRAME_KEEP_RESET : 0)),
+                        undo_at, n_undo, pixels_patched};
     /* Masks are runs of set or clear bits (a video sets every block, and few are partial):
      * LZ4 packs them to a few bytes (vdbench video: 5 % of the stream's bytes).  Bounds and
      * cuts pack less. */
@@ -1118,7 +1313,9 @@ static int code_stream(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
     if (!n_pkts) {
         /* The encoder held the picture back (an AV1 pipeline): the region's tiles go exactly
          * this time, as the client cannot be told to wait.  Whole, not as differences: an
-         * overlapping region's stream may have shown lossy blocks of them in this frame. */
+         * overlapping region's stream may have shown lossy blocks of them in this frame.  The
+         * client keeps the pixels it kept. */
+        keep_restore(enc, st, pk->undo_at, pk->n_undo);
         const vd_rect *q = &st->region;
         for (int ty = q->y / 64; ty <= (q->y + q->height - 1) / 64; ty++)
             for (int tx = q->x / 64; tx <= (q->x + q->width - 1) / 64; tx++) {
@@ -1135,6 +1332,7 @@ static int code_stream(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
     }
     st->shown_t = s->last_t;
     st->shown = 1;
+    enc->stats.pixels_patched += pk->pixels_patched;
     /* One message per coded picture: the decoder takes one at a time.  Every one shows the
      * same blocks, the newest last. */
     const uint8_t *side = enc->stream_masks.data + pk->at;
@@ -1168,6 +1366,7 @@ static int encode_streams(vd_encoder *enc, enc_surface *s, const vd_frame *f, in
     unsigned n = 0;
     int ret;
     enc->stream_masks.size = 0;
+    enc->keep_undo.size = 0;
     for (unsigned k = 0; k < s->n_streams; k++) {
         if ((ret = pick_blocks(enc, s, f, &s->streams[k], trust_ref, &picks[n])) < 0)
             return ret;

@@ -103,7 +103,9 @@ int vd_wire_read_stream_frame(const vd_msg *msg, vd_msg_stream_frame *out)
 {
     const uint8_t *b = msg->body;
     if (msg->size < VD_STREAM_FRAME_HEADER ||
-        b[4] & ~(VD_STREAM_FRAME_KEY | VD_STREAM_FRAME_CUTS | VD_STREAM_FRAME_PACKED) || b[5] ||
+        b[4] & ~(VD_STREAM_FRAME_KEY | VD_STREAM_FRAME_CUTS | VD_STREAM_FRAME_PACKED |
+                 VD_STREAM_FRAME_KEEP | VD_STREAM_FRAME_KEEP_RESET | VD_STREAM_FRAME_PATCH) ||
+        b[5] ||
         vd_rl16(b + 6))
         return VD_ERR(EBADMSG);
     *out = (vd_msg_stream_frame){
@@ -128,9 +130,54 @@ static int read_box(const uint8_t **p, const uint8_t *end, vd_box within, vd_box
            box->y0 < box->y1 && box->x1 <= within.x1 && box->y1 <= within.y1;
 }
 
-int vd_wire_stream_frame_shown(const vd_msg_stream_frame *sf, int width, int height,
-                               uint16_t *rows, vd_buf *scratch, const uint8_t **picture,
-                               uint32_t *size)
+/* The columns of a block of width w and the rows of one of height h, as keep rows may set. */
+static int keep_rows_valid(const uint8_t *p, int w, int h)
+{
+    for (int r = 0; r < 16; r++)
+        if (vd_rl16(p + 2 * r) & ~(r < h ? vd_box_cols(0, w) : 0u))
+            return 0;
+    return 1;
+}
+
+/* The pixels a block's keep or patch rows set. */
+static int rows_count(const uint8_t *p)
+{
+    int n = 0;
+    for (int r = 0; r < 16; r++)
+        n += __builtin_popcount(vd_rl16(p + 2 * r));
+    return n;
+}
+
+/* Checks a keep or patch section at *p (a block bitmap, then 32 bytes per block it sets and,
+ * for a patch, bpp bytes per pixel those set); advances *p past it.  0 or VD_ERR(EBADMSG). */
+static int check_block_rows(const uint8_t **p, const uint8_t *end, int width, int height,
+                            int patch_bpp)
+{
+    int bw = (width + 15) / 16, blocks = bw * ((height + 15) / 16), n = 0;
+    size_t ms = (size_t)(blocks + 7) / 8;
+    if ((size_t)(end - *p) < ms)
+        return VD_ERR(EBADMSG);
+    const uint8_t *given = *p, *q = *p + ms;
+    for (int b = 0; b < blocks; b++) {
+        if (!(given[b / 8] >> (b % 8) & 1))
+            continue;
+        if (end - q < 32 ||
+            !keep_rows_valid(q, VD_MIN(16, width - b % bw * 16), VD_MIN(16, height - b / bw * 16)) ||
+            (patch_bpp && ++n > VD_STREAM_FRAME_MAX_PATCHED))
+            return VD_ERR(EBADMSG);
+        size_t pixels = patch_bpp ? (size_t)rows_count(q) * (size_t)patch_bpp : 0;
+        q += 32;
+        if ((size_t)(end - q) < pixels)
+            return VD_ERR(EBADMSG);
+        q += pixels;
+    }
+    *p = q;
+    return 0;
+}
+
+int vd_wire_stream_frame_shown(const vd_msg_stream_frame *sf, int width, int height, int bpp,
+                               uint16_t *rows, vd_buf *scratch, const uint8_t **keep,
+                               const uint8_t **patch, const uint8_t **picture, uint32_t *size)
 {
     int bw = (width + 15) / 16, bh = (height + 15) / 16, blocks = bw * bh;
     uint32_t ms = sf->mask_size;
@@ -144,7 +191,9 @@ int vd_wire_stream_frame_shown(const vd_msg_stream_frame *sf, int width, int hei
             return VD_ERR(EBADMSG);
         /* The largest side an encoder can write for this picture. */
         size_t cap = 2 * (size_t)ms + 2 * (size_t)blocks + (size_t)ms +
-                     (1 + 2 * VD_STREAM_FRAME_MAX_CUTS) * (size_t)blocks;
+                     (1 + 2 * VD_STREAM_FRAME_MAX_CUTS) * (size_t)blocks + (size_t)ms +
+                     32 * (size_t)blocks + (size_t)ms +
+                     (size_t)VD_MIN(blocks, VD_STREAM_FRAME_MAX_PATCHED) * (32 + 256 * (size_t)bpp);
         scratch->size = 0;
         uint8_t *out = vd_buf_reserve(scratch, cap);
         if (!out)
@@ -203,6 +252,18 @@ int vd_wire_stream_frame_shown(const vd_msg_stream_frame *sf, int width, int hei
         if (rows)
             memcpy(rows + 16 * b, shown, sizeof(shown));
     }
+    *keep = *patch = NULL;
+    int ret;
+    if (sf->flags & VD_STREAM_FRAME_KEEP) {
+        *keep = p;
+        if ((ret = check_block_rows(&p, end, width, height, 0)) < 0)
+            return ret;
+    }
+    if (sf->flags & VD_STREAM_FRAME_PATCH) {
+        *patch = p;
+        if ((ret = check_block_rows(&p, end, width, height, bpp)) < 0)
+            return ret;
+    }
     if (!*picture) {
         *picture = p;
     } else if (p != end) { /* the packed block holds exactly the side */
@@ -210,6 +271,38 @@ int vd_wire_stream_frame_shown(const vd_msg_stream_frame *sf, int width, int hei
     }
     *size = (uint32_t)(sf->data + sf->size - *picture);
     return 0;
+}
+
+void vd_wire_stream_frame_keep(const uint8_t *keep, int width, int height, uint16_t *keep_rows)
+{
+    int blocks = (width + 15) / 16 * ((height + 15) / 16);
+    const uint8_t *p = keep + (blocks + 7) / 8;
+    for (int b = 0; b < blocks; b++)
+        if (keep[b / 8] >> (b % 8) & 1) {
+            for (int r = 0; r < 16; r++)
+                keep_rows[16 * b + r] = vd_rl16(p + 2 * r);
+            p += 32;
+        }
+}
+
+void vd_wire_stream_frame_patch(const uint8_t *patch, int width, int height, int bpp,
+                                uint16_t *rows, uint8_t *picture, size_t stride)
+{
+    int bw = (width + 15) / 16, blocks = bw * ((height + 15) / 16);
+    const uint8_t *p = patch + (blocks + 7) / 8;
+    for (int b = 0; b < blocks; b++) {
+        if (!(patch[b / 8] >> (b % 8) & 1))
+            continue;
+        const uint8_t *px = p + 32;
+        for (int r = 0; r < 16; r++) {
+            unsigned set = vd_rl16(p + 2 * r);
+            rows[16 * b + r] |= (uint16_t)set;
+            uint8_t *row = picture + (size_t)(b / bw * 16 + r) * stride + (size_t)(b % bw * 16) * (size_t)bpp;
+            for (; set; set &= set - 1, px += bpp)
+                memcpy(row + (size_t)__builtin_ctz(set) * (size_t)bpp, px, (size_t)bpp);
+        }
+        p = px;
+    }
 }
 
 int vd_wire_read_stream_id(const vd_msg *msg, uint32_t *id)

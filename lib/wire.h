@@ -76,7 +76,15 @@ enum {
     VD_STREAM_FRAME_CUTS = 1u << 1,
     /* The masks, bounds and cuts are one LZ4 block: a u32 size, then that many bytes. */
     VD_STREAM_FRAME_PACKED = 1u << 2,
+    /* A keep section follows: blocks whose pixels kept from before (not shown) change. */
+    VD_STREAM_FRAME_KEEP = 1u << 3,
+    /* The stream's kept pixels are forgotten before this frame's keep section applies. */
+    VD_STREAM_FRAME_KEEP_RESET = 1u << 4,
+    /* A patch section follows the keep section: exact pixels this frame shows. */
+    VD_STREAM_FRAME_PATCH = 1u << 5,
 };
+/* Blocks a STREAM_FRAME may patch. */
+#define VD_STREAM_FRAME_MAX_PATCHED 256
 
 /* A box of a STREAM_FRAME's block (its part, or a cut): pixels [x0, x1) x [y0, y1) of the
  * block, packed in a u16 as on the wire, x0 | y0 << 4 | (x1 - 1) << 8 | (y1 - 1) << 12. */
@@ -116,10 +124,18 @@ typedef struct vd_msg_stream {
  * VD_STREAM_FRAME_CUTS, a bit per partial block (ceil(partial blocks / 8) bytes, in the same
  * order) set for those that leave rectangles out, and per such block a count (1 to
  * VD_STREAM_FRAME_MAX_CUTS) and as many rectangles within its part not to show, 2 bytes each
- * as the part; then the coded picture.  With VD_STREAM_FRAME_PACKED all of that but the
- * picture is one LZ4 block after its u32 size.
+ * as the part; with VD_STREAM_FRAME_KEEP, a block bitmap as the mask of the blocks whose kept
+ * pixels are given, and for each of them in raster order 16 u16 rows (bit c of row r: pixel
+ * (c, r) of the block is kept: not shown by this frame or later ones until the block is given
+ * again, or VD_STREAM_FRAME_KEEP_RESET); with VD_STREAM_FRAME_PATCH, a block bitmap of at most
+ * VD_STREAM_FRAME_MAX_PATCHED blocks, and for each 16 u16 rows as the keep rows and then the
+ * exact value of each pixel they set, in raster order (bytes per pixel of the surface): shown
+ * instead of the picture's; then the coded picture.  With VD_STREAM_FRAME_PACKED all of that
+ * but the picture is one LZ4 block after its u32 size.
  * Only that part of a block is shown, so exact pixels beside moving content inside a block (a
- * window frame next to a video's edge, a HUD's corner) stay exact; whole blocks cost no bytes. */
+ * window frame next to a video's edge, a HUD's corner) stay exact; whole blocks cost no bytes.
+ * Kept pixels are the same for exact pixels of any shape (a subtitle's glyphs over a playing
+ * video), told once rather than every frame. */
 typedef struct vd_msg_stream_frame {
     uint32_t stream_id;
     uint8_t flags;            /* VD_STREAM_FRAME_* */
@@ -177,14 +193,26 @@ VD_HIDDEN int vd_wire_read_tile(const vd_msg *msg, vd_msg_tile *out);
 VD_HIDDEN int vd_wire_read_frame_end(const vd_msg *msg, vd_msg_frame_end *out);
 VD_HIDDEN int vd_wire_read_stream_create(const vd_msg *msg, vd_msg_stream *out);
 VD_HIDDEN int vd_wire_read_stream_frame(const vd_msg *msg, vd_msg_stream_frame *out);
-/* Checks what a STREAM_FRAME that was read shows of a width x height stream picture and finds
- * its coded picture; scratch holds what was packed.  With rows, writes 16 u16 per block of the
- * picture (raster order), bit c of rows[16 * b + r] = show pixel (c, r) of block b; 0 for
- * blocks not shown.  Returns 0, VD_ERR(ENOMEM), or VD_ERR(EBADMSG) for a wrong mask size, a
- * part outside its block, a broken LZ4 block or data too short or too long. */
+/* Checks what a STREAM_FRAME that was read shows of a width x height stream picture (bpp bytes
+ * per pixel) and finds its coded picture; scratch holds what was packed.  With rows, writes 16
+ * u16 per block of the picture (raster order), bit c of rows[16 * b + r] = show pixel (c, r)
+ * of block b (before kept pixels are taken out and patched ones added); 0 for blocks not
+ * shown.  *keep and *patch are its keep and patch sections (in the message or in scratch), NULL
+ * without them.  Returns 0, VD_ERR(ENOMEM), or VD_ERR(EBADMSG) for a wrong mask size, a part,
+ * kept or patched pixels outside their block, too many patched blocks, a broken LZ4 block or
+ * data too short or too long. */
 VD_HIDDEN int vd_wire_stream_frame_shown(const vd_msg_stream_frame *sf, int width, int height,
-                                         uint16_t *rows, vd_buf *scratch, const uint8_t **picture,
-                                         uint32_t *size);
+                                         int bpp, uint16_t *rows, vd_buf *scratch,
+                                         const uint8_t **keep, const uint8_t **patch,
+                                         const uint8_t **picture, uint32_t *size);
+/* Writes the kept pixels of the blocks that a checked keep section gives into keep_rows (16
+ * u16 per block of the width x height picture); the other blocks' rows stay. */
+VD_HIDDEN void vd_wire_stream_frame_keep(const uint8_t *keep, int width, int height,
+                                         uint16_t *keep_rows);
+/* Writes the pixels of a checked patch section into the picture (bpp bytes per pixel, stride
+ * bytes per row) and adds them to rows, as vd_wire_stream_frame_shown() writes them. */
+VD_HIDDEN void vd_wire_stream_frame_patch(const uint8_t *patch, int width, int height, int bpp,
+                                          uint16_t *rows, uint8_t *picture, size_t stride);
 /* CODEC_RESET: the cache slots the encoder will use, and VD_CODEC_RESET_* flags. */
 VD_HIDDEN int vd_wire_read_codec_reset(const vd_msg *msg, uint32_t *slots, uint32_t *flags);
 VD_HIDDEN int vd_wire_read_copy(const vd_msg *msg, vd_msg_copy *out);

@@ -577,7 +577,7 @@ static void test_stream_frame_shown(void)
                               .size = sizeof(body)};
     vd_buf scratch = {0};
     uint16_t rows[64];
-    const uint8_t *pic;
+    const uint8_t *pic, *keep, *patch;
     uint32_t pic_size;
     for (int packed = 0; packed < 2; packed++) {
         uint8_t wire[64];
@@ -590,7 +590,7 @@ static void test_stream_frame_shown(void)
                                        .mask_size = 1, .data = wire, .size = 4 + (uint32_t)n + 2};
         }
         memset(rows, 0x55, sizeof(rows));
-        CHECK(vd_wire_stream_frame_shown(&sf, 32, 24, rows, &scratch, &pic, &pic_size) == 0 &&
+        CHECK(vd_wire_stream_frame_shown(&sf, 32, 24, 4, rows, &scratch, &keep, &patch, &pic, &pic_size) == 0 &&
                   pic_size == 2 && pic[0] == 0xaa && pic[1] == 0xbb,
               "a frame with cuts (packed %d)", packed);
         for (int r = 0; r < 16; r++) {
@@ -604,7 +604,7 @@ static void test_stream_frame_shown(void)
         if (packed) {
             /* A broken block, and a block that holds more than the side. */
             sf.size = 4 + vd_rl32(wire) - 1;
-            CHECK(vd_wire_stream_frame_shown(&sf, 32, 24, rows, &scratch, &pic, &pic_size) ==
+            CHECK(vd_wire_stream_frame_shown(&sf, 32, 24, 4, rows, &scratch, &keep, &patch, &pic, &pic_size) ==
                       VD_ERR(EBADMSG), "a truncated LZ4 block accepted");
             uint8_t longer[SIDE + 1];
             memcpy(longer, body, SIDE);
@@ -612,17 +612,17 @@ static void test_stream_frame_shown(void)
             int n = LZ4_compress_default((const char *)longer, (char *)wire + 4, SIDE + 1, 60);
             vd_wl32(wire, (uint32_t)n);
             sf.size = 4 + (uint32_t)n;
-            CHECK(vd_wire_stream_frame_shown(&sf, 32, 24, rows, &scratch, &pic, &pic_size) ==
+            CHECK(vd_wire_stream_frame_shown(&sf, 32, 24, 4, rows, &scratch, &keep, &patch, &pic, &pic_size) ==
                       VD_ERR(EBADMSG), "a packed side with a byte too many accepted");
         }
     }
     sf = (vd_msg_stream_frame){.flags = VD_STREAM_FRAME_CUTS, .mask_size = 1, .data = body,
                                .size = sizeof(body)};
-    CHECK(vd_wire_stream_frame_shown(&sf, 32, 24, NULL, &scratch, &pic, &pic_size) == 0 &&
+    CHECK(vd_wire_stream_frame_shown(&sf, 32, 24, 4, NULL, &scratch, &keep, &patch, &pic, &pic_size) == 0 &&
               pic == body + SIDE, "checking without rows");
     /* Without the flag the cut bytes are the picture. */
     sf.flags = 0;
-    CHECK(vd_wire_stream_frame_shown(&sf, 32, 24, rows, &scratch, &pic, &pic_size) == 0 &&
+    CHECK(vd_wire_stream_frame_shown(&sf, 32, 24, 4, rows, &scratch, &keep, &patch, &pic, &pic_size) == 0 &&
               pic == body + 6, "no cuts");
     sf.flags = VD_STREAM_FRAME_CUTS;
     struct {
@@ -646,25 +646,129 @@ static void test_stream_frame_shown(void)
         memcpy(copy, body, sizeof(body));
         copy[bad[i].at] = bad[i].value;
         sf.data = copy;
-        CHECK(vd_wire_stream_frame_shown(&sf, 32, 24, rows, &scratch, &pic, &pic_size) ==
+        CHECK(vd_wire_stream_frame_shown(&sf, 32, 24, 4, rows, &scratch, &keep, &patch, &pic, &pic_size) ==
                   VD_ERR(EBADMSG), "%s accepted", bad[i].what);
     }
     /* Truncated anywhere before the picture; a mask of the wrong size. */
     sf.data = body;
     for (uint32_t n = 0; n < SIDE; n++) {
         sf.size = n;
-        CHECK(vd_wire_stream_frame_shown(&sf, 32, 24, rows, &scratch, &pic, &pic_size) ==
+        CHECK(vd_wire_stream_frame_shown(&sf, 32, 24, 4, rows, &scratch, &keep, &patch, &pic, &pic_size) ==
                   VD_ERR(EBADMSG), "truncated to %u bytes accepted", n);
     }
     sf.size = sizeof(body);
-    CHECK(vd_wire_stream_frame_shown(&sf, 80, 24, rows, &scratch, &pic, &pic_size) ==
+    CHECK(vd_wire_stream_frame_shown(&sf, 80, 24, 4, rows, &scratch, &keep, &patch, &pic, &pic_size) ==
               VD_ERR(EBADMSG), "a mask for another picture size accepted");
+    vd_buf_free(&scratch);
+}
+
+/* A STREAM_FRAME's keep and patch sections for a 24 x 24 picture (2 x 2 blocks, the right
+ * ones 8 wide, the bottom ones 8 high): what they give, and every malformed variant refused. */
+static void test_stream_frame_keep_patch(void)
+{
+    enum { KEEP_AT = 2, PATCH_AT = KEEP_AT + 1 + 64, PIC_AT = PATCH_AT + 1 + 32 + 8 };
+    uint8_t body[PIC_AT + 2] = {
+        0x01, /* mask: block 0 */
+        0x00, /* partial: none */
+        0x09, /* keep: blocks 0 and 3 */
+    };
+    for (int r = 0; r < 16; r++) {
+        vd_wl16(body + KEEP_AT + 1 + 2 * r, (uint16_t)(r == 3 ? 0x00f0 : 0));
+        vd_wl16(body + KEEP_AT + 33 + 2 * r, (uint16_t)(r < 8 ? 0x0081 : 0));
+    }
+    body[PATCH_AT] = 0x01; /* patch: block 0, pixels (1, 0) and (2, 5) */
+    vd_wl16(body + PATCH_AT + 1, 0x0002);
+    vd_wl16(body + PATCH_AT + 1 + 10, 0x0004);
+    memcpy(body + PATCH_AT + 33, "\x11\x12\x13\x14\x21\x22\x23\x24", 8);
+    body[PIC_AT] = 0xaa;
+    body[PIC_AT + 1] = 0xbb;
+    vd_msg_stream_frame sf = {.flags = VD_STREAM_FRAME_KEEP | VD_STREAM_FRAME_PATCH,
+                              .mask_size = 1, .data = body, .size = sizeof(body)};
+    vd_buf scratch = {0};
+    uint16_t rows[64], keep_rows[64];
+    uint8_t picture[24 * 96] = {0};
+    const uint8_t *pic, *keep, *patch;
+    uint32_t pic_size;
+    CHECK(vd_wire_stream_frame_shown(&sf, 24, 24, 4, rows, &scratch, &keep, &patch, &pic,
+                                     &pic_size) == 0 &&
+              keep == body + KEEP_AT && patch == body + PATCH_AT && pic == body + PIC_AT &&
+              pic_size == 2,
+          "a frame with keep and patch sections");
+    memset(keep_rows, 0x33, sizeof(keep_rows));
+    vd_wire_stream_frame_keep(keep, 24, 24, keep_rows);
+    for (int r = 0; r < 16; r++)
+        CHECK(keep_rows[r] == (r == 3 ? 0x00f0 : 0) && keep_rows[16 + r] == 0x3333 &&
+                  keep_rows[32 + r] == 0x3333 && keep_rows[48 + r] == (r < 8 ? 0x0081 : 0),
+              "keep row %d", r);
+    memset(rows, 0, sizeof(rows));
+    vd_wire_stream_frame_patch(patch, 24, 24, 4, rows, picture, 96);
+    CHECK(rows[0] == 0x0002 && rows[5] == 0x0004 && !memcmp(picture + 4, "\x11\x12\x13\x14", 4) &&
+              !memcmp(picture + 5 * 96 + 8, "\x21\x22\x23\x24", 4) && picture[0] == 0 &&
+              picture[12] == 0,
+          "patched pixels");
+    /* Without the flags those bytes are the picture. */
+    sf.flags = VD_STREAM_FRAME_KEEP;
+    CHECK(vd_wire_stream_frame_shown(&sf, 24, 24, 4, rows, &scratch, &keep, &patch, &pic,
+                                     &pic_size) == 0 &&
+              !patch && pic == body + PATCH_AT,
+          "keep without patch");
+    sf.flags = VD_STREAM_FRAME_KEEP | VD_STREAM_FRAME_PATCH;
+    struct {
+        int at;
+        uint16_t value;
+        const char *what;
+    } bad[] = {
+        {KEEP_AT + 33 + 2 * 8, 0x0001, "a kept pixel below a short block"},
+        {KEEP_AT + 33, 0x0100, "a kept pixel right of a narrow block"},
+        {PATCH_AT + 1 + 2 * 15, 0x0001, "more patched pixels than values"},
+        {PATCH_AT, 0x0200, "a patched pixel right of a narrow block"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        uint8_t copy[sizeof(body)];
+        memcpy(copy, body, sizeof(body));
+        if (bad[i].at == PATCH_AT) { /* block 1 instead of 0 */
+            copy[PATCH_AT] = 0x02;
+            vd_wl16(copy + PATCH_AT + 1, bad[i].value);
+        } else {
+            vd_wl16(copy + bad[i].at, bad[i].value);
+        }
+        sf.data = copy;
+        int ret = vd_wire_stream_frame_shown(&sf, 24, 24, 4, rows, &scratch, &keep, &patch, &pic,
+                                             &pic_size);
+        /* A patch section that reads on into the picture may still fit: then the picture
+         * is what is left, and shorter. */
+        CHECK(ret == VD_ERR(EBADMSG) || (ret == 0 && pic_size < 2), "%s accepted", bad[i].what);
+    }
+    sf.data = body;
+    for (uint32_t n = 0; n < PIC_AT; n++) {
+        sf.size = n;
+        CHECK(vd_wire_stream_frame_shown(&sf, 24, 24, 4, rows, &scratch, &keep, &patch, &pic,
+                                         &pic_size) == VD_ERR(EBADMSG),
+              "truncated to %u bytes accepted", n);
+    }
+    /* More patched blocks than VD_STREAM_FRAME_MAX_PATCHED: a 320 x 16 x 16 picture's 20 x 16
+     * blocks with every one patched by one pixel. */
+    enum { BW = 20, BH = 16, BLOCKS = BW * BH, MS = BLOCKS / 8 };
+    size_t big_size = 3 * MS + BLOCKS * (32 + 4) + 1;
+    uint8_t *big = calloc(1, big_size);
+    CHECK(big != NULL, "malloc");
+    memset(big, 0xff, MS); /* mask: all */
+    memset(big + 2 * MS, 0xff, MS); /* patch: all */
+    for (int b = 0; b < BLOCKS; b++)
+        vd_wl16(big + 3 * MS + (size_t)b * 36, 1);
+    sf = (vd_msg_stream_frame){.flags = VD_STREAM_FRAME_PATCH, .mask_size = MS, .data = big,
+                               .size = (uint32_t)big_size};
+    CHECK(vd_wire_stream_frame_shown(&sf, 16 * BW, 16 * BH, 4, NULL, &scratch, &keep, &patch,
+                                     &pic, &pic_size) == VD_ERR(EBADMSG),
+          "%d patched blocks accepted", BLOCKS);
+    free(big);
     vd_buf_free(&scratch);
 }
 
 int main(void)
 {
     test_unpack4();
+    test_stream_frame_keep_patch();
     test_roundtrip();
     test_mode_choice();
     test_bad_payloads();

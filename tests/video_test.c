@@ -84,8 +84,10 @@ static void count_log(void *opaque, enum vd_log_level level, const char *msg)
 }
 
 static int streams_created; /* STREAM_CREATE messages roundtrip() has passed on */
+static int patched_frames;  /* and STREAM_FRAMEs with exact pixels (flag bit 5) */
 
-/* Sends a frame and feeds every packet to the decoder (optionally corrupting stream frames). */
+/* Sends a frame and feeds every packet to the decoder (optionally corrupting stream frames:
+ * corrupt_video 1 from the start of their data, 2 from their coded picture on). */
 static vd_image roundtrip(vd_encoder *enc, vd_decoder *dec, const vd_frame *f, int corrupt_video)
 {
     CHECK(vd_encoder_send_frame(enc, f) == 0, "send_frame");
@@ -101,8 +103,13 @@ static vd_image roundtrip(vd_encoder *enc, vd_decoder *dec, const vd_frame *f, i
             uint32_t len = (uint32_t)copy[o + 4] | (uint32_t)copy[o + 5] << 8 |
                            (uint32_t)copy[o + 6] << 16 | (uint32_t)copy[o + 7] << 24;
             streams_created += copy[o] == 0x40;
+            patched_frames += copy[o] == 0x42 && len > 4 && copy[o + 8 + 4] & 0x20;
+            /* 2: the coded picture after a packed side (flag bit 2), not the side. */
+            size_t from = 12 + 200;
+            if (corrupt_video == 2 && copy[o] == 0x42 && copy[o + 8 + 4] & 0x04)
+                from = 12 + 4 + (size_t)vd_rl32(copy + o + 8 + 12) + 8;
             if (corrupt_video && copy[o] == 0x42)
-                for (size_t k = o + 8 + 12 + 200; k < o + 8 + len; k += 7)
+                for (size_t k = o + 8 + from; k < o + 8 + len; k += 7)
                     copy[k] ^= 0x5a;
             o += 8 + len;
         }
@@ -275,6 +282,87 @@ static void window_over_video(void)
     }
     CHECK(streamed >= 30, "only %d of 45 frames used a video stream", streamed);
     printf("video: a window over the video stayed exact on %d streamed frames\n", streamed);
+    tu_close_desktop(&c, &enc, &dec);
+}
+
+/* Whether pixel (x, y) of the player is a glyph of the subtitle: a lattice of strokes (not
+ * rectangles) in a 160 x 24 box near its bottom. */
+static const vd_rect subtitle = {area.x + 80, area.y + 190, 160, 24};
+static int glyph(int x, int y)
+{
+    int dx = x - subtitle.x, dy = y - subtitle.y;
+    return dx >= 0 && dy >= 0 && dx < subtitle.width && dy < subtitle.height &&
+           ((dx + dy) % 7 < 2 || (dx * 3 + dy) % 11 == 0);
+}
+
+/* A subtitle burnt into a playing video: its glyphs come with the video's change, lossy, and
+ * are patched exactly once they have stood for PATCH_AGE pictures while the video around
+ * them plays; they stay exact until they change, then follow the video again, and all is
+ * exact once the video stops.  corrupt_at: a stream frame that the decoder cannot decode,
+ * just after the patch (its key frame forgets what the client kept: the glyphs are patched
+ * again). */
+static void subtitle_over_video(int corrupt_at)
+{
+    tu_rng r = tu_rng_init(71);
+    vd_encoder *enc;
+    vd_decoder *dec;
+    tu_canvas c = tu_open_desktop(NULL, W, H, &r, &enc, &dec);
+    const uint32_t white = 0xffffffu;
+    int exact_frames = 0, followed = 0, key_requests = 0, patched_before = patched_frames;
+    for (int frame = 0; frame < 140; frame++) {
+        int shown = frame >= 20 && frame < 100, playing = frame < 110;
+        if (playing)
+            paint(&c, &r, frame);
+        for (int y = subtitle.y; shown && y < subtitle.y + subtitle.height; y++)
+            for (int x = subtitle.x; x < subtitle.x + subtitle.width; x++)
+                if (glyph(x, y))
+                    memcpy(c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, &white, 4);
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        vd_image img = roundtrip(enc, dec, &f, frame == corrupt_at ? 2 : 0);
+        uint32_t ids[4];
+        size_t n = vd_decoder_get_key_requests(dec, ids, 4);
+        for (size_t k = 0; k < n; k++)
+            CHECK(vd_encoder_request_keyframe(enc, ids[k]) == 0, "request_keyframe");
+        key_requests += (int)n;
+        int wrong = 0, glyphs = 0;
+        double se = 0;
+        for (int y = subtitle.y; y < subtitle.y + subtitle.height; y++)
+            for (int x = subtitle.x; x < subtitle.x + subtitle.width; x++) {
+                if (!glyph(x, y))
+                    continue;
+                glyphs++;
+                wrong += !same_pixel(&img, &c, x, y);
+                const uint8_t *a = img.data + (size_t)y * (size_t)img.stride + (size_t)x * 4;
+                const uint8_t *b = c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4;
+                double d = 0.114 * (a[0] - b[0]) + 0.587 * (a[1] - b[1]) + 0.299 * (a[2] - b[2]);
+                se += d * d;
+            }
+        /* Exact from PATCH_AGE (30) pictures after it came, and as long again after the key
+         * frame that a corrupt frame cost. */
+        if (shown && frame >= 20 + 32 &&
+            (corrupt_at < 0 || frame < corrupt_at || frame >= corrupt_at + 2 + 32)) {
+            CHECK(!wrong, "frame %d: %d of %d glyph pixels not exact", frame, wrong, glyphs);
+            exact_frames++;
+        }
+        /* Gone: those pixels show the video again, not the white they kept. */
+        if (frame >= 102 && playing) {
+            double psnr = 10 * log10(255.0 * 255.0 * glyphs / VD_MAX(se, 1e-9));
+            CHECK(psnr >= 30, "frame %d: the glyphs' pixels are %.1f dB off the video", frame,
+                  psnr);
+            followed++;
+        }
+        if (frame == 139)
+            CHECK(!wrong, "%d glyph pixels not exact after the video stopped", wrong);
+    }
+    CHECK(exact_frames >= (corrupt_at < 0 ? 48 : corrupt_at - 52 + 100 - corrupt_at - 34) &&
+              followed >= 8 && key_requests == (corrupt_at >= 0) &&
+              patched_frames - patched_before <= (corrupt_at < 0 ? 2 : 4),
+          "%d frames checked exact, %d followed, %d key requests, %d frames patched",
+          exact_frames, followed, key_requests, patched_frames - patched_before);
+    printf("video: a subtitle over a playing video exact on %d frames%s (%d patches)\n",
+           exact_frames, corrupt_at < 0 ? "" : " around a corrupt frame",
+           patched_frames - patched_before);
     tu_close_desktop(&c, &enc, &dec);
 }
 
@@ -941,6 +1029,8 @@ int main(void)
     corrupt();
     controls_beside();
     window_over_video();
+    subtitle_over_video(-1);
+    subtitle_over_video(50);
     corner_pixel();
     window_dragged_beside(0);
     window_dragged_beside(1);

@@ -325,7 +325,10 @@ typedef struct vd_encoder_stats {
                              * to code (a paused video) is allowed nothing */
     uint32_t video_pictures;    /* pictures given to the streams' encoders */
     uint32_t video_pictures_hw; /* of those, to hardware ones (VAAPI, NVENC) */
-    uint8_t reserved[16];
+    uint32_t pixels_patched; /* lossy pixels inside the streams' blocks sent exactly again
+                              * within their frames: they stood still while the picture
+                              * around them moved (a subtitle over a playing video) */
+    uint8_t reserved[12];
 } vd_encoder_stats;
 
 /* What the host learns from its transport and the client, for flow control. */

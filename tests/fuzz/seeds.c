@@ -227,8 +227,9 @@ static int run_script(const script *sc, uint64_t seed, fuzz_input *in)
 
 /* A video region: natural-looking moving content becomes an H.264 stream (STREAM_CREATE and
  * STREAM_FRAMEs with block masks, bounds and, around a still rectangle off the block grid,
- * cuts), then stops and is refreshed losslessly.  Small, so that the fuzzer spends its time in
- * the stream parser and libavcodec's decoder. */
+ * cuts; a still lattice over it is patched and kept once it has stood for a second), then
+ * stops and is refreshed losslessly.  Small, so that the fuzzer spends its time in the stream
+ * parser and libavcodec's decoder. */
 static int video_seed(fuzz_input *in)
 {
     vd_encoder *enc;
@@ -240,15 +241,17 @@ static int video_seed(fuzz_input *in)
     memset(c.data, 0x40, (size_t)c.stride * 128); /* flat: the lossless frames stay small */
     tu_packets pl = {0};
     size_t cap = 0;
-    uint32_t streamed = 0;
-    for (int frame = 0; frame < 12 && ret >= 0; frame++) {
-        for (int y = 0; y < 128 && frame < 8; y++)
+    uint32_t streamed = 0, patched = 0;
+    for (int frame = 0; frame < 40 && ret >= 0; frame++) {
+        for (int y = 0; y < 128 && frame < 36; y++)
             for (int x = 0; x < 192; x++) { /* 6 tiles: VD_CLS_MIN_REGION_TILES */
                 if (x >= 37 && x < 77 && y >= 45 && y < 75)
                     continue;
-                int g = (x + y + frame * 3) & 0xff;
-                tu_put_pixel(&c, x, y, (uint32_t)(g + (int)tu_rng_below(&rng, 5)) |
-                                           (uint32_t)(255 - g) << 16 | (uint32_t)(g / 2) << 8);
+                int g = (x + y + frame * 3) & 0xff, lattice = x >= 100 && x < 150 && y >= 90 &&
+                                                             y < 106 && (x + y) % 5 == 0;
+                tu_put_pixel(&c, x, y, lattice ? 0xffffff
+                                               : (uint32_t)(g + (int)tu_rng_below(&rng, 5)) |
+                                                     (uint32_t)(255 - g) << 16 | (uint32_t)(g / 2) << 8);
             }
         vd_frame f = tu_frame(&c, 3, NULL, 0);
         f.pts_us = frame * 33333;
@@ -256,8 +259,9 @@ static int video_seed(fuzz_input *in)
         vd_encoder_stats st;
         vd_encoder_get_stats(enc, &st);
         streamed += st.tiles_streamed;
+        patched += st.pixels_patched;
     }
-    if (ret >= 0 && !streamed) /* the seed would not reach the stream parser */
+    if (ret >= 0 && (!streamed || !patched)) /* the seed would not reach those parsers */
         ret = VD_ERR(EPROTO);
     for (size_t i = 0; i < pl.count && ret >= 0; i++)
         if (fuzz_append_packet(&in->data, &in->size, &cap, tu_packet_data(&pl, i),
