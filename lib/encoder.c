@@ -79,6 +79,9 @@ typedef struct enc_stream {
      * since the client was told. */
     uint16_t *keep;
     uint8_t *age; /* 256 per block of rect: the pictures since each pixel last changed, to 255 */
+    /* A key frame went out without VD_STREAM_FRAME_KEEP_RESET (a re-opened encoder's first):
+     * a client that waited for one took it with kept pixels that missed what it skipped. */
+    int keep_reset_due;
 } enc_stream;
 
 typedef struct enc_surface {
@@ -563,8 +566,11 @@ static int rect_inside(vd_rect a, vd_rect b)
            a.y + a.height <= b.y + b.height;
 }
 
+static void keep_forget(enc_surface *s, enc_stream *st);
+
 static int stream_end(vd_encoder *enc, enc_surface *s, unsigned k)
 {
+    keep_forget(s, &s->streams[k]); /* the client's copy may have missed some */
     int ret = vd_wire_put_stream_id(&enc->out, VD_MSG_STREAM_DESTROY, s->streams[k].id);
     stream_free(&s->streams[k]);
     s->streams[k] = s->streams[--s->n_streams];
@@ -942,7 +948,7 @@ typedef struct stream_pick {
     unsigned k; /* s->streams[k] */
     size_t at;
     uint32_t mask_size, side_size;
-    uint8_t flags; /* VD_STREAM_FRAME_CUTS, _PACKED, _KEEP and _KEEP_RESET */
+    uint8_t flags; /* VD_STREAM_FRAME_CUTS, _PACKED, _KEEP, _KEEP_RESET and _PATCH */
     size_t undo_at; /* its keep_undo entries in enc->keep_undo */
     uint32_t n_undo;
     uint32_t pixels_patched;
@@ -974,31 +980,24 @@ static void keep_restore(vd_encoder *enc, enc_stream *st, size_t at, uint32_t n)
         memcpy(st->keep + 16 * (size_t)u[i].block, u[i].rows, sizeof(u[i].rows));
 }
 
-/* Forgets st's kept pixels for a frame with VD_STREAM_FRAME_KEEP_RESET (its forced key
- * frame).  The client may have skipped frames that changed them while it waited for that key
- * frame, so they may show lossy there: they count as lossy, and build-to-lossless sends them
- * again. */
-static int keep_reset(vd_encoder *enc, enc_surface *s, enc_stream *st)
+/* Forgets st's kept pixels: for a frame with VD_STREAM_FRAME_KEEP_RESET, or the stream's end.
+ * The client may not have kept them all (it skips the frames that told it while it waits for a
+ * key frame, and the patches with them), so they count as lossy, and build-to-lossless and
+ * later patches send them again.  Not undone when no frame goes out after all: the next that
+ * does resets too, and marking them again would refresh their tiles every frame. */
+static void keep_forget(enc_surface *s, enc_stream *st)
 {
     int bw = (st->rect.width + 15) / 16, blocks = bw * ((st->rect.height + 15) / 16);
     for (int b = 0; b < blocks; b++) {
-        uint16_t *keep = st->keep + 16 * (size_t)b, any = 0;
-        for (int r = 0; r < 16; r++)
-            any |= keep[r];
-        if (!any)
-            continue;
-        int ret = keep_save(enc, st, (uint32_t)b);
-        if (ret < 0)
-            return ret;
+        uint16_t *keep = st->keep + 16 * (size_t)b;
         int x = st->rect.x + b % bw * 16, y = st->rect.y + b / bw * 16;
         for (int r = 0; r < 16; r++)
             if (keep[r]) {
                 *lossy_word(s, x, y + r) |= keep[r];
                 s->lossy[(size_t)((y + r) / 64) * (size_t)s->grid.cols + (size_t)(x / 64)] = 1;
+                keep[r] = 0;
             }
-        memset(keep, 0, 16 * sizeof(*keep));
     }
-    return 0;
 }
 
 /* A set block b of st at (x, y), w x h pixels, and what it shows.  Its kept pixels become
@@ -1018,7 +1017,10 @@ static int keep_update(vd_encoder *enc, enc_surface *s, const vd_frame *f, enc_s
     bp->patched = 0;
     for (int r = 0; r < 16; r++) {
         unsigned stale = 0;
-        if (r < h && trust_ref) {
+        bp->patch[r] = 0;
+        if (r >= h) /* past the surface's edge */
+            continue;
+        if (trust_ref) {
             const uint8_t *pa = f->data + (size_t)(y + r) * (size_t)f->stride + (size_t)x * bpp;
             const uint8_t *pb = s->prev + (size_t)(y + r) * ref_stride + (size_t)x * bpp;
             for (int c = 0; c < w; c++) {
@@ -1043,7 +1045,8 @@ static int keep_update(vd_encoder *enc, enc_surface *s, const vd_frame *f, enc_s
         next[r] = (uint16_t)((keep[r] & (~in_part | bp->exact[r])) | bp->patch[r]);
         changed |= next[r] != keep[r];
         bp->rows[r] &= (uint16_t)~next[r];
-        *lossy_word(s, x, y + r) &= (uint16_t)~bp->patch[r]; /* exact from this frame */
+        if (bp->patch[r]) /* exact from this frame */
+            *lossy_word(s, x, y + r) &= (uint16_t)~bp->patch[r];
     }
     if (!changed)
         return 0;
@@ -1132,9 +1135,9 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, enc_s
     int patch_budget = VD_STREAM_FRAME_MAX_PATCHED;
     uint32_t n_partial = 0;
     size_t undo_at = enc->keep_undo.size;
-    int keep_reset_now = st->need_key;
-    if (keep_reset_now && (ret = keep_reset(enc, s, st)) < 0)
-        return ret;
+    int keep_reset_now = st->need_key || st->keep_reset_due;
+    if (keep_reset_now)
+        keep_forget(s, st);
     for (int ty = q->y / 64; ty <= (q->y + q->height - 1) / 64; ty++) {
         for (int tx = q->x / 64; tx <= (q->x + q->width - 1) / 64; tx++) {
             int x = tx * 64, y = ty * 64;
@@ -1237,6 +1240,7 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, enc_s
         memset(given, 0, mask_size);
         out += mask_size;
         size_t bpp = (size_t)g->bpp;
+        int set_x = vd_format_has_x(s->format);
         for (size_t b = 0; b < blocks; b++) {
             const block_part *bp = &parts[b];
             if (!(mask[b / 8] & (1u << (b % 8))) || !bp->patched)
@@ -1248,11 +1252,14 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, enc_s
             }
             int px = pic->x + (int)(b % (size_t)bw) * 16, py = pic->y + (int)(b / (size_t)bw) * 16;
             for (int r = 0; r < 16; r++)
-                for (unsigned set = bp->patch[r]; set; set &= set - 1, out += bpp)
+                for (unsigned set = bp->patch[r]; set; set &= set - 1, out += bpp) {
                     memcpy(out,
                            f->data + (size_t)(py + r) * (size_t)f->stride +
                                (size_t)(px + __builtin_ctz(set)) * bpp,
                            bpp);
+                    if (set_x) /* as every pixel it sends (docs/protocol.md section 8) */
+                        out[3] = 0xff;
+                }
         }
     }
     uint32_t side = (uint32_t)(out - mask);
@@ -1336,10 +1343,13 @@ static int code_stream(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
     /* One message per coded picture: the decoder takes one at a time.  Every one shows the
      * same blocks, the newest last. */
     const uint8_t *side = enc->stream_masks.data + pk->at;
+    if (pk->flags & VD_STREAM_FRAME_KEEP_RESET)
+        st->keep_reset_due = 0;
     for (int p = 0; p < n_pkts; p++) {
         if (pkts[p].key) {
             st->need_key = 0;
             enc->stats.video_keys++;
+            st->keep_reset_due |= !(pk->flags & VD_STREAM_FRAME_KEEP_RESET);
         }
         uint8_t flags = (uint8_t)((pkts[p].key ? VD_STREAM_FRAME_KEY : 0) | pk->flags);
         vd_msg_stream_frame sf = {st->id, flags, pk->mask_size, side, pk->side_size,
@@ -2124,6 +2134,8 @@ int vd_encoder_resume(vd_encoder *enc, const vd_resume_state *state)
     for (unsigned i = 0; i < enc->n_surfaces; i++) {
         enc_surface *s = enc->surfaces[i];
         /* The client ended every stream (the resume reset, or the surface's re-creation). */
+        for (unsigned k = 0; k < s->n_streams; k++)
+            keep_forget(s, &s->streams[k]);
         streams_free(s);
         memset(s->refreshed, 0, (size_t)s->grid.cols * (size_t)s->grid.rows * sizeof(*s->refreshed));
         if (!delta || !client_has(state, s->id) || s->geometry_seq > after)

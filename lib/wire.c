@@ -296,6 +296,8 @@ void vd_wire_stream_frame_patch(const uint8_t *patch, int width, int height, int
         const uint8_t *px = p + 32;
         for (int r = 0; r < 16; r++) {
             unsigned set = vd_rl16(p + 2 * r);
+            if (!set) /* (rows past a short block's end are never set) */
+                continue;
             rows[16 * b + r] |= (uint16_t)set;
             uint8_t *row = picture + (size_t)(b / bw * 16 + r) * stride + (size_t)(b % bw * 16) * (size_t)bpp;
             for (; set; set &= set - 1, px += bpp)
