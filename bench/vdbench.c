@@ -62,7 +62,7 @@ typedef struct result {
     bench_video_summary video;
     double fps;
     uint64_t video_ns, video_frames; /* frames that coded a stream picture, and their time */
-    uint64_t video_pictures, video_pictures_hw; /* vd_encoder_stats' */
+    uint64_t video_pictures, video_pictures_hw, pixels_patched; /* vd_encoder_stats' */
     int lossless_frames; /* frames after the last until the client was bit-exact again */
     bench_score_summary classification; /* .labelled = 0 when the workload has no labels */
     bench_text_error text;  /* --baselines: libvd's decoded text against the source */
@@ -554,6 +554,7 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
         r->video_frames += st.video_bytes > 0;
         r->video_pictures += st.video_pictures;
         r->video_pictures_hw += st.video_pictures_hw;
+        r->pixels_patched += st.pixels_patched;
         r->tiles_streamed += st.tiles_streamed;
         bench_samples_add(&r->encode_ms, (double)enc_ns / 1e6);
         bench_samples_add(&r->decode_ms, (double)dec_ns / 1e6);
@@ -919,7 +920,7 @@ static void print_text(const result *res, int n, const kernel_result *kr, int n_
             continue;
         printf("%s video: %d stream(s), %.0f kbit/s at %.0f fps, coding %.0f frames/s (%s), "
                "Y-PSNR %.2f dB and SSIM %.4f over lossy tiles, time-to-lossless p50 %.0f ms p95 "
-               "%.0f ms (%d tiles)\n",
+               "%.0f ms (%d tiles), %" PRIu64 " still pixels patched exactly while it played\n",
                r->name, r->video.streams,
                r->frames ? (double)r->video_bytes * 8 * r->fps / r->frames / 1000 : 0, r->fps,
                r->video_ns ? (double)r->video_frames * 1e9 / (double)r->video_ns : 0,
@@ -927,7 +928,7 @@ static void print_text(const result *res, int n, const kernel_result *kr, int n_
                : r->video_pictures_hw == r->video_pictures ? "hardware"
                                                             : "hardware and software",
                r->video.y_psnr, r->video.ssim, r->video.ttl_p50_ms, r->video.ttl_p95_ms,
-               r->video.ttl_samples);
+               r->video.ttl_samples, r->pixels_patched);
         if (r->video.windows)
             printf("%s video: over %d whole 5 s window(s) from the first stream frame, the "
                    "streams sent %.0f to %.0f kbit/s for mean targets of %.0f to %.0f kbit/s "
@@ -1012,7 +1013,8 @@ static void print_json(const result *res, int n, const kernel_result *kr, int n_
                "\"scan_to_memcpy\":%.4f,\"tile_coding_to_lz4\":%.4f,\"bit_exact\":%s,"
                "\"video_bytes\":%" PRIu64 ",\"tiles_streamed\":%" PRIu64
                ",\"frames_to_lossless\":%d,\"video\":{\"streams\":%d,\"pictures\":%" PRIu64
-               ",\"pictures_on_hardware\":%" PRIu64 ",\"kbit_per_s\":%.1f,"
+               ",\"pictures_on_hardware\":%" PRIu64 ",\"pixels_patched\":%" PRIu64
+               ",\"kbit_per_s\":%.1f,"
                "\"y_psnr\":%.3f,\"ssim\":%.5f,\"windows_5s\":{\"count\":%d,\"min_kbit_per_s\":%.1f,"
                "\"max_kbit_per_s\":%.1f,\"min_target_kbit_per_s\":%.1f,\"max_target_kbit_per_s\":%.1f,"
                "\"min_off_pct\":%.2f,\"max_off_pct\":%.2f,\"min_coded_off_pct\":%.2f,"
@@ -1023,7 +1025,7 @@ static void print_json(const result *res, int n, const kernel_result *kr, int n_
                bench_quantile(&r->decode_ms, 0.95), bench_quantile(&r->scan_ratio, 0.5), r->lz4_ratio,
                r->mismatches ? "false" : "true", r->video_bytes, r->tiles_streamed,
                r->lossless_frames, r->video.streams, r->video_pictures, r->video_pictures_hw,
-               r->frames ? (double)r->video_bytes * 8 * r->fps / r->frames / 1000 : 0,
+               r->pixels_patched, r->frames ? (double)r->video_bytes * 8 * r->fps / r->frames / 1000 : 0,
                r->video.y_psnr, r->video.ssim, r->video.windows, r->video.window_min_kbps,
                r->video.window_max_kbps, r->video.target_min_kbps, r->video.target_max_kbps,
                r->video.off_min_pct, r->video.off_max_pct, r->video.coded_off_min_pct,

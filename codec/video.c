@@ -348,6 +348,15 @@ static int mark_failed(int *state)
     return first;
 }
 
+/* A hardware backend that failed a stream on its own side (err): new streams skip it, and it
+ * is logged once.  Nothing for software. */
+static void hardware_failed(const vd_video_encoder *ve, enum vd_video_backend backend, int err)
+{
+    if (backend != VD_VIDEO_BACKEND_SOFTWARE && mark_failed(&probe_state[ve->params.codec][backend]))
+        vd_log(VD_LOG_WARNING, "%s encoder failed (%s); its streams continue in software",
+               backend_name(backend), vd_strerror(err));
+}
+
 /* NVENC refuses pictures under about 145 pixels wide: narrower streams do not try it. */
 #define NVENC_MIN_WIDTH 160
 
@@ -705,8 +714,13 @@ static int reopen(vd_video_encoder *ve, int64_t target, int64_t interval_us)
         ve->target = ve->params.bitrate = old_target;
         ve->open_interval_us = old_interval;
         if ((ret = encoder_open(ve, backend)) < 0) {
-            vd_log(VD_LOG_WARNING, "video encoder: opening it again as it was failed too (%s); the "
-                   "stream continues in software", vd_strerror(ret));
+            /* Hardware that cannot open as it was a moment ago has failed (not for want of
+             * memory): new streams skip it too. */
+            if (backend != VD_VIDEO_BACKEND_SOFTWARE && ret != VD_ERR(ENOMEM))
+                hardware_failed(ve, backend, ret);
+            else
+                vd_log(VD_LOG_WARNING, "video encoder: opening it again as it was failed too "
+                       "(%s); the stream continues in software", vd_strerror(ret));
             return ret; /* encode_picture() opens it once more, in software */
         }
         return VD_ERR(EAGAIN);
@@ -807,11 +821,8 @@ static int encode_picture(vd_video_encoder *ve, const picture *pic, int64_t pts_
     ve->own_failure = 0;
     ret = encode_frame(ve, pic, force_key, out, pkts, n_pkts);
     if (ret < 0 && ve->backend != VD_VIDEO_BACKEND_SOFTWARE && !ve->own_failure) {
-        /* Hardware failed mid-stream: the same frame goes out from software, as a key frame,
-         * and new streams no longer try it (logged once). */
-        if (mark_failed(&probe_state[ve->params.codec][ve->backend]))
-            vd_log(VD_LOG_WARNING, "%s encoder failed (%s); its streams continue in software",
-                   backend_name(ve->backend), vd_strerror(ret));
+        /* Hardware failed mid-stream: the same frame goes out from software, as a key frame. */
+        hardware_failed(ve, ve->backend, ret);
         out->size = start;
         encoder_close(ve);
         if ((ret = encoder_open(ve, VD_VIDEO_BACKEND_SOFTWARE)) < 0)
