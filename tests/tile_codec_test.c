@@ -746,22 +746,33 @@ static void test_stream_frame_keep_patch(void)
                                          &pic_size) == VD_ERR(EBADMSG),
               "truncated to %u bytes accepted", n);
     }
-    /* More patched blocks than VD_STREAM_FRAME_MAX_PATCHED: a 320 x 16 x 16 picture's 20 x 16
-     * blocks with every one patched by one pixel. */
+    /* VD_STREAM_FRAME_MAX_PATCHED patched blocks, and one more: of a 320 x 256 picture's
+     * 20 x 16 blocks, the first n patched by one pixel each, packed as the encoder sends it. */
     enum { BW = 20, BH = 16, BLOCKS = BW * BH, MS = BLOCKS / 8 };
-    size_t big_size = 3 * MS + BLOCKS * (32 + 4) + 1;
-    uint8_t *big = calloc(1, big_size);
-    CHECK(big != NULL, "malloc");
-    memset(big, 0xff, MS); /* mask: all */
-    memset(big + 2 * MS, 0xff, MS); /* patch: all */
-    for (int b = 0; b < BLOCKS; b++)
-        vd_wl16(big + 3 * MS + (size_t)b * 36, 1);
-    sf = (vd_msg_stream_frame){.flags = VD_STREAM_FRAME_PATCH, .mask_size = MS, .data = big,
-                               .size = (uint32_t)big_size};
-    CHECK(vd_wire_stream_frame_shown(&sf, 16 * BW, 16 * BH, 4, NULL, &scratch, &keep, &patch,
-                                     &pic, &pic_size) == VD_ERR(EBADMSG),
-          "%d patched blocks accepted", BLOCKS);
-    free(big);
+    for (int n = VD_STREAM_FRAME_MAX_PATCHED; n <= VD_STREAM_FRAME_MAX_PATCHED + 1; n++) {
+        size_t side = 3 * MS + (size_t)n * (32 + 4), big_size = 4 + LZ4_compressBound((int)side) + 1;
+        uint8_t *raw = calloc(1, side), *big = calloc(1, big_size);
+        CHECK(raw && big, "malloc");
+        memset(raw, 0xff, MS); /* mask: all */
+        for (int b = 0; b < n; b++) {
+            raw[2 * MS + b / 8] |= (uint8_t)(1u << (b % 8));
+            vd_wl16(raw + 3 * MS + (size_t)b * 36, 1);
+        }
+        int packed = LZ4_compress_default((const char *)raw, (char *)big + 4, (int)side,
+                                          (int)big_size - 5);
+        CHECK(packed > 0, "LZ4");
+        vd_wl32(big, (uint32_t)packed);
+        big[4 + packed] = 0xaa; /* the picture */
+        sf = (vd_msg_stream_frame){.flags = VD_STREAM_FRAME_PATCH | VD_STREAM_FRAME_PACKED,
+                                   .mask_size = MS, .data = big, .size = 4 + (uint32_t)packed + 1};
+        int ret = vd_wire_stream_frame_shown(&sf, 16 * BW, 16 * BH, 4, NULL, &scratch, &keep,
+                                             &patch, &pic, &pic_size);
+        CHECK(n == VD_STREAM_FRAME_MAX_PATCHED ? ret == 0 && pic_size == 1 && *pic == 0xaa
+                                               : ret == VD_ERR(EBADMSG),
+              "%d patched blocks: %d", n, ret);
+        free(raw);
+        free(big);
+    }
     vd_buf_free(&scratch);
 }
 
