@@ -1000,11 +1000,13 @@ static void keep_forget(enc_surface *s, enc_stream *st)
     }
 }
 
-/* A set block b of st at (x, y), w x h pixels, and what it shows.  Its kept pixels become
- * those kept before outside its bounds and the exact, unchanged ones within them (a
- * subtitle's glyphs over a playing video), and it shows none of them.  Lossy pixels that have
- * not changed for PATCH_AGE of its pictures (a subtitle that came in with the video's change)
- * are patched: shown exactly, then kept; at most *patch_budget blocks of them. */
+/* A set block b of st at (x, y), w x h pixels, and what it shows.  Lossy pixels that have not
+ * changed for PATCH_AGE of its pictures (a subtitle that came in with the video's change) are
+ * patched: shown exactly, then kept; in at most *patch_budget blocks.  Its kept pixels become
+ * the patched ones, those kept before outside its bounds, and those kept within them that are
+ * still exact and unchanged; it shows none of them.  Exact pixels that were not kept are not
+ * added: the background ahead of a moving edge would cost a keep change each frame as the
+ * edge sweeps over it (docs/protocol.md section 10.1). */
 static int keep_update(vd_encoder *enc, enc_surface *s, const vd_frame *f, enc_stream *st,
                        uint32_t b, int x, int y, int w, int h, int trust_ref, int *patch_budget,
                        block_part *bp)
@@ -1121,8 +1123,8 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, enc_s
     int bw = (pic->width + 15) / 16, bh = (pic->height + 15) / 16;
     uint32_t mask_size = (uint32_t)(bw * bh + 7) / 8;
     size_t blocks = (size_t)(bw * bh);
-    /* The masks, bounds, cut bits, at most one count and all cuts per block, and the keep
-     * section. */
+    /* The masks, bounds, cut bits, at most one count and all cuts per block, and the keep and
+     * patch sections. */
     size_t side_max = 5 * (size_t)mask_size + (3 + 2 * VD_STREAM_FRAME_MAX_CUTS + 32) * blocks +
                       VD_MIN(blocks, VD_STREAM_FRAME_MAX_PATCHED) * (32 + 256 * (size_t)g->bpp);
     uint8_t *mask = vd_buf_reserve(&enc->stream_masks, side_max);
