@@ -759,6 +759,23 @@ static int pixels_differ(const enc_surface *s, const uint8_t *a, const uint8_t *
     return 0;
 }
 
+/* The pixels of row y from column x, within columns [c0, c1) of it, that differ from the
+ * reference (bit c: column x + c), as pixels_differ() tells. */
+static unsigned changed_cols(const enc_surface *s, const vd_frame *f, int x, int y, int c0, int c1)
+{
+    int bpp = s->grid.bpp;
+    const uint8_t *a = f->data + (size_t)y * (size_t)f->stride + (size_t)x * (size_t)bpp;
+    const uint8_t *b = s->prev + ((size_t)y * (size_t)s->grid.width + (size_t)x) * (size_t)bpp;
+    if (!memcmp(a + c0 * bpp, b + c0 * bpp, (size_t)(c1 - c0) * (size_t)bpp))
+        return 0;
+    unsigned cols = 0;
+    for (int c = c0; c < c1; c++)
+        cols |= (unsigned)(((vd_rl_px(a + c * bpp, bpp) ^ vd_rl_px(b + c * bpp, bpp)) &
+                            s->grid.mask) != 0)
+                << c;
+    return cols;
+}
+
 /* A packed box (vd_box_pack()) that no box can be: x0 past x1 - 1.  (0xffff is the box of
  * pixel (15, 15) alone.) */
 #define NO_BOX 0x000f
@@ -835,6 +852,7 @@ static uint16_t corner_rect(const uint16_t keep[16], vd_box b, int corner)
  * partial unless that is the whole block. */
 typedef struct block_part {
     uint16_t rows[16];
+    uint16_t changed[16]; /* the pixels of the bounds that differ from the reference */
     uint16_t exact[16]; /* the pixels of the bounds that the client shows exactly, unchanged */
     uint16_t bounds;
     uint16_t cuts[VD_STREAM_FRAME_MAX_CUTS];
@@ -854,24 +872,18 @@ typedef struct block_part {
 static void block_part_find(const enc_surface *s, const vd_frame *f, int x, int y, int w, int h,
                             uint16_t bb, int trust_ref, block_part *part)
 {
-    size_t bpp = (size_t)s->grid.bpp, ref_stride = (size_t)s->grid.width * bpp;
     vd_box b = vd_box_unpack(bb);
     uint16_t keep[16] = {0}; /* exact and unchanged */
     part->bounds = bb;
     part->n_cuts = 0;
     for (int r = 0; r < 16; r++) {
         part->rows[r] = (uint16_t)(r >= b.y0 && r < b.y1 ? vd_box_cols(b.x0, b.x1) : 0);
+        part->changed[r] = 0;
         /* On a frame that (re)creates the surface the client has nothing exact here. */
         if (!part->rows[r] || !trust_ref)
             continue;
-        unsigned exact = part->rows[r] & ~(unsigned)*lossy_word(s, x, y + r);
-        const uint8_t *pa = f->data + (size_t)(y + r) * (size_t)f->stride + (size_t)x * bpp;
-        const uint8_t *pb = s->prev + (size_t)(y + r) * ref_stride + (size_t)x * bpp;
-        for (; exact; exact &= exact - 1) {
-            int c = __builtin_ctz(exact);
-            if (!pixels_differ(s, pa + (size_t)c * bpp, pb + (size_t)c * bpp, 1))
-                keep[r] |= (uint16_t)(1u << c);
-        }
+        part->changed[r] = (uint16_t)changed_cols(s, f, x, y + r, b.x0, b.x1);
+        keep[r] = (uint16_t)(part->rows[r] & ~(unsigned)*lossy_word(s, x, y + r) & ~part->changed[r]);
     }
     memcpy(part->exact, keep, sizeof(keep));
     part->keep_given = 0;
@@ -1007,14 +1019,13 @@ static void keep_forget(enc_surface *s, enc_stream *st)
  * still exact and unchanged; it shows none of them.  Exact pixels that were not kept are not
  * added: the background ahead of a moving edge would cost a keep change each frame as the
  * edge sweeps over it (docs/protocol.md section 10.1). */
-static int keep_update(vd_encoder *enc, enc_surface *s, const vd_frame *f, enc_stream *st,
+static int keep_update(vd_encoder *enc, enc_surface *s, enc_stream *st,
                        uint32_t b, int x, int y, int w, int h, int trust_ref, int *patch_budget,
                        block_part *bp)
 {
     vd_box part = vd_box_unpack(bp->bounds);
     uint16_t *keep = st->keep + 16 * (size_t)b, next[16];
     uint8_t *age = st->age + 256 * (size_t)b;
-    size_t bpp = (size_t)s->grid.bpp, ref_stride = (size_t)s->grid.width * bpp;
     int changed = 0;
     bp->patched = 0;
     for (int r = 0; r < 16; r++) {
@@ -1022,17 +1033,12 @@ static int keep_update(vd_encoder *enc, enc_surface *s, const vd_frame *f, enc_s
         bp->patch[r] = 0;
         if (r >= h) /* past the surface's edge */
             continue;
-        if (trust_ref) {
-            const uint8_t *pa = f->data + (size_t)(y + r) * (size_t)f->stride + (size_t)x * bpp;
-            const uint8_t *pb = s->prev + (size_t)(y + r) * ref_stride + (size_t)x * bpp;
+        if (trust_ref) /* (what lies outside the bounds did not change) */
             for (int c = 0; c < w; c++) {
                 uint8_t *a = &age[16 * r + c];
-                *a = pixels_differ(s, pa + (size_t)c * bpp, pb + (size_t)c * bpp, 1) ? 0
-                     : *a < 255                                                        ? *a + 1
-                                                                                      : 255;
+                *a = bp->changed[r] >> c & 1 ? 0 : *a < 255 ? *a + 1 : 255;
                 stale |= (unsigned)(*a >= PATCH_AGE) << c;
             }
-        }
         bp->patch[r] = (uint16_t)(stale & *lossy_word(s, x, y + r));
         bp->patched |= bp->patch[r] != 0;
     }
@@ -1175,7 +1181,7 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, enc_s
                     mask[b / 8] |= (uint8_t)(1u << (b % 8));
                     block_part *bp = &parts[b];
                     block_part_find(s, f, px, py, w16, h16, bb, trust_ref, bp);
-                    if ((ret = keep_update(enc, s, f, st, (uint32_t)b, px, py, w16, h16, trust_ref,
+                    if ((ret = keep_update(enc, s, st, (uint32_t)b, px, py, w16, h16, trust_ref,
                                            &patch_budget, bp)) < 0)
                         return ret;
                     any_keep |= bp->keep_given;
