@@ -955,6 +955,26 @@ static int decoder_open(vd_video_decoder *vd, int hw, AVBufferRef *device)
     return 0;
 }
 
+/* The frames and packet a decoder decodes with: 0 or VD_ERR(ENOMEM) (then some may be set). */
+static int decoder_buffers(vd_video_decoder *vd)
+{
+    vd->frame = av_frame_alloc();
+    vd->sw_frame = av_frame_alloc();
+    vd->pkt = av_packet_alloc();
+    return vd->frame && vd->sw_frame && vd->pkt ? 0 : VD_ERR(ENOMEM);
+}
+
+/* Frees what a decoder holds, not the decoder itself. */
+static void decoder_release(vd_video_decoder *vd)
+{
+    avcodec_free_context(&vd->ctx);
+    av_frame_free(&vd->frame);
+    av_frame_free(&vd->sw_frame);
+    av_packet_free(&vd->pkt);
+    sws_freeContext(vd->sws);
+    vd->sws = NULL;
+}
+
 /* A decoding error as decode_packet() returns it: EIO on VAAPI for anything but rejected
  * data (memory too: the device's may have run out), else ENOMEM or EBADMSG. */
 static int decode_err(const vd_video_decoder *vd, int averr)
@@ -1023,9 +1043,8 @@ static AVBufferRef *vaapi_decode_device(enum vd_video_codec codec)
             AVBufferRef *ref = av_buffer_ref(vaapi_device);
             ret = ref ? decoder_open(&probe, 1, ref) : VD_ERR(ENOMEM);
         }
-        if (ret == 0 && (!(probe.frame = av_frame_alloc()) || !(probe.sw_frame = av_frame_alloc()) ||
-                         !(probe.pkt = av_packet_alloc())))
-            ret = VD_ERR(ENOMEM);
+        if (ret == 0)
+            ret = decoder_buffers(&probe);
         /* Without a picture from the software encoder (none for the codec, or SVT-AV1, which
          * holds its first), the device and decoder that opened must do. */
         if (ret == 0 && encoder_open(&coder, VD_VIDEO_BACKEND_SOFTWARE) == 0 &&
@@ -1036,10 +1055,7 @@ static AVBufferRef *vaapi_decode_device(enum vd_video_codec codec)
         }
         encoder_close(&coder);
         vd_buf_free(&coded);
-        avcodec_free_context(&probe.ctx);
-        av_frame_free(&probe.frame);
-        av_frame_free(&probe.sw_frame);
-        av_packet_free(&probe.pkt);
+        decoder_release(&probe);
         state = ret == 0 ? 1 : ret == VD_ERR(ENOMEM) ? 0 : -1; /* ENOMEM: try again later */
         decode_probe_state[codec] = state;
         if (state < 0)
@@ -1058,13 +1074,8 @@ void vd_video_decoder_free(vd_video_decoder **pvd)
 {
     if (!pvd || !*pvd)
         return;
-    vd_video_decoder *vd = *pvd;
-    avcodec_free_context(&vd->ctx);
-    av_frame_free(&vd->frame);
-    av_frame_free(&vd->sw_frame);
-    av_packet_free(&vd->pkt);
-    sws_freeContext(vd->sws);
-    free(vd);
+    decoder_release(*pvd);
+    free(*pvd);
     *pvd = NULL;
 }
 
@@ -1080,10 +1091,7 @@ int vd_video_decoder_new(enum vd_video_codec codec, int width, int height,
     vd->codec = codec;
     vd->width = width;
     vd->height = height;
-    vd->frame = av_frame_alloc();
-    vd->sw_frame = av_frame_alloc();
-    vd->pkt = av_packet_alloc();
-    if (!vd->frame || !vd->sw_frame || !vd->pkt) {
+    if (decoder_buffers(vd) < 0) {
         vd_video_decoder_free(&vd);
         return VD_ERR(ENOMEM);
     }
