@@ -385,6 +385,9 @@ static int backend_works(enum vd_video_codec codec, enum vd_video_backend backen
             vd_log(VD_LOG_WARNING, "%s %s encoder unavailable (%s); using the next backend",
                    backend_name(backend), codec_name(codec),
                    vd_strerror(ret));
+        else if (state > 0 && backend != VD_VIDEO_BACKEND_SOFTWARE)
+            vd_log(VD_LOG_INFO, "%s %s encoder works (a one-frame test encode)",
+                   backend_name(backend), codec_name(codec));
     }
     pthread_mutex_unlock(&probe_lock);
     return state > 0;
@@ -397,6 +400,8 @@ static enum vd_video_backend forced_backend(enum vd_video_backend configured)
         return VD_VIDEO_BACKEND_VAAPI;
     if (env && !strcmp(env, "nvenc"))
         return VD_VIDEO_BACKEND_NVENC;
+    if (env && !strcmp(env, "nvdec"))
+        return VD_VIDEO_BACKEND_NVDEC;
     if (env && !strcmp(env, "software"))
         return VD_VIDEO_BACKEND_SOFTWARE;
     return configured;
@@ -866,19 +871,40 @@ struct vd_video_decoder {
     enum vd_video_codec codec;
     AVCodecContext *ctx;
     AVFrame *frame;
-    AVFrame *sw_frame; /* a VAAPI picture read back into memory */
+    AVFrame *sw_frame; /* a device's picture read back into memory */
     AVPacket *pkt;
     struct SwsContext *sws;
     int width, height;
-    int hw;      /* ctx stands for VAAPI: a failure may be the device's */
+    const struct hw_decode *hw; /* ctx decodes through this device: a failure may be its */
     int packets; /* given to ctx (for the test hook) */
 };
 
-/* Per process and codec, under probe_lock: 0 = untried, 1 = VAAPI decodes, -1 = it failed
- * its probe or a stream (logged once).  The device is opened once and shared: opening one
- * (the DRM node, vaInitialize) per stream would stall each new stream. */
-static int decode_probe_state[3];
-static AVBufferRef *vaapi_device;
+/* Hardware decoding, in the order VD_VIDEO_BACKEND_AUTO tries it: VAAPI (Intel, AMD; NVIDIA
+ * only with a DRM node and nvidia-vaapi-driver), then NVIDIA's NVDEC through CUDA, which
+ * needs neither.  Both come through libavutil, which loads the driver's library at run time. */
+#if VD_HAVE_VAAPI
+#define VAAPI_BUILT 1
+#else
+#define VAAPI_BUILT 0
+#endif
+static const struct hw_decode {
+    const char *name;
+    enum AVHWDeviceType type;
+    enum AVPixelFormat format; /* of the decoder's pictures on the device */
+    enum vd_video_backend backend;
+    int built;
+} hw_decodes[] = {
+    {"VAAPI", AV_HWDEVICE_TYPE_VAAPI, AV_PIX_FMT_VAAPI, VD_VIDEO_BACKEND_VAAPI, VAAPI_BUILT},
+    {"NVDEC", AV_HWDEVICE_TYPE_CUDA, AV_PIX_FMT_CUDA, VD_VIDEO_BACKEND_NVDEC, 1},
+};
+#define HW_DECODES (sizeof(hw_decodes) / sizeof(hw_decodes[0]))
+
+/* Per process, device kind and codec, under probe_lock: 0 = untried, 1 = it decodes, -1 = it
+ * failed its probe or a stream (logged once).  Each device is opened once and shared:
+ * opening one per stream (a DRM node and vaInitialize, a CUDA context) would stall each new
+ * stream. */
+static int decode_probe_state[HW_DECODES][3];
+static AVBufferRef *hw_devices[HW_DECODES];
 
 /* Test hook (vd_video_test_fake_vaapi_decoder()): 0 = off, else software decoders stand for
  * VAAPI ones and the fail_at-th packet of each fails as the device would (EIO; -fail_at:
@@ -897,37 +923,36 @@ static const AVCodec *software_decoder(enum vd_video_codec codec)
     return c ? c : avcodec_find_decoder(AV_CODEC_ID_AV1);
 }
 
-/* The libavcodec decoder that takes VAAPI surfaces for codec, or NULL (libdav1d has no
+/* The libavcodec decoder that takes hw's pictures for codec, or NULL (libdav1d has no
  * hardware path; libavcodec's own av1 does). */
-static const AVCodec *vaapi_decoder(enum vd_video_codec codec)
+static const AVCodec *hw_decoder(enum vd_video_codec codec, const struct hw_decode *hw)
 {
     const AVCodec *c = codec == VD_VIDEO_H264 ? avcodec_find_decoder(AV_CODEC_ID_H264)
                                               : avcodec_find_decoder_by_name("av1");
     const AVCodecHWConfig *hc;
     for (int i = 0; c && (hc = avcodec_get_hw_config(c, i)); i++)
-        if (hc->device_type == AV_HWDEVICE_TYPE_VAAPI &&
-            (hc->methods & AV_CODEC_HW_CONFIG_METHOD_HW_DEVICE_CTX))
+        if (hc->device_type == hw->type && (hc->methods & AV_CODEC_HW_CONFIG_METHOD_HW_DEVICE_CTX))
             return c;
     return NULL;
 }
 
-/* VAAPI surfaces where the decoder offers them (the driver takes the stream's profile and
- * size), else its software format: h264 then decodes on the CPU, libavcodec 5.1's own av1
- * fails (ENOSYS), which vd_video_decode() takes as the device's failure. */
-static enum AVPixelFormat pick_vaapi(AVCodecContext *ctx, const enum AVPixelFormat *fmts)
+/* The device's pictures where the decoder offers them (the driver takes the stream's profile
+ * and size), else its software format: h264 then decodes on the CPU, libavcodec 5.1's own
+ * av1 fails (ENOSYS), which vd_video_decode() takes as the device's failure. */
+static enum AVPixelFormat pick_hw_format(AVCodecContext *ctx, const enum AVPixelFormat *fmts)
 {
+    const struct hw_decode *hw = ctx->opaque;
     for (const enum AVPixelFormat *p = fmts; *p != AV_PIX_FMT_NONE; p++)
-        if (*p == AV_PIX_FMT_VAAPI)
+        if (*p == hw->format)
             return *p;
     return avcodec_default_get_format(ctx, fmts);
 }
 
-/* Opens vd->ctx: through VAAPI on device (hw set; the reference passes to it, and is
- * released on failure too), or in software (hw 0).  hw without a device: the test hook's
- * stand-in. */
-static int decoder_open(vd_video_decoder *vd, int hw, AVBufferRef *device)
+/* Opens vd->ctx: through hw on device (the reference passes to it, and is released on
+ * failure too), or in software (hw NULL).  hw without a device: the test hook's stand-in. */
+static int decoder_open(vd_video_decoder *vd, const struct hw_decode *hw, AVBufferRef *device)
 {
-    const AVCodec *c = device ? vaapi_decoder(vd->codec) : software_decoder(vd->codec);
+    const AVCodec *c = device ? hw_decoder(vd->codec, hw) : software_decoder(vd->codec);
     if (!c || !(vd->ctx = avcodec_alloc_context3(c))) {
         av_buffer_unref(&device);
         return c ? VD_ERR(ENOMEM) : VD_ERR(ENOTSUP);
@@ -943,7 +968,8 @@ static int decoder_open(vd_video_decoder *vd, int hw, AVBufferRef *device)
     ctx->max_pixels = (int64_t)(vd->width + 128) * (vd->height + 128);
     if (device) {
         ctx->hw_device_ctx = device;
-        ctx->get_format = pick_vaapi;
+        ctx->opaque = (void *)hw;
+        ctx->get_format = pick_hw_format;
     }
     int ret = avcodec_open2(ctx, c, NULL);
     if (ret < 0) {
@@ -975,7 +1001,7 @@ static void decoder_release(vd_video_decoder *vd)
     vd->sws = NULL;
 }
 
-/* A decoding error as decode_packet() returns it: EIO on VAAPI for anything but rejected
+/* A decoding error as decode_packet() returns it: EIO on a device for anything but rejected
  * data (memory too: the device's may have run out), else ENOMEM or EBADMSG. */
 static int decode_err(const vd_video_decoder *vd, int averr)
 {
@@ -1009,7 +1035,7 @@ static int decode_packet(vd_video_decoder *vd, const uint8_t *data, size_t size,
     if (f->width != vd->width || f->height != vd->height || f->decode_error_flags ||
         (f->flags & AV_FRAME_FLAG_CORRUPT))
         return VD_ERR(EBADMSG); /* a stream may not change its size */
-    if (f->format == AV_PIX_FMT_VAAPI) {
+    if (vd->hw && f->format == vd->hw->format) {
         if (av_hwframe_transfer_data(vd->sw_frame, f, 0) < 0)
             return VD_ERR(EIO);
         f = vd->sw_frame;
@@ -1018,30 +1044,32 @@ static int decode_packet(vd_video_decoder *vd, const uint8_t *data, size_t size,
     return 0;
 }
 
-#if VD_HAVE_VAAPI
-/* A new reference to the shared device if VAAPI decodes codec, else NULL: the first time, a
+/* A new reference to hw's shared device if it decodes codec, else NULL: the first time, a
  * real decode of a software encoder's key frame through it, into memory (a device can open
  * and still fail on the first picture, or leave a profile it lacks to software). */
-static AVBufferRef *vaapi_decode_device(enum vd_video_codec codec)
+static AVBufferRef *hw_decode_device(enum vd_video_codec codec, const struct hw_decode *hw)
 {
+    size_t kind = (size_t)(hw - hw_decodes);
     pthread_mutex_lock(&probe_lock);
-    int state = decode_probe_state[codec];
+    int state = decode_probe_state[kind][codec];
     if (!state) {
-        vd_video_decoder probe = {.codec = codec, .width = 64, .height = 64};
-        vd_video_encoder coder = {.params = {codec, 64, 64, 30, 1000000, VD_VIDEO_BACKEND_SOFTWARE}};
-        uint8_t pixels[64 * 64 * 4] = {0};
-        picture pic = {.rgb = pixels, .stride = 64 * 4, .format = VD_FORMAT_BGRX8888};
+        /* At the encoders' probe size: NVDEC refuses pictures under its minimum size. */
+        vd_video_decoder probe = {.codec = codec, .width = PROBE_SIZE, .height = PROBE_SIZE};
+        vd_video_encoder coder = {
+            .params = {codec, PROBE_SIZE, PROBE_SIZE, 30, 1000000, VD_VIDEO_BACKEND_SOFTWARE}};
+        uint8_t *pixels = calloc(PROBE_SIZE * PROBE_SIZE, 4);
+        picture pic = {.rgb = pixels, .stride = PROBE_SIZE * 4, .format = VD_FORMAT_BGRX8888};
         vd_buf coded = {0};
         vd_video_packet pkts[VD_VIDEO_MAX_PACKETS];
-        int n_pkts = 0, ret = 0;
+        int n_pkts = 0, ret = pixels ? 0 : VD_ERR(ENOMEM);
         AVFrame *f;
-        int averr = vaapi_device ? 0
-                  : av_hwdevice_ctx_create(&vaapi_device, AV_HWDEVICE_TYPE_VAAPI, NULL, NULL, 0);
+        int averr = ret || hw_devices[kind] ? 0
+                  : av_hwdevice_ctx_create(&hw_devices[kind], hw->type, NULL, NULL, 0);
         if (averr < 0)
             ret = av_err(averr);
         if (ret == 0) {
-            AVBufferRef *ref = av_buffer_ref(vaapi_device);
-            ret = ref ? decoder_open(&probe, 1, ref) : VD_ERR(ENOMEM);
+            AVBufferRef *ref = av_buffer_ref(hw_devices[kind]);
+            ret = ref ? decoder_open(&probe, hw, ref) : VD_ERR(ENOMEM);
         }
         if (ret == 0)
             ret = decoder_buffers(&probe);
@@ -1050,25 +1078,28 @@ static AVBufferRef *vaapi_decode_device(enum vd_video_codec codec)
         if (ret == 0 && encoder_open(&coder, VD_VIDEO_BACKEND_SOFTWARE) == 0 &&
             encode_frame(&coder, &pic, 1, &coded, pkts, &n_pkts) == 0 && n_pkts > 0) {
             ret = decode_packet(&probe, coded.data + pkts[0].offset, pkts[0].size, &f);
-            if (ret == 0 && probe.frame->format != AV_PIX_FMT_VAAPI)
+            if (ret == 0 && probe.frame->format != hw->format)
                 ret = VD_ERR(ENOTSUP); /* the driver left the profile to software */
         }
         encoder_close(&coder);
         vd_buf_free(&coded);
+        free(pixels);
         decoder_release(&probe);
         state = ret == 0 ? 1 : ret == VD_ERR(ENOMEM) ? 0 : -1; /* ENOMEM: try again later */
-        decode_probe_state[codec] = state;
+        decode_probe_state[kind][codec] = state;
         if (state < 0)
-            vd_log(VD_LOG_WARNING, "VAAPI %s decoder unavailable (%s); decoding in software",
-                   codec_name(codec), vd_strerror(ret));
-        if (state < 0 && decode_probe_state[VD_VIDEO_H264 + VD_VIDEO_AV1 - codec] < 0)
-            av_buffer_unref(&vaapi_device); /* no codec uses it */
+            vd_log(VD_LOG_WARNING, "%s %s decoder unavailable (%s); decoding in software",
+                   hw->name, codec_name(codec), vd_strerror(ret));
+        else if (state > 0)
+            vd_log(VD_LOG_INFO, "%s %s decoder works (a test picture decoded on the device)",
+                   hw->name, codec_name(codec));
+        if (state < 0 && decode_probe_state[kind][VD_VIDEO_H264 + VD_VIDEO_AV1 - codec] < 0)
+            av_buffer_unref(&hw_devices[kind]); /* no codec uses it */
     }
-    AVBufferRef *device = state > 0 ? av_buffer_ref(vaapi_device) : NULL;
+    AVBufferRef *device = state > 0 ? av_buffer_ref(hw_devices[kind]) : NULL;
     pthread_mutex_unlock(&probe_lock);
     return device;
 }
-#endif
 
 void vd_video_decoder_free(vd_video_decoder **pvd)
 {
@@ -1097,22 +1128,22 @@ int vd_video_decoder_new(enum vd_video_codec codec, int width, int height,
     }
     enum vd_video_backend want = forced_backend(backend);
     int ret = VD_ERR(ENOTSUP);
-    /* As for encoders, a forced VAAPI that fails still falls back. */
-    if (want == VD_VIDEO_BACKEND_AUTO || want == VD_VIDEO_BACKEND_VAAPI) {
-        AVBufferRef *device = NULL;
-        if (atomic_load(&fake_vaapi_fail_at))
-            ret = decoder_open(vd, 1, NULL);
-#if VD_HAVE_VAAPI
-        else if ((device = vaapi_decode_device(codec)))
-            ret = decoder_open(vd, 1, device);
-#else
-        else if (want == VD_VIDEO_BACKEND_VAAPI)
-            vd_log(VD_LOG_WARNING, "VAAPI requested but not built in; decoding in software");
-        (void)device;
-#endif
+    if (atomic_load(&fake_vaapi_fail_at) &&
+        (want == VD_VIDEO_BACKEND_AUTO || want == VD_VIDEO_BACKEND_VAAPI))
+        ret = decoder_open(vd, &hw_decodes[0], NULL);
+    /* As for encoders, a forced device that fails still falls back. */
+    for (size_t i = 0; ret < 0 && i < HW_DECODES; i++) {
+        const struct hw_decode *hw = &hw_decodes[i];
+        AVBufferRef *device;
+        if (want != VD_VIDEO_BACKEND_AUTO && want != hw->backend)
+            continue;
+        if (!hw->built && want == hw->backend)
+            vd_log(VD_LOG_WARNING, "%s requested but not built in; decoding in software", hw->name);
+        else if (hw->built && (device = hw_decode_device(codec, hw)))
+            ret = decoder_open(vd, hw, device);
     }
     if (ret < 0)
-        ret = decoder_open(vd, 0, NULL);
+        ret = decoder_open(vd, NULL, NULL);
     if (ret < 0) {
         vd_video_decoder_free(&vd);
         return ret;
@@ -1121,18 +1152,18 @@ int vd_video_decoder_new(enum vd_video_codec codec, int width, int height,
     return 0;
 }
 
-/* Hands the stream to software after its device failed, and stops new streams using VAAPI
- * (the failure is logged once per process). */
+/* Hands the stream to software after its device failed, and stops new streams using that
+ * device (the failure is logged once per process). */
 static int fall_back_to_software(vd_video_decoder *vd)
 {
-    if (mark_failed(&decode_probe_state[vd->codec]))
-        vd_log(VD_LOG_WARNING, "VAAPI %s decoder failed; its streams continue in software",
-               codec_name(vd->codec));
+    if (mark_failed(&decode_probe_state[vd->hw - hw_decodes][vd->codec]))
+        vd_log(VD_LOG_WARNING, "%s %s decoder failed; its streams continue in software",
+               vd->hw->name, codec_name(vd->codec));
     av_frame_unref(vd->frame);
     av_frame_unref(vd->sw_frame);
     avcodec_free_context(&vd->ctx);
-    vd->hw = 0;
-    int ret = decoder_open(vd, 0, NULL);
+    vd->hw = NULL;
+    int ret = decoder_open(vd, NULL, NULL);
     return ret == VD_ERR(ENOMEM) ? ret : ret < 0 ? VD_ERR(EIO) : 0;
 }
 
@@ -1141,7 +1172,7 @@ int vd_video_decode(vd_video_decoder *vd, const uint8_t *data, size_t size, int 
 {
     AVFrame *f = NULL;
     int ret = decode_packet(vd, data, size, &f);
-    /* On VAAPI, a failure that is not the data's, or any on a key frame (libavcodec's h264
+    /* On a device, a failure that is not the data's, or any on a key frame (libavcodec's h264
      * reports most of the device's failures as rejected data): the stream goes on in
      * software, from this picture if it is a key frame (were the data bad, software rejects
      * it too), else from the key frame the caller asks for. */

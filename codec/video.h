@@ -20,6 +20,7 @@ enum vd_video_backend {
     VD_VIDEO_BACKEND_VAAPI = 1,
     VD_VIDEO_BACKEND_SOFTWARE = 2,
     VD_VIDEO_BACKEND_NVENC = 3, /* encoding only */
+    VD_VIDEO_BACKEND_NVDEC = 4, /* decoding only */
 };
 
 /* The lowest rate a stream takes: x264 counts in kbit/s. */
@@ -121,10 +122,10 @@ VD_HIDDEN enum vd_video_backend vd_video_encoder_backend(const vd_video_encoder 
 
 typedef struct vd_video_decoder vd_video_decoder;
 
-/* Opens a stream's decoder: VAAPI when backend allows it (AUTO or VAAPI; the
- * VD_VIDEO_BACKEND environment variable overrides it as for encoders) and it passes its probe
- * (a real decode of a software encoder's key frame into memory, remembered per process, a
- * failure logged once), else software.
+/* Opens a stream's decoder: the first hardware one that backend allows (AUTO: VAAPI, then
+ * NVDEC; VAAPI or NVDEC: that one; the VD_VIDEO_BACKEND environment variable overrides it as
+ * for encoders) and that passes its probe (a real decode of a software encoder's key frame
+ * into memory, remembered per process and device, a failure logged once), else software.
  * Returns 0, VD_ERR(ENOTSUP) when no decoder for the codec exists, or another error. */
 VD_HIDDEN int vd_video_decoder_new(enum vd_video_codec codec, int width, int height,
                                    enum vd_video_backend backend, vd_video_decoder **out);

@@ -169,7 +169,7 @@ int vd_decoder_new(const vd_decoder_config *cfg, vd_decoder **out)
         cfg->max_surface_pixels > defaults.max_surface_pixels ||
         cfg->max_total_pixels < cfg->max_surface_pixels ||
         cfg->cache_size / VD_TILE_SLOT_BYTES > VD_TILE_CACHE_MAX_SLOTS ||
-        (unsigned)cfg->video_backend > VD_BACKEND_SOFTWARE)
+        cfg->video_backend == VD_BACKEND_NVENC || (unsigned)cfg->video_backend > VD_BACKEND_NVDEC)
         return VD_ERR(EINVAL);
     vd_decoder *dec = calloc(1, sizeof(*dec));
     if (!dec)

@@ -94,13 +94,16 @@ typedef struct vd_rect {
 
 /* Where video streams are encoded (vd_encoder_config) and decoded (vd_decoder_config). */
 enum vd_video_backend_choice {
-    VD_BACKEND_AUTO = 0,     /* hardware when it works (VAAPI, then NVENC for H.264 encoding),
-                              * else software */
+    VD_BACKEND_AUTO = 0,     /* hardware when it works (encoding: VAAPI, then NVENC for H.264;
+                              * decoding: VAAPI, then NVDEC), else software */
     VD_BACKEND_VAAPI = 1,    /* VAAPI; still falls back to software when it fails */
     VD_BACKEND_SOFTWARE = 2, /* encoding: libx264, libaom, SVT-AV1; decoding: libavcodec's
                               * h264, libdav1d */
     VD_BACKEND_NVENC = 3,    /* encoding only: h264_nvenc (AV1 streams go to software); still
                               * falls back to software when it fails */
+    VD_BACKEND_NVDEC = 4,    /* decoding only: NVIDIA's NVDEC through CUDA (libavcodec's h264
+                              * and av1 with the driver's libcuda and libnvcuvid; no DRM node
+                              * needed); still falls back to software when it fails */
 };
 
 /* Surfaces that may exist at once in one encoder or decoder (the most their configs allow). */

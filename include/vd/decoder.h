@@ -41,11 +41,12 @@ typedef struct vd_decoder_config {
      * grows as it fills.  Default 64 MiB; 0 = none (an encoder must then be configured with
      * cache_size 0). */
     uint64_t cache_size;
-    /* Where streams are decoded: VD_BACKEND_AUTO (the default) or VD_BACKEND_VAAPI try VAAPI
-     * first, VD_BACKEND_SOFTWARE does not (VD_BACKEND_NVENC, an encoder, is refused).  The
-     * VD_VIDEO_BACKEND environment variable ("vaapi", "software"; "nvenc" = software here)
-     * overrides it.  A VAAPI decoder that fails mid-stream hands the stream to software, at
-     * once on a key frame, else from the key frame the decoder asks for
+    /* Where streams are decoded: VD_BACKEND_AUTO (the default) tries VAAPI, then NVDEC, then
+     * software; VD_BACKEND_VAAPI or VD_BACKEND_NVDEC that one, then software;
+     * VD_BACKEND_SOFTWARE no hardware (VD_BACKEND_NVENC, an encoder, is refused).  The
+     * VD_VIDEO_BACKEND environment variable ("vaapi", "nvdec", "software"; "nvenc" = software
+     * here) overrides it.  A hardware decoder that fails mid-stream hands the stream to
+     * software, at once on a key frame, else from the key frame the decoder asks for
      * (vd_decoder_get_key_requests()). */
     enum vd_video_backend_choice video_backend;
     uint8_t reserved[52];

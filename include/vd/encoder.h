@@ -116,7 +116,8 @@ typedef struct vd_encoder_config {
      * than an eighth.  Default 4000000. */
     uint32_t video_bitrate;
     /* Where streams are encoded.  Default VD_BACKEND_AUTO; the VD_VIDEO_BACKEND environment
-     * variable ("vaapi", "nvenc", "software") overrides it. */
+     * variable ("vaapi", "nvenc", "software"; "nvdec" = software here) overrides it
+     * (VD_BACKEND_NVDEC, a decoder, is refused). */
     enum vd_video_backend_choice video_backend;
     /* Bytes of the client's tile cache the encoder uses (whole 16 KiB slots, at most 65535;
      * the client must grant at least as much: vd_decoder_config.cache_size, or
