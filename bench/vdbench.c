@@ -1085,6 +1085,7 @@ static void usage(FILE *out)
                  "                        times, frame times and the same bytes\n"
                  "  -j, --json            machine-readable output\n"
                  "  -q, --quiet           no progress line\n"
+                 "  -v, --verbose         libvd's notes too (which video backends and GPU it uses)\n"
                  "  -h, --help\n"
                  "Exit status: 0 when every frame decoded bit-exact (with --peers: every peer's too),\n"
                  "1 on a mismatch, 2 on error.\n");
@@ -1100,7 +1101,7 @@ static int parse_args(int argc, char **argv, options *opt)
         {"help", no_argument, NULL, 'h'},           {"dump-streams", required_argument, NULL, 'D'},
         {"baselines", no_argument, NULL, 'B'},      {"peers", no_argument, NULL, 'P'},
         {"gpu", no_argument, NULL, 'G'},            {"codec", required_argument, NULL, 'C'},
-        {0},
+        {"verbose", no_argument, NULL, 'v'},        {0},
     };
     *opt = (options){.width = 1920, .height = 1080, .verify = 1, .cpu_flags = ~0u,
                      .video_codecs = VD_CODEC_H264};
@@ -1108,10 +1109,13 @@ static int parse_args(int argc, char **argv, options *opt)
     if (!opt->inputs)
         return -1;
     int c;
-    while ((c = getopt_long(argc, argv, "w:i:n:s:jqh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "w:i:n:s:jqvh", longopts, NULL)) != -1) {
         switch (c) {
         case 'w':
             opt->workload = optarg;
+            break;
+        case 'v':
+            vd_log_set_level(VD_LOG_INFO);
             break;
         case 'i':
             opt->inputs[opt->n_inputs++] = optarg;
