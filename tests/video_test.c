@@ -89,7 +89,9 @@ static int streams_created; /* STREAM_CREATE messages roundtrip() has passed on 
 static int patched_frames;  /* and STREAM_FRAMEs with exact pixels (flag bit 5) */
 
 /* Sends a frame and feeds every packet to the decoder (optionally corrupting stream frames:
- * corrupt_video 1 from the start of their data, 2 from their coded picture on). */
+ * corrupt_video 1 from the start of their data, 2 from their coded picture on, 3 their coded
+ * picture zeroed: no picture, which every decoder reports at once, where libdav1d may decode
+ * 2's for a few frames before it fails). */
 static vd_image roundtrip(vd_encoder *enc, vd_decoder *dec, const vd_frame *f, int corrupt_video)
 {
     CHECK(vd_encoder_send_frame(enc, f) == 0, "send_frame");
@@ -109,11 +111,11 @@ static vd_image roundtrip(vd_encoder *enc, vd_decoder *dec, const vd_frame *f, i
             /* 2: the coded picture after a packed side (flag bit 2), not the side; nothing
              * when the side is not packed (the test then misses its key request). */
             size_t from = 12 + 200;
-            if (corrupt_video == 2 && copy[o] == 0x42)
+            if (corrupt_video >= 2 && copy[o] == 0x42)
                 from = copy[o + 8 + 4] & 0x04 ? 12 + 4 + (size_t)vd_rl32(copy + o + 8 + 12) + 8 : len;
             if (corrupt_video && copy[o] == 0x42)
-                for (size_t k = o + 8 + from; k < o + 8 + len; k += 7)
-                    copy[k] ^= 0x5a;
+                for (size_t k = o + 8 + from; k < o + 8 + len; k += corrupt_video == 3 ? 1 : 7)
+                    copy[k] = corrupt_video == 3 ? 0 : copy[k] ^ 0x5a;
             o += 8 + len;
         }
         CHECK(vd_decoder_send_packet(dec, copy, pkt.size) == 0, "send_packet");
@@ -316,13 +318,24 @@ static int glyph(vd_rect sub, int x, int y)
  * stream frame that carries the patch does not decode; its key request reaches the encoder
  * key_delay frames later (the key frame forgets what the client kept: the glyphs are patched
  * again).  grow_at: the video grows to the left from then on, and its stream is replaced
- * (the pixels the old stream had kept count as lossy). */
-static void subtitle_over_video(int height, int corrupt_at, int key_delay, int grow_at)
+ * (the pixels the old stream had kept count as lossy).  behind_at: the stream is AV1, the
+ * picture at corrupt_at is zeroed (libdav1d decodes garbled data for a while before it
+ * fails), its key request is never delivered, so the client skips the frame that patches,
+ * and the link is behind for frame behind_at (it is held back): at the end of the rate
+ * period libaom is opened again at a lower rate, and the client recovers on that key frame,
+ * which nobody asked for; the frame after it must forget what the client kept, since the
+ * client skipped the frames that told it. */
+static void subtitle_over_video(int height, int corrupt_at, int key_delay, int grow_at,
+                                int behind_at)
 {
     tu_rng r = tu_rng_init(71);
     vd_encoder *enc;
     vd_decoder *dec;
-    tu_canvas c = tu_open_desktop(NULL, W, height, &r, &enc, &dec);
+    vd_encoder_config cfg;
+    vd_encoder_config_default(&cfg);
+    if (behind_at >= 0)
+        cfg.video_codecs = VD_CODEC_AV1;
+    tu_canvas c = tu_open_desktop(&cfg, W, height, &r, &enc, &dec);
     if (corrupt_at >= 0)
         detect_damage_in_software(&dec);
     const vd_rect q = {128, height - 240, 320, 240}, wide = {32, q.y, q.width + 96, q.height};
@@ -335,6 +348,9 @@ static void subtitle_over_video(int height, int corrupt_at, int key_delay, int g
     /* From when the glyphs must be exact again: a key frame or a new stream, then 30 pictures
      * (a grown region takes a few frames to be found). */
     int exact_again = grow_at >= 0 ? grow_at + 45 : corrupt_at + key_delay + 34;
+    int unasked_key_at = -1;
+    if (behind_at >= 0)
+        exact_again = 1000; /* until the key frame */
     for (int frame = 0; frame < 140; frame++) {
         int shown = frame >= 20 && frame < 100, playing = frame < 110;
         if (playing)
@@ -345,7 +361,25 @@ static void subtitle_over_video(int height, int corrupt_at, int key_delay, int g
                     memcpy(c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, &white, 4);
         vd_frame f = tu_frame(&c, 1, NULL, 0);
         f.pts_us = frame * 33333;
-        vd_image img = roundtrip(enc, dec, &f, frame == corrupt_at ? 2 : 0);
+        if (frame == behind_at || frame == behind_at + 1) {
+            vd_encoder_feedback fb = {.flags = VD_FEEDBACK_QUEUED,
+                                      .queued_bytes = frame == behind_at ? 64u << 20 : 0};
+            CHECK(vd_encoder_send_feedback(enc, &fb) == 0, "feedback");
+        }
+        if (frame == behind_at) {
+            vd_packet pkt;
+            CHECK(vd_encoder_send_frame(enc, &f) == 0 &&
+                      vd_encoder_receive_packet(enc, &pkt) == VD_ERR(EAGAIN),
+                  "frame %d not held back", frame);
+            continue;
+        }
+        vd_image img = roundtrip(enc, dec, &f, frame != corrupt_at ? 0 : behind_at >= 0 ? 3 : 2);
+        vd_encoder_stats st;
+        vd_encoder_get_stats(enc, &st);
+        if (behind_at >= 0 && frame > corrupt_at && unasked_key_at < 0 && st.video_keys) {
+            unasked_key_at = frame;
+            exact_again = frame + 1; /* the frame after it forgets, and patches again */
+        }
         uint32_t ids[4];
         size_t n = vd_decoder_get_key_requests(dec, ids, 4);
         if (n) {
@@ -353,7 +387,7 @@ static void subtitle_over_video(int height, int corrupt_at, int key_delay, int g
             pending_at = frame + key_delay;
         }
         key_requests += (int)n;
-        if (pending_at >= 0 && frame >= pending_at) {
+        if (pending_at >= 0 && frame >= pending_at && behind_at < 0) {
             CHECK(vd_encoder_request_keyframe(enc, pending) == 0 || grow_at >= 0,
                   "request_keyframe");
             pending_at = -1;
@@ -387,14 +421,17 @@ static void subtitle_over_video(int height, int corrupt_at, int key_delay, int g
             CHECK(!wrong, "%d glyph pixels not exact after the video stopped", wrong);
     }
     int patches = patched_frames - patched_before;
+    CHECK(behind_at < 0 || (unasked_key_at > behind_at && unasked_key_at < 80),
+          "no key frame after the link was behind (%d)", unasked_key_at);
     CHECK(exact_frames >= (corrupt_at < 0 ? 48 : VD_MAX(corrupt_at - 52, 0) + 100 - exact_again) &&
               followed >= 8 && key_requests == (corrupt_at >= 0) &&
               patches <= (corrupt_at < 0 ? 2 : 6) && (grow_at < 0 || streams_created > streams_before + 1),
           "%d frames checked exact, %d followed, %d key requests, %d frames patched, %d streams",
           exact_frames, followed, key_requests, patches, streams_created - streams_before);
-    printf("video: a subtitle over a playing video on a %dx%d surface exact on %d frames%s%s (%d "
-           "patches)\n", W, height, exact_frames, corrupt_at < 0 ? "" : " around a lost patch",
-           grow_at < 0 ? "" : ", its stream replaced", patches);
+    printf("video: a subtitle over a playing video on a %dx%d surface exact on %d frames%s%s%s "
+           "(%d patches)\n", W, height, exact_frames, corrupt_at < 0 ? "" : " around a lost patch",
+           grow_at < 0 ? "" : ", its stream replaced",
+           behind_at < 0 ? "" : ", recovered on a key frame nobody asked for (AV1)", patches);
     tu_close_desktop(&c, &enc, &dec);
 }
 
@@ -1077,10 +1114,11 @@ int main(void)
     corrupt();
     controls_beside();
     window_over_video();
-    subtitle_over_video(H, -1, 0, -1);
-    subtitle_over_video(472, -1, 0, -1);
-    subtitle_over_video(H, 50, 0, -1);
-    subtitle_over_video(H, 50, 5, 51);
+    subtitle_over_video(H, -1, 0, -1, -1);
+    subtitle_over_video(472, -1, 0, -1, -1);
+    subtitle_over_video(H, 50, 0, -1, -1);
+    subtitle_over_video(H, 50, 5, 51, -1);
+    subtitle_over_video(H, 48, 0, -1, 52);
     corner_pixel();
     window_dragged_beside(0);
     window_dragged_beside(1);
