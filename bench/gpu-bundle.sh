@@ -36,7 +36,8 @@ cat > "$out/run.sh" <<'RUN'
 #!/bin/bash
 # On the GPU machine: the libraries unpacked beside the driver's, then the phases named
 # (default both): gpu = the GPU test, the dma-buf test and vdbench --gpu; video = the video
-# backends (NVENC, VAAPI through NVDEC) in video_test and vdbench.  Logs and the benchmark's
+# backends (NVENC; decoding through NVDEC, and through VAAPI where nvidia-vaapi-driver finds
+# a DRM node) in video_test and vdbench.  Logs and the benchmark's
 # output go to $OUT (or /tmp/out).
 cd "$(dirname "$0")"
 out=${OUT:-/tmp/out}; mkdir -p "$out"

@@ -881,7 +881,7 @@ struct vd_video_decoder {
 
 /* Hardware decoding, in the order VD_VIDEO_BACKEND_AUTO tries it: VAAPI (Intel, AMD; NVIDIA
  * only with a DRM node and nvidia-vaapi-driver), then NVIDIA's NVDEC through CUDA, which
- * needs neither.  Both come through libavutil, which loads the driver's library at run time. */
+ * needs neither (libavutil loads libcuda at run time: nothing to build against). */
 #if VD_HAVE_VAAPI
 #define VAAPI_BUILT 1
 #else
@@ -1010,8 +1010,8 @@ static int decode_err(const vd_video_decoder *vd, int averr)
     return averr == AVERROR(ENOMEM) ? VD_ERR(ENOMEM) : VD_ERR(EBADMSG);
 }
 
-/* Decodes one coded picture into *out (a frame in memory: read back from the device for
- * VAAPI); the caller unrefs vd->frame and vd->sw_frame after. */
+/* Decodes one coded picture into *out (a frame in memory: read back from a hardware
+ * decoder's device); the caller unrefs vd->frame and vd->sw_frame after. */
 static int decode_packet(vd_video_decoder *vd, const uint8_t *data, size_t size, AVFrame **out)
 {
     if (!vd->ctx) /* a fallback to software that failed to open */
@@ -1044,6 +1044,14 @@ static int decode_packet(vd_video_decoder *vd, const uint8_t *data, size_t size,
     return 0;
 }
 
+/* Under probe_lock: frees kind's shared device when no codec decodes through it (a CUDA
+ * context holds hundreds of MB of the GPU's memory); a later probe opens it again. */
+static void drop_unused_device(size_t kind)
+{
+    if (decode_probe_state[kind][VD_VIDEO_H264] <= 0 && decode_probe_state[kind][VD_VIDEO_AV1] <= 0)
+        av_buffer_unref(&hw_devices[kind]);
+}
+
 /* A new reference to hw's shared device if it decodes codec, else NULL: the first time, a
  * real decode of a software encoder's key frame through it, into memory (a device can open
  * and still fail on the first picture, or leave a profile it lacks to software). */
@@ -1061,7 +1069,7 @@ static AVBufferRef *hw_decode_device(enum vd_video_codec codec, const struct hw_
         picture pic = {.rgb = pixels, .stride = PROBE_SIZE * 4, .format = VD_FORMAT_BGRX8888};
         vd_buf coded = {0};
         vd_video_packet pkts[VD_VIDEO_MAX_PACKETS];
-        int n_pkts = 0, ret = pixels ? 0 : VD_ERR(ENOMEM);
+        int n_pkts = 0, ret = !pixels ? VD_ERR(ENOMEM) : !hw_decoder(codec, hw) ? VD_ERR(ENOTSUP) : 0;
         AVFrame *f;
         int averr = ret || hw_devices[kind] ? 0
                   : av_hwdevice_ctx_create(&hw_devices[kind], hw->type, NULL, NULL, 0);
@@ -1093,8 +1101,8 @@ static AVBufferRef *hw_decode_device(enum vd_video_codec codec, const struct hw_
         else if (state > 0)
             vd_log(VD_LOG_INFO, "%s %s decoder works (a test picture decoded on the device)",
                    hw->name, codec_name(codec));
-        if (state < 0 && decode_probe_state[kind][VD_VIDEO_H264 + VD_VIDEO_AV1 - codec] < 0)
-            av_buffer_unref(&hw_devices[kind]); /* no codec uses it */
+        if (state < 0)
+            drop_unused_device(kind);
     }
     AVBufferRef *device = state > 0 ? av_buffer_ref(hw_devices[kind]) : NULL;
     pthread_mutex_unlock(&probe_lock);
@@ -1153,12 +1161,20 @@ int vd_video_decoder_new(enum vd_video_codec codec, int width, int height,
 }
 
 /* Hands the stream to software after its device failed, and stops new streams using that
- * device (the failure is logged once per process). */
+ * device (the failure is logged once per process).  A device that never ran the stream
+ * (libavcodec took its pictures in software: one under NVDEC's minimum size, say) is not
+ * blamed; the test hook's stand-in, which has no device, is. */
 static int fall_back_to_software(vd_video_decoder *vd)
 {
-    if (mark_failed(&decode_probe_state[vd->hw - hw_decodes][vd->codec]))
+    size_t kind = (size_t)(vd->hw - hw_decodes);
+    if ((!vd->ctx || vd->ctx->hwaccel || !vd->ctx->hw_device_ctx) &&
+        mark_failed(&decode_probe_state[kind][vd->codec])) {
         vd_log(VD_LOG_WARNING, "%s %s decoder failed; its streams continue in software",
                vd->hw->name, codec_name(vd->codec));
+        pthread_mutex_lock(&probe_lock);
+        drop_unused_device(kind);
+        pthread_mutex_unlock(&probe_lock);
+    }
     av_frame_unref(vd->frame);
     av_frame_unref(vd->sw_frame);
     avcodec_free_context(&vd->ctx);

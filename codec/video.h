@@ -15,6 +15,7 @@ enum vd_video_codec {
     VD_VIDEO_AV1 = 2,
 };
 
+/* The values of the public enum vd_video_backend_choice, which configs pass straight in. */
 enum vd_video_backend {
     VD_VIDEO_BACKEND_AUTO = 0, /* hardware when it works, else software */
     VD_VIDEO_BACKEND_VAAPI = 1,
@@ -22,6 +23,12 @@ enum vd_video_backend {
     VD_VIDEO_BACKEND_NVENC = 3, /* encoding only */
     VD_VIDEO_BACKEND_NVDEC = 4, /* decoding only */
 };
+_Static_assert(VD_VIDEO_BACKEND_AUTO == (int)VD_BACKEND_AUTO &&
+                   VD_VIDEO_BACKEND_VAAPI == (int)VD_BACKEND_VAAPI &&
+                   VD_VIDEO_BACKEND_SOFTWARE == (int)VD_BACKEND_SOFTWARE &&
+                   VD_VIDEO_BACKEND_NVENC == (int)VD_BACKEND_NVENC &&
+                   VD_VIDEO_BACKEND_NVDEC == (int)VD_BACKEND_NVDEC,
+               "the backends' values are the public ones");
 
 /* The lowest rate a stream takes: x264 counts in kbit/s. */
 #define VD_VIDEO_MIN_BITRATE 1000
@@ -45,7 +52,8 @@ typedef struct vd_video_params {
 typedef struct vd_video_encoder vd_video_encoder;
 
 /* Opens a stream with the best backend allowed by params->backend and the
- * VD_VIDEO_BACKEND environment variable ("vaapi", "nvenc", "software"): VAAPI, NVENC (H.264),
+ * VD_VIDEO_BACKEND environment variable ("vaapi", "nvenc", "software"; "nvdec", a decoder,
+ * = software): VAAPI, NVENC (H.264),
  * software; a backend that fails its probe (a real one-frame encode, remembered per
  * process) is skipped with one log line.
  * Returns 0, VD_ERR(ENOTSUP) when no encoder for the codec exists, or another error. */

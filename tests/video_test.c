@@ -1074,6 +1074,7 @@ int main(void)
     run("nvenc", VD_CODEC_H264);
     run("vaapi", VD_CODEC_AV1);
     run("software", VD_CODEC_AV1);
+    run("nvdec", VD_CODEC_H264);
     run("nvdec", VD_CODEC_AV1);
 #if VD_HAVE_VAAPI
     if (access("/dev/dri", F_OK) != 0)
@@ -1081,8 +1082,7 @@ int main(void)
               "%d log lines about VAAPI (%d from decoders), want one per codec on each side",
               log_lines, decoder_log_lines);
 #endif
-    /* NVENC (tried after VAAPI in auto, and forced above) and NVDEC (tried after VAAPI in
-     * auto for H.264, forced for AV1) need an NVIDIA device. */
+    /* NVENC and NVDEC (tried after VAAPI in auto, and forced above) need an NVIDIA device. */
     if (access("/dev/nvidia0", F_OK) != 0) {
         CHECK(nvenc_log_lines == 1, "%d log lines about NVENC, want exactly 1", nvenc_log_lines);
         CHECK(nvdec_log_lines == 2, "%d log lines about NVDEC, want one per codec", nvdec_log_lines);
