@@ -1070,6 +1070,7 @@ static AVBufferRef *hw_decode_device(enum vd_video_codec codec, const struct hw_
         vd_buf coded = {0};
         vd_video_packet pkts[VD_VIDEO_MAX_PACKETS];
         int n_pkts = 0, ret = !pixels ? VD_ERR(ENOMEM) : !hw_decoder(codec, hw) ? VD_ERR(ENOTSUP) : 0;
+        int host_short = !pixels; /* of memory for the probe itself, not the device's */
         AVFrame *f;
         int averr = ret || hw_devices[kind] ? 0
                   : av_hwdevice_ctx_create(&hw_devices[kind], hw->type, NULL, NULL, 0);
@@ -1077,10 +1078,11 @@ static AVBufferRef *hw_decode_device(enum vd_video_codec codec, const struct hw_
             ret = av_err(averr);
         if (ret == 0) {
             AVBufferRef *ref = av_buffer_ref(hw_devices[kind]);
+            host_short = !ref;
             ret = ref ? decoder_open(&probe, hw, ref) : VD_ERR(ENOMEM);
         }
         if (ret == 0)
-            ret = decoder_buffers(&probe);
+            host_short = (ret = decoder_buffers(&probe)) < 0;
         /* Without a picture from the software encoder (none for the codec, or SVT-AV1, which
          * holds its first), the device and decoder that opened must do. */
         if (ret == 0 && encoder_open(&coder, VD_VIDEO_BACKEND_SOFTWARE) == 0 &&
@@ -1093,7 +1095,9 @@ static AVBufferRef *hw_decode_device(enum vd_video_codec codec, const struct hw_
         vd_buf_free(&coded);
         free(pixels);
         decoder_release(&probe);
-        state = ret == 0 ? 1 : ret == VD_ERR(ENOMEM) ? 0 : -1; /* ENOMEM: try again later */
+        /* As for encoders, only the probe's own want of memory is tried again later: a device
+         * short of it would be probed again by every new stream. */
+        state = ret == 0 ? 1 : host_short ? 0 : -1;
         decode_probe_state[kind][codec] = state;
         if (state < 0)
             vd_log(VD_LOG_WARNING, "%s %s decoder unavailable (%s); decoding in software",
