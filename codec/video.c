@@ -938,7 +938,8 @@ static const AVCodec *hw_decoder(enum vd_video_codec codec, const struct hw_deco
 
 /* The device's pictures where the decoder offers them (the driver takes the stream's profile
  * and size), else its software format: h264 then decodes on the CPU, libavcodec 5.1's own
- * av1 fails (ENOSYS), which vd_video_decode() takes as the device's failure. */
+ * av1 fails (ENOSYS), which vd_video_decode() hands to software (fall_back_to_software()
+ * says when the device is blamed). */
 static enum AVPixelFormat pick_hw_format(AVCodecContext *ctx, const enum AVPixelFormat *fmts)
 {
     const struct hw_decode *hw = ctx->opaque;
@@ -1069,9 +1070,12 @@ static AVBufferRef *hw_decode_device(enum vd_video_codec codec, const struct hw_
         picture pic = {.rgb = pixels, .stride = PROBE_SIZE * 4, .format = VD_FORMAT_BGRX8888};
         vd_buf coded = {0};
         vd_video_packet pkts[VD_VIDEO_MAX_PACKETS];
-        int n_pkts = 0, ret = !pixels ? VD_ERR(ENOMEM) : !hw_decoder(codec, hw) ? VD_ERR(ENOTSUP) : 0;
-        int host_short = !pixels; /* of memory for the probe itself, not the device's */
+        /* The probe's own memory first: its want is tried again later, not the device's. */
+        int n_pkts = 0, ret = !pixels ? VD_ERR(ENOMEM) : decoder_buffers(&probe);
+        int host_short = ret < 0;
         AVFrame *f;
+        if (ret == 0 && !hw_decoder(codec, hw))
+            ret = VD_ERR(ENOTSUP);
         int averr = ret || hw_devices[kind] ? 0
                   : av_hwdevice_ctx_create(&hw_devices[kind], hw->type, NULL, NULL, 0);
         if (averr < 0)
@@ -1081,13 +1085,12 @@ static AVBufferRef *hw_decode_device(enum vd_video_codec codec, const struct hw_
             host_short = !ref;
             ret = ref ? decoder_open(&probe, hw, ref) : VD_ERR(ENOMEM);
         }
-        if (ret == 0)
-            host_short = (ret = decoder_buffers(&probe)) < 0;
         /* Without a picture from the software encoder (none for the codec, or SVT-AV1, which
          * holds its first), the device and decoder that opened must do. */
         if (ret == 0 && encoder_open(&coder, VD_VIDEO_BACKEND_SOFTWARE) == 0 &&
             encode_frame(&coder, &pic, 1, &coded, pkts, &n_pkts) == 0 && n_pkts > 0) {
             ret = decode_packet(&probe, coded.data + pkts[0].offset, pkts[0].size, &f);
+            host_short = ret == VD_ERR(ENOMEM); /* the packet's copy: a device's is EIO */
             if (ret == 0 && probe.frame->format != hw->format)
                 ret = VD_ERR(ENOTSUP); /* the driver left the profile to software */
         }
@@ -1105,7 +1108,7 @@ static AVBufferRef *hw_decode_device(enum vd_video_codec codec, const struct hw_
         else if (state > 0)
             vd_log(VD_LOG_INFO, "%s %s decoder works (a test picture decoded on the device)",
                    hw->name, codec_name(codec));
-        if (state < 0)
+        if (state <= 0)
             drop_unused_device(kind);
     }
     AVBufferRef *device = state > 0 ? av_buffer_ref(hw_devices[kind]) : NULL;
@@ -1165,14 +1168,16 @@ int vd_video_decoder_new(enum vd_video_codec codec, int width, int height,
 }
 
 /* Hands the stream to software after its device failed, and stops new streams using that
- * device (the failure is logged once per process).  A device that never ran the stream
- * (libavcodec took its pictures in software: one under NVDEC's minimum size, say) is not
- * blamed; the test hook's stand-in, which has no device, is. */
+ * device (the failure is logged once per process).  The device is blamed when it ran the
+ * stream, or did not take a stream at least the size its probe decoded; not for a smaller one
+ * that libavcodec took in software (under NVDEC's minimum size, say).  The test hook's
+ * stand-in, which has no device, is blamed. */
 static int fall_back_to_software(vd_video_decoder *vd)
 {
     size_t kind = (size_t)(vd->hw - hw_decodes);
-    if ((!vd->ctx || vd->ctx->hwaccel || !vd->ctx->hw_device_ctx) &&
-        mark_failed(&decode_probe_state[kind][vd->codec])) {
+    int blamed = !vd->ctx || vd->ctx->hwaccel || !vd->ctx->hw_device_ctx ||
+                 (vd->width >= PROBE_SIZE && vd->height >= PROBE_SIZE);
+    if (blamed && mark_failed(&decode_probe_state[kind][vd->codec])) {
         vd_log(VD_LOG_WARNING, "%s %s decoder failed; its streams continue in software",
                vd->hw->name, codec_name(vd->codec));
         pthread_mutex_lock(&probe_lock);

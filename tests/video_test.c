@@ -111,8 +111,10 @@ static vd_image roundtrip(vd_encoder *enc, vd_decoder *dec, const vd_frame *f, i
             /* 2: the coded picture after a packed side (flag bit 2), not the side; nothing
              * when the side is not packed (the test then misses its key request). */
             size_t from = 12 + 200;
-            if (corrupt_video >= 2 && copy[o] == 0x42)
-                from = copy[o + 8 + 4] & 0x04 ? 12 + 4 + (size_t)vd_rl32(copy + o + 8 + 12) + 8 : len;
+            if (corrupt_video >= 2 && copy[o] == 0x42) /* 2 spares the picture's first bytes */
+                from = copy[o + 8 + 4] & 0x04
+                           ? 12 + 4 + (size_t)vd_rl32(copy + o + 8 + 12) + (corrupt_video == 2 ? 8 : 0)
+                           : len;
             if (corrupt_video && copy[o] == 0x42)
                 for (size_t k = o + 8 + from; k < o + 8 + len; k += corrupt_video == 3 ? 1 : 7)
                     copy[k] = corrupt_video == 3 ? 0 : copy[k] ^ 0x5a;
