@@ -748,13 +748,19 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
 
 /* Whether n pixels at a and b differ in the bytes that count: an X byte does not (as for
  * damage, docs/protocol.md section 8). */
+/* Whether pixel a differs from pixel b in the bits that count (grid.mask). */
+static int pixel_differs(const enc_surface *s, const uint8_t *a, const uint8_t *b)
+{
+    return ((vd_rl_px(a, s->grid.bpp) ^ vd_rl_px(b, s->grid.bpp)) & s->grid.mask) != 0;
+}
+
 static int pixels_differ(const enc_surface *s, const uint8_t *a, const uint8_t *b, size_t n)
 {
     int bpp = s->grid.bpp;
     if (!memcmp(a, b, n * (size_t)bpp))
         return 0;
     for (size_t k = 0; k < n; k++)
-        if ((vd_rl_px(a + k * (size_t)bpp, bpp) ^ vd_rl_px(b + k * (size_t)bpp, bpp)) & s->grid.mask)
+        if (pixel_differs(s, a + k * (size_t)bpp, b + k * (size_t)bpp))
             return 1;
     return 0;
 }
@@ -770,9 +776,7 @@ static unsigned changed_cols(const enc_surface *s, const vd_frame *f, int x, int
         return 0;
     unsigned cols = 0;
     for (int c = c0; c < c1; c++)
-        cols |= (unsigned)(((vd_rl_px(a + c * bpp, bpp) ^ vd_rl_px(b + c * bpp, bpp)) &
-                            s->grid.mask) != 0)
-                << c;
+        cols |= (unsigned)pixel_differs(s, a + c * bpp, b + c * bpp) << c;
     return cols;
 }
 
@@ -1129,10 +1133,7 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, enc_s
     int bw = (pic->width + 15) / 16, bh = (pic->height + 15) / 16;
     uint32_t mask_size = (uint32_t)(bw * bh + 7) / 8;
     size_t blocks = (size_t)(bw * bh);
-    /* The masks, bounds, cut bits, at most one count and all cuts per block, and the keep and
-     * patch sections. */
-    size_t side_max = 5 * (size_t)mask_size + (3 + 2 * VD_STREAM_FRAME_MAX_CUTS + 32) * blocks +
-                      VD_MIN(blocks, VD_STREAM_FRAME_MAX_PATCHED) * (32 + 256 * (size_t)g->bpp);
+    size_t side_max = vd_wire_stream_side_max(mask_size, blocks, g->bpp);
     uint8_t *mask = vd_buf_reserve(&enc->stream_masks, side_max);
     block_part *parts =
         (block_part *)(void *)vd_buf_reserve(&enc->block_parts, sizeof(*parts) * blocks);

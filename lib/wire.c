@@ -175,6 +175,12 @@ static int check_block_rows(const uint8_t **p, const uint8_t *end, int width, in
     return 0;
 }
 
+size_t vd_wire_stream_side_max(uint32_t mask_size, size_t blocks, int bpp)
+{
+    return 5 * (size_t)mask_size + (3 + 2 * VD_STREAM_FRAME_MAX_CUTS + 32) * blocks +
+           VD_MIN(blocks, (size_t)VD_STREAM_FRAME_MAX_PATCHED) * (32 + 256 * (size_t)bpp);
+}
+
 int vd_wire_stream_frame_shown(const vd_msg_stream_frame *sf, int width, int height, int bpp,
                                uint16_t *rows, vd_buf *scratch, const uint8_t **keep,
                                const uint8_t **patch, const uint8_t **picture, uint32_t *size)
@@ -189,11 +195,7 @@ int vd_wire_stream_frame_shown(const vd_msg_stream_frame *sf, int width, int hei
         uint32_t packed;
         if (sf->size < 4 || (packed = vd_rl32(p)) > sf->size - 4 || packed > INT32_MAX)
             return VD_ERR(EBADMSG);
-        /* The largest side an encoder can write for this picture. */
-        size_t cap = 2 * (size_t)ms + 2 * (size_t)blocks + (size_t)ms +
-                     (1 + 2 * VD_STREAM_FRAME_MAX_CUTS) * (size_t)blocks + (size_t)ms +
-                     32 * (size_t)blocks + (size_t)ms +
-                     (size_t)VD_MIN(blocks, VD_STREAM_FRAME_MAX_PATCHED) * (32 + 256 * (size_t)bpp);
+        size_t cap = vd_wire_stream_side_max(ms, (size_t)blocks, bpp);
         scratch->size = 0;
         uint8_t *out = vd_buf_reserve(scratch, cap);
         if (!out)

@@ -193,6 +193,10 @@ VD_HIDDEN int vd_wire_read_tile(const vd_msg *msg, vd_msg_tile *out);
 VD_HIDDEN int vd_wire_read_frame_end(const vd_msg *msg, vd_msg_frame_end *out);
 VD_HIDDEN int vd_wire_read_stream_create(const vd_msg *msg, vd_msg_stream *out);
 VD_HIDDEN int vd_wire_read_stream_frame(const vd_msg *msg, vd_msg_stream_frame *out);
+/* The largest side (what precedes the coded picture) that a STREAM_FRAME of a picture with
+ * `blocks` 16 x 16 blocks (mask_size bytes a mask) and bpp bytes per pixel can carry: the
+ * shown, partial and cut masks, bounds, cut counts and cuts, and the keep and patch sections. */
+VD_HIDDEN size_t vd_wire_stream_side_max(uint32_t mask_size, size_t blocks, int bpp);
 /* Checks what a STREAM_FRAME that was read shows of a width x height stream picture (bpp bytes
  * per pixel) and finds its coded picture; scratch holds what was packed.  With rows, writes 16
  * u16 per block of the picture (raster order), bit c of rows[16 * b + r] = show pixel (c, r)

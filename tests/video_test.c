@@ -149,8 +149,8 @@ static void reopen_decoder(vd_decoder **dec, enum vd_video_backend_choice backen
 }
 
 /* Hardware decoders report only what their driver reports: with libavcodec 5.1, a damaged
- * slice that the device decodes without complaint shows as garbage until the next key frame
- * (libavcodec conceals and flags damage in software only).  Tests of how damage is detected
+ * slice that the device decodes without complaint shows as garbage until a key frame comes
+ * for another reason (libavcodec conceals and flags damage in software only).  Tests of how damage is detected
  * therefore decode in software, which is what CI's machines have anyway. */
 static void detect_damage_in_software(vd_decoder **dec) { reopen_decoder(dec, VD_BACKEND_SOFTWARE); }
 
