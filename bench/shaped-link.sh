@@ -3,7 +3,7 @@
 # with tc tbf), once with the encoder's flow control and once without, and prints what the
 # server saw: frames sent and held back, and the delay from sending a frame to its ACK.
 # Needs root (ip netns, tc) and a built tree.  Not part of `make check`.
-#   RATE=10mbit WL=mixed SIZE=1280x720 FRAMES=300 bench/shaped-link.sh
+#   RATE=10mbit WL=mixed SIZE=1280x720 FRAMES=300 [LINK_KBIT=0] bench/shaped-link.sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -u
 b=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,11 +21,20 @@ tc qdisc add dev vdl$$a root tbf rate "${RATE:-10mbit}" burst 32kbit latency 200
     { echo "shaped-link: needs root, ip netns and tc"; exit 1; }
 "$b/transport/vdkey" generate "$tmp/server.key" >"$tmp/server.pub" &&
 "$b/transport/vdkey" generate "$tmp/client.key" >"$tmp/clients.txt" || exit 1
+# The server is told the link's rate (whole mbit or kbit; else, or LINK_KBIT=0, not known).
+rate=${RATE:-10mbit}
+case "$rate" in
+*mbit) n=${rate%mbit} m=1000 ;;
+*kbit) n=${rate%kbit} m=1 ;;
+*) n=0 m=0 ;;
+esac
+case "$n" in '' | *[!0-9]*) n=0 ;; esac
+link_kbit=${LINK_KBIT:-$((n * m))}
 for mode in "" --no-flow-control; do
     rm -f "$tmp/server.log" # the previous run's address must not be read
     timeout 120 "$b/examples/vdserver" --key "$tmp/server.key" --once --frames "${FRAMES:-300}" \
         --size "${SIZE:-1280x720}" --fps 30 --clients "$tmp/clients.txt" --listen 10.77.0.1:0 \
-        --workload "${WL:-mixed}" $mode >"$tmp/server.log" 2>&1 &
+        --workload "${WL:-mixed}" --link-rate "$link_kbit" $mode >"$tmp/server.log" 2>&1 &
     i=0
     while ! addr=$(sed -n 's/^vdserver: listening on //p' "$tmp/server.log" 2>/dev/null) ||
         [ -z "$addr" ]; do

@@ -36,6 +36,7 @@
 typedef struct options {
     const char *key, *clients, *token, *listen, *workload, *input;
     int frames, width, height, fps, once, drop_after, fingerprint, no_flow_control;
+    int link_kbit; /* --link-rate, 0 = not known */
 } options;
 
 /* Authorised client keys: the --clients file, plus clients paired with the token. */
@@ -64,7 +65,7 @@ static int usage(FILE *f)
     fputs("usage: vdserver --key FILE (--clients FILE | --token TOKEN)\n"
           "                --listen HOST:PORT|unix:PATH [--workload NAME | --input FILE]\n"
           "                [--frames N] [--size WxH] [--fps N] [--once] [--drop-after N]\n"
-          "                [--fingerprint]\n"
+          "                [--fingerprint] [--link-rate KBIT]\n"
           "  --key FILE       the server's key pair (transport/vdkey generate FILE)\n"
           "  --clients FILE   authorised client public keys, one per line\n"
           "  --token TOKEN    a one-time pairing token (vdkey token); the first client that\n"
@@ -83,6 +84,8 @@ static int usage(FILE *f)
           "  --fingerprint    print a hash of the last frame's colour bytes at the end\n"
           "  --no-flow-control  do not tell the encoder about ACKs and the queue (to compare:\n"
           "                   frames then queue up behind a slow link)\n"
+          "  --link-rate KBIT the link's rate in kbit/s, if known: the video streams together\n"
+          "                   keep within three quarters of it (link_bitrate)\n"
           "Workloads:",
           f);
     for (const char *const *n = bench_synthetic_names(); *n; n++)
@@ -141,6 +144,8 @@ static int parse_args(int argc, char **argv, options *o)
         else if (!strcmp(a, "--frames")       ? parse_int(v, 0, &o->frames) < 0
                  : !strcmp(a, "--drop-after") ? parse_int(v, 1, &o->drop_after) < 0
                  : !strcmp(a, "--fps")  ? parse_int(v, 1, &o->fps) < 0 || o->fps > 1000
+                 : !strcmp(a, "--link-rate") ? parse_int(v, 0, &o->link_kbit) < 0 ||
+                                                   o->link_kbit > 4000000
                  : !strcmp(a, "--size")
                      ? sscanf(v, "%dx%d", &o->width, &o->height) != 2 || o->width < 1 ||
                            o->height < 1 || o->width > VD_MAX_DIMENSION ||
@@ -231,6 +236,7 @@ static int on_connected(const options *o, stream *st, const vd_session_connected
         cfg.cache_size = caps->cache_bytes;
     if (caps->max_packet_size && caps->max_packet_size < 4u << 20)
         cfg.max_packet_size = caps->max_packet_size / 4 < 4096 ? 4096 : caps->max_packet_size / 4;
+    cfg.link_bitrate = (uint32_t)o->link_kbit * 1000;
     if ((ret = vd_encoder_new(&cfg, &st->enc)) < 0) {
         fprintf(stderr, "vdserver: encoder: %s\n", vd_strerror(ret));
         return ret;

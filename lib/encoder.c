@@ -61,6 +61,10 @@
 #define RATE_CALM_PERIODS 2
 #define RATE_ONE 1024
 #define RATE_MIN (RATE_ONE / 8)
+/* The streams' part of vd_encoder_config.link_bitrate, in percent: lossless tiles come in
+ * bursts (a window opening, a page scrolled) that no stream's rate can foresee. */
+#define LINK_VIDEO_PCT 75
+#define LINK_SHARE_ONE 65536
 
 /* A video or 3D region's stream (its id is the region's). */
 typedef struct enc_stream {
@@ -133,6 +137,8 @@ typedef struct flow_state {
     uint64_t queued_bytes;
     int has_queued;
     uint32_t rate_scale;                 /* of video_bitrate, in 1/RATE_ONE */
+    uint32_t link_bitrate;               /* vd_encoder_config.link_bitrate, or feedback's */
+    uint32_t link_share;                 /* of each region's rate, in 1/LINK_SHARE_ONE */
     uint32_t calls, calm_periods;
     int held_in_period;
 } flow_state;
@@ -232,6 +238,8 @@ int vd_encoder_new(const vd_encoder_config *cfg, vd_encoder **out)
     }
     enc->codec_reset_pending = 1;
     enc->flow.rate_scale = RATE_ONE;
+    enc->flow.link_bitrate = cfg->link_bitrate;
+    enc->flow.link_share = LINK_SHARE_ONE;
     vd_damage_dsp_init(&enc->dsp, cfg->cpu_flags);
     enc->tile_stats = vd_tile_stats_pick(cfg->cpu_flags);
     enc->gpu = vd_gpu_new(cfg);
@@ -600,19 +608,27 @@ static uint64_t isqrt64(uint64_t x)
     return r;
 }
 
-/* A stream's rate: the reference rate times (area / REFERENCE_AREA)^0.75, at least 1/16 of
- * it, for the area of its region (the content), not of its picture, which keeps every
- * rectangle the region had and a margin to grow into: static parts cost a codec next to
- * nothing.  A codec needs fewer bits per pixel the larger the picture at the same quality,
- * and a small animation beside the text must not take a full video's rate.  Never below
- * what a codec takes. */
-static int64_t stream_bitrate(const vd_encoder *enc, const vd_rect *region)
+/* A region's rate before the link's share and the flow control: video_bitrate times
+ * (area / REFERENCE_AREA)^0.75, at least 1/16 of it, for the area of its region (the
+ * content), not of its picture, which keeps every rectangle the region had and a margin to
+ * grow into: static parts cost a codec next to nothing.  A codec needs fewer bits per pixel
+ * the larger the picture at the same quality, and a small animation beside the text must not
+ * take a full video's rate. */
+static int64_t region_bitrate(const vd_encoder *enc, const vd_rect *region)
 {
     uint64_t area = (uint64_t)region->width * (uint64_t)region->height;
     uint64_t root = isqrt64((area << 32) / REFERENCE_AREA); /* sqrt(ratio), 16.16 */
     uint64_t scale = root * isqrt64(root << 16) >> 16;     /* ratio^0.75, 16.16 */
-    int64_t rate = (int64_t)(((uint64_t)reference_bitrate(enc) * scale) >> 16);
-    return VD_MAX(VD_MAX(rate, reference_bitrate(enc) / 16), VD_VIDEO_MIN_BITRATE);
+    int64_t rate = (int64_t)(((uint64_t)enc->cfg.video_bitrate * scale) >> 16);
+    return VD_MAX(rate, (int64_t)enc->cfg.video_bitrate / 16);
+}
+
+/* A stream's rate: its region's, times the link's share and the flow control's scale; never
+ * below what a codec takes. */
+static int64_t stream_bitrate(const vd_encoder *enc, const vd_rect *region)
+{
+    int64_t rate = region_bitrate(enc, region) * enc->flow.link_share / LINK_SHARE_ONE;
+    return VD_MAX(rate * enc->flow.rate_scale / RATE_ONE, VD_VIDEO_MIN_BITRATE);
 }
 
 /* Sets a stream's target to stream_bitrate() when that differs from it by more than
@@ -649,6 +665,33 @@ static void adapt_video_rate(vd_encoder *enc, int held)
     if (scale == fl->rate_scale)
         return;
     fl->rate_scale = scale;
+    for (unsigned i = 0; i < enc->n_surfaces; i++)
+        for (unsigned k = 0; k < enc->surfaces[i]->n_streams; k++)
+            retarget(enc, &enc->surfaces[i]->streams[k], 0, 1);
+}
+
+/* The link's share for the streams there are, and one more at extra_rate (its region's rate):
+ * what scales their regions' rates to LINK_VIDEO_PCT of link_bitrate when they add up to
+ * more.  Taken when it moves by more than an eighth, or to or from no scaling; every stream
+ * then retargets as for a change of the link. */
+static void follow_link_share(vd_encoder *enc, int64_t extra_rate)
+{
+    flow_state *fl = &enc->flow;
+    uint32_t share = LINK_SHARE_ONE;
+    if (fl->link_bitrate) {
+        int64_t sum = extra_rate;
+        for (unsigned i = 0; i < enc->n_surfaces; i++)
+            for (unsigned k = 0; k < enc->surfaces[i]->n_streams; k++)
+                sum += region_bitrate(enc, &enc->surfaces[i]->streams[k].region);
+        int64_t cap = (int64_t)fl->link_bitrate * LINK_VIDEO_PCT / 100;
+        if (sum > cap)
+            share = (uint32_t)VD_MAX(cap * LINK_SHARE_ONE / sum, 1);
+    }
+    uint64_t old = fl->link_share;
+    if (share == old ||
+        ((share == LINK_SHARE_ONE) == (old == LINK_SHARE_ONE) && share * 8ull > old * 7 && share * 8ull < old * 9))
+        return;
+    fl->link_share = share;
     for (unsigned i = 0; i < enc->n_surfaces; i++)
         for (unsigned k = 0; k < enc->surfaces[i]->n_streams; k++)
             retarget(enc, &enc->surfaces[i]->streams[k], 0, 1);
@@ -697,6 +740,7 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
         if ((ret = stream_end(enc, s, k)) < 0)
             return ret;
     }
+    follow_link_share(enc, 0);
     uint32_t codecs = enc->cfg.video_codecs;
     unsigned total = 0;
     for (unsigned i = 0; i < enc->n_surfaces; i++)
@@ -708,6 +752,7 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
         if (k < s->n_streams || (regions[r].content != VD_CONTENT_VIDEO && regions[r].content != VD_CONTENT_3D))
             continue;
         const vd_rect *q = grown[r].width ? &grown[r] : &regions[r].rect;
+        follow_link_share(enc, region_bitrate(enc, &regions[r].rect));
         vd_video_params p = {
             .codec = codecs & VD_CODEC_H264 ? VD_VIDEO_H264 : VD_VIDEO_AV1,
             .width = q->width,
@@ -746,14 +791,14 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
     return 0;
 }
 
-/* Whether n pixels at a and b differ in the bytes that count: an X byte does not (as for
- * damage, docs/protocol.md section 8). */
-/* Whether pixel a differs from pixel b in the bits that count (grid.mask). */
+/* Whether pixel a differs from pixel b in the bits that count (grid.mask): an X byte's do
+ * not (as for damage, docs/protocol.md section 8). */
 static int pixel_differs(const enc_surface *s, const uint8_t *a, const uint8_t *b)
 {
     return ((vd_rl_px(a, s->grid.bpp) ^ vd_rl_px(b, s->grid.bpp)) & s->grid.mask) != 0;
 }
 
+/* Whether any of n pixels at a differs from its twin at b (pixel_differs()). */
 static int pixels_differ(const enc_surface *s, const uint8_t *a, const uint8_t *b, size_t n)
 {
     int bpp = s->grid.bpp;
@@ -2166,7 +2211,8 @@ fail:
 
 int vd_encoder_send_feedback(vd_encoder *enc, const vd_encoder_feedback *fb)
 {
-    if (fb->flags & ~(uint32_t)(VD_FEEDBACK_ACK | VD_FEEDBACK_RTT | VD_FEEDBACK_QUEUED) ||
+    if (fb->flags & ~(uint32_t)(VD_FEEDBACK_ACK | VD_FEEDBACK_RTT | VD_FEEDBACK_QUEUED |
+                                VD_FEEDBACK_LINK) ||
         ((fb->flags & VD_FEEDBACK_ACK) && fb->acked_frame_seq > enc->frame_seq))
         return VD_ERR(EINVAL);
     flow_state *fl = &enc->flow;
@@ -2184,6 +2230,8 @@ int vd_encoder_send_feedback(vd_encoder *enc, const vd_encoder_feedback *fb)
         fl->queued_bytes = fb->queued_bytes;
         fl->has_queued = 1;
     }
+    if (fb->flags & VD_FEEDBACK_LINK)
+        fl->link_bitrate = fb->link_bitrate; /* taken in the next frame's follow_link_share() */
     return 0;
 }
 

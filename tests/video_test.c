@@ -683,6 +683,67 @@ static void rate_follows_link(uint32_t codec)
     tu_close_desktop(&c, &enc, &dec);
 }
 
+/* Two video regions on a link of link_bitrate bits per second: their targets together are
+ * three quarters of it where their own rates (video_bitrate by area) add up to more, the
+ * regions' own rates with no link or a fast one, and the link rate that feedback gives
+ * replaces the configured one.  The bytes follow, with AV1 (opened again) as with H.264. */
+static void rate_shares_link(uint32_t codec)
+{
+    static const vd_rect players[2] = {{32, 32, 256, 192}, {352, 256, 256, 192}};
+    /* A region's rate: 4 Mbit/s times (its area / 1280 x 720)^0.75. */
+    double own = 2 * 4000000 * pow(256.0 * 192 / (1280 * 720), 0.75);
+    static const uint32_t links[4] = {800000, 0, 400000, 20000000};
+    tu_rng r = tu_rng_init(77);
+    vd_encoder *enc;
+    vd_decoder *dec;
+    vd_encoder_config cfg;
+    vd_encoder_config_default(&cfg);
+    cfg.video_codecs = codec;
+    cfg.link_bitrate = links[0];
+    tu_canvas c = tu_open_desktop(&cfg, W, H, &r, &enc, &dec);
+    vd_hint hints[2] = {{.rect = players[0], .content = VD_CONTENT_VIDEO},
+                        {.rect = players[1], .content = VD_CONTENT_VIDEO}};
+    uint32_t target[4] = {0};
+    double per[4] = {0};
+    int frame = 0;
+    for (int phase = 0; phase < 4; phase++) {
+        if (phase) { /* the host's new estimate (0: none) */
+            vd_encoder_feedback fb = {.flags = VD_FEEDBACK_LINK, .link_bitrate = links[phase]};
+            CHECK(vd_encoder_send_feedback(enc, &fb) == 0, "feedback");
+        }
+        uint64_t bytes = 0;
+        vd_encoder_stats st = {0};
+        /* 2.5 s: libaom is opened again at most once per 2 s of pictures */
+        for (int k = 0; k < 75; k++, frame++) {
+            paint_in(&c, &r, frame, players[0]);
+            paint_in(&c, &r, frame + 40, players[1]);
+            vd_frame f = tu_frame(&c, 1, NULL, 0);
+            f.pts_us = frame * 33333;
+            f.hints = hints;
+            f.n_hints = 2;
+            roundtrip(enc, dec, &f, 0);
+            vd_encoder_get_stats(enc, &st);
+            if (k >= 45)
+                bytes += st.video_bytes;
+        }
+        target[phase] = st.video_target;
+        per[phase] = bytes / 30.0;
+    }
+    printf("video: %s, two regions of %.0f bit/s together on links of 800k, none, 400k, 20M "
+           "bit/s: targets %u, %u, %u, %u; %.0f, %.0f, %.0f, %.0f bytes per frame\n",
+           codec == VD_CODEC_AV1 ? "AV1" : "H.264", own, target[0], target[1], target[2],
+           target[3], per[0], per[1], per[2], per[3]);
+    for (int phase = 0; phase < 4; phase++) {
+        double want = links[phase] && links[phase] * 0.75 < own ? links[phase] * 0.75 : own;
+        CHECK(fabs(target[phase] - want) < want * 0.02, "phase %d: target %u, want %.0f", phase,
+              target[phase], want);
+    }
+    /* (libaom's bytes are rough at these rates: 3046 for 800k, 3150 for none) */
+    CHECK(per[2] * 2 < per[1] && per[2] < per[0] && per[2] * 2 < per[3], "bytes per frame %.0f %.0f "
+          "%.0f %.0f", per[0], per[1], per[2], per[3]);
+    tu_close_desktop(&c, &enc, &dec);
+}
+
 /* Two tiles of a playing video: A takes a new still picture every 200 ms (a patch of the
  * scene that comes and goes), B every 500 ms.  A goes lossy and is refreshed a time or two,
  * then left to the stream while the video plays, as each refresh came back within a second;
@@ -1126,6 +1187,8 @@ int main(void)
     window_dragged_beside(1);
     rate_follows_link(VD_CODEC_H264);
     rate_follows_link(VD_CODEC_AV1);
+    rate_shares_link(VD_CODEC_H264);
+    rate_shares_link(VD_CODEC_AV1);
     cadence(VD_CODEC_H264);
     cadence(VD_CODEC_AV1);
     cadences();

@@ -132,7 +132,14 @@ typedef struct vd_encoder_config {
     enum vd_gpu_choice gpu;
     int32_t gpu_index;
     const char *gpu_name;
-    uint8_t reserved[32];
+    /* Bits per second the link to the client carries, where the host knows it (a configured
+     * budget or its own estimate; vd_encoder_send_feedback() can change it); 0 (the default):
+     * unknown.  The video streams' targets together then stay within about three quarters of
+     * it, the rest being for lossless tiles: when the regions' rates (video_bitrate) add up to
+     * more, every stream's is scaled down by the same factor, and back up as regions end.
+     * Streams follow a change of the factor of more than an eighth. */
+    uint32_t link_bitrate;
+    uint8_t reserved[28];
 } vd_encoder_config;
 
 /* Fills cfg with the defaults. */
@@ -337,6 +344,7 @@ enum {
     VD_FEEDBACK_ACK = 1u << 0,    /* acked_frame_seq is set */
     VD_FEEDBACK_RTT = 1u << 1,    /* rtt_us is set */
     VD_FEEDBACK_QUEUED = 1u << 2, /* queued_bytes is set */
+    VD_FEEDBACK_LINK = 1u << 3,   /* link_bitrate is set */
 };
 
 typedef struct vd_encoder_feedback {
@@ -345,7 +353,8 @@ typedef struct vd_encoder_feedback {
     uint64_t acked_frame_seq; /* the newest frame the client has shown (its ACK) */
     uint64_t queued_bytes;    /* bytes the transport holds, not yet written to the network
                                * (vd_session_queued_bytes()) */
-    uint8_t reserved[32];
+    uint32_t link_bitrate;    /* the link's rate now: as vd_encoder_config.link_bitrate */
+    uint8_t reserved[28];
 } vd_encoder_feedback;
 
 /* Flow control.  A host that passes feedback here (every ACK and RTT event, and the transport's
@@ -359,7 +368,9 @@ typedef struct vd_encoder_feedback {
  * or resizes a surface is never held back.  Without feedback nothing is ever held back.
  * Video streams follow: every 15 frames their bit rate drops by a quarter (down to an eighth
  * of vd_encoder_config.video_bitrate) if a frame was held back, and rises by a quarter after
- * 30 frames without (H.264 in software changes it on the fly; other encoders keep theirs).
+ * 30 frames without (H.264 in software changes it on the fly; other encoders are opened again
+ * at the new rate, a key frame, at most once per 2 s of pictures).  This is on top of the
+ * link's share (link_bitrate), which the link rate here replaces from the next frame on.
  * Returns 0, or VD_ERR(EINVAL) for unknown flags or an ACK of a frame not sent. */
 VD_API int vd_encoder_send_feedback(vd_encoder *enc, const vd_encoder_feedback *fb);
 
