@@ -16,10 +16,15 @@
  *  - full-frame H.264: the whole frame (cropped to even width and height) through one
  *    software x264 stream with codec/video.c's real-time settings (veryfast, zerolatency, no
  *    B-frames, endless GOP) and latency_first (a two-frame rate buffer, every frame coded at
- *    once), its target bitrate = libvd's average total bitrate on the same frames
- *    (libvd bytes * 8 * fps / frames), with x264's own rate control only (not libvd's outer
- *    rate loop, which would make it send more: game streamers run x264 as it is).  Bytes are what x264 produced (Annex B, no framing);
- *    the decoded picture is what a viewer shows (black before the first).
+ *    once), its target bitrate = the link's rate that libvd was given too
+ *    (vd_encoder_config.link_bitrate, vdbench --link-rate), as a game streamer is set to its
+ *    link; with no link given (--link-rate 0), libvd's average total bitrate on the same
+ *    frames (libvd bytes * 8 * fps / frames).  x264's own rate control only (not libvd's
+ *    outer rate loop, which would make it send more: game streamers run x264 as it is).
+ *    x264 sends less than its target on a mostly still screen (on mixed, 80-90 % at targets
+ *    from 5 to 20 Mbit/s), so the bytes compared are what each really sent.  Bytes are what
+ *    x264 produced (Annex B, no framing); the decoded picture is what a viewer shows (black
+ *    before the first).
  *  - full-frame, same quality: the same stream again, at the target at which its video/3D
  *    Y-PSNR comes within BENCH_MATCH_DB of libvd's (secant steps on the log of the target),
  *    for a comparison of bytes at equal video quality, text aside.
@@ -73,6 +78,7 @@ typedef struct bench_match {
 typedef struct bench_baselines {
     int frames;
     int64_t h264_bitrate; /* its target, bits per second */
+    int at_link;          /* that target is the link's rate (else libvd's average) */
     double h264_target_bytes; /* what that target allows over the frames run */
     int h264_width, h264_height;
     bench_baseline h264, lossless;
@@ -86,9 +92,10 @@ typedef struct bench_baselines {
 #define BENCH_MATCH_BYTES 0.01  /* close enough in bytes: this fraction */
 
 /* Runs both baselines over the first `frames` frames of wl (a fresh copy of the workload
- * libvd ran, which sent libvd_bytes for them).  Returns 0 or a negative errno. */
-int bench_baselines_run(bench_workload *wl, int frames, uint64_t libvd_bytes, unsigned cpu_flags,
-                        bench_baselines *out);
+ * libvd ran, which sent libvd_bytes for them over a link of link_bitrate bits per second, 0
+ * when none was given).  Returns 0 or a negative errno. */
+int bench_baselines_run(bench_workload *wl, int frames, uint64_t libvd_bytes,
+                        int64_t link_bitrate, unsigned cpu_flags, bench_baselines *out);
 
 /* Runs the full-frame stream again (a fresh copy of the workload from open each time), at
  * most BENCH_MATCH_RUNS times per search, keeping the nearest run: in b->same_quality until

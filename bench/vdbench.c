@@ -44,6 +44,8 @@ typedef struct options {
     int frames, width, height;
     int json, verify, quiet, baselines, peers, gpu;
     uint32_t video_codecs; /* --codec */
+    uint32_t link_bitrate; /* --link-rate: libvd's vd_encoder_config.link_bitrate, and the
+                            * full-frame baseline's target */
     unsigned cpu_flags;
     const char *dump_dir; /* --dump-streams */
 } options;
@@ -400,6 +402,7 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
     vd_encoder_config_default(&ecfg);
     ecfg.cpu_flags = opt->cpu_flags;
     ecfg.video_codecs = opt->video_codecs;
+    ecfg.link_bitrate = opt->link_bitrate;
     vd_encoder *enc = NULL;
     vd_decoder *dec = NULL;
     uint8_t *scratch = NULL, *lz4_out = NULL;
@@ -962,8 +965,8 @@ static void print_text(const result *res, int n, const kernel_result *kr, int n_
         }
     if (baselines)
         printf("\nbaselines (--baselines): the same frames as one full-frame x264 zerolatency stream\n"
-               "at libvd's average bitrate, and with every damaged tile lossless; ratio = bytes /\n"
-               "libvd's; Y-PSNR in dB of the decoded image over text/static-labelled pixels, all and\n"
+               "at the link rate libvd was given (--link-rate; with 0, at libvd's average bitrate),\n"
+               "and with every damaged tile lossless; ratio = bytes / libvd's; Y-PSNR in dB of the decoded image over text/static-labelled pixels, all and\n"
                "just changed from the previous frame; text wrong = those pixel-frames not bit-exact;\n"
                "video/3d = Y-PSNR over video/3D-labelled pixels; full-frame, same q = the stream\n"
                "again at the target that gives it libvd's video/3d Y-PSNR (within 0.1 dB), same B\n"
@@ -1075,6 +1078,9 @@ static void usage(FILE *out)
                  "      --no-verify       skip the bit-exactness check\n"
                  "      --dump-streams DIR  write each video stream to DIR as .h264 or .ivf\n"
                  "      --codec h264|av1  the codec of video and 3D streams (default h264)\n"
+                 "      --link-rate R     the link's bits per second, as libvd's link_bitrate and\n"
+                 "                        the full-frame baseline's target (k and M suffixes;\n"
+                 "                        default 10M; 0: no link, the baseline at libvd's rate)\n"
                  "      --repeatable      code each software video stream (libx264, libaom) on\n"
                  "                        one thread, so that its bytes repeat exactly from run\n"
                  "                        to run (to compare changes; coding is slower)\n"
@@ -1106,10 +1112,11 @@ static int parse_args(int argc, char **argv, options *opt)
         {"baselines", no_argument, NULL, 'B'},      {"peers", no_argument, NULL, 'P'},
         {"gpu", no_argument, NULL, 'G'},            {"codec", required_argument, NULL, 'C'},
         {"verbose", no_argument, NULL, 'v'},        {"repeatable", no_argument, NULL, 'R'},
+        {"link-rate", required_argument, NULL, 'L'},
         {0},
     };
     *opt = (options){.width = 1920, .height = 1080, .verify = 1, .cpu_flags = ~0u,
-                     .video_codecs = VD_CODEC_H264};
+                     .video_codecs = VD_CODEC_H264, .link_bitrate = 10000000};
     opt->inputs = calloc((size_t)argc, sizeof(*opt->inputs));
     if (!opt->inputs)
         return -1;
@@ -1172,6 +1179,16 @@ static int parse_args(int argc, char **argv, options *opt)
             else
                 return -1;
             break;
+        case 'L': {
+            char *end;
+            double rate = strtod(optarg, &end);
+            int suffix = *end == 'k' || *end == 'M';
+            rate *= *end == 'k' ? 1e3 : *end == 'M' ? 1e6 : 1;
+            if (end == optarg || end[suffix] != '\0' || !(rate >= 0) || rate > UINT32_MAX)
+                return -1;
+            opt->link_bitrate = (uint32_t)llround(rate);
+            break;
+        }
         case 'j':
             opt->json = 1;
             break;
@@ -1301,8 +1318,8 @@ int main(int argc, char **argv)
         bench_workload_free(&wl);
         if (ret == 0 && opt.baselines && res[n].frames &&
             (ret = open_workload(&opt, i, res[n].frames, &wl)) == 0) {
-            ret = bench_baselines_run(wl, res[n].frames, res[n].bytes, opt.cpu_flags,
-                                      &res[n].baselines);
+            ret = bench_baselines_run(wl, res[n].frames, res[n].bytes, opt.link_bitrate,
+                                      opt.cpu_flags, &res[n].baselines);
             bench_workload_free(&wl);
             reopen_ctx rc = {&opt, i, res[n].frames};
             int match_ret =
