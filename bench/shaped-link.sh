@@ -21,15 +21,11 @@ tc qdisc add dev vdl$$a root tbf rate "${RATE:-10mbit}" burst 32kbit latency 200
     { echo "shaped-link: needs root, ip netns and tc"; exit 1; }
 "$b/transport/vdkey" generate "$tmp/server.key" >"$tmp/server.pub" &&
 "$b/transport/vdkey" generate "$tmp/client.key" >"$tmp/clients.txt" || exit 1
-# The server is told the link's rate (whole mbit or kbit; else, or LINK_KBIT=0, not known).
-rate=${RATE:-10mbit}
-case "$rate" in
-*mbit) n=${rate%mbit} m=1000 ;;
-*kbit) n=${rate%kbit} m=1 ;;
-*) n=0 m=0 ;;
-esac
-case "$n" in '' | *[!0-9]*) n=0 ;; esac
-link_kbit=${LINK_KBIT:-$((n * m))}
+# The server is told the link's rate (tc's kbit or mbit; else, or LINK_KBIT=0, not known).
+link_kbit=${LINK_KBIT:-$(echo "${RATE:-10mbit}" | awk '{ r = tolower($0) }
+    r ~ /^[0-9]+(\.[0-9]+)?[km]bit$/ { v = r + 0; if (r ~ /mbit$/) v *= 1000
+                                       printf "%d\n", (v > 4000000 ? 4000000 : v); next }
+    { print 0 }')}
 for mode in "" --no-flow-control; do
     rm -f "$tmp/server.log" # the previous run's address must not be read
     timeout 120 "$b/examples/vdserver" --key "$tmp/server.key" --once --frames "${FRAMES:-300}" \

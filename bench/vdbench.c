@@ -879,9 +879,11 @@ static void print_peers_json(const result *r)
 }
 
 static void print_text(const result *res, int n, const kernel_result *kr, int n_kr, int width,
-                       int height, const colour_result *col, const classify_result *cr)
+                       int height, const colour_result *col, const classify_result *cr,
+                       uint32_t link_bitrate)
 {
-    printf("libvd %s vdbench\n\n", vd_version_string());
+    printf("libvd %s vdbench, link %.0f kbit/s (--link-rate)\n\n", vd_version_string(),
+           link_bitrate / 1000.0);
     printf("%-12s %6s %9s %11s %9s %9s %8s %8s %8s %8s %7s %7s %s\n", "workload", "frames",
            "dmg tiles", "bytes/frame", "bits/dpx", "video/fr", "enc p50", "enc p95", "dec p50",
            "dec p95", "scan/mc", "lz4/ref", "exact");
@@ -1005,9 +1007,11 @@ static void print_text(const result *res, int n, const kernel_result *kr, int n_
 }
 
 static void print_json(const result *res, int n, const kernel_result *kr, int n_kr, int width,
-                       int height, const colour_result *col, const classify_result *cr)
+                       int height, const colour_result *col, const classify_result *cr,
+                       uint32_t link_bitrate)
 {
-    printf("{\"version\":\"%s\",\"workloads\":[", vd_version_string());
+    printf("{\"version\":\"%s\",\"link_bitrate\":%" PRIu32 ",\"workloads\":[",
+           vd_version_string(), link_bitrate);
     for (int i = 0; i < n; i++) {
         result *r = (result *)&res[i];
         printf("%s{\"name\":\"%s\",\"width\":%d,\"height\":%d,\"frames\":%d,"
@@ -1184,7 +1188,9 @@ static int parse_args(int argc, char **argv, options *opt)
             double rate = strtod(optarg, &end);
             int suffix = *end == 'k' || *end == 'M';
             rate *= *end == 'k' ? 1e3 : *end == 'M' ? 1e6 : 1;
-            if (end == optarg || end[suffix] != '\0' || !(rate >= 0) || rate > UINT32_MAX)
+            /* 0 or what a codec takes (1000) */
+            if (end == optarg || end[suffix] != '\0' || !(rate == 0 || rate >= 1000) ||
+                rate > UINT32_MAX)
                 return -1;
             opt->link_bitrate = (uint32_t)llround(rate);
             break;
@@ -1372,9 +1378,9 @@ int main(int argc, char **argv)
     if (bench_classifier(opt.cpu_flags, &cr) < 0)
         status = 2;
     if (opt.json)
-        print_json(res, n, kr, n_kr, 1920, 1080, &col, &cr);
+        print_json(res, n, kr, n_kr, 1920, 1080, &col, &cr, opt.link_bitrate);
     else
-        print_text(res, n, kr, n_kr, 1920, 1080, &col, &cr);
+        print_text(res, n, kr, n_kr, 1920, 1080, &col, &cr, opt.link_bitrate);
     for (int i = 0; i < n; i++)
         result_free(&res[i]);
     free(res);

@@ -681,11 +681,12 @@ static void loop_account(vd_video_encoder *ve, int64_t pts_us, int64_t d_us, int
 
 /* An encoder whose rate libavcodec 5.1 cannot change (libaom, VAAPI; NVENC's reconfiguration
  * forces a key frame anyway) is opened again at the new rate, which costs a key frame: only
- * for a move of REOPEN_MIN_STEP_PCT or more (the link's steps are a quarter), and not within
- * REOPEN_MIN_US of pictures of the last try.
+ * for a move of REOPEN_MIN_STEP_PCT or more (the link's steps are a quarter, those of the
+ * link's share over an eighth: encoder.c), and not within REOPEN_MIN_US of pictures of the
+ * last try.
  * Not SVT-AV1: a new one holds its first pictures, whose tiles would go losslessly, just
  * when the link is behind. */
-#define REOPEN_MIN_STEP_PCT 20
+#define REOPEN_MIN_STEP_PCT 12
 #define REOPEN_MIN_US 2000000
 /* A per-frame encoder opens at a frame's share of its rate, a guess: the mean interval of its
  * pictures over its first CADENCE_FIRST_US opens it again when its rate for that cadence

@@ -670,10 +670,12 @@ static void adapt_video_rate(vd_encoder *enc, int held)
             retarget(enc, &enc->surfaces[i]->streams[k], 0, 1);
 }
 
-/* The link's share for the streams there are, and one more at extra_rate (its region's rate):
- * what scales their regions' rates to LINK_VIDEO_PCT of link_bitrate when they add up to
- * more.  Taken when it moves by more than an eighth, or to or from no scaling; every stream
- * then retargets as for a change of the link. */
+/* The link's share for the streams there are and new ones whose regions' rates add up to
+ * extra_rate (a surface's first frame has only new ones: it joins enc->surfaces after the
+ * frame): what scales their regions' rates to LINK_VIDEO_PCT of link_bitrate when they add
+ * up to more.  Taken when it moves by more than an eighth, as a region's own rate
+ * (retarget()), or back to no scaling; every stream then retargets as for a change of the
+ * link. */
 static void follow_link_share(vd_encoder *enc, int64_t extra_rate)
 {
     flow_state *fl = &enc->flow;
@@ -688,8 +690,7 @@ static void follow_link_share(vd_encoder *enc, int64_t extra_rate)
             share = (uint32_t)VD_MAX(cap * LINK_SHARE_ONE / sum, 1);
     }
     uint64_t old = fl->link_share;
-    if (share == old ||
-        ((share == LINK_SHARE_ONE) == (old == LINK_SHARE_ONE) && share * 8ull > old * 7 && share * 8ull < old * 9))
+    if (share * 8ull >= old * 7 && share * 8ull <= old * 9 && (share != LINK_SHARE_ONE || share == old))
         return;
     fl->link_share = share;
     for (unsigned i = 0; i < enc->n_surfaces; i++)
@@ -740,19 +741,30 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
         if ((ret = stream_end(enc, s, k)) < 0)
             return ret;
     }
-    follow_link_share(enc, 0);
     uint32_t codecs = enc->cfg.video_codecs;
     unsigned total = 0;
     for (unsigned i = 0; i < enc->n_surfaces; i++)
         total += enc->surfaces[i]->n_streams;
-    for (size_t r = 0; r < n && codecs && total < MAX_ENCODER_STREAMS; r++) {
+    /* The regions that get a stream now, before the share they all start at.  One whose
+     * encoder fails is counted again in each frame's try: the share stays put. */
+    int is_new[MAX_STREAMS] = {0};
+    int64_t new_rate = 0;
+    for (size_t r = 0, more = total; r < n && codecs && more < MAX_ENCODER_STREAMS; r++) {
         unsigned k = 0;
         while (k < s->n_streams && s->streams[k].id != regions[r].id)
             k++;
-        if (k < s->n_streams || (regions[r].content != VD_CONTENT_VIDEO && regions[r].content != VD_CONTENT_3D))
+        is_new[r] = k == s->n_streams &&
+                    (regions[r].content == VD_CONTENT_VIDEO || regions[r].content == VD_CONTENT_3D);
+        if (is_new[r]) {
+            new_rate += region_bitrate(enc, &regions[r].rect);
+            more++;
+        }
+    }
+    follow_link_share(enc, new_rate);
+    for (size_t r = 0; r < n && total < MAX_ENCODER_STREAMS; r++) {
+        if (!is_new[r])
             continue;
         const vd_rect *q = grown[r].width ? &grown[r] : &regions[r].rect;
-        follow_link_share(enc, region_bitrate(enc, &regions[r].rect));
         vd_video_params p = {
             .codec = codecs & VD_CODEC_H264 ? VD_VIDEO_H264 : VD_VIDEO_AV1,
             .width = q->width,

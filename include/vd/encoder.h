@@ -134,10 +134,12 @@ typedef struct vd_encoder_config {
     const char *gpu_name;
     /* Bits per second the link to the client carries, where the host knows it (a configured
      * budget or its own estimate; vd_encoder_send_feedback() can change it); 0 (the default):
-     * unknown.  The video streams' targets together then stay within about three quarters of
-     * it, the rest being for lossless tiles: when the regions' rates (video_bitrate) add up to
-     * more, every stream's is scaled down by the same factor, and back up as regions end.
-     * Streams follow a change of the factor of more than an eighth. */
+     * unknown.  The encoder then keeps the video streams' targets together near three
+     * quarters of it, the rest being for lossless tiles: when the regions' rates
+     * (video_bitrate) add up to more, every stream's is scaled down by the same factor, and
+     * back up as regions end.  The factor is taken when it moves by more than an eighth, so
+     * the targets may sum to up to 8/7 of those three quarters; a stream also waits as for
+     * vd_encoder_send_feedback()'s changes (SVT-AV1's never changes). */
     uint32_t link_bitrate;
     uint8_t reserved[28];
 } vd_encoder_config;
@@ -323,7 +325,8 @@ typedef struct vd_encoder_stats {
     uint32_t frames_unacked; /* frames sent and not acknowledged, after this one */
     uint32_t window;        /* frames that may be unacknowledged before frames are held back */
     uint32_t video_bitrate; /* a 1280 x 720 stream's target now: video_bitrate, lowered while
-                             * frames are held back (vd_encoder_send_feedback()) */
+                             * frames are held back (vd_encoder_send_feedback()), before the
+                             * link's share (link_bitrate) */
     uint32_t tiles_delta;   /* of tiles_damaged: sent as differences to the pixels the client had */
     uint32_t video_target;  /* the targets of all video streams now, bits per second */
     uint32_t video_keys;    /* of the streams' pictures, key frames */
@@ -368,9 +371,11 @@ typedef struct vd_encoder_feedback {
  * or resizes a surface is never held back.  Without feedback nothing is ever held back.
  * Video streams follow: every 15 frames their bit rate drops by a quarter (down to an eighth
  * of vd_encoder_config.video_bitrate) if a frame was held back, and rises by a quarter after
- * 30 frames without (H.264 in software changes it on the fly; other encoders are opened again
- * at the new rate, a key frame, at most once per 2 s of pictures).  This is on top of the
- * link's share (link_bitrate), which the link rate here replaces from the next frame on.
+ * 30 frames without (H.264 in software changes it on the fly; libaom, VAAPI and NVENC are
+ * opened again at the new rate, a key frame, for a move of 12 % or more and at most once per
+ * 2 s of pictures; SVT-AV1 keeps its first rate).  This is on top of the link's share
+ * (vd_encoder_config.link_bitrate), which a link rate given here replaces from the next frame
+ * on (0: not known any more).
  * Returns 0, or VD_ERR(EINVAL) for unknown flags or an ACK of a frame not sent. */
 VD_API int vd_encoder_send_feedback(vd_encoder *enc, const vd_encoder_feedback *fb);
 
