@@ -168,8 +168,10 @@ static void set_rate(AVCodecContext *ctx, const vd_video_params *p)
 {
     ctx->bit_rate = p->bitrate;
     ctx->rc_max_rate = p->bitrate;
-    ctx->rc_buffer_size = (int)VD_MIN(p->latency_first ? p->bitrate * 2 / VD_MAX(p->fps, 1)
-                                                       : p->bitrate / 2,
+    /* (libavcodec gives x264 whole kbit: under 1000 bits it would run without a buffer) */
+    ctx->rc_buffer_size = (int)VD_MIN(VD_MAX(p->latency_first ? p->bitrate * 2 / VD_MAX(p->fps, 1)
+                                                              : p->bitrate / 2,
+                                             1000),
                                       INT32_MAX);
 }
 
@@ -231,8 +233,8 @@ static int64_t budgeted_interval(const vd_video_encoder *ve, int64_t interval_us
 /* The rate a per-frame encoder is opened at for pictures interval_us apart (-1: a frame). */
 static int64_t per_frame_rate(const vd_video_encoder *ve, int64_t interval_us)
 {
-    return VD_MAX(ve->target * budgeted_interval(ve, interval_us) / frame_us(&ve->params),
-                  VD_VIDEO_MIN_BITRATE);
+    int64_t rate = ve->target * budgeted_interval(ve, interval_us) / frame_us(&ve->params);
+    return VD_MIN(VD_MAX(rate, VD_VIDEO_MIN_BITRATE), INT32_MAX); /* (NVENC's, VAAPI's: 32 bits) */
 }
 
 static int encoder_open(vd_video_encoder *ve, enum vd_video_backend backend)
@@ -251,6 +253,8 @@ static int encoder_open(vd_video_encoder *ve, enum vd_video_backend backend)
         ve->params.bitrate = per_frame_rate(ve, ve->open_interval_us);
     else if (!strcmp(name, "libx264") && ve->target) /* the outer loop's factor from the start */
         ve->params.bitrate = coded_bitrate(ve);
+    else if (ve->target) /* libaom: not a per-frame rate after a device's failure */
+        ve->params.bitrate = ve->target;
     int ret = VD_ERR(ENOMEM);
     ve->ctx = avcodec_alloc_context3(codec);
     ve->frame = av_frame_alloc();
@@ -379,7 +383,11 @@ static int backend_works(enum vd_video_codec codec, enum vd_video_backend backen
         encoder_close(&probe);
         vd_buf_free(&out);
         free(pixels);
-        state = ret == 0 ? 1 : pixels ? -1 : 0; /* no memory for the probe: try again later */
+        /* No memory for the probe, or for software at all: try again later.  (A device's
+         * ENOMEM may be its own memory: it counts as the device's failure.) */
+        state = ret == 0 ? 1
+                : !pixels || (ret == VD_ERR(ENOMEM) && backend == VD_VIDEO_BACKEND_SOFTWARE) ? 0
+                                                                                       : -1;
         probe_state[codec][backend] = state;
         if (state < 0)
             vd_log(VD_LOG_WARNING, "%s %s encoder unavailable (%s); using the next backend",
@@ -407,12 +415,16 @@ static enum vd_video_backend forced_backend(enum vd_video_backend configured)
     return configured;
 }
 
+int vd_video_size_ok(int width, int height)
+{
+    return width >= 2 && height >= 2 && !((width | height) & 1);
+}
+
 int vd_video_encoder_new(const vd_video_params *params, vd_video_encoder **out)
 {
     *out = NULL;
-    if ((params->codec != VD_VIDEO_H264 && params->codec != VD_VIDEO_AV1) || params->width < 2 ||
-        params->height < 2 || (params->width | params->height) & 1 ||
-        params->bitrate < VD_VIDEO_MIN_BITRATE)
+    if ((params->codec != VD_VIDEO_H264 && params->codec != VD_VIDEO_AV1) ||
+        !vd_video_size_ok(params->width, params->height) || params->bitrate < VD_VIDEO_MIN_BITRATE)
         return VD_ERR(EINVAL);
     vd_video_encoder *ve = calloc(1, sizeof(*ve));
     if (!ve)
@@ -594,7 +606,8 @@ static int64_t cadence_interval(const vd_video_encoder *ve)
 /* The rate x264 is given: the target scaled by the cadence and by the outer loop's factor. */
 static int64_t coded_bitrate(const vd_video_encoder *ve)
 {
-    return ve->target * cadence_interval(ve) / frame_us(&ve->params) * ve->loop.factor / LOOP_ONE;
+    int64_t rate = ve->target * cadence_interval(ve) / frame_us(&ve->params) * ve->loop.factor / LOOP_ONE;
+    return VD_MAX(rate, VD_VIDEO_MIN_BITRATE);
 }
 
 /* Forgets the measured pictures: what x264 did before a new target says little about what it
@@ -939,8 +952,8 @@ static const AVCodec *hw_decoder(enum vd_video_codec codec, const struct hw_deco
 
 /* The device's pictures where the decoder offers them (the driver takes the stream's profile
  * and size), else its software format: h264 then decodes on the CPU, libavcodec 5.1's own
- * av1 fails (ENOSYS), which vd_video_decode() hands to software (fall_back_to_software()
- * says when the device is blamed). */
+ * av1 fails (ENOSYS), which vd_video_decode() hands to software (device_ran() says when
+ * the device is blamed). */
 static enum AVPixelFormat pick_hw_format(AVCodecContext *ctx, const enum AVPixelFormat *fmts)
 {
     const struct hw_decode *hw = ctx->opaque;
@@ -1016,8 +1029,9 @@ static int decode_err(const vd_video_decoder *vd, int averr)
  * decoder's device); the caller unrefs vd->frame and vd->sw_frame after. */
 static int decode_packet(vd_video_decoder *vd, const uint8_t *data, size_t size, AVFrame **out)
 {
-    if (!vd->ctx) /* a fallback to software that failed to open */
-        return VD_ERR(EIO);
+    int ret;
+    if (!vd->ctx && (ret = decoder_open(vd, NULL, NULL)) < 0) /* a fallback that failed to open */
+        return ret == VD_ERR(ENOMEM) ? ret : VD_ERR(EIO);
     if (size > INT32_MAX / 2)
         return VD_ERR(EBADMSG);
     int fail_at = atomic_load(&fake_vaapi_fail_at);
@@ -1027,7 +1041,7 @@ static int decode_packet(vd_video_decoder *vd, const uint8_t *data, size_t size,
     if (av_new_packet(vd->pkt, (int)size) < 0)
         return VD_ERR(ENOMEM);
     memcpy(vd->pkt->data, data, size);
-    int ret = avcodec_send_packet(vd->ctx, vd->pkt);
+    ret = avcodec_send_packet(vd->ctx, vd->pkt);
     av_packet_unref(vd->pkt);
     if (ret < 0)
         return decode_err(vd, ret);
@@ -1168,29 +1182,36 @@ int vd_video_decoder_new(enum vd_video_codec codec, int width, int height,
     return 0;
 }
 
-/* Hands the stream to software after its device failed, and stops new streams using that
- * device (the failure is logged once per process).  The device is blamed when it ran the
- * stream, or did not take a stream at least the size its probe decoded; not for a smaller one
- * that libavcodec took in software (under NVDEC's minimum size, say).  The test hook's
- * stand-in, which has no device, is blamed. */
-static int fall_back_to_software(vd_video_decoder *vd)
+/* Whether a stream's failure on its device counts against the device: when the device ran
+ * the stream, or did not take a stream at least the size its probe decoded; not for a smaller
+ * one that libavcodec took in software (under NVDEC's minimum size, say).  The test hook's
+ * stand-in, which has no device, counts. */
+static int device_ran(const vd_video_decoder *vd)
 {
-    size_t kind = (size_t)(vd->hw - hw_decodes);
-    int blamed = !vd->ctx || vd->ctx->hwaccel || !vd->ctx->hw_device_ctx ||
-                 (vd->width >= PROBE_SIZE && vd->height >= PROBE_SIZE);
-    if (blamed && mark_failed(&decode_probe_state[kind][vd->codec])) {
+    return !vd->ctx || vd->ctx->hwaccel || !vd->ctx->hw_device_ctx ||
+           (vd->width >= PROBE_SIZE && vd->height >= PROBE_SIZE);
+}
+
+/* Stops new streams using a device that failed (logged once per process). */
+static void blame_device(const struct hw_decode *hw, enum vd_video_codec codec)
+{
+    size_t kind = (size_t)(hw - hw_decodes);
+    if (mark_failed(&decode_probe_state[kind][codec])) {
         vd_log(VD_LOG_WARNING, "%s %s decoder failed; its streams continue in software",
-               vd->hw->name, codec_name(vd->codec));
+               hw->name, codec_name(codec));
         pthread_mutex_lock(&probe_lock);
         drop_unused_device(kind);
         pthread_mutex_unlock(&probe_lock);
     }
+}
+
+/* Hands the stream to software (a failure to open is tried again with the next picture). */
+static void fall_back_to_software(vd_video_decoder *vd)
+{
     av_frame_unref(vd->frame);
     av_frame_unref(vd->sw_frame);
     avcodec_free_context(&vd->ctx);
     vd->hw = NULL;
-    int ret = decoder_open(vd, NULL, NULL);
-    return ret == VD_ERR(ENOMEM) ? ret : ret < 0 ? VD_ERR(EIO) : 0;
 }
 
 int vd_video_decode(vd_video_decoder *vd, const uint8_t *data, size_t size, int key,
@@ -1200,12 +1221,16 @@ int vd_video_decode(vd_video_decoder *vd, const uint8_t *data, size_t size, int 
     int ret = decode_packet(vd, data, size, &f);
     /* On a device, a failure that is not the data's, or any on a key frame (libavcodec's h264
      * reports most of the device's failures as rejected data): the stream goes on in
-     * software, from this picture if it is a key frame (were the data bad, software rejects
-     * it too), else from the key frame the caller asks for. */
+     * software, from this picture if it is a key frame, else from the key frame the caller
+     * asks for.  The device is blamed for a key frame only if software decodes it (else the
+     * data was bad: one bad picture from a host must not cost every stream its hardware). */
     if (vd->hw && (ret == VD_ERR(EIO) || (ret < 0 && key))) {
-        if ((ret = fall_back_to_software(vd)) < 0)
-            return ret;
+        const struct hw_decode *hw = vd->hw;
+        int ran = device_ran(vd);
+        fall_back_to_software(vd);
         ret = key ? decode_packet(vd, data, size, &f) : VD_ERR(EBADMSG);
+        if (ran && (!key || ret == 0))
+            blame_device(hw, vd->codec);
     }
     if (ret == 0) {
         vd->sws = sws_getCachedContext(vd->sws, f->width, f->height, f->format, vd->width,

@@ -111,6 +111,9 @@ VD_HIDDEN int64_t vd_video_encoder_allowed_bits(const vd_video_encoder *ve);
  * another negative error from opening the encoder again (the next picture tries software). */
 VD_HIDDEN int vd_video_encoder_set_bitrate(vd_video_encoder *ve, int64_t bitrate);
 
+/* Whether a width x height picture is one the encoders take (even sides, at least 2). */
+VD_HIDDEN int vd_video_size_ok(int width, int height);
+
 /* 1 when vd_video_encoder_set_bitrate() changes the rate in the stream (libx264), 0 when it
  * costs a key frame. */
 VD_HIDDEN int vd_video_encoder_retargets(const vd_video_encoder *ve);

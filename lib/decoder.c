@@ -309,6 +309,8 @@ static void drop_staged(vd_decoder *dec)
         staging_reset(s);
         if (s->geometry_pending) {
             s->geometry_pending = 0;
+            /* Streams created for the new geometry do not fit the old one. */
+            remove_streams_of(dec, s->id);
             if (staging_prepare(&s->stage, &s->grid) < 0) {
                 /* Cannot track tiles any more: forget the surface rather than misapply. */
                 remove_surface(dec, i);
@@ -488,7 +490,9 @@ static void apply_streams(vd_decoder *dec, dec_surface *s)
     size_t stride = (size_t)g->width * (size_t)g->bpp;
     for (unsigned k = 0; k < dec->n_streams; k++) {
         dec_stream *st = &dec->streams[k];
-        if (st->surface_id != s->id || !st->pending || st->bpp != g->bpp)
+        /* (a stream ends with its geometry: this guards the copy below all the same) */
+        if (st->surface_id != s->id || !st->pending || st->bpp != g->bpp ||
+            st->rect.x + st->rect.width > g->width || st->rect.y + st->rect.height > g->height)
             continue;
         int bw = (st->rect.width + 15) / 16, bh = (st->rect.height + 15) / 16;
         for (int by = 0; by < bh; by++)
@@ -807,8 +811,12 @@ int vd_decoder_send_packet(vd_decoder *dec, const uint8_t *data, size_t size)
         vd_log(VD_LOG_ERROR, "bad packet near byte %zu of %zu (%s); dropping the frame",
                (size_t)(pos - data), size, vd_strerror(ret));
         drop_staged(dec);
-        /* Tiles dropped from here on still went into the encoder's history and cache. */
+        /* Tiles dropped from here on still went into the encoder's history and cache.  So
+         * did the stream frames: the one that failed, those of the frame dropped (decoded,
+         * never shown), any the broken framing hid; every stream waits for a key frame. */
         vd_tile_decoder_invalidate(dec->tiles);
+        for (unsigned k = 0; k < dec->n_streams; k++)
+            request_key(dec, &dec->streams[k]);
         for (unsigned i = 0; i < dec->n_surfaces; i++)
             dec->surfaces[i]->broken = 1;
         /* A destroy already applied in this packet stays reported; pending images stay.

@@ -624,11 +624,13 @@ static int64_t region_bitrate(const vd_encoder *enc, const vd_rect *region)
 }
 
 /* A stream's rate: its region's, times the link's share and the flow control's scale; never
- * below what a codec takes. */
+ * below what a codec takes, nor above what one takes. */
 static int64_t stream_bitrate(const vd_encoder *enc, const vd_rect *region)
 {
     int64_t rate = region_bitrate(enc, region) * enc->flow.link_share / LINK_SHARE_ONE;
-    return VD_MAX(rate * enc->flow.rate_scale / RATE_ONE, VD_VIDEO_MIN_BITRATE);
+    rate = rate * enc->flow.rate_scale / RATE_ONE;
+    /* (encoders take 32-bit rates: NVENC, VAAPI) */
+    return VD_MIN(VD_MAX(rate, VD_VIDEO_MIN_BITRATE), INT32_MAX);
 }
 
 /* Sets a stream's target to stream_bitrate() when that differs from it by more than
@@ -640,8 +642,10 @@ static void retarget(const vd_encoder *enc, enc_stream *st, int64_t min_step, in
     if (!link && !st->rate_pending && !vd_video_encoder_retargets(st->video))
         return;
     int64_t rate = stream_bitrate(enc, &st->region);
-    int ret = llabs(rate - st->bitrate) > min_step ? vd_video_encoder_set_bitrate(st->video, rate)
-                                                   : VD_ERR(EALREADY);
+    /* A change the encoder could not take yet is tried again whatever its size. */
+    int64_t step = st->rate_pending ? 0 : min_step;
+    int ret = llabs(rate - st->bitrate) > step ? vd_video_encoder_set_bitrate(st->video, rate)
+                                               : VD_ERR(EALREADY);
     if (ret == 0)
         st->bitrate = rate;
     st->rate_pending = ret == VD_ERR(EAGAIN);
@@ -674,8 +678,9 @@ static void adapt_video_rate(vd_encoder *enc, int held)
  * extra_rate (a surface's first frame has only new ones: it joins enc->surfaces after the
  * frame): what scales their regions' rates to LINK_VIDEO_PCT of link_bitrate when they add
  * up to more.  Taken when it moves by more than an eighth, as a region's own rate
- * (retarget()), or back to no scaling; every stream then retargets as for a change of the
- * link. */
+ * (retarget()), which an encoder that is opened again for a new rate takes too (more than
+ * its REOPEN_MIN_STEP_PCT), or back to no scaling; every stream then retargets as for a
+ * change of the link. */
 static void follow_link_share(vd_encoder *enc, int64_t extra_rate)
 {
     flow_state *fl = &enc->flow;
@@ -753,7 +758,9 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
         unsigned k = 0;
         while (k < s->n_streams && s->streams[k].id != regions[r].id)
             k++;
-        is_new[r] = k == s->n_streams &&
+        const vd_rect *q = grown[r].width ? &grown[r] : &regions[r].rect;
+        /* A region no encoder takes (an odd size at the surface's edge) stays lossless. */
+        is_new[r] = k == s->n_streams && vd_video_size_ok(q->width, q->height) &&
                     (regions[r].content == VD_CONTENT_VIDEO || regions[r].content == VD_CONTENT_3D);
         if (is_new[r]) {
             new_rate += region_bitrate(enc, &regions[r].rect);
@@ -2007,13 +2014,13 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f, uint64_t resend_afte
     }
     enc->flow.sent_ns[enc->frame_seq % FLOW_RING] = vd_now_ns();
     enc->flow.sent_seq[enc->frame_seq % FLOW_RING] = enc->frame_seq;
-    flow_stats(enc, &enc->stats);
     s->content = f->surface_content;
     enc->hello_sent = 1;
     s->refresh = 0;
     s->prev_valid = 1;
     if (is_new)
         enc->surfaces[enc->n_surfaces++] = s;
+    flow_stats(enc, &enc->stats); /* (with a new surface's streams) */
     enc->stats.bytes = enc->out.size - bytes_before;
     for (unsigned k = 0; k < enc->n_surfaces; k++) {
         const enc_surface *o = enc->surfaces[k];

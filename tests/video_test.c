@@ -14,7 +14,9 @@
 #include "testutil.h"
 
 #include "../codec/video.h"
+#include "lib/buf.h"
 #include "lib/internal.h"
+#include "lib/wire.h"
 
 enum { W = 640, H = 480 };
 static const vd_rect area = {128, 96, 320, 240}; /* the "player" */
@@ -683,6 +685,139 @@ static void rate_follows_link(uint32_t codec)
     tu_close_desktop(&c, &enc, &dec);
 }
 
+/* Sends what buf holds to dec, drains its images, empties buf; returns the send's result. */
+static int send_wire(vd_decoder *dec, vd_buf *buf)
+{
+    int ret = vd_decoder_send_packet(dec, buf->data, buf->size);
+    vd_image img;
+    while (vd_decoder_receive_image(dec, &img) == 0)
+        ;
+    buf->size = 0;
+    return ret;
+}
+
+/* A STREAM_FRAME showing every block of a w x h stream, with its coded picture. */
+static void put_whole_frame(vd_buf *buf, uint32_t id, int w, int h, int key, const uint8_t *pic,
+                            size_t size)
+{
+    int blocks = (w + 15) / 16 * ((h + 15) / 16), mask_size = (blocks + 7) / 8;
+    uint8_t side[64] = {0}; /* the mask, then an empty partial mask */
+    CHECK(2 * mask_size <= (int)sizeof(side), "side");
+    for (int b = 0; b < blocks; b++)
+        side[b / 8] |= (uint8_t)(1u << (b % 8));
+    vd_msg_stream_frame sf = {.stream_id = id, .flags = key ? VD_STREAM_FRAME_KEY : 0,
+                              .mask_size = (uint32_t)mask_size, .side = side,
+                              .side_size = (uint32_t)(2 * mask_size), .data = pic,
+                              .size = (uint32_t)size};
+    CHECK(vd_wire_put_stream_frame(buf, &sf) == 0, "put stream frame");
+}
+
+/* Hostile or broken wire data around streams, crafted message by message:
+ *  - a stream created in a frame that also resizes its surface, where the frame is then
+ *    dropped (a bad message, or a frame cut off before a resume): the surface keeps its old
+ *    size, so the stream must go with the new geometry (its pictures once were copied past the
+ *    old image);
+ *  - a STREAM_FRAME that is itself bad: the stream must ask for a key frame (the pictures
+ *    after it once decoded against a reference the decoder had not got, and no one asked). */
+static void bad_stream_messages(void)
+{
+    enum { S = 256, P = 64 };
+    vd_video_params vp = {.codec = VD_VIDEO_H264, .width = S, .height = S, .fps = 30,
+                          .bitrate = 1000000, .backend = VD_VIDEO_BACKEND_SOFTWARE};
+    vd_video_encoder *ve;
+    CHECK(vd_video_encoder_new(&vp, &ve) == 0, "video encoder");
+    uint8_t *px = tu_xmalloc((size_t)S * S * 4);
+    vd_buf coded = {0};
+    vd_video_packet pkts[8];
+    int n = 0;
+    for (int f = 0; f < 4; f++) {
+        for (size_t i = 0; i < (size_t)S * S * 4; i++)
+            px[i] = (uint8_t)(i * 7 + (size_t)f * 13);
+        int m = 0; /* the first 64 x 64 of the picture stands for the small stream's */
+        CHECK(vd_video_encode(ve, px, S * 4, VD_FORMAT_BGRX8888, f * 33333, f == 0, &coded,
+                              pkts + n, &m) == 0, "encode");
+        n += m;
+    }
+    CHECK(n == 4, "%d pictures", n);
+    vd_video_encoder_free(&ve);
+    free(px);
+
+    for (int cut_off = 0; cut_off < 2; cut_off++) {
+        vd_decoder *dec;
+        CHECK(vd_decoder_new(NULL, &dec) == 0, "decoder");
+        vd_buf b = {0};
+        vd_msg_frame_end fe = {.surface_id = 1, .frame_seq = 1};
+        vd_wire_put_hello(&b);
+        vd_wire_put_surface(&b, VD_MSG_SURFACE_CREATE, &(vd_msg_surface){1, P, P, VD_FORMAT_BGRX8888});
+        vd_wire_put_frame_end(&b, &fe);
+        CHECK(send_wire(dec, &b) == 0, "a 64 x 64 surface");
+        vd_wire_put_surface(&b, VD_MSG_SURFACE_RESIZE, &(vd_msg_surface){1, 1024, 1024, VD_FORMAT_BGRX8888});
+        vd_wire_put_stream_create(&b, &(vd_msg_stream){7, 1, VD_VIDEO_H264, VD_CONTENT_VIDEO, 512, 512, S, S});
+        if (!cut_off) {
+            vd_wire_put_stream_id(&b, VD_MSG_STREAM_DESTROY, 99); /* no such stream */
+            CHECK(send_wire(dec, &b) == VD_ERR(EBADMSG), "a bad message");
+            vd_wire_put_frame_end(&b, &fe); /* ends the broken frame */
+        } else {
+            CHECK(send_wire(dec, &b) == 0, "a frame cut off");
+            vd_resume_state rs;
+            CHECK(vd_decoder_get_resume_state(dec, &rs) == 0, "resume state");
+        }
+        put_whole_frame(&b, 7, S, S, 1, coded.data + pkts[0].offset, pkts[0].size);
+        fe.frame_seq = 2;
+        vd_wire_put_frame_end(&b, &fe);
+        int ret = send_wire(dec, &b);
+        printf("video: a stream created in a dropped frame that resized its surface (%s): its "
+               "picture gets %s\n", cut_off ? "cut off" : "a bad message", vd_strerror(ret));
+        CHECK(ret == VD_ERR(EBADMSG), "the stream outlived its frame: %s", vd_strerror(ret));
+        vd_buf_free(&b);
+        vd_decoder_free(&dec);
+    }
+
+    /* A 64 x 64 stream: its key frame, then a frame whose side marks a block partial that
+     * its mask does not show. */
+    vd_video_params vp2 = vp;
+    vp2.width = vp2.height = P;
+    CHECK(vd_video_encoder_new(&vp2, &ve) == 0, "video encoder");
+    px = tu_xmalloc((size_t)P * P * 4);
+    coded.size = 0;
+    n = 0;
+    for (int f = 0; f < 4; f++) {
+        for (size_t i = 0; i < (size_t)P * P * 4; i++)
+            px[i] = (uint8_t)(i * 7 + (size_t)f * 13);
+        int m = 0;
+        CHECK(vd_video_encode(ve, px, P * 4, VD_FORMAT_BGRX8888, f * 33333, f == 0, &coded,
+                              pkts + n, &m) == 0, "encode");
+        n += m;
+    }
+    CHECK(n == 4, "%d pictures", n);
+    vd_video_encoder_free(&ve);
+    free(px);
+    vd_decoder *dec;
+    CHECK(vd_decoder_new(NULL, &dec) == 0, "decoder");
+    vd_buf b = {0};
+    vd_msg_frame_end fe = {.surface_id = 1, .frame_seq = 1};
+    vd_wire_put_hello(&b);
+    vd_wire_put_surface(&b, VD_MSG_SURFACE_CREATE, &(vd_msg_surface){1, P, P, VD_FORMAT_BGRX8888});
+    vd_wire_put_stream_create(&b, &(vd_msg_stream){7, 1, VD_VIDEO_H264, VD_CONTENT_VIDEO, 0, 0, P, P});
+    put_whole_frame(&b, 7, P, P, 1, coded.data + pkts[0].offset, pkts[0].size);
+    vd_wire_put_frame_end(&b, &fe);
+    CHECK(send_wire(dec, &b) == 0, "the stream's key frame");
+    uint32_t ids[8];
+    CHECK(vd_decoder_get_key_requests(dec, ids, 8) == 0, "a key request too soon");
+    size_t at = b.size;
+    put_whole_frame(&b, 7, P, P, 0, coded.data + pkts[1].offset, pkts[1].size);
+    b.data[at + 8 + 12] = 0xfe;     /* block 0 not shown ... */
+    b.data[at + 8 + 12 + 2] = 0x01; /* ... yet partial */
+    vd_wire_put_frame_end(&b, &fe);
+    CHECK(send_wire(dec, &b) == VD_ERR(EBADMSG), "a bad stream frame");
+    size_t requests = vd_decoder_get_key_requests(dec, ids, 8);
+    printf("video: a bad STREAM_FRAME: %zu key request(s)\n", requests);
+    CHECK(requests == 1 && ids[0] == 7, "%zu key requests after a bad stream frame", requests);
+    vd_buf_free(&b);
+    vd_buf_free(&coded);
+    vd_decoder_free(&dec);
+}
+
 /* Two video regions on a link of link_bitrate bits per second: their targets together are
  * three quarters of it where their own rates (video_bitrate by area) add up to more, from
  * their first frame (both streams start on the surface's first frame with regions), the
@@ -730,7 +865,7 @@ static void rate_shares_link(uint32_t codec)
             if (k >= 45)
                 bytes += st.video_bytes;
             keys[phase] += st.video_keys;
-            if (!first_target && st.video_target)
+            if (frame == 0) /* (the streams start on the surface's first frame) */
                 first_target = st.video_target;
         }
         target[phase] = st.video_target;
@@ -1199,6 +1334,7 @@ int main(void)
     rate_follows_link(VD_CODEC_H264);
     rate_follows_link(VD_CODEC_AV1);
     rate_shares_link(VD_CODEC_H264);
+    bad_stream_messages();
     rate_shares_link(VD_CODEC_AV1);
     cadence(VD_CODEC_H264);
     cadence(VD_CODEC_AV1);
