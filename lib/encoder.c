@@ -54,6 +54,10 @@
 /* A minimum delay sample counts this long (the path may change). */
 #define FLOW_MIN_DELAY_NS 10000000000ull
 #define DEFAULT_MAX_QUEUED ((uint64_t)1 << 20)
+/* With the link's rate known, what the transport may hold is time on the wire: on a 3 Mbit/s
+ * link 1 MiB is 2.8 s, and every frame after it waits that long (bench/shaped-link.sh at
+ * 3 Mbit/s: frames sent to acknowledged p95 4.6 s, 2.6 s with a quarter second). */
+#define LINK_QUEUE_MS 250
 /* Video rates follow the link: every RATE_PERIOD frames, a quarter less when a frame was held
  * back, a quarter more after RATE_CALM_PERIODS periods without (from an eighth back to all in
  * about five seconds at 30 fps); between 1/8 and all of video_bitrate (in 1/1024). */
@@ -1833,7 +1837,9 @@ static uint32_t flow_unacked(const vd_encoder *enc)
 static int flow_behind(const vd_encoder *enc)
 {
     const flow_state *fl = &enc->flow;
-    uint64_t max_queued = enc->cfg.max_queued_bytes ? enc->cfg.max_queued_bytes : DEFAULT_MAX_QUEUED;
+    uint64_t max_queued = enc->cfg.max_queued_bytes ? enc->cfg.max_queued_bytes
+                          : fl->link_bitrate ? (uint64_t)fl->link_bitrate * LINK_QUEUE_MS / 8000
+                                             : DEFAULT_MAX_QUEUED;
     return (fl->has_queued && fl->queued_bytes > max_queued) ||
            (fl->acks && flow_unacked(enc) >= flow_window(fl));
 }

@@ -425,6 +425,30 @@ static void test_flow(void)
     vd_image img = decode_packets(dec, &pl, 0);
     CHECK(tu_image_diff_canvas(&img, &c) < 0, "the held frames' changes were lost");
 
+    /* A known link rate bounds the queue in time: 300 KB is 0.6 s at 4 Mbit/s (a frame is
+     * held), 0.24 s at 10 Mbit/s and well under 1 MiB with the rate unknown (it goes). */
+    static const struct {
+        uint32_t link;
+        uint32_t held;
+    } links[] = {{4000000, 1}, {10000000, 0}, {0, 0}};
+    for (size_t k = 0; k < sizeof(links) / sizeof(links[0]); k++) {
+        fb = (vd_encoder_feedback){.flags = VD_FEEDBACK_QUEUED | VD_FEEDBACK_LINK,
+                                   .queued_bytes = 300000, .link_bitrate = links[k].link};
+        CHECK(vd_encoder_send_feedback(enc, &fb) == 0, "queued, link");
+        n = tu_scribble(&rng, &c, d, 2);
+        f = tu_frame(&c, 1, d, n);
+        tu_packets_free(&pl);
+        CHECK(vd_encoder_send_frame(enc, &f) == 0, "frame");
+        tu_receive_packets(enc, &pl);
+        vd_encoder_get_stats(enc, &st);
+        CHECK(st.held_back == links[k].held, "300 KB queued on a %u bit/s link: held %u",
+              links[k].link, st.held_back);
+        if (!st.held_back)
+            img = decode_packets(dec, &pl, 0);
+    }
+    fb = (vd_encoder_feedback){.flags = VD_FEEDBACK_QUEUED, .queued_bytes = 0};
+    CHECK(vd_encoder_send_feedback(enc, &fb) == 0, "queued");
+
     /* ACKs: once they arrive, at most a window of frames goes unacknowledged. */
     fb = (vd_encoder_feedback){.flags = VD_FEEDBACK_ACK, .acked_frame_seq = img.frame_seq};
     CHECK(vd_encoder_send_feedback(enc, &fb) == 0, "ack");

@@ -124,7 +124,8 @@ typedef struct vd_encoder_config {
      * vd_session_caps.cache_bytes through a session).  Default 64 MiB; 0 = no cache. */
     uint64_t cache_size;
     /* Flow control (vd_encoder_send_feedback()): a frame is held back while the transport
-     * holds more than this many bytes not yet on the wire.  Default (0) 1 MiB. */
+     * holds more than this many bytes not yet on the wire.  Default (0): a quarter second of
+     * the link's rate where it is known (link_bitrate, or feedback's), else 1 MiB. */
     uint64_t max_queued_bytes;
     /* GPU offload; default VD_GPU_AUTO.  gpu_index is for VD_GPU_INDEX, gpu_name (read during
      * vd_encoder_new() only) for VD_GPU_NAME.  The VD_GPU environment variable overrides all
