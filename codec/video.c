@@ -253,7 +253,7 @@ static int encoder_open(vd_video_encoder *ve, enum vd_video_backend backend)
         ve->params.bitrate = per_frame_rate(ve, ve->open_interval_us);
     else if (!strcmp(name, "libx264") && ve->target) /* the outer loop's factor from the start */
         ve->params.bitrate = coded_bitrate(ve);
-    else if (ve->target) /* libaom: not a per-frame rate after a device's failure */
+    else if (ve->target) /* libaom, SVT-AV1: not a per-frame rate after a device's failure */
         ve->params.bitrate = ve->target;
     int ret = VD_ERR(ENOMEM);
     ve->ctx = avcodec_alloc_context3(codec);

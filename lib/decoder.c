@@ -32,6 +32,7 @@ typedef struct dec_stream {
     uint16_t *keep;   /* 16 per block: pixels its pictures do not show (VD_STREAM_FRAME_KEEP) */
     int pending;      /* a decoded frame waits for its frame end */
     int broken;       /* waits for a key frame */
+    int key_asked;    /* a key request stands: none again until a key frame arrives */
 } dec_stream;
 
 typedef struct staged_run {
@@ -141,6 +142,9 @@ static dec_stream *find_stream(vd_decoder *dec, uint32_t id, unsigned *index)
 static void request_key(vd_decoder *dec, dec_stream *st)
 {
     st->broken = 1;
+    if (st->key_asked)
+        return;
+    st->key_asked = 1;
     for (unsigned k = 0; k < dec->n_key_requests; k++)
         if (dec->key_requests[k] == st->id)
             return;
@@ -430,6 +434,8 @@ static int handle_stream_frame(vd_decoder *dec, const vd_msg *msg)
                                           st->incoming, &dec->stream_side, &keep, &patch, &coded,
                                           &coded_size)) < 0)
         return ret;
+    if (m.flags & VD_STREAM_FRAME_KEY)
+        st->key_asked = 0; /* the answer (or another key frame): a failure asks again */
     if (st->broken && !(m.flags & VD_STREAM_FRAME_KEY))
         return 0; /* what follows a loss would decode to garbage: wait for the key frame */
     ret = vd_video_decode(st->video, coded, coded_size, !!(m.flags & VD_STREAM_FRAME_KEY),
@@ -725,8 +731,11 @@ static void skip_stream_frame(vd_decoder *dec, const vd_msg *msg)
     vd_msg_stream_frame m;
     dec_stream *st;
     if (msg->type == VD_MSG_STREAM_FRAME && vd_wire_read_stream_frame(msg, &m) == 0 &&
-        (st = find_stream(dec, m.stream_id, NULL)))
+        (st = find_stream(dec, m.stream_id, NULL))) {
+        if (m.flags & VD_STREAM_FRAME_KEY)
+            st->key_asked = 0;
         request_key(dec, st);
+    }
 }
 
 static int handle_message(vd_decoder *dec, const vd_msg *msg)

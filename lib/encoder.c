@@ -56,8 +56,10 @@
 #define DEFAULT_MAX_QUEUED ((uint64_t)1 << 20)
 /* With the link's rate known, what the transport may hold is time on the wire: on a 3 Mbit/s
  * link 1 MiB is 2.8 s, and every frame after it waits that long (bench/shaped-link.sh at
- * 3 Mbit/s: frames sent to acknowledged p95 4.6 s, 2.6 s with a quarter second). */
+ * 3 Mbit/s: frames sent to acknowledged p95 4.6 s, 2.8 s with a quarter second).  At most
+ * LINK_QUEUE_MAX: a session refuses to queue more than 64 MiB by default. */
 #define LINK_QUEUE_MS 250
+#define LINK_QUEUE_MAX ((uint64_t)16 << 20)
 /* Video rates follow the link: every RATE_PERIOD frames, a quarter less when a frame was held
  * back, a quarter more after RATE_CALM_PERIODS periods without (from an eighth back to all in
  * about five seconds at 30 fps); between 1/8 and all of video_bitrate (in 1/1024). */
@@ -796,8 +798,7 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
             stream_free(&st);
             return VD_ERR(ENOMEM);
         }
-        /* A region no encoder takes (an odd size at the surface's edge, no codec) stays
-         * lossless. */
+        /* A region no encoder takes (no codec works, no memory) stays lossless. */
         if (vd_video_encoder_new(&p, &st.video) < 0) {
             stream_free(&st);
             continue;
@@ -1838,7 +1839,8 @@ static int flow_behind(const vd_encoder *enc)
 {
     const flow_state *fl = &enc->flow;
     uint64_t max_queued = enc->cfg.max_queued_bytes ? enc->cfg.max_queued_bytes
-                          : fl->link_bitrate ? (uint64_t)fl->link_bitrate * LINK_QUEUE_MS / 8000
+                          : fl->link_bitrate ? VD_MIN((uint64_t)fl->link_bitrate * LINK_QUEUE_MS / 8000,
+                                                      LINK_QUEUE_MAX)
                                              : DEFAULT_MAX_QUEUED;
     return (fl->has_queued && fl->queued_bytes > max_queued) ||
            (fl->acks && flow_unacked(enc) >= flow_window(fl));

@@ -813,6 +813,29 @@ static void bad_stream_messages(void)
     size_t requests = vd_decoder_get_key_requests(dec, ids, 8);
     printf("video: a bad STREAM_FRAME: %zu key request(s)\n", requests);
     CHECK(requests == 1 && ids[0] == 7, "%zu key requests after a bad stream frame", requests);
+    /* The packets already on their way fail too (the tiles' history is gone): the request
+     * stands, it is not made again for each of them, until a key frame comes. */
+    for (int k = 0; k < 3; k++) {
+        at = b.size;
+        put_whole_frame(&b, 7, P, P, 0, coded.data + pkts[2].offset, pkts[2].size);
+        b.data[at + 8 + 12] = 0xfe;
+        b.data[at + 8 + 12 + 2] = 0x01;
+        vd_wire_put_frame_end(&b, &fe);
+        CHECK(send_wire(dec, &b) == VD_ERR(EBADMSG), "a bad stream frame");
+        CHECK(vd_decoder_get_key_requests(dec, ids, 8) == 0, "the key request made again");
+    }
+    vd_wire_put_surface(&b, VD_MSG_SURFACE_RESIZE, &(vd_msg_surface){1, P, P, VD_FORMAT_BGRX8888});
+    vd_wire_put_stream_create(&b, &(vd_msg_stream){7, 1, VD_VIDEO_H264, VD_CONTENT_VIDEO, 0, 0, P, P});
+    put_whole_frame(&b, 7, P, P, 1, coded.data + pkts[0].offset, pkts[0].size);
+    vd_wire_put_frame_end(&b, &fe);
+    CHECK(send_wire(dec, &b) == 0, "the refresh with its key frame");
+    at = b.size;
+    put_whole_frame(&b, 7, P, P, 0, coded.data + pkts[1].offset, pkts[1].size);
+    b.data[at + 8 + 12] = 0xfe;
+    b.data[at + 8 + 12 + 2] = 0x01;
+    vd_wire_put_frame_end(&b, &fe);
+    CHECK(send_wire(dec, &b) == VD_ERR(EBADMSG), "a bad stream frame");
+    CHECK(vd_decoder_get_key_requests(dec, ids, 8) == 1, "no key request after the key frame");
     vd_buf_free(&b);
     vd_buf_free(&coded);
     vd_decoder_free(&dec);
