@@ -425,7 +425,11 @@ static int handle_stream_frame(vd_decoder *dec, const vd_msg *msg)
     if (ret < 0)
         return ret;
     dec_stream *st = find_stream(dec, m.stream_id, NULL);
-    if (!st || m.mask_size != st->mask_size)
+    if (!st)
+        return VD_ERR(EBADMSG);
+    if (m.flags & VD_STREAM_FRAME_KEY)
+        st->key_asked = 0; /* the answer (or another key frame), good or bad: a failure asks again */
+    if (m.mask_size != st->mask_size)
         return VD_ERR(EBADMSG);
     /* What each set block shows, checked in full before anything is decoded. */
     const uint8_t *coded, *keep, *patch;
@@ -434,8 +438,6 @@ static int handle_stream_frame(vd_decoder *dec, const vd_msg *msg)
                                           st->incoming, &dec->stream_side, &keep, &patch, &coded,
                                           &coded_size)) < 0)
         return ret;
-    if (m.flags & VD_STREAM_FRAME_KEY)
-        st->key_asked = 0; /* the answer (or another key frame): a failure asks again */
     if (st->broken && !(m.flags & VD_STREAM_FRAME_KEY))
         return 0; /* what follows a loss would decode to garbage: wait for the key frame */
     ret = vd_video_decode(st->video, coded, coded_size, !!(m.flags & VD_STREAM_FRAME_KEY),

@@ -836,6 +836,14 @@ static void bad_stream_messages(void)
     vd_wire_put_frame_end(&b, &fe);
     CHECK(send_wire(dec, &b) == VD_ERR(EBADMSG), "a bad stream frame");
     CHECK(vd_decoder_get_key_requests(dec, ids, 8) == 1, "no key request after the key frame");
+    /* The key frame that answers it comes broken itself: the stream asks again. */
+    at = b.size;
+    put_whole_frame(&b, 7, P, P, 1, coded.data + pkts[0].offset, pkts[0].size);
+    b.data[at + 8 + 12] = 0xfe;
+    b.data[at + 8 + 12 + 2] = 0x01;
+    vd_wire_put_frame_end(&b, &fe);
+    CHECK(send_wire(dec, &b) == VD_ERR(EBADMSG), "a bad key frame");
+    CHECK(vd_decoder_get_key_requests(dec, ids, 8) == 1, "no key request after a bad key frame");
     vd_buf_free(&b);
     vd_buf_free(&coded);
     vd_decoder_free(&dec);
