@@ -712,6 +712,52 @@ static void put_whole_frame(vd_buf *buf, uint32_t id, int w, int h, int key, con
     CHECK(vd_wire_put_stream_frame(buf, &sf) == 0, "put stream frame");
 }
 
+/* Codes 4 side x side pictures (a key frame, then 3) in software into coded, one packet
+ * each in pkts. */
+static void code_pictures(int side, vd_buf *coded, vd_video_packet pkts[4])
+{
+    vd_video_params vp = {.codec = VD_VIDEO_H264, .width = side, .height = side, .fps = 30,
+                          .bitrate = 1000000, .backend = VD_VIDEO_BACKEND_SOFTWARE};
+    vd_video_encoder *ve;
+    CHECK(vd_video_encoder_new(&vp, &ve) == 0, "video encoder");
+    uint8_t *px = tu_xmalloc((size_t)side * (size_t)side * 4);
+    coded->size = 0;
+    int n = 0;
+    for (int f = 0; f < 4; f++) {
+        for (size_t i = 0; i < (size_t)side * (size_t)side * 4; i++)
+            px[i] = (uint8_t)(i * 7 + (size_t)f * 13);
+        int m = 0;
+        CHECK(n < 4 && vd_video_encode(ve, px, (size_t)side * 4, VD_FORMAT_BGRX8888, f * 33333,
+                                       f == 0, coded, pkts + n, &m) == 0, "encode");
+        n += m;
+    }
+    CHECK(n == 4, "%d pictures", n);
+    vd_video_encoder_free(&ve);
+    free(px);
+}
+
+/* A new decoder, and in buf the start of a session: HELLO and a 64 x 64 surface 1. */
+static vd_decoder *wire_session(vd_buf *buf)
+{
+    vd_decoder *dec;
+    CHECK(vd_decoder_new(NULL, &dec) == 0, "decoder");
+    vd_wire_put_hello(buf);
+    vd_wire_put_surface(buf, VD_MSG_SURFACE_CREATE, &(vd_msg_surface){1, 64, 64, VD_FORMAT_BGRX8888});
+    return dec;
+}
+
+/* A 64 x 64 stream's frame whose side marks block 0 partial where its mask does not show it,
+ * then a FRAME_END. */
+static void put_bad_frame(vd_buf *buf, int key, const uint8_t *pic, size_t size,
+                          const vd_msg_frame_end *fe)
+{
+    size_t at = buf->size;
+    put_whole_frame(buf, 7, 64, 64, key, pic, size);
+    buf->data[at + 8 + 12] = 0xfe;     /* block 0 not shown ... */
+    buf->data[at + 8 + 12 + 2] = 0x01; /* ... yet partial */
+    vd_wire_put_frame_end(buf, fe);
+}
+
 /* Hostile or broken wire data around streams, crafted message by message:
  *  - a stream created in a frame that also resizes its surface, where the frame is then
  *    dropped (a bad message, or a frame cut off before a resume): the surface keeps its old
@@ -722,33 +768,14 @@ static void put_whole_frame(vd_buf *buf, uint32_t id, int w, int h, int key, con
 static void bad_stream_messages(void)
 {
     enum { S = 256, P = 64 };
-    vd_video_params vp = {.codec = VD_VIDEO_H264, .width = S, .height = S, .fps = 30,
-                          .bitrate = 1000000, .backend = VD_VIDEO_BACKEND_SOFTWARE};
-    vd_video_encoder *ve;
-    CHECK(vd_video_encoder_new(&vp, &ve) == 0, "video encoder");
-    uint8_t *px = tu_xmalloc((size_t)S * S * 4);
     vd_buf coded = {0};
-    vd_video_packet pkts[8];
-    int n = 0;
-    for (int f = 0; f < 4; f++) {
-        for (size_t i = 0; i < (size_t)S * S * 4; i++)
-            px[i] = (uint8_t)(i * 7 + (size_t)f * 13);
-        int m = 0; /* the first 64 x 64 of the picture stands for the small stream's */
-        CHECK(vd_video_encode(ve, px, S * 4, VD_FORMAT_BGRX8888, f * 33333, f == 0, &coded,
-                              pkts + n, &m) == 0, "encode");
-        n += m;
-    }
-    CHECK(n == 4, "%d pictures", n);
-    vd_video_encoder_free(&ve);
-    free(px);
+    vd_video_packet pkts[4];
+    code_pictures(S, &coded, pkts);
 
     for (int cut_off = 0; cut_off < 2; cut_off++) {
-        vd_decoder *dec;
-        CHECK(vd_decoder_new(NULL, &dec) == 0, "decoder");
         vd_buf b = {0};
+        vd_decoder *dec = wire_session(&b);
         vd_msg_frame_end fe = {.surface_id = 1, .frame_seq = 1};
-        vd_wire_put_hello(&b);
-        vd_wire_put_surface(&b, VD_MSG_SURFACE_CREATE, &(vd_msg_surface){1, P, P, VD_FORMAT_BGRX8888});
         vd_wire_put_frame_end(&b, &fe);
         CHECK(send_wire(dec, &b) == 0, "a 64 x 64 surface");
         vd_wire_put_surface(&b, VD_MSG_SURFACE_RESIZE, &(vd_msg_surface){1, 1024, 1024, VD_FORMAT_BGRX8888});
@@ -773,42 +800,18 @@ static void bad_stream_messages(void)
         vd_decoder_free(&dec);
     }
 
-    /* A 64 x 64 stream: its key frame, then a frame whose side marks a block partial that
-     * its mask does not show. */
-    vd_video_params vp2 = vp;
-    vp2.width = vp2.height = P;
-    CHECK(vd_video_encoder_new(&vp2, &ve) == 0, "video encoder");
-    px = tu_xmalloc((size_t)P * P * 4);
-    coded.size = 0;
-    n = 0;
-    for (int f = 0; f < 4; f++) {
-        for (size_t i = 0; i < (size_t)P * P * 4; i++)
-            px[i] = (uint8_t)(i * 7 + (size_t)f * 13);
-        int m = 0;
-        CHECK(vd_video_encode(ve, px, P * 4, VD_FORMAT_BGRX8888, f * 33333, f == 0, &coded,
-                              pkts + n, &m) == 0, "encode");
-        n += m;
-    }
-    CHECK(n == 4, "%d pictures", n);
-    vd_video_encoder_free(&ve);
-    free(px);
-    vd_decoder *dec;
-    CHECK(vd_decoder_new(NULL, &dec) == 0, "decoder");
+    /* A 64 x 64 stream: its key frame, then a frame whose side is bad. */
+    code_pictures(P, &coded, pkts);
     vd_buf b = {0};
+    vd_decoder *dec = wire_session(&b);
     vd_msg_frame_end fe = {.surface_id = 1, .frame_seq = 1};
-    vd_wire_put_hello(&b);
-    vd_wire_put_surface(&b, VD_MSG_SURFACE_CREATE, &(vd_msg_surface){1, P, P, VD_FORMAT_BGRX8888});
     vd_wire_put_stream_create(&b, &(vd_msg_stream){7, 1, VD_VIDEO_H264, VD_CONTENT_VIDEO, 0, 0, P, P});
     put_whole_frame(&b, 7, P, P, 1, coded.data + pkts[0].offset, pkts[0].size);
     vd_wire_put_frame_end(&b, &fe);
     CHECK(send_wire(dec, &b) == 0, "the stream's key frame");
     uint32_t ids[8];
     CHECK(vd_decoder_get_key_requests(dec, ids, 8) == 0, "a key request too soon");
-    size_t at = b.size;
-    put_whole_frame(&b, 7, P, P, 0, coded.data + pkts[1].offset, pkts[1].size);
-    b.data[at + 8 + 12] = 0xfe;     /* block 0 not shown ... */
-    b.data[at + 8 + 12 + 2] = 0x01; /* ... yet partial */
-    vd_wire_put_frame_end(&b, &fe);
+    put_bad_frame(&b, 0, coded.data + pkts[1].offset, pkts[1].size, &fe);
     CHECK(send_wire(dec, &b) == VD_ERR(EBADMSG), "a bad stream frame");
     size_t requests = vd_decoder_get_key_requests(dec, ids, 8);
     printf("video: a bad STREAM_FRAME: %zu key request(s)\n", requests);
@@ -816,11 +819,7 @@ static void bad_stream_messages(void)
     /* The packets already on their way fail too (the tiles' history is gone): the request
      * stands, it is not made again for each of them, until a key frame comes. */
     for (int k = 0; k < 3; k++) {
-        at = b.size;
-        put_whole_frame(&b, 7, P, P, 0, coded.data + pkts[2].offset, pkts[2].size);
-        b.data[at + 8 + 12] = 0xfe;
-        b.data[at + 8 + 12 + 2] = 0x01;
-        vd_wire_put_frame_end(&b, &fe);
+        put_bad_frame(&b, 0, coded.data + pkts[2].offset, pkts[2].size, &fe);
         CHECK(send_wire(dec, &b) == VD_ERR(EBADMSG), "a bad stream frame");
         CHECK(vd_decoder_get_key_requests(dec, ids, 8) == 0, "the key request made again");
     }
@@ -829,19 +828,11 @@ static void bad_stream_messages(void)
     put_whole_frame(&b, 7, P, P, 1, coded.data + pkts[0].offset, pkts[0].size);
     vd_wire_put_frame_end(&b, &fe);
     CHECK(send_wire(dec, &b) == 0, "the refresh with its key frame");
-    at = b.size;
-    put_whole_frame(&b, 7, P, P, 0, coded.data + pkts[1].offset, pkts[1].size);
-    b.data[at + 8 + 12] = 0xfe;
-    b.data[at + 8 + 12 + 2] = 0x01;
-    vd_wire_put_frame_end(&b, &fe);
+    put_bad_frame(&b, 0, coded.data + pkts[1].offset, pkts[1].size, &fe);
     CHECK(send_wire(dec, &b) == VD_ERR(EBADMSG), "a bad stream frame");
     CHECK(vd_decoder_get_key_requests(dec, ids, 8) == 1, "no key request after the key frame");
     /* The key frame that answers it comes broken itself: the stream asks again. */
-    at = b.size;
-    put_whole_frame(&b, 7, P, P, 1, coded.data + pkts[0].offset, pkts[0].size);
-    b.data[at + 8 + 12] = 0xfe;
-    b.data[at + 8 + 12 + 2] = 0x01;
-    vd_wire_put_frame_end(&b, &fe);
+    put_bad_frame(&b, 1, coded.data + pkts[0].offset, pkts[0].size, &fe);
     CHECK(send_wire(dec, &b) == VD_ERR(EBADMSG), "a bad key frame");
     CHECK(vd_decoder_get_key_requests(dec, ids, 8) == 1, "no key request after a bad key frame");
     vd_buf_free(&b);
