@@ -882,8 +882,11 @@ static void print_text(const result *res, int n, const kernel_result *kr, int n_
                        int height, const colour_result *col, const classify_result *cr,
                        uint32_t link_bitrate)
 {
-    printf("libvd %s vdbench, link %.0f kbit/s (--link-rate)\n\n", vd_version_string(),
-           link_bitrate / 1000.0);
+    if (link_bitrate)
+        printf("libvd %s vdbench, link %.0f kbit/s (--link-rate)\n\n", vd_version_string(),
+               link_bitrate / 1000.0);
+    else
+        printf("libvd %s vdbench, no link (--link-rate 0)\n\n", vd_version_string());
     printf("%-12s %6s %9s %11s %9s %9s %8s %8s %8s %8s %7s %7s %s\n", "workload", "frames",
            "dmg tiles", "bytes/frame", "bits/dpx", "video/fr", "enc p50", "enc p95", "dec p50",
            "dec p95", "scan/mc", "lz4/ref", "exact");
