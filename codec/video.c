@@ -166,11 +166,12 @@ static int encoder_threads(void) { return atomic_load(&single_thread) ? 1 : 2; }
  * the rate buffer as vd_video_params.latency_first says. */
 static void set_rate(AVCodecContext *ctx, const vd_video_params *p)
 {
-    ctx->bit_rate = p->bitrate;
-    ctx->rc_max_rate = p->bitrate;
+    int64_t rate = VD_MIN(p->bitrate, INT32_MAX); /* NVENC's and VAAPI's rates are 32-bit */
+    ctx->bit_rate = rate;
+    ctx->rc_max_rate = rate;
     /* (libavcodec gives x264 whole kbit: under 1000 bits it would run without a buffer) */
-    ctx->rc_buffer_size = (int)VD_MIN(VD_MAX(p->latency_first ? p->bitrate * 2 / VD_MAX(p->fps, 1)
-                                                              : p->bitrate / 2,
+    ctx->rc_buffer_size = (int)VD_MIN(VD_MAX(p->latency_first ? rate * 2 / VD_MAX(p->fps, 1)
+                                                              : rate / 2,
                                              1000),
                                       INT32_MAX);
 }
@@ -233,8 +234,8 @@ static int64_t budgeted_interval(const vd_video_encoder *ve, int64_t interval_us
 /* The rate a per-frame encoder is opened at for pictures interval_us apart (-1: a frame). */
 static int64_t per_frame_rate(const vd_video_encoder *ve, int64_t interval_us)
 {
-    int64_t rate = ve->target * budgeted_interval(ve, interval_us) / frame_us(&ve->params);
-    return VD_MIN(VD_MAX(rate, VD_VIDEO_MIN_BITRATE), INT32_MAX); /* (NVENC's, VAAPI's: 32 bits) */
+    return VD_MAX(ve->target * budgeted_interval(ve, interval_us) / frame_us(&ve->params),
+                  VD_VIDEO_MIN_BITRATE);
 }
 
 static int encoder_open(vd_video_encoder *ve, enum vd_video_backend backend)

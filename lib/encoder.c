@@ -630,13 +630,11 @@ static int64_t region_bitrate(const vd_encoder *enc, const vd_rect *region)
 }
 
 /* A stream's rate: its region's, times the link's share and the flow control's scale; never
- * below what a codec takes, nor above what one takes. */
+ * below what a codec takes. */
 static int64_t stream_bitrate(const vd_encoder *enc, const vd_rect *region)
 {
     int64_t rate = region_bitrate(enc, region) * enc->flow.link_share / LINK_SHARE_ONE;
-    rate = rate * enc->flow.rate_scale / RATE_ONE;
-    /* (encoders take 32-bit rates: NVENC, VAAPI) */
-    return VD_MIN(VD_MAX(rate, VD_VIDEO_MIN_BITRATE), INT32_MAX);
+    return VD_MAX(rate * enc->flow.rate_scale / RATE_ONE, VD_VIDEO_MIN_BITRATE);
 }
 
 /* Sets a stream's target to stream_bitrate() when that differs from it by more than
@@ -657,6 +655,14 @@ static void retarget(const vd_encoder *enc, enc_stream *st, int64_t min_step, in
     st->rate_pending = ret == VD_ERR(EAGAIN);
 }
 
+/* Every stream retargets as for a change of the link. */
+static void retarget_all(vd_encoder *enc)
+{
+    for (unsigned i = 0; i < enc->n_surfaces; i++)
+        for (unsigned k = 0; k < enc->surfaces[i]->n_streams; k++)
+            retarget(enc, &enc->surfaces[i]->streams[k], 0, 1);
+}
+
 /* Video rates follow the link (see RATE_PERIOD); called once per frame, held back or not. */
 static void adapt_video_rate(vd_encoder *enc, int held)
 {
@@ -675,9 +681,7 @@ static void adapt_video_rate(vd_encoder *enc, int held)
     if (scale == fl->rate_scale)
         return;
     fl->rate_scale = scale;
-    for (unsigned i = 0; i < enc->n_surfaces; i++)
-        for (unsigned k = 0; k < enc->surfaces[i]->n_streams; k++)
-            retarget(enc, &enc->surfaces[i]->streams[k], 0, 1);
+    retarget_all(enc);
 }
 
 /* The link's share for the streams there are and new ones whose regions' rates add up to
@@ -704,9 +708,7 @@ static void follow_link_share(vd_encoder *enc, int64_t extra_rate)
     if (share * 8ull >= old * 7 && share * 8ull <= old * 9 && (share != LINK_SHARE_ONE || share == old))
         return;
     fl->link_share = share;
-    for (unsigned i = 0; i < enc->n_surfaces; i++)
-        for (unsigned k = 0; k < enc->surfaces[i]->n_streams; k++)
-            retarget(enc, &enc->surfaces[i]->streams[k], 0, 1);
+    retarget_all(enc);
 }
 
 /* Pixels a replaced stream's picture reaches past its region where the region outgrew the
@@ -758,7 +760,7 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
         total += enc->surfaces[i]->n_streams;
     /* The regions that get a stream now, before the share they all start at.  One whose
      * encoder fails is counted again in each frame's try: the share stays put. */
-    int is_new[MAX_STREAMS] = {0};
+    const vd_rect *new_picture[MAX_STREAMS] = {NULL}; /* (NULL: no new stream) */
     int64_t new_rate = 0;
     for (size_t r = 0, more = total; r < n && codecs && more < MAX_ENCODER_STREAMS; r++) {
         unsigned k = 0;
@@ -766,18 +768,18 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
             k++;
         const vd_rect *q = grown[r].width ? &grown[r] : &regions[r].rect;
         /* A region no encoder takes (an odd size at the surface's edge) stays lossless. */
-        is_new[r] = k == s->n_streams && vd_video_size_ok(q->width, q->height) &&
-                    (regions[r].content == VD_CONTENT_VIDEO || regions[r].content == VD_CONTENT_3D);
-        if (is_new[r]) {
+        if (k == s->n_streams && vd_video_size_ok(q->width, q->height) &&
+            (regions[r].content == VD_CONTENT_VIDEO || regions[r].content == VD_CONTENT_3D)) {
+            new_picture[r] = q;
             new_rate += region_bitrate(enc, &regions[r].rect);
             more++;
         }
     }
     follow_link_share(enc, new_rate);
     for (size_t r = 0; r < n && total < MAX_ENCODER_STREAMS; r++) {
-        if (!is_new[r])
+        const vd_rect *q = new_picture[r];
+        if (!q)
             continue;
-        const vd_rect *q = grown[r].width ? &grown[r] : &regions[r].rect;
         vd_video_params p = {
             .codec = codecs & VD_CODEC_H264 ? VD_VIDEO_H264 : VD_VIDEO_AV1,
             .width = q->width,
