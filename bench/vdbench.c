@@ -971,8 +971,9 @@ static void print_text(const result *res, int n, const kernel_result *kr, int n_
     if (baselines)
         printf("\nbaselines (--baselines): the same frames as one full-frame x264 zerolatency stream\n"
                "at the link rate libvd was given (--link-rate; with 0, at libvd's average bitrate),\n"
-               "and with every damaged tile lossless; ratio = bytes / libvd's; Y-PSNR in dB of the decoded image over text/static-labelled pixels, all and\n"
-               "just changed from the previous frame; text wrong = those pixel-frames not bit-exact;\n"
+               "and with every damaged tile lossless; ratio = bytes / libvd's; Y-PSNR in dB of the\n"
+               "decoded image over text/static-labelled pixels, all and just changed from the\n"
+               "previous frame; text wrong = those pixel-frames not bit-exact;\n"
                "video/3d = Y-PSNR over video/3D-labelled pixels; full-frame, same q = the stream\n"
                "again at the target that gives it libvd's video/3d Y-PSNR (within 0.1 dB), same B\n"
                "= at the one at which it sends libvd's bytes (within 1 %%), at most 5 runs each;\n"

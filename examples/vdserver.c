@@ -84,8 +84,9 @@ static int usage(FILE *f)
           "  --fingerprint    print a hash of the last frame's colour bytes at the end\n"
           "  --no-flow-control  do not tell the encoder about ACKs and the queue (to compare:\n"
           "                   frames then queue up behind a slow link)\n"
-          "  --link-rate KBIT the link's rate in kbit/s, if known: the video streams together\n"
-          "                   keep within three quarters of it (link_bitrate)\n"
+          "  --link-rate KBIT the link's rate in kbit/s, if known (link_bitrate): the video\n"
+          "                   streams together keep near three quarters of it, and frames wait\n"
+          "                   once a quarter second of it is queued\n"
           "Workloads:",
           f);
     for (const char *const *n = bench_synthetic_names(); *n; n++)
