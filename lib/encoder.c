@@ -131,6 +131,7 @@ typedef struct enc_surface {
     enum vd_content content; /* the last frame's surface_content */
     vd_gpu_surface *gpu;     /* its images on the GPU, made at its first GPU scan */
     int gpu_unfit;           /* too large for the device: scanned on the CPU */
+    int64_t stream_retry_t;  /* frame time before which no stream is opened (see below) */
 } enc_surface;
 
 /* What vd_encoder_send_feedback() has learnt. */
@@ -715,6 +716,9 @@ static void follow_link_share(vd_encoder *enc, int64_t extra_rate)
  * old picture (a multiple of 16): a region grows in steps of 16 as an object sweeps out, and
  * each replacement costs a key frame. */
 #define STREAM_GROW_MARGIN 64
+/* After a stream's encoder failed to open, new streams of the surface wait this long: under
+ * memory pressure each try is a failing opening (and probe) per frame. */
+#define STREAM_RETRY_US 1000000
 
 /* One stream per video/3D region, ended with it.  A codec's picture size is fixed, so the
  * picture covers every rectangle the region has had: a region that grows past it (an object
@@ -778,7 +782,7 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
     follow_link_share(enc, new_rate);
     for (size_t r = 0; r < n && total < MAX_ENCODER_STREAMS; r++) {
         const vd_rect *q = new_picture[r];
-        if (!q)
+        if (!q || s->last_t < s->stream_retry_t)
             continue;
         vd_video_params p = {
             .codec = codecs & VD_CODEC_H264 ? VD_VIDEO_H264 : VD_VIDEO_AV1,
@@ -802,6 +806,7 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
         }
         /* A region no encoder takes (no codec works, no memory) stays lossless. */
         if (vd_video_encoder_new(&p, &st.video) < 0) {
+            s->stream_retry_t = s->last_t + STREAM_RETRY_US;
             stream_free(&st);
             continue;
         }
@@ -1920,6 +1925,7 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f, uint64_t resend_afte
         if (!s)
             return VD_ERR(ENOMEM);
         s->id = f->surface_id;
+        s->stream_retry_t = INT64_MIN;
         if ((ret = surface_configure(enc, s, f)) < 0) {
             free(s);
             return ret;

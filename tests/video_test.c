@@ -6,12 +6,15 @@
  * static picture).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #define _POSIX_C_SOURCE 200809L
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "testutil.h"
+
+#include <libavutil/mem.h>
 
 #include "../codec/video.h"
 #include "lib/buf.h"
@@ -1189,6 +1192,40 @@ static void lowest_rate(void)
     vd_encoder_free(&enc);
 }
 
+/* No memory for a stream's encoder (libavutil refuses every allocation): the region goes as
+ * tiles, and the next try waits a second of frame time instead of failing an opening every
+ * frame; then the stream starts. */
+static void stream_open_fails(void)
+{
+    vd_encoder *enc;
+    vd_decoder *dec;
+    tu_rng r = tu_rng_init(41);
+    tu_canvas c = tu_open_desktop(NULL, W, H, &r, &enc, &dec);
+    vd_hint h = {.rect = {64, 64, 128, 128}, .content = VD_CONTENT_VIDEO};
+    int first_streamed = -1;
+    for (int frame = 0; frame < 45 && first_streamed < 0; frame++) {
+        av_max_alloc(frame < 5 ? 1 : INT_MAX); /* (INT_MAX: libavutil's default) */
+        tu_paint_pattern(&r, &c, h.rect, TU_NOISE);
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        f.hints = &h;
+        f.n_hints = 1;
+        vd_image img = roundtrip(enc, dec, &f, 0);
+        vd_encoder_stats st;
+        vd_encoder_get_stats(enc, &st);
+        if (st.tiles_streamed)
+            first_streamed = frame;
+        else
+            CHECK(tu_image_diff_canvas(&img, &c) < 0, "frame %d: tiles not exact", frame);
+    }
+    av_max_alloc(INT_MAX);
+    /* The failure came with the region, on frame 0 or 1; it is tried again 30 frames on. */
+    CHECK(first_streamed >= 30 && first_streamed <= 31, "streamed from frame %d", first_streamed);
+    printf("video: a stream whose encoder had no memory starts at frame %d, a second later\n",
+           first_streamed);
+    tu_close_desktop(&c, &enc, &dec);
+}
+
 /* A picture that ends at the right edge of a surface whose width is not a multiple of 16 (a
  * 1366-wide screen): its stream's picture is 296 wide, and the decoder's colour conversion
  * writes whole SIMD chunks past a row's end.  Under valgrind, or as glibc's abort, a missing
@@ -1343,6 +1380,7 @@ int main(void)
     vaapi_decoder_fails(5, VD_BACKEND_SOFTWARE, NULL);
     vaapi_decoder_fails(5, VD_BACKEND_AUTO, "software");
     corrupt();
+    stream_open_fails();
     controls_beside();
     window_over_video();
     subtitle_over_video(H, -1, 0, -1, -1);
