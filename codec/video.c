@@ -204,6 +204,12 @@ static void set_realtime_options(AVCodecContext *ctx, const char *name, const vd
         set_option(ctx, name, "usage", "realtime");
         set_option(ctx, name, "cpu-used", "8"); /* libavcodec 5.1's highest */
         set_option(ctx, name, "lag-in-frames", "0");
+        /* Below its buffer's optimal level, which libavcodec puts at 5/6 of the buffer (so
+         * nearly always), libaom's CBR cuts a picture's target by up to half this percentage
+         * (12.5 % by default), while the buffer's headroom above that level lets it raise one
+         * by 10 % at most: the stream fell short of its rate.  Its q still rises as the
+         * buffer drains. */
+        set_option(ctx, name, "undershoot-pct", "0");
         ctx->thread_count = encoder_threads();
     } else if (!strcmp(name, "h264_nvenc")) {
         /* Its lowest-latency settings: constant rate, each picture out before the next is
