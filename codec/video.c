@@ -390,11 +390,9 @@ static int backend_works(enum vd_video_codec codec, enum vd_video_backend backen
         encoder_close(&probe);
         vd_buf_free(&out);
         free(pixels);
-        /* No memory for the probe, or for software at all: try again later.  (A device's
-         * ENOMEM may be its own memory: it counts as the device's failure.) */
-        state = ret == 0 ? 1
-                : !pixels || (ret == VD_ERR(ENOMEM) && backend == VD_VIDEO_BACKEND_SOFTWARE) ? 0
-                                                                                       : -1;
+        /* No memory (the host's, before any device is opened, or a device's own): try
+         * again later, not give the backend up for the process. */
+        state = ret == 0 ? 1 : !pixels || ret == VD_ERR(ENOMEM) ? 0 : -1;
         probe_state[codec][backend] = state;
         if (state < 0)
             vd_log(VD_LOG_WARNING, "%s %s encoder unavailable (%s); using the next backend",

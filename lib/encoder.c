@@ -763,7 +763,7 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
     for (unsigned i = 0; i < enc->n_surfaces; i++)
         total += enc->surfaces[i]->n_streams;
     /* The regions that get a stream now, before the share they all start at.  One whose
-     * encoder fails is counted again in each frame's try: the share stays put. */
+     * encoder failed is counted while it waits for its next try: the share stays put. */
     const vd_rect *new_picture[MAX_STREAMS] = {NULL}; /* (NULL: no new stream) */
     int64_t new_rate = 0;
     for (size_t r = 0, more = total; r < n && codecs && more < MAX_ENCODER_STREAMS; r++) {
@@ -780,9 +780,13 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
         }
     }
     follow_link_share(enc, new_rate);
+    /* A try is for every region: one that keeps failing must not keep those after it from
+     * theirs. */
+    if (s->last_t < s->stream_retry_t)
+        return 0;
     for (size_t r = 0; r < n && total < MAX_ENCODER_STREAMS; r++) {
         const vd_rect *q = new_picture[r];
-        if (!q || s->last_t < s->stream_retry_t)
+        if (!q)
             continue;
         vd_video_params p = {
             .codec = codecs & VD_CODEC_H264 ? VD_VIDEO_H264 : VD_VIDEO_AV1,

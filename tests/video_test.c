@@ -93,13 +93,19 @@ static void count_log(void *opaque, enum vd_log_level level, const char *msg)
 static int streams_created; /* STREAM_CREATE messages roundtrip() has passed on */
 static int patched_frames;  /* and STREAM_FRAMEs with exact pixels (flag bit 5) */
 
+static size_t encoder_alloc_limit; /* libavutil's largest allocation in send_frame (0: none) */
+
 /* Sends a frame and feeds every packet to the decoder (optionally corrupting stream frames:
  * corrupt_video 1 from the start of their data, 2 from their coded picture on, 3 their coded
  * picture zeroed: no picture, which every decoder reports at once, where libdav1d may decode
  * 2's for a few frames before it fails). */
 static vd_image roundtrip(vd_encoder *enc, vd_decoder *dec, const vd_frame *f, int corrupt_video)
 {
-    CHECK(vd_encoder_send_frame(enc, f) == 0, "send_frame");
+    if (encoder_alloc_limit)
+        av_max_alloc(encoder_alloc_limit);
+    int sent = vd_encoder_send_frame(enc, f);
+    av_max_alloc(INT_MAX); /* (libavutil's default) */
+    CHECK(sent == 0, "send_frame");
     vd_packet pkt;
     vd_image img = {0};
     int images = 0, ret;
@@ -1192,24 +1198,25 @@ static void lowest_rate(void)
     vd_encoder_free(&enc);
 }
 
-/* No memory for a stream's encoder (libavutil refuses every allocation): the region goes as
- * tiles, and the next try waits a second of frame time instead of failing an opening every
- * frame; then the stream starts. */
-static void stream_open_fails(void)
+/* No memory for a stream's encoder: the region goes as tiles, and the next try waits a second
+ * of frame time instead of failing an opening every frame; then the stream starts.  limit:
+ * libavutil's largest allocation in the encoder for 5 frames (1: none); hints: the regions.
+ * Returns the first frame a stream coded. */
+static int stream_open_fails(size_t limit, const vd_hint *hints, int n_hints)
 {
     vd_encoder *enc;
     vd_decoder *dec;
     tu_rng r = tu_rng_init(41);
-    tu_canvas c = tu_open_desktop(NULL, W, H, &r, &enc, &dec);
-    vd_hint h = {.rect = {64, 64, 128, 128}, .content = VD_CONTENT_VIDEO};
-    int first_streamed = -1;
+    tu_canvas c = tu_open_desktop(NULL, 1024, 768, &r, &enc, &dec);
+    int first_streamed = -1, created_before = streams_created;
     for (int frame = 0; frame < 45 && first_streamed < 0; frame++) {
-        av_max_alloc(frame < 5 ? 1 : INT_MAX); /* (INT_MAX: libavutil's default) */
-        tu_paint_pattern(&r, &c, h.rect, TU_NOISE);
+        encoder_alloc_limit = frame < 5 ? limit : 0;
+        for (int i = 0; i < n_hints; i++)
+            tu_paint_pattern(&r, &c, hints[i].rect, TU_NOISE);
         vd_frame f = tu_frame(&c, 1, NULL, 0);
         f.pts_us = frame * 33333;
-        f.hints = &h;
-        f.n_hints = 1;
+        f.hints = hints;
+        f.n_hints = n_hints;
         vd_image img = roundtrip(enc, dec, &f, 0);
         vd_encoder_stats st;
         vd_encoder_get_stats(enc, &st);
@@ -1218,12 +1225,25 @@ static void stream_open_fails(void)
         else
             CHECK(tu_image_diff_canvas(&img, &c) < 0, "frame %d: tiles not exact", frame);
     }
-    av_max_alloc(INT_MAX);
-    /* The failure came with the region, on frame 0 or 1; it is tried again 30 frames on. */
-    CHECK(first_streamed >= 30 && first_streamed <= 31, "streamed from frame %d", first_streamed);
-    printf("video: a stream whose encoder had no memory starts at frame %d, a second later\n",
-           first_streamed);
+    encoder_alloc_limit = 0;
+    CHECK(streams_created - created_before == 1, "%d streams", streams_created - created_before);
     tu_close_desktop(&c, &enc, &dec);
+    return first_streamed;
+}
+
+static void stream_open_waits(void)
+{
+    vd_hint small = {.rect = {768, 512, 128, 128}, .content = VD_CONTENT_VIDEO};
+    /* The failure comes with the region, on frame 0 (t = 0): frame 30 is 999990 us on. */
+    int from = stream_open_fails(1, &small, 1);
+    CHECK(from == 31, "streamed from frame %d", from);
+    /* The larger picture's frame (295040 bytes) does not fit under 150000, the smaller one's
+     * does: it must not wait for the other's try. */
+    vd_hint two[2] = {{.rect = {0, 0, 512, 384}, .content = VD_CONTENT_VIDEO}, small};
+    int beside = stream_open_fails(150000, two, 2);
+    CHECK(beside == 0, "the small region streamed from frame %d", beside);
+    printf("video: a stream whose encoder had no memory starts at frame %d, a second later; a "
+           "smaller region's beside one that fails at frame %d\n", from, beside);
 }
 
 /* A picture that ends at the right edge of a surface whose width is not a multiple of 16 (a
@@ -1380,7 +1400,7 @@ int main(void)
     vaapi_decoder_fails(5, VD_BACKEND_SOFTWARE, NULL);
     vaapi_decoder_fails(5, VD_BACKEND_AUTO, "software");
     corrupt();
-    stream_open_fails();
+    stream_open_waits();
     controls_beside();
     window_over_video();
     subtitle_over_video(H, -1, 0, -1, -1);
