@@ -85,7 +85,9 @@ struct vd_video_encoder {
     rate_loop loop;
     int64_t opened_us; /* the last coded picture's time when it was last opened again (-1) */
     int64_t allowed_bits; /* what the target allowed the last picture (see the header) */
-    int own_failure; /* encode_frame() failed on libvd's side (memory, too many packets) */
+    /* encoder_open() or encode_frame() failed on the host's side (memory, too many packets),
+     * not the backend's */
+    int own_failure;
     /* VAAPI, NVENC: the encoder budgets bitrate / frame rate per picture and takes no new
      * rate in the stream, so it is opened at the rate for the cadence (see reopen()). */
     int per_frame;
@@ -267,7 +269,7 @@ static int encoder_open(vd_video_encoder *ve, enum vd_video_backend backend)
     ve->frame = av_frame_alloc();
     ve->pkt = av_packet_alloc();
     if (!ve->ctx || !ve->frame || !ve->pkt)
-        goto fail;
+        goto host_short;
     AVCodecContext *ctx = ve->ctx;
     ctx->width = p->width;
     ctx->height = p->height;
@@ -291,7 +293,7 @@ static int encoder_open(vd_video_encoder *ve, enum vd_video_backend backend)
         AVBufferRef *frames = av_hwframe_ctx_alloc(ve->hw_device);
         if (!frames) {
             ret = VD_ERR(ENOMEM);
-            goto fail;
+            goto host_short;
         }
         AVHWFramesContext *fc = (AVHWFramesContext *)frames->data;
         fc->format = AV_PIX_FMT_VAAPI;
@@ -307,7 +309,7 @@ static int encoder_open(vd_video_encoder *ve, enum vd_video_backend backend)
         ctx->hw_frames_ctx = frames;
         if (!(ve->hw_frame = av_frame_alloc())) {
             ret = VD_ERR(ENOMEM);
-            goto fail;
+            goto host_short;
         }
     }
     if ((ret = avcodec_open2(ctx, codec, NULL)) < 0)
@@ -317,13 +319,18 @@ static int encoder_open(vd_video_encoder *ve, enum vd_video_backend backend)
     ve->to_yuv = vd_rgb_to_yuv_pick(p->cpu_flags);
     ve->frame->width = p->width;
     ve->frame->height = p->height;
-    if ((ret = av_frame_get_buffer(ve->frame, 0)) < 0)
-        goto fail_av;
+    if ((ret = av_frame_get_buffer(ve->frame, 0)) < 0) {
+        ret = av_err(ret);
+        goto host_short;
+    }
     ve->backend = backend;
     ve->per_frame = per_frame;
     return 0;
 fail_av:
     ret = av_err(ret);
+    goto fail;
+host_short:
+    ve->own_failure = 1;
 fail:
     encoder_close(ve);
     return ret;
@@ -390,9 +397,14 @@ static int backend_works(enum vd_video_codec codec, enum vd_video_backend backen
         encoder_close(&probe);
         vd_buf_free(&out);
         free(pixels);
-        /* No memory (the host's, before any device is opened, or a device's own): try
-         * again later, not give the backend up for the process. */
-        state = ret == 0 ? 1 : !pixels || ret == VD_ERR(ENOMEM) ? 0 : -1;
+        /* No memory for the probe, or for software at all: try again later.  As for decoders
+         * (hw_decode_device()), a device short of memory has failed: it would be probed again
+         * by every new stream. */
+        state = ret == 0 ? 1
+                : !pixels || probe.own_failure ||
+                          (ret == VD_ERR(ENOMEM) && backend == VD_VIDEO_BACKEND_SOFTWARE)
+                    ? 0
+                    : -1;
         probe_state[codec][backend] = state;
         if (state < 0)
             vd_log(VD_LOG_WARNING, "%s %s encoder unavailable (%s); using the next backend",

@@ -76,10 +76,12 @@ static int same_pixel(const vd_image *img, const tu_canvas *c, int x, int y)
                    c->data + (size_t)y * (size_t)c->stride + (size_t)x * 4, 3);
 }
 
-static int log_lines, decoder_log_lines, nvenc_log_lines, nvdec_log_lines;
+static int log_lines, decoder_log_lines, nvenc_log_lines, nvdec_log_lines, memory_log_lines;
 static void count_log(void *opaque, enum vd_log_level level, const char *msg)
 {
     (void)opaque, (void)level;
+    if (strstr(msg, "unavailable (Out of memory)"))
+        memory_log_lines++;
     if (strstr(msg, "VAAPI"))
         log_lines++;
     if (strstr(msg, "VAAPI") && strstr(msg, "decod"))
@@ -1352,6 +1354,10 @@ int main(void)
 {
     vd_log_set_callback(count_log, NULL);
     vd_log_set_level(VD_LOG_WARNING);
+    /* First, while no backend has been probed: the host's want of memory gives up none. */
+    stream_open_waits();
+    CHECK(!memory_log_lines, "%d backends given up for want of the host's memory",
+          memory_log_lines);
     /* Without a VAAPI device (CI has none), auto and a forced VAAPI must fall back to
      * software, say so once on each side (the probes are remembered), and work: the decoder
      * (config AUTO) follows VD_VIDEO_BACKEND as the encoder does. */
@@ -1400,7 +1406,6 @@ int main(void)
     vaapi_decoder_fails(5, VD_BACKEND_SOFTWARE, NULL);
     vaapi_decoder_fails(5, VD_BACKEND_AUTO, "software");
     corrupt();
-    stream_open_waits();
     controls_beside();
     window_over_video();
     subtitle_over_video(H, -1, 0, -1, -1);
