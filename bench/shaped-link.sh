@@ -2,8 +2,10 @@
 # vdserver -> vdviewer over a rate-limited link (a veth pair into a network namespace, shaped
 # with tc tbf), once with the encoder's flow control and once without, and prints what the
 # server saw: frames sent and held back, and the delay from sending a frame to its ACK.
-# Needs root (ip netns, tc) and a built tree.  Not part of `make check`.
-#   RATE=10mbit WL=mixed SIZE=1280x720 FRAMES=300 [LINK_KBIT=0] bench/shaped-link.sh
+# DELAY_MS adds that round trip (bench/delay-relay.py in the namespace holds each direction
+# half of it: this kernel has no netem).  Needs root (ip netns, tc), python3 for DELAY_MS,
+# and a built tree.  Not part of `make check`.
+#   RATE=10mbit DELAY_MS=80 WL=mixed SIZE=1280x720 FRAMES=300 [LINK_KBIT=0] bench/shaped-link.sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -u
 b=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,6 +19,7 @@ ip link set vdl$$b netns "$ns" &&
 ip addr add 10.77.0.1/24 dev vdl$$a && ip link set vdl$$a up &&
 ip netns exec "$ns" ip addr add 10.77.0.2/24 dev vdl$$b &&
 ip netns exec "$ns" ip link set vdl$$b up &&
+ip netns exec "$ns" ip link set lo up &&
 tc qdisc add dev vdl$$a root tbf rate "${RATE:-10mbit}" burst 32kbit latency 2000ms ||
     { echo "shaped-link: needs root, ip netns and tc"; exit 1; }
 "$b/transport/vdkey" generate "$tmp/server.key" >"$tmp/server.pub" &&
@@ -37,10 +40,24 @@ for mode in "" --no-flow-control; do
         i=$((i + 1)); [ $i -lt 50 ] || { echo "shaped-link: the server did not start"; exit 1; }
         sleep 0.1
     done
+    if [ "${DELAY_MS:-0}" -gt 0 ]; then
+        rm -f "$tmp/relay.log"
+        ip netns exec "$ns" timeout 130 python3 "$b/bench/delay-relay.py" 127.0.0.1:0 "$addr" \
+            "$((DELAY_MS / 2))" >"$tmp/relay.log" 2>&1 &
+        relay_pid=$!
+        i=0
+        while ! relay=$(sed -n 's/^delay-relay: listening on //p' "$tmp/relay.log" 2>/dev/null) ||
+            [ -z "$relay" ]; do
+            i=$((i + 1)); [ $i -lt 50 ] || { echo "shaped-link: the relay did not start"; exit 1; }
+            sleep 0.1
+        done
+        addr=$relay
+    fi
     ip netns exec "$ns" timeout 120 "$b/examples/vdviewer" --key "$tmp/client.key" \
         --server-key "$(cat "$tmp/server.pub")" --connect "$addr" >"$tmp/viewer.log" 2>&1
+    [ "${DELAY_MS:-0}" -gt 0 ] && kill "$relay_pid" 2>/dev/null
     wait
-    echo "== ${WL:-mixed} at ${RATE:-10mbit}, ${mode:-with flow control}"
+    echo "== ${WL:-mixed} at ${RATE:-10mbit}, ${DELAY_MS:-0} ms round trip, ${mode:-with flow control}"
     grep -E "^vdserver: .*(sent|acknowledged)" "$tmp/server.log"
     grep "shown" "$tmp/viewer.log"
 done

@@ -30,6 +30,7 @@
 #define PING_MS 1000
 /* Frames whose send-to-ACK delay is kept, for the latency report. */
 #define DELAY_RING 4096
+#define STEADY_AFTER_MS 2000
 /* How long a dropped viewer's stream waits for it to resume. */
 #define RESUME_GRACE_MS 30000
 
@@ -196,6 +197,11 @@ typedef struct stream {
     uint64_t sent_seq[DELAY_RING];
     int32_t delays_ms[DELAY_RING];
     int n_delays;
+    /* The same for frames sent STEADY_AFTER_MS or more after the first: without the first
+     * picture's burst (the whole desktop, losslessly). */
+    int64_t first_sent_ms;
+    int32_t steady_delays_ms[DELAY_RING];
+    int n_steady_delays;
     int flow_control;
 } stream;
 
@@ -269,6 +275,8 @@ static int64_t send_packets(stream *st)
         bytes += (int64_t)pkt.size;
         st->last_seq = pkt.frame_seq;
         if (pkt.flags & VD_PACKET_FRAME_END) {
+            if (!st->first_sent_ms)
+                st->first_sent_ms = now_ms();
             st->sent_ms[pkt.frame_seq % DELAY_RING] = now_ms();
             st->sent_seq[pkt.frame_seq % DELAY_RING] = pkt.frame_seq;
         }
@@ -302,6 +310,16 @@ static int cmp_int32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Median, p95 and max of n delays (sorted in place), if any. */
+static void print_delays(const char *what, int32_t *ms, int n)
+{
+    if (!n)
+        return;
+    qsort(ms, (size_t)n, sizeof(*ms), cmp_int32);
+    printf("vdserver: %s: median %" PRId32 " ms, p95 %" PRId32 " ms, max %" PRId32 " ms\n", what,
+           ms[n / 2], ms[n * 95 / 100], ms[n - 1]);
+}
+
 /* Client feedback.  A key-frame request restarts the named video stream from a key frame;
  * an older viewer's REFRESH with the key-frame flag names only a surface, so it restarts every
  * stream of the surface; a plain refresh or a loss report resends the whole surface. */
@@ -312,8 +330,12 @@ static void on_feedback(stream *st, const vd_session_event *ev)
         st->acked++;
         st->decode_us_sum += ev->u.ack.decode_us;
         uint64_t seq = ev->u.ack.frame_seq;
-        if (st->sent_seq[seq % DELAY_RING] == seq && st->n_delays < DELAY_RING)
-            st->delays_ms[st->n_delays++] = (int32_t)(now_ms() - st->sent_ms[seq % DELAY_RING]);
+        if (st->sent_seq[seq % DELAY_RING] == seq && st->n_delays < DELAY_RING) {
+            int64_t sent = st->sent_ms[seq % DELAY_RING];
+            st->delays_ms[st->n_delays++] = (int32_t)(now_ms() - sent);
+            if (sent - st->first_sent_ms >= STEADY_AFTER_MS)
+                st->steady_delays_ms[st->n_steady_delays++] = (int32_t)(now_ms() - sent);
+        }
         vd_encoder_feedback fb = {.flags = VD_FEEDBACK_ACK, .acked_frame_seq = seq};
         if (st->flow_control) /* EINVAL: a frame of an old connection */
             (void)vd_encoder_send_feedback(st->enc, &fb);
@@ -533,13 +555,9 @@ static int serve(const options *o, vd_session *s, keylist *kl, const char **toke
                "(mean decode %.0f us)\n",
                st.sent, st.skipped, st.acked,
                st.acked ? (double)st.decode_us_sum / st.acked : 0.0);
-    if (st.n_delays) {
-        qsort(st.delays_ms, (size_t)st.n_delays, sizeof(*st.delays_ms), cmp_int32);
-        printf("vdserver: frame sent to acknowledged: median %" PRId32 " ms, p95 %" PRId32
-               " ms, max %" PRId32 " ms\n",
-               st.delays_ms[st.n_delays / 2], st.delays_ms[st.n_delays * 95 / 100],
-               st.delays_ms[st.n_delays - 1]);
-    }
+    print_delays("frame sent to acknowledged", st.delays_ms, st.n_delays);
+    print_delays("frame sent to acknowledged, from 2 s on", st.steady_delays_ms,
+                 st.n_steady_delays);
     if (o->fingerprint && st.last_seq)
         printf("vdserver: fingerprint of frame %" PRIu64 ": %016" PRIx64 "\n", st.last_seq,
                st.fingerprint);
