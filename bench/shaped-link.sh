@@ -29,29 +29,27 @@ link_kbit=${LINK_KBIT:-$(echo "${RATE:-10mbit}" | awk '{ r = tolower($0) }
     r ~ /^[0-9]+(\.[0-9]+)?[km]bit$/ { v = r + 0; if (r ~ /mbit$/) v *= 1000
                                        printf "%d\n", (v > 4000000 ? 4000000 : v); next }
     { print 0 }')}
+# The address that program says in log "PROGRAM: listening on ADDR", waiting up to 5 s.
+listening_on() {
+    i=0
+    while ! a=$(sed -n "s/^$2: listening on //p" "$1" 2>/dev/null) || [ -z "$a" ]; do
+        i=$((i + 1)); [ $i -lt 50 ] || { echo "shaped-link: $2 did not start" >&2; return 1; }
+        sleep 0.1
+    done
+    echo "$a"
+}
 for mode in "" --no-flow-control; do
     rm -f "$tmp/server.log" # the previous run's address must not be read
     timeout 120 "$b/examples/vdserver" --key "$tmp/server.key" --once --frames "${FRAMES:-300}" \
         --size "${SIZE:-1280x720}" --fps 30 --clients "$tmp/clients.txt" --listen 10.77.0.1:0 \
         --workload "${WL:-mixed}" --link-rate "$link_kbit" $mode >"$tmp/server.log" 2>&1 &
-    i=0
-    while ! addr=$(sed -n 's/^vdserver: listening on //p' "$tmp/server.log" 2>/dev/null) ||
-        [ -z "$addr" ]; do
-        i=$((i + 1)); [ $i -lt 50 ] || { echo "shaped-link: the server did not start"; exit 1; }
-        sleep 0.1
-    done
+    addr=$(listening_on "$tmp/server.log" "vdserver") || exit 1
     if [ "${DELAY_MS:-0}" -gt 0 ]; then
         rm -f "$tmp/relay.log"
         ip netns exec "$ns" timeout 130 python3 "$b/bench/delay-relay.py" 127.0.0.1:0 "$addr" \
             "$((DELAY_MS / 2))" >"$tmp/relay.log" 2>&1 &
         relay_pid=$!
-        i=0
-        while ! relay=$(sed -n 's/^delay-relay: listening on //p' "$tmp/relay.log" 2>/dev/null) ||
-            [ -z "$relay" ]; do
-            i=$((i + 1)); [ $i -lt 50 ] || { echo "shaped-link: the relay did not start"; exit 1; }
-            sleep 0.1
-        done
-        addr=$relay
+        addr=$(listening_on "$tmp/relay.log" "delay-relay") || exit 1
     fi
     ip netns exec "$ns" timeout 120 "$b/examples/vdviewer" --key "$tmp/client.key" \
         --server-key "$(cat "$tmp/server.pub")" --connect "$addr" >"$tmp/viewer.log" 2>&1
