@@ -40,6 +40,10 @@
 /* A lossy pixel of a block that a stream shows is patched exactly once it has not changed
  * for this many of its pictures (see keep_update()). */
 #define PATCH_AGE 30
+/* The most colours of an unchanged block whose still lossy pixels are patched (keep_still()). */
+#ifndef STILL_PATCH_MAX_COLOURS
+#define STILL_PATCH_MAX_COLOURS 8
+#endif
 /* A tile whose pixels changed less than DELTA_MAX_CHANGED_PCT percent and whose content is
  * natural (at least DELTA_MIN_SMOOTH_PCT percent of its neighbour pairs differ by a little:
  * photos, gradients) goes as its difference to what the client shows.  Over the drag
@@ -1103,32 +1107,45 @@ static void keep_forget(enc_surface *s, enc_stream *st)
  * still exact and unchanged; it shows none of them.  Exact pixels that were not kept are not
  * added: the background ahead of a moving edge would cost a keep change each frame as the
  * edge sweeps over it (docs/protocol.md section 10.1). */
-static int keep_update(vd_encoder *enc, enc_surface *s, enc_stream *st,
-                       uint32_t b, int x, int y, int w, int h, int trust_ref, int *patch_budget,
-                       block_part *bp)
+/* Ages the w x h pixels of st's block b at (x, y) by one of its pictures (those set in
+ * changed to 0), and sets bp->patch to its lossy pixels that PATCH_AGE pictures left
+ * unchanged, if any and *patch_budget allows another block. */
+static void age_and_patch(enc_surface *s, enc_stream *st, uint32_t b, int x, int y, int w, int h,
+                          const uint16_t *changed, int *patch_budget, block_part *bp)
 {
-    vd_box part = vd_box_unpack(bp->bounds);
-    uint16_t *keep = st->keep + 16 * (size_t)b, next[16];
     uint8_t *age = st->age + 256 * (size_t)b;
-    int changed = 0;
     bp->patched = 0;
     for (int r = 0; r < 16; r++) {
         unsigned stale = 0;
         bp->patch[r] = 0;
         if (r >= h) /* past the surface's edge */
             continue;
-        if (trust_ref) /* (what lies outside the bounds did not change) */
-            for (int c = 0; c < w; c++) {
-                uint8_t *a = &age[16 * r + c];
-                *a = bp->changed[r] >> c & 1 ? 0 : *a < 255 ? *a + 1 : 255;
-                stale |= (unsigned)(*a >= PATCH_AGE) << c;
-            }
+        for (int c = 0; c < w; c++) {
+            uint8_t *a = &age[16 * r + c];
+            *a = changed[r] >> c & 1 ? 0 : *a < 255 ? *a + 1 : 255;
+            stale |= (unsigned)(*a >= PATCH_AGE) << c;
+        }
         bp->patch[r] = (uint16_t)(stale & *lossy_word(s, x, y + r));
         bp->patched |= bp->patch[r] != 0;
     }
     if (bp->patched && *patch_budget > 0)
         --*patch_budget;
     else if (bp->patched) {
+        memset(bp->patch, 0, sizeof(bp->patch));
+        bp->patched = 0;
+    }
+}
+
+static int keep_update(vd_encoder *enc, enc_surface *s, enc_stream *st,
+                       uint32_t b, int x, int y, int w, int h, int trust_ref, int *patch_budget,
+                       block_part *bp)
+{
+    vd_box part = vd_box_unpack(bp->bounds);
+    uint16_t *keep = st->keep + 16 * (size_t)b, next[16];
+    int changed = 0;
+    if (trust_ref) /* (what lies outside the bounds did not change) */
+        age_and_patch(s, st, b, x, y, w, h, bp->changed, patch_budget, bp);
+    else {
         memset(bp->patch, 0, sizeof(bp->patch));
         bp->patched = 0;
     }
@@ -1146,6 +1163,63 @@ static int keep_update(vd_encoder *enc, enc_surface *s, enc_stream *st,
     if (ret < 0)
         return ret;
     memcpy(keep, next, sizeof(next));
+    bp->keep_given = 1;
+    return 0;
+}
+
+/* The distinct colours of the w x h block at (x, y) of f, counted up to
+ * STILL_PATCH_MAX_COLOURS + 1. */
+static int block_colours(const enc_surface *s, const vd_frame *f, int x, int y, int w, int h)
+{
+    uint32_t seen[STILL_PATCH_MAX_COLOURS + 1];
+    int n = 0;
+    size_t bpp = (size_t)s->grid.bpp;
+    for (int r = 0; r < h; r++) {
+        const uint8_t *p = f->data + (size_t)(y + r) * (size_t)f->stride + (size_t)x * bpp;
+        for (int c = 0; c < w; c++, p += bpp) {
+            uint32_t v = vd_rl_px(p, s->grid.bpp) & s->grid.mask;
+            int k = 0;
+            while (k < n && seen[k] != v)
+                k++;
+            if (k < n)
+                continue;
+            if (n == STILL_PATCH_MAX_COLOURS + 1)
+                return n;
+            seen[n++] = v;
+        }
+    }
+    return n;
+}
+
+/* An unchanged block b at (x, y), w x h pixels, of a tile that st carries this frame: it is
+ * not shown, but its lossy pixels (the box of a subtitle, a HUD's panel, that came in with the
+ * video's change and then stood still) age with the stream's pictures and are patched and kept
+ * as in a shown block (keep_update()).  Else they would stay lossy for as long as the video
+ * around them plays: build-to-lossless waits for the whole tile to stand still.  Only in blocks
+ * of few colours (text, a panel): raw pixels are a costly way to send a still part of a natural
+ * or rendered scene, which build-to-lossless sends once the scene stops. */
+static int keep_still(vd_encoder *enc, enc_surface *s, const vd_frame *f, enc_stream *st,
+                      uint32_t b, int x, int y, int w, int h, int *patch_budget, block_part *bp)
+{
+    static const uint16_t unchanged[16];
+    unsigned lossy = 0;
+    bp->patched = bp->keep_given = 0;
+    for (int r = 0; r < h; r++)
+        lossy |= *lossy_word(s, x, y + r);
+    if (!(lossy & ((1u << w) - 1)) || /* (the ages of exact pixels do not matter) */
+        block_colours(s, f, x, y, w, h) > STILL_PATCH_MAX_COLOURS)
+        return 0;
+    age_and_patch(s, st, b, x, y, w, h, unchanged, patch_budget, bp);
+    if (!bp->patched)
+        return 0;
+    int ret = keep_save(enc, st, b);
+    if (ret < 0)
+        return ret;
+    uint16_t *keep = st->keep + 16 * (size_t)b;
+    for (int r = 0; r < h; r++) {
+        keep[r] |= bp->patch[r];
+        *lossy_word(s, x, y + r) &= (uint16_t)~bp->patch[r];
+    }
     bp->keep_given = 1;
     return 0;
 }
@@ -1215,11 +1289,13 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, enc_s
     size_t blocks = (size_t)(bw * bh);
     size_t side_max = vd_wire_stream_side_max(mask_size, blocks, g->bpp);
     uint8_t *mask = vd_buf_reserve(&enc->stream_masks, side_max);
-    block_part *parts =
-        (block_part *)(void *)vd_buf_reserve(&enc->block_parts, sizeof(*parts) * blocks);
+    block_part *parts = (block_part *)(void *)vd_buf_reserve(&enc->block_parts,
+                                                             sizeof(*parts) * blocks + mask_size);
     if (!mask || !parts)
         return VD_ERR(ENOMEM);
+    uint8_t *still = (uint8_t *)(parts + blocks); /* blocks keep_still() patched, as mask */
     memset(mask, 0, mask_size);
+    memset(still, 0, mask_size);
     int any = 0, any_cut = 0, any_keep = 0, any_patch = 0, ret;
     int patch_budget = VD_STREAM_FRAME_MAX_PATCHED;
     uint32_t n_partial = 0;
@@ -1256,8 +1332,16 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, enc_s
                     int h16 = VD_MIN(16, pic->y + pic->height - py);
                     uint16_t bb =
                         trust_ref ? block_bounds(s, f, px, py) : vd_box_pack(0, 0, w16, h16);
-                    if (bb == NO_BOX)
+                    if (bb == NO_BOX) {
+                        if ((ret = keep_still(enc, s, f, st, (uint32_t)b, px, py, w16, h16,
+                                              &patch_budget, &parts[b])) < 0)
+                            return ret;
+                        if (parts[b].patched) {
+                            still[b / 8] |= (uint8_t)(1u << (b % 8));
+                            any_keep = any_patch = 1;
+                        }
                         continue;
+                    }
                     bb = widen_bounds(s, px, py, w16, h16, bb);
                     mask[b / 8] |= (uint8_t)(1u << (b % 8));
                     block_part *bp = &parts[b];
@@ -1316,7 +1400,7 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, enc_s
         memset(given, 0, mask_size);
         out += mask_size;
         for (size_t b = 0; b < blocks; b++) {
-            if (!(mask[b / 8] & (1u << (b % 8))) || !parts[b].keep_given)
+            if (!((mask[b / 8] | still[b / 8]) & (1u << (b % 8))) || !parts[b].keep_given)
                 continue;
             given[b / 8] |= (uint8_t)(1u << (b % 8));
             for (int r = 0; r < 16; r++, out += 2)
@@ -1332,7 +1416,7 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, enc_s
         int set_x = vd_format_has_x(s->format);
         for (size_t b = 0; b < blocks; b++) {
             const block_part *bp = &parts[b];
-            if (!(mask[b / 8] & (1u << (b % 8))) || !bp->patched)
+            if (!((mask[b / 8] | still[b / 8]) & (1u << (b % 8))) || !bp->patched)
                 continue;
             given[b / 8] |= (uint8_t)(1u << (b % 8));
             for (int r = 0; r < 16; r++, out += 2) {
