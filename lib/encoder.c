@@ -41,9 +41,7 @@
  * for this many of its pictures (see keep_update()). */
 #define PATCH_AGE 30
 /* The most colours of an unchanged block whose still lossy pixels are patched (keep_still()). */
-#ifndef STILL_PATCH_MAX_COLOURS
 #define STILL_PATCH_MAX_COLOURS 8
-#endif
 /* A tile whose pixels changed less than DELTA_MAX_CHANGED_PCT percent and whose content is
  * natural (at least DELTA_MIN_SMOOTH_PCT percent of its neighbour pairs differ by a little:
  * photos, gradients) goes as its difference to what the client shows.  Over the drag
@@ -1100,13 +1098,6 @@ static void keep_forget(enc_surface *s, enc_stream *st)
     }
 }
 
-/* A set block b of st at (x, y), w x h pixels, and what it shows.  Lossy pixels that have not
- * changed for PATCH_AGE of its pictures (a subtitle that came in with the video's change) are
- * patched: shown exactly, then kept; in at most *patch_budget blocks.  Its kept pixels become
- * the patched ones, those kept before outside its bounds, and those kept within them that are
- * still exact and unchanged; it shows none of them.  Exact pixels that were not kept are not
- * added: the background ahead of a moving edge would cost a keep change each frame as the
- * edge sweeps over it (docs/protocol.md section 10.1). */
 /* Ages the w x h pixels of st's block b at (x, y) by one of its pictures (those set in
  * changed to 0), and sets bp->patch to its lossy pixels that PATCH_AGE pictures left
  * unchanged, if any and *patch_budget allows another block. */
@@ -1136,6 +1127,13 @@ static void age_and_patch(enc_surface *s, enc_stream *st, uint32_t b, int x, int
     }
 }
 
+/* A set block b of st at (x, y), w x h pixels, and what it shows.  Lossy pixels that have not
+ * changed for PATCH_AGE of its pictures (a subtitle that came in with the video's change) are
+ * patched: shown exactly, then kept; in at most *patch_budget blocks.  Its kept pixels become
+ * the patched ones, those kept before outside its bounds, and those kept within them that are
+ * still exact and unchanged; it shows none of them.  Exact pixels that were not kept are not
+ * added: the background ahead of a moving edge would cost a keep change each frame as the
+ * edge sweeps over it (docs/protocol.md section 10.1). */
 static int keep_update(vd_encoder *enc, enc_surface *s, enc_stream *st,
                        uint32_t b, int x, int y, int w, int h, int trust_ref, int *patch_budget,
                        block_part *bp)
