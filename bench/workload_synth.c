@@ -1625,7 +1625,6 @@ static int terrain_render(uint32_t *tex, int w, int h, uint64_t seed)
     return terrain_build(tex, seed);
 }
 
-
 static void video_controls(const video *v, canvas scr, const font *f, int sec)
 {
     const uint32_t bg = rgb(24, 24, 26), fg = rgb(230, 230, 235);
@@ -1662,7 +1661,8 @@ static int video_init(video *v, canvas scr, const font *f, rect win, uint64_t se
         return 0;
     v->tex = malloc((size_t)TEX_N * TEX_N * sizeof(*v->tex));
     v->noise = malloc(((size_t)NOISE_LEN + v->pic.w) * sizeof(*v->noise));
-    if (!v->tex || !v->noise || kept_render(&kept_terrain, v->tex, TEX_N, TEX_N, seed, terrain_render) < 0) {
+    if (!v->tex || !v->noise ||
+        kept_render(&kept_terrain, v->tex, TEX_N, TEX_N, seed, terrain_render) < 0) {
         video_free(v);
         return -ENOMEM;
     }

@@ -332,9 +332,10 @@ static void on_feedback(stream *st, const vd_session_event *ev)
         uint64_t seq = ev->u.ack.frame_seq;
         if (st->sent_seq[seq % DELAY_RING] == seq && st->n_delays < DELAY_RING) {
             int64_t sent = st->sent_ms[seq % DELAY_RING];
-            st->delays_ms[st->n_delays++] = (int32_t)(now_ms() - sent);
+            int32_t delay = (int32_t)(now_ms() - sent);
+            st->delays_ms[st->n_delays++] = delay;
             if (sent - st->first_sent_ms >= STEADY_AFTER_MS)
-                st->steady_delays_ms[st->n_steady_delays++] = (int32_t)(now_ms() - sent);
+                st->steady_delays_ms[st->n_steady_delays++] = delay;
         }
         vd_encoder_feedback fb = {.flags = VD_FEEDBACK_ACK, .acked_frame_seq = seq};
         if (st->flow_control) /* EINVAL: a frame of an old connection */
@@ -556,8 +557,10 @@ static int serve(const options *o, vd_session *s, keylist *kl, const char **toke
                st.sent, st.skipped, st.acked,
                st.acked ? (double)st.decode_us_sum / st.acked : 0.0);
     print_delays("frame sent to acknowledged", st.delays_ms, st.n_delays);
-    print_delays("frame sent to acknowledged, from 2 s on", st.steady_delays_ms,
-                 st.n_steady_delays);
+    char steady[64];
+    snprintf(steady, sizeof(steady), "frame sent to acknowledged, from %d s on",
+             STEADY_AFTER_MS / 1000);
+    print_delays(steady, st.steady_delays_ms, st.n_steady_delays);
     if (o->fingerprint && st.last_seq)
         printf("vdserver: fingerprint of frame %" PRIu64 ": %016" PRIx64 "\n", st.last_seq,
                st.fingerprint);
