@@ -113,7 +113,10 @@ typedef struct enc_surface {
     unsigned n_streams;
     uint8_t *lossy;         /* per tile: the client shows lossy pixels */
     /* Per pixel row and 16 columns (bit c: column 16 * k + c): the client shows the pixel lossy.
-     * Streams leave exact pixels next to what changed alone (see block_part_find()). */
+     * Streams leave exact pixels next to what changed alone (see block_part_find()).  A second
+     * plane of the same layout (patched_word()) holds the exact pixels that are exact through
+     * a stream's patch alone, which a client waiting for a key frame skips: since then no TILE
+     * or COPY sent them. */
     uint16_t *lossy_px;
     /* Tiles last sent before this frame may not be on the client: it dropped frames after
      * an error until the refresh it asked for (vd_encoder_request_refresh()). */
@@ -393,8 +396,8 @@ static int surface_configure(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     vd_tile_stats *stats = malloc(n_tiles * sizeof(*stats));
     vd_classifier *classifier = vd_classifier_new(&grid, &enc->cfg.classifier, &enc->next_region_id);
     uint8_t *lossy = calloc(n_tiles, 1);
-    uint16_t *lossy_px = calloc((size_t)(f->width + 15) / 16 * (size_t)f->height,
-                                sizeof(*lossy_px));
+    uint16_t *lossy_px = calloc(2 * ((size_t)(f->width + 15) / 16) * (size_t)f->height,
+                                sizeof(*lossy_px)); /* and the patched plane */
     int64_t *last_damage = calloc(n_tiles, sizeof(*last_damage));
     struct tile_refresh *refreshed = calloc(n_tiles, sizeof(*refreshed));
     uint32_t *candidates = malloc(n_tiles * sizeof(*candidates));
@@ -585,13 +588,42 @@ static int rect_inside(vd_rect a, vd_rect b)
 
 static void keep_forget(enc_surface *s, enc_stream *st);
 
+/* Ends stream k of s on the wire and moves it out of s into *out, with its encoder freed and
+ * the kept pixels that the client may lack counted as lossy (keep_forget()). */
+static int stream_detach(vd_encoder *enc, enc_surface *s, unsigned k, enc_stream *out)
+{
+    *out = s->streams[k];
+    s->streams[k] = s->streams[--s->n_streams];
+    vd_video_encoder_free(&out->video);
+    keep_forget(s, out);
+    return vd_wire_put_stream_id(&enc->out, VD_MSG_STREAM_DESTROY, out->id);
+}
+
 static int stream_end(vd_encoder *enc, enc_surface *s, unsigned k)
 {
-    keep_forget(s, &s->streams[k]); /* the client's copy may have missed some */
-    int ret = vd_wire_put_stream_id(&enc->out, VD_MSG_STREAM_DESTROY, s->streams[k].id);
-    stream_free(&s->streams[k]);
-    s->streams[k] = s->streams[--s->n_streams];
+    enc_stream st;
+    int ret = stream_detach(enc, s, k, &st);
+    stream_free(&st);
     return ret;
+}
+
+/* A stream that replaces old (its region grew), over a picture that holds old's, takes over
+ * the pixels old still keeps (a TILE or COPY sent them: stream_detach()) and the ages of its
+ * pixels: the ones old's patches alone made exact are patched again in its first picture that
+ * shows or still-patches their block (they showed lossy for PATCH_AGE pictures), and the
+ * others stay exact (its first frame gives them again). */
+static void keep_take_over(enc_stream *st, const enc_stream *old)
+{
+    int dx = old->rect.x - st->rect.x, dy = old->rect.y - st->rect.y;
+    if (dx % 16 || dy % 16 || !rect_inside(old->rect, st->rect))
+        return; /* (the encoder's pictures start on the block grid) */
+    int bw = (st->rect.width + 15) / 16, old_bw = (old->rect.width + 15) / 16;
+    int old_blocks = old_bw * ((old->rect.height + 15) / 16);
+    for (int b = 0; b < old_blocks; b++) {
+        size_t to = (size_t)((dy / 16 + b / old_bw) * bw + dx / 16 + b % old_bw);
+        memcpy(st->keep + 16 * to, old->keep + 16 * (size_t)b, 16 * sizeof(*st->keep));
+        memcpy(st->age + 256 * to, old->age + 256 * (size_t)b, 256);
+    }
 }
 
 /* The picture area video_bitrate is for (1280 x 720). */
@@ -732,7 +764,8 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
     vd_region regions[MAX_STREAMS];
     size_t n = VD_MIN(vd_classifier_regions(s->classifier, regions, MAX_STREAMS), MAX_STREAMS);
     vd_rect grown[MAX_STREAMS] = {{0, 0, 0, 0}};
-    int ret;
+    enc_stream replaced[MAX_STREAMS] = {{0}}; /* by region: the stream a grown one replaces */
+    int ret = 0;
     for (unsigned k = 0; k < s->n_streams;) {
         size_t r = 0;
         while (r < n && regions[r].id != s->streams[k].id)
@@ -756,9 +789,12 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
             int y1 = ay1 > b->y + b->height ? VD_MAX(ay1, VD_MIN(ay1 + m, s->grid.height & ~1))
                                             : b->y + b->height;
             grown[r] = (vd_rect){x0, y0, x1 - x0, y1 - y0};
+            if ((ret = stream_detach(enc, s, k, &replaced[r])) < 0)
+                goto done;
+            continue;
         }
         if ((ret = stream_end(enc, s, k)) < 0)
-            return ret;
+            goto done;
     }
     uint32_t codecs = enc->cfg.video_codecs;
     unsigned total = 0;
@@ -785,7 +821,7 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
     /* A try is for every region: one that keeps failing must not keep those after it from
      * theirs. */
     if (s->last_t < s->stream_retry_t)
-        return 0;
+        goto done;
     for (size_t r = 0; r < n && total < MAX_ENCODER_STREAMS; r++) {
         const vd_rect *q = new_picture[r];
         if (!q)
@@ -808,7 +844,8 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
         st.age = calloc(256, blocks);
         if (!st.keep || !st.age) {
             stream_free(&st);
-            return VD_ERR(ENOMEM);
+            ret = VD_ERR(ENOMEM);
+            goto done;
         }
         /* A region no encoder takes (no codec works, no memory) stays lossless. */
         if (vd_video_encoder_new(&p, &st.video) < 0) {
@@ -820,12 +857,17 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
                            (uint32_t)q->y, (uint32_t)q->width, (uint32_t)q->height};
         if ((ret = vd_wire_put_stream_create(&enc->out, &m)) < 0) {
             stream_free(&st);
-            return ret;
+            goto done;
         }
+        if (replaced[r].keep) /* (else no memory for it) */
+            keep_take_over(&st, &replaced[r]);
         s->streams[s->n_streams++] = st;
         total++;
     }
-    return 0;
+done:
+    for (size_t r = 0; r < n; r++)
+        stream_free(&replaced[r]);
+    return ret;
 }
 
 /* Whether pixel a differs from pixel b in the bits that count (grid.mask): an X byte's do
@@ -906,6 +948,12 @@ static uint16_t block_bounds(const enc_surface *s, const vd_frame *f, int x, int
 static uint16_t *lossy_word(const enc_surface *s, int x, int y)
 {
     return s->lossy_px + (size_t)y * (size_t)((s->grid.width + 15) / 16) + (size_t)x / 16;
+}
+
+/* The patched plane's word for the same pixels (see enc_surface.lossy_px). */
+static uint16_t *patched_word(const enc_surface *s, int x, int y)
+{
+    return lossy_word(s, x, y) + (size_t)s->grid.height * (size_t)((s->grid.width + 15) / 16);
 }
 
 /* The rectangle of the pixels set in keep at a corner of box b, packed, where those pixels
@@ -1003,13 +1051,17 @@ static uint16_t widen_bounds(const enc_surface *s, int x, int y, int w, int h, u
     return vd_box_pack(0, 0, w, h);
 }
 
-/* Marks the pixels of a rectangle shown exactly in s->lossy_px. */
+/* Marks the pixels of a rectangle shown exactly, by a TILE or a COPY, in s->lossy_px (and
+ * exact through no patch).  (A COPY of patched pixels passes their doubt on unmarked: a
+ * client that skipped the patch then shows its lossy copy until it changes.) */
 static void mark_exact(enc_surface *s, int x, int y, int w, int h)
 {
     for (int r = y; r < y + h; r++)
         for (int c = x; c < x + w;) {
             int k = c / 16, end = VD_MIN(x + w, 16 * k + 16);
-            *lossy_word(s, 16 * k, r) &= (uint16_t)~vd_box_cols(c - 16 * k, end - 16 * k);
+            uint16_t cols = (uint16_t)vd_box_cols(c - 16 * k, end - 16 * k);
+            *lossy_word(s, 16 * k, r) &= (uint16_t)~cols;
+            *patched_word(s, 16 * k, r) &= (uint16_t)~cols;
             c = end;
         }
 }
@@ -1070,6 +1122,13 @@ static int keep_save(vd_encoder *enc, const enc_stream *st, uint32_t b)
     return 0;
 }
 
+/* Whether st keeps any pixel of its block b. */
+static int keeps_any(const enc_stream *st, size_t b)
+{
+    static const uint16_t none[16];
+    return memcmp(st->keep + 16 * b, none, sizeof(none)) != 0;
+}
+
 /* Puts back the kept pixels of a pick's blocks, last change first. */
 static void keep_restore(vd_encoder *enc, enc_stream *st, size_t at, uint32_t n)
 {
@@ -1078,23 +1137,33 @@ static void keep_restore(vd_encoder *enc, enc_stream *st, size_t at, uint32_t n)
         memcpy(st->keep + 16 * (size_t)u[i].block, u[i].rows, sizeof(u[i].rows));
 }
 
-/* Forgets st's kept pixels: for a frame with VD_STREAM_FRAME_KEEP_RESET, or the stream's end.
- * The client may not have kept them all (it skips the frames that told it while it waits for a
- * key frame, and the patches with them), so they count as lossy, and build-to-lossless and
- * later patches send them again.  Not undone when no frame goes out after all: the next that
- * does resets too, and marking them again would refresh their tiles every frame. */
+/* Drops st's kept pixels that are exact through a patch alone (patched_word()), counted as
+ * lossy from now on: for a frame with VD_STREAM_FRAME_KEEP_RESET, or the stream's end.  The
+ * client may not have them (it skips the frames that told it while it waits for a key frame,
+ * and the patches with them), so build-to-lossless and later patches send them again (a
+ * still pixel's age stays: it is patched again in the stream's next picture that sets or
+ * still-patches its block).  Those a TILE or COPY sent since are exact whatever the client
+ * skipped: they stay kept, and a KEEP_RESET frame gives them again.  Not undone when no frame
+ * goes out after all: the next that does resets too, and marking them again would refresh
+ * their tiles every frame. */
 static void keep_forget(enc_surface *s, enc_stream *st)
 {
     int bw = (st->rect.width + 15) / 16, blocks = bw * ((st->rect.height + 15) / 16);
     for (int b = 0; b < blocks; b++) {
         uint16_t *keep = st->keep + 16 * (size_t)b;
         int x = st->rect.x + b % bw * 16, y = st->rect.y + b / bw * 16;
-        for (int r = 0; r < 16; r++)
-            if (keep[r]) {
-                *lossy_word(s, x, y + r) |= keep[r];
-                s->lossy[(size_t)((y + r) / 64) * (size_t)s->grid.cols + (size_t)(x / 64)] = 1;
-                keep[r] = 0;
-            }
+        for (int r = 0; r < 16; r++) {
+            if (!keep[r])
+                continue;
+            uint16_t *patched = patched_word(s, x, y + r);
+            uint16_t doubt = (uint16_t)(keep[r] & *patched);
+            if (!doubt)
+                continue;
+            *lossy_word(s, x, y + r) |= doubt;
+            *patched &= (uint16_t)~doubt;
+            s->lossy[(size_t)((y + r) / 64) * (size_t)s->grid.cols + (size_t)(x / 64)] = 1;
+            keep[r] &= (uint16_t)~doubt;
+        }
     }
 }
 
@@ -1152,8 +1221,10 @@ static int keep_update(vd_encoder *enc, enc_surface *s, enc_stream *st,
         next[r] = (uint16_t)((keep[r] & (~in_part | bp->exact[r])) | bp->patch[r]);
         changed |= next[r] != keep[r];
         bp->rows[r] &= (uint16_t)~next[r];
-        if (bp->patch[r]) /* exact from this frame */
+        if (bp->patch[r]) { /* exact from this frame */
             *lossy_word(s, x, y + r) &= (uint16_t)~bp->patch[r];
+            *patched_word(s, x, y + r) |= bp->patch[r];
+        }
     }
     if (!changed)
         return 0;
@@ -1217,6 +1288,7 @@ static int keep_still(vd_encoder *enc, enc_surface *s, const vd_frame *f, enc_st
     for (int r = 0; r < h; r++) {
         keep[r] |= bp->patch[r];
         *lossy_word(s, x, y + r) &= (uint16_t)~bp->patch[r];
+        *patched_word(s, x, y + r) |= bp->patch[r];
     }
     bp->keep_given = 1;
     return 0;
@@ -1349,8 +1421,10 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, enc_s
                         return ret;
                     any_keep |= bp->keep_given;
                     any_patch |= bp->patched;
-                    for (int r = 0; r < h16; r++)
+                    for (int r = 0; r < h16; r++) {
                         *lossy_word(s, px, py + r) |= bp->rows[r];
+                        *patched_word(s, px, py + r) &= (uint16_t)~bp->rows[r];
+                    }
                     n_partial += bp->partial;
                     any_cut |= bp->n_cuts != 0;
                     marked = 1;
@@ -1393,12 +1467,17 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, enc_s
         }
         i++;
     }
+    /* The client clears what it kept (KEEP_RESET): what stays kept is given again. */
+    for (size_t b = 0; keep_reset_now && !any_keep && b < blocks; b++)
+        any_keep = keeps_any(st, b);
     if (any_keep) { /* the blocks whose kept pixels changed, and those pixels */
         uint8_t *given = out;
         memset(given, 0, mask_size);
         out += mask_size;
         for (size_t b = 0; b < blocks; b++) {
-            if (!((mask[b / 8] | still[b / 8]) & (1u << (b % 8))) || !parts[b].keep_given)
+            if (keep_reset_now ? !keeps_any(st, b)
+                               : !((mask[b / 8] | still[b / 8]) & (1u << (b % 8))) ||
+                                     !parts[b].keep_given)
                 continue;
             given[b / 8] |= (uint8_t)(1u << (b % 8));
             for (int r = 0; r < 16; r++, out += 2)

@@ -450,6 +450,63 @@ static void subtitle_over_video(int height, int corrupt_at, int key_delay, int g
     tu_close_desktop(&c, &enc, &dec);
 }
 
+/* A subtitle over a playing video, patched and kept; the video pauses long enough for
+ * build-to-lossless to send its tiles exactly, then plays on with the glyphs still kept, and
+ * the client asks for a key frame.  The glyphs stay exact throughout, and the key frame's
+ * KEEP_RESET gives them as kept again, with no patch: a TILE, not the patch, made them exact,
+ * so nothing the client skipped can be missing there (they were patched again). */
+static void kept_after_tiles(void)
+{
+    tu_rng r = tu_rng_init(79);
+    vd_encoder *enc;
+    vd_decoder *dec;
+    tu_canvas c = tu_open_desktop(NULL, W, H, &r, &enc, &dec);
+    const vd_rect sub = {area.x + 80, area.y + area.height - 26, 160, 24};
+    const uint32_t white = 0xffffffu;
+    int streams_before = streams_created, exact_frames = 0, keys_after_request = 0;
+    uint32_t patched = 0, patched_at_pause = 0, patched_at_request = 0; /* pixels, so far */
+    for (int frame = 0; frame < 110; frame++) {
+        if (frame < 60 || frame >= 68) /* a pause of 8 frames */
+            paint(&c, &r, frame);
+        for (int y = sub.y; frame >= 20 && y < sub.y + sub.height; y++)
+            for (int x = sub.x; x < sub.x + sub.width; x++)
+                if (glyph(sub, x, y))
+                    memcpy(c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, &white, 4);
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        vd_image img = roundtrip(enc, dec, &f, 0);
+        vd_encoder_stats st;
+        vd_encoder_get_stats(enc, &st);
+        patched += st.pixels_patched;
+        keys_after_request += frame > 85 ? (int)st.video_keys : 0;
+        if (frame == 60)
+            patched_at_pause = patched;
+        if (frame == 85) {
+            vd_region reg[4];
+            CHECK(vd_encoder_get_regions(enc, 1, reg, 4) == 1, "one region");
+            CHECK(vd_encoder_request_keyframe(enc, reg[0].id) == 0, "request_keyframe");
+            patched_at_request = patched;
+        }
+        int wrong = 0;
+        for (int y = sub.y; y < sub.y + sub.height; y++)
+            for (int x = sub.x; x < sub.x + sub.width; x++)
+                wrong += glyph(sub, x, y) && !same_pixel(&img, &c, x, y);
+        if (frame >= 20 + 32) {
+            CHECK(!wrong, "frame %d: %d glyph pixels not exact", frame, wrong);
+            exact_frames++;
+        }
+        if (frame == 109)
+            CHECK(patched == patched_at_request && patched_at_pause &&
+                      keys_after_request == 1 && streams_created == streams_before + 1,
+                  "%u pixels patched after the key request (%u before the pause), %d key "
+                  "frames after it, %d streams", patched - patched_at_request,
+                  patched_at_pause, keys_after_request, streams_created - streams_before);
+    }
+    printf("video: a subtitle kept over a video, sent exactly in a pause, exact on %d frames, "
+           "none patched again after a key request\n", exact_frames);
+    tu_close_desktop(&c, &enc, &dec);
+}
+
 /* A subtitle on an opaque box over a playing video (a caption panel, a HUD): it comes with the
  * video's change, lossy, and then the box's blocks stand still while the video around them
  * plays in the same tiles.  Its pixels are patched exactly once they have stood for PATCH_AGE
@@ -1453,8 +1510,10 @@ int main(void)
     subtitle_over_video(472, -1, 0, -1, -1);
     subtitle_over_video(H, 50, 0, -1, -1);
     subtitle_over_video(H, 50, 5, 51, -1);
+    subtitle_over_video(H, -1, 0, 70, -1);
     subtitle_over_video(H, 48, 0, -1, 52);
     subtitle_box_over_video();
+    kept_after_tiles();
     corner_pixel();
     window_dragged_beside(0);
     window_dragged_beside(1);
