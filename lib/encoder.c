@@ -1143,9 +1143,11 @@ static void keep_restore(vd_encoder *enc, enc_stream *st, size_t at, uint32_t n)
  * and the patches with them), so build-to-lossless and later patches send them again (a
  * still pixel's age stays: it is patched again in the stream's next picture that sets or
  * still-patches its block).  Those a TILE or COPY sent since are exact whatever the client
- * skipped: they stay kept, and a KEEP_RESET frame gives them again.  Not undone when no frame
- * goes out after all: the next that does resets too, and marking them again would refresh
- * their tiles every frame. */
+ * skipped: they stay kept, and a KEEP_RESET frame gives them again.  All of them after a key
+ * frame without KEEP_RESET (keep_reset_due): a client that waited took it with the kept
+ * pixels it had, which lack those it skipped, and showed them lossy from it.  Not undone when
+ * no frame goes out after all: the next that does resets too, and marking them again would
+ * refresh their tiles every frame. */
 static void keep_forget(enc_surface *s, enc_stream *st)
 {
     int bw = (st->rect.width + 15) / 16, blocks = bw * ((st->rect.height + 15) / 16);
@@ -1156,7 +1158,7 @@ static void keep_forget(enc_surface *s, enc_stream *st)
             if (!keep[r])
                 continue;
             uint16_t *patched = patched_word(s, x, y + r);
-            uint16_t doubt = (uint16_t)(keep[r] & *patched);
+            uint16_t doubt = st->keep_reset_due ? keep[r] : (uint16_t)(keep[r] & *patched);
             if (!doubt)
                 continue;
             *lossy_word(s, x, y + r) |= doubt;

@@ -339,9 +339,12 @@ static int glyph(vd_rect sub, int x, int y)
  * and the link is behind for frame behind_at (it is held back): at the end of the rate
  * period libaom is opened again at a lower rate, and the client recovers on that key frame,
  * which nobody asked for; the frame after it must forget what the client kept, since the
- * client skipped the frames that told it. */
+ * client skipped the frames that told it.  pause_at: the video stands still for 8 frames
+ * from then, so build-to-lossless sends the glyphs' tiles exactly (to a client that skipped
+ * the patch, with behind_at: the key frame nobody asked for showed them lossy all the same,
+ * since that client did not keep them). */
 static void subtitle_over_video(int height, int corrupt_at, int key_delay, int grow_at,
-                                int behind_at)
+                                int behind_at, int pause_at)
 {
     tu_rng r = tu_rng_init(71);
     vd_encoder *enc;
@@ -367,7 +370,8 @@ static void subtitle_over_video(int height, int corrupt_at, int key_delay, int g
     if (behind_at >= 0)
         exact_again = 1000; /* until the key frame */
     for (int frame = 0; frame < 140; frame++) {
-        int shown = frame >= 20 && frame < 100, playing = frame < 110;
+        int shown = frame >= 20 && frame < 100;
+        int playing = frame < 110 && !(pause_at >= 0 && frame >= pause_at && frame < pause_at + 8);
         if (playing)
             paint_in(&c, &r, frame, grow_at >= 0 && frame >= grow_at ? wide : q);
         for (int y = sub.y; shown && y < sub.y + sub.height; y++)
@@ -426,7 +430,7 @@ static void subtitle_over_video(int height, int corrupt_at, int key_delay, int g
             exact_frames++;
         }
         /* Gone: those pixels show the video again, not the white they kept. */
-        if (frame >= 102 && playing) {
+        if (frame >= 102 && frame < 110) {
             double psnr = 10 * log10(255.0 * 255.0 * glyphs / VD_MAX(se, 1e-9));
             CHECK(psnr >= 30, "frame %d: the glyphs' pixels are %.1f dB off the video", frame,
                   psnr);
@@ -443,10 +447,11 @@ static void subtitle_over_video(int height, int corrupt_at, int key_delay, int g
               patches <= (corrupt_at < 0 ? 2 : 6) && (grow_at < 0 || streams_created > streams_before + 1),
           "%d frames checked exact, %d followed, %d key requests, %d frames patched, %d streams",
           exact_frames, followed, key_requests, patches, streams_created - streams_before);
-    printf("video: a subtitle over a playing video on a %dx%d surface exact on %d frames%s%s%s "
+    printf("video: a subtitle over a playing video on a %dx%d surface exact on %d frames%s%s%s%s "
            "(%d patches)\n", W, height, exact_frames, corrupt_at < 0 ? "" : " around a lost patch",
            grow_at < 0 ? "" : ", its stream replaced",
-           behind_at < 0 ? "" : ", recovered on a key frame nobody asked for (AV1)", patches);
+           behind_at < 0 ? "" : ", recovered on a key frame nobody asked for (AV1)",
+           pause_at < 0 ? "" : " after a pause", patches);
     tu_close_desktop(&c, &enc, &dec);
 }
 
@@ -1506,12 +1511,13 @@ int main(void)
     corrupt();
     controls_beside();
     window_over_video();
-    subtitle_over_video(H, -1, 0, -1, -1);
-    subtitle_over_video(472, -1, 0, -1, -1);
-    subtitle_over_video(H, 50, 0, -1, -1);
-    subtitle_over_video(H, 50, 5, 51, -1);
-    subtitle_over_video(H, -1, 0, 70, -1);
-    subtitle_over_video(H, 48, 0, -1, 52);
+    subtitle_over_video(H, -1, 0, -1, -1, -1);
+    subtitle_over_video(472, -1, 0, -1, -1, -1);
+    subtitle_over_video(H, 50, 0, -1, -1, -1);
+    subtitle_over_video(H, 50, 5, 51, -1, -1);
+    subtitle_over_video(H, -1, 0, 70, -1, -1);
+    subtitle_over_video(H, 48, 0, -1, 52, -1);
+    subtitle_over_video(H, 45, 0, -1, 72, 58);
     subtitle_box_over_video();
     kept_after_tiles();
     corner_pixel();
