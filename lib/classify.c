@@ -8,29 +8,6 @@
 
 /* ---- per-tile statistics ---- */
 
-static inline void rgb_of(const uint8_t *p, int bpp, int *r, int *g, int *b)
-{
-    if (bpp == 4) {
-        *r = p[0];
-        *g = p[1];
-        *b = p[2];
-    } else {
-        unsigned v = vd_rl16(p);
-        *r = (int)((v >> 11) << 3);
-        *g = (int)(((v >> 5) & 63) << 2);
-        *b = (int)((v & 31) << 3);
-    }
-}
-
-static inline int max_channel_diff(const uint8_t *a, const uint8_t *b, int bpp)
-{
-    int ar, ag, ab, br, bg, bb;
-    rgb_of(a, bpp, &ar, &ag, &ab);
-    rgb_of(b, bpp, &br, &bg, &bb);
-    int d = abs(ar - br), e = abs(ag - bg), f = abs(ab - bb);
-    return VD_MAX(d, VD_MAX(e, f));
-}
-
 static inline uint32_t colour_key(const uint8_t *p, int bpp)
 {
     return bpp == 4 ? vd_rl32(p) & 0x00ffffffu : vd_rl16(p);
@@ -425,7 +402,7 @@ void vd_tile_stats_c(const uint8_t *cur, size_t cur_stride, const uint8_t *prev,
             if (colour_key(cp, bpp) == colour_key(pp, bpp) || (x >= sx0 && x < sx1))
                 continue;
             out->changed++;
-            out->noise += max_channel_diff(cp, pp, bpp) <= VD_CLS_NOISE_MAX;
+            out->noise += vd_px_max_channel_diff(cp, pp, bpp) <= VD_CLS_NOISE_MAX;
             out->blocks |= (uint16_t)(1u << ((y >> 4) * 4 + (x >> 4)));
         }
         if (y & 3)
@@ -436,14 +413,14 @@ void vd_tile_stats_c(const uint8_t *cur, size_t cur_stride, const uint8_t *prev,
             out->pairs++;
             if (ka == kb)
                 continue;
-            out->smooth += max_channel_diff(a, b, bpp) <= VD_CLS_SMOOTH_MAX;
+            out->smooth += vd_px_max_channel_diff(a, b, bpp) <= VD_CLS_SMOOTH_MAX;
             if (out->colours < VD_CLS_COLOUR_CAP)
                 out->colours += (uint32_t)colour_set_add(set, kb);
         }
         for (int x = 1; x < w - 1; x++) {
             int v[9];
             for (int k = 0; k < 3; k++)
-                rgb_of(c + (size_t)(x - 1 + k) * bpp_z, bpp, &v[3 * k], &v[3 * k + 1],
+                vd_px_rgb(c + (size_t)(x - 1 + k) * bpp_z, bpp, &v[3 * k], &v[3 * k + 1],
                        &v[3 * k + 2]);
             add_triple(triple_kind(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]), out);
         }
@@ -864,7 +841,7 @@ static unsigned rendered_blocks(const vd_classifier *c, const vd_frame *f, size_
                     if (!nb[d] || colour_key(nb[d], bpp) == kp)
                         continue;
                     steps[d]++;
-                    smooth[d] += max_channel_diff(nb[d], p, bpp) <= VD_CLS_SMOOTH_MAX;
+                    smooth[d] += vd_px_max_channel_diff(nb[d], p, bpp) <= VD_CLS_SMOOTH_MAX;
                 }
                 if (x && colours < VD_CLS_COLOUR_CAP)
                     colours += (unsigned)colour_set_add(set, kp);

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <vd/common.h>
@@ -48,6 +49,31 @@ static inline void vd_wl64(uint8_t *p, uint64_t v)
 
 /* A pixel of 2 or 4 bytes as a little-endian value. */
 static inline uint32_t vd_rl_px(const uint8_t *p, int bpp) { return bpp == 4 ? vd_rl32(p) : vd_rl16(p); }
+
+/* A pixel's channels in 8 bits: bytes 0-2 of a 4-byte one (in its format's order), or RGB565. */
+static inline void vd_px_rgb(const uint8_t *p, int bpp, int *r, int *g, int *b)
+{
+    if (bpp == 4) {
+        *r = p[0];
+        *g = p[1];
+        *b = p[2];
+    } else {
+        unsigned v = vd_rl16(p);
+        *r = (int)((v >> 11) << 3);
+        *g = (int)(((v >> 5) & 63) << 2);
+        *b = (int)((v & 31) << 3);
+    }
+}
+
+/* The largest difference of two pixels' channels (vd_px_rgb()). */
+static inline int vd_px_max_channel_diff(const uint8_t *a, const uint8_t *b, int bpp)
+{
+    int ar, ag, ab, br, bg, bb;
+    vd_px_rgb(a, bpp, &ar, &ag, &ab);
+    vd_px_rgb(b, bpp, &br, &bg, &bb);
+    int d = abs(ar - br), e = abs(ag - bg), f = abs(ab - bb);
+    return VD_MAX(d, VD_MAX(e, f));
+}
 
 /* rows rows of row_bytes bytes between two images of any strides. */
 static inline void vd_copy_rows(uint8_t *dst, size_t dst_stride, const uint8_t *src,

@@ -455,6 +455,59 @@ static void subtitle_over_video(int height, int corrupt_at, int key_delay, int g
     tu_close_desktop(&c, &enc, &dec);
 }
 
+/* A glyph pixel of sub, or (outline) a pixel beside one: white on a black outline. */
+static int outlined_glyph(vd_rect sub, int x, int y, uint32_t *colour)
+{
+    *colour = 0xffffffu;
+    if (glyph(sub, x, y))
+        return 1;
+    *colour = 0;
+    return glyph(sub, x - 1, y) || glyph(sub, x + 1, y) || glyph(sub, x, y - 1) ||
+           glyph(sub, x, y + 1);
+}
+
+/* A subtitle with a black outline over a playing video: its still pixels have two colours and
+ * a sharp edge between them, so they are patched after TEXT_PATCH_AGE (4) pictures instead of
+ * PATCH_AGE (30): exact from 6 frames after it came, on every frame it is shown. */
+static void outlined_subtitle_over_video(void)
+{
+    tu_rng r = tu_rng_init(83);
+    vd_encoder *enc;
+    vd_decoder *dec;
+    tu_canvas c = tu_open_desktop(NULL, W, H, &r, &enc, &dec);
+    const vd_rect sub = {area.x + 80, area.y + area.height - 40, 160, 24};
+    int exact_frames = 0, first_exact = -1, pixels = 0;
+    for (int frame = 0; frame < 70; frame++) {
+        paint(&c, &r, frame);
+        uint32_t v;
+        for (int y = sub.y - 1; frame >= 20 && y <= sub.y + sub.height; y++)
+            for (int x = sub.x - 1; x <= sub.x + sub.width; x++)
+                if (outlined_glyph(sub, x, y, &v))
+                    memcpy(c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, &v, 4);
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        vd_image img = roundtrip(enc, dec, &f, 0);
+        int wrong = 0;
+        pixels = 0;
+        for (int y = sub.y - 1; y <= sub.y + sub.height; y++)
+            for (int x = sub.x - 1; x <= sub.x + sub.width; x++)
+                if (outlined_glyph(sub, x, y, &v)) {
+                    pixels++;
+                    wrong += !same_pixel(&img, &c, x, y);
+                }
+        if (frame >= 20 && !wrong && first_exact < 0)
+            first_exact = frame;
+        if (frame >= 20 + 6) {
+            CHECK(!wrong, "frame %d: %d of %d pixels of the outlined subtitle not exact", frame,
+                  wrong, pixels);
+            exact_frames++;
+        }
+    }
+    printf("video: an outlined subtitle (%d pixels) over a playing video exact from %d frames "
+           "after it came, on %d frames\n", pixels, first_exact - 20, exact_frames);
+    tu_close_desktop(&c, &enc, &dec);
+}
+
 /* A subtitle over a playing video, patched and kept; the video pauses long enough for
  * build-to-lossless to send its tiles exactly, then plays on with the glyphs still kept, and
  * the client asks for a key frame.  The glyphs stay exact throughout, and the key frame's
@@ -1519,6 +1572,7 @@ int main(void)
     subtitle_over_video(H, 48, 0, -1, 52, -1);
     subtitle_over_video(H, 45, 0, -1, 72, 58);
     subtitle_box_over_video();
+    outlined_subtitle_over_video();
     kept_after_tiles();
     corner_pixel();
     window_dragged_beside(0);
