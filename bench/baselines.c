@@ -14,9 +14,10 @@
 #include "lib/buf.h"
 
 enum { MASK_NONE, MASK_TEXT, MASK_CHANGED, MASK_NATURAL };
+#define MASK_OVER 0x10 /* with MASK_TEXT or MASK_CHANGED: over a video or 3D label */
 
 struct bench_text_mask {
-    uint8_t *map;  /* per pixel: MASK_* */
+    uint8_t *map;  /* per pixel: MASK_*, maybe | MASK_OVER */
     uint8_t *prev; /* the previous source frame, rows packed */
     int width, height, have_prev;
     const bench_region **order;
@@ -77,15 +78,22 @@ int bench_text_mask_update(bench_text_mask *m, const bench_frame *f)
         uint8_t v = r->cls == BENCH_CLASS_TEXT || r->cls == BENCH_CLASS_STATIC ? MASK_TEXT
                     : r->cls == BENCH_CLASS_VIDEO || r->cls == BENCH_CLASS_3D     ? MASK_NATURAL
                                                                                : MASK_NONE;
-        for (int y = y0; y < y1 && x0 < x1; y++)
-            memset(m->map + (size_t)y * w + (size_t)x0, v, (size_t)(x1 - x0));
+        for (int y = y0; y < y1 && x0 < x1; y++) {
+            uint8_t *line = m->map + (size_t)y * w;
+            if (v != MASK_TEXT) {
+                memset(line + x0, v, (size_t)(x1 - x0));
+                continue;
+            }
+            for (int x = x0; x < x1; x++)
+                line[x] = (uint8_t)(MASK_TEXT | (line[x] == MASK_NATURAL || line[x] & MASK_OVER ? MASK_OVER : 0));
+        }
     }
     for (size_t y = 0; y < h; y++) {
         const uint8_t *src = f->data + y * f->stride, *prev = m->prev + y * row;
         if (m->have_prev && memcmp(src, prev, row))
             for (size_t x = 0; x < w; x++)
-                if (m->map[y * w + x] == MASK_TEXT && memcmp(src + x * 4, prev + x * 4, 3))
-                    m->map[y * w + x] = MASK_CHANGED;
+                if ((m->map[y * w + x] & ~MASK_OVER) == MASK_TEXT && memcmp(src + x * 4, prev + x * 4, 3))
+                    m->map[y * w + x] ^= MASK_TEXT ^ MASK_CHANGED;
         memcpy(m->prev + y * row, src, row);
     }
     m->have_prev = 1;
@@ -109,14 +117,18 @@ void bench_text_error_add(bench_text_error *e, const bench_text_mask *m, const b
                 e->se_natural += d * d;
                 continue;
             }
+            int changed = (map[x] & ~MASK_OVER) == MASK_CHANGED;
+            int still_over = map[x] == (MASK_TEXT | MASK_OVER);
             e->n_all++;
-            e->n_changed += map[x] == MASK_CHANGED;
+            e->n_changed += changed;
+            e->n_still_over += still_over;
             if (same || !memcmp(a, b, 3))
                 continue;
             double d = bench_luma_diff(a, b);
             e->se_all += d * d;
             e->wrong++;
-            if (map[x] == MASK_CHANGED)
+            e->wrong_still_over += still_over;
+            if (changed)
                 e->se_changed += d * d;
         }
     }

@@ -7,6 +7,8 @@
  *    score.h) is text or static.  Unlabelled workloads have none (PSNR n/a).
  *  - Changed text pixels: text pixels whose B, G or R differs from the previous source frame
  *    of the same size; the first frame has none.
+ *  - Still text over video: text pixels that a video or 3D label lies under (a subtitle) and
+ *    that did not change since the previous source frame; bit-exact or not, as wrong.
  *  - Text error: over those pixels of the decoded image against the source, the BT.601 luma
  *    difference (0.299 R + 0.587 G + 0.114 B, as video_metrics.c); Y-PSNR = 10 log10(255^2 /
  *    mean squared difference), infinite when it is 0.  wrong counts the text pixels whose
@@ -53,6 +55,7 @@ typedef struct bench_text_error {
     double se_all, se_changed; /* summed squared luma differences */
     uint64_t n_all, n_changed; /* pixel-frames */
     uint64_t wrong;            /* text pixel-frames not bit-exact */
+    uint64_t n_still_over, wrong_still_over; /* still text over video: pixel-frames, not exact */
     double se_natural;         /* ... over video and 3D pixels */
     uint64_t n_natural;
 } bench_text_error;

@@ -417,7 +417,7 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
     bench_scroll *scroll = NULL;
     int ret = vd_encoder_new(&ecfg, &enc);
     if (ret < 0 || (ret = vd_decoder_new(NULL, &dec)) < 0 || (ret = bench_scroll_new(&scroll)) < 0 ||
-        (opt->baselines && (ret = bench_text_mask_new(&text_mask)) < 0) ||
+        (ret = bench_text_mask_new(&text_mask)) < 0 ||
         (opt->peers && (ret = peer_bench_new(&r->peers)) < 0))
         goto out;
     snprintf(r->name, sizeof(r->name), "%s", bench_workload_name(wl));
@@ -938,6 +938,12 @@ static void print_text(const result *res, int n, const kernel_result *kr, int n_
                                                             : "hardware and software",
                r->video.y_psnr, r->video.ssim, r->video.ttl_p50_ms, r->video.ttl_p95_ms,
                r->video.ttl_samples, r->pixels_patched);
+        if (r->text.n_still_over)
+            printf("%s video: still text over video or 3D (a subtitle, a window over a player) bit-exact on %.1f %% of its "
+                   "pixel-frames (%" PRIu64 " of %" PRIu64 " not)\n", r->name,
+                   100.0 * (double)(r->text.n_still_over - r->text.wrong_still_over) /
+                       (double)r->text.n_still_over,
+                   r->text.wrong_still_over, r->text.n_still_over);
         if (r->video.windows)
             printf("%s video: over %d whole 5 s window(s) from the first stream frame, the "
                    "streams sent %.0f to %.0f kbit/s for mean targets of %.0f to %.0f kbit/s "
@@ -1026,6 +1032,7 @@ static void print_json(const result *res, int n, const kernel_result *kr, int n_
                "\"video_bytes\":%" PRIu64 ",\"tiles_streamed\":%" PRIu64
                ",\"frames_to_lossless\":%d,\"video\":{\"streams\":%d,\"pictures\":%" PRIu64
                ",\"pictures_on_hardware\":%" PRIu64 ",\"pixels_patched\":%" PRIu64
+               ",\"still_text_over_video\":{\"pixel_frames\":%" PRIu64 ",\"not_exact\":%" PRIu64 "}"
                ",\"kbit_per_s\":%.1f,"
                "\"y_psnr\":%.3f,\"ssim\":%.5f,\"windows_5s\":{\"count\":%d,\"min_kbit_per_s\":%.1f,"
                "\"max_kbit_per_s\":%.1f,\"min_target_kbit_per_s\":%.1f,\"max_target_kbit_per_s\":%.1f,"
@@ -1037,7 +1044,8 @@ static void print_json(const result *res, int n, const kernel_result *kr, int n_
                bench_quantile(&r->decode_ms, 0.95), bench_quantile(&r->scan_ratio, 0.5), r->lz4_ratio,
                r->mismatches ? "false" : "true", r->video_bytes, r->tiles_streamed,
                r->lossless_frames, r->video.streams, r->video_pictures, r->video_pictures_hw,
-               r->pixels_patched, r->frames ? (double)r->video_bytes * 8 * r->fps / r->frames / 1000 : 0,
+               r->pixels_patched, r->text.n_still_over, r->text.wrong_still_over,
+               r->frames ? (double)r->video_bytes * 8 * r->fps / r->frames / 1000 : 0,
                r->video.y_psnr, r->video.ssim, r->video.windows, r->video.window_min_kbps,
                r->video.window_max_kbps, r->video.target_min_kbps, r->video.target_max_kbps,
                r->video.off_min_pct, r->video.off_max_pct, r->video.coded_off_min_pct,
