@@ -85,6 +85,7 @@ struct vd_video_encoder {
     rate_loop loop;
     int64_t opened_us; /* the last coded picture's time when it was last opened again (-1) */
     int64_t allowed_bits; /* what the target allowed the last picture (see the header) */
+    size_t side_bytes;    /* sent beside the last picture (vd_video_encoder_count_side()) */
     /* encoder_open() or encode_frame() failed on the host's side (memory, too many packets),
      * not the backend's */
     int own_failure;
@@ -795,6 +796,9 @@ static int reopen_at(vd_video_encoder *ve, int64_t bitrate)
 
 int vd_video_encoder_retargets(const vd_video_encoder *ve) { return is_x264(ve); }
 
+/* (Counted with the next picture: the loop measures over seconds.) */
+void vd_video_encoder_count_side(vd_video_encoder *ve, size_t bytes) { ve->side_bytes += bytes; }
+
 int vd_video_encoder_set_bitrate(vd_video_encoder *ve, int64_t bitrate)
 {
     if (!is_x264(ve))
@@ -869,8 +873,9 @@ static int encode_picture(vd_video_encoder *ve, const picture *pic, int64_t pts_
         int key = force_key;
         for (int i = 0; i < *n_pkts; i++)
             key |= pkts[i].key;
-        loop_account(ve, pts_us, d, key, out->size - start);
+        loop_account(ve, pts_us, d, key, out->size - start + ve->side_bytes);
     }
+    ve->side_bytes = 0;
     return ret;
 }
 

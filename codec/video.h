@@ -102,6 +102,11 @@ VD_HIDDEN uint64_t vd_video_encoder_convert_ns(const vd_video_encoder *ve);
  * again. */
 VD_HIDDEN int64_t vd_video_encoder_allowed_bits(const vd_video_encoder *ve);
 
+/* Counts bytes sent with the stream's last picture beside it (the wire's masks and its kept
+ * and patched pixels) against its rate: libx264's outer loop holds the two together to the
+ * target from the next picture on.  Other encoders ignore them. */
+VD_HIDDEN void vd_video_encoder_count_side(vd_video_encoder *ve, size_t bytes);
+
 /* Changes the stream's bit rate from the next frame on: libx264 without a key frame.  An
  * encoder that cannot change it during a stream (libaom, VAAPI through libavcodec 5.1; NVENC
  * only with a key frame) is opened again at the new rate, its next picture a key frame, for

@@ -1659,6 +1659,7 @@ static int code_stream(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
             return ret;
         enc->stats.video_bytes += enc->out.size - before;
     }
+    vd_video_encoder_count_side(st->video, (size_t)n_pkts * pk->side_size);
     return 0;
 }
 
