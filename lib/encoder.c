@@ -48,6 +48,11 @@
  * moving picture: they wait for PATCH_AGE. */
 #define PATCH_AGE 30
 #define TEXT_PATCH_AGE 4
+/* A block whose early patch was given back within PATCH_AGE pictures (it did not hold: pixel
+ * art, a cel animation that changes every few pictures) waits this many of its pictures
+ * before its next early patch: each was raw pixels anew (up to twice the stream's bytes on
+ * text-like content that changes every 5 pictures).  It still patches after PATCH_AGE. */
+#define TEXT_BACKOFF 255
 /* Text-like pixels have at most TEXT_MAX_COLOURS colours (an unchanged block whose still
  * lossy pixels are patched, keep_still(), too) and, where an edge is asked for, one of them
  * differs from a pixel beside it that stood still too by TEXT_EDGE or more in a channel: a
@@ -103,6 +108,10 @@ typedef struct enc_stream {
      * since the client was told. */
     uint16_t *keep;
     uint8_t *age; /* 256 per block of rect: the pictures since each pixel last changed, to 255 */
+    /* 2 per block (in age's allocation): pictures left after an early patch (TEXT_PATCH_AGE)
+     * in which giving a kept pixel back means it did not hold, and pictures left before the
+     * block's next early patch (see age_and_patch()). */
+    uint8_t *text_hold;
     /* A key frame went out without VD_STREAM_FRAME_KEEP_RESET (a re-opened encoder's first):
      * a client that waited for one took it with kept pixels that missed what it skipped. */
     int keep_reset_due;
@@ -635,6 +644,7 @@ static void keep_take_over(enc_stream *st, const enc_stream *old)
         size_t to = (size_t)((dy / 16 + b / old_bw) * bw + dx / 16 + b % old_bw);
         memcpy(st->keep + 16 * to, old->keep + 16 * (size_t)b, 16 * sizeof(*st->keep));
         memcpy(st->age + 256 * to, old->age + 256 * (size_t)b, 256);
+        memcpy(st->text_hold + 2 * to, old->text_hold + 2 * (size_t)b, 2);
     }
 }
 
@@ -853,7 +863,8 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
                          .need_key = 1};
         size_t blocks = (size_t)((q->width + 15) / 16) * (size_t)((q->height + 15) / 16);
         st.keep = calloc(16 * blocks, sizeof(*st.keep));
-        st.age = calloc(256, blocks);
+        st.age = calloc(256 + 2, blocks);
+        st.text_hold = st.age ? st.age + 256 * blocks : NULL;
         if (!st.keep || !st.age) {
             stream_free(&st);
             ret = VD_ERR(ENOMEM);
@@ -1199,19 +1210,11 @@ static int still_in(const enc_stream *st, int x, int y)
 static int text_like(const enc_surface *s, const enc_stream *edges_in, const uint8_t *data,
                      size_t stride, int x, int y, const uint16_t *rows)
 {
-    static const int step[4][2] = {{1, 0}, {-1, 0}, {0, 1}, {0, -1}};
     uint32_t seen[TEXT_MAX_COLOURS];
-    int n = 0, bpp = s->grid.bpp, edge = !edges_in;
+    int n = 0, bpp = s->grid.bpp;
     for (int r = 0; r < 16; r++)
         for (unsigned set = rows[r]; set; set &= set - 1) {
-            int c = __builtin_ctz(set);
-            const uint8_t *p = data + (size_t)(y + r) * stride + (size_t)(x + c) * (size_t)bpp;
-            for (int k = 0; k < 4 && !edge; k++) {
-                int qx = x + c + step[k][0], qy = y + r + step[k][1];
-                edge = still_in(edges_in, qx, qy) &&
-                       vd_px_max_channel_diff(p, data + (size_t)qy * stride + (size_t)qx * (size_t)bpp,
-                                              bpp) >= TEXT_EDGE;
-            }
+            const uint8_t *p = data + (size_t)(y + r) * stride + (size_t)(x + __builtin_ctz(set)) * (size_t)bpp;
             uint32_t v = vd_rl_px(p, bpp) & s->grid.mask;
             int k = 0;
             while (k < n && seen[k] != v)
@@ -1222,17 +1225,35 @@ static int text_like(const enc_surface *s, const enc_stream *edges_in, const uin
                 return 0;
             seen[n++] = v;
         }
-    return edge;
+    if (!edges_in)
+        return 1;
+    static const int step[4][2] = {{1, 0}, {-1, 0}, {0, 1}, {0, -1}};
+    for (int r = 0; r < 16; r++)
+        for (unsigned set = rows[r]; set; set &= set - 1) {
+            int px = x + __builtin_ctz(set), py = y + r;
+            const uint8_t *p = data + (size_t)py * stride + (size_t)px * (size_t)bpp;
+            for (int k = 0; k < 4; k++) {
+                int qx = px + step[k][0], qy = py + step[k][1];
+                if (still_in(edges_in, qx, qy) &&
+                    vd_px_max_channel_diff(p, data + (size_t)qy * stride + (size_t)qx * (size_t)bpp,
+                                           bpp) >= TEXT_EDGE)
+                    return 1;
+            }
+        }
+    return 0;
 }
 
 /* Ages the w x h pixels of st's block b at (x, y) by one of its pictures (those set in
  * changed to 0), and sets bp->patch to its lossy pixels that PATCH_AGE pictures left
  * unchanged, or TEXT_PATCH_AGE when those are text-like, if any and *patch_budget allows
- * another block. */
+ * another block; not early for TEXT_BACKOFF pictures after an early patch that did not hold
+ * (keep_update()). */
 static void age_and_patch(enc_surface *s, enc_stream *st, uint32_t b, int x, int y, int w, int h,
                           const uint16_t *changed, int *patch_budget, block_part *bp)
 {
-    uint8_t *age = st->age + 256 * (size_t)b;
+    uint8_t *age = st->age + 256 * (size_t)b, *hold = st->text_hold + 2 * (size_t)b;
+    hold[0] -= hold[0] > 0;
+    hold[1] -= hold[1] > 0;
     uint16_t young[16]; /* lossy pixels still for TEXT_PATCH_AGE */
     int more_young = 0;
     for (int r = 0; r < 16; r++) {
@@ -1252,9 +1273,11 @@ static void age_and_patch(enc_surface *s, enc_stream *st, uint32_t b, int x, int
         more_young |= young[r] != bp->patch[r];
     }
     /* (the reference holds their pixels: they did not change) */
-    if (more_young &&
-        text_like(s, st, s->prev, (size_t)s->grid.width * (size_t)s->grid.bpp, x, y, young))
+    if (more_young && !hold[1] &&
+        text_like(s, st, s->prev, (size_t)s->grid.width * (size_t)s->grid.bpp, x, y, young)) {
         memcpy(bp->patch, young, sizeof(young));
+        hold[0] = PATCH_AGE;
+    }
     bp->patched = 0;
     for (int r = 0; r < 16; r++)
         bp->patched |= bp->patch[r] != 0;
@@ -1286,9 +1309,11 @@ static int keep_update(vd_encoder *enc, enc_surface *s, enc_stream *st,
         memset(bp->patch, 0, sizeof(bp->patch));
         bp->patched = 0;
     }
+    int given_back = 0;
     for (int r = 0; r < 16; r++) {
         unsigned in_part = r >= part.y0 && r < part.y1 ? vd_box_cols(part.x0, part.x1) : 0;
         next[r] = (uint16_t)((keep[r] & (~in_part | bp->exact[r])) | bp->patch[r]);
+        given_back |= (keep[r] & ~next[r]) != 0;
         changed |= next[r] != keep[r];
         bp->rows[r] &= (uint16_t)~next[r];
         if (bp->patch[r]) { /* exact from this frame */
@@ -1296,6 +1321,9 @@ static int keep_update(vd_encoder *enc, enc_surface *s, enc_stream *st,
             *patched_word(s, x, y + r) |= bp->patch[r];
         }
     }
+    uint8_t *hold = st->text_hold + 2 * (size_t)b;
+    if (given_back && hold[0]) /* an early patch that did not hold */
+        hold[1] = TEXT_BACKOFF;
     if (!changed)
         return 0;
     int ret = keep_save(enc, st, b);

@@ -468,7 +468,8 @@ static int outlined_glyph(vd_rect sub, int x, int y, uint32_t *colour)
 
 /* A subtitle with a black outline over a playing video: its still pixels have two colours and
  * a sharp edge between them, so they are patched after TEXT_PATCH_AGE (4) pictures instead of
- * PATCH_AGE (30): exact from 6 frames after it came, on every frame it is shown. */
+ * PATCH_AGE (30): exact from 6 frames after it came at the latest (5 now), on every frame
+ * it is shown. */
 static void outlined_subtitle_over_video(void)
 {
     tu_rng r = tu_rng_init(83);
