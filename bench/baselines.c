@@ -20,6 +20,7 @@ struct bench_text_mask {
     uint8_t *map;  /* per pixel: MASK_*, maybe | MASK_OVER */
     uint8_t *prev; /* the previous source frame, rows packed */
     int width, height, have_prev;
+    int still_known; /* the last update had a previous frame: unchanged text is still */
     const bench_region **order;
     size_t order_cap;
 };
@@ -57,6 +58,7 @@ int bench_text_mask_update(bench_text_mask *m, const bench_frame *f)
         m->height = f->height;
     }
     memset(m->map, MASK_NONE, w * h);
+    m->still_known = m->have_prev;
     if (f->n_regions > m->order_cap) {
         free(m->order);
         m->order_cap = 0;
@@ -71,6 +73,7 @@ int bench_text_mask_update(bench_text_mask *m, const bench_frame *f)
             m->order[j] = m->order[j - 1];
         m->order[j] = &f->regions[i];
     }
+    int natural = 0; /* painted: text after it may lie over it */
     for (size_t i = 0; i < f->n_regions; i++) {
         const bench_region *r = m->order[i];
         int x0 = VD_MAX(r->x, 0), y0 = VD_MAX(r->y, 0);
@@ -78,9 +81,10 @@ int bench_text_mask_update(bench_text_mask *m, const bench_frame *f)
         uint8_t v = r->cls == BENCH_CLASS_TEXT || r->cls == BENCH_CLASS_STATIC ? MASK_TEXT
                     : r->cls == BENCH_CLASS_VIDEO || r->cls == BENCH_CLASS_3D     ? MASK_NATURAL
                                                                                : MASK_NONE;
+        natural |= v == MASK_NATURAL;
         for (int y = y0; y < y1 && x0 < x1; y++) {
             uint8_t *line = m->map + (size_t)y * w;
-            if (v != MASK_TEXT) {
+            if (v != MASK_TEXT || !natural) {
                 memset(line + x0, v, (size_t)(x1 - x0));
                 continue;
             }
@@ -100,6 +104,25 @@ int bench_text_mask_update(bench_text_mask *m, const bench_frame *f)
     return 0;
 }
 
+int bench_text_over_natural(const bench_frame *f)
+{
+    for (size_t i = 0; i < f->n_regions; i++) {
+        const bench_region *t = &f->regions[i];
+        if (t->cls != BENCH_CLASS_TEXT && t->cls != BENCH_CLASS_STATIC)
+            continue;
+        for (size_t k = 0; k < f->n_regions; k++) {
+            const bench_region *v = &f->regions[k];
+            if ((v->cls == BENCH_CLASS_VIDEO || v->cls == BENCH_CLASS_3D) &&
+                (v->z < t->z || (v->z == t->z && k < i)) && v->x < t->x + t->w &&
+                t->x < v->x + v->w && v->y < t->y + t->h && t->y < v->y + v->h)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+void bench_text_mask_skip(bench_text_mask *m) { m->have_prev = 0; }
+
 void bench_text_error_add(bench_text_error *e, const bench_text_mask *m, const bench_frame *f,
                           const uint8_t *img, size_t stride, int width, int height)
 {
@@ -118,7 +141,7 @@ void bench_text_error_add(bench_text_error *e, const bench_text_mask *m, const b
                 continue;
             }
             int changed = (map[x] & ~MASK_OVER) == MASK_CHANGED;
-            int still_over = map[x] == (MASK_TEXT | MASK_OVER);
+            int still_over = m->still_known && map[x] == (MASK_TEXT | MASK_OVER);
             e->n_all++;
             e->n_changed += changed;
             e->n_still_over += still_over;

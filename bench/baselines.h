@@ -8,7 +8,8 @@
  *  - Changed text pixels: text pixels whose B, G or R differs from the previous source frame
  *    of the same size; the first frame has none.
  *  - Still text over video: text pixels that a video or 3D label lies under (a subtitle) and
- *    that did not change since the previous source frame; bit-exact or not, as wrong.
+ *    that did not change since the previous source frame (none in a frame without one);
+ *    bit-exact or not, as wrong.
  *  - Text error: over those pixels of the decoded image against the source, the BT.601 luma
  *    difference (0.299 R + 0.587 G + 0.114 B, as video_metrics.c); Y-PSNR = 10 log10(255^2 /
  *    mean squared difference), infinite when it is 0.  wrong counts the text pixels whose
@@ -50,6 +51,11 @@ void bench_text_mask_free(bench_text_mask **m);
 /* Marks f's text, changed text and video/3D pixels; call once per frame, in order.  0 or
  * -ENOMEM. */
 int bench_text_mask_update(bench_text_mask *m, const bench_frame *f);
+/* For a frame not given to the mask: the next update has no previous frame. */
+void bench_text_mask_skip(bench_text_mask *m);
+/* Whether a text or static label of f lies over a video or 3D one (still text over video is
+ * measured only then, outside --baselines: the mask walks every pixel). */
+int bench_text_over_natural(const bench_frame *f);
 
 typedef struct bench_text_error {
     double se_all, se_changed; /* summed squared luma differences */

@@ -494,11 +494,13 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
             memset(lossy, 0, st.tiles_total);
         if (opt->verify && !images_equal(&f, &img, lossy))
             r->mismatches++;
-        if (text_mask) { /* not timed */
+        if (opt->baselines || bench_text_over_natural(&f)) { /* not timed */
             if ((ret = bench_text_mask_update(text_mask, &f)) < 0)
                 goto out;
             bench_text_error_add(&r->text, text_mask, &f, img.data, (size_t)img.stride,
                                  img.width, img.height);
+        } else {
+            bench_text_mask_skip(text_mask);
         }
 
         /* Baselines on the same bytes, outside the timed sections above. */
