@@ -1273,17 +1273,18 @@ static void age_and_patch(enc_surface *s, enc_stream *st, uint32_t b, int x, int
         more_young |= young[r] != bp->patch[r];
     }
     /* (the reference holds their pixels: they did not change) */
-    if (more_young && !hold[1] &&
-        text_like(s, st, s->prev, (size_t)s->grid.width * (size_t)s->grid.bpp, x, y, young)) {
+    int early = more_young && !hold[1] &&
+                text_like(s, st, s->prev, (size_t)s->grid.width * (size_t)s->grid.bpp, x, y, young);
+    if (early)
         memcpy(bp->patch, young, sizeof(young));
-        hold[0] = PATCH_AGE;
-    }
     bp->patched = 0;
     for (int r = 0; r < 16; r++)
         bp->patched |= bp->patch[r] != 0;
-    if (bp->patched && *patch_budget > 0)
+    if (bp->patched && *patch_budget > 0) {
         --*patch_budget;
-    else if (bp->patched) {
+        if (early)
+            hold[0] = PATCH_AGE;
+    } else if (bp->patched) {
         memset(bp->patch, 0, sizeof(bp->patch));
         bp->patched = 0;
     }
