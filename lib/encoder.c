@@ -48,11 +48,14 @@
  * moving picture: they wait for PATCH_AGE. */
 #define PATCH_AGE 30
 #define TEXT_PATCH_AGE 4
-/* A block whose early patch was given back within PATCH_AGE pictures (it did not hold: pixel
- * art, a cel animation that changes every few pictures) waits this many of its pictures
- * before its next early patch: each was raw pixels anew (up to twice the stream's bytes on
- * text-like content that changes every 5 pictures).  It still patches after PATCH_AGE. */
-#define TEXT_BACKOFF 255
+/* A block whose early patch was given back within TEXT_HOLD_US of frame time (it did not
+ * hold: pixel art, a cel animation that changes every few pictures) patches nothing early for
+ * TEXT_BACKOFF_US: each was raw pixels anew (up to twice the stream's bytes on text-like
+ * content that changes every 5 pictures).  The 30-picture rule stays.  Frame time, not the
+ * block's pictures: a patched block that stands still is not visited, and a subtitle line's
+ * change after seconds read as one that did not hold.  Shorter than any subtitle line. */
+#define TEXT_HOLD_US 400000
+#define TEXT_BACKOFF_US 8000000
 /* Text-like pixels have at most TEXT_MAX_COLOURS colours (an unchanged block whose still
  * lossy pixels are patched, keep_still(), too) and, where an edge is asked for, one of them
  * differs from a pixel beside it that stood still too by TEXT_EDGE or more in a channel: a
@@ -108,10 +111,11 @@ typedef struct enc_stream {
      * since the client was told. */
     uint16_t *keep;
     uint8_t *age; /* 256 per block of rect: the pictures since each pixel last changed, to 255 */
-    /* 2 per block (in age's allocation): pictures left after an early patch (TEXT_PATCH_AGE)
-     * in which giving a kept pixel back means it did not hold, and pictures left before the
-     * block's next early patch (see age_and_patch()). */
-    uint8_t *text_hold;
+    /* Per block: frame time (+ 1; 0: none) of its last early patch (TEXT_PATCH_AGE), and
+     * until when it patches nothing early (TEXT_HOLD_US). */
+    struct text_hold {
+        int64_t patched_t, backoff_until;
+    } *text_hold;
     /* A key frame went out without VD_STREAM_FRAME_KEEP_RESET (a re-opened encoder's first):
      * a client that waited for one took it with kept pixels that missed what it skipped. */
     int keep_reset_due;
@@ -318,8 +322,10 @@ static void stream_free(enc_stream *st)
     vd_video_encoder_free(&st->video);
     free(st->keep);
     free(st->age);
+    free(st->text_hold);
     st->keep = NULL;
     st->age = NULL;
+    st->text_hold = NULL;
 }
 
 static void streams_free(enc_surface *s)
@@ -644,7 +650,7 @@ static void keep_take_over(enc_stream *st, const enc_stream *old)
         size_t to = (size_t)((dy / 16 + b / old_bw) * bw + dx / 16 + b % old_bw);
         memcpy(st->keep + 16 * to, old->keep + 16 * (size_t)b, 16 * sizeof(*st->keep));
         memcpy(st->age + 256 * to, old->age + 256 * (size_t)b, 256);
-        memcpy(st->text_hold + 2 * to, old->text_hold + 2 * (size_t)b, 2);
+        st->text_hold[to] = old->text_hold[b];
     }
 }
 
@@ -863,9 +869,9 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
                          .need_key = 1};
         size_t blocks = (size_t)((q->width + 15) / 16) * (size_t)((q->height + 15) / 16);
         st.keep = calloc(16 * blocks, sizeof(*st.keep));
-        st.age = calloc(256 + 2, blocks);
-        st.text_hold = st.age ? st.age + 256 * blocks : NULL;
-        if (!st.keep || !st.age) {
+        st.age = calloc(256, blocks);
+        st.text_hold = calloc(blocks, sizeof(*st.text_hold));
+        if (!st.keep || !st.age || !st.text_hold) {
             stream_free(&st);
             ret = VD_ERR(ENOMEM);
             goto done;
@@ -1246,14 +1252,13 @@ static int text_like(const enc_surface *s, const enc_stream *edges_in, const uin
 /* Ages the w x h pixels of st's block b at (x, y) by one of its pictures (those set in
  * changed to 0), and sets bp->patch to its lossy pixels that PATCH_AGE pictures left
  * unchanged, or TEXT_PATCH_AGE when those are text-like, if any and *patch_budget allows
- * another block; not early for TEXT_BACKOFF pictures after an early patch that did not hold
+ * another block; not early for TEXT_BACKOFF_US after an early patch that did not hold
  * (keep_update()). */
 static void age_and_patch(enc_surface *s, enc_stream *st, uint32_t b, int x, int y, int w, int h,
                           const uint16_t *changed, int *patch_budget, block_part *bp)
 {
-    uint8_t *age = st->age + 256 * (size_t)b, *hold = st->text_hold + 2 * (size_t)b;
-    hold[0] -= hold[0] > 0;
-    hold[1] -= hold[1] > 0;
+    uint8_t *age = st->age + 256 * (size_t)b;
+    struct text_hold *hold = &st->text_hold[b];
     uint16_t young[16]; /* lossy pixels still for TEXT_PATCH_AGE */
     int more_young = 0;
     for (int r = 0; r < 16; r++) {
@@ -1273,7 +1278,7 @@ static void age_and_patch(enc_surface *s, enc_stream *st, uint32_t b, int x, int
         more_young |= young[r] != bp->patch[r];
     }
     /* (the reference holds their pixels: they did not change) */
-    int early = more_young && !hold[1] &&
+    int early = more_young && s->last_t >= hold->backoff_until &&
                 text_like(s, st, s->prev, (size_t)s->grid.width * (size_t)s->grid.bpp, x, y, young);
     if (early)
         memcpy(bp->patch, young, sizeof(young));
@@ -1283,7 +1288,7 @@ static void age_and_patch(enc_surface *s, enc_stream *st, uint32_t b, int x, int
     if (bp->patched && *patch_budget > 0) {
         --*patch_budget;
         if (early)
-            hold[0] = PATCH_AGE;
+            hold->patched_t = s->last_t + 1;
     } else if (bp->patched) {
         memset(bp->patch, 0, sizeof(bp->patch));
         bp->patched = 0;
@@ -1322,9 +1327,9 @@ static int keep_update(vd_encoder *enc, enc_surface *s, enc_stream *st,
             *patched_word(s, x, y + r) |= bp->patch[r];
         }
     }
-    uint8_t *hold = st->text_hold + 2 * (size_t)b;
-    if (given_back && hold[0]) /* an early patch that did not hold */
-        hold[1] = TEXT_BACKOFF;
+    struct text_hold *hold = &st->text_hold[b];
+    if (given_back && hold->patched_t && s->last_t + 1 - hold->patched_t < TEXT_HOLD_US)
+        hold->backoff_until = s->last_t + TEXT_BACKOFF_US; /* an early patch that did not hold */
     if (!changed)
         return 0;
     int ret = keep_save(enc, st, b);
