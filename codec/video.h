@@ -104,7 +104,7 @@ VD_HIDDEN int64_t vd_video_encoder_allowed_bits(const vd_video_encoder *ve);
 
 /* Counts bytes sent with the stream's last picture beside it (the wire's masks and its kept
  * and patched pixels) against its rate: libx264's outer loop holds the two together to the
- * target from the next picture on.  Other encoders ignore them. */
+ * target, spread over the next pictures.  Other encoders ignore them. */
 VD_HIDDEN void vd_video_encoder_count_side(vd_video_encoder *ve, size_t bytes);
 
 /* Changes the stream's bit rate from the next frame on: libx264 without a key frame.  An
