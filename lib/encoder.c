@@ -111,10 +111,11 @@ typedef struct enc_stream {
      * since the client was told. */
     uint16_t *keep;
     uint8_t *age; /* 256 per block of rect: the pictures since each pixel last changed, to 255 */
-    /* Per block: frame time (+ 1; 0: none) of its last early patch (TEXT_PATCH_AGE), and
-     * until when it patches nothing early (TEXT_HOLD_US). */
+    /* Per block: the frame time and pixels of its last early patch (TEXT_PATCH_AGE; no
+     * pixels: none), and until when it patches nothing early (TEXT_HOLD_US). */
     struct text_hold {
         int64_t patched_t, backoff_until;
+        uint16_t early[16];
     } *text_hold;
     /* A key frame went out without VD_STREAM_FRAME_KEEP_RESET (a re-opened encoder's first):
      * a client that waited for one took it with kept pixels that missed what it skipped. */
@@ -876,6 +877,8 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
             ret = VD_ERR(ENOMEM);
             goto done;
         }
+        for (size_t b = 0; b < blocks; b++)
+            st.text_hold[b].backoff_until = INT64_MIN;
         /* A region no encoder takes (no codec works, no memory) stays lossless. */
         if (vd_video_encoder_new(&p, &st.video) < 0) {
             s->stream_retry_t = s->last_t + STREAM_RETRY_US;
@@ -1287,8 +1290,10 @@ static void age_and_patch(enc_surface *s, enc_stream *st, uint32_t b, int x, int
         bp->patched |= bp->patch[r] != 0;
     if (bp->patched && *patch_budget > 0) {
         --*patch_budget;
-        if (early)
-            hold->patched_t = s->last_t + 1;
+        if (early) {
+            hold->patched_t = s->last_t;
+            memcpy(hold->early, bp->patch, sizeof(hold->early));
+        }
     } else if (bp->patched) {
         memset(bp->patch, 0, sizeof(bp->patch));
         bp->patched = 0;
@@ -1309,6 +1314,8 @@ static int keep_update(vd_encoder *enc, enc_surface *s, enc_stream *st,
     vd_box part = vd_box_unpack(bp->bounds);
     uint16_t *keep = st->keep + 16 * (size_t)b, next[16];
     int changed = 0;
+    /* The block's last early patch, before this picture's can replace it. */
+    struct text_hold *hold = &st->text_hold[b], last_early = *hold;
     if (trust_ref) /* (what lies outside the bounds did not change) */
         age_and_patch(s, st, b, x, y, w, h, bp->changed, patch_budget, bp);
     else {
@@ -1319,7 +1326,7 @@ static int keep_update(vd_encoder *enc, enc_surface *s, enc_stream *st,
     for (int r = 0; r < 16; r++) {
         unsigned in_part = r >= part.y0 && r < part.y1 ? vd_box_cols(part.x0, part.x1) : 0;
         next[r] = (uint16_t)((keep[r] & (~in_part | bp->exact[r])) | bp->patch[r]);
-        given_back |= (keep[r] & ~next[r]) != 0;
+        given_back |= (keep[r] & ~next[r] & last_early.early[r]) != 0;
         changed |= next[r] != keep[r];
         bp->rows[r] &= (uint16_t)~next[r];
         if (bp->patch[r]) { /* exact from this frame */
@@ -1327,8 +1334,7 @@ static int keep_update(vd_encoder *enc, enc_surface *s, enc_stream *st,
             *patched_word(s, x, y + r) |= bp->patch[r];
         }
     }
-    struct text_hold *hold = &st->text_hold[b];
-    if (given_back && hold->patched_t && s->last_t + 1 - hold->patched_t < TEXT_HOLD_US)
+    if (given_back && s->last_t - last_early.patched_t < TEXT_HOLD_US)
         hold->backoff_until = s->last_t + TEXT_BACKOFF_US; /* an early patch that did not hold */
     if (!changed)
         return 0;
