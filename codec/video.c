@@ -690,14 +690,22 @@ static void loop_correct(vd_video_encoder *ve)
 static void loop_account(vd_video_encoder *ve, int64_t pts_us, int64_t d_us, int key, size_t bytes)
 {
     rate_loop *l = &ve->loop;
-    if (ve->params.plain_rate_control)
+    if (ve->params.plain_rate_control) {
+        ve->side_bytes = 0;
         return;
+    }
     if (key || l->settle_until_us < 0) {
         loop_restart(l, 0);
         l->settle_until_us = pts_us + LOOP_SETTLE_US;
     }
     if (pts_us < l->settle_until_us)
-        return;
+        return; /* (the side bytes wait in their pool) */
+    /* A sixteenth of the side bytes not counted yet: a burst of patches (a subtitle's line)
+     * spreads over a second or so instead of swinging the loop's next correction, which then
+     * chased every burst (a line every 2 s: the factor 0.85, 0.89, 0.85, ...). */
+    size_t side = (ve->side_bytes + 15) / 16;
+    ve->side_bytes -= side;
+    bytes += side;
     rate_span *c = &l->cur;
     c->us += d_us;
     c->budget += ve->target * d_us;
@@ -872,12 +880,7 @@ static int encode_picture(vd_video_encoder *ve, const picture *pic, int64_t pts_
         int key = force_key;
         for (int i = 0; i < *n_pkts; i++)
             key |= pkts[i].key;
-        /* A sixteenth of the side bytes not counted yet: a burst of patches (a subtitle's
-         * line) spreads over a second or so instead of swinging the loop's next correction,
-         * which then chased every burst (a line every 2 s: the factor 0.85, 0.89, 0.85, ...). */
-        size_t side = (ve->side_bytes + 15) / 16;
-        ve->side_bytes -= side;
-        loop_account(ve, pts_us, d, key, out->size - start + side);
+        loop_account(ve, pts_us, d, key, out->size - start);
     } else if (ret == 0) {
         ve->side_bytes = 0; /* (no loop) */
     }
