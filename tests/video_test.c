@@ -325,6 +325,15 @@ static int glyph(vd_rect sub, int x, int y)
            ((dx + dy) % 7 < 2 || (dx * 3 + dy) % 11 == 0);
 }
 
+/* Draws sub's glyph pixels in white. */
+static void draw_glyphs(tu_canvas *c, vd_rect sub)
+{
+    for (int y = sub.y; y < sub.y + sub.height; y++)
+        for (int x = sub.x; x < sub.x + sub.width; x++)
+            if (glyph(sub, x, y))
+                tu_put_pixel(c, x, y, 0xffffffu);
+}
+
 /* A subtitle burnt into a playing video at the bottom of a W x height surface: its glyphs come
  * with the video's change, lossy, and are patched exactly once they have stood for PATCH_AGE
  * (30) pictures while the video around them plays; they stay exact until they change, then
@@ -358,7 +367,6 @@ static void subtitle_over_video(int height, int corrupt_at, int key_delay, int g
         detect_damage_in_software(&dec);
     const vd_rect q = {128, height - 240, 320, 240}, wide = {32, q.y, q.width + 96, q.height};
     const vd_rect sub = {q.x + 80, q.y + q.height - 26, 160, 24};
-    const uint32_t white = 0xffffffu;
     int exact_frames = 0, followed = 0, key_requests = 0, patched_before = patched_frames;
     int streams_before = streams_created;
     uint32_t pending = 0;
@@ -374,10 +382,8 @@ static void subtitle_over_video(int height, int corrupt_at, int key_delay, int g
         int playing = frame < 110 && !(pause_at >= 0 && frame >= pause_at && frame < pause_at + 8);
         if (playing)
             paint_in(&c, &r, frame, grow_at >= 0 && frame >= grow_at ? wide : q);
-        for (int y = sub.y; shown && y < sub.y + sub.height; y++)
-            for (int x = sub.x; x < sub.x + sub.width; x++)
-                if (glyph(sub, x, y))
-                    memcpy(c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, &white, 4);
+        if (shown)
+            draw_glyphs(&c, sub);
         vd_frame f = tu_frame(&c, 1, NULL, 0);
         f.pts_us = frame * 33333;
         if (frame == behind_at || frame == behind_at + 1) {
@@ -484,7 +490,7 @@ static void outlined_subtitle_over_video(void)
         for (int y = sub.y - 1; frame >= 20 && y <= sub.y + sub.height; y++)
             for (int x = sub.x - 1; x <= sub.x + sub.width; x++)
                 if (outlined_glyph(sub, x, y, &v))
-                    memcpy(c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, &v, 4);
+                    tu_put_pixel(&c, x, y, v);
         vd_frame f = tu_frame(&c, 1, NULL, 0);
         f.pts_us = frame * 33333;
         vd_image img = roundtrip(enc, dec, &f, 0);
@@ -521,16 +527,13 @@ static void kept_after_tiles(void)
     vd_decoder *dec;
     tu_canvas c = tu_open_desktop(NULL, W, H, &r, &enc, &dec);
     const vd_rect sub = {area.x + 80, area.y + area.height - 26, 160, 24};
-    const uint32_t white = 0xffffffu;
     int streams_before = streams_created, exact_frames = 0, keys_after_request = 0;
     uint32_t patched = 0, patched_at_pause = 0, patched_at_request = 0; /* pixels, so far */
     for (int frame = 0; frame < 110; frame++) {
         if (frame < 60 || frame >= 68) /* a pause of 8 frames */
             paint(&c, &r, frame);
-        for (int y = sub.y; frame >= 20 && y < sub.y + sub.height; y++)
-            for (int x = sub.x; x < sub.x + sub.width; x++)
-                if (glyph(sub, x, y))
-                    memcpy(c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, &white, 4);
+        if (frame >= 20)
+            draw_glyphs(&c, sub);
         vd_frame f = tu_frame(&c, 1, NULL, 0);
         f.pts_us = frame * 33333;
         vd_image img = roundtrip(enc, dec, &f, 0);
@@ -588,8 +591,7 @@ static void subtitle_box_over_video(int64_t pts0)
         paint_in(&c, &r, frame, area);
         for (int y = box.y; line >= 0 && y < box.y + box.height; y++)
             for (int x = box.x; x < box.x + box.width; x++) {
-                uint32_t v = glyph(text, x, y) ? 0xffffffu : 0x101010u;
-                memcpy(c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, &v, 4);
+                tu_put_pixel(&c, x, y, glyph(text, x, y) ? 0xffffffu : 0x101010u);
             }
         vd_frame f = tu_frame(&c, 1, NULL, 0);
         f.pts_us = pts0 + frame * 33333;
@@ -638,8 +640,7 @@ static void typewriter_box(void)
             for (int x = box.x; x < box.x + box.width; x++) {
                 vd_rect t = step >= 0 ? (vd_rect){box.x - 5 * step, box.y, box.width + 5 * step, box.height}
                             : x - box.x < revealed ? line2 : line1;
-                uint32_t v = glyph(t, x, y) ? 0xffffffu : 0x101010u;
-                memcpy(c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4, &v, 4);
+                tu_put_pixel(&c, x, y, glyph(t, x, y) ? 0xffffffu : 0x101010u);
             }
         vd_frame f = tu_frame(&c, 1, NULL, 0);
         f.pts_us = frame * 33333;
