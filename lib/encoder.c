@@ -1358,12 +1358,12 @@ static int keep_still(vd_encoder *enc, enc_surface *s, const vd_frame *f, enc_st
 {
     static const uint16_t unchanged[16];
     unsigned lossy = 0;
+    uint16_t all[16] = {0}; /* the block's pixels */
     bp->patched = bp->keep_given = 0;
-    for (int r = 0; r < h; r++)
+    for (int r = 0; r < h; r++) {
         lossy |= *lossy_word(s, x, y + r);
-    uint16_t all[16] = {0};
-    for (int r = 0; r < h; r++)
         all[r] = (uint16_t)((1u << w) - 1);
+    }
     if (!(lossy & ((1u << w) - 1)) || /* (the ages of exact pixels do not matter) */
         !text_like(s, NULL, f->data, (size_t)f->stride, x, y, all))
         return 0;
