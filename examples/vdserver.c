@@ -86,9 +86,9 @@ static int usage(FILE *f)
           "  --no-flow-control  do not tell the encoder about ACKs and the queue (to compare:\n"
           "                   frames then queue up behind a slow link)\n"
           "  --link-rate KBIT the link's rate in kbit/s, if known (link_bitrate): the video\n"
-          "                   streams together keep near three quarters of it (less while\n"
-          "                   lossless tiles take more than the rest), and frames wait once a\n"
-          "                   quarter second of it is queued\n"
+          "                   streams together keep near three quarters of it (90 % less\n"
+          "                   the lossless tiles' rate while that is higher), and frames\n"
+          "                   wait once a quarter second of it is queued\n"
           "Workloads:",
           f);
     for (const char *const *n = bench_synthetic_names(); *n; n++)

@@ -94,12 +94,16 @@
 #define LINK_VIDEO_PCT 75
 /* Lossless tiles that keep coming (a terminal scrolling beside a video) leave the streams
  * LINK_FILL_PCT of the link less their rate, but at least LINK_VIDEO_MIN_PCT: the link fills
- * up before the flow control sees a queue and holds frames back (a stutter).  Their rate is
- * the lesser of the last two LOSSLESS_WINDOW_US windows of frame time, so a single burst (a
- * window opening) leaves the streams alone. */
+ * up before the flow control sees a queue and holds frames back (a stutter).  Their rate, per
+ * surface, is the least of its last LOSSLESS_WINDOWS windows of LOSSLESS_WINDOW_US of frame
+ * time (frame_time()), so a burst (a window opening; one across two windows) leaves the
+ * streams alone; frames that send a whole surface (its first, a refresh, a resume) are not
+ * counted, and a window that a pause stretched past LOSSLESS_WINDOW_MAX_US is dropped. */
 #define LINK_FILL_PCT 90
 #define LINK_VIDEO_MIN_PCT 25
 #define LOSSLESS_WINDOW_US 500000
+#define LOSSLESS_WINDOW_MAX_US 2000000
+#define LOSSLESS_WINDOWS 3
 #define LINK_SHARE_ONE 65536
 
 /* A video or 3D region's stream (its id is the region's). */
@@ -142,6 +146,13 @@ typedef struct enc_surface {
     vd_tile_stats *tile_stats;
     int64_t last_pts, last_t; /* frame times, see frame_time() */
     uint64_t last_clock_ns;
+    /* Bytes sent outside the streams since the window began at frame time start_t (INT64_MIN:
+     * no frame yet), and the rates of the last whole windows, bit/s (see LINK_FILL_PCT). */
+    struct lossless_meter {
+        int64_t start_t;
+        uint64_t bytes;
+        uint64_t rate[LOSSLESS_WINDOWS];
+    } lossless;
     vd_rect last_cursor;
     enc_stream streams[MAX_STREAMS];
     unsigned n_streams;
@@ -185,11 +196,6 @@ typedef struct flow_state {
     uint32_t rate_scale;                 /* of video_bitrate, in 1/RATE_ONE */
     uint32_t link_bitrate;               /* vd_encoder_config.link_bitrate, or feedback's */
     uint32_t link_share;                 /* of each region's rate, in 1/LINK_SHARE_ONE */
-    /* The bytes sent outside the streams since window_start_us (INT64_MIN: no frame yet),
-     * and the rates of the last two whole windows, bit/s (see LINK_FILL_PCT). */
-    int64_t lossless_window_start_us;
-    uint64_t lossless_window_bytes;
-    uint64_t lossless_rate[2];
     uint32_t calls, calm_periods;
     int held_in_period;
 } flow_state;
@@ -291,7 +297,6 @@ int vd_encoder_new(const vd_encoder_config *cfg, vd_encoder **out)
     enc->flow.rate_scale = RATE_ONE;
     enc->flow.link_bitrate = cfg->link_bitrate;
     enc->flow.link_share = LINK_SHARE_ONE;
-    enc->flow.lossless_window_start_us = INT64_MIN;
     vd_damage_dsp_init(&enc->dsp, cfg->cpu_flags);
     enc->tile_stats = vd_tile_stats_pick(cfg->cpu_flags);
     enc->gpu = vd_gpu_new(cfg);
@@ -762,13 +767,41 @@ static void adapt_video_rate(vd_encoder *enc, int held)
     retarget_all(enc);
 }
 
+/* Counts a frame's bytes outside the streams at frame time t (see LINK_FILL_PCT). */
+static void count_lossless(struct lossless_meter *m, int64_t t, uint64_t bytes)
+{
+    if (m->start_t == INT64_MIN || t < m->start_t) { /* (frame_time() never goes back) */
+        m->start_t = t;
+        m->bytes = 0;
+    }
+    m->bytes += bytes;
+    int64_t span = t - m->start_t;
+    if (span < LOSSLESS_WINDOW_US)
+        return;
+    if (span <= LOSSLESS_WINDOW_MAX_US) {
+        memmove(m->rate + 1, m->rate, sizeof(m->rate) - sizeof(m->rate[0]));
+        m->rate[0] = m->bytes * 8 * 1000000 / (uint64_t)span;
+    }
+    m->start_t = t;
+    m->bytes = 0;
+}
+
+/* A surface's lossless rate that lasts: the least of its last windows, bit/s. */
+static int64_t sustained_lossless(const struct lossless_meter *m)
+{
+    uint64_t least = m->rate[0];
+    for (int k = 1; k < LOSSLESS_WINDOWS; k++)
+        least = VD_MIN(least, m->rate[k]);
+    return (int64_t)VD_MIN(least, (uint64_t)INT64_MAX);
+}
+
 /* The link's share for the streams there are and new ones whose regions' rates add up to
  * extra_rate (a surface's first frame has only new ones: it joins enc->surfaces after the
  * frame): what scales their regions' rates to LINK_VIDEO_PCT of link_bitrate, or less where
- * lossless tiles keep coming (LINK_FILL_PCT), when they add up to more.  Taken when it moves by more than an eighth, as a region's own rate
- * (retarget()), which an encoder that is opened again for a new rate takes too (more than
- * its REOPEN_MIN_STEP_PCT), or back to no scaling; every stream then retargets as for a
- * change of the link. */
+ * lossless tiles keep coming (LINK_FILL_PCT), when they add up to more.  Taken when it moves
+ * by more than an eighth, as a region's own rate (retarget()), which an encoder that is
+ * opened again for a new rate takes too (more than its REOPEN_MIN_STEP_PCT), or back to no
+ * scaling; every stream then retargets as for a change of the link. */
 static void follow_link_share(vd_encoder *enc, int64_t extra_rate)
 {
     flow_state *fl = &enc->flow;
@@ -778,9 +811,10 @@ static void follow_link_share(vd_encoder *enc, int64_t extra_rate)
         for (unsigned i = 0; i < enc->n_surfaces; i++)
             for (unsigned k = 0; k < enc->surfaces[i]->n_streams; k++)
                 sum += region_bitrate(enc, &enc->surfaces[i]->streams[k].region);
-        int64_t link = fl->link_bitrate;
-        int64_t lossless = (int64_t)VD_MIN(VD_MIN(fl->lossless_rate[0], fl->lossless_rate[1]),
-                                           (uint64_t)link);
+        int64_t link = fl->link_bitrate, lossless = 0;
+        for (unsigned i = 0; i < enc->n_surfaces && lossless < link; i++)
+            lossless += sustained_lossless(&enc->surfaces[i]->lossless);
+        lossless = VD_MIN(lossless, link);
         int64_t cap = VD_MAX(VD_MIN(link * LINK_VIDEO_PCT, link * LINK_FILL_PCT - lossless * 100),
                              link * LINK_VIDEO_MIN_PCT) / 100;
         if (sum > cap)
@@ -2147,24 +2181,6 @@ static void flow_stats(const vd_encoder *enc, vd_encoder_stats *st)
     st->video_target = (uint32_t)VD_MIN(targets, (int64_t)UINT32_MAX);
 }
 
-/* Counts a frame's bytes outside the streams at frame time pts_us (see LINK_FILL_PCT). */
-static void count_lossless(flow_state *fl, int64_t pts_us, uint64_t bytes)
-{
-    if (pts_us < fl->lossless_window_start_us || fl->lossless_window_start_us == INT64_MIN) {
-        /* The first frame, or a host clock that went back: a new window. */
-        fl->lossless_window_start_us = pts_us;
-        fl->lossless_window_bytes = 0;
-    }
-    fl->lossless_window_bytes += bytes;
-    int64_t span = pts_us - fl->lossless_window_start_us;
-    if (span < LOSSLESS_WINDOW_US)
-        return;
-    fl->lossless_rate[1] = fl->lossless_rate[0];
-    fl->lossless_rate[0] = fl->lossless_window_bytes * 8 * 1000000 / (uint64_t)span;
-    fl->lossless_window_start_us = pts_us;
-    fl->lossless_window_bytes = 0;
-}
-
 /* A frame held back: its damage waits for the next frame that goes out. */
 static void hold_back(vd_encoder *enc, enc_surface *s, const vd_frame *f)
 {
@@ -2217,6 +2233,7 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f, uint64_t resend_afte
             return VD_ERR(ENOMEM);
         s->id = f->surface_id;
         s->stream_retry_t = INT64_MIN;
+        s->lossless.start_t = INT64_MIN;
         if ((ret = surface_configure(enc, s, f)) < 0) {
             free(s);
             return ret;
@@ -2329,7 +2346,9 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f, uint64_t resend_afte
         enc->surfaces[enc->n_surfaces++] = s;
     flow_stats(enc, &enc->stats); /* (with a new surface's streams) */
     enc->stats.bytes = enc->out.size - bytes_before;
-    count_lossless(&enc->flow, f->pts_us, enc->stats.bytes - enc->stats.video_bytes);
+    /* (a whole surface sent says nothing of what keeps coming) */
+    count_lossless(&s->lossless, s->last_t,
+                   trust_ref ? enc->stats.bytes - enc->stats.video_bytes : 0);
     for (unsigned k = 0; k < enc->n_surfaces; k++) {
         const enc_surface *o = enc->surfaces[k];
         for (size_t i = 0; i < (size_t)o->grid.cols * (size_t)o->grid.rows; i++)

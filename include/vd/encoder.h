@@ -136,12 +136,14 @@ typedef struct vd_encoder_config {
     /* Bits per second the link to the client carries, where the host knows it (a configured
      * budget or its own estimate; vd_encoder_send_feedback() can change it); 0 (the default):
      * unknown.  The encoder then keeps the video streams' targets together near three
-     * quarters of it, the rest being for lossless tiles, and less while lossless tiles keep
-     * coming at more than the rest: 90 % of it less their rate (the lesser of the last two
-     * half seconds), but never under a quarter of it.  When the regions' rates
-     * (video_bitrate) add up to more, every stream's is scaled down by the same factor, and
-     * back up as regions end or the lossless tiles ease.  The factor is taken when it moves by more than an eighth, so
-     * the targets may sum to up to 8/7 of those three quarters; a stream also waits as for
+     * quarters of it, the rest being for lossless tiles; while those keep coming at more than
+     * 15 % of it (a log scrolling by), 90 % of it less their rate, but never under a quarter
+     * of it.  Their rate is the least of each surface's last three half seconds of frame time
+     * (the pts_us while they increase, else the time between the calls), not counting the
+     * frames that send a whole surface.  When the regions' rates (video_bitrate) add up to
+     * more, every stream's is scaled down by the same factor, and back up as regions end or
+     * the lossless tiles ease.  The factor is taken when it moves by more than an eighth, so
+     * the targets may sum to up to 8/7 of that part; a stream also waits as for
      * vd_encoder_send_feedback()'s changes (SVT-AV1's never changes). */
     uint32_t link_bitrate;
     uint8_t reserved[28];
