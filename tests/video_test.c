@@ -1334,10 +1334,11 @@ static void cadence(uint32_t codec)
  * one before, at most four frames).  The pictures come at the times in gaps_ms (repeated);
  * from_ms on is measured, and the first second from first_from_ms is held to an overshoot
  * bound (a stream whose first interval is a pause must not start at several times its
- * rate). */
+ * rate).  side_pct: bytes sent beside each picture (masks, patches), that percentage of what
+ * it was allowed, counted with its bytes. */
 static void cadence_codec(enum vd_video_codec codec, int latency_first, const char *what,
                           const int *gaps_ms, int n_gaps, int first_pause_ms, int64_t from_ms,
-                          int max_keys)
+                          int max_keys, int side_pct)
 {
     tu_rng r = tu_rng_init(31);
     tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
@@ -1362,14 +1363,16 @@ static void cadence_codec(enum vd_video_codec codec, int latency_first, const ch
         for (int i = 0; i < n; i++)
             keys += pkts[i].key;
         double a = (double)vd_video_encoder_allowed_bits(ve) / 8;
+        size_t side = (size_t)(a * side_pct / 100);
+        vd_video_encoder_count_side(ve, side);
         if (t >= from_ms * 1000) {
-            bytes += (double)out.size;
+            bytes += (double)(out.size + side);
             allowed += a;
         }
         if (k == 1)
             first_from = t;
         if (first_from >= 0 && t < first_from + 1000000) {
-            first_bytes += (double)out.size;
+            first_bytes += (double)(out.size + side);
             first_allowed += a;
         }
         t += (k == 0 ? first_pause_ms : gaps_ms[k % n_gaps]) * 1000;
@@ -1393,30 +1396,32 @@ static void cadences(void)
     static const int at15[] = {66}, at25[] = {33, 33, 33, 33, 66}, jitter[] = {66, 133, 66, 66};
     static const int slowing[] = {33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33,
                                   100, 100, 100, 100, 100, 100, 100, 100, 100, 100};
-    static const int at60[] = {16, 17};
+    static const int at60[] = {16, 17}, at30[] = {33};
     /* One coding thread: libx264's two slices read each other's progress, so its bytes vary
      * with the machine's load (87.8 % to 97.7 % for the jittery cadence in a 2-frame buffer). */
     vd_video_test_single_thread(1);
     for (int codec = VD_VIDEO_H264; codec <= VD_VIDEO_AV1; codec++)
         for (int lf = 0; lf < 2; lf++) {
-            cadence_codec(codec, lf, "15 fps after a 500 ms pause", at15, 1, 500, 2000, 1);
-            cadence_codec(codec, lf, "25 fps in 30 Hz", at25, 5, 33, 2000, 1);
-            cadence_codec(codec, lf, "jittery 66/133 ms", jitter, 4, 66, 2000, 1);
-            cadence_codec(codec, lf, "30 fps and 10 fps by turns", slowing, 25, 33, 2000, 1);
-            cadence_codec(codec, lf, "60 fps", at60, 2, 16, 2000, 1);
+            cadence_codec(codec, lf, "15 fps after a 500 ms pause", at15, 1, 500, 2000, 1, 0);
+            cadence_codec(codec, lf, "25 fps in 30 Hz", at25, 5, 33, 2000, 1, 0);
+            cadence_codec(codec, lf, "jittery 66/133 ms", jitter, 4, 66, 2000, 1, 0);
+            cadence_codec(codec, lf, "30 fps and 10 fps by turns", slowing, 25, 33, 2000, 1, 0);
+            cadence_codec(codec, lf, "60 fps", at60, 2, 16, 2000, 1, 0);
+            /* (masks and patches: libaom's pictures take them from their time) */
+            cadence_codec(codec, lf, "30 fps, a sixth beside", at30, 1, 33, 2000, 1, 17);
         }
     /* VAAPI and NVENC budget bitrate / frame rate per picture and take a new rate only by
      * opening again: libx264 driven that way stands for them (with the video buffer: in the
      * two-frame one x264 alone spends a fifth less than its rate, which is x264's, not the
      * cadence's, and libvd's own x264 streams correct in their outer loop). */
     vd_video_test_x264_as_hardware(1);
-    cadence_codec(VD_VIDEO_H264, 0, "15 fps, as hardware", at15, 1, 66, 2000, 2);
-    cadence_codec(VD_VIDEO_H264, 0, "25 fps in 30 Hz, as hardware", at25, 5, 33, 2000, 2);
-    cadence_codec(VD_VIDEO_H264, 0, "60 fps, as hardware", at60, 2, 16, 2000, 2);
-    cadence_codec(VD_VIDEO_H264, 0, "jittery 66/133 ms, as hardware", jitter, 4, 66, 2000, 2);
+    cadence_codec(VD_VIDEO_H264, 0, "15 fps, as hardware", at15, 1, 66, 2000, 2, 0);
+    cadence_codec(VD_VIDEO_H264, 0, "25 fps in 30 Hz, as hardware", at25, 5, 33, 2000, 2, 0);
+    cadence_codec(VD_VIDEO_H264, 0, "60 fps, as hardware", at60, 2, 16, 2000, 2, 0);
+    cadence_codec(VD_VIDEO_H264, 0, "jittery 66/133 ms, as hardware", jitter, 4, 66, 2000, 2, 0);
     /* (its windows sit either side of the mean until two agree, 4.25 s in) */
     cadence_codec(VD_VIDEO_H264, 0, "30 fps and 10 fps by turns, as hardware", slowing, 25, 33,
-                  5000, 2);
+                  5000, 2, 0);
     vd_video_test_x264_as_hardware(0);
     vd_video_test_single_thread(0);
 }
