@@ -15,12 +15,13 @@
 #include "colour.h"
 #include "video.h"
 
-/* The outer rate loop (libx264 only): x264 misses its rate by up to a fifth depending on the
- * content and the buffer (under on natural video in a small buffer, under at a slow cadence),
- * so the rate it is given is the target times a factor that the bytes it really produced
- * over the coded pictures' time correct, slowly.  The factor outlives new targets and
- * cadences (the miss is the content's), the measurement does not.  Units: microseconds of
- * pts, bits. */
+/* The outer rate loop: x264 misses its rate by up to a fifth depending on the content and
+ * the buffer (under on natural video in a small buffer, under at a slow cadence), so the
+ * rate it is given is the target times a factor that the bytes it really produced over the
+ * coded pictures' time correct, slowly.  The factor outlives new targets and cadences (the
+ * miss is the content's), the measurement does not.  libaom's loop only takes the bytes
+ * sent beside its pictures off their time (loop_runs()).  Units: microseconds of pts,
+ * bits. */
 #define LOOP_STEP_US 1000000   /* a correction per second of coded pictures */
 #define LOOP_SETTLE_US 1000000 /* not measured after a start, key frame or new target */
 #define LOOP_ONE 1024                   /* factors and ratios in 1/LOOP_ONE */
@@ -86,7 +87,8 @@ struct vd_video_encoder {
     int64_t opened_us; /* the last coded picture's time when it was last opened again (-1) */
     int64_t allowed_bits; /* what the target allowed the last picture (see the header) */
     size_t side_bytes;    /* sent beside pictures and not counted yet (see loop_account()) */
-    int64_t side_rate;    /* the side bytes the loop counted, bit/s (EWMA; libaom's bound) */
+    size_t side_new;      /* sent beside the last picture (vd_video_encoder_count_side()) */
+    int64_t side_rate;    /* what is sent beside the pictures, bit/s (EWMA; see aom_factor()) */
     /* encoder_open() or encode_frame() failed on the host's side (memory, too many packets),
      * not the backend's */
     int own_failure;
@@ -232,6 +234,8 @@ static void set_realtime_options(AVCodecContext *ctx, const char *name, const vd
 }
 
 static int64_t coded_bitrate(const vd_video_encoder *ve);
+static int is_x264(const vd_video_encoder *ve);
+static int uses_timestamps(const vd_video_encoder *ve);
 
 /* The time between pictures that a rate is budgeted for: interval_us (-1: a frame), between
  * half a frame and four. */
@@ -327,6 +331,8 @@ static int encoder_open(vd_video_encoder *ve, enum vd_video_backend backend)
     }
     ve->backend = backend;
     ve->per_frame = per_frame;
+    if (uses_timestamps(ve)) /* (LOOP_LATENCY_FIRST_START is x264's) */
+        ve->loop.factor = VD_MIN(ve->loop.factor, LOOP_ONE);
     return 0;
 fail_av:
     ret = av_err(ret);
@@ -567,7 +573,7 @@ static int encode_frame(vd_video_encoder *ve, const picture *pic, int force_key,
     while ((ret = avcodec_receive_packet(ve->ctx, ve->pkt)) == 0) {
         size_t sd_size;
         const uint8_t *sd = av_packet_get_side_data(ve->pkt, AV_PKT_DATA_QUALITY_STATS, &sd_size);
-        if (sd && sd_size >= 4) /* libx264 gives its QP as a lambda */
+        if (sd && sd_size >= 4 && is_x264(ve)) /* its QP as a lambda (libaom's says 0) */
             ve->qp = (int)((uint32_t)sd[0] | (uint32_t)sd[1] << 8 | (uint32_t)sd[2] << 16 |
                            (uint32_t)sd[3] << 24) / FF_QP2LAMBDA;
         uint8_t *dst = vd_buf_reserve(out, (size_t)ve->pkt->size);
@@ -724,7 +730,6 @@ static void loop_account(vd_video_encoder *ve, int64_t pts_us, int64_t d_us, int
     size_t side = (ve->side_bytes + 15) / 16;
     ve->side_bytes -= side;
     bytes += side;
-    ve->side_rate += ((int64_t)side * 8 * 1000000 / VD_MAX(d_us, 1) - ve->side_rate) / 16;
     rate_span *c = &l->cur;
     c->us += d_us;
     c->budget += ve->target * d_us;
@@ -823,7 +828,11 @@ static int reopen_at(vd_video_encoder *ve, int64_t bitrate)
 
 int vd_video_encoder_retargets(const vd_video_encoder *ve) { return is_x264(ve); }
 
-void vd_video_encoder_count_side(vd_video_encoder *ve, size_t bytes) { ve->side_bytes += bytes; }
+void vd_video_encoder_count_side(vd_video_encoder *ve, size_t bytes)
+{
+    ve->side_bytes += bytes;
+    ve->side_new += bytes;
+}
 
 int vd_video_encoder_set_bitrate(vd_video_encoder *ve, int64_t bitrate)
 {
@@ -878,20 +887,20 @@ static int encode_picture(vd_video_encoder *ve, const picture *pic, int64_t pts_
      * clip).  Not from the raw gaps: each one that differs from a frame by a tenth resets its
      * frame rate at once, and a 25 fps clip in a 30 Hz desktop overshot by half.  From the
      * smoothed interval instead, as x264's rate.  Two corrections were tried and left out:
-     * the outer loop through the stamps (5 s windows of the video workload -9 % where they
-     * were -7 %), and paying back what the average lags behind the real gaps (04-3dui's first
-     * window -16 % -> -9 %, but cadences() at 30 and 10 fps by turns 100 % -> 86 % and 76 %:
-     * libaom spends less the more its stamps vary).  encode_frame() adds the last tick.
-     * libaom cannot see the bytes sent beside its pictures (masks, kept and patched pixels:
-     * 9 % of its bytes on vdbench's 3d workload, whose 5 s windows ran up to 9 % over).  The
-     * outer loop counts them with its pictures, and where the two run over the target its
-     * factor gives the pictures that much less time, which takes the bytes from libaom's
-     * budget without opening it again (it averages its frame rate over a second).  Never
-     * more time, nor less by more than the side bytes' share (aom_factor()): a loop free to
-     * go either way made the video workload's windows worse (above), one free to go down
-     * -9.1 % where they were -8.3 % (it follows libaom's own swings down, not up), and taking
-     * the side bytes' rate off regardless made 04-3dui's first window -13.5 %, where libaom
-     * starts low. */
+     * the outer loop through the stamps free to go either way (5 s windows of the video
+     * workload -9 % where they were -7 %), and paying back what the average lags behind the
+     * real gaps (04-3dui's first window -16 % -> -9 %, but cadences() at 30 and 10 fps by
+     * turns 100 % -> 86 % and 76 %: libaom spends less the more its stamps vary).
+     * encode_frame() adds the last tick.  What the loop does here: libaom cannot see the
+     * bytes sent beside its pictures (masks, kept and patched pixels: 9 % of its bytes on
+     * vdbench's 3d workload, whose 5 s windows ran up to 9 % over).  The loop counts them
+     * with its pictures, and where the two run over the target its factor gives the pictures
+     * that much less time, which takes the bytes from libaom's budget without opening it
+     * again (it averages its frame rate over a second); never more time, nor less by more
+     * than the side bytes' share (aom_factor()).  Free to go down, it took libaom's own
+     * swings (the video workload's windows -9.1 % where they were -8.3 %); the side bytes'
+     * rate taken off regardless made 04-3dui's first window -13.5 %, where libaom starts
+     * low. */
     if (uses_timestamps(ve)) {
         int64_t ticks = cadence_interval(ve) * VD_MAX(ve->params.fps, 1) * AOM_TICKS;
         ticks = ticks * aom_factor(ve, ve->loop.factor) / LOOP_ONE;
@@ -908,6 +917,9 @@ static int encode_picture(vd_video_encoder *ve, const picture *pic, int64_t pts_
             return ret;
         ret = encode_frame(ve, pic, 1, out, pkts, n_pkts);
     }
+    /* (as they come, not as the loop's pool gives them out: it holds them while it settles) */
+    ve->side_rate += ((int64_t)ve->side_new * 8 * 1000000 / VD_MAX(d, 1) - ve->side_rate) / 16;
+    ve->side_new = 0;
     if (ret == 0 && loop_runs(ve)) {
         int key = force_key;
         for (int i = 0; i < *n_pkts; i++)

@@ -105,7 +105,8 @@ VD_HIDDEN int64_t vd_video_encoder_allowed_bits(const vd_video_encoder *ve);
 /* Counts bytes sent with the stream's last picture beside it (the wire's masks and its kept
  * and patched pixels) against its rate: the outer loop holds the two together to the
  * target, spread over the next pictures, through libx264's rate or through the time
- * libaom's pictures are given (only where the two run over).  Other encoders ignore them. */
+ * libaom's pictures are given (there only less, by at most the side bytes' share).  Other
+ * encoders ignore them. */
 VD_HIDDEN void vd_video_encoder_count_side(vd_video_encoder *ve, size_t bytes);
 
 /* Changes the stream's bit rate from the next frame on: libx264 without a key frame.  An
