@@ -59,9 +59,13 @@
 /* Text-like pixels have at most TEXT_MAX_COLOURS colours (an unchanged block whose still
  * lossy pixels are patched, keep_still(), too) and, where an edge is asked for, one of them
  * differs from a pixel beside it that stood still too by TEXT_EDGE or more in a channel: a
- * glyph on its outline or background, not a flat or shaded still part of a scene. */
+ * glyph on its outline or background, not a flat or shaded still part of a scene.  Or half
+ * of them, TEXT_STROKE_MIN at least, differ so from a pixel beside them that moved: thin
+ * one-colour glyphs on the moving picture, where a still part of a scene is wider than its
+ * edge. */
 #define TEXT_MAX_COLOURS 8
 #define TEXT_EDGE 128
+#define TEXT_STROKE_MIN 8
 /* A tile whose pixels changed less than DELTA_MAX_CHANGED_PCT percent and whose content is
  * natural (at least DELTA_MIN_SMOOTH_PCT percent of its neighbour pairs differ by a little:
  * photos, gradients) goes as its difference to what the client shows.  Over the drag
@@ -1253,16 +1257,16 @@ static void keep_forget(enc_surface *s, enc_stream *st)
     }
 }
 
-/* Whether st's pixel (x, y) of the surface has stood still for TEXT_PATCH_AGE of its
- * pictures (by its age before or after this picture's). */
-static int still_in(const enc_stream *st, int x, int y)
+/* The pictures of st since its pixel (x, y) of the surface last changed, to 255 (before or
+ * after this picture's); -1 outside its picture. */
+static int pixel_age(const enc_stream *st, int x, int y)
 {
     const vd_rect *q = &st->rect;
     if (x < q->x || y < q->y || x >= q->x + q->width || y >= q->y + q->height)
-        return 0;
+        return -1;
     int bx = (x - q->x) / 16, by = (y - q->y) / 16, bw = (q->width + 15) / 16;
     size_t b = (size_t)(by * bw + bx);
-    return st->age[256 * b + (size_t)(16 * ((y - q->y) % 16) + (x - q->x) % 16)] >= TEXT_PATCH_AGE;
+    return st->age[256 * b + (size_t)(16 * ((y - q->y) % 16) + (x - q->x) % 16)];
 }
 
 /* Whether the pixels set in rows (bit c of rows[r]: pixel (x + c, y + r) of the image at
@@ -1289,19 +1293,27 @@ static int text_like(const enc_surface *s, const enc_stream *edges_in, const uin
     if (!edges_in)
         return 1;
     static const int step[4][2] = {{1, 0}, {-1, 0}, {0, 1}, {0, -1}};
+    int pixels = 0, on_moving = 0;
     for (int r = 0; r < 16; r++)
         for (unsigned set = rows[r]; set; set &= set - 1) {
-            int px = x + __builtin_ctz(set), py = y + r;
+            int px = x + __builtin_ctz(set), py = y + r, moving = 0;
             const uint8_t *p = data + (size_t)py * stride + (size_t)px * (size_t)bpp;
             for (int k = 0; k < 4; k++) {
-                int qx = px + step[k][0], qy = py + step[k][1];
-                if (still_in(edges_in, qx, qy) &&
+                int qx = px + step[k][0], qy = py + step[k][1], age = pixel_age(edges_in, qx, qy);
+                if (age < 0 ||
                     vd_px_max_channel_diff(p, data + (size_t)qy * stride + (size_t)qx * (size_t)bpp,
-                                           bpp) >= TEXT_EDGE)
+                                           bpp) < TEXT_EDGE)
+                    continue;
+                if (age >= TEXT_PATCH_AGE)
                     return 1;
+                moving = 1;
             }
+            pixels++;
+            on_moving += moving;
         }
-    return 0;
+    /* One-colour glyphs over a moving picture, without an outline: thin strokes, most of
+     * whose pixels lie on a sharp edge to the picture moving around them. */
+    return pixels >= TEXT_STROKE_MIN && on_moving * 2 >= pixels;
 }
 
 /* Ages the w x h pixels of st's block b at (x, y) by one of its pictures (those set in

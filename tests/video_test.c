@@ -335,8 +335,9 @@ static void draw_glyphs(tu_canvas *c, vd_rect sub)
 }
 
 /* A subtitle burnt into a playing video at the bottom of a W x height surface: its glyphs come
- * with the video's change, lossy, and are patched exactly once they have stood for PATCH_AGE
- * (30) pictures while the video around them plays; they stay exact until they change, then
+ * with the video's change, lossy, and are patched exactly once they have stood for
+ * TEXT_PATCH_AGE (4) pictures while the video around them plays (one-colour strokes on the
+ * moving picture: text_like()); they stay exact until they change, then
  * follow the video again, and all is exact once the video stops.  A height that is not a
  * multiple of 16 puts the glyphs in short blocks at the surface's edge.  corrupt_at: the
  * stream frame that carries the patch does not decode; its key request reaches the encoder
@@ -430,6 +431,8 @@ static void subtitle_over_video(int height, int corrupt_at, int key_delay, int g
                 double d = 0.114 * (a[0] - b[0]) + 0.587 * (a[1] - b[1]) + 0.299 * (a[2] - b[2]);
                 se += d * d;
             }
+        if (frame == 20 + 6 && corrupt_at < 0 && grow_at < 0) /* (4 pictures, and 2 to spare) */
+            CHECK(!wrong, "frame %d: %d of %d glyph pixels not exact", frame, wrong, glyphs);
         if (shown && frame >= 20 + 32 &&
             (corrupt_at < 0 || frame < corrupt_at || frame >= exact_again)) {
             CHECK(!wrong, "frame %d: %d of %d glyph pixels not exact", frame, wrong, glyphs);
