@@ -616,6 +616,8 @@ static int is_x264(const vd_video_encoder *ve)
     return ve->ctx && !strcmp(ve->ctx->codec->name, "libx264") && !ve->as_hardware;
 }
 
+/* The time the side bytes' rate is averaged over (vd_video_encoder_side_rate()). */
+#define SIDE_RATE_US 2000000
 /* libaom: pictures carry their time, in AOM_TICKS per frame (see encode_picture()). */
 static int uses_timestamps(const vd_video_encoder *ve)
 {
@@ -828,6 +830,8 @@ static int reopen_at(vd_video_encoder *ve, int64_t bitrate)
 
 int vd_video_encoder_retargets(const vd_video_encoder *ve) { return is_x264(ve); }
 
+int64_t vd_video_encoder_side_rate(const vd_video_encoder *ve) { return ve->side_rate; }
+
 void vd_video_encoder_count_side(vd_video_encoder *ve, size_t bytes)
 {
     ve->side_bytes += bytes;
@@ -917,8 +921,11 @@ static int encode_picture(vd_video_encoder *ve, const picture *pic, int64_t pts_
             return ret;
         ret = encode_frame(ve, pic, 1, out, pkts, n_pkts);
     }
-    /* (as they come, not as the loop's pool gives them out: it holds them while it settles) */
-    ve->side_rate += ((int64_t)ve->side_new * 8 * 1000000 / VD_MAX(d, 1) - ve->side_rate) / 16;
+    /* As they come, not as the loop's pool gives them out (it holds them while it settles);
+     * over SIDE_RATE_US of pictures: patches come in bursts (a subtitle's line, lines moved
+     * every 20 pictures), and a shorter average had decayed by the next one. */
+    int64_t span = VD_MIN(VD_MAX(d, 1), SIDE_RATE_US);
+    ve->side_rate += ((int64_t)ve->side_new * 8 * 1000000 - ve->side_rate * span) / SIDE_RATE_US;
     ve->side_new = 0;
     if (ret == 0 && loop_runs(ve)) {
         int key = force_key;

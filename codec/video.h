@@ -109,6 +109,10 @@ VD_HIDDEN int64_t vd_video_encoder_allowed_bits(const vd_video_encoder *ve);
  * encoders ignore them. */
 VD_HIDDEN void vd_video_encoder_count_side(vd_video_encoder *ve, size_t bytes);
 
+/* What has been sent beside the pictures lately (vd_video_encoder_count_side()), bit/s: an
+ * average over about the last 2 s of pictures. */
+VD_HIDDEN int64_t vd_video_encoder_side_rate(const vd_video_encoder *ve);
+
 /* Changes the stream's bit rate from the next frame on: libx264 without a key frame.  An
  * encoder that cannot change it during a stream (libaom, VAAPI through libavcodec 5.1; NVENC
  * only with a key frame) is opened again at the new rate, its next picture a key frame, for

@@ -518,6 +518,85 @@ static void outlined_subtitle_over_video(void)
     tu_close_desktop(&c, &enc, &dec);
 }
 
+/* Still shapes over a playing video that are not thin strokes: a solid white square (its
+ * pixels mostly inside it, not on the moving picture) and a white speck of 4 pixels (under
+ * TEXT_STROKE_MIN) are not text-like: still lossy 6 frames after they came, where a glyph
+ * is exact (subtitle_over_video()), and exact once they stood for PATCH_AGE (30). */
+static void still_shapes_over_video(void)
+{
+    tu_rng r = tu_rng_init(84);
+    vd_encoder *enc;
+    vd_decoder *dec;
+    tu_canvas c = tu_open_desktop(NULL, W, H, &r, &enc, &dec);
+    /* (each in a 16 x 16 block of the stream's picture of its own, away from the edges) */
+    const vd_rect shapes[2] = {{area.x + 82, area.y + 66, 12, 12}, {area.x + 164, area.y + 130, 2, 2}};
+    int wrong_at[2][2] = {{0}};
+    for (int frame = 0; frame < 60; frame++) {
+        paint(&c, &r, frame);
+        for (int k = 0; frame >= 20 && k < 2; k++)
+            for (int y = shapes[k].y; y < shapes[k].y + shapes[k].height; y++)
+                for (int x = shapes[k].x; x < shapes[k].x + shapes[k].width; x++)
+                    tu_put_pixel(&c, x, y, 0xffffffu);
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        vd_image img = roundtrip(enc, dec, &f, 0);
+        for (int k = 0; k < 2 && (frame == 20 + 6 || frame == 20 + 36); k++)
+            for (int y = shapes[k].y; y < shapes[k].y + shapes[k].height; y++)
+                for (int x = shapes[k].x; x < shapes[k].x + shapes[k].width; x++)
+                    wrong_at[k][frame != 20 + 6] += !same_pixel(&img, &c, x, y);
+    }
+    printf("video: a still white square and speck over a playing video: %d of 144 and %d of 4 "
+           "pixels lossy 6 frames after they came, %d and %d 36 frames after\n", wrong_at[0][0],
+           wrong_at[1][0], wrong_at[0][1], wrong_at[1][1]);
+    CHECK(wrong_at[0][0] > 72 && wrong_at[1][0] > 2, "patched early: %d of 144, %d of 4 exact",
+          144 - wrong_at[0][0], 4 - wrong_at[1][0]);
+    CHECK(!wrong_at[0][1] && !wrong_at[1][1], "not exact after 30 pictures: %d, %d", wrong_at[0][1],
+          wrong_at[1][1]);
+    tu_close_desktop(&c, &enc, &dec);
+}
+
+/* 1200 thin white lines over a playing video, moved every 20 pictures: strokes, patched early
+ * (4 pictures) at first; once what the stream sends beside its pictures reaches a fifth of
+ * its target (EARLY_PATCH_MAX_SIDE_PCT) they wait for PATCH_AGE instead, as each set goes
+ * before then: early patches a cycle fall from about 10000 pixels to a few hundred. */
+static void stroke_flood_capped(void)
+{
+    tu_rng r = tu_rng_init(85), place = tu_rng_init(9);
+    vd_encoder *enc;
+    vd_decoder *dec;
+    tu_canvas c = tu_open_desktop(NULL, W, H, &r, &enc, &dec);
+    enum { LINES = 1200, PERIOD = 20 };
+    static int lx[LINES], ly[LINES];
+    uint32_t early[10] = {0}; /* pixels patched 4 pictures into each set */
+    for (int frame = 0; frame < 10 * PERIOD; frame++) {
+        paint(&c, &r, frame);
+        for (int i = 0; i < LINES; i++) {
+            if (frame % PERIOD == 0) {
+                lx[i] = area.x + 2 + (int)tu_rng_below(&place, (uint32_t)area.width - 16);
+                ly[i] = area.y + 2 + (int)tu_rng_below(&place, (uint32_t)area.height - 16);
+            }
+            for (int x = 0; x < 12; x++)
+                tu_put_pixel(&c, lx[i] + x, ly[i], 0xffffffu);
+        }
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        (void)roundtrip(enc, dec, &f, 0);
+        vd_encoder_stats st;
+        vd_encoder_get_stats(enc, &st);
+        if (frame % PERIOD == 4)
+            early[frame / PERIOD] = st.pixels_patched;
+    }
+    printf("video: 1200 thin lines over a playing video, moved every 20 pictures: pixels patched "
+           "4 pictures into each set %u %u %u %u %u %u %u %u %u %u\n", early[0], early[1],
+           early[2], early[3], early[4], early[5], early[6], early[7], early[8], early[9]);
+    uint32_t late = 0;
+    for (int k = 5; k < 10; k++)
+        late += early[k];
+    CHECK(early[0] > 5000 && late < early[0] / 2, "early patches %u at first, %u in the last 5 sets",
+          early[0], late);
+    tu_close_desktop(&c, &enc, &dec);
+}
+
 /* A subtitle over a playing video, patched and kept; the video pauses long enough for
  * build-to-lossless to send its tiles exactly, then plays on with the glyphs still kept, and
  * the client asks for a key frame.  The glyphs stay exact throughout, and the key frame's
@@ -1712,6 +1791,8 @@ int main(void)
     subtitle_box_over_video(-100000000);
     typewriter_box();
     outlined_subtitle_over_video();
+    still_shapes_over_video();
+    stroke_flood_capped();
     kept_after_tiles();
     corner_pixel();
     window_dragged_beside(0);
