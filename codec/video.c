@@ -41,6 +41,9 @@
  * replaced its stream four times in 3 s).  Between the two: 5 s windows of -5 % to +5 %
  * where 1.0 gave -13 % to -1 % and 1.2 up to +9 %. */
 #define LOOP_LATENCY_FIRST_START (LOOP_ONE * 11 / 10)
+/* The time the rate of the bytes sent beside the pictures is averaged over
+ * (vd_video_encoder_side_rate()). */
+#define SIDE_RATE_US 2000000
 
 /* One second's coded pictures (after the settling time). */
 typedef struct rate_span {
@@ -616,8 +619,6 @@ static int is_x264(const vd_video_encoder *ve)
     return ve->ctx && !strcmp(ve->ctx->codec->name, "libx264") && !ve->as_hardware;
 }
 
-/* The time the side bytes' rate is averaged over (vd_video_encoder_side_rate()). */
-#define SIDE_RATE_US 2000000
 /* libaom: pictures carry their time, in AOM_TICKS per frame (see encode_picture()). */
 static int uses_timestamps(const vd_video_encoder *ve)
 {
