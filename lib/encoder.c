@@ -778,10 +778,11 @@ static void adapt_video_rate(vd_encoder *enc, int held)
     retarget_all(enc);
 }
 
-/* Counts a frame's bytes outside the streams at frame time t (see LINK_FILL_PCT). */
+/* Counts a frame's bytes outside the streams at frame time t, which frame_time() makes
+ * increase (see LINK_FILL_PCT). */
 static void count_lossless(struct lossless_meter *m, int64_t t, uint64_t bytes)
 {
-    if (m->start_t == INT64_MIN || t < m->start_t) { /* (frame_time() never goes back) */
+    if (m->start_t == INT64_MIN) {
         m->start_t = t;
         m->bytes = 0;
     }
