@@ -168,7 +168,7 @@ static int converge(vd_encoder *enc, vd_decoder *dec, const bench_frame *f, int 
         int ret = vd_encoder_send_frame(enc, &vf);
         vd_packet pkt;
         while (ret == 0 && (ret = vd_encoder_receive_packet(enc, &pkt)) == 0) {
-            if ((ret = bench_video_packet(video, pkt.data, pkt.size)) < 0 ||
+            if ((ret = bench_video_packet(video, enc, pkt.data, pkt.size)) < 0 ||
                 (ret = vd_decoder_send_packet(dec, pkt.data, pkt.size)) < 0)
                 return ret;
             if (vd_decoder_receive_image(dec, &img) < 0) /* EAGAIN until the frame's last packet */
@@ -468,7 +468,7 @@ static int run_workload(const options *opt, bench_workload *wl, result *r)
                 break;
             if (ret < 0)
                 goto out;
-            if ((ret = bench_video_packet(video, pkt.data, pkt.size)) < 0 || /* not timed */
+            if ((ret = bench_video_packet(video, enc, pkt.data, pkt.size)) < 0 || /* not timed */
                 (ret = bench_scroll_packet(scroll, pkt.data, pkt.size)) < 0)
                 goto out;
             t0 = vd_now_ns();
@@ -819,6 +819,13 @@ out:
     return ret;
 }
 
+/* The video and 3D streams' rate, less the previews' pictures (they have no target). */
+static double stream_kbps(const result *r)
+{
+    uint64_t bytes = r->video_bytes - VD_MIN(r->video.preview_bytes, r->video_bytes);
+    return r->frames ? (double)bytes * 8 * r->fps / r->frames / 1000 : 0;
+}
+
 /* Of the lossless path: its bytes over the pixels of the tiles it sent. */
 static double bits_per_damaged_pixel(const result *r)
 {
@@ -927,13 +934,16 @@ static void print_text(const result *res, int n, const kernel_result *kr, int n_
     }
     for (int i = 0; i < n; i++) {
         const result *r = &res[i];
+        if (r->video.previews)
+            printf("%s video: %d preview(s) (one picture each, %.0f KB in all) of the costly tiles "
+                   "of a whole surface sent, lossy first, then exactly or by a stream\n", r->name,
+                   r->video.previews, (double)r->video.preview_bytes / 1000);
         if (!r->video.streams)
             continue;
         printf("%s video: %d stream(s), %.0f kbit/s at %.0f fps, coding %.0f frames/s (%s), "
                "Y-PSNR %.2f dB and SSIM %.4f over lossy tiles, time-to-lossless p50 %.0f ms p95 "
                "%.0f ms (%d tiles), %" PRIu64 " still pixels patched exactly while it played\n",
-               r->name, r->video.streams,
-               r->frames ? (double)r->video_bytes * 8 * r->fps / r->frames / 1000 : 0, r->fps,
+               r->name, r->video.streams, stream_kbps(r), r->fps,
                r->video_ns ? (double)r->video_frames * 1e9 / (double)r->video_ns : 0,
                !r->video_pictures_hw                        ? "software"
                : r->video_pictures_hw == r->video_pictures ? "hardware"
@@ -1032,7 +1042,8 @@ static void print_json(const result *res, int n, const kernel_result *kr, int n_
                "\"encode_ms\":{\"median\":%.4f,\"p95\":%.4f},\"decode_ms\":{\"median\":%.4f,\"p95\":%.4f},"
                "\"scan_to_memcpy\":%.4f,\"tile_coding_to_lz4\":%.4f,\"bit_exact\":%s,"
                "\"video_bytes\":%" PRIu64 ",\"tiles_streamed\":%" PRIu64
-               ",\"frames_to_lossless\":%d,\"video\":{\"streams\":%d,\"pictures\":%" PRIu64
+               ",\"frames_to_lossless\":%d,\"video\":{\"streams\":%d,\"previews\":%d,"
+               "\"preview_bytes\":%" PRIu64 ",\"pictures\":%" PRIu64
                ",\"pictures_on_hardware\":%" PRIu64 ",\"pixels_patched\":%" PRIu64
                ",\"still_text_over_video\":{\"pixel_frames\":%" PRIu64 ",\"not_exact\":%" PRIu64 "}"
                ",\"kbit_per_s\":%.1f,"
@@ -1045,9 +1056,9 @@ static void print_json(const result *res, int n, const kernel_result *kr, int n_
                bench_quantile(&r->encode_ms, 0.95), bench_quantile(&r->decode_ms, 0.5),
                bench_quantile(&r->decode_ms, 0.95), bench_quantile(&r->scan_ratio, 0.5), r->lz4_ratio,
                r->mismatches ? "false" : "true", r->video_bytes, r->tiles_streamed,
-               r->lossless_frames, r->video.streams, r->video_pictures, r->video_pictures_hw,
-               r->pixels_patched, r->text.n_still_over, r->text.wrong_still_over,
-               r->frames ? (double)r->video_bytes * 8 * r->fps / r->frames / 1000 : 0,
+               r->lossless_frames, r->video.streams, r->video.previews, r->video.preview_bytes,
+               r->video_pictures, r->video_pictures_hw,
+               r->pixels_patched, r->text.n_still_over, r->text.wrong_still_over, stream_kbps(r),
                r->video.y_psnr, r->video.ssim, r->video.windows, r->video.window_min_kbps,
                r->video.window_max_kbps, r->video.target_min_kbps, r->video.target_max_kbps,
                r->video.off_min_pct, r->video.off_max_pct, r->video.coded_off_min_pct,

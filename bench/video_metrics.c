@@ -26,6 +26,9 @@ struct bench_video {
         int width, height;
     } dumped[MAX_DUMPED];
     int n_dumped, streams;
+    uint32_t preview_ids[MAX_DUMPED]; /* the latest previews (they end in the next frame) */
+    int previews;
+    uint64_t preview_bytes;
     double se;              /* luma squared error over the lossy pixels */
     uint64_t lossy_pixels;
     double ssim_sum;
@@ -87,7 +90,7 @@ static struct dumped *dump_for(bench_video *bv, uint32_t id)
     return NULL;
 }
 
-int bench_video_packet(bench_video *bv, const uint8_t *data, size_t size)
+int bench_video_packet(bench_video *bv, const vd_encoder *enc, const uint8_t *data, size_t size)
 {
     const uint8_t *pos = data, *end = data + size;
     vd_msg msg;
@@ -96,6 +99,14 @@ int bench_video_packet(bench_video *bv, const uint8_t *data, size_t size)
             vd_msg_stream s;
             if (vd_wire_read_stream_create(&msg, &s) < 0)
                 return -EINVAL;
+            vd_region regions[MAX_DUMPED];
+            int n = vd_encoder_get_regions(enc, s.surface_id, regions, MAX_DUMPED), region = 0;
+            for (int i = 0; i < VD_MIN(n, MAX_DUMPED); i++)
+                region |= regions[i].id == s.id;
+            if (!region) {
+                bv->preview_ids[bv->previews++ % MAX_DUMPED] = s.id;
+                continue;
+            }
             bv->streams++;
             struct dumped *d = dump_for(bv, s.id);
             if (d) { /* a region that outgrew its picture: the same stream goes on, larger */
@@ -120,7 +131,13 @@ int bench_video_packet(bench_video *bv, const uint8_t *data, size_t size)
             struct dumped *d;
             if (vd_wire_read_stream_frame(&msg, &sf) < 0)
                 return -EINVAL;
-            bv->pending_bytes += VD_WIRE_HEADER_SIZE + msg.size; /* the whole message */
+            int preview = 0;
+            for (int i = 0; i < VD_MIN(bv->previews, MAX_DUMPED); i++)
+                preview |= bv->preview_ids[i] == sf.stream_id;
+            if (preview)
+                bv->preview_bytes += VD_WIRE_HEADER_SIZE + msg.size;
+            else
+                bv->pending_bytes += VD_WIRE_HEADER_SIZE + msg.size; /* the whole message */
             if (!bv->dir[0] || !(d = dump_for(bv, sf.stream_id)))
                 continue;
             const uint8_t *picture, *keep, *patch;
@@ -228,7 +245,8 @@ void bench_video_frame(bench_video *bv, const bench_frame *f, const vd_image *im
 
 void bench_video_summarize(const bench_video *bv, bench_video_summary *sum)
 {
-    *sum = (bench_video_summary){.streams = bv->streams, .lossy_pixels = bv->lossy_pixels,
+    *sum = (bench_video_summary){.streams = bv->streams, .previews = bv->previews,
+                                 .preview_bytes = bv->preview_bytes, .lossy_pixels = bv->lossy_pixels,
                                  .ttl_samples = (int)bv->n_ttl};
     if (bv->lossy_pixels) {
         double mse = bv->se / (double)bv->lossy_pixels;

@@ -22,7 +22,12 @@ static inline double bench_luma_diff(const uint8_t *a, const uint8_t *b)
 typedef struct bench_video bench_video;
 
 typedef struct bench_video_summary {
-    int streams;            /* streams created */
+    int streams;            /* streams created (but previews) */
+    /* Previews: one-picture streams that a frame creating a surface sends over its costly
+     * tiles (no region's; build-to-lossless follows), and their STREAM_FRAME bytes, which the
+     * windows below leave out (they have no target); not dumped */
+    int previews;
+    uint64_t preview_bytes;
     uint64_t lossy_pixels;  /* pixel-frames compared lossy */
     double y_psnr;          /* over all of them (BT.601 luma); 0 when none */
     double ssim;            /* mean SSIM of the luma of 8x8 windows (step 4) inside lossy
@@ -43,8 +48,9 @@ typedef struct bench_video_summary {
 int bench_video_new(const char *dump_dir, const char *name, double fps, bench_video **out);
 void bench_video_free(bench_video **bv);
 
-/* Every packet the encoder sent, in order (it parses the wire messages for streams). */
-int bench_video_packet(bench_video *bv, const uint8_t *data, size_t size);
+/* Every packet enc sent, in order (it parses the wire messages for streams; a stream that is
+ * no region's of enc is a preview). */
+int bench_video_packet(bench_video *bv, const vd_encoder *enc, const uint8_t *data, size_t size);
 
 /* After each frame: the source, the decoded image, the encoder's lossy map and its tile
  * classes (damaged = not VD_CONTENT_NONE), raster order, and its statistics (the streams'

@@ -28,6 +28,17 @@ static int colour_set_add(uint32_t *set, uint32_t key)
     }
 }
 
+unsigned vd_count_colours(const uint8_t *p, size_t stride, int w, int h, int bpp, unsigned cap)
+{
+    uint32_t set[128] = {0};
+    unsigned n = 0;
+    cap = VD_MIN(cap, 64u); /* (half the set's slots) */
+    for (int y = 0; y < h && n < cap; y++)
+        for (int x = 0; x < w && n < cap; x++)
+            n += (unsigned)colour_set_add(set, colour_key(p + (size_t)y * stride + (size_t)x * (size_t)bpp, bpp));
+    return n;
+}
+
 /* Largest channel difference of two packed 24-bit colours (bytes 0-2). */
 static inline int max_diff24(uint32_t a, uint32_t b)
 {

@@ -23,6 +23,11 @@ typedef struct vd_tile_stats {
     uint16_t blocks;  /* 4 x 4 bits: which 16 x 16 blocks changed, bit (by * 4 + bx) */
 } vd_tile_stats;
 
+/* Distinct colours (bytes 0-2, or the 16-bit pixel) of the w x h pixels at p, counted up to
+ * cap (at most 64). */
+VD_HIDDEN unsigned vd_count_colours(const uint8_t *p, size_t stride, int w, int h, int bpp,
+                                   unsigned cap);
+
 /* Statistics of the w x h tile (w, h <= 64) at cur against prev; pixels inside the
  * tile-relative rectangle skip (the cursor) do not count as changed.  bpp 4 reads channels
  * from bytes 0-2; bpp 2 is RGB565.  The C reference; vd_tile_stats_fn picks a faster one. */

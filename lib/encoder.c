@@ -11,6 +11,7 @@
 #include "../codec/video.h"
 #include "buf.h"
 #include "classify.h"
+#include "classify_params.h"
 #include "clock.h"
 #include "damage.h"
 #include "dmabuf.h"
@@ -117,12 +118,33 @@
 #define LOSSLESS_WINDOWS 3
 #define LINK_SHARE_ONE 65536
 
-/* A video or 3D region's stream (its id is the region's). */
+/* Lossy first: a frame that (re)creates a surface sends all of it, and a picture on it (a
+ * photo, a video's or a game's first frame) costs 6 to 16 bits a pixel exactly.  vdbench's
+ * mixed workload's first frame was 1.46 MB, 2.3 s of a 5 Mbit/s link, most of it the video
+ * and 3D areas that become streams in the very next frame.  Tiles that would cost
+ * PREVIEW_MIN_BPP or more (text and UI on the corpus' recordings: under 6) go instead through
+ * a stream of one picture, a preview, when they add up to PREVIEW_MIN_LINK_MS of the link's
+ * rate (link_bitrate; not while none is known: the trade of a lossy moment for link time is
+ * then blind, and exact first frames stay what a host gets).  It ends in the next frame, as no
+ * region has its id (sync_streams()), and build-to-lossless sends what stands still exactly
+ * (VD_LOSSLESS_AFTER_MS). */
+#define PREVIEW_MIN_BPP 6
+#define PREVIEW_MIN_LINK_MS 100
+/* Text stays exact: a tile goes in a preview only if each of its 16 x 16 blocks has
+ * PREVIEW_BLOCK_COLOURS colours or more (a photo's, a video's).  A title bar, a border or a
+ * line of text beside the picture keeps the tile exact: a stream that later plays over the
+ * picture shows only the blocks that change, and left such pixels lossy for 30 of its
+ * pictures (vdbench mixed: 20700 text pixels a frame around the player, at 5 Mbit/s). */
+#define PREVIEW_BLOCK_COLOURS 64
+
+/* A video or 3D region's stream (its id is the region's), or a preview (see PREVIEW_MIN_BPP:
+ * one picture, its id a new one, no region; region is its picture). */
 typedef struct enc_stream {
     uint32_t id;
     vd_rect rect;   /* the coded picture: every rectangle the region had in this stream's life */
     vd_rect region; /* the region's rectangle now (inside rect): which tiles go through it */
     uint8_t content;
+    uint8_t preview;
     vd_video_encoder *video;
     int64_t bitrate; /* its target now */
     int64_t shown_t;  /* the last frame time a picture of it came out (shown set) */
@@ -186,6 +208,10 @@ typedef struct enc_surface {
     uint32_t *candidates;   /* build-to-lossless candidates (scratch) */
     vd_tile_copy *copies;   /* per tile: what copies give it this frame (band: rows still to send) */
     uint8_t *held;          /* per tile: damaged in frames held back (flow control) */
+    /* Per tile: shown lossy by the preview of the surface's last frame sent, when has_previewed
+     * (see stream_open()); cleared once the next frame's streams are open. */
+    uint8_t *previewed;
+    int has_previewed;
     int has_held;
     uint64_t *tile_seq;     /* per tile: the last frame that changed it on the client */
     uint64_t geometry_seq;  /* the last frame that created or resized it on the client */
@@ -233,6 +259,8 @@ struct vd_encoder {
     size_t planes_size;
     vd_tile_stats_fn tile_stats;
     vd_tile_encoder *tiles;
+    vd_tile_encoder *probe_tiles; /* what tiles would cost (open_preview()), made when needed */
+    vd_buf probe_out;
     vd_tile_cache *cache;   /* NULL: no client cache */
     /* The client's tile history and cache must start afresh (first frame, refresh, error). */
     int codec_reset_pending;
@@ -379,6 +407,7 @@ static void surface_free(vd_encoder *enc, enc_surface *s)
     free(s->candidates);
     free(s->copies);
     free(s->held);
+    free(s->previewed);
     free(s->tile_seq);
     free(s->prev);
     free(s->state);
@@ -397,6 +426,8 @@ void vd_encoder_free(vd_encoder **penc)
     vd_gpu_free(&enc->gpu);
     free(enc->planes); /* unpinned with the context */
     vd_tile_encoder_free(&enc->tiles);
+    vd_tile_encoder_free(&enc->probe_tiles);
+    vd_buf_free(&enc->probe_out);
     vd_tile_cache_free(&enc->cache);
     vd_buf_free(&enc->out);
     vd_buf_free(&enc->video_out);
@@ -462,11 +493,13 @@ static int surface_configure(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     vd_tile_copy *copies = calloc(n_tiles, sizeof(*copies));
     uint64_t *tile_seq = calloc(n_tiles, sizeof(*tile_seq));
     uint8_t *held = calloc(n_tiles, 1);
+    uint8_t *previewed = calloc(n_tiles, 1);
     if (!prev || !state || !stats || !classifier || !lossy || !lossy_px || !last_damage ||
-        !refreshed || !candidates || !copies || !tile_seq || !held) {
+        !refreshed || !candidates || !copies || !tile_seq || !held || !previewed) {
         free(copies);
         free(tile_seq);
         free(held);
+        free(previewed);
         free(prev);
         free(state);
         free(stats);
@@ -488,6 +521,9 @@ static int surface_configure(vd_encoder *enc, enc_surface *s, const vd_frame *f)
     free(s->copies);
     free(s->tile_seq);
     free(s->held);
+    free(s->previewed);
+    s->previewed = previewed;
+    s->has_previewed = 0;
     s->refreshed = refreshed;
     s->copies = copies;
     s->tile_seq = tile_seq;
@@ -737,6 +773,8 @@ static int64_t stream_bitrate(const vd_encoder *enc, const vd_rect *region)
  * size; one that cannot at all (ENOTSUP) keeps its rate. */
 static void retarget(const vd_encoder *enc, enc_stream *st, int64_t min_step, int link)
 {
+    if (st->preview) /* its one picture is coded */
+        return;
     if (!link && !st->rate_pending && !vd_video_encoder_retargets(st->video))
         return;
     int64_t rate = stream_bitrate(enc, &st->region);
@@ -822,7 +860,8 @@ static void follow_link_share(vd_encoder *enc, int64_t extra_rate)
         int64_t sum = extra_rate;
         for (unsigned i = 0; i < enc->n_surfaces; i++)
             for (unsigned k = 0; k < enc->surfaces[i]->n_streams; k++)
-                sum += region_bitrate(enc, &enc->surfaces[i]->streams[k].region);
+                if (!enc->surfaces[i]->streams[k].preview) /* (its one picture is coded) */
+                    sum += region_bitrate(enc, &enc->surfaces[i]->streams[k].region);
         int64_t link = fl->link_bitrate, lossless = 0;
         for (unsigned i = 0; i < enc->n_surfaces && lossless < link; i++)
             lossless += sustained_lossless(&enc->surfaces[i]->lossless);
@@ -846,6 +885,69 @@ static void follow_link_share(vd_encoder *enc, int64_t extra_rate)
 /* After a stream's encoder failed to open, new streams of the surface wait this long: under
  * memory pressure each try is a failing opening (and probe) per frame. */
 #define STREAM_RETRY_US 1000000
+
+static uint16_t *lossy_word(const enc_surface *s, int x, int y);
+
+/* Opens a stream over picture q (for region, of content; or a preview) on the wire and in
+ * s->streams, which has room, and sets *out to it.  VD_ERR(EAGAIN) when no encoder takes it (no codec works,
+ * no memory for one): nothing was sent. */
+static int stream_open(vd_encoder *enc, enc_surface *s, uint32_t id, const vd_rect *q,
+                       const vd_rect *region, enum vd_content content, int preview,
+                       enc_stream **out)
+{
+    uint32_t codecs = enc->cfg.video_codecs;
+    vd_video_params p = {
+        .codec = codecs & VD_CODEC_H264 ? VD_VIDEO_H264 : VD_VIDEO_AV1,
+        .width = q->width,
+        .height = q->height,
+        .fps = 30,
+        .bitrate = stream_bitrate(enc, region),
+        .backend = (enum vd_video_backend)enc->cfg.video_backend,
+        .latency_first = content == VD_CONTENT_3D,
+        .cpu_flags = enc->cfg.cpu_flags,
+    };
+    enc_stream st = {.id = id, .rect = *q, .region = *region, .content = (uint8_t)content,
+                     .preview = (uint8_t)preview, .bitrate = p.bitrate, .need_key = 1};
+    size_t blocks = (size_t)((q->width + 15) / 16) * (size_t)((q->height + 15) / 16);
+    st.keep = calloc(16 * blocks, sizeof(*st.keep));
+    st.age = calloc(256, blocks);
+    st.text_hold = calloc(blocks, sizeof(*st.text_hold));
+    if (!st.keep || !st.age || !st.text_hold) {
+        stream_free(&st);
+        return VD_ERR(ENOMEM);
+    }
+    for (size_t b = 0; b < blocks; b++)
+        st.text_hold[b].backoff_until = INT64_MIN;
+    /* Pixels the preview of the surface's last frame left lossy, and that this stream's next
+     * picture leaves unchanged, are patched in it: no picture of the stream gave them, and
+     * else they waited PATCH_AGE pictures (a strip of a window's border beside a player whose
+     * first picture went in the preview).  Not other lossy pixels: those an ended stream
+     * showed may be the background behind a moving object. */
+    int bw = (q->width + 15) / 16;
+    for (int y = q->y; y < q->y + q->height && s->has_previewed; y++)
+        for (int x = q->x; x < q->x + q->width; x += 16) {
+            if (!s->previewed[(size_t)(y / 64) * (size_t)s->grid.cols + (size_t)(x / 64)])
+                continue;
+            uint8_t *age = st.age + 256 * (size_t)((y - q->y) / 16 * bw + (x - q->x) / 16) +
+                           16 * (size_t)((y - q->y) % 16);
+            for (unsigned lossy = *lossy_word(s, x, y); lossy; lossy &= lossy - 1)
+                age[__builtin_ctz(lossy)] = PATCH_AGE - 1;
+        }
+    if (vd_video_encoder_new(&p, &st.video) < 0) {
+        stream_free(&st);
+        return VD_ERR(EAGAIN);
+    }
+    vd_msg_stream m = {st.id, s->id, (uint8_t)p.codec, st.content, (uint32_t)q->x,
+                       (uint32_t)q->y, (uint32_t)q->width, (uint32_t)q->height};
+    int ret = vd_wire_put_stream_create(&enc->out, &m);
+    if (ret < 0) {
+        stream_free(&st);
+        return ret;
+    }
+    s->streams[s->n_streams] = st;
+    *out = &s->streams[s->n_streams++];
+    return 0;
+}
 
 /* One stream per video/3D region, ended with it.  A codec's picture size is fixed, so the
  * picture covers every rectangle the region has had: a region that grows past it (an object
@@ -919,50 +1021,137 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
         const vd_rect *q = new_picture[r];
         if (!q)
             continue;
-        vd_video_params p = {
-            .codec = codecs & VD_CODEC_H264 ? VD_VIDEO_H264 : VD_VIDEO_AV1,
-            .width = q->width,
-            .height = q->height,
-            .fps = 30,
-            .bitrate = stream_bitrate(enc, &regions[r].rect),
-            .backend = (enum vd_video_backend)enc->cfg.video_backend,
-            .latency_first = regions[r].content == VD_CONTENT_3D,
-            .cpu_flags = enc->cfg.cpu_flags,
-        };
-        enc_stream st = {.id = regions[r].id, .rect = *q, .region = regions[r].rect,
-                         .content = (uint8_t)regions[r].content, .bitrate = p.bitrate,
-                         .need_key = 1};
-        size_t blocks = (size_t)((q->width + 15) / 16) * (size_t)((q->height + 15) / 16);
-        st.keep = calloc(16 * blocks, sizeof(*st.keep));
-        st.age = calloc(256, blocks);
-        st.text_hold = calloc(blocks, sizeof(*st.text_hold));
-        if (!st.keep || !st.age || !st.text_hold) {
-            stream_free(&st);
-            ret = VD_ERR(ENOMEM);
-            goto done;
-        }
-        for (size_t b = 0; b < blocks; b++)
-            st.text_hold[b].backoff_until = INT64_MIN;
-        /* A region no encoder takes (no codec works, no memory) stays lossless. */
-        if (vd_video_encoder_new(&p, &st.video) < 0) {
+        enc_stream *st = NULL;
+        ret = stream_open(enc, s, regions[r].id, q, &regions[r].rect, regions[r].content, 0, &st);
+        if (ret == VD_ERR(EAGAIN)) { /* a region no encoder takes (no codec works) stays lossless */
             s->stream_retry_t = s->last_t + STREAM_RETRY_US;
-            stream_free(&st);
+            ret = 0;
             continue;
         }
-        vd_msg_stream m = {st.id, s->id, (uint8_t)p.codec, st.content, (uint32_t)q->x,
-                           (uint32_t)q->y, (uint32_t)q->width, (uint32_t)q->height};
-        if ((ret = vd_wire_put_stream_create(&enc->out, &m)) < 0) {
-            stream_free(&st);
+        if (ret < 0)
             goto done;
-        }
         if (replaced[r].keep) /* (else no memory for it) */
-            keep_take_over(&st, &replaced[r]);
-        s->streams[s->n_streams++] = st;
+            keep_take_over(st, &replaced[r]);
         total++;
     }
 done:
     for (size_t r = 0; r < n; r++)
         stream_free(&replaced[r]);
+    return ret;
+}
+
+/* Whether every 16 x 16 block of the tile (x, y, w, h) looks like a picture: see
+ * PREVIEW_BLOCK_COLOURS. */
+static int photo_blocks(const enc_surface *s, const vd_frame *f, int x, int y, int w, int h)
+{
+    for (int by = y; by < y + h; by += 16)
+        for (int bx = x; bx < x + w; bx += 16) {
+            int bw = VD_MIN(16, x + w - bx), bh = VD_MIN(16, y + h - by);
+            const uint8_t *p = f->data + (size_t)by * (size_t)f->stride + (size_t)bx * (size_t)s->grid.bpp;
+            /* (an edge block of fewer pixels needs as many of them to differ) */
+            if (vd_count_colours(p, (size_t)f->stride, bw, bh, s->grid.bpp, PREVIEW_BLOCK_COLOURS) <
+                (unsigned)VD_MIN(PREVIEW_BLOCK_COLOURS, bw * bh / 4))
+                return 0;
+        }
+    return 1;
+}
+
+/* Forgets which tiles the last preview showed (s->previewed). */
+static void preview_forget(enc_surface *s)
+{
+    if (s->has_previewed)
+        memset(s->previewed, 0, (size_t)s->grid.cols * (size_t)s->grid.rows);
+    s->has_previewed = 0;
+}
+
+/* Opens a preview stream (see PREVIEW_MIN_BPP) for the costly tiles of a frame that
+ * (re)creates s, when they are worth one; its tiles go to s->candidates, *n_tiles of them (0:
+ * no preview). */
+static int open_preview(vd_encoder *enc, enc_surface *s, const vd_frame *f, uint32_t *n_tiles)
+{
+    const vd_tile_grid *g = &s->grid;
+    *n_tiles = 0;
+    unsigned total = s->n_streams; /* (a new surface is not in enc->surfaces yet) */
+    for (unsigned i = 0; i < enc->n_surfaces; i++)
+        total += enc->surfaces[i] != s ? enc->surfaces[i]->n_streams : 0;
+    if (!enc->cfg.video_codecs || !enc->flow.link_bitrate || s->n_streams >= MAX_STREAMS ||
+        total >= MAX_ENCODER_STREAMS || s->last_t < s->stream_retry_t)
+        return 0;
+    if (!enc->probe_tiles && !(enc->probe_tiles = vd_tile_encoder_new()))
+        return VD_ERR(ENOMEM);
+    /* Coded in order with a history, as they would go (less the cache). */
+    vd_tile_encoder_reset(enc->probe_tiles);
+    uint8_t *scratch = vd_buf_reserve(&enc->probe_out, vd_tile_max_payload(64, 64, g->bpp));
+    if (!scratch)
+        return VD_ERR(ENOMEM);
+    int set_x = vd_format_has_x(s->format);
+    uint64_t bytes = 0;
+    uint32_t n = 0;
+    int tx0 = g->cols, ty0 = g->rows, tx1 = -1, ty1 = -1;
+    for (int ty = 0; ty < g->rows; ty++)
+        for (int tx = 0; tx < g->cols; tx++) {
+            size_t i = (size_t)ty * (size_t)g->cols + (size_t)tx;
+            /* (few colours: UI, text or flat, and cheap) */
+            if (s->state[i] != VD_TILE_DIRTY || vd_classifier_hinted_text(s->classifier, i) ||
+                s->tile_stats[i].colours < VD_CLS_COLOUR_CAP)
+                continue;
+            int x = tx * 64, y = ty * 64, w = VD_MIN(64, g->width - x), h = VD_MIN(64, g->height - y);
+            /* A tile a region's stream only cuts goes exactly (a whole surface) and stays so:
+             * previewed, it went exactly in the next frame as well (changed_outside()). */
+            int cut = 0;
+            for (unsigned k = 0; k < s->n_streams && !cut; k++) {
+                const vd_rect *q = &s->streams[k].region;
+                cut = x < q->x + q->width && q->x < x + w && y < q->y + q->height && q->y < y + h;
+            }
+            if (cut)
+                continue;
+            uint8_t encoding;
+            size_t cost = vd_tile_encode(enc->probe_tiles, NULL,
+                                         f->data + (size_t)y * (size_t)f->stride + (size_t)x * (size_t)g->bpp,
+                                         (size_t)f->stride, w, h, g->bpp, set_x, scratch, &encoding,
+                                         &(vd_tile_counts){0});
+            if (cost * 8 < (size_t)(PREVIEW_MIN_BPP * w * h) || !photo_blocks(s, f, x, y, w, h))
+                continue;
+            s->candidates[n++] = (uint32_t)i;
+            bytes += cost;
+            tx0 = VD_MIN(tx0, tx);
+            ty0 = VD_MIN(ty0, ty);
+            tx1 = VD_MAX(tx1, tx);
+            ty1 = VD_MAX(ty1, ty);
+        }
+    if (!n || bytes * 8 * 1000 < (uint64_t)enc->flow.link_bitrate * PREVIEW_MIN_LINK_MS)
+        return 0;
+    /* Codecs take even sizes: a tile past the picture's edge stays exact. */
+    vd_rect q = {tx0 * 64, ty0 * 64, (VD_MIN(g->width, (tx1 + 1) * 64) - tx0 * 64) & ~1,
+                 (VD_MIN(g->height, (ty1 + 1) * 64) - ty0 * 64) & ~1};
+    uint32_t kept = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        int x = (int)(s->candidates[k] % (uint32_t)g->cols) * 64, y = (int)(s->candidates[k] / (uint32_t)g->cols) * 64;
+        if (VD_MIN(x + 64, g->width) <= q.x + q.width && VD_MIN(y + 64, g->height) <= q.y + q.height)
+            s->candidates[kept++] = s->candidates[k];
+    }
+    /* A decoder counts stream pictures against a budget of its own, which need not hold more
+     * than its surfaces: the streams must stay within their area. */
+    uint64_t pictures = (uint64_t)q.width * (uint64_t)q.height, area = (uint64_t)g->width * (uint64_t)g->height;
+    for (unsigned k = 0; k < s->n_streams; k++)
+        pictures += (uint64_t)s->streams[k].rect.width * (uint64_t)s->streams[k].rect.height;
+    for (unsigned i = 0; i < enc->n_surfaces; i++) {
+        const enc_surface *o = enc->surfaces[i];
+        if (o == s)
+            continue;
+        area += (uint64_t)o->grid.width * (uint64_t)o->grid.height;
+        for (unsigned k = 0; k < o->n_streams; k++)
+            pictures += (uint64_t)o->streams[k].rect.width * (uint64_t)o->streams[k].rect.height;
+    }
+    if (!kept || !vd_video_size_ok(q.width, q.height) || pictures > area)
+        return 0;
+    enc_stream *st;
+    /* (VD_CONTENT_VIDEO on the wire, which every decoder takes; informative only) */
+    int ret = stream_open(enc, s, enc->next_region_id++, &q, &q, VD_CONTENT_VIDEO, 1, &st);
+    if (ret == VD_ERR(EAGAIN)) /* no encoder: they go exactly */
+        return 0;
+    if (ret == 0)
+        *n_tiles = kept;
     return ret;
 }
 
@@ -1162,7 +1351,31 @@ static void mark_exact(enc_surface *s, int x, int y, int w, int h)
         }
 }
 
-/* Whether any pixel of the tile (x, y, w, h) outside q differs from the reference. */
+/* Whether the client shows a pixel of row r, columns [c0, c1), lossy outside every stream's
+ * region (a preview's, or one a region left behind as it shrank or moved). */
+static int lossy_beside_streams(const enc_surface *s, int r, int c0, int c1)
+{
+    for (int c = c0; c < c1;) {
+        int k = c / 16, end = VD_MIN(c1, 16 * k + 16);
+        for (unsigned bits = *lossy_word(s, 16 * k, r) & vd_box_cols(c - 16 * k, end - 16 * k); bits;
+             bits &= bits - 1) {
+            int px = 16 * k + __builtin_ctz(bits), covered = 0;
+            for (unsigned i = 0; i < s->n_streams && !covered; i++) {
+                const vd_rect *q = &s->streams[i].region;
+                covered = px >= q->x && px < q->x + q->width && r >= q->y && r < q->y + q->height;
+            }
+            if (!covered)
+                return 1;
+        }
+        c = end;
+    }
+    return 0;
+}
+
+/* Whether any pixel of the tile (x, y, w, h) outside q differs from the reference, or is shown
+ * lossy outside every stream's region: a stream that shows only its region's blocks would
+ * leave it lossy while it plays (the window frame round a player's first picture, which
+ * went in a preview). */
 static int changed_outside(const enc_surface *s, const vd_frame *f, int x, int y, int w, int h,
                            const vd_rect *q)
 {
@@ -1174,8 +1387,9 @@ static int changed_outside(const enc_surface *s, const vd_frame *f, int x, int y
         int spans[2][2] = {{x, inside ? ix0 : x + w}, {inside ? ix1 : x + w, x + w}};
         for (int k = 0; k < 2; k++)
             if (spans[k][0] < spans[k][1] &&
-                pixels_differ(s, a + (size_t)spans[k][0] * bpp, b + (size_t)spans[k][0] * bpp,
-                              (size_t)(spans[k][1] - spans[k][0])))
+                (pixels_differ(s, a + (size_t)spans[k][0] * bpp, b + (size_t)spans[k][0] * bpp,
+                               (size_t)(spans[k][1] - spans[k][0])) ||
+                 lossy_beside_streams(s, r, spans[k][0], spans[k][1])))
                 return 1;
     }
     return 0;
@@ -1507,6 +1721,70 @@ static int mostly_streamed(const enc_surface *s, const vd_frame *f, int x, int y
     return streamed > in_band;
 }
 
+/* Packs a picked stream frame's side data (mask..., pk->side_size bytes at the end of
+ * enc->stream_masks) where that makes it smaller, and takes it into enc->stream_masks. */
+static int pack_side(vd_encoder *enc, stream_pick *pk, uint8_t *mask)
+{
+    /* Masks are runs of set or clear bits (a video sets every block, and few are partial):
+     * LZ4 packs them to a few bytes (vdbench video: 5 % of the stream's bytes).  Bounds and
+     * cuts pack less. */
+    int bound = LZ4_compressBound((int)pk->side_size);
+    uint8_t *packed = vd_buf_reserve(&enc->packed_side, 4 + (size_t)bound);
+    if (!packed)
+        return VD_ERR(ENOMEM);
+    int n = LZ4_compress_default((const char *)mask, (char *)packed + 4, (int)pk->side_size, bound);
+    if (n > 0 && 4 + (uint32_t)n < pk->side_size) {
+        vd_wl32(packed, (uint32_t)n);
+        memcpy(mask, packed, 4 + (size_t)n);
+        pk->side_size = 4 + (uint32_t)n;
+        pk->flags |= VD_STREAM_FRAME_PACKED;
+    }
+    enc->stream_masks.size += pk->side_size;
+    return 0;
+}
+
+/* The preview's frame: every block of its tiles that no other stream took (see
+ * open_preview()); they become lossy on the client.  Returns as pick_blocks() does. */
+static int preview_pick(vd_encoder *enc, enc_surface *s, const enc_stream *st, uint32_t n_tiles,
+                        stream_pick *pk)
+{
+    const vd_tile_grid *g = &s->grid;
+    const vd_rect *pic = &st->rect;
+    int bw = (pic->width + 15) / 16, bh = (pic->height + 15) / 16;
+    uint32_t mask_size = (uint32_t)(bw * bh + 7) / 8;
+    /* The mask, then the partial mask: no block is partial. */
+    uint8_t *mask = vd_buf_reserve(&enc->stream_masks, 2 * (size_t)mask_size);
+    if (!mask)
+        return VD_ERR(ENOMEM);
+    memset(mask, 0, 2 * (size_t)mask_size);
+    int any = 0;
+    for (uint32_t k = 0; k < n_tiles; k++) {
+        size_t i = s->candidates[k];
+        if (s->state[i] != VD_TILE_DIRTY)
+            continue;
+        int x = (int)(i % (size_t)g->cols) * 64, y = (int)(i / (size_t)g->cols) * 64;
+        int w = VD_MIN(64, g->width - x), h = VD_MIN(64, g->height - y);
+        for (int by = 0; by < h; by += 16)
+            for (int bx = 0; bx < w; bx += 16) {
+                int b = (y + by - pic->y) / 16 * bw + (x + bx - pic->x) / 16;
+                mask[b / 8] |= (uint8_t)(1u << (b % 8));
+                uint16_t cols = (uint16_t)((1u << VD_MIN(16, w - bx)) - 1);
+                for (int r = 0; r < VD_MIN(16, h - by); r++) {
+                    *lossy_word(s, x + bx, y + by + r) |= cols;
+                    *patched_word(s, x + bx, y + by + r) &= (uint16_t)~cols;
+                }
+            }
+        s->state[i] = VD_TILE_VIDEO;
+        s->previewed[i] = 1;
+        s->has_previewed = any = 1;
+    }
+    if (!any)
+        return 0;
+    *pk = (stream_pick){0, enc->stream_masks.size, mask_size, 2 * mask_size, 0, enc->keep_undo.size, 0, 0};
+    int ret = pack_side(enc, pk, mask);
+    return ret < 0 ? ret : 1;
+}
+
 /* Picks the damaged tiles of st's region that go through it; those become VD_TILE_VIDEO (lossy
  * on the client).  A tile the region only cuts goes through the stream only when nothing
  * changed outside the region (its outside stays exact on the client), or as VD_TILE_SPLIT when
@@ -1684,21 +1962,8 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, enc_s
                                   (any_patch ? VD_STREAM_FRAME_PATCH : 0) |
                                   (keep_reset_now ? VD_STREAM_FRAME_KEEP_RESET : 0)),
                         undo_at, n_undo, pixels_patched};
-    /* Masks are runs of set or clear bits (a video sets every block, and few are partial):
-     * LZ4 packs them to a few bytes (vdbench video: 5 % of the stream's bytes).  Bounds and
-     * cuts pack less. */
-    int bound = LZ4_compressBound((int)side);
-    uint8_t *packed = vd_buf_reserve(&enc->packed_side, 4 + (size_t)bound);
-    if (!packed)
-        return VD_ERR(ENOMEM);
-    int n = LZ4_compress_default((const char *)mask, (char *)packed + 4, (int)side, bound);
-    if (n > 0 && 4 + (uint32_t)n < side) {
-        vd_wl32(packed, (uint32_t)n);
-        memcpy(mask, packed, 4 + (size_t)n);
-        pk->side_size = 4 + (uint32_t)n;
-        pk->flags |= VD_STREAM_FRAME_PACKED;
-    }
-    enc->stream_masks.size += pk->side_size;
+    if ((ret = pack_side(enc, pk, mask)) < 0)
+        return ret;
     return 1;
 }
 
@@ -1728,8 +1993,9 @@ static int code_stream(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
     enc->stats.video_ns += vd_now_ns() - t0;
     enc->stats.video_pictures++;
     enc->stats.video_pictures_hw += vd_video_encoder_backend(st->video) != VD_VIDEO_BACKEND_SOFTWARE;
-    enc->stats.video_budget += (uint32_t)VD_MIN(vd_video_encoder_allowed_bits(st->video) / 8,
-                                                (int64_t)UINT32_MAX - enc->stats.video_budget);
+    if (!st->preview) /* (a preview has no rate to keep) */
+        enc->stats.video_budget += (uint32_t)VD_MIN(vd_video_encoder_allowed_bits(st->video) / 8,
+                                                    (int64_t)UINT32_MAX - enc->stats.video_budget);
     enc->yuv.convert_ns += vd_video_encoder_convert_ns(st->video);
     enc->yuv.gpu_pictures += yuv != NULL;
     if (!n_pkts) {
@@ -1742,7 +2008,9 @@ static int code_stream(vd_encoder *enc, enc_surface *s, const vd_frame *f, const
         for (int ty = q->y / 64; ty <= (q->y + q->height - 1) / 64; ty++)
             for (int tx = q->x / 64; tx <= (q->x + q->width - 1) / 64; tx++) {
                 size_t i = (size_t)ty * (size_t)g->cols + (size_t)tx;
-                if (streamed(s->state[i])) {
+                /* (a preview's box may hold tiles other streams showed) */
+                if (streamed(s->state[i]) && (!st->preview || s->previewed[i])) {
+                    s->previewed[i] = 0;
                     if (s->state[i] == VD_TILE_SPLIT) /* all of it goes now, not its band */
                         s->copies[i].band = 0;
                     s->state[i] = VD_TILE_DIRTY;
@@ -1785,7 +2053,7 @@ static int gpu_convert(vd_encoder *enc, enc_surface *s, const stream_pick *picks
 /* Codes each stream's frame over the damaged tiles of its region.  on_gpu: the device holds
  * this frame (gpu_scan() took it), so the pictures are converted there, all in one call. */
 static int encode_streams(vd_encoder *enc, enc_surface *s, const vd_frame *f, int trust_ref,
-                          int on_gpu)
+                          int on_gpu, uint32_t n_preview)
 {
     stream_pick picks[MAX_STREAMS];
     vd_gpu_yuv_job jobs[MAX_STREAMS];
@@ -1794,7 +2062,10 @@ static int encode_streams(vd_encoder *enc, enc_surface *s, const vd_frame *f, in
     enc->stream_masks.size = 0;
     enc->keep_undo.size = 0;
     for (unsigned k = 0; k < s->n_streams; k++) {
-        if ((ret = pick_blocks(enc, s, f, &s->streams[k], trust_ref, &picks[n])) < 0)
+        enc_stream *st = &s->streams[k];
+        ret = st->preview ? preview_pick(enc, s, st, n_preview, &picks[n])
+                          : pick_blocks(enc, s, f, st, trust_ref, &picks[n]);
+        if (ret < 0)
             return ret;
         if (ret)
             picks[n++].k = k;
@@ -2201,7 +2472,8 @@ static void flow_stats(const vd_encoder *enc, vd_encoder_stats *st)
     int64_t targets = 0;
     for (unsigned i = 0; i < enc->n_surfaces; i++)
         for (unsigned k = 0; k < enc->surfaces[i]->n_streams; k++)
-            targets += enc->surfaces[i]->streams[k].bitrate;
+            if (!enc->surfaces[i]->streams[k].preview) /* (no rate to keep) */
+                targets += enc->surfaces[i]->streams[k].bitrate;
     st->video_target = (uint32_t)VD_MIN(targets, (int64_t)UINT32_MAX);
 }
 
@@ -2333,7 +2605,14 @@ static int encode_frame(vd_encoder *enc, const vd_frame *f, uint64_t resend_afte
         streams_free(s);
 
     uint64_t t1 = vd_now_ns();
-    if ((ret = sync_streams(enc, s)) < 0 || (ret = encode_streams(enc, s, f, trust_ref, gpu_scanned != GPU_SCAN_NONE)) < 0)
+    uint32_t n_preview = 0;
+    if (!trust_ref) /* (the client starts afresh: no preview's pixels) */
+        preview_forget(s);
+    if ((ret = sync_streams(enc, s)) < 0)
+        goto fail;
+    preview_forget(s); /* (the new streams took their pixels' ages: stream_open()) */
+    if (((is_new || s->refresh) && (ret = open_preview(enc, s, f, &n_preview)) < 0) ||
+        (ret = encode_streams(enc, s, f, trust_ref, gpu_scanned != GPU_SCAN_NONE, n_preview)) < 0)
         goto fail;
     count_classes(s, &enc->stats);
     enc->stats.tiles_refreshed = schedule_refresh(s, f);

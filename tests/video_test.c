@@ -54,20 +54,22 @@ static void paint_rendered(tu_canvas *c, int frame)
         }
 }
 
-static double psnr_area(const vd_image *img, const tu_canvas *c)
+/* Y-PSNR (BT.601 luma) over q, as video quality is usually judged. */
+static double psnr_rect(const vd_image *img, const tu_canvas *c, vd_rect q)
 {
-    /* Y-PSNR (BT.601 luma), as video quality is usually judged. */
     double se = 0;
-    for (int y = area.y; y < area.y + area.height; y++)
-        for (int x = area.x; x < area.x + area.width; x++) {
+    for (int y = q.y; y < q.y + q.height; y++)
+        for (int x = q.x; x < q.x + q.width; x++) {
             const uint8_t *a = img->data + (size_t)y * (size_t)img->stride + (size_t)x * 4;
             const uint8_t *b = c->data + (size_t)y * (size_t)c->stride + (size_t)x * 4;
             double d = 0.114 * (a[0] - b[0]) + 0.587 * (a[1] - b[1]) + 0.299 * (a[2] - b[2]);
             se += d * d;
         }
-    se /= (double)area.width * area.height;
+    se /= (double)q.width * q.height;
     return se > 0 ? 10 * log10(255.0 * 255.0 / se) : 99;
 }
+
+static double psnr_area(const vd_image *img, const tu_canvas *c) { return psnr_rect(img, c, area); }
 
 /* Whether the image shows the canvas's pixel at (x, y) exactly (its X byte aside). */
 static int same_pixel(const vd_image *img, const tu_canvas *c, int x, int y)
@@ -93,9 +95,24 @@ static void count_log(void *opaque, enum vd_log_level level, const char *msg)
 }
 
 static int streams_created; /* STREAM_CREATE messages roundtrip() has passed on */
+static int previews_created; /* of them, previews (no region's) */
 static int patched_frames;  /* and STREAM_FRAMEs with exact pixels (flag bit 5) */
 
 static size_t encoder_alloc_limit; /* libavutil's largest allocation in send_frame (0: none) */
+
+/* Of the n streams created in surface_id's last frame, the previews: no region's. */
+static int count_previews(const vd_encoder *enc, uint32_t surface_id, const uint32_t *created, int n)
+{
+    vd_region regions[16];
+    int n_regions = vd_encoder_get_regions(enc, surface_id, regions, 16), previews = 0;
+    for (int k = 0; k < n; k++) {
+        int region = 0;
+        for (int i = 0; i < n_regions && i < 16; i++)
+            region |= regions[i].id == created[k];
+        previews += !region;
+    }
+    return previews;
+}
 
 /* Sends a frame and feeds every packet to the decoder (optionally corrupting stream frames:
  * corrupt_video 1 from the start of their data, 2 from their coded picture on, 3 their coded
@@ -110,7 +127,8 @@ static vd_image roundtrip(vd_encoder *enc, vd_decoder *dec, const vd_frame *f, i
     CHECK(sent == 0, "send_frame");
     vd_packet pkt;
     vd_image img = {0};
-    int images = 0, ret;
+    int images = 0, ret, n_created = 0;
+    uint32_t created[16];
     while ((ret = vd_encoder_receive_packet(enc, &pkt)) == 0) {
         uint8_t *copy = tu_xmalloc(pkt.size);
         memcpy(copy, pkt.data, pkt.size);
@@ -120,6 +138,8 @@ static vd_image roundtrip(vd_encoder *enc, vd_decoder *dec, const vd_frame *f, i
             uint32_t len = (uint32_t)copy[o + 4] | (uint32_t)copy[o + 5] << 8 |
                            (uint32_t)copy[o + 6] << 16 | (uint32_t)copy[o + 7] << 24;
             streams_created += copy[o] == 0x40;
+            if (copy[o] == 0x40 && len >= 4 && n_created < 16)
+                created[n_created++] = vd_rl32(copy + o + 8);
             patched_frames += copy[o] == 0x42 && len > 4 && copy[o + 8 + 4] & 0x20;
             /* 2: the coded picture after a packed side (flag bit 2), not the side; nothing
              * when the side is not packed (the test then misses its key request). */
@@ -139,6 +159,7 @@ static vd_image roundtrip(vd_encoder *enc, vd_decoder *dec, const vd_frame *f, i
             images++;
     }
     CHECK(ret == VD_ERR(EAGAIN) && images == 1, "one image per frame (%d)", images);
+    previews_created += count_previews(enc, f->surface_id, created, n_created);
     return img;
 }
 
@@ -1175,7 +1196,7 @@ static void rate_shares_link(uint32_t codec)
     uint32_t target[5] = {0}, first_target = 0;
     double per[5] = {0};
     int keys[5] = {0};
-    int frame = 0;
+    int frame = 0, previews = previews_created;
     for (int phase = 0; phase < 5; phase++) {
         if (phase) { /* the host's new estimate (0: none) */
             vd_encoder_feedback fb = {.flags = VD_FEEDBACK_LINK, .link_bitrate = links[phase]};
@@ -1196,8 +1217,10 @@ static void rate_shares_link(uint32_t codec)
             if (k >= 45)
                 bytes += st.video_bytes;
             keys[phase] += st.video_keys;
-            if (frame == 0) /* (the streams start on the surface's first frame) */
+            if (frame == 0) { /* (the streams start on the surface's first frame) */
                 first_target = st.video_target;
+                previews = previews_created - previews; /* (a key frame each) */
+            }
         }
         target[phase] = st.video_target;
         per[phase] = bytes / 30.0;
@@ -1208,8 +1231,8 @@ static void rate_shares_link(uint32_t codec)
            codec == VD_CODEC_AV1 ? "AV1" : "H.264", own, target[0], first_target, target[1],
            target[2], target[3], target[4], per[0], per[1], per[2], per[3], per[4], keys[0],
            keys[1], keys[2], keys[3], keys[4]);
-    CHECK(first_target == target[0] && keys[0] == 2, "phase 0: target %u at first, %d key frames",
-          first_target, keys[0]);
+    CHECK(first_target == target[0] && keys[0] == 2 + previews,
+          "phase 0: target %u at first, %d key frames, %d preview(s)", first_target, keys[0], previews);
     for (int phase = 0; phase < 5; phase++) {
         double want = links[phase] && links[phase] * 0.75 < own ? links[phase] * 0.75 : own;
         CHECK(fabs(target[phase] - want) < want * 0.02, "phase %d: target %u, want %.0f", phase,
@@ -1722,6 +1745,230 @@ static void rate_windows(int static_frames, int rendered)
     tu_close_desktop(&c, &enc, &dec);
 }
 
+/* Counts the previews (count_previews()) and the STREAM_DESTROYs in the packets of the frame
+ * just sent, and passes them to the decoder. */
+static vd_image preview_roundtrip(vd_encoder *enc, vd_decoder *dec, const vd_frame *f,
+                                  int *previews, int *destroys, uint64_t *bytes)
+{
+    CHECK(vd_encoder_send_frame(enc, f) == 0, "send_frame");
+    vd_packet pkt;
+    vd_image img = {0};
+    int images = 0, n_created = 0;
+    uint32_t created[16];
+    *previews = *destroys = 0;
+    *bytes = 0;
+    while (vd_encoder_receive_packet(enc, &pkt) == 0) {
+        const uint8_t *pos = pkt.data, *end = pkt.data + pkt.size;
+        vd_msg msg;
+        while (vd_wire_next(&pos, end, &msg) > 0) {
+            vd_msg_stream m;
+            if (msg.type == VD_MSG_STREAM_CREATE && vd_wire_read_stream_create(&msg, &m) == 0 &&
+                n_created < 16)
+                created[n_created++] = m.id;
+            *destroys += msg.type == VD_MSG_STREAM_DESTROY;
+        }
+        *bytes += pkt.size;
+        CHECK(vd_decoder_send_packet(dec, pkt.data, pkt.size) == 0, "send_packet");
+        while (vd_decoder_receive_image(dec, &img) == 0)
+            images++;
+    }
+    CHECK(images == 1, "one image per frame (%d)", images);
+    *previews = count_previews(enc, f->surface_id, created, n_created);
+    return img;
+}
+
+/* A frame that creates a surface sends a photo (a noisy gradient) through a one-picture
+ * stream first when its exact tiles would take PREVIEW_MIN_LINK_MS of the link, and again
+ * after the client asks for a refresh: the text beside it and the tiles that a fringe of
+ * noise round it only cuts (cheap exactly) are exact at once, the photo's tiles lossy,
+ * the preview ends in the next frame, and everything is exact within 300 ms.  A smaller photo
+ * on the same link, or one with no codec or no known link, goes exactly in the first frame. */
+static void preview_then_exact(int photo_tiles, uint32_t codecs, uint32_t link, int want_preview)
+{
+    /* 64-aligned, but a photo that also cuts the tiles around it */
+    const vd_rect photo = {128, 64, 64 * photo_tiles, 256}, cut = {120, 60, 64 * photo_tiles + 12, 266};
+    tu_rng r = tu_rng_init(91);
+    vd_encoder *enc;
+    vd_decoder *dec;
+    vd_encoder_config cfg;
+    vd_encoder_config_default(&cfg);
+    cfg.video_codecs = codecs;
+    cfg.link_bitrate = link;
+    tu_canvas c = tu_open_desktop(&cfg, W, H, &r, &enc, &dec);
+    tu_paint_pattern(&r, &c, (vd_rect){0, 0, W, H}, TU_FLAT);
+    tu_paint_pattern(&r, &c, (vd_rect){0, 384, W, 96}, TU_TEXT);
+    tu_paint_pattern(&r, &c, cut, TU_NOISE);
+    paint_in(&c, &r, 0, photo);
+    /* what the first frame takes exactly */
+    vd_encoder_config exact_cfg = cfg;
+    exact_cfg.video_codecs = 0;
+    vd_encoder *exact_enc;
+    vd_decoder *exact_dec;
+    CHECK(vd_encoder_new(&exact_cfg, &exact_enc) == 0 && vd_decoder_new(NULL, &exact_dec) == 0, "new");
+    vd_frame f0 = tu_frame(&c, 1, NULL, 0);
+    int p0, d0;
+    uint64_t exact_bytes;
+    preview_roundtrip(exact_enc, exact_dec, &f0, &p0, &d0, &exact_bytes);
+    vd_encoder_free(&exact_enc);
+    vd_decoder_free(&exact_dec);
+    int previews = 0, destroys = 0, lossy_first = 0, exact_at = -1;
+    double first_psnr = 0;
+    uint64_t first_bytes = 0, bytes;
+    uint8_t lossy[(W / 64) * ((H + 63) / 64)];
+    int refreshed_previews = 0, exact_again_at = -1;
+    for (int frame = 0; frame < 24; frame++) {
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        if (frame == 12) /* (the client asks: a whole surface again) */
+            CHECK(vd_encoder_request_refresh(enc, 1) == 0, "refresh");
+        int p, d;
+        vd_image img = preview_roundtrip(enc, dec, &f, &p, &d, &bytes);
+        CHECK(vd_encoder_get_lossy_tiles(enc, 1, lossy, sizeof(lossy)) == (int)sizeof(lossy), "lossy tiles");
+        int n_lossy = 0, wrong_exact = 0;
+        for (int ty = 0; ty < (H + 63) / 64; ty++)
+            for (int tx = 0; tx < W / 64; tx++) {
+                int inside = tx * 64 >= photo.x && tx * 64 + 64 <= photo.x + photo.width &&
+                             ty * 64 >= photo.y && ty * 64 + 64 <= photo.y + photo.height;
+                n_lossy += lossy[ty * (W / 64) + tx];
+                /* every tile the encoder calls exact is, and only the photo's may be lossy */
+                for (int y = ty * 64; y < VD_MIN(ty * 64 + 64, H) && !lossy[ty * (W / 64) + tx]; y++)
+                    for (int x = tx * 64; x < tx * 64 + 64; x++)
+                        wrong_exact += !same_pixel(&img, &c, x, y);
+                CHECK(!lossy[ty * (W / 64) + tx] || inside, "frame %d: tile %d,%d lossy", frame, tx, ty);
+            }
+        CHECK(!wrong_exact, "frame %d: %d pixels of exact tiles wrong", frame, wrong_exact);
+        if (frame == 0) {
+            previews = p;
+            first_bytes = bytes;
+            lossy_first = n_lossy;
+            first_psnr = psnr_rect(&img, &c, photo);
+        } else if (frame == 12) {
+            refreshed_previews = p;
+        } else {
+            CHECK(!p, "frame %d: another preview", frame);
+            destroys += d;
+        }
+        int exact = !n_lossy && tu_image_diff_canvas(&img, &c) == -1;
+        if (exact_at < 0 && exact)
+            exact_at = frame;
+        if (exact_again_at < 0 && exact && frame >= 12)
+            exact_again_at = frame - 12;
+    }
+    printf("video: a %dx%d photo (codecs %u, link %u bit/s) in a surface's first frame: %d "
+           "preview(s), %llu bytes (%llu exactly), %d tiles lossy (Y-PSNR %.2f dB), all exact at "
+           "frame %d, and %d frames after a refresh\n", photo.width, photo.height, codecs, link,
+           previews, (unsigned long long)first_bytes, (unsigned long long)exact_bytes, lossy_first,
+           first_psnr, exact_at, exact_again_at);
+    CHECK(previews == want_preview && refreshed_previews == want_preview &&
+              destroys == 2 * want_preview,
+          "%d previews, %d after the refresh, %d ended", previews, refreshed_previews, destroys);
+    CHECK(lossy_first == (want_preview ? photo_tiles * 4 : 0) && first_psnr > (want_preview ? 35 : 98),
+          "%d tiles lossy first, Y-PSNR %.2f dB", lossy_first, first_psnr);
+    CHECK(want_preview ? first_bytes * 2 < exact_bytes : first_bytes == exact_bytes,
+          "the first frame took %llu bytes, %llu exactly", (unsigned long long)first_bytes,
+          (unsigned long long)exact_bytes);
+    /* build-to-lossless: VD_LOSSLESS_AFTER_MS still, then the frame that sends them */
+    CHECK(exact_at >= 0 && exact_at * 33333 <= 300000 && exact_again_at >= 0 &&
+              exact_again_at * 33333 <= 300000,
+          "exact at frame %d, %d frames after the refresh", exact_at, exact_again_at);
+    tu_close_desktop(&c, &enc, &dec);
+}
+
+/* A client whose decoder takes stream pictures of its surface's area at most, a photo over
+ * all of it, a player in the middle from the first frame: a preview over the photo round the
+ * player would take more, so the first frame goes without one (else: EBADMSG, and a refresh
+ * that brings the same preview again). */
+static void preview_within_budget(void)
+{
+    const vd_rect player = {192, 128, 256, 192};
+    tu_rng r = tu_rng_init(93);
+    vd_encoder *enc;
+    vd_decoder *dec;
+    vd_encoder_config cfg;
+    vd_encoder_config_default(&cfg);
+    cfg.link_bitrate = 4000000;
+    vd_decoder_config dcfg;
+    vd_decoder_config_default(&dcfg);
+    dcfg.max_surface_pixels = dcfg.max_total_pixels = (uint64_t)W * H;
+    CHECK(vd_encoder_new(&cfg, &enc) == 0 && vd_decoder_new(&dcfg, &dec) == 0, "new");
+    tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
+    paint_in(&c, &r, 0, (vd_rect){0, 0, W, H});
+    int previews = 0;
+    for (int frame = 0; frame < 6; frame++) {
+        paint_in(&c, &r, frame, player);
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        vd_hint hint = {.rect = player, .content = VD_CONTENT_VIDEO};
+        f.hints = &hint;
+        f.n_hints = 1;
+        int p, d;
+        uint64_t bytes;
+        preview_roundtrip(enc, dec, &f, &p, &d, &bytes); /* (checks every packet is taken) */
+        previews += p;
+    }
+    printf("video: a player over a photo, for a decoder that takes stream pictures of its "
+           "surface's area: %d preview(s)\n", previews);
+    CHECK(!previews, "%d previews", previews);
+    tu_close_desktop(&c, &enc, &dec);
+}
+
+/* A player's first picture over a photo, a title bar over the photo's top: the first frame
+ * previews the photo's tiles but the title bar's, which is exact in every frame; then a
+ * stream plays over the player's part.  What stays still beside the player is exact within
+ * 4 frames: the photo's 20 rows under it, in tiles its region cuts (they go exactly, as if
+ * changed), and its 4 columns to the right, inside its region's 16-pixel edge (patched in
+ * the stream's first picture), not after PATCH_AGE pictures. */
+static void preview_then_video(void)
+{
+    const vd_rect photo = {128, 64, 320, 256}, player = {128, 80, 316, 220};
+    const vd_rect title = {128, 64, 320, 16}; /* over the photo's top */
+    tu_rng r = tu_rng_init(92);
+    vd_encoder *enc;
+    vd_decoder *dec;
+    vd_encoder_config cfg;
+    vd_encoder_config_default(&cfg);
+    cfg.link_bitrate = 4000000;
+    tu_canvas c = tu_open_desktop(&cfg, W, H, &r, &enc, &dec);
+    tu_paint_pattern(&r, &c, (vd_rect){0, 0, W, H}, TU_FLAT);
+    paint_in(&c, &r, 0, photo);
+    tu_paint_pattern(&r, &c, title, TU_TEXT);
+    int previews = 0, exact_from = -1;
+    for (int frame = 0; frame < 45; frame++) {
+        if (frame)
+            paint_in(&c, &r, frame, player);
+        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f.pts_us = frame * 33333;
+        /* (the stream starts in the frame after the preview, as a classifier's would) */
+        vd_hint hint = {.rect = player, .content = VD_CONTENT_VIDEO};
+        f.hints = &hint;
+        f.n_hints = frame > 0;
+        int p, d;
+        uint64_t bytes;
+        vd_image img = preview_roundtrip(enc, dec, &f, &p, &d, &bytes);
+        previews += p;
+        int wrong = 0, title_wrong = 0;
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                int differs = !same_pixel(&img, &c, x, y);
+                wrong += !(x >= player.x && x < player.x + player.width && y >= player.y &&
+                           y < player.y + player.height) && differs;
+                title_wrong += x >= title.x && x < title.x + title.width && y >= title.y &&
+                               y < title.y + title.height && differs;
+            }
+        CHECK(!title_wrong, "frame %d: %d pixels of the title bar lossy", frame, title_wrong);
+        if (wrong)
+            exact_from = -1;
+        else if (exact_from < 0)
+            exact_from = frame;
+        CHECK(frame || wrong, "frame 0: the photo was not previewed");
+    }
+    printf("video: a player's first picture over a photo: %d preview(s); beside the player "
+           "exact from frame %d on\n", previews, exact_from);
+    CHECK(previews == 1 && exact_from >= 0 && exact_from <= 4, "%d previews, exact from frame %d",
+          previews, exact_from);
+    tu_close_desktop(&c, &enc, &dec);
+}
+
 int main(void)
 {
     vd_log_set_callback(count_log, NULL);
@@ -1814,6 +2061,12 @@ int main(void)
     rate_windows(0, 0);
     rate_windows(0, 1);
     rate_windows(180, 0);
+    preview_then_exact(4, VD_CODEC_H264, 4000000, 1);
+    preview_then_exact(4, VD_CODEC_AV1, 4000000, 1);
+    preview_then_exact(1, VD_CODEC_H264, 4000000, 0);
+    preview_then_exact(4, VD_CODEC_H264, 0, 0);
+    preview_then_video();
+    preview_within_budget();
     vd_log_set_callback(NULL, NULL);
     printf("video: ok\n");
     return 0;

@@ -321,7 +321,11 @@ typedef struct vd_encoder_stats {
                               * beside the region that went exactly */
     uint32_t tiles_refreshed; /* tiles sent losslessly again over lossy ones (build-to-lossless) */
     uint32_t tiles_lossy;   /* tiles the client now shows lossy, all surfaces */
-    uint64_t video_bytes;   /* of bytes: the video streams' frames */
+    uint64_t video_bytes;   /* of bytes: the video streams' frames, a preview's included (a
+                             * whole surface's costly tiles sent lossy first as one picture,
+                             * docs/protocol.md section 10.1; it counts in tiles_streamed,
+                             * video_keys and video_pictures too, not in video_target or
+                             * video_budget) */
     uint64_t video_ns;      /* of encode_ns: colour conversion and video coding */
     uint32_t tiles_cached;  /* of tiles_damaged: sent as references to the client's cache */
     uint32_t tiles_copied;  /* damaged tiles the client got by copying pixels it had (scrolls, moves) */
