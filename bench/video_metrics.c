@@ -246,7 +246,8 @@ void bench_video_frame(bench_video *bv, const bench_frame *f, const vd_image *im
 void bench_video_summarize(const bench_video *bv, bench_video_summary *sum)
 {
     *sum = (bench_video_summary){.streams = bv->streams, .previews = bv->previews,
-                                 .preview_bytes = bv->preview_bytes, .lossy_pixels = bv->lossy_pixels,
+                                 .preview_bytes = bv->preview_bytes,
+                                 .lossy_pixels = bv->lossy_pixels,
                                  .ttl_samples = (int)bv->n_ttl};
     if (bv->lossy_pixels) {
         double mse = bv->se / (double)bv->lossy_pixels;

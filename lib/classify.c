@@ -35,7 +35,8 @@ unsigned vd_count_colours(const uint8_t *p, size_t stride, int w, int h, int bpp
     cap = VD_MIN(cap, 64u); /* (half the set's slots) */
     for (int y = 0; y < h && n < cap; y++)
         for (int x = 0; x < w && n < cap; x++)
-            n += (unsigned)colour_set_add(set, colour_key(p + (size_t)y * stride + (size_t)x * (size_t)bpp, bpp));
+            n += (unsigned)colour_set_add(
+                set, colour_key(p + (size_t)y * stride + (size_t)x * (size_t)bpp, bpp));
     return n;
 }
 

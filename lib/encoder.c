@@ -889,8 +889,8 @@ static void follow_link_share(vd_encoder *enc, int64_t extra_rate)
 static uint16_t *lossy_word(const enc_surface *s, int x, int y);
 
 /* Opens a stream over picture q (for region, of content; or a preview) on the wire and in
- * s->streams, which has room, and sets *out to it.  VD_ERR(EAGAIN) when no encoder takes it (no codec works,
- * no memory for one): nothing was sent. */
+ * s->streams, which has room, and sets *out to it.  VD_ERR(EAGAIN) when no encoder takes it
+ * (no codec works, no memory for one): nothing was sent. */
 static int stream_open(vd_encoder *enc, enc_surface *s, uint32_t id, const vd_rect *q,
                        const vd_rect *region, enum vd_content content, int preview,
                        enc_stream **out)
@@ -1047,7 +1047,8 @@ static int photo_blocks(const enc_surface *s, const vd_frame *f, int x, int y, i
     for (int by = y; by < y + h; by += 16)
         for (int bx = x; bx < x + w; bx += 16) {
             int bw = VD_MIN(16, x + w - bx), bh = VD_MIN(16, y + h - by);
-            const uint8_t *p = f->data + (size_t)by * (size_t)f->stride + (size_t)bx * (size_t)s->grid.bpp;
+            const uint8_t *p =
+                f->data + (size_t)by * (size_t)f->stride + (size_t)bx * (size_t)s->grid.bpp;
             /* (an edge block of fewer pixels needs as many of them to differ) */
             if (vd_count_colours(p, (size_t)f->stride, bw, bh, s->grid.bpp, PREVIEW_BLOCK_COLOURS) <
                 (unsigned)VD_MIN(PREVIEW_BLOCK_COLOURS, bw * bh / 4))
@@ -1095,7 +1096,8 @@ static int open_preview(vd_encoder *enc, enc_surface *s, const vd_frame *f, uint
             if (s->state[i] != VD_TILE_DIRTY || vd_classifier_hinted_text(s->classifier, i) ||
                 s->tile_stats[i].colours < VD_CLS_COLOUR_CAP)
                 continue;
-            int x = tx * 64, y = ty * 64, w = VD_MIN(64, g->width - x), h = VD_MIN(64, g->height - y);
+            int x = tx * 64, y = ty * 64;
+            int w = VD_MIN(64, g->width - x), h = VD_MIN(64, g->height - y);
             /* A tile a region's stream only cuts goes exactly (a whole surface) and stays so:
              * previewed, it went exactly in the next frame as well (changed_outside()). */
             int cut = 0;
@@ -1106,10 +1108,9 @@ static int open_preview(vd_encoder *enc, enc_surface *s, const vd_frame *f, uint
             if (cut)
                 continue;
             uint8_t encoding;
-            size_t cost = vd_tile_encode(enc->probe_tiles, NULL,
-                                         f->data + (size_t)y * (size_t)f->stride + (size_t)x * (size_t)g->bpp,
-                                         (size_t)f->stride, w, h, g->bpp, set_x, scratch, &encoding,
-                                         &(vd_tile_counts){0});
+            const uint8_t *src = f->data + (size_t)y * (size_t)f->stride + (size_t)x * (size_t)g->bpp;
+            size_t cost = vd_tile_encode(enc->probe_tiles, NULL, src, (size_t)f->stride, w, h,
+                                         g->bpp, set_x, scratch, &encoding, &(vd_tile_counts){0});
             if (cost * 8 < (size_t)(PREVIEW_MIN_BPP * w * h) || !photo_blocks(s, f, x, y, w, h))
                 continue;
             s->candidates[n++] = (uint32_t)i;
