@@ -1,7 +1,8 @@
 #!/bin/sh
 # vdserver -> vdviewer over a rate-limited link (a veth pair into a network namespace, shaped
 # with tc tbf), once with the encoder's flow control and once without, and prints what the
-# server saw: frames sent and held back, and the delay from sending a frame to its ACK.
+# server saw: frames sent and held back, and the delay from sending a frame to its ACK (the
+# first frame's, the whole screen, on its own).
 # DELAY_MS adds that round trip (bench/delay-relay.py in the namespace holds each direction
 # half of it: this kernel has no netem).  Needs root (ip netns, tc), python3 for DELAY_MS,
 # and a built tree.  Not part of `make check`.

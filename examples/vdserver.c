@@ -201,6 +201,8 @@ typedef struct stream {
     /* The same for frames sent STEADY_AFTER_MS or more after the first: without the first
      * picture's burst (the whole desktop, losslessly). */
     int64_t first_sent_ms;
+    int32_t first_delay_ms; /* the first frame's (the whole screen), once has_first_delay */
+    int has_first_delay;
     int32_t steady_delays_ms[DELAY_RING];
     int n_steady_delays;
     int flow_control;
@@ -335,6 +337,10 @@ static void on_feedback(stream *st, const vd_session_event *ev)
             int64_t sent = st->sent_ms[seq % DELAY_RING];
             int32_t delay = (int32_t)(now_ms() - sent);
             st->delays_ms[st->n_delays++] = delay;
+            if (sent == st->first_sent_ms && !st->has_first_delay) {
+                st->first_delay_ms = delay;
+                st->has_first_delay = 1;
+            }
             if (sent - st->first_sent_ms >= STEADY_AFTER_MS)
                 st->steady_delays_ms[st->n_steady_delays++] = delay;
         }
@@ -557,6 +563,9 @@ static int serve(const options *o, vd_session *s, keylist *kl, const char **toke
                "(mean decode %.0f us)\n",
                st.sent, st.skipped, st.acked,
                st.acked ? (double)st.decode_us_sum / st.acked : 0.0);
+    if (st.has_first_delay)
+        printf("vdserver: first frame (the whole screen) sent to acknowledged: %d ms\n",
+               st.first_delay_ms);
     print_delays("frame sent to acknowledged", st.delays_ms, st.n_delays);
     char steady[64];
     snprintf(steady, sizeof(steady), "frame sent to acknowledged, from %d s on",
