@@ -1098,6 +1098,9 @@ static int open_preview(vd_encoder *enc, enc_surface *s, const vd_frame *f, uint
                 continue;
             int x = tx * 64, y = ty * 64;
             int w = VD_MIN(64, g->width - x), h = VD_MIN(64, g->height - y);
+            /* Codecs take even sizes: a picture stops short of an odd edge. */
+            if (((x + w) & 1 && x + w == g->width) || ((y + h) & 1 && y + h == g->height))
+                continue;
             /* A tile a region's stream only cuts goes exactly (a whole surface) and stays so:
              * previewed, it went exactly in the next frame as well (changed_outside()). */
             int cut = 0;
@@ -1122,20 +1125,16 @@ static int open_preview(vd_encoder *enc, enc_surface *s, const vd_frame *f, uint
         }
     if (!n || bytes * 8 * 1000 < (uint64_t)enc->flow.link_bitrate * PREVIEW_MIN_LINK_MS)
         return 0;
-    /* Codecs take even sizes: a tile past the picture's edge stays exact. */
-    vd_rect q = {tx0 * 64, ty0 * 64, (VD_MIN(g->width, (tx1 + 1) * 64) - tx0 * 64) & ~1,
-                 (VD_MIN(g->height, (ty1 + 1) * 64) - ty0 * 64) & ~1};
-    uint32_t kept = 0;
-    for (uint32_t k = 0; k < n; k++) {
-        int x = (int)(s->candidates[k] % (uint32_t)g->cols) * 64, y = (int)(s->candidates[k] / (uint32_t)g->cols) * 64;
-        if (VD_MIN(x + 64, g->width) <= q.x + q.width && VD_MIN(y + 64, g->height) <= q.y + q.height)
-            s->candidates[kept++] = s->candidates[k];
-    }
+    vd_rect q = {tx0 * 64, ty0 * 64, VD_MIN(g->width, (tx1 + 1) * 64) - tx0 * 64,
+                 VD_MIN(g->height, (ty1 + 1) * 64) - ty0 * 64};
     /* A decoder counts stream pictures against a budget of its own, which need not hold more
      * than its surfaces: the streams must stay within their area. */
     uint64_t pictures = (uint64_t)q.width * (uint64_t)q.height, area = (uint64_t)g->width * (uint64_t)g->height;
     for (unsigned k = 0; k < s->n_streams; k++)
         pictures += (uint64_t)s->streams[k].rect.width * (uint64_t)s->streams[k].rect.height;
+    /* (and within its own surface's: another's slack is for its own region streams, which
+     * sync_streams() opens unchecked) */
+    uint64_t own = pictures, own_area = area;
     for (unsigned i = 0; i < enc->n_surfaces; i++) {
         const enc_surface *o = enc->surfaces[i];
         if (o == s)
@@ -1144,15 +1143,17 @@ static int open_preview(vd_encoder *enc, enc_surface *s, const vd_frame *f, uint
         for (unsigned k = 0; k < o->n_streams; k++)
             pictures += (uint64_t)o->streams[k].rect.width * (uint64_t)o->streams[k].rect.height;
     }
-    if (!kept || !vd_video_size_ok(q.width, q.height) || pictures > area)
+    if (!vd_video_size_ok(q.width, q.height) || pictures > area || own > own_area)
         return 0;
     enc_stream *st;
     /* (VD_CONTENT_VIDEO on the wire, which every decoder takes; informative only) */
     int ret = stream_open(enc, s, enc->next_region_id++, &q, &q, VD_CONTENT_VIDEO, 1, &st);
-    if (ret == VD_ERR(EAGAIN)) /* no encoder: they go exactly */
+    if (ret == VD_ERR(EAGAIN)) { /* no encoder: they go exactly, and no probe for a while */
+        s->stream_retry_t = s->last_t + STREAM_RETRY_US;
         return 0;
+    }
     if (ret == 0)
-        *n_tiles = kept;
+        *n_tiles = n;
     return ret;
 }
 
@@ -2075,6 +2076,11 @@ static int encode_streams(vd_encoder *enc, enc_surface *s, const vd_frame *f, in
     for (unsigned i = 0; i < n; i++)
         if ((ret = code_stream(enc, s, f, &picks[i], yuv ? &jobs[i] : NULL)) < 0)
             return ret;
+    /* A preview's one picture is coded: its encoder (x264's state, 29 MB at 1080p; a hardware
+     * session) goes now, not with the STREAM_DESTROY of the surface's next frame. */
+    for (unsigned k = 0; k < s->n_streams; k++)
+        if (s->streams[k].preview)
+            vd_video_encoder_free(&s->streams[k].video);
     return 0;
 }
 

@@ -1874,11 +1874,12 @@ static void preview_then_exact(int photo_tiles, uint32_t codecs, uint32_t link, 
     tu_close_desktop(&c, &enc, &dec);
 }
 
-/* A client whose decoder takes stream pictures of its surface's area at most, a photo over
- * all of it, a player in the middle from the first frame: a preview over the photo round the
- * player would take more, so the first frame goes without one (else: EBADMSG, and a refresh
- * that brings the same preview again). */
-static void preview_within_budget(void)
+/* A client whose decoder takes stream pictures of its surfaces' area at most: surface 1 a
+ * photo with a player in the middle from its first frame, then surface 2 (a quarter of its
+ * size) a video all over.  A preview over the photo round the player would take more than
+ * surface 1's area, which surface 2's stream needs: the first frame goes without one (else
+ * EBADMSG, once with one surface, from surface 2's stream on with two). */
+static void preview_within_budget(int two_surfaces)
 {
     const vd_rect player = {192, 128, 256, 192};
     tu_rng r = tu_rng_init(93);
@@ -1889,26 +1890,39 @@ static void preview_within_budget(void)
     cfg.link_bitrate = 4000000;
     vd_decoder_config dcfg;
     vd_decoder_config_default(&dcfg);
-    dcfg.max_surface_pixels = dcfg.max_total_pixels = (uint64_t)W * H;
+    dcfg.max_surface_pixels = (uint64_t)W * H;
+    dcfg.max_total_pixels = (uint64_t)W * H + (two_surfaces ? (uint64_t)W * H / 4 : 0);
     CHECK(vd_encoder_new(&cfg, &enc) == 0 && vd_decoder_new(&dcfg, &dec) == 0, "new");
     tu_canvas c = tu_canvas_new(VD_FORMAT_BGRX8888, W, H, 0);
+    tu_canvas small = tu_canvas_new(VD_FORMAT_BGRX8888, W / 2, H / 2, 0);
+    tu_paint_pattern(&r, &small, (vd_rect){0, 0, W / 2, H / 2}, TU_FLAT);
     paint_in(&c, &r, 0, (vd_rect){0, 0, W, H});
-    int previews = 0;
+    int previews = 0, p, d;
+    uint64_t bytes;
     for (int frame = 0; frame < 6; frame++) {
+        vd_frame f = tu_frame(&small, 2, NULL, 0);
+        f.pts_us = frame * 33333;
+        vd_hint all = {.rect = {0, 0, W / 2, H / 2}, .content = VD_CONTENT_VIDEO};
+        f.hints = &all;
+        f.n_hints = frame > 0;
+        if (two_surfaces) { /* (checks that the decoder takes every packet) */
+            if (frame)
+                paint_in(&small, &r, frame, all.rect);
+            preview_roundtrip(enc, dec, &f, &p, &d, &bytes);
+        }
         paint_in(&c, &r, frame, player);
-        vd_frame f = tu_frame(&c, 1, NULL, 0);
+        f = tu_frame(&c, 1, NULL, 0);
         f.pts_us = frame * 33333;
         vd_hint hint = {.rect = player, .content = VD_CONTENT_VIDEO};
         f.hints = &hint;
         f.n_hints = 1;
-        int p, d;
-        uint64_t bytes;
-        preview_roundtrip(enc, dec, &f, &p, &d, &bytes); /* (checks every packet is taken) */
+        preview_roundtrip(enc, dec, &f, &p, &d, &bytes);
         previews += p;
     }
     printf("video: a player over a photo, for a decoder that takes stream pictures of its "
-           "surface's area: %d preview(s)\n", previews);
+           "surfaces' area (%d surface(s)): %d preview(s)\n", 1 + two_surfaces, previews);
     CHECK(!previews, "%d previews", previews);
+    tu_canvas_free(&small);
     tu_close_desktop(&c, &enc, &dec);
 }
 
@@ -2066,7 +2080,8 @@ int main(void)
     preview_then_exact(1, VD_CODEC_H264, 4000000, 0);
     preview_then_exact(4, VD_CODEC_H264, 0, 0);
     preview_then_video();
-    preview_within_budget();
+    preview_within_budget(0);
+    preview_within_budget(1);
     vd_log_set_callback(NULL, NULL);
     printf("video: ok\n");
     return 0;
