@@ -163,6 +163,17 @@ static vd_image roundtrip(vd_encoder *enc, vd_decoder *dec, const vd_frame *f, i
     return img;
 }
 
+/* An encoder for codecs on a link of link bit/s, a decoder, and a desktop (tu_open_desktop()). */
+static tu_canvas open_on_link(uint32_t codecs, uint32_t link, tu_rng *r, vd_encoder **enc,
+                              vd_decoder **dec)
+{
+    vd_encoder_config cfg;
+    vd_encoder_config_default(&cfg);
+    cfg.video_codecs = codecs;
+    cfg.link_bitrate = link;
+    return tu_open_desktop(&cfg, W, H, r, enc, dec);
+}
+
 /* Sets VD_VIDEO_BACKEND to value, or unsets it (NULL). */
 static void backend_env(const char *value)
 {
@@ -1186,11 +1197,7 @@ static void rate_shares_link(uint32_t codec)
     tu_rng r = tu_rng_init(77);
     vd_encoder *enc;
     vd_decoder *dec;
-    vd_encoder_config cfg;
-    vd_encoder_config_default(&cfg);
-    cfg.video_codecs = codec;
-    cfg.link_bitrate = links[0];
-    tu_canvas c = tu_open_desktop(&cfg, W, H, &r, &enc, &dec);
+    tu_canvas c = open_on_link(codec, links[0], &r, &enc, &dec);
     vd_hint hints[2] = {{.rect = players[0], .content = VD_CONTENT_VIDEO},
                         {.rect = players[1], .content = VD_CONTENT_VIDEO}};
     uint32_t target[5] = {0}, first_target = 0;
@@ -1259,11 +1266,7 @@ static void lossless_load_shares_link(void)
     tu_rng r = tu_rng_init(78);
     vd_encoder *enc;
     vd_decoder *dec;
-    vd_encoder_config cfg;
-    vd_encoder_config_default(&cfg);
-    cfg.video_codecs = VD_CODEC_H264;
-    cfg.link_bitrate = link;
-    tu_canvas c = tu_open_desktop(&cfg, W, H, &r, &enc, &dec);
+    tu_canvas c = open_on_link(VD_CODEC_H264, link, &r, &enc, &dec);
     vd_hint hints[3] = {{.rect = players[0], .content = VD_CONTENT_VIDEO},
                         {.rect = players[1], .content = VD_CONTENT_VIDEO},
                         {.rect = log_area, .content = VD_CONTENT_TEXT}};
@@ -1790,18 +1793,16 @@ static void preview_then_exact(int photo_tiles, uint32_t codecs, uint32_t link, 
     tu_rng r = tu_rng_init(91);
     vd_encoder *enc;
     vd_decoder *dec;
-    vd_encoder_config cfg;
-    vd_encoder_config_default(&cfg);
-    cfg.video_codecs = codecs;
-    cfg.link_bitrate = link;
-    tu_canvas c = tu_open_desktop(&cfg, W, H, &r, &enc, &dec);
+    tu_canvas c = open_on_link(codecs, link, &r, &enc, &dec);
     tu_paint_pattern(&r, &c, (vd_rect){0, 0, W, H}, TU_FLAT);
     tu_paint_pattern(&r, &c, (vd_rect){0, 384, W, 96}, TU_TEXT);
     tu_paint_pattern(&r, &c, cut, TU_NOISE);
     paint_in(&c, &r, 0, photo);
     /* what the first frame takes exactly */
-    vd_encoder_config exact_cfg = cfg;
+    vd_encoder_config exact_cfg;
+    vd_encoder_config_default(&exact_cfg);
     exact_cfg.video_codecs = 0;
+    exact_cfg.link_bitrate = link;
     vd_encoder *exact_enc;
     vd_decoder *exact_dec;
     CHECK(vd_encoder_new(&exact_cfg, &exact_enc) == 0 && vd_decoder_new(NULL, &exact_dec) == 0, "new");
@@ -1939,10 +1940,7 @@ static void preview_then_video(void)
     tu_rng r = tu_rng_init(92);
     vd_encoder *enc;
     vd_decoder *dec;
-    vd_encoder_config cfg;
-    vd_encoder_config_default(&cfg);
-    cfg.link_bitrate = 4000000;
-    tu_canvas c = tu_open_desktop(&cfg, W, H, &r, &enc, &dec);
+    tu_canvas c = open_on_link(VD_CODEC_H264, 4000000, &r, &enc, &dec);
     tu_paint_pattern(&r, &c, (vd_rect){0, 0, W, H}, TU_FLAT);
     paint_in(&c, &r, 0, photo);
     tu_paint_pattern(&r, &c, title, TU_TEXT);
