@@ -122,12 +122,12 @@
  * photo, a video's or a game's first frame) costs 6 to 16 bits a pixel exactly.  vdbench's
  * mixed workload's first frame was 1.46 MB, 2.3 s of a 5 Mbit/s link, most of it the video
  * and 3D areas that become streams in the very next frame.  Tiles that would cost
- * PREVIEW_MIN_BPP or more (text and UI on the corpus' recordings: under 6) go instead through
- * a stream of one picture, a preview, when they add up to PREVIEW_MIN_LINK_MS of the link's
- * rate (link_bitrate; not while none is known: the trade of a lossy moment for link time is
- * then blind, and exact first frames stay what a host gets).  It ends in the next frame, as no
- * region has its id (sync_streams()), and build-to-lossless sends what stands still exactly
- * (VD_LOSSLESS_AFTER_MS). */
+ * PREVIEW_MIN_BPP or more (of the corpus' office and editor recordings' first frames, 3 and 1
+ * of 510 tiles, coded alone) go instead through a stream of one picture, a preview, when they
+ * add up to PREVIEW_MIN_LINK_MS of the link's rate (link_bitrate; not while none is known:
+ * the trade of a lossy moment for link time is then blind, and exact first frames stay what a
+ * host gets).  It ends in the next frame, as no region has its id (sync_streams()), and
+ * build-to-lossless sends what stands still exactly (VD_LOSSLESS_AFTER_MS). */
 #define PREVIEW_MIN_BPP 6
 #define PREVIEW_MIN_LINK_MS 100
 /* Text stays exact: a tile goes in a preview only if each of its 16 x 16 blocks has
