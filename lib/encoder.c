@@ -680,6 +680,30 @@ static int rect_inside(vd_rect a, vd_rect b)
            a.y + a.height <= b.y + b.height;
 }
 
+static int rects_overlap(vd_rect a, vd_rect b)
+{
+    return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height &&
+           b.y < a.y + a.height;
+}
+
+/* The streams of every surface, s's included (a new surface is not in enc->surfaces yet). */
+static unsigned encoder_streams(const vd_encoder *enc, const enc_surface *s)
+{
+    unsigned total = s->n_streams;
+    for (unsigned i = 0; i < enc->n_surfaces; i++)
+        total += enc->surfaces[i] != s ? enc->surfaces[i]->n_streams : 0;
+    return total;
+}
+
+/* The pixels of a surface's stream pictures. */
+static uint64_t stream_pixels(const enc_surface *s)
+{
+    uint64_t pixels = 0;
+    for (unsigned k = 0; k < s->n_streams; k++)
+        pixels += (uint64_t)s->streams[k].rect.width * (uint64_t)s->streams[k].rect.height;
+    return pixels;
+}
+
 static void keep_forget(enc_surface *s, enc_stream *st);
 
 /* Ends stream k of s on the wire and moves it out of s into *out, with its encoder freed and
@@ -924,7 +948,7 @@ static int stream_open(vd_encoder *enc, enc_surface *s, uint32_t id, const vd_re
      * first picture went in the preview).  Not other lossy pixels: those an ended stream
      * showed may be the background behind a moving object. */
     int bw = (q->width + 15) / 16;
-    for (int y = q->y; y < q->y + q->height && s->has_previewed; y++)
+    for (int y = q->y; s->has_previewed && y < q->y + q->height; y++)
         for (int x = q->x; x < q->x + q->width; x += 16) {
             if (!s->previewed[(size_t)(y / 64) * (size_t)s->grid.cols + (size_t)(x / 64)])
                 continue;
@@ -992,9 +1016,7 @@ static int sync_streams(vd_encoder *enc, enc_surface *s)
             goto done;
     }
     uint32_t codecs = enc->cfg.video_codecs;
-    unsigned total = 0;
-    for (unsigned i = 0; i < enc->n_surfaces; i++)
-        total += enc->surfaces[i]->n_streams;
+    unsigned total = encoder_streams(enc, s);
     /* The regions that get a stream now, before the share they all start at.  One whose
      * encoder failed is counted while it waits for its next try: the share stays put. */
     const vd_rect *new_picture[MAX_STREAMS] = {NULL}; /* (NULL: no new stream) */
@@ -1072,11 +1094,8 @@ static int open_preview(vd_encoder *enc, enc_surface *s, const vd_frame *f, uint
 {
     const vd_tile_grid *g = &s->grid;
     *n_tiles = 0;
-    unsigned total = s->n_streams; /* (a new surface is not in enc->surfaces yet) */
-    for (unsigned i = 0; i < enc->n_surfaces; i++)
-        total += enc->surfaces[i] != s ? enc->surfaces[i]->n_streams : 0;
     if (!enc->cfg.video_codecs || !enc->flow.link_bitrate || s->n_streams >= MAX_STREAMS ||
-        total >= MAX_ENCODER_STREAMS || s->last_t < s->stream_retry_t)
+        encoder_streams(enc, s) >= MAX_ENCODER_STREAMS || s->last_t < s->stream_retry_t)
         return 0;
     if (!enc->probe_tiles && !(enc->probe_tiles = vd_tile_encoder_new()))
         return VD_ERR(ENOMEM);
@@ -1104,10 +1123,8 @@ static int open_preview(vd_encoder *enc, enc_surface *s, const vd_frame *f, uint
             /* A tile a region's stream only cuts goes exactly (a whole surface) and stays so:
              * previewed, it went exactly in the next frame as well (changed_outside()). */
             int cut = 0;
-            for (unsigned k = 0; k < s->n_streams && !cut; k++) {
-                const vd_rect *q = &s->streams[k].region;
-                cut = x < q->x + q->width && q->x < x + w && y < q->y + q->height && q->y < y + h;
-            }
+            for (unsigned k = 0; k < s->n_streams && !cut; k++)
+                cut = rects_overlap(s->streams[k].region, (vd_rect){x, y, w, h});
             if (cut)
                 continue;
             uint8_t encoding;
@@ -1129,19 +1146,16 @@ static int open_preview(vd_encoder *enc, enc_surface *s, const vd_frame *f, uint
                  VD_MIN(g->height, (ty1 + 1) * 64) - ty0 * 64};
     /* A decoder counts stream pictures against a budget of its own, which need not hold more
      * than its surfaces: the streams must stay within their area. */
-    uint64_t pictures = (uint64_t)q.width * (uint64_t)q.height, area = (uint64_t)g->width * (uint64_t)g->height;
-    for (unsigned k = 0; k < s->n_streams; k++)
-        pictures += (uint64_t)s->streams[k].rect.width * (uint64_t)s->streams[k].rect.height;
     /* (and within its own surface's: another's slack is for its own region streams, which
      * sync_streams() opens unchecked) */
-    uint64_t own = pictures, own_area = area;
+    uint64_t own = (uint64_t)q.width * (uint64_t)q.height + stream_pixels(s);
+    uint64_t own_area = (uint64_t)g->width * (uint64_t)g->height, pictures = own, area = own_area;
     for (unsigned i = 0; i < enc->n_surfaces; i++) {
         const enc_surface *o = enc->surfaces[i];
-        if (o == s)
-            continue;
-        area += (uint64_t)o->grid.width * (uint64_t)o->grid.height;
-        for (unsigned k = 0; k < o->n_streams; k++)
-            pictures += (uint64_t)o->streams[k].rect.width * (uint64_t)o->streams[k].rect.height;
+        if (o != s) {
+            area += (uint64_t)o->grid.width * (uint64_t)o->grid.height;
+            pictures += stream_pixels(o);
+        }
     }
     if (!vd_video_size_ok(q.width, q.height) || pictures > area || own > own_area)
         return 0;
@@ -1362,10 +1376,8 @@ static int lossy_beside_streams(const enc_surface *s, int r, int c0, int c1)
         for (unsigned bits = *lossy_word(s, 16 * k, r) & vd_box_cols(c - 16 * k, end - 16 * k); bits;
              bits &= bits - 1) {
             int px = 16 * k + __builtin_ctz(bits), covered = 0;
-            for (unsigned i = 0; i < s->n_streams && !covered; i++) {
-                const vd_rect *q = &s->streams[i].region;
-                covered = px >= q->x && px < q->x + q->width && r >= q->y && r < q->y + q->height;
-            }
+            for (unsigned i = 0; i < s->n_streams && !covered; i++)
+                covered = rects_overlap(s->streams[i].region, (vd_rect){px, r, 1, 1});
             if (!covered)
                 return 1;
         }
@@ -2094,8 +2106,7 @@ static int64_t refresh_wait_us(const enc_surface *s, size_t i, int64_t t)
     int x = (int)(i % (size_t)s->grid.cols) * 64, y = (int)(i / (size_t)s->grid.cols) * 64;
     for (unsigned k = 0; k < s->n_streams; k++) {
         const enc_stream *st = &s->streams[k];
-        if (st->shown && t - st->shown_t < wait && x < st->region.x + st->region.width &&
-            st->region.x < x + 64 && y < st->region.y + st->region.height && st->region.y < y + 64)
+        if (st->shown && t - st->shown_t < wait && rects_overlap(st->region, (vd_rect){x, y, 64, 64}))
             return VD_MAX(wait, VD_MIN(REFRESH_CHURN_WAIT_US, REFRESH_BOUND_US - s->interval_us));
     }
     return wait;
