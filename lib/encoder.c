@@ -131,10 +131,13 @@
 #define PREVIEW_MIN_BPP 6
 #define PREVIEW_MIN_LINK_MS 100
 /* Text stays exact: a tile goes in a preview only if each of its 16 x 16 blocks has
- * PREVIEW_BLOCK_COLOURS colours or more (a photo's, a video's).  A title bar, a border or a
- * line of text beside the picture keeps the tile exact: a stream that later plays over the
- * picture shows only the blocks that change, and left such pixels lossy for 30 of its
- * pictures (vdbench mixed: 20700 text pixels a frame around the player, at 5 Mbit/s). */
+ * PREVIEW_BLOCK_COLOURS colours or more (a photo's, a video's) and no whole row or column of
+ * one colour.  A title bar, a border or a line of text beside the picture keeps the tile
+ * exact: a stream that later plays over the picture shows only the blocks that change, and
+ * left such pixels lossy for 30 of its pictures (vdbench mixed: 20700 text pixels a frame
+ * around the player, at 5 Mbit/s).  The line catches a window's edge in a block that the
+ * picture's last columns and a grainy wallpaper give enough colours (mixed: the player's
+ * border and 12 columns of wallpaper, lossy for two frames). */
 #define PREVIEW_BLOCK_COLOURS 64
 
 /* A video or 3D region's stream (its id is the region's), or a preview (see PREVIEW_MIN_BPP:
@@ -1062,6 +1065,36 @@ done:
     return ret;
 }
 
+/* Whether pixel a differs from pixel b in the bits that count (grid.mask): an X byte's do
+ * not (as for damage, docs/protocol.md section 8). */
+static int pixel_differs(const enc_surface *s, const uint8_t *a, const uint8_t *b)
+{
+    return ((vd_rl_px(a, s->grid.bpp) ^ vd_rl_px(b, s->grid.bpp)) & s->grid.mask) != 0;
+}
+
+/* Whether the block of w x h pixels at p has a whole row or column of one colour (see
+ * PREVIEW_BLOCK_COLOURS); lines shorter than 8 pixels do not count. */
+static int block_has_line(const enc_surface *s, const uint8_t *p, size_t stride, int w, int h)
+{
+    size_t bpp = (size_t)s->grid.bpp;
+    for (int c = 0; h >= 8 && c < w; c++) {
+        int r = 1;
+        while (r < h && !pixel_differs(s, p + (size_t)r * stride + (size_t)c * bpp, p + (size_t)c * bpp))
+            r++;
+        if (r == h)
+            return 1;
+    }
+    for (int r = 0; w >= 8 && r < h; r++) {
+        const uint8_t *row = p + (size_t)r * stride;
+        int c = 1;
+        while (c < w && !pixel_differs(s, row + (size_t)c * bpp, row))
+            c++;
+        if (c == w)
+            return 1;
+    }
+    return 0;
+}
+
 /* Whether every 16 x 16 block of the tile (x, y, w, h) looks like a picture: see
  * PREVIEW_BLOCK_COLOURS. */
 static int photo_blocks(const enc_surface *s, const vd_frame *f, int x, int y, int w, int h)
@@ -1073,7 +1106,8 @@ static int photo_blocks(const enc_surface *s, const vd_frame *f, int x, int y, i
                 f->data + (size_t)by * (size_t)f->stride + (size_t)bx * (size_t)s->grid.bpp;
             /* (an edge block of fewer pixels needs as many of them to differ) */
             if (vd_count_colours(p, (size_t)f->stride, bw, bh, s->grid.bpp, PREVIEW_BLOCK_COLOURS) <
-                (unsigned)VD_MIN(PREVIEW_BLOCK_COLOURS, bw * bh / 4))
+                    (unsigned)VD_MIN(PREVIEW_BLOCK_COLOURS, bw * bh / 4) ||
+                block_has_line(s, p, (size_t)f->stride, bw, bh))
                 return 0;
         }
     return 1;
@@ -1169,13 +1203,6 @@ static int open_preview(vd_encoder *enc, enc_surface *s, const vd_frame *f, uint
     if (ret == 0)
         *n_tiles = n;
     return ret;
-}
-
-/* Whether pixel a differs from pixel b in the bits that count (grid.mask): an X byte's do
- * not (as for damage, docs/protocol.md section 8). */
-static int pixel_differs(const enc_surface *s, const uint8_t *a, const uint8_t *b)
-{
-    return ((vd_rl_px(a, s->grid.bpp) ^ vd_rl_px(b, s->grid.bpp)) & s->grid.mask) != 0;
 }
 
 /* Whether any of n pixels at a differs from its twin at b (pixel_differs()). */
