@@ -131,14 +131,17 @@
 #define PREVIEW_MIN_BPP 6
 #define PREVIEW_MIN_LINK_MS 100
 /* Text stays exact: a tile goes in a preview only if each of its 16 x 16 blocks has
- * PREVIEW_BLOCK_COLOURS colours or more (a photo's, a video's) and no whole row or column of
- * one colour.  A title bar, a border or a line of text beside the picture keeps the tile
- * exact: a stream that later plays over the picture shows only the blocks that change, and
- * left such pixels lossy for 30 of its pictures (vdbench mixed: 20700 text pixels a frame
- * around the player, at 5 Mbit/s).  The line catches a window's edge in a block that the
- * picture's last columns and a grainy wallpaper give enough colours (mixed: the player's
- * border and 12 columns of wallpaper, lossy for two frames). */
+ * PREVIEW_BLOCK_COLOURS colours or more (a photo's, a video's), and it has no straight line
+ * of PREVIEW_LINE pixels of one colour, at any place in a row or column.  A title bar, a
+ * border or a line of text beside the picture keeps the tile exact: a stream that later plays
+ * over the picture shows only the blocks that change, and left such pixels lossy for 30 of
+ * its pictures (vdbench mixed: 20700 text pixels a frame around the player, at 5 Mbit/s).
+ * The line catches a window's edge where the picture's last columns and a grainy wallpaper
+ * give the blocks enough colours (mixed: the player's border and 12 columns of wallpaper,
+ * lossy for two frames), a short one too (a window's corner); a flat run in the picture (a
+ * letterbox) costs the tile's exact bytes only. */
 #define PREVIEW_BLOCK_COLOURS 64
+#define PREVIEW_LINE 16
 
 /* A video or 3D region's stream (its id is the region's), or a preview (see PREVIEW_MIN_BPP:
  * one picture, its id a new one, no region; region is its picture). */
@@ -1072,31 +1075,32 @@ static int pixel_differs(const enc_surface *s, const uint8_t *a, const uint8_t *
     return ((vd_rl_px(a, s->grid.bpp) ^ vd_rl_px(b, s->grid.bpp)) & s->grid.mask) != 0;
 }
 
-/* Whether the block of w x h pixels at p has a whole row or column of one colour (see
- * PREVIEW_BLOCK_COLOURS); lines shorter than 8 pixels do not count. */
-static int block_has_line(const enc_surface *s, const uint8_t *p, size_t stride, int w, int h)
+/* Whether the w x h pixels at p hold a straight line of one colour: PREVIEW_LINE pixels in a
+ * row or a column (a whole one where it is shorter, of 8 pixels or more). */
+static int has_line(const enc_surface *s, const uint8_t *p, size_t stride, int w, int h)
 {
     size_t bpp = (size_t)s->grid.bpp;
-    for (int c = 0; h >= 8 && c < w; c++) {
-        int r = 1;
-        while (r < h && !pixel_differs(s, p + (size_t)r * stride + (size_t)c * bpp, p + (size_t)c * bpp))
-            r++;
-        if (r == h)
-            return 1;
-    }
-    for (int r = 0; w >= 8 && r < h; r++) {
+    int along_rows = VD_MIN(PREVIEW_LINE, w), along_cols = VD_MIN(PREVIEW_LINE, h);
+    for (int r = 0; along_rows >= 8 && r < h; r++) {
         const uint8_t *row = p + (size_t)r * stride;
-        int c = 1;
-        while (c < w && !pixel_differs(s, row + (size_t)c * bpp, row))
-            c++;
-        if (c == w)
-            return 1;
+        for (int c = 1, run = 1; c < w; c++) {
+            run = pixel_differs(s, row + (size_t)c * bpp, row + (size_t)(c - 1) * bpp) ? 1 : run + 1;
+            if (run >= along_rows)
+                return 1;
+        }
+    }
+    for (int c = 0; along_cols >= 8 && c < w; c++) {
+        const uint8_t *col = p + (size_t)c * bpp;
+        for (int r = 1, run = 1; r < h; r++) {
+            run = pixel_differs(s, col + (size_t)r * stride, col + (size_t)(r - 1) * stride) ? 1 : run + 1;
+            if (run >= along_cols)
+                return 1;
+        }
     }
     return 0;
 }
 
-/* Whether every 16 x 16 block of the tile (x, y, w, h) looks like a picture: see
- * PREVIEW_BLOCK_COLOURS. */
+/* Whether the tile (x, y, w, h) looks like a picture: see PREVIEW_BLOCK_COLOURS. */
 static int photo_blocks(const enc_surface *s, const vd_frame *f, int x, int y, int w, int h)
 {
     for (int by = y; by < y + h; by += 16)
@@ -1106,11 +1110,11 @@ static int photo_blocks(const enc_surface *s, const vd_frame *f, int x, int y, i
                 f->data + (size_t)by * (size_t)f->stride + (size_t)bx * (size_t)s->grid.bpp;
             /* (an edge block of fewer pixels needs as many of them to differ) */
             if (vd_count_colours(p, (size_t)f->stride, bw, bh, s->grid.bpp, PREVIEW_BLOCK_COLOURS) <
-                    (unsigned)VD_MIN(PREVIEW_BLOCK_COLOURS, bw * bh / 4) ||
-                block_has_line(s, p, (size_t)f->stride, bw, bh))
+                (unsigned)VD_MIN(PREVIEW_BLOCK_COLOURS, bw * bh / 4))
                 return 0;
         }
-    return 1;
+    return !has_line(s, f->data + (size_t)y * (size_t)f->stride + (size_t)x * (size_t)s->grid.bpp,
+                     (size_t)f->stride, w, h);
 }
 
 /* Forgets which tiles the last preview showed (s->previewed). */

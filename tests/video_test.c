@@ -72,6 +72,12 @@ static double psnr_rect(const vd_image *img, const tu_canvas *c, vd_rect q)
 static double psnr_area(const vd_image *img, const tu_canvas *c) { return psnr_rect(img, c, area); }
 
 /* Whether the image shows the canvas's pixel at (x, y) exactly (its X byte aside). */
+/* Whether pixel (x, y) lies in q. */
+static int in_rect(vd_rect q, int x, int y)
+{
+    return x >= q.x && x < q.x + q.width && y >= q.y && y < q.y + q.height;
+}
+
 static int same_pixel(const vd_image *img, const tu_canvas *c, int x, int y)
 {
     return !memcmp(img->data + (size_t)y * (size_t)img->stride + (size_t)x * 4,
@@ -1981,29 +1987,48 @@ static void preview_then_video(void)
     tu_close_desktop(&c, &enc, &dec);
 }
 
-/* A window's 1-pixel border and the wallpaper's grain beside it share a tile, and its
- * 16 x 16 blocks, with the last columns of a photo in the window: the blocks have the colours
- * of a picture, but a straight line of one colour (the border) keeps the tile out of the
- * preview, so the border and the grain are exact in the first frame (vdbench mixed: a 13-pixel
- * strip right of the player was lossy for two frames).  The photo's other tiles are previewed. */
-static void preview_beside_border(void)
+/* Fills q with one of six close dark colours at random: a wallpaper's grain, too few colours
+ * for a picture on its own. */
+static void paint_grain(tu_canvas *c, tu_rng *r, vd_rect q)
 {
-    /* the photo's last 53 columns, the border and 10 of grain in the tile at x 320 */
-    const vd_rect photo = {128, 64, 245, 256}, border = {373, 64, 1, 256}, grain = {374, 64, 10, 256};
-    const uint32_t grain_colours[6] = {0x304050, 0x314151, 0x2f3f4f, 0x324252, 0x304151, 0x2f4050};
+    static const uint32_t grain[6] = {0x304050, 0x314151, 0x2f3f4f, 0x324252, 0x304151, 0x2f4050};
+    for (int y = q.y; y < q.y + q.height; y++)
+        for (int x = q.x; x < q.x + q.width; x++)
+            memcpy(c->data + (size_t)y * (size_t)c->stride + (size_t)x * 4, &grain[tu_rng_below(r, 6)], 4);
+}
+
+static void paint_colour(tu_canvas *c, vd_rect q, uint32_t v)
+{
+    for (int y = q.y; y < q.y + q.height; y++)
+        for (int x = q.x; x < q.x + q.width; x++)
+            memcpy(c->data + (size_t)y * (size_t)c->stride + (size_t)x * 4, &v, 4);
+}
+
+/* A window's 1-pixel border shares a tile with a picture's pixels, which give every 16 x 16
+ * block of it the colours of a picture; a straight line of one colour (the border) keeps the
+ * tile out of the preview, so the border, and the grain beside it, are exact in every frame
+ * (vdbench mixed: a 13-pixel strip right of the player was lossy for two frames), while the
+ * rest of the picture is previewed.  layout 0: the photo's last 53 columns, the border and 10
+ * columns of grain in the tile at x 320; 1: the same with rows, in the tile at y 256; 2: a
+ * framed 24 x 20 thumbnail over a photo (no grain), its border inside one tile and on no
+ * 16 x 16 block's whole row or column. */
+static void preview_beside_border(int layout)
+{
+    static const vd_rect photos[3] = {{128, 64, 245, 256}, {128, 64, 256, 245}, {0, 0, W, H}};
+    static const vd_rect borders[3][4] = {{{373, 64, 1, 256}}, {{128, 309, 256, 1}},
+                                          {{326, 326, 24, 1}, {326, 345, 24, 1}, {326, 326, 1, 20}, {349, 326, 1, 20}}};
+    static const vd_rect grains[3] = {{374, 64, 10, 256}, {128, 310, 256, 10}, {0}};
     tu_rng r = tu_rng_init(94);
     vd_encoder *enc;
     vd_decoder *dec;
     tu_canvas c = open_on_link(VD_CODEC_H264, 4000000, &r, &enc, &dec);
     tu_paint_pattern(&r, &c, (vd_rect){0, 0, W, H}, TU_FLAT);
-    paint_in(&c, &r, 0, photo);
-    for (int y = border.y; y < border.y + border.height; y++) {
-        uint32_t edge = 0x96969c;
-        memcpy(c.data + (size_t)y * (size_t)c.stride + (size_t)border.x * 4, &edge, 4);
-        for (int x = grain.x; x < grain.x + grain.width; x++)
-            memcpy(c.data + (size_t)y * (size_t)c.stride + (size_t)x * 4,
-                   &grain_colours[tu_rng_below(&r, 6)], 4);
-    }
+    paint_in(&c, &r, 0, photos[layout]);
+    if (layout == 2) /* (the window's photo is not the wallpaper's) */
+        paint_in(&c, &r, 40, (vd_rect){327, 327, 22, 18});
+    for (int k = 0; k < 4 && borders[layout][k].width; k++)
+        paint_colour(&c, borders[layout][k], 0x96969c);
+    paint_grain(&c, &r, grains[layout]);
     int previews = 0, exact_at = -1, p, d;
     uint64_t bytes;
     for (int frame = 0; frame < 12; frame++) {
@@ -2011,22 +2036,26 @@ static void preview_beside_border(void)
         f.pts_us = frame * 33333;
         vd_image img = preview_roundtrip(enc, dec, &f, &p, &d, &bytes);
         previews += p;
-        int beside_wrong = 0, photo_wrong = 0;
+        int ui_wrong = 0, photo_wrong = 0;
         for (int y = 0; y < H; y++)
             for (int x = 0; x < W; x++) {
-                int in_photo = x >= photo.x && x < photo.x + photo.width && y >= photo.y &&
-                               y < photo.y + photo.height;
+                int ui = 0;
+                for (int k = 0; k < 4; k++)
+                    ui |= in_rect(borders[layout][k], x, y);
+                ui |= in_rect(grains[layout], x, y);
+                ui |= layout < 2 && !in_rect(photos[layout], x, y);
                 int differs = !same_pixel(&img, &c, x, y);
-                photo_wrong += in_photo && differs;
-                beside_wrong += !in_photo && differs;
+                photo_wrong += !ui && differs;
+                ui_wrong += ui && differs;
             }
-        CHECK(!beside_wrong, "frame %d: %d pixels beside the photo lossy", frame, beside_wrong);
-        CHECK(frame || photo_wrong, "frame 0: the photo was not previewed");
+        CHECK(!ui_wrong, "layout %d, frame %d: %d pixels of the border, the grain or the "
+              "background lossy", layout, frame, ui_wrong);
+        CHECK(frame || photo_wrong, "layout %d, frame 0: the photo was not previewed", layout);
         if (exact_at < 0 && !photo_wrong)
             exact_at = frame;
     }
-    printf("video: a photo whose window border and the grain beside it share its last tile: "
-           "%d preview(s), the border and the grain exact in every frame, all exact at frame %d\n",
+    printf("video: a window's border sharing tiles with a photo (layout %d): %d preview(s), the "
+           "border and the grain exact in every frame, all exact at frame %d\n", layout,
            previews, exact_at);
     CHECK(previews == 1 && exact_at >= 0 && exact_at * 33333 <= 300000,
           "%d previews, exact at frame %d", previews, exact_at);
@@ -2130,7 +2159,8 @@ int main(void)
     preview_then_exact(1, VD_CODEC_H264, 4000000, 0);
     preview_then_exact(4, VD_CODEC_H264, 0, 0);
     preview_then_video();
-    preview_beside_border();
+    for (int layout = 0; layout < 3; layout++)
+        preview_beside_border(layout);
     preview_within_budget(0);
     preview_within_budget(1);
     vd_log_set_callback(NULL, NULL);
