@@ -48,11 +48,13 @@
  * subtitles +0.03 %, 3d +0.6 %, mixed +0.3 %, the corpus' 03-video +1.3 % (the player's
  * border) and 04-3dui +0.5 % (the HUD), video unchanged; with an edge to any pixel, 3d +2.6 %,
  * and without one, +16 % (flat still parts of a rendered scene).  Thin strokes on the moving
- * picture came later (TEXT_STROKE_MIN).  Early patches wait once what a stream sends beside
- * its pictures runs at EARLY_PATCH_MAX_SIDE_PCT of its target or more, until it falls under
- * half of that: thin lines that move every 17-29 pictures (past the back-off's 400 ms) are
- * patched anew each time (without the half, video_test's 1200 lines moved every 20 pictures
- * were patched early again in every other set of them, 12500 pixels each).  A review's
+ * picture came later (TEXT_STROKE_MIN).  Early patches wait while what a stream sends beside
+ * its pictures runs at EARLY_PATCH_MAX_SIDE_PCT of its target or more, and EARLY_PATCH_WAIT_US
+ * of frame time after: thin lines that move every 15-29 pictures (past the back-off's 400 ms)
+ * are patched anew each time (without the wait, video_test's 1200 lines moved every 20
+ * pictures were patched early again in every other set of them, 12500 pixels each; waiting
+ * instead until the side bytes fell under half of the cap never ended where masks alone took
+ * 16-18 % of the target).  A review's
  * harness (1200 white lines over dark video, moved every 20 pictures) ran its stream 17.5 %
  * over its target without the cap, 6.9 % with it, 4.8 % with no early patch for strokes;
  * with 300 lines the side bytes stay at 12-15 % of the target, under the cap, and it runs
@@ -60,6 +62,7 @@
 #define PATCH_AGE 30
 #define TEXT_PATCH_AGE 2
 #define EARLY_PATCH_MAX_SIDE_PCT 20
+#define EARLY_PATCH_WAIT_US 2000000
 /* A block whose early patch was given back within TEXT_HOLD_US of frame time (it did not
  * hold: pixel art, a cel animation that changes every few pictures) patches nothing early for
  * TEXT_BACKOFF_US: each was raw pixels anew (up to twice the stream's bytes on text-like
@@ -175,7 +178,7 @@ typedef struct enc_stream {
     /* A key frame went out without VD_STREAM_FRAME_KEEP_RESET (a re-opened encoder's first):
      * a client that waited for one took it with kept pixels that missed what it skipped. */
     int keep_reset_due;
-    int early_capped; /* no early patches: its side bytes reached EARLY_PATCH_MAX_SIDE_PCT */
+    int64_t early_wait_until; /* frame time: no early patches before (EARLY_PATCH_MAX_SIDE_PCT) */
 } enc_stream;
 
 typedef struct enc_surface {
@@ -942,7 +945,8 @@ static int stream_open(vd_encoder *enc, enc_surface *s, uint32_t id, const vd_re
         .cpu_flags = enc->cfg.cpu_flags,
     };
     enc_stream st = {.id = id, .rect = *q, .region = *region, .content = (uint8_t)content,
-                     .preview = (uint8_t)preview, .bitrate = p.bitrate, .need_key = 1};
+                     .preview = (uint8_t)preview, .bitrate = p.bitrate, .need_key = 1,
+                     .early_wait_until = INT64_MIN};
     size_t blocks = (size_t)((q->width + 15) / 16) * (size_t)((q->height + 15) / 16);
     st.keep = calloc(16 * blocks, sizeof(*st.keep));
     st.age = calloc(256, blocks);
@@ -1619,13 +1623,10 @@ static void age_and_patch(enc_surface *s, enc_stream *st, uint32_t b, int x, int
         young[r] = (uint16_t)(still & lossy);
         more_young |= young[r] != bp->patch[r];
     }
-    int64_t side_pct = vd_video_encoder_side_rate(st->video) * 100 / VD_MAX(st->bitrate, 1);
-    if (side_pct >= EARLY_PATCH_MAX_SIDE_PCT)
-        st->early_capped = 1;
-    else if (side_pct < EARLY_PATCH_MAX_SIDE_PCT / 2)
-        st->early_capped = 0;
+    if (vd_video_encoder_side_rate(st->video) * 100 >= st->bitrate * EARLY_PATCH_MAX_SIDE_PCT)
+        st->early_wait_until = s->last_t + EARLY_PATCH_WAIT_US;
     /* (the reference holds their pixels: they did not change) */
-    int early = more_young && s->last_t >= hold->backoff_until && !st->early_capped &&
+    int early = more_young && s->last_t >= hold->backoff_until && s->last_t >= st->early_wait_until &&
                 text_like(s, st, s->prev, (size_t)s->grid.width * (size_t)s->grid.bpp, x, y, young);
     if (early)
         memcpy(bp->patch, young, sizeof(young));

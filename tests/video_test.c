@@ -71,13 +71,13 @@ static double psnr_rect(const vd_image *img, const tu_canvas *c, vd_rect q)
 
 static double psnr_area(const vd_image *img, const tu_canvas *c) { return psnr_rect(img, c, area); }
 
-/* Whether the image shows the canvas's pixel at (x, y) exactly (its X byte aside). */
 /* Whether pixel (x, y) lies in q. */
 static int in_rect(vd_rect q, int x, int y)
 {
     return x >= q.x && x < q.x + q.width && y >= q.y && y < q.y + q.height;
 }
 
+/* Whether the image shows the canvas's pixel at (x, y) exactly (its X byte aside). */
 static int same_pixel(const vd_image *img, const tu_canvas *c, int x, int y)
 {
     return !memcmp(img->data + (size_t)y * (size_t)img->stride + (size_t)x * 4,
@@ -596,19 +596,23 @@ static void still_shapes_over_video(void)
 /* 1200 thin white lines over a playing video, moved every 20 pictures: strokes, patched early
  * (2 pictures) at first; once what the stream sends beside its pictures reaches a fifth of
  * its target (EARLY_PATCH_MAX_SIDE_PCT) they wait for PATCH_AGE instead, as each set goes
- * before then: early patches a cycle fall from about 10000 pixels to a few hundred. */
+ * before then: early patches a set fall from about 10000 pixels to a few.  The lines go after
+ * 6 sets, the video plays on, and 4 s later an outlined subtitle comes: the wait is over, so
+ * it is exact 4 frames after it came, not 30. */
 static void stroke_flood_capped(void)
 {
     tu_rng r = tu_rng_init(85), place = tu_rng_init(9);
     vd_encoder *enc;
     vd_decoder *dec;
     tu_canvas c = tu_open_desktop(NULL, W, H, &r, &enc, &dec);
-    enum { LINES = 1200, PERIOD = 20 };
+    enum { LINES = 1200, PERIOD = 20, SETS = 6, SUBTITLE_AT = SETS * PERIOD + 120 };
+    const vd_rect sub = {area.x + 80, area.y + area.height - 40, 160, 24};
     static int lx[LINES], ly[LINES];
-    uint32_t early[10] = {0}; /* pixels patched in the first half of each set's pictures */
-    for (int frame = 0; frame < 10 * PERIOD; frame++) {
+    uint32_t early[SETS] = {0}; /* pixels patched in the first half of each set's pictures */
+    int exact_from = -1;
+    for (int frame = 0; frame < SUBTITLE_AT + 20; frame++) {
         paint(&c, &r, frame);
-        for (int i = 0; i < LINES; i++) {
+        for (int i = 0; i < LINES && frame < SETS * PERIOD; i++) {
             if (frame % PERIOD == 0) {
                 lx[i] = area.x + 2 + (int)tu_rng_below(&place, (uint32_t)area.width - 16);
                 ly[i] = area.y + 2 + (int)tu_rng_below(&place, (uint32_t)area.height - 16);
@@ -616,22 +620,35 @@ static void stroke_flood_capped(void)
             for (int x = 0; x < 12; x++)
                 tu_put_pixel(&c, lx[i] + x, ly[i], 0xffffffu);
         }
+        uint32_t v;
+        for (int y = sub.y - 1; frame >= SUBTITLE_AT && y <= sub.y + sub.height; y++)
+            for (int x = sub.x - 1; x <= sub.x + sub.width; x++)
+                if (outlined_glyph(sub, x, y, &v))
+                    tu_put_pixel(&c, x, y, v);
         vd_frame f = tu_frame(&c, 1, NULL, 0);
         f.pts_us = frame * 33333;
-        (void)roundtrip(enc, dec, &f, 0);
+        vd_image img = roundtrip(enc, dec, &f, 0);
         vd_encoder_stats st;
         vd_encoder_get_stats(enc, &st);
-        if (frame % PERIOD && frame % PERIOD < PERIOD / 2) /* (PATCH_AGE is 30) */
+        if (frame < SETS * PERIOD && frame % PERIOD && frame % PERIOD < PERIOD / 2) /* (PATCH_AGE is 30) */
             early[frame / PERIOD] += st.pixels_patched;
+        int wrong = 0;
+        for (int y = sub.y - 1; frame >= SUBTITLE_AT && y <= sub.y + sub.height; y++)
+            for (int x = sub.x - 1; x <= sub.x + sub.width; x++)
+                wrong += outlined_glyph(sub, x, y, &v) && !same_pixel(&img, &c, x, y);
+        if (wrong)
+            exact_from = -1;
+        else if (frame >= SUBTITLE_AT && exact_from < 0)
+            exact_from = frame - SUBTITLE_AT;
     }
     printf("video: 1200 thin lines over a playing video, moved every 20 pictures: pixels patched "
-           "early in each set %u %u %u %u %u %u %u %u %u %u\n", early[0], early[1],
-           early[2], early[3], early[4], early[5], early[6], early[7], early[8], early[9]);
-    uint32_t late = 0;
-    for (int k = 5; k < 10; k++)
-        late += early[k];
-    CHECK(early[0] > 5000 && late < early[0] / 2, "early patches %u at first, %u in the last 5 sets",
+           "early in each set %u %u %u %u %u %u; a subtitle 4 s after them exact from %d frames "
+           "after it came\n", early[0], early[1], early[2], early[3], early[4], early[5], exact_from);
+    uint32_t late = early[3] + early[4] + early[5];
+    CHECK(early[0] > 5000 && late < early[0] / 2, "early patches %u at first, %u in sets 3 to 5",
           early[0], late);
+    CHECK(exact_from >= 0 && exact_from <= 4, "the subtitle exact from %d frames after it came",
+          exact_from);
     tu_close_desktop(&c, &enc, &dec);
 }
 
