@@ -1084,28 +1084,29 @@ static int pixel_differs(const enc_surface *s, const uint8_t *a, const uint8_t *
     return ((vd_rl_px(a, s->grid.bpp) ^ vd_rl_px(b, s->grid.bpp)) & s->grid.mask) != 0;
 }
 
+/* Whether n pixels step bytes apart from p hold a run of need of one colour. */
+static int has_run(const enc_surface *s, const uint8_t *p, size_t step, int n, int need)
+{
+    for (int i = 1, run = 1; i < n; i++) {
+        run = pixel_differs(s, p + (size_t)i * step, p + (size_t)(i - 1) * step) ? 1 : run + 1;
+        if (run >= need)
+            return 1;
+    }
+    return 0;
+}
+
 /* Whether the w x h pixels at p hold a straight line of one colour: PREVIEW_LINE pixels in a
  * row or a column (a whole one where it is shorter, of 8 pixels or more). */
 static int has_line(const enc_surface *s, const uint8_t *p, size_t stride, int w, int h)
 {
     size_t bpp = (size_t)s->grid.bpp;
     int along_rows = VD_MIN(PREVIEW_LINE, w), along_cols = VD_MIN(PREVIEW_LINE, h);
-    for (int r = 0; along_rows >= 8 && r < h; r++) {
-        const uint8_t *row = p + (size_t)r * stride;
-        for (int c = 1, run = 1; c < w; c++) {
-            run = pixel_differs(s, row + (size_t)c * bpp, row + (size_t)(c - 1) * bpp) ? 1 : run + 1;
-            if (run >= along_rows)
-                return 1;
-        }
-    }
-    for (int c = 0; along_cols >= 8 && c < w; c++) {
-        const uint8_t *col = p + (size_t)c * bpp;
-        for (int r = 1, run = 1; r < h; r++) {
-            run = pixel_differs(s, col + (size_t)r * stride, col + (size_t)(r - 1) * stride) ? 1 : run + 1;
-            if (run >= along_cols)
-                return 1;
-        }
-    }
+    for (int r = 0; along_rows >= 8 && r < h; r++)
+        if (has_run(s, p + (size_t)r * stride, bpp, w, along_rows))
+            return 1;
+    for (int c = 0; along_cols >= 8 && c < w; c++)
+        if (has_run(s, p + (size_t)c * bpp, stride, h, along_cols))
+            return 1;
     return 0;
 }
 
