@@ -1118,7 +1118,7 @@ static int photo_blocks(const enc_surface *s, const vd_frame *f, int x, int y, i
             int bw = VD_MIN(16, x + w - bx), bh = VD_MIN(16, y + h - by);
             const uint8_t *p =
                 f->data + (size_t)by * (size_t)f->stride + (size_t)bx * (size_t)s->grid.bpp;
-            /* (an edge block of fewer pixels needs as many of them to differ) */
+            /* (a block cut short by the surface's edge: a quarter of its pixels, if fewer) */
             if (vd_count_colours(p, (size_t)f->stride, bw, bh, s->grid.bpp, PREVIEW_BLOCK_COLOURS) <
                 (unsigned)VD_MIN(PREVIEW_BLOCK_COLOURS, bw * bh / 4))
                 return 0;
@@ -1600,7 +1600,7 @@ static int text_like(const enc_surface *s, const enc_stream *edges_in, const uin
  * changed to 0), and sets bp->patch to its lossy pixels that PATCH_AGE pictures left
  * unchanged, or TEXT_PATCH_AGE when those are text-like, if any and *patch_budget allows
  * another block; not early for TEXT_BACKOFF_US after an early patch that did not hold
- * (keep_update()). */
+ * (keep_update()), nor before st->early_wait_until (pick_blocks()). */
 static void age_and_patch(enc_surface *s, enc_stream *st, uint32_t b, int x, int y, int w, int h,
                           const uint16_t *changed, int *patch_budget, block_part *bp)
 {
@@ -1624,8 +1624,6 @@ static void age_and_patch(enc_surface *s, enc_stream *st, uint32_t b, int x, int
         young[r] = (uint16_t)(still & lossy);
         more_young |= young[r] != bp->patch[r];
     }
-    if (vd_video_encoder_side_rate(st->video) * 100 >= st->bitrate * EARLY_PATCH_MAX_SIDE_PCT)
-        st->early_wait_until = s->last_t + EARLY_PATCH_WAIT_US;
     /* (the reference holds their pixels: they did not change) */
     int early = more_young && s->last_t >= hold->backoff_until && s->last_t >= st->early_wait_until &&
                 text_like(s, st, s->prev, (size_t)s->grid.width * (size_t)s->grid.bpp, x, y, young);
@@ -1870,6 +1868,8 @@ static int pick_blocks(vd_encoder *enc, enc_surface *s, const vd_frame *f, enc_s
     uint32_t n_partial = 0;
     size_t undo_at = enc->keep_undo.size;
     int keep_reset_now = st->need_key || st->keep_reset_due;
+    if (vd_video_encoder_side_rate(st->video) * 100 >= st->bitrate * EARLY_PATCH_MAX_SIDE_PCT)
+        st->early_wait_until = s->last_t + EARLY_PATCH_WAIT_US; /* (see TEXT_PATCH_AGE) */
     if (keep_reset_now)
         keep_forget(s, st);
     for (int ty = q->y / 64; ty <= (q->y + q->height - 1) / 64; ty++) {

@@ -170,14 +170,20 @@ static vd_image roundtrip(vd_encoder *enc, vd_decoder *dec, const vd_frame *f, i
 }
 
 /* An encoder for codecs on a link of link bit/s, a decoder, and a desktop (tu_open_desktop()). */
-static tu_canvas open_on_link(uint32_t codecs, uint32_t link, tu_rng *r, vd_encoder **enc,
-                              vd_decoder **dec)
+static tu_canvas open_sized_on_link(uint32_t codecs, uint32_t link, int w, int h, tu_rng *r,
+                                    vd_encoder **enc, vd_decoder **dec)
 {
     vd_encoder_config cfg;
     vd_encoder_config_default(&cfg);
     cfg.video_codecs = codecs;
     cfg.link_bitrate = link;
-    return tu_open_desktop(&cfg, W, H, r, enc, dec);
+    return tu_open_desktop(&cfg, w, h, r, enc, dec);
+}
+
+static tu_canvas open_on_link(uint32_t codecs, uint32_t link, tu_rng *r, vd_encoder **enc,
+                              vd_decoder **dec)
+{
+    return open_sized_on_link(codecs, link, W, H, r, enc, dec);
 }
 
 /* Sets VD_VIDEO_BACKEND to value, or unsets it (NULL). */
@@ -598,7 +604,7 @@ static void still_shapes_over_video(void)
  * its target (EARLY_PATCH_MAX_SIDE_PCT) they wait for PATCH_AGE instead, as each set goes
  * before then: early patches a set fall from about 10000 pixels to a few.  The lines go after
  * 6 sets, the video plays on, and 4 s later an outlined subtitle comes: the wait is over, so
- * it is exact 4 frames after it came, not 30. */
+ * it is exact within 4 frames after it came, not 30. */
 static void stroke_flood_capped(void)
 {
     tu_rng r = tu_rng_init(85), place = tu_rng_init(9);
@@ -2014,6 +2020,7 @@ static void paint_grain(tu_canvas *c, tu_rng *r, vd_rect q)
             memcpy(c->data + (size_t)y * (size_t)c->stride + (size_t)x * 4, &grain[tu_rng_below(r, 6)], 4);
 }
 
+/* Fills q with colour v. */
 static void paint_colour(tu_canvas *c, vd_rect q, uint32_t v)
 {
     for (int y = q.y; y < q.y + q.height; y++)
@@ -2028,21 +2035,28 @@ static void paint_colour(tu_canvas *c, vd_rect q, uint32_t v)
  * rest of the picture is previewed.  layout 0: the photo's last 53 columns, the border and 10
  * columns of grain in the tile at x 320; 1: the same with rows, in the tile at y 256; 2: a
  * framed 24 x 20 thumbnail over a photo (no grain), its border inside one tile and on no
- * 16 x 16 block's whole row or column. */
+ * 16 x 16 block's whole row or column; 3: a window's edge over a photo, down to the bottom of
+ * a surface 458 pixels high, whose last row of tiles is 10 pixels high. */
 static void preview_beside_border(int layout)
 {
-    static const vd_rect photos[3] = {{128, 64, 245, 256}, {128, 64, 256, 245}, {0, 0, W, H}};
-    static const vd_rect borders[3][4] = {{{373, 64, 1, 256}}, {{128, 309, 256, 1}},
-                                          {{326, 326, 24, 1}, {326, 345, 24, 1}, {326, 326, 1, 20}, {349, 326, 1, 20}}};
-    static const vd_rect grains[3] = {{374, 64, 10, 256}, {128, 310, 256, 10}, {0}};
+    enum { SHORT_H = 458 };
+    static const vd_rect photos[4] = {{128, 64, 245, 256}, {128, 64, 256, 245}, {0, 0, W, H},
+                                      {0, 0, W, SHORT_H}};
+    static const vd_rect borders[4][4] = {{{373, 64, 1, 256}}, {{128, 309, 256, 1}},
+                                          {{326, 326, 24, 1}, {326, 345, 24, 1}, {326, 326, 1, 20}, {349, 326, 1, 20}},
+                                          {{373, 300, 1, SHORT_H - 300}}};
+    static const vd_rect grains[4] = {{374, 64, 10, 256}, {128, 310, 256, 10}, {0}, {0}};
+    const int height = layout == 3 ? SHORT_H : H;
     tu_rng r = tu_rng_init(94);
     vd_encoder *enc;
     vd_decoder *dec;
-    tu_canvas c = open_on_link(VD_CODEC_H264, 4000000, &r, &enc, &dec);
-    tu_paint_pattern(&r, &c, (vd_rect){0, 0, W, H}, TU_FLAT);
+    tu_canvas c = open_sized_on_link(VD_CODEC_H264, 4000000, W, height, &r, &enc, &dec);
+    tu_paint_pattern(&r, &c, (vd_rect){0, 0, W, height}, TU_FLAT);
     paint_in(&c, &r, 0, photos[layout]);
     if (layout == 2) /* (the window's photo is not the wallpaper's) */
         paint_in(&c, &r, 40, (vd_rect){327, 327, 22, 18});
+    if (layout == 3)
+        paint_in(&c, &r, 40, (vd_rect){374, 300, W - 374, SHORT_H - 300});
     for (int k = 0; k < 4 && borders[layout][k].width; k++)
         paint_colour(&c, borders[layout][k], 0x96969c);
     paint_grain(&c, &r, grains[layout]);
@@ -2054,7 +2068,7 @@ static void preview_beside_border(int layout)
         vd_image img = preview_roundtrip(enc, dec, &f, &p, &d, &bytes);
         previews += p;
         int ui_wrong = 0, photo_wrong = 0;
-        for (int y = 0; y < H; y++)
+        for (int y = 0; y < height; y++)
             for (int x = 0; x < W; x++) {
                 int ui = 0;
                 for (int k = 0; k < 4; k++)
@@ -2176,7 +2190,7 @@ int main(void)
     preview_then_exact(1, VD_CODEC_H264, 4000000, 0);
     preview_then_exact(4, VD_CODEC_H264, 0, 0);
     preview_then_video();
-    for (int layout = 0; layout < 3; layout++)
+    for (int layout = 0; layout < 4; layout++)
         preview_beside_border(layout);
     preview_within_budget(0);
     preview_within_budget(1);
