@@ -308,9 +308,7 @@ static void controls_beside(void)
         /* Every row beside the picture is exact on every frame, in lossy tiles too. */
         for (int y = 0; y < H; y++)
             for (int x = 0; x < W; x++) {
-                int in_picture = x >= area.x && x < area.x + area.width && y >= area.y &&
-                                 y < area.y + area.height;
-                if (!in_picture || !lossy[(y / 64) * 10 + x / 64])
+                if (!in_rect(area, x, y) || !lossy[(y / 64) * 10 + x / 64])
                     CHECK(same_pixel(&img, &c, x, y),
                           "frame %d: pixel %d,%d outside the picture differs", frame, x, y);
             }
@@ -1991,10 +1989,8 @@ static void preview_then_video(void)
         for (int y = 0; y < H; y++)
             for (int x = 0; x < W; x++) {
                 int differs = !same_pixel(&img, &c, x, y);
-                wrong += !(x >= player.x && x < player.x + player.width && y >= player.y &&
-                           y < player.y + player.height) && differs;
-                title_wrong += x >= title.x && x < title.x + title.width && y >= title.y &&
-                               y < title.y + title.height && differs;
+                wrong += !in_rect(player, x, y) && differs;
+                title_wrong += in_rect(title, x, y) && differs;
             }
         CHECK(!title_wrong, "frame %d: %d pixels of the title bar lossy", frame, title_wrong);
         if (wrong)
