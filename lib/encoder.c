@@ -1111,7 +1111,7 @@ static int has_line(const enc_surface *s, const uint8_t *p, size_t stride, int w
 }
 
 /* Whether the tile (x, y, w, h) looks like a picture: see PREVIEW_BLOCK_COLOURS. */
-static int photo_blocks(const enc_surface *s, const vd_frame *f, int x, int y, int w, int h)
+static int photo_tile(const enc_surface *s, const vd_frame *f, int x, int y, int w, int h)
 {
     for (int by = y; by < y + h; by += 16)
         for (int bx = x; bx < x + w; bx += 16) {
@@ -1179,7 +1179,7 @@ static int open_preview(vd_encoder *enc, enc_surface *s, const vd_frame *f, uint
             const uint8_t *src = f->data + (size_t)y * (size_t)f->stride + (size_t)x * (size_t)g->bpp;
             size_t cost = vd_tile_encode(enc->probe_tiles, NULL, src, (size_t)f->stride, w, h,
                                          g->bpp, set_x, scratch, &encoding, &(vd_tile_counts){0});
-            if (cost * 8 < (size_t)(PREVIEW_MIN_BPP * w * h) || !photo_blocks(s, f, x, y, w, h))
+            if (cost * 8 < (size_t)(PREVIEW_MIN_BPP * w * h) || !photo_tile(s, f, x, y, w, h))
                 continue;
             s->candidates[n++] = (uint32_t)i;
             bytes += cost;
