@@ -22,13 +22,18 @@
  * miss is the content's), the measurement does not.  libaom's loop takes the bytes sent
  * beside its pictures off their time (loop_runs()), and gives a latency-first stream's
  * pictures more where it spent less (aom_factor()).  Units: microseconds of pts, bits. */
-#define LOOP_STEP_US 1000000   /* a correction per second of coded pictures */
+#define LOOP_STEP_US 1000000   /* x264's: a correction per second of coded pictures */
 #define LOOP_SETTLE_US 1000000 /* not measured after a start, key frame or new target */
 /* libaom's: its factor acts through the next picture's time stamp, with no new rate buffer
- * to refill, so it settles and is corrected twice as often.  04-3dui's first 5 s window,
- * whose cheap intro the loop had not yet seen past: -10.4 -> -6.6 % of what the targets
- * allowed with threads, -4.1 -> -6.6 % on one; 3d +3.9 -> +3.3 %, the rest within 0.5 points. */
+ * to refill, so it settles and is corrected twice as often (a raise reaches libaom's frame
+ * rate, which it averages over a second, half by the next correction; the loop's no-effect
+ * rule still held).  04-3dui's first 5 s window, whose cheap intro the loop had not yet seen
+ * past: -10.4 -> -6.6 % of what the targets allowed with threads, -4.1 -> -6.6 % on one; 3d
+ * +3.9 -> +3.3 %, the rest within 0.5 points.  Tried beside it: no no-effect rule for libaom
+ * (-3.7 %, but without a QP nothing else stops a nearly static picture winding the factor
+ * up to 1.6), and a whole second after each raise (-8.7 %). */
 #define AOM_LOOP_STEP_US 500000
+#define AOM_LOOP_SETTLE_US 500000
 #define LOOP_ONE 1024                   /* factors and ratios in 1/LOOP_ONE */
 #define LOOP_FACTOR_MIN (LOOP_ONE * 7 / 10)
 #define LOOP_FACTOR_MAX (LOOP_ONE * 8 / 5)
@@ -50,7 +55,7 @@
  * (vd_video_encoder_side_rate()). */
 #define SIDE_RATE_US 2000000
 
-/* One second's coded pictures (after the settling time). */
+/* One correction's coded pictures (after the settling time): LOOP_STEP_US or AOM_LOOP_STEP_US. */
 typedef struct rate_span {
     int64_t us;      /* pts covered */
     int64_t budget;  /* bits the target allowed for it, times 1e6 (bit us / s) */
@@ -664,8 +669,8 @@ static int64_t coded_bitrate(const vd_video_encoder *ve)
 }
 
 /* Forgets the measured pictures: what x264 did before a new target says little about what it
- * does after.  settle: also skip the next LOOP_SETTLE_US of pictures (x264
- * spends unevenly after a key frame or a new target while its rate buffer refills). */
+ * does after.  settle: also skip the next LOOP_SETTLE_US or AOM_LOOP_SETTLE_US of pictures
+ * (x264 spends unevenly after a key frame or a new target while its rate buffer refills). */
 static void loop_restart(rate_loop *l, int settle)
 {
     l->cur = l->prev = (rate_span){0};
@@ -734,12 +739,12 @@ static void loop_account(vd_video_encoder *ve, int64_t pts_us, int64_t d_us, int
     }
     if (key || l->settle_until_us < 0) {
         loop_restart(l, 0);
-        l->settle_until_us = pts_us + (is_x264(ve) ? LOOP_SETTLE_US : AOM_LOOP_STEP_US);
+        l->settle_until_us = pts_us + (is_x264(ve) ? LOOP_SETTLE_US : AOM_LOOP_SETTLE_US);
     }
     if (pts_us < l->settle_until_us)
         return; /* (the side bytes wait in their pool) */
     /* A sixteenth of the side bytes not counted yet: a burst of patches (a subtitle's line)
-     * spreads over a second or so instead of swinging the loop's next correction, which then
+     * spreads over half a second or more at 30 fps instead of swinging the loop's next correction, which then
      * chased every burst (a line every 2 s: the factor 0.85, 0.89, 0.85, ...). */
     size_t side = (ve->side_bytes + 15) / 16;
     ve->side_bytes -= side;
