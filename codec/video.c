@@ -744,8 +744,9 @@ static void loop_account(vd_video_encoder *ve, int64_t pts_us, int64_t d_us, int
     if (pts_us < l->settle_until_us)
         return; /* (the side bytes wait in their pool) */
     /* A sixteenth of the side bytes not counted yet: a burst of patches (a subtitle's line)
-     * spreads over half a second or more at 30 fps instead of swinging the loop's next correction, which then
-     * chased every burst (a line every 2 s: the factor 0.85, 0.89, 0.85, ...). */
+     * spreads over half a second or more at 30 fps instead of swinging the loop's next
+     * correction, which then chased every burst (a line every 2 s: the factor 0.85, 0.89,
+     * 0.85, ...). */
     size_t side = (ve->side_bytes + 15) / 16;
     ve->side_bytes -= side;
     bytes += side;
