@@ -1001,13 +1001,13 @@ static void rate_follows_link(uint32_t codec)
     int keys[3] = {0};
     size_t key_requests = 0;
     vd_encoder_stats st;
+    enum { PHASE_FRAMES = 150, SETTLED_FROM = 100 }; /* a phase's frames; measured from */
     uint64_t bytes[3] = {0};
-    int frames[3] = {0};
     uint32_t rate[3] = {0}, target[3] = {0};
     int frame = 0;
     for (int phase = 0; phase < 3; phase++) {
         /* 0: a calm link; 1: every other frame finds the transport full; 2: calm again. */
-        for (int k = 0; k < 150; k++, frame++) {
+        for (int k = 0; k < PHASE_FRAMES; k++, frame++) {
             paint(&c, &r, frame);
             vd_encoder_feedback fb = {.flags = VD_FEEDBACK_QUEUED,
                                       .queued_bytes = phase == 1 && k % 2 ? 8u << 20 : 0};
@@ -1028,17 +1028,15 @@ static void rate_follows_link(uint32_t codec)
             /* Over time, not per picture sent: behind, half the pictures are held back and
              * those sent may each take twice as much (at 147 and 295 kbit/s, AV1's phases 1
              * and 2 each sent about 1230 bytes per picture). */
-            if (k >= 100) { /* the rate has settled */
+            if (k >= SETTLED_FROM) /* the rate has settled */
                 bytes[phase] += st.video_bytes;
-                frames[phase]++;
-            }
         }
         rate[phase] = st.video_bitrate;
         target[phase] = st.video_target;
     }
     double per[3];
     for (int i = 0; i < 3; i++)
-        per[i] = (double)bytes[i] / frames[i];
+        per[i] = (double)bytes[i] / (PHASE_FRAMES - SETTLED_FROM);
     printf("video: %s reference rate %u -> %u -> %u bit/s while the link is calm, behind, calm; "
            "stream target %u -> %u -> %u; %.0f -> %.0f -> %.0f bytes per frame's time; %d, %d, %d "
            "key frames\n", codec == VD_CODEC_AV1 ? "AV1" : "H.264", rate[0], rate[1], rate[2],
